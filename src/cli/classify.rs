@@ -1,0 +1,46 @@
+use std::io::Write;
+use super::{GlobalArgs, ModelArgs};
+use anyhow::Context;
+use borex::classify::{classify_files, display_name};
+use borex::model::Classifier;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Images to classify (PNG or JPEG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Images per model call.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    anyhow::ensure!(args.top > 0, "--top must be at least 1");
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let model = Classifier::load(&args.model.options(global))?;
+    let bar = borex::progress::bar(args.images.len() as u64, "classify", global.quiet || args.images.len() < 2);
+    let results = classify_files(&model, &args.images, args.top, args.batch, &bar)?;
+    bar.finish_and_clear();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&results).context("serialising results")?)?;
+        return Ok(());
+    }
+    for r in &results {
+        writeln!(out, "{}", display_name(&r.image))?;
+        for (i, p) in r.predictions.iter().enumerate() {
+            writeln!(out, "  {}. {:>4}  {:<40} {:.4}", i + 1, p.class, p.label.as_deref().unwrap_or("-"), p.probability)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,46 @@
+use std::io::Write;
+use super::{GlobalArgs, ModelArgs};
+use borex::compute::Backend;
+use borex::model::{available_providers, runtime, runtime_version, Classifier};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let backend = Backend::select(global.device)?;
+    writeln!(out, "compute device: {} ({})", backend.describe(), backend.kind())?;
+    if let Some(why) = &backend.fallback_reason {
+        writeln!(out, "  GPU unavailable, using the CPU twin: {why}")?;
+    }
+    if let Some(g) = &backend.gpu {
+        let i = g.adapter_info();
+        writeln!(out, "  adapter: {} | driver: {} {} | backend: {:?} | type: {:?}", i.name, i.driver, i.driver_info, i.backend, i.device_type)?;
+        if g.is_software() {
+            writeln!(out, "  (software adapter: correct but slow; a real GPU is used where one exists)")?;
+        }
+    }
+    let opts = args.model.options(global);
+    runtime(&opts.ort_lib)?;
+    writeln!(out, "ONNX Runtime: {} from {}", runtime_version(&opts.ort_lib), opts.ort_lib.display())?;
+    writeln!(out, "  execution providers: {}", available_providers().join(", "))?;
+    let model = Classifier::load(&opts)?;
+    writeln!(out, "model: {} (ep: {})", model.path().display(), model.ep().name())?;
+    for line in model.describe() {
+        writeln!(out, "  {line}")?;
+    }
+    let p = model.preprocess();
+    writeln!(out, 
+        "  preprocess: input {}x{}, resize {:?}, mean {:?}, std {:?}",
+        p.input_size.0, p.input_size.1, p.resize, p.mean, p.std
+    )?;
+    match model.labels() {
+        Some(l) => writeln!(out, "  labels: {} classes", l.len()),
+        None => writeln!(out, "  labels: none (classes shown by index)"),
+    }?;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+//! Command-line definitions (clap) and their validation, one module per subcommand.
+
+mod classify;
+mod info;
+
+use borex::compute::DeviceChoice;
+use borex::model::{ExecutionProvider, ModelOptions, OutputKind};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "borex", version, about = "Explain image classifiers and refine saliency maps with Bayesian optimisation")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Where GPU kernels run: auto picks a GPU adapter (software ones count) and falls back to the CPU.
+    #[arg(long, global = true, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// ONNX Runtime execution provider for model inference.
+    #[arg(long, global = true, value_enum, default_value_t = ExecutionProvider::Cpu)]
+    pub ep: ExecutionProvider,
+    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH, else the one scripts/setup.sh installed).
+    #[arg(long, global = true)]
+    pub ort_lib: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Top-k classes of one or more images.
+    Classify(classify::ClassifyArgs),
+    /// The GPU adapter, ONNX Runtime and the model's inputs and outputs.
+    Info(info::InfoArgs),
+}
+
+/// Which model to load and how to feed it; unset values come from the model's
+/// JSON sidecar, else defaults.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// ONNX classifier (default: the bundled EfficientNet-Lite0).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Class labels: one per line, or JSON.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// Model input size, N or HxW.
+    #[arg(long, value_parser = parse_size)]
+    pub input_size: Option<(u32, u32)>,
+    /// Resize the short side to this before the centre crop.
+    #[arg(long)]
+    pub resize: Option<u32>,
+    /// Per-channel mean on 0–255 values, "r,g,b".
+    #[arg(long, value_parser = parse_triplet)]
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel std on 0–255 values, "r,g,b".
+    #[arg(long, value_parser = parse_triplet)]
+    pub std: Option<[f32; 3]>,
+    /// Whether the model outputs logits or probabilities (default: detected).
+    #[arg(long, value_enum)]
+    pub output_kind: Option<OutputKind>,
+}
+
+impl ModelArgs {
+    pub fn options(&self, global: &GlobalArgs) -> ModelOptions {
+        let mut o = ModelOptions::new(self.model.clone().unwrap_or_else(borex::paths::default_model));
+        if let Some(lib) = &global.ort_lib {
+            o.ort_lib = lib.clone();
+        }
+        o.ep = global.ep;
+        o.labels = self.labels.clone();
+        o.output = self.output_kind;
+        o.input_size = self.input_size;
+        o.resize = self.resize;
+        o.mean = self.mean;
+        o.std = self.std;
+        o
+    }
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|v| *v > 0);
+    match s.split_once(['x', 'X']) {
+        Some((h, w)) => parse(h).zip(parse(w)),
+        None => parse(s).map(|v| (v, v)),
+    }
+    .ok_or_else(|| format!("expected N or HxW with positive integers, not {s:?}"))
+}
+
+fn parse_triplet(s: &str) -> Result<[f32; 3], String> {
+    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    <[f32; 3]>::try_from(v).map_err(|_| format!("expected three comma-separated numbers, not {s:?}"))
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Classify(a) => classify::run(a, &cli.global),
+        Command::Info(a) => info::run(a, &cli.global),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_triplets_parse() {
+        assert_eq!(parse_size("224"), Ok((224, 224)));
+        assert_eq!(parse_size("240x320"), Ok((240, 320)));
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_triplet("1, 2,3.5"), Ok([1.0, 2.0, 3.5]));
+        assert!(parse_triplet("1,2").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! CPU twins of the GPU kernels (ndarray + rayon): the fallback path and the
+//! oracle the GPU results are tested against.
+
+use super::{check_masks, ImageKernels, Masks};
+use crate::error::Result;
+use ndarray::{parallel::prelude::*, Array3, Array4, ArrayView3, Axis, Zip};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuKernels;
+
+impl ImageKernels for CpuKernels {
+    fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>> {
+        Ok(gaussian_blur(image, weights))
+    }
+
+    fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
+        check_masks(&image, &baseline, &masks)?;
+        Ok(apply_masks(image, baseline, masks))
+    }
+}
+
+/// Zero-padded separable blur: a horizontal pass, then a vertical pass over its
+/// rows, the same summation order as the GPU kernel.
+pub fn gaussian_blur(image: ArrayView3<f32>, weights: &[f32]) -> Array3<f32> {
+    let (c, h, w) = image.dim();
+    let r = (weights.len() / 2) as isize;
+    let mut out = Array3::<f32>::zeros((c, h, w));
+    Zip::from(out.outer_iter_mut()).and(image.outer_iter()).par_for_each(|mut o, img| {
+        let mut rows = ndarray::Array2::<f32>::zeros((h, w));
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0f32;
+                for (t, k) in weights.iter().enumerate() {
+                    let xx = x as isize + t as isize - r;
+                    if xx >= 0 && (xx as usize) < w {
+                        acc += k * img[[y, xx as usize]];
+                    }
+                }
+                rows[[y, x]] = acc;
+            }
+        }
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0.0f32;
+                for (t, k) in weights.iter().enumerate() {
+                    let yy = y as isize + t as isize - r;
+                    if yy >= 0 && (yy as usize) < h {
+                        acc += k * rows[[yy as usize, x]];
+                    }
+                }
+                o[[y, x]] = acc;
+            }
+        }
+    });
+    out
+}
+
+/// `image·m + baseline·(1−m)` for every mask, in parallel over masks.
+pub fn apply_masks(image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Array4<f32> {
+    let (c, h, w) = image.dim();
+    let mut out = Array4::<f32>::zeros((masks.len(), c, h, w));
+    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(k, mut o)| {
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let m = match masks {
+                        Masks::Dense(ms) => ms[[k, y, x]],
+                        Masks::Boxes(b) => b[k].value(y as u32, x as u32),
+                    };
+                    o[[ch, y, x]] = image[[ch, y, x]] * m + baseline[[ch, y, x]] * (1.0 - m);
+                }
+            }
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::{BoxMask, Keep};
+    use ndarray::{array, Array3};
+
+    #[test]
+    fn masks_blend_image_and_baseline() {
+        let image = Array3::from_shape_fn((2, 2, 3), |(c, y, x)| (c * 6 + y * 3 + x) as f32);
+        let base = Array3::from_elem((2, 2, 3), -1.0f32);
+        let dense = array![[[1.0f32, 0.0, 0.5], [0.25, 1.0, 0.0]]];
+        let out = apply_masks(image.view(), base.view(), Masks::Dense(dense.view()));
+        // pixel (0, 2) of channel 1: 8·0.5 + (−1)·0.5
+        assert_eq!(out[[0, 1, 0, 2]], 3.5);
+        assert_eq!(out[[0, 0, 0, 1]], -1.0);
+        assert_eq!(out[[0, 0, 1, 0]], 3.0 * 0.25 - 0.75);
+
+        let boxes = [
+            BoxMask { r0: 0, r1: 1, c0: 1, c1: 3, keep: Keep::Inside },
+            BoxMask { r0: 0, r1: 1, c0: 1, c1: 3, keep: Keep::Outside },
+        ];
+        let out = apply_masks(image.view(), base.view(), Masks::Boxes(&boxes));
+        assert_eq!(out.slice(ndarray::s![0, 0, .., ..]), array![[-1.0f32, 1.0, 2.0], [-1.0, -1.0, -1.0]]);
+        assert_eq!(out.slice(ndarray::s![1, 0, .., ..]), array![[0.0f32, -1.0, -1.0], [3.0, 4.0, 5.0]]);
+    }
+
+    #[test]
+    fn blur_keeps_mass_inside_and_pads_with_zero() {
+        let mut image = Array3::<f32>::zeros((1, 21, 21));
+        image[[0, 10, 10]] = 1.0;
+        let k = [0.25f32, 0.5, 0.25];
+        let out = gaussian_blur(image.view(), &k);
+        assert_eq!(out[[0, 10, 10]], 0.25);
+        assert_eq!(out[[0, 9, 10]], 0.125);
+        assert_eq!(out[[0, 9, 9]], 0.0625);
+        assert!((out.sum() - 1.0).abs() < 1e-6);
+        // A constant image darkens at the border: the padding is zero, not reflected.
+        let ones = Array3::<f32>::ones((1, 5, 5));
+        let out = gaussian_blur(ones.view(), &k);
+        assert_eq!(out[[0, 2, 2]], 1.0);
+        assert_eq!(out[[0, 0, 0]], 0.75 * 0.75);
+    }
+}

@@ -1,0 +1,226 @@
+//! One wgpu context per process: device, queue and a pipeline cache keyed by
+//! kernel, built once and reused by every GPU stage.
+
+use crate::error::{BorexError, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use wgpu::util::DeviceExt;
+
+/// Every compute kernel borex ships, one WGSL file each in `shaders/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    ApplyDenseMasks,
+    ApplyBoxMasks,
+    GaussianBlur,
+}
+
+impl Kernel {
+    fn source(self) -> &'static str {
+        match self {
+            Kernel::ApplyDenseMasks => include_str!("../../../shaders/apply_dense_masks.wgsl"),
+            Kernel::ApplyBoxMasks => include_str!("../../../shaders/apply_box_masks.wgsl"),
+            Kernel::GaussianBlur => include_str!("../../../shaders/gaussian_blur.wgsl"),
+        }
+    }
+}
+
+/// Threads per workgroup of every 1-D kernel (matches `@workgroup_size` in the shaders).
+pub const WORKGROUP: u32 = 256;
+
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+}
+
+static SHARED: OnceLock<std::result::Result<Arc<GpuContext>, String>> = OnceLock::new();
+
+impl GpuContext {
+    /// Open the best adapter (a discrete GPU over a software one).
+    pub fn new() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::VULKAN,
+            ..wgpu::InstanceDescriptor::new_without_display_handle_from_env()
+        });
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| BorexError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        // Take the adapter's own limits: large storage buffers matter for batched masks.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("borex"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| BorexError::Gpu(format!("cannot open {}: {e}", info.name)))?;
+        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// The process-wide context, created on first use.
+    pub fn shared() -> Result<Arc<Self>> {
+        SHARED
+            .get_or_init(|| Self::new().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(BorexError::NoAdapter)
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// True for a software rasteriser such as Mesa's llvmpipe.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} [{:?}, {:?}{}]",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            if self.is_software() { ", software" } else { "" }
+        )
+    }
+
+    /// Largest storage buffer one binding may see.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Arc<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(kernel)
+            .or_insert_with(|| {
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{kernel:?}")),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
+                });
+                Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&format!("{kernel:?}")),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                }))
+            })
+            .clone()
+    }
+
+    /// A read-only storage buffer holding `data`.
+    pub(crate) fn storage<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        // wgpu rejects zero-sized bindings; keep one dummy element.
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let zero = [0u8; 4];
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: if bytes.is_empty() { &zero } else { bytes },
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    pub(crate) fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(value),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// A writable storage buffer of `len` elements of `T`.
+    pub(crate) fn output<T>(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: ((len * std::mem::size_of::<T>()) as u64).max(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Run `kernel` over `threads` invocations with `bindings` at 0, 1, 2, …
+    pub(crate) fn dispatch(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64) {
+        let pipeline = self.pipeline(kernel);
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<_> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&format!("{kernel:?}")),
+            layout: &layout,
+            entries: &entries,
+        });
+        let (x, y) = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Copy `len` elements of `buffer` back to the host.
+    pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+        let size = (len * std::mem::size_of::<T>()) as u64;
+        if size == 0 {
+            return Ok(vec![]);
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| BorexError::Gpu(format!("device lost while waiting: {e}")))?;
+        rx.recv()
+            .map_err(|_| BorexError::Gpu("readback callback dropped".into()))?
+            .map_err(|e| BorexError::Gpu(format!("cannot map readback buffer: {e}")))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| BorexError::Gpu(format!("cannot read mapped buffer: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+/// Split `threads` into a 2-D grid of workgroups (one axis holds at most `max_dim`).
+fn workgroups(threads: u64, max_dim: u32) -> (u32, u32) {
+    let groups = threads.div_ceil(WORKGROUP as u64).max(1);
+    let x = groups.min(max_dim as u64);
+    let y = groups.div_ceil(x);
+    (x as u32, y as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workgroups;
+
+    #[test]
+    fn grid_covers_all_threads() {
+        assert_eq!(workgroups(1, 65535), (1, 1));
+        assert_eq!(workgroups(256 * 65535, 65535), (65535, 1));
+        assert_eq!(workgroups(256 * 65535 + 1, 65535), (65535, 2));
+    }
+}

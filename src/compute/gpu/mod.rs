@@ -1,0 +1,108 @@
+//! The wgpu path: WGSL kernels behind the same trait as their CPU twins.
+
+mod context;
+
+pub use context::{GpuContext, Kernel};
+
+use super::{check_masks, ImageKernels, Keep, Masks};
+use crate::error::{BorexError, Result};
+use ndarray::{Array3, Array4, ArrayView3};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct GpuKernels {
+    ctx: Arc<GpuContext>,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Dims4 {
+    a: u32,
+    b: u32,
+    c: u32,
+    d: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GpuBox {
+    r0: u32,
+    r1: u32,
+    c0: u32,
+    c1: u32,
+    keep_inside: u32,
+    _pad: [u32; 3],
+}
+
+impl GpuKernels {
+    pub fn new(ctx: Arc<GpuContext>) -> Self {
+        Self { ctx }
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+}
+
+fn contiguous(a: &ArrayView3<f32>) -> Vec<f32> {
+    a.as_standard_layout().iter().copied().collect()
+}
+
+impl ImageKernels for GpuKernels {
+    fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>> {
+        if weights.len() % 2 == 0 {
+            return Err(BorexError::invalid("blur kernel length must be odd"));
+        }
+        let (c, h, w) = image.dim();
+        let ctx = &self.ctx;
+        let params = ctx.uniform("blur params", &Dims4 { a: c as u32, b: h as u32, c: w as u32, d: (weights.len() / 2) as u32 });
+        let input = ctx.storage("blur input", &contiguous(&image));
+        let k = ctx.storage("blur weights", weights);
+        let out = ctx.output::<f32>("blur output", c * h * w);
+        ctx.dispatch(Kernel::GaussianBlur, &[&params, &input, &k, &out], (c * h * w) as u64);
+        let data = ctx.read::<f32>(&out, c * h * w)?;
+        Ok(Array3::from_shape_vec((c, h, w), data).expect("shape matches"))
+    }
+
+    fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
+        check_masks(&image, &baseline, &masks)?;
+        let (c, h, w) = image.dim();
+        let n = masks.len();
+        let per_mask = c * h * w;
+        let ctx = &self.ctx;
+        let img = ctx.storage("image", &contiguous(&image));
+        let base = ctx.storage("baseline", &contiguous(&baseline));
+        // Masks are processed in chunks whose output fits one storage binding.
+        let chunk = ((ctx.max_binding_bytes() / (per_mask as u64 * 4)) as usize).clamp(1, n.max(1));
+        let mut out = Vec::with_capacity(n * per_mask);
+        for start in (0..n).step_by(chunk) {
+            let m = chunk.min(n - start);
+            let params = ctx.uniform("mask params", &Dims4 { a: m as u32, b: c as u32, c: h as u32, d: w as u32 });
+            let (kernel, mask_buf) = match masks {
+                Masks::Dense(d) => {
+                    let slab = d.slice(ndarray::s![start..start + m, .., ..]);
+                    let data: Vec<f32> = slab.as_standard_layout().iter().copied().collect();
+                    (Kernel::ApplyDenseMasks, ctx.storage("masks", &data))
+                }
+                Masks::Boxes(b) => {
+                    let data: Vec<GpuBox> = b[start..start + m]
+                        .iter()
+                        .map(|b| GpuBox {
+                            r0: b.r0,
+                            r1: b.r1,
+                            c0: b.c0,
+                            c1: b.c1,
+                            keep_inside: (b.keep == Keep::Inside) as u32,
+                            _pad: [0; 3],
+                        })
+                        .collect();
+                    (Kernel::ApplyBoxMasks, ctx.storage("boxes", &data))
+                }
+            };
+            let dst = ctx.output::<f32>("masked", m * per_mask);
+            ctx.dispatch(kernel, &[&params, &img, &base, &mask_buf, &dst], (m * per_mask) as u64);
+            out.extend(ctx.read::<f32>(&dst, m * per_mask)?);
+        }
+        Ok(Array4::from_shape_vec((n, c, h, w), out).expect("shape matches"))
+    }
+}

@@ -1,0 +1,233 @@
+//! The backend seam: image kernels behind one trait, implemented by the wgpu
+//! path (`gpu`) and its CPU twin (`cpu`), which is both the fallback and the
+//! test oracle.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::{BorexError, Result};
+use ndarray::{Array3, Array4, ArrayView3};
+use std::sync::Arc;
+
+/// Which half of a box a mask keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Keep the pixels inside the box; everything else takes the baseline.
+    Inside,
+    /// Remove the box: it takes the baseline, the rest is kept.
+    Outside,
+}
+
+/// An axis-aligned box mask: rows `[r0, r1)` × columns `[c0, c1)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoxMask {
+    pub r0: u32,
+    pub r1: u32,
+    pub c0: u32,
+    pub c1: u32,
+    pub keep: Keep,
+}
+
+impl BoxMask {
+    pub fn contains(&self, r: u32, c: u32) -> bool {
+        r >= self.r0 && r < self.r1 && c >= self.c0 && c < self.c1
+    }
+
+    /// The mask value at (r, c): 1 keeps the image, 0 takes the baseline.
+    pub fn value(&self, r: u32, c: u32) -> f32 {
+        if self.contains(r, c) == (self.keep == Keep::Inside) { 1.0 } else { 0.0 }
+    }
+}
+
+/// A batch of masks: dense N×H×W values in [0, 1], or boxes that are never
+/// materialised on the host.
+#[derive(Debug, Clone, Copy)]
+pub enum Masks<'a> {
+    Dense(ArrayView3<'a, f32>),
+    Boxes(&'a [BoxMask]),
+}
+
+impl Masks<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Masks::Dense(m) => m.dim().0,
+            Masks::Boxes(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What removed pixels become (in the model's normalised input space).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+pub enum Baseline {
+    /// 0 in the normalised space: the dataset's mean colour.
+    #[default]
+    Zero,
+    Constant(f32),
+    /// A Gaussian-blurred copy of the image (kernel 11, σ 5, as RISE's insertion metric).
+    Blur,
+}
+
+impl std::str::FromStr for Baseline {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "zero" => Ok(Self::Zero),
+            "blur" => Ok(Self::Blur),
+            other => other
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Self::Constant)
+                .ok_or_else(|| format!("baseline must be zero, blur or a finite number, not {other:?}")),
+        }
+    }
+}
+
+pub const BLUR_KERNEL_SIZE: usize = 11;
+pub const BLUR_SIGMA: f64 = 5.0;
+
+/// 1-D weights of the RISE reference's blur kernel: scipy's
+/// `gaussian_filter` (truncate 4, mode "reflect") applied to a centred delta of
+/// length `klen`. The reference's 2-D kernel is the outer product of these.
+pub fn gaussian_kernel_1d(klen: usize, sigma: f64) -> Vec<f32> {
+    assert!(klen % 2 == 1 && sigma > 0.0, "kernel length must be odd and sigma positive");
+    let radius = (4.0 * sigma + 0.5) as i64;
+    let w: Vec<f64> = (-radius..=radius).map(|x| (-0.5 * (x * x) as f64 / (sigma * sigma)).exp()).collect();
+    let total: f64 = w.iter().sum();
+    let n = klen as i64;
+    let centre = n / 2;
+    // out[i] = Σ_j w[j] · delta[reflect(i + j)]: gather the weights whose reflected tap lands on the centre.
+    (0..n)
+        .map(|i| {
+            let mut acc = 0.0;
+            for j in -radius..=radius {
+                let mut k = i + j;
+                while k < 0 || k >= n {
+                    k = if k < 0 { -k - 1 } else { 2 * n - k - 1 };
+                }
+                if k == centre {
+                    acc += w[(j + radius) as usize];
+                }
+            }
+            (acc / total) as f32
+        })
+        .collect()
+}
+
+/// The kernels every method is built from. Implemented by the GPU path and its
+/// CPU twin; results agree to float rounding.
+pub trait ImageKernels: Send + Sync {
+    /// Separable blur of a C×H×W tensor with zero padding; `weights` has odd length.
+    fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>>;
+
+    /// N tensors `image·m + baseline·(1−m)`, shape N×C×H×W.
+    fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>>;
+
+    /// The baseline tensor for `image`.
+    fn baseline(&self, image: ArrayView3<f32>, baseline: Baseline) -> Result<Array3<f32>> {
+        Ok(match baseline {
+            Baseline::Zero => Array3::zeros(image.raw_dim()),
+            Baseline::Constant(v) => Array3::from_elem(image.raw_dim(), v),
+            Baseline::Blur => self.gaussian_blur(image, &gaussian_kernel_1d(BLUR_KERNEL_SIZE, BLUR_SIGMA))?,
+        })
+    }
+}
+
+pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, masks: &Masks) -> Result<()> {
+    if image.dim() != baseline.dim() {
+        return Err(BorexError::invalid(format!("baseline shape {:?} differs from image shape {:?}", baseline.dim(), image.dim())));
+    }
+    let (_, h, w) = image.dim();
+    match masks {
+        Masks::Dense(m) if (m.dim().1, m.dim().2) != (h, w) => Err(BorexError::invalid(format!(
+            "masks are {}×{} but the image is {h}×{w}",
+            m.dim().1,
+            m.dim().2
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Where the kernels run: `auto` takes a GPU adapter when there is one
+/// (software adapters count) and falls back to the CPU otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+/// The chosen backend and what it runs on.
+#[derive(Clone)]
+pub struct Backend {
+    pub kernels: Arc<dyn ImageKernels>,
+    /// The wgpu context, when the GPU path was chosen.
+    pub gpu: Option<Arc<gpu::GpuContext>>,
+    /// Why `auto` fell back to the CPU, if it did.
+    pub fallback_reason: Option<String>,
+}
+
+impl Backend {
+    pub fn select(choice: DeviceChoice) -> Result<Self> {
+        let cpu = || Backend { kernels: Arc::new(cpu::CpuKernels), gpu: None, fallback_reason: None };
+        match choice {
+            DeviceChoice::Cpu => Ok(cpu()),
+            DeviceChoice::Gpu => {
+                let ctx = gpu::GpuContext::shared()?;
+                Ok(Backend { kernels: Arc::new(gpu::GpuKernels::new(ctx.clone())), gpu: Some(ctx), fallback_reason: None })
+            }
+            DeviceChoice::Auto => match gpu::GpuContext::shared() {
+                Ok(ctx) => Ok(Backend { kernels: Arc::new(gpu::GpuKernels::new(ctx.clone())), gpu: Some(ctx), fallback_reason: None }),
+                Err(e) => Ok(Backend { fallback_reason: Some(e.to_string()), ..cpu() }),
+            },
+        }
+    }
+
+    /// "gpu" or "cpu".
+    pub fn kind(&self) -> &'static str {
+        if self.gpu.is_some() { "gpu" } else { "cpu" }
+    }
+
+    /// A one-line description of the device, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]".
+    pub fn describe(&self) -> String {
+        match &self.gpu {
+            Some(g) => g.describe(),
+            None => "cpu (ndarray + rayon)".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_kernel_matches_scipy_reference() {
+        // The 1-D factor of scipy.ndimage.gaussian_filter(delta 11×11, 5), printed by scripts/golden_blur_kernel.py.
+        let golden = [
+            0.087_958_15f32, 0.088_896_12, 0.090_474_20, 0.092_191_12, 0.093_489_39, 0.093_982_06,
+            0.093_489_39, 0.092_191_12, 0.090_474_20, 0.088_896_12, 0.087_958_15,
+        ];
+        let k = gaussian_kernel_1d(11, 5.0);
+        for (a, b) in k.iter().zip(golden) {
+            assert!((a - b).abs() < 1e-7, "{k:?}");
+        }
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn baseline_parses() {
+        assert_eq!("zero".parse::<Baseline>().unwrap(), Baseline::Zero);
+        assert_eq!("blur".parse::<Baseline>().unwrap(), Baseline::Blur);
+        assert_eq!("-0.5".parse::<Baseline>().unwrap(), Baseline::Constant(-0.5));
+        assert!("nan".parse::<Baseline>().is_err());
+        assert!("grey".parse::<Baseline>().is_err());
+    }
+}

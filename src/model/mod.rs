@@ -1,0 +1,317 @@
+//! The classifier: an ONNX Runtime session plus everything needed to feed it
+//! (preprocessing config, labels) and read it (logits or probabilities).
+
+mod labels;
+mod runtime;
+
+pub use labels::Labels;
+pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider};
+
+use crate::error::{BorexError, Result};
+use crate::image::Preprocess;
+use ndarray::{s, Array2, ArrayView4, ArrayViewD, Axis};
+use ort::value::{TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// What the model's class output holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    Logits,
+    Probabilities,
+}
+
+/// How to load a model; `None` fields come from the model's JSON sidecar
+/// (`model.json` beside `model.onnx`), else from defaults.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    pub path: PathBuf,
+    pub ort_lib: PathBuf,
+    pub ep: ExecutionProvider,
+    pub labels: Option<PathBuf>,
+    pub output: Option<OutputKind>,
+    pub input_size: Option<(u32, u32)>,
+    pub resize: Option<u32>,
+    pub mean: Option<[f32; 3]>,
+    pub std: Option<[f32; 3]>,
+}
+
+impl ModelOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            ort_lib: crate::paths::default_ort_lib(),
+            ep: ExecutionProvider::Cpu,
+            labels: None,
+            output: None,
+            input_size: None,
+            resize: None,
+            mean: None,
+            std: None,
+        }
+    }
+}
+
+/// The optional `model.json` beside a model.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sidecar {
+    input_size: Option<u32>,
+    resize: Option<u32>,
+    mean: Option<[f32; 3]>,
+    std: Option<[f32; 3]>,
+    output: Option<OutputKind>,
+    labels: Option<PathBuf>,
+}
+
+impl Sidecar {
+    fn load(model: &Path) -> Result<Self> {
+        let path = model.with_extension("json");
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| BorexError::io(&path, e))?;
+        let mut s: Self = serde_json::from_str(&text)
+            .map_err(|e| BorexError::model(&path, format!("bad model config: {e}")))?;
+        if let Some(l) = &s.labels {
+            s.labels = Some(path.parent().unwrap_or(Path::new(".")).join(l));
+        }
+        Ok(s)
+    }
+}
+
+/// One predicted class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    pub class: usize,
+    pub label: Option<String>,
+    pub probability: f32,
+}
+
+pub struct Classifier {
+    session: Mutex<ort::session::Session>,
+    path: PathBuf,
+    input: String,
+    logits: String,
+    features: Option<String>,
+    classes: Option<usize>,
+    preprocess: Preprocess,
+    labels: Option<Labels>,
+    output_kind: OnceLock<OutputKind>,
+    ep: ExecutionProvider,
+}
+
+fn dims(t: &ValueType) -> Option<Vec<i64>> {
+    t.tensor_shape().map(|s| s.iter().copied().collect())
+}
+
+impl Classifier {
+    pub fn load(opts: &ModelOptions) -> Result<Self> {
+        let path = &opts.path;
+        if !path.is_file() {
+            return Err(BorexError::model(path, "model file not found"));
+        }
+        let env = runtime(&opts.ort_lib)?;
+        let sidecar = Sidecar::load(path)?;
+        let session = runtime::session(env, path, opts.ep)?;
+
+        let input = session.inputs().first().ok_or_else(|| BorexError::model(path, "model has no inputs"))?;
+        let in_dims = dims(input.dtype()).ok_or_else(|| BorexError::model(path, "model input is not a tensor"))?;
+        if in_dims.len() != 4 {
+            return Err(BorexError::model(
+                path,
+                format!("input '{}' has rank {} (shape {in_dims:?}); borex needs a rank-4 N×C×H×W image input", input.name(), in_dims.len()),
+            ));
+        }
+        if in_dims[1] > 0 && in_dims[1] != 3 {
+            return Err(BorexError::model(path, format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1])));
+        }
+        let static_hw = (in_dims[2] > 0 && in_dims[3] > 0).then(|| (in_dims[2] as u32, in_dims[3] as u32));
+
+        let outputs = session.outputs();
+        let logits = outputs
+            .iter()
+            .find(|o| o.name() == "logits")
+            .or_else(|| outputs.iter().find(|o| dims(o.dtype()).is_some_and(|d| d.len() == 2)))
+            .ok_or_else(|| BorexError::model(path, "no rank-2 (batch × classes) output"))?;
+        let out_dims = dims(logits.dtype()).unwrap_or_default();
+        if out_dims.len() != 2 {
+            return Err(BorexError::model(path, format!("output '{}' has shape {out_dims:?}; expected batch × classes", logits.name())));
+        }
+        let classes = (out_dims[1] > 0).then_some(out_dims[1] as usize);
+        let features = outputs
+            .iter()
+            .find(|o| o.name() != logits.name() && dims(o.dtype()).is_some_and(|d| d.len() == 4))
+            .map(|o| o.name().to_string());
+
+        let input_size = match (opts.input_size.or(sidecar.input_size.map(|s| (s, s))), static_hw) {
+            (Some(asked), Some(fixed)) if asked != fixed => {
+                return Err(BorexError::model(path, format!("input size {asked:?} asked, but the model's input is fixed at {fixed:?}")));
+            }
+            (asked, fixed) => fixed.or(asked).unwrap_or((224, 224)),
+        };
+        let defaults = Preprocess::default();
+        let preprocess = Preprocess {
+            input_size,
+            resize: opts.resize.or(sidecar.resize).or(if sidecar.input_size.is_some() || opts.input_size.is_some() {
+                None
+            } else {
+                defaults.resize
+            }),
+            mean: opts.mean.or(sidecar.mean).unwrap_or(defaults.mean),
+            std: opts.std.or(sidecar.std).unwrap_or(defaults.std),
+        };
+        if preprocess.std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
+            return Err(BorexError::invalid("--std values must be finite and non-zero"));
+        }
+
+        let labels = match opts.labels.as_ref().or(sidecar.labels.as_ref()) {
+            Some(p) => Some(Labels::load(p)?),
+            None => None,
+        };
+        if let (Some(l), Some(n)) = (&labels, classes) {
+            if l.len() != n {
+                return Err(BorexError::model(path, format!("model has {n} classes but the labels list {}", l.len())));
+            }
+        }
+        let output_kind = OnceLock::new();
+        if let Some(k) = opts.output.or(sidecar.output) {
+            let _ = output_kind.set(k);
+        }
+        Ok(Self {
+            input: input.name().to_string(),
+            logits: logits.name().to_string(),
+            features,
+            classes,
+            preprocess,
+            labels,
+            output_kind,
+            ep: opts.ep,
+            path: path.clone(),
+            session: Mutex::new(session),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    pub fn labels(&self) -> Option<&Labels> {
+        self.labels.as_ref()
+    }
+
+    pub fn ep(&self) -> ExecutionProvider {
+        self.ep
+    }
+
+    /// Number of classes, when the model states it statically.
+    pub fn num_classes(&self) -> Option<usize> {
+        self.classes
+    }
+
+    /// The name of the feature-map output, if the model has one (for CAM methods).
+    pub fn feature_output(&self) -> Option<&str> {
+        self.features.as_deref()
+    }
+
+    /// Describe inputs and outputs, for `borex info`.
+    pub fn describe(&self) -> Vec<String> {
+        let s = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let fmt = |kind: &str, name: &str, t: &ValueType| format!("{kind} {name}: {:?}", dims(t).unwrap_or_default());
+        s.inputs()
+            .iter()
+            .map(|o| fmt("input", o.name(), o.dtype()))
+            .chain(s.outputs().iter().map(|o| fmt("output", o.name(), o.dtype())))
+            .collect()
+    }
+
+    /// Class probabilities for a batch of preprocessed inputs, run `max_batch` at a time.
+    pub fn probabilities(&self, batch: ArrayView4<f32>, max_batch: usize) -> Result<Array2<f32>> {
+        let n = batch.len_of(Axis(0));
+        let step = max_batch.max(1);
+        let mut parts = Vec::with_capacity(n.div_ceil(step));
+        for start in (0..n).step_by(step) {
+            let chunk = batch.slice(s![start..(start + step).min(n), .., .., ..]);
+            parts.push(self.run_chunk(chunk)?);
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(e.to_string()))
+    }
+
+    fn run_chunk(&self, chunk: ArrayView4<f32>) -> Result<Array2<f32>> {
+        let chunk = chunk.as_standard_layout();
+        let tensor = TensorRef::from_array_view(&chunk)?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
+        let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
+        let raw = raw
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?;
+        if let Some(l) = &self.labels {
+            if raw.ncols() != l.len() {
+                return Err(BorexError::model(&self.path, format!("model has {} classes but the labels list {}", raw.ncols(), l.len())));
+            }
+        }
+        let kind = *self.output_kind.get_or_init(|| detect_output_kind(raw.view()));
+        let mut p = raw.to_owned();
+        if kind == OutputKind::Logits {
+            softmax_rows(&mut p);
+        }
+        Ok(p)
+    }
+
+    /// The `k` most probable classes of one probability row.
+    pub fn top_k(&self, probs: ndarray::ArrayView1<f32>, k: usize) -> Vec<Prediction> {
+        let mut idx: Vec<usize> = (0..probs.len()).collect();
+        idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+        idx.truncate(k);
+        idx.into_iter()
+            .map(|class| Prediction {
+                class,
+                label: self.labels.as_ref().and_then(|l| l.name(class)).map(str::to_string),
+                probability: probs[class],
+            })
+            .collect()
+    }
+}
+
+/// Rows that are non-negative and sum to one are probabilities; anything else is logits.
+fn detect_output_kind(out: ndarray::ArrayView2<f32>) -> OutputKind {
+    let is_prob = out.rows().into_iter().all(|r| {
+        r.iter().all(|v| (0.0..=1.0).contains(v)) && (r.sum() - 1.0).abs() < 1e-3
+    });
+    if is_prob { OutputKind::Probabilities } else { OutputKind::Logits }
+}
+
+pub(crate) fn softmax_rows(a: &mut Array2<f32>) {
+    for mut row in a.rows_mut() {
+        let m = row.fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+        row.mapv_inplace(|v| (v - m).exp());
+        let s = row.sum();
+        row.mapv_inplace(|v| v / s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn softmax_and_detection() {
+        let mut a = array![[1.0f32, 2.0, 3.0], [0.0, 0.0, 0.0]];
+        assert_eq!(detect_output_kind(a.view()), OutputKind::Logits);
+        softmax_rows(&mut a);
+        assert!((a[[0, 2]] - 0.665_240_9).abs() < 1e-6);
+        assert!((a[[1, 0]] - 1.0 / 3.0).abs() < 1e-6);
+        assert_eq!(detect_output_kind(a.view()), OutputKind::Probabilities);
+    }
+}

@@ -1,0 +1,100 @@
+//! Loading ONNX Runtime at run time and choosing execution providers.
+
+use crate::error::{BorexError, Result};
+use ort::environment::Environment;
+use ort::ep::{ExecutionProvider as _, CPU, CUDA};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Which ONNX Runtime execution provider scores images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionProvider {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+impl ExecutionProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
+static ENV: OnceLock<(Environment, PathBuf)> = OnceLock::new();
+static INIT: Mutex<()> = Mutex::new(());
+
+/// Load the ONNX Runtime library once per process. A second call with another
+/// path is an error: one process holds one runtime.
+pub fn runtime(lib: &Path) -> Result<&'static Environment> {
+    let _guard = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((env, loaded)) = ENV.get() {
+        if loaded != lib {
+            return Err(BorexError::Runtime(format!(
+                "already loaded from {}, cannot also load {}",
+                loaded.display(),
+                lib.display()
+            )));
+        }
+        return Ok(env);
+    }
+    if !lib.exists() {
+        return Err(BorexError::Runtime(format!(
+            "library {} not found; run scripts/setup.sh, or point ORT_DYLIB_PATH / --ort-lib at libonnxruntime.so",
+            lib.display()
+        )));
+    }
+    let builder = ort::init_from(lib)
+        .map_err(|e| BorexError::Runtime(format!("cannot load {}: {e}", lib.display())))?;
+    let env = builder.with_name("borex").build()?;
+    Ok(&ENV.get_or_init(|| (env, lib.to_path_buf())).0)
+}
+
+/// Execution providers compiled into the loaded library (ONNX Runtime's own names).
+pub fn available_providers() -> Vec<&'static str> {
+    let mut out = vec![];
+    if CPU::is_available().unwrap_or(false) {
+        out.push(CPU::NAME);
+    }
+    if CUDA::is_available().unwrap_or(false) {
+        out.push(CUDA::NAME);
+    }
+    out
+}
+
+/// The ONNX Runtime version of a library, read from its versioned file name
+/// (`libonnxruntime.so.1.31.1`), else the build string the library reports.
+pub fn version(lib: &Path) -> String {
+    std::fs::canonicalize(lib)
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.strip_prefix("libonnxruntime.so.").map(str::to_string))
+        .unwrap_or_else(|| ort::info().to_string())
+}
+
+/// Build a session on the requested provider; CUDA fails loudly rather than
+/// silently falling back to the CPU.
+pub(crate) fn session(
+    env: &Environment,
+    model: &Path,
+    ep: ExecutionProvider,
+) -> Result<ort::session::Session> {
+    let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| BorexError::Runtime(e.to_string());
+    let mut builder = ort::session::Session::builder(env)?;
+    if ep == ExecutionProvider::Cuda {
+        if !CUDA::is_available().unwrap_or(false) {
+            return Err(BorexError::Runtime(
+                "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it".into(),
+            ));
+        }
+        builder = builder
+            .with_execution_providers([CUDA::default().build().error_on_failure()])
+            .map_err(rt)?;
+    }
+    let bytes = std::fs::read(model).map_err(|e| BorexError::io(model, e))?;
+    builder
+        .commit_from_memory(&bytes)
+        .map_err(|e| BorexError::model(model, format!("not a loadable ONNX model: {e}")))
+}
