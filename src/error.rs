@@ -6,12 +6,9 @@ pub type Result<T, E = BorexError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BorexError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io::Error is part of the message, not a `source`: reports print the chain once.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
 
     #[error("{path}: not a readable image ({reason})")]
     Image { path: PathBuf, reason: String },
@@ -37,7 +34,7 @@ pub enum BorexError {
 
 impl BorexError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), err: source }
     }
 
     pub fn model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {

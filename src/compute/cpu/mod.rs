@@ -4,6 +4,7 @@
 use super::{check_masks, ImageKernels, Masks};
 use crate::error::Result;
 use ndarray::{parallel::prelude::*, Array3, Array4, ArrayView3, Axis, Zip};
+use rayon::slice::ParallelSliceMut;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuKernels;
@@ -58,18 +59,24 @@ pub fn gaussian_blur(image: ArrayView3<f32>, weights: &[f32]) -> Array3<f32> {
 /// `image·m + baseline·(1−m)` for every mask, in parallel over masks.
 pub fn apply_masks(image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Array4<f32> {
     let (c, h, w) = image.dim();
+    let hw = h * w;
+    let (img, base) = (image.as_standard_layout(), baseline.as_standard_layout());
+    let (img, base) = (img.as_slice().expect("standard layout"), base.as_slice().expect("standard layout"));
     let mut out = Array4::<f32>::zeros((masks.len(), c, h, w));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(k, mut o)| {
+    let blend = |o: &mut [f32], m: &[f32]| {
         for ch in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    let m = match masks {
-                        Masks::Dense(ms) => ms[[k, y, x]],
-                        Masks::Boxes(b) => b[k].value(y as u32, x as u32),
-                    };
-                    o[[ch, y, x]] = image[[ch, y, x]] * m + baseline[[ch, y, x]] * (1.0 - m);
-                }
+            let r = ch * hw..(ch + 1) * hw;
+            for (((o, x), b), m) in o[r.clone()].iter_mut().zip(&img[r.clone()]).zip(&base[r]).zip(m) {
+                *o = x * m + b * (1.0 - m);
             }
+        }
+    };
+    let flat = out.as_slice_mut().expect("fresh array is contiguous");
+    flat.par_chunks_mut((c * hw).max(1)).enumerate().for_each(|(k, o)| match masks {
+        Masks::Dense(ms) => blend(o, ms.index_axis(Axis(0), k).as_standard_layout().as_slice().expect("standard layout")),
+        Masks::Boxes(b) => {
+            let m: Vec<f32> = (0..hw).map(|i| b[k].value((i / w) as u32, (i % w) as u32)).collect();
+            blend(o, &m)
         }
     });
     out

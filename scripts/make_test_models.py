@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Write the tiny ONNX models the tests use into tests/fixtures/ (run with the
+setup's venv: .venv/bin/python scripts/make_test_models.py).
+
+  gap_linear_logits.onnx  input N×3×H×W -> GlobalAveragePool -> Gemm(3 -> 4): logits
+  gap_linear_probs.onnx   the same followed by Softmax: probabilities
+  rank3_input.onnx        a 3-D input (not an image classifier)
+  ten_classes.onnx        GAP -> Gemm(3 -> 10), to clash with 1000 ImageNet labels
+Their weights are spelled out in tests/model.rs, which checks the outputs by hand.
+"""
+import os
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
+W4 = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.5]], np.float32)
+B4 = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+
+
+def gap_linear(w, b, softmax):
+    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+             helper.make_node("Gemm", ["flat", "w", "b"], ["logits" if not softmax else "z"], transB=1)]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["z"], ["logits"], axis=1))
+    g = helper.make_graph(
+        nodes, "gap_linear",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    return g
+
+
+def rank3():
+    g = helper.make_graph(
+        [helper.make_node("ReduceMean", ["input"], ["logits"], axes=[2], keepdims=0)], "rank3",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])])
+    return g
+
+
+def save(graph, name):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="borex-tests")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, name))
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    save(gap_linear(W4, B4, False), "gap_linear_logits.onnx")
+    save(gap_linear(W4, B4, True), "gap_linear_probs.onnx")
+    save(rank3(), "rank3_input.onnx")
+    rng = np.random.default_rng(0)
+    save(gap_linear(rng.normal(size=(10, 3)).astype(np.float32), np.zeros(10, np.float32), False), "ten_classes.onnx")
+    print("wrote", sorted(os.listdir(OUT)))

@@ -1,0 +1,143 @@
+//! The `borex` binary end to end: real model, real images, and every bad input
+//! the foundation promises a clear one-line error for.
+
+mod common;
+
+use common::{asset, fixture};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn borex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_borex")).args(args).output().expect("borex runs")
+}
+
+fn image(name: &str) -> PathBuf {
+    asset(borex::paths::sample_image(name))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The command failed with exit code 1 and a one-line error containing every `needle`, without panicking.
+fn assert_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected failure, got {:?}; stderr: {err}", out.status);
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line in {err:?}"));
+    for n in needles {
+        assert!(line.contains(n), "{n:?} not in {line:?}");
+    }
+}
+
+#[test]
+fn classifies_the_sample_images() {
+    let out = borex(&["classify", s(&image("chelsea.png")), s(&image("coffee.png")), "--json", "--top", "3", "--batch", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let top = |i: usize| v[i]["predictions"][0]["class"].as_u64().unwrap();
+    assert!((281..=285).contains(&top(0)), "chelsea is a cat, got {}", top(0));
+    assert_eq!(top(1), 967, "coffee is an espresso");
+    assert_eq!(v[1]["predictions"][0]["label"], "espresso");
+    let p = v[1]["predictions"][0]["probability"].as_f64().unwrap();
+    assert!(p > 0.9 && p <= 1.0, "espresso probability {p}");
+    assert_eq!(v[0]["predictions"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn batch_size_does_not_change_results() {
+    let imgs = [image("chelsea.png"), image("rocket.jpg"), image("astronaut.png")];
+    let run = |b: &str| {
+        let mut args = vec!["classify", "--json", "--top", "2", "--batch", b];
+        args.extend(imgs.iter().map(|p| s(p)));
+        let out = borex(&args);
+        assert!(out.status.success());
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (a, b) = (run("1"), run("3"));
+    for i in 0..3 {
+        assert_eq!(a[i]["predictions"][0]["class"], b[i]["predictions"][0]["class"]);
+        let (pa, pb) = (a[i]["predictions"][0]["probability"].as_f64().unwrap(), b[i]["predictions"][0]["probability"].as_f64().unwrap());
+        assert!((pa - pb).abs() < 1e-4, "{pa} vs {pb}");
+    }
+}
+
+#[test]
+fn info_reports_adapter_runtime_and_model() {
+    let out = borex(&["info"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ONNX Runtime: 1.31.1"), "{text}");
+    assert!(text.contains("CPUExecutionProvider"), "{text}");
+    assert!(text.contains("input input: [-1, 3, -1, -1]"), "{text}");
+    assert!(text.contains("output logits: [-1, 1000]"), "{text}");
+    assert!(text.contains("compute device:"), "{text}");
+}
+
+#[test]
+fn missing_image() {
+    assert_error(&borex(&["classify", "/no/such/image.png"]), &["/no/such/image.png", "No such file"]);
+}
+
+#[test]
+fn non_image_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.png");
+    std::fs::write(&p, "this is text").unwrap();
+    assert_error(&borex(&["classify", s(&p)]), &["notes.png", "not a readable image"]);
+}
+
+#[test]
+fn truncated_png_and_jpeg() {
+    let dir = tempfile::tempdir().unwrap();
+    for (src, name) in [("chelsea.png", "cut.png"), ("rocket.jpg", "cut.jpg")] {
+        let bytes = std::fs::read(image(src)).unwrap();
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+        assert_error(&borex(&["classify", s(&p)]), &[name, "not a readable image"]);
+    }
+}
+
+#[test]
+fn missing_model() {
+    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", "/no/model.onnx"]), &["/no/model.onnx", "model file not found"]);
+}
+
+#[test]
+fn model_that_is_not_onnx() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fake.onnx");
+    std::fs::write(&p, "definitely not protobuf").unwrap();
+    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", s(&p)]), &["fake.onnx", "not a loadable ONNX model"]);
+}
+
+#[test]
+fn model_with_rank3_input() {
+    let m = fixture("rank3_input.onnx");
+    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", s(&m)]), &["rank3_input.onnx", "rank 3", "rank-4"]);
+}
+
+#[test]
+fn class_count_differs_from_labels() {
+    let m = fixture("ten_classes.onnx");
+    let labels = asset(borex::paths::home().join("labels/imagenet1k.txt"));
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--model", s(&m), "--labels", s(&labels)]),
+        &["ten_classes.onnx", "model has 10 classes but the labels list 1000"],
+    );
+}
+
+#[test]
+fn top_zero() {
+    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--top", "0"]), &["--top must be at least 1"]);
+}
+
+#[test]
+fn cuda_without_the_provider_says_what_is_missing() {
+    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--ep", "cuda"]), &["no CUDA execution provider", "onnxruntime-gpu"]);
+}
+
+#[test]
+fn missing_runtime_library() {
+    assert_error(&borex(&["--ort-lib", "/no/libonnxruntime.so", "classify", s(&image("chelsea.png"))]), &["/no/libonnxruntime.so", "not found"]);
+}

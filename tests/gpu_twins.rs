@@ -1,0 +1,108 @@
+//! Every GPU kernel against its CPU twin, on whatever adapter exists.
+
+mod common;
+
+use borex::compute::cpu::CpuKernels;
+use borex::compute::gpu::GpuKernels;
+use borex::compute::{gaussian_kernel_1d, Baseline, BoxMask, ImageKernels, Keep, Masks};
+use common::{gpu_or_skip, max_abs_diff};
+use ndarray::{Array3, ArrayView3};
+
+/// A deterministic pseudo-random C×H×W tensor.
+fn tensor(c: usize, h: usize, w: usize, seed: u32) -> Array3<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    Array3::from_shape_simple_fn((c, h, w), || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (s as f32 / u32::MAX as f32) * 4.0 - 2.0
+    })
+}
+
+fn both(name: &str) -> Option<(CpuKernels, GpuKernels)> {
+    gpu_or_skip(name).map(|ctx| (CpuKernels, GpuKernels::new(ctx)))
+}
+
+fn compare_masks(cpu: &dyn ImageKernels, gpu: &dyn ImageKernels, image: ArrayView3<f32>, baseline: Baseline, masks: Masks) {
+    let b_cpu = cpu.baseline(image, baseline).unwrap();
+    let b_gpu = gpu.baseline(image, baseline).unwrap();
+    assert!(max_abs_diff(b_cpu.as_slice().unwrap(), b_gpu.as_slice().unwrap()) <= 1e-5, "baseline {baseline:?}");
+    let a = cpu.apply_masks(image, b_cpu.view(), masks).unwrap();
+    let b = gpu.apply_masks(image, b_cpu.view(), masks).unwrap();
+    assert_eq!(a.dim(), b.dim());
+    let d = max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap());
+    assert!(d <= 1e-5, "{baseline:?}: max abs diff {d}");
+}
+
+#[test]
+fn dense_masks_match_cpu() {
+    let Some((cpu, gpu)) = both("dense_masks_match_cpu") else { return };
+    let image = tensor(3, 37, 53, 1);
+    let masks = tensor(9, 37, 53, 2).mapv(|v| (v + 2.0) / 4.0);
+    for baseline in [Baseline::Zero, Baseline::Constant(0.7), Baseline::Blur] {
+        compare_masks(&cpu, &gpu, image.view(), baseline, Masks::Dense(masks.view()));
+    }
+}
+
+#[test]
+fn box_masks_match_cpu() {
+    let Some((cpu, gpu)) = both("box_masks_match_cpu") else { return };
+    let image = tensor(3, 64, 48, 3);
+    let mut boxes = vec![];
+    for (i, (r, q, s)) in [(10u32, 10u32, 5u32), (0, 0, 30), (63, 47, 8), (32, 24, 100)].into_iter().enumerate() {
+        let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
+        for keep in [keep, if keep == Keep::Inside { Keep::Outside } else { Keep::Inside }] {
+            boxes.push(BoxMask { r0: r.saturating_sub(s), r1: (r + s).min(64), c0: q.saturating_sub(s), c1: (q + s).min(48), keep });
+        }
+    }
+    for baseline in [Baseline::Zero, Baseline::Blur] {
+        compare_masks(&cpu, &gpu, image.view(), baseline, Masks::Boxes(&boxes));
+    }
+    // Box masks equal the same masks materialised densely.
+    let dense = ndarray::Array3::from_shape_fn((boxes.len(), 64, 48), |(k, y, x)| boxes[k].value(y as u32, x as u32));
+    let zero = Array3::zeros(image.raw_dim());
+    let a = gpu.apply_masks(image.view(), zero.view(), Masks::Boxes(&boxes)).unwrap();
+    let b = gpu.apply_masks(image.view(), zero.view(), Masks::Dense(dense.view())).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn blur_matches_cpu_on_model_sized_input() {
+    let Some((cpu, gpu)) = both("blur_matches_cpu_on_model_sized_input") else { return };
+    let image = tensor(3, 224, 224, 4);
+    let k = gaussian_kernel_1d(11, 5.0);
+    let a = cpu.gaussian_blur(image.view(), &k).unwrap();
+    let b = gpu.gaussian_blur(image.view(), &k).unwrap();
+    let d = max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap());
+    assert!(d <= 1e-5, "max abs diff {d}");
+    // And the blur really smooths: the variance drops by a large factor.
+    let var = |x: &Array3<f32>| x.mapv(|v| v * v).mean().unwrap() - x.mean().unwrap().powi(2);
+    assert!(var(&b) < var(&image) / 20.0);
+}
+
+#[test]
+fn many_masks_are_chunked_and_still_match() {
+    let Some((cpu, gpu)) = both("many_masks_are_chunked_and_still_match") else { return };
+    // 64 box masks on a 224×224 image: the batch BOREx and the bench use.
+    let image = tensor(3, 224, 224, 5);
+    let boxes: Vec<BoxMask> = (0..64u32)
+        .map(|i| BoxMask { r0: i, r1: i + 60, c0: 2 * i, c1: 2 * i + 30, keep: if i % 2 == 0 { Keep::Inside } else { Keep::Outside } })
+        .collect();
+    let zero = Array3::zeros(image.raw_dim());
+    let a = cpu.apply_masks(image.view(), zero.view(), Masks::Boxes(&boxes)).unwrap();
+    let b = gpu.apply_masks(image.view(), zero.view(), Masks::Boxes(&boxes)).unwrap();
+    assert_eq!(a.dim(), (64, 3, 224, 224));
+    assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) <= 1e-5);
+}
+
+#[test]
+fn mismatched_mask_shape_is_an_error_on_both_paths() {
+    let image = tensor(3, 8, 8, 6);
+    let masks = Array3::<f32>::ones((2, 8, 9));
+    let zero = Array3::zeros(image.raw_dim());
+    let err = CpuKernels.apply_masks(image.view(), zero.view(), Masks::Dense(masks.view())).unwrap_err();
+    assert!(err.to_string().contains("masks are 8×9 but the image is 8×8"), "{err}");
+    if let Some((_, gpu)) = both("mismatched_mask_shape_is_an_error_on_both_paths") {
+        assert!(gpu.apply_masks(image.view(), zero.view(), Masks::Dense(masks.view())).is_err());
+    }
+}
