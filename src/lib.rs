@@ -11,6 +11,7 @@
 pub mod classify;
 pub mod compute;
 pub mod error;
+pub mod gp;
 pub mod image;
 pub mod model;
 pub mod paths;
