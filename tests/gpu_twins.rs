@@ -106,3 +106,70 @@ fn mismatched_mask_shape_is_an_error_on_both_paths() {
         assert!(gpu.apply_masks(image.view(), zero.view(), Masks::Dense(masks.view())).is_err());
     }
 }
+
+mod gp {
+    use super::*;
+    use borex::compute::GpKernels;
+    use borex::gp::{CandidateGrid, FitOptions, Gp};
+    use ndarray::Array2;
+
+    /// A GP fitted to `n` BOREx-like observations on the 224×224 reference grid.
+    fn fitted(n: usize, seed: u32) -> (CandidateGrid, Vec<f32>, Gp) {
+        let grid = CandidateGrid::reference(224, 224);
+        let noise = tensor(1, n, 4, seed);
+        let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
+            0 => 112.0 + 50.0 * noise[[0, i, 0]] as f64,
+            1 => 112.0 + 50.0 * noise[[0, i, 1]] as f64,
+            _ => [30.0, 45.0, 60.0, 75.0][i % 4] + 0.3 * noise[[0, i, 2]] as f64,
+        });
+        let y: Vec<f64> = (0..n).map(|i| (noise[[0, i, 3]] as f64 / 2.0).tanh()).collect();
+        let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap();
+        let prior = tensor(1, 224, 224, seed + 1).iter().map(|v| v * 0.05).collect();
+        (grid, prior, gp)
+    }
+
+    #[test]
+    fn posterior_ucb_argmax_and_map_match_cpu() {
+        let Some((cpu, gpu)) = both("posterior_ucb_argmax_and_map_match_cpu") else { return };
+        for n in [1, 10, 50] {
+            let (grid, prior, gp) = fitted(n, 10 + n as u32);
+            let inputs = gp.posterior_inputs();
+            let mut a = cpu.session(&grid, &prior).unwrap();
+            let mut b = gpu.session(&grid, &prior).unwrap();
+            a.set_gp(&inputs).unwrap();
+            b.set_gp(&inputs).unwrap();
+            let (mu_a, sd_a) = a.posterior().unwrap();
+            let (mu_b, sd_b) = b.posterior().unwrap();
+            assert_eq!(mu_a.len(), 200_704);
+            let (dm, ds) = (max_abs_diff(&mu_a, &mu_b), max_abs_diff(&sd_a, &sd_b));
+            assert!(dm <= 1e-4 && ds <= 1e-3, "n={n}: mean diff {dm}, std diff {ds}");
+            let (ia, va) = a.ucb_argmax(10.0).unwrap();
+            let (ib, vb) = b.ucb_argmax(10.0).unwrap();
+            // Same winner, or a near-tie the two paths' rounding may order differently.
+            let ucb_b = |i: usize| mu_b[i] + 10.0 * sd_b[i];
+            assert!(ia == ib || (ucb_b(ia) - vb).abs() <= 1e-3, "n={n}: argmax {ia} ({va}) vs {ib} ({vb})");
+            assert!((va - vb).abs() <= 1e-2, "n={n}: UCB max {va} vs {vb}");
+            let (ma, mb) = (a.mean_map().unwrap(), b.mean_map().unwrap());
+            assert_eq!(ma.len(), 224 * 224);
+            let d = max_abs_diff(&ma, &mb);
+            assert!(d <= 1e-3, "n={n}: map diff {d}");
+        }
+    }
+
+    #[test]
+    fn argmax_ties_go_to_the_first_index_on_both_paths() {
+        let Some((cpu, gpu)) = both("argmax_ties_go_to_the_first_index_on_both_paths") else { return };
+        // A constant prior and one far-away observation: the UCB is flat, the first candidate wins.
+        let grid = CandidateGrid { height: 40, width: 50, sizes: vec![3, 6] };
+        let prior = vec![0.25f32; 2000];
+        let x = Array2::from_shape_vec((1, 3), vec![5000.0, 5000.0, 3.0]).unwrap();
+        let gp = Gp::with_length_scales(x.view(), &[0.7], &[1.0, 1.0, 1.0], 0.01).unwrap();
+        for k in [&cpu as &dyn GpKernels, &gpu] {
+            let mut s = k.session(&grid, &prior).unwrap();
+            s.set_gp(&gp.posterior_inputs()).unwrap();
+            let (i, v) = s.ucb_argmax(2.0).unwrap();
+            assert_eq!(i, 0);
+            assert!((v - 2.25).abs() < 1e-6);
+        }
+    }
+}

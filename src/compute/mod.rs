@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod gpu;
 
 use crate::error::{BorexError, Result};
+use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{Array3, Array4, ArrayView3};
 use std::sync::Arc;
 
@@ -138,6 +139,36 @@ pub trait ImageKernels: Send + Sync {
     }
 }
 
+/// The GP stages over the BOREx candidate grid. A session holds the grid and
+/// the prior mean on its device for a whole refine; per iteration only the GP
+/// (n observations) goes in and the argmax comes out.
+pub trait GpKernels: Send + Sync {
+    fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>>;
+}
+
+pub trait GpSession {
+    /// Load this iteration's fitted GP.
+    fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()>;
+    /// Index and value of the UCB maximum `μ + κσ` over all candidates; ties
+    /// go to the first index.
+    fn ucb_argmax(&mut self, kappa: f32) -> Result<(usize, f32)>;
+    /// μ (prior mean included) and σ at every candidate.
+    fn posterior(&mut self) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// The normalised H×W map: for each size, the mean of μ over the
+    /// (2s+1)² window around each pixel (in-image pixels only), averaged over sizes.
+    fn mean_map(&mut self) -> Result<Vec<f32>>;
+}
+
+pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {
+    if prior.len() != grid.pixels() {
+        return Err(BorexError::invalid(format!("prior has {} values for a {}×{} grid", prior.len(), grid.height, grid.width)));
+    }
+    if grid.sizes.is_empty() || grid.pixels() == 0 {
+        return Err(BorexError::invalid("empty candidate grid"));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, masks: &Masks) -> Result<()> {
     if image.dim() != baseline.dim() {
         return Err(BorexError::invalid(format!("baseline shape {:?} differs from image shape {:?}", baseline.dim(), image.dim())));
@@ -167,7 +198,8 @@ pub enum DeviceChoice {
 /// The chosen backend and what it runs on.
 #[derive(Clone)]
 pub struct Backend {
-    pub kernels: Arc<dyn ImageKernels>,
+    pub image: Arc<dyn ImageKernels>,
+    pub gp: Arc<dyn GpKernels>,
     /// The wgpu context, when the GPU path was chosen.
     pub gpu: Option<Arc<gpu::GpuContext>>,
     /// Why `auto` fell back to the CPU, if it did.
@@ -176,15 +208,16 @@ pub struct Backend {
 
 impl Backend {
     pub fn select(choice: DeviceChoice) -> Result<Self> {
-        let cpu = || Backend { kernels: Arc::new(cpu::CpuKernels), gpu: None, fallback_reason: None };
+        let cpu = || Backend { image: Arc::new(cpu::CpuKernels), gp: Arc::new(cpu::CpuKernels), gpu: None, fallback_reason: None };
+        let gpu = |ctx: Arc<gpu::GpuContext>| {
+            let k = Arc::new(gpu::GpuKernels::new(ctx.clone()));
+            Backend { image: k.clone(), gp: k, gpu: Some(ctx), fallback_reason: None }
+        };
         match choice {
             DeviceChoice::Cpu => Ok(cpu()),
-            DeviceChoice::Gpu => {
-                let ctx = gpu::GpuContext::shared()?;
-                Ok(Backend { kernels: Arc::new(gpu::GpuKernels::new(ctx.clone())), gpu: Some(ctx), fallback_reason: None })
-            }
+            DeviceChoice::Gpu => Ok(gpu(gpu::GpuContext::shared()?)),
             DeviceChoice::Auto => match gpu::GpuContext::shared() {
-                Ok(ctx) => Ok(Backend { kernels: Arc::new(gpu::GpuKernels::new(ctx.clone())), gpu: Some(ctx), fallback_reason: None }),
+                Ok(ctx) => Ok(gpu(ctx)),
                 Err(e) => Ok(Backend { fallback_reason: Some(e.to_string()), ..cpu() }),
             },
         }

@@ -4,6 +4,10 @@
 //! length scales fitted by maximising the log marginal likelihood with L-BFGS-B
 //! over log length scales within bounds.
 
+mod grid;
+
+pub use grid::CandidateGrid;
+
 use crate::error::{BorexError, Result};
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
 use ndarray::{Array1, Array2, ArrayView2};
@@ -150,6 +154,24 @@ impl Gp {
         (0..n * n).map(|i| l[(i / n, i % n)]).collect()
     }
 
+    /// What the candidate-grid kernels need, in f32: inputs, length scales,
+    /// K⁻¹y and L⁻¹ (so σ² = 1 − |L⁻¹k|² is a product, not a solve).
+    pub fn posterior_inputs(&self) -> PosteriorInputs {
+        let n = self.x.nrows();
+        let l_inv = self
+            .chol
+            .l()
+            .solve_lower_triangular(&DMatrix::identity(n, n))
+            .expect("L has a positive diagonal");
+        PosteriorInputs {
+            n,
+            x: self.x.iter().map(|v| *v as f32).collect(),
+            length_scales: self.length_scales.iter().map(|v| *v as f32).collect(),
+            weights: self.weights.iter().map(|v| *v as f32).collect(),
+            l_inv: (0..n * n).map(|i| l_inv[(i / n, i % n)] as f32).collect(),
+        }
+    }
+
     /// Posterior mean and standard deviation at each row of `xs`.
     pub fn predict(&self, xs: ArrayView2<f64>) -> (Array1<f64>, Array1<f64>) {
         let n = self.x.nrows();
@@ -164,6 +186,20 @@ impl Gp {
         }
         (mean, std)
     }
+}
+
+/// A fitted GP in the form the candidate-grid kernels take (f32, row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PosteriorInputs {
+    /// Number of observations.
+    pub n: usize,
+    /// Training inputs, n × 3 (row, column, half-width).
+    pub x: Vec<f32>,
+    pub length_scales: Vec<f32>,
+    /// (K + αI)⁻¹ y.
+    pub weights: Vec<f32>,
+    /// L⁻¹ with L the lower Cholesky factor of K + αI, n × n.
+    pub l_inv: Vec<f32>,
 }
 
 /// Maximise the LML over log length scales with L-BFGS-B (scipy's defaults as

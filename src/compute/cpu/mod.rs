@@ -1,7 +1,12 @@
 //! CPU twins of the GPU kernels (ndarray + rayon): the fallback path and the
 //! oracle the GPU results are tested against.
 
-use super::{check_masks, ImageKernels, Masks};
+mod gp;
+
+pub use gp::{window_average, CpuGpSession};
+
+use super::{check_masks, GpKernels, GpSession, ImageKernels, Masks};
+use crate::gp::CandidateGrid;
 use crate::error::Result;
 use ndarray::{parallel::prelude::*, Array3, Array4, ArrayView3, Axis, Zip};
 use rayon::slice::ParallelSliceMut;
@@ -17,6 +22,12 @@ impl ImageKernels for CpuKernels {
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
         check_masks(&image, &baseline, &masks)?;
         Ok(apply_masks(image, baseline, masks))
+    }
+}
+
+impl GpKernels for CpuKernels {
+    fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>> {
+        Ok(Box::new(CpuGpSession::new(grid, prior)?))
     }
 }
 

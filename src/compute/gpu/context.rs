@@ -12,6 +12,10 @@ pub enum Kernel {
     ApplyDenseMasks,
     ApplyBoxMasks,
     GaussianBlur,
+    GpPosterior,
+    Argmax,
+    WindowRows,
+    WindowCols,
 }
 
 impl Kernel {
@@ -20,6 +24,10 @@ impl Kernel {
             Kernel::ApplyDenseMasks => include_str!("../../../shaders/apply_dense_masks.wgsl"),
             Kernel::ApplyBoxMasks => include_str!("../../../shaders/apply_box_masks.wgsl"),
             Kernel::GaussianBlur => include_str!("../../../shaders/gaussian_blur.wgsl"),
+            Kernel::GpPosterior => include_str!("../../../shaders/gp_posterior.wgsl"),
+            Kernel::Argmax => include_str!("../../../shaders/argmax.wgsl"),
+            Kernel::WindowRows => include_str!("../../../shaders/window_rows.wgsl"),
+            Kernel::WindowCols => include_str!("../../../shaders/window_cols.wgsl"),
         }
     }
 }
@@ -145,8 +153,21 @@ impl GpuContext {
         })
     }
 
+    /// Overwrite the start of `buffer` with `data`.
+    pub(crate) fn write<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, data: &[T]) {
+        if !data.is_empty() {
+            self.queue.write_buffer(buffer, 0, bytemuck::cast_slice(data));
+        }
+    }
+
     /// Run `kernel` over `threads` invocations with `bindings` at 0, 1, 2, …
     pub(crate) fn dispatch(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64) {
+        let groups = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
+        self.dispatch_groups(kernel, bindings, groups);
+    }
+
+    /// Run `kernel` on an explicit (x, y) grid of workgroups.
+    pub(crate) fn dispatch_groups(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], (x, y): (u32, u32)) {
         let pipeline = self.pipeline(kernel);
         let layout = pipeline.get_bind_group_layout(0);
         let entries: Vec<_> = bindings
@@ -159,7 +180,6 @@ impl GpuContext {
             layout: &layout,
             entries: &entries,
         });
-        let (x, y) = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());

@@ -1,10 +1,13 @@
 //! The wgpu path: WGSL kernels behind the same trait as their CPU twins.
 
 mod context;
+mod gp;
 
 pub use context::{GpuContext, Kernel};
+pub use gp::{GpuGpSession, MAX_OBS};
 
-use super::{check_masks, ImageKernels, Keep, Masks};
+use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, Masks};
+use crate::gp::CandidateGrid;
 use crate::error::{BorexError, Result};
 use ndarray::{Array3, Array4, ArrayView3};
 use std::sync::Arc;
@@ -104,5 +107,11 @@ impl ImageKernels for GpuKernels {
             out.extend(ctx.read::<f32>(&dst, m * per_mask)?);
         }
         Ok(Array4::from_shape_vec((n, c, h, w), out).expect("shape matches"))
+    }
+}
+
+impl GpKernels for GpuKernels {
+    fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>> {
+        Ok(Box::new(GpuGpSession::new(self.ctx.clone(), grid, prior)?))
     }
 }
