@@ -6,14 +6,23 @@
 //! - [`model`]: the ONNX Runtime classifier (execution providers, labels, batching);
 //! - [`compute`]: the kernel seam, with the wgpu path ([`compute::gpu`]) and its
 //!   CPU twin ([`compute::cpu`]);
+//! - [`gp`]: the Gaussian process (Matérn 3/2, L-BFGS-B fit) and the candidate grid;
+//! - [`borex`]: the refinement loop;
+//! - [`explain`]: prior maps (RISE, ...);
+//! - [`metrics`]: insertion / deletion;
+//! - [`output`]: atomic .npy / PNG / JSON writers and overlays;
 //! - [`classify`]: top-k classification of image files.
 
+pub mod borex;
 pub mod classify;
 pub mod compute;
 pub mod error;
+pub mod explain;
 pub mod gp;
 pub mod image;
+pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod paths;
 pub mod progress;
 

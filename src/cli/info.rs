@@ -15,14 +15,17 @@ pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let backend = Backend::select(global.device)?;
     writeln!(out, "compute device: {} ({})", backend.describe(), backend.kind())?;
     if let Some(why) = &backend.fallback_reason {
-        writeln!(out, "  GPU unavailable, using the CPU twin: {why}")?;
+        writeln!(out, "  GPU path not used by --device {:?}: {why}", global.device)?;
     }
-    if let Some(g) = &backend.gpu {
-        let i = g.adapter_info();
-        writeln!(out, "  adapter: {} | driver: {} {} | backend: {:?} | type: {:?}", i.name, i.driver, i.driver_info, i.backend, i.device_type)?;
-        if g.is_software() {
-            writeln!(out, "  (software adapter: correct but slow; a real GPU is used where one exists)")?;
+    match borex::compute::gpu::GpuContext::shared() {
+        Ok(g) => {
+            let i = g.adapter_info();
+            writeln!(out, "  wgpu adapter: {} | driver: {} {} | backend: {:?} | type: {:?}", i.name, i.driver, i.driver_info, i.backend, i.device_type)?;
+            if g.is_software() {
+                writeln!(out, "  (software adapter: tested against the CPU twin, used with --device gpu)")?;
+            }
         }
+        Err(e) => writeln!(out, "  wgpu adapter: none ({e})")?,
     }
     let opts = args.model.options(global);
     runtime(&opts.ort_lib)?;

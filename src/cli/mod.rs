@@ -2,6 +2,7 @@
 
 mod classify;
 mod info;
+mod refine;
 
 use borex::compute::DeviceChoice;
 use borex::model::{ExecutionProvider, ModelOptions, OutputKind};
@@ -39,6 +40,8 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// The GPU adapter, ONNX Runtime and the model's inputs and outputs.
     Info(info::InfoArgs),
+    /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
+    Refine(Box<refine::RefineArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Classify(a) => classify::run(a, &cli.global),
         Command::Info(a) => info::run(a, &cli.global),
+        Command::Refine(a) => refine::run(a, &cli.global),
     }
 }
 

@@ -144,6 +144,57 @@ pub trait ImageKernels: Send + Sync {
 /// (n observations) goes in and the argmax comes out.
 pub trait GpKernels: Send + Sync {
     fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>>;
+
+    /// The normalised map on any separable grid of continuous model
+    /// coordinates (`rows` × `cols`), e.g. the original image's pixels: for
+    /// each box size (model pixels) μ is evaluated there and window-averaged
+    /// with the matching half-width in output pixels (`windows`), then the
+    /// sizes are averaged. The prior (model resolution, `prior_hw`) is read
+    /// bilinearly.
+    fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>>;
+}
+
+/// Where [`GpKernels::map_on_grid`] evaluates the posterior mean.
+#[derive(Debug, Clone)]
+pub struct MapGrid<'a> {
+    pub prior: &'a [f32],
+    pub prior_hw: (usize, usize),
+    /// Model row coordinate of each output row.
+    pub rows: Vec<f32>,
+    /// Model column coordinate of each output column.
+    pub cols: Vec<f32>,
+    /// Box half-widths in model pixels.
+    pub sizes: Vec<f32>,
+    /// The same half-widths in output pixels.
+    pub windows: Vec<u32>,
+}
+
+impl MapGrid<'_> {
+    pub(crate) fn check(&self, gp: &PosteriorInputs) -> Result<()> {
+        if self.prior.len() != self.prior_hw.0 * self.prior_hw.1 || self.prior.is_empty() {
+            return Err(BorexError::invalid("prior does not match its stated size"));
+        }
+        if self.sizes.len() != self.windows.len() || self.sizes.is_empty() || self.rows.is_empty() || self.cols.is_empty() {
+            return Err(BorexError::invalid("map grid needs sizes, windows, rows and columns"));
+        }
+        if gp.length_scales.len() != 3 || gp.x.len() != 3 * gp.n {
+            return Err(BorexError::invalid("the map grid needs 3-D GP inputs"));
+        }
+        Ok(())
+    }
+
+    /// Bilinear, clamped prior at a continuous model coordinate (the shader's twin).
+    pub(crate) fn prior_at(&self, r: f32, c: f32) -> f32 {
+        let (h, w) = self.prior_hw;
+        let rc = r.clamp(0.0, (h - 1) as f32);
+        let cc = c.clamp(0.0, (w - 1) as f32);
+        let (r0, c0) = (rc.floor() as usize, cc.floor() as usize);
+        let (r1, c1) = ((r0 + 1).min(h - 1), (c0 + 1).min(w - 1));
+        let (fr, fc) = (rc - r0 as f32, cc - c0 as f32);
+        let top = self.prior[r0 * w + c0] * (1.0 - fc) + self.prior[r0 * w + c1] * fc;
+        let bottom = self.prior[r1 * w + c0] * (1.0 - fc) + self.prior[r1 * w + c1] * fc;
+        top * (1.0 - fr) + bottom * fr
+    }
 }
 
 pub trait GpSession {
@@ -184,8 +235,10 @@ pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, m
     }
 }
 
-/// Where the kernels run: `auto` takes a GPU adapter when there is one
-/// (software adapters count) and falls back to the CPU otherwise.
+/// Where the kernels run. `auto` takes a hardware GPU adapter when there is
+/// one; a software adapter (Mesa's llvmpipe) is reported but not used by
+/// `auto`, because the CPU twin is much faster on the same cores (measured in
+/// docs/benchmarks.md); `gpu` forces any adapter, software included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
@@ -217,7 +270,14 @@ impl Backend {
             DeviceChoice::Cpu => Ok(cpu()),
             DeviceChoice::Gpu => Ok(gpu(gpu::GpuContext::shared()?)),
             DeviceChoice::Auto => match gpu::GpuContext::shared() {
-                Ok(ctx) => Ok(gpu(ctx)),
+                Ok(ctx) if !ctx.is_software() => Ok(gpu(ctx)),
+                Ok(ctx) => Ok(Backend {
+                    fallback_reason: Some(format!(
+                        "only a software adapter ({}); its kernels run slower than the CPU twin on the same cores (--device gpu forces it)",
+                        ctx.adapter_info().name
+                    )),
+                    ..cpu()
+                }),
                 Err(e) => Ok(Backend { fallback_reason: Some(e.to_string()), ..cpu() }),
             },
         }

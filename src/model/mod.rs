@@ -3,8 +3,10 @@
 
 mod labels;
 mod runtime;
+mod scorer;
 
 pub use labels::Labels;
+pub use scorer::Scorer;
 pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider};
 
 use crate::error::{BorexError, Result};

@@ -82,7 +82,13 @@ pub(crate) fn session(
     ep: ExecutionProvider,
 ) -> Result<ort::session::Session> {
     let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| BorexError::Runtime(e.to_string());
-    let mut builder = ort::session::Session::builder(env)?;
+    // No spin-waiting between runs: BOREx alternates model calls with GP work
+    // on the same cores, and spinning ORT threads would steal them.
+    let mut builder = ort::session::Session::builder(env)?
+        .with_intra_op_spinning(false)
+        .map_err(rt)?
+        .with_inter_op_spinning(false)
+        .map_err(rt)?;
     if ep == ExecutionProvider::Cuda {
         if !CUDA::is_available().unwrap_or(false) {
             return Err(BorexError::Runtime(

@@ -5,8 +5,8 @@ mod gp;
 
 pub use gp::{window_average, CpuGpSession};
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, Masks};
-use crate::gp::CandidateGrid;
+use super::{check_masks, GpKernels, GpSession, ImageKernels, MapGrid, Masks};
+use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::Result;
 use ndarray::{parallel::prelude::*, Array3, Array4, ArrayView3, Axis, Zip};
 use rayon::slice::ParallelSliceMut;
@@ -28,6 +28,22 @@ impl ImageKernels for CpuKernels {
 impl GpKernels for CpuKernels {
     fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>> {
         Ok(Box::new(CpuGpSession::new(grid, prior)?))
+    }
+
+    fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>> {
+        grid.check(gp)?;
+        let (h, w) = (grid.rows.len(), grid.cols.len());
+        let mut out = vec![0.0f32; h * w];
+        let mut plane = vec![0.0f32; h * w];
+        for (&size, &window) in grid.sizes.iter().zip(&grid.windows) {
+            plane.par_chunks_mut(w).enumerate().for_each(|(y, row)| gp::mean_row(gp, grid, grid.rows[y], size, row));
+            let single = CandidateGrid { height: h as u32, width: w as u32, sizes: vec![window] };
+            let scale = 1.0 / grid.sizes.len() as f32;
+            for (o, v) in out.iter_mut().zip(window_average(&single, &plane)) {
+                *o += v * scale;
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -16,6 +16,7 @@ pub enum Kernel {
     Argmax,
     WindowRows,
     WindowCols,
+    GpMeanGrid,
 }
 
 impl Kernel {
@@ -28,6 +29,7 @@ impl Kernel {
             Kernel::Argmax => include_str!("../../../shaders/argmax.wgsl"),
             Kernel::WindowRows => include_str!("../../../shaders/window_rows.wgsl"),
             Kernel::WindowCols => include_str!("../../../shaders/window_cols.wgsl"),
+            Kernel::GpMeanGrid => include_str!("../../../shaders/gp_mean_grid.wgsl"),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! per iteration only the GP goes up and 8 bytes (the argmax) come back.
 
 use super::context::{GpuContext, Kernel, WORKGROUP};
-use crate::compute::{check_session, GpSession};
+use crate::compute::{check_session, GpSession, MapGrid};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use std::sync::Arc;
@@ -137,4 +137,65 @@ impl GpSession for GpuGpSession {
         self.ctx.dispatch(Kernel::WindowCols, &[&params, &self.sizes, &self.ucb, &map], self.grid.pixels() as u64);
         self.ctx.read(&map, self.grid.pixels())
     }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MeanGridParams {
+    out_h: u32,
+    out_w: u32,
+    prior_h: u32,
+    prior_w: u32,
+    n: u32,
+    size: f32,
+    lr: f32,
+    lq: f32,
+    ls: f32,
+    _pad: [u32; 3],
+}
+
+/// [`crate::compute::GpKernels::map_on_grid`] on the device: per size, μ on the
+/// grid, then the two window passes; only each size's H×W map is read back.
+pub fn map_on_grid(ctx: &GpuContext, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>> {
+    grid.check(gp)?;
+    let (h, w) = (grid.rows.len(), grid.cols.len());
+    if (h * w * 4) as u64 > ctx.max_binding_bytes() {
+        return Err(BorexError::Gpu(format!("a {h}×{w} map exceeds the adapter's largest storage buffer")));
+    }
+    let prior = ctx.storage("prior", grid.prior);
+    let rows = ctx.storage("rows", &grid.rows);
+    let cols = ctx.storage("cols", &grid.cols);
+    let obs = ctx.storage("observations", &gp.x);
+    let weights = ctx.storage("weights", &gp.weights);
+    let mu = ctx.output::<f32>("mu plane", h * w);
+    let sums = ctx.output::<f32>("row sums", h * w);
+    let map = ctx.output::<f32>("map", h * w);
+    let mut out = vec![0.0f32; h * w];
+    let scale = 1.0 / grid.sizes.len() as f32;
+    for (&size, &window) in grid.sizes.iter().zip(&grid.windows) {
+        let params = ctx.uniform(
+            "mean grid params",
+            &MeanGridParams {
+                out_h: h as u32,
+                out_w: w as u32,
+                prior_h: grid.prior_hw.0 as u32,
+                prior_w: grid.prior_hw.1 as u32,
+                n: gp.n as u32,
+                size,
+                lr: gp.length_scales[0],
+                lq: gp.length_scales[1],
+                ls: gp.length_scales[2],
+                _pad: [0; 3],
+            },
+        );
+        ctx.dispatch(Kernel::GpMeanGrid, &[&params, &prior, &rows, &cols, &obs, &weights, &mu], (h * w) as u64);
+        let dims = ctx.uniform("window params", &U4([h as u32, w as u32, 1, 0]));
+        let sizes = ctx.storage("window", &[window]);
+        ctx.dispatch(Kernel::WindowRows, &[&dims, &sizes, &mu, &sums], (h * w) as u64);
+        ctx.dispatch(Kernel::WindowCols, &[&dims, &sizes, &sums, &map], (h * w) as u64);
+        for (o, v) in out.iter_mut().zip(ctx.read::<f32>(&map, h * w)?) {
+            *o += v * scale;
+        }
+    }
+    Ok(out)
 }

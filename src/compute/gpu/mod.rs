@@ -6,8 +6,8 @@ mod gp;
 pub use context::{GpuContext, Kernel};
 pub use gp::{GpuGpSession, MAX_OBS};
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, Masks};
-use crate::gp::CandidateGrid;
+use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks};
+use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::{BorexError, Result};
 use ndarray::{Array3, Array4, ArrayView3};
 use std::sync::Arc;
@@ -113,5 +113,9 @@ impl ImageKernels for GpuKernels {
 impl GpKernels for GpuKernels {
     fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>> {
         Ok(Box::new(GpuGpSession::new(self.ctx.clone(), grid, prior)?))
+    }
+
+    fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>> {
+        gp::map_on_grid(&self.ctx, grid, gp)
     }
 }

@@ -1,0 +1,59 @@
+// GP posterior mean for one box size on a separable grid of continuous model
+// coordinates (rows[y], cols[x]): μ = prior(r, c) + Σ_j w_j k_j, with the prior
+// read bilinearly (clamped) from the model-resolution map. Used for full-resolution
+// maps. CPU twin: compute::cpu::CpuKernels::map_on_grid.
+
+const SQRT3: f32 = 1.7320508;
+
+struct Params {
+    out_h: u32,
+    out_w: u32,
+    prior_h: u32,
+    prior_w: u32,
+    n: u32,
+    size: f32,
+    lr: f32,
+    lq: f32,
+    ls: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> prior: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<f32>;
+@group(0) @binding(3) var<storage, read> cols: array<f32>;
+@group(0) @binding(4) var<storage, read> obs: array<f32>;
+@group(0) @binding(5) var<storage, read> weights: array<f32>;
+@group(0) @binding(6) var<storage, read_write> mu_out: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.out_h * p.out_w) {
+        return;
+    }
+    let r = rows[i / p.out_w];
+    let c = cols[i % p.out_w];
+    // Bilinear prior, clamped to the map.
+    let rc = clamp(r, 0.0, f32(p.prior_h - 1u));
+    let cc = clamp(c, 0.0, f32(p.prior_w - 1u));
+    let r0 = u32(floor(rc));
+    let c0 = u32(floor(cc));
+    let r1 = min(r0 + 1u, p.prior_h - 1u);
+    let c1 = min(c0 + 1u, p.prior_w - 1u);
+    let fr = rc - f32(r0);
+    let fc = cc - f32(c0);
+    let top = prior[r0 * p.prior_w + c0] * (1.0 - fc) + prior[r0 * p.prior_w + c1] * fc;
+    let bottom = prior[r1 * p.prior_w + c0] * (1.0 - fc) + prior[r1 * p.prior_w + c1] * fc;
+    var mu = top * (1.0 - fr) + bottom * fr;
+    for (var j = 0u; j < p.n; j++) {
+        let dr = (r - obs[3u * j]) / p.lr;
+        let ds = (p.size - obs[3u * j + 2u]) / p.ls;
+        let dq = (c - obs[3u * j + 1u]) / p.lq;
+        let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
+        mu += weights[j] * ((1.0 + t) * exp(-t));
+    }
+    mu_out[i] = mu;
+}

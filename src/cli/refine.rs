@@ -1,0 +1,110 @@
+use super::{GlobalArgs, ModelArgs};
+use anyhow::Context;
+use borex::borex::{run_refine, ClassSpec, PriorSpec, RefineConfig, RefineJob};
+use borex::compute::{Backend, Baseline};
+use borex::metrics::InsertionStart;
+use borex::model::Classifier;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct RefineArgs {
+    /// Image to explain (PNG or JPEG).
+    pub image: PathBuf,
+    /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Class to explain: top1, a class id, or a label name.
+    #[arg(long, default_value = "top1")]
+    pub class: ClassSpec,
+    /// Prior map: rise-fast (N=100, s=8, p=0.3), rise (N=4000, s=7, p=0.5), or a map file (.npy / .png).
+    #[arg(long, default_value = "rise-fast")]
+    pub prior: String,
+    /// Observations (each is two model evaluations).
+    #[arg(long, default_value_t = 50)]
+    pub iters: usize,
+    /// Seed of the prior's masks and the query jitter.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Box half-widths in model pixels, comma-separated (default: 30,45,60,75 scaled to the input).
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Option<Vec<u32>>,
+    /// UCB exploration weight κ.
+    #[arg(long, default_value_t = 10.0)]
+    pub kappa: f32,
+    /// Keep the length scales at their initial values instead of refitting each iteration.
+    #[arg(long)]
+    pub fixed_length_scales: bool,
+    /// What removed pixels become: zero (the mean colour), blur, or a constant.
+    #[arg(long, default_value = "zero")]
+    pub baseline: Baseline,
+    /// Also write refined_full.npy at the original image resolution.
+    #[arg(long)]
+    pub full_res: bool,
+    /// Where insertion starts (blur: the RISE reference; zero: the BOREx code).
+    #[arg(long, value_enum, default_value_t = InsertionStart::Blur)]
+    pub insertion_start: InsertionStart,
+    /// Skip insertion/deletion of the two maps.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Print where the time went.
+    #[arg(long)]
+    pub timings: bool,
+    /// Images per model call (RISE masks, metric steps).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    if args.out.exists() && !args.out.is_dir() {
+        anyhow::bail!("output folder {} is an existing file", args.out.display());
+    }
+    let config = RefineConfig {
+        iters: args.iters,
+        sizes: args.sizes.clone(),
+        kappa: args.kappa,
+        refit: !args.fixed_length_scales,
+        seed: args.seed,
+        baseline: args.baseline,
+        ..RefineConfig::default()
+    };
+    let job = RefineJob {
+        image: args.image.clone(),
+        class: args.class.clone(),
+        prior: PriorSpec::parse(&args.prior, args.seed),
+        config,
+        out_dir: args.out.clone(),
+        full_res: args.full_res,
+        insertion_start: args.insertion_start,
+        metrics: !args.no_metrics,
+        batch: args.batch,
+    };
+    if let PriorSpec::File(p) = &job.prior {
+        anyhow::ensure!(p.is_file(), "--prior {}: not rise, rise-fast or an existing map file", p.display());
+    }
+    let backend = Backend::select(global.device)?;
+    let model = Classifier::load(&args.model.options(global))?;
+    let outcome = run_refine(&job, &model, &backend, global.quiet)?;
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    let r = &outcome.report;
+    writeln!(out, "{}: class {} ({}) p={:.4}", args.image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
+    if !args.no_metrics {
+        let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
+        writeln!(out, "  prior   ({}): insertion {} deletion {}", r["prior"]["method"].as_str().unwrap_or(""), f(&r["prior"]["insertion"]), f(&r["prior"]["deletion"]))?;
+        writeln!(out, "  refined ({} queries): insertion {} deletion {}", args.iters, f(&r["refined"]["insertion"]), f(&r["refined"]["deletion"]))?;
+    }
+    if args.timings {
+        writeln!(out, "  timings (ms): {}", serde_json::to_string(&r["timings_ms"]).context("timings")?)?;
+        writeln!(out, "  device: {}", r["device"])?;
+    }
+    writeln!(out, "  wrote {}", args.out.display())?;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Prior saliency maps (explainers). Each scores images only through
+//! [`crate::model::Scorer`].
+
+pub mod rise;
+
+pub use rise::{rise, RiseParams};

@@ -1,0 +1,81 @@
+//! Everything borex writes: `.npy` maps, PNG overlays, JSON reports. Every file
+//! is written to a temporary name in its folder and renamed into place, so a
+//! reader never sees half a file.
+
+mod overlay;
+
+pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
+
+use crate::error::{BorexError, Result};
+use ndarray::Array2;
+use std::io::Write;
+use std::path::Path;
+
+/// Create `dir` (and parents); an existing file there is an error.
+pub fn prepare_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(BorexError::invalid(format!("output folder {} is an existing file", dir.display())));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| BorexError::io(dir, e))
+}
+
+/// Write through `f` into a temporary file beside `path`, then rename it over `path`.
+pub fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| BorexError::io(dir, e))?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        f(&mut w).and_then(|_| w.flush()).map_err(|e| BorexError::io(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| BorexError::io(path, e))?;
+    tmp.persist(path).map_err(|e| BorexError::io(path, e.error))?;
+    Ok(())
+}
+
+/// A float32 H×W map numpy can load.
+pub fn write_npy(path: &Path, map: &Array2<f32>) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    write_atomic(path, |w| map.write_npy(w).map_err(std::io::Error::other))
+}
+
+pub fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
+    write_atomic(path, |w| {
+        img.write_with_encoder(image::codecs::png::PngEncoder::new(w)).map_err(std::io::Error::other)
+    })
+}
+
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_roundtrip_and_no_temporaries_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.npy");
+        let m = Array2::from_shape_fn((3, 4), |(i, j)| i as f32 - j as f32 * 0.5);
+        write_npy(&p, &m).unwrap();
+        let back: Array2<f32> = ndarray_npy::read_npy(&p).unwrap();
+        assert_eq!(back, m);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("m.npy")]);
+    }
+
+    #[test]
+    fn a_file_is_not_an_output_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, "").unwrap();
+        assert!(prepare_dir(&f).unwrap_err().to_string().contains("is an existing file"));
+    }
+}

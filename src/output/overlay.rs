@@ -1,0 +1,86 @@
+//! Saliency overlays: maps through a perceptual colormap (inferno), blended
+//! over the image, panels side by side with a legend strip underneath.
+
+use crate::image::Preprocess;
+use image::{Rgb, RgbImage};
+use ndarray::{Array2, ArrayView2, ArrayView3};
+
+const LEGEND_H: u32 = 12;
+const GAP: u32 = 4;
+
+/// Min–max normalise and colour a map (constant maps come out flat).
+pub fn colorize(map: ArrayView2<f32>) -> RgbImage {
+    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let (h, w) = map.dim();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| color((map[[y as usize, x as usize]] - lo) / span))
+}
+
+fn color(t: f32) -> Rgb<u8> {
+    let c = colorous::INFERNO.eval_continuous(t.clamp(0.0, 1.0) as f64);
+    Rgb([c.r, c.g, c.b])
+}
+
+/// The model input back as RGB (for the image panel).
+pub fn denormalise(tensor: ArrayView3<f32>, pre: &Preprocess) -> RgbImage {
+    let (_, h, w) = tensor.dim();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let px = |c: usize| (tensor[[c, y as usize, x as usize]] * pre.std[c] + pre.mean[c]).round().clamp(0.0, 255.0) as u8;
+        Rgb([px(0), px(1), px(2)])
+    })
+}
+
+/// Bilinear resize of a map (used for external priors and display).
+pub fn resize_map(map: ArrayView2<f32>, h: usize, w: usize) -> Array2<f32> {
+    let (mh, mw) = map.dim();
+    if (mh, mw) == (h, w) {
+        return map.to_owned();
+    }
+    let buf = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(mw as u32, mh as u32, |x, y| image::Luma([map[[y as usize, x as usize]]]));
+    let out = image::imageops::resize(&buf, w as u32, h as u32, image::imageops::FilterType::Triangle);
+    Array2::from_shape_fn((h, w), |(y, x)| out.get_pixel(x as u32, y as u32)[0])
+}
+
+/// `image | map₁ over image | map₂ over image | …`, each overlay 50 % map
+/// colour, with an inferno legend strip (low → high) under the map panels.
+pub fn overlay_panels(image: &RgbImage, maps: &[ArrayView2<f32>]) -> RgbImage {
+    let (w, h) = image.dimensions();
+    let n = maps.len() as u32 + 1;
+    let mut out = RgbImage::from_pixel(n * w + (n - 1) * GAP, h + GAP + LEGEND_H, Rgb([255, 255, 255]));
+    image::imageops::overlay(&mut out, image, 0, 0);
+    for (k, m) in maps.iter().enumerate() {
+        let resized = resize_map(*m, h as usize, w as usize);
+        let colored = colorize(resized.view());
+        let x0 = (k as u32 + 1) * (w + GAP);
+        for y in 0..h {
+            for x in 0..w {
+                let (a, b) = (image.get_pixel(x, y), colored.get_pixel(x, y));
+                let mix = |i: usize| ((a[i] as u16 + b[i] as u16) / 2) as u8;
+                out.put_pixel(x0 + x, y, Rgb([mix(0), mix(1), mix(2)]));
+            }
+        }
+        for x in 0..w {
+            let c = color(x as f32 / (w - 1).max(1) as f32);
+            for y in h + GAP..h + GAP + LEGEND_H {
+                out.put_pixel(x0 + x, y, c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn colormap_runs_dark_to_bright() {
+        let img = colorize(array![[0.0f32, 1.0]].view());
+        let lum = |p: &Rgb<u8>| p[0] as u32 + p[1] as u32 + p[2] as u32;
+        assert!(lum(img.get_pixel(0, 0)) < 30);
+        assert!(lum(img.get_pixel(1, 0)) > 500);
+        let panel = overlay_panels(&RgbImage::new(10, 8), &[array![[0.0f32, 1.0]].view(), array![[1.0f32]].view()]);
+        assert_eq!(panel.dimensions(), (3 * 10 + 2 * GAP, 8 + GAP + LEGEND_H));
+    }
+}
