@@ -1,7 +1,7 @@
-// Second half of the BOREx map normalisation: per pixel, for each size the sum
-// of the row sums over rows [r − s, r + s] inside the image, divided by the
-// number of in-image pixels of the window; then the mean over sizes.
-// CPU twin: compute::cpu::window_average.
+// Second half of the BOREx map normalisation: per column and size, a running
+// sum down the rows of the row sums gives the window sum over rows [r − s, r + s];
+// divided by the number of in-image pixels of the window and averaged over
+// sizes. One invocation per column. CPU twin: compute::cpu::window_average.
 
 struct Params {
     h: u32,
@@ -15,27 +15,40 @@ struct Params {
 @group(0) @binding(2) var<storage, read> sums: array<f32>;
 @group(0) @binding(3) var<storage, read_write> map: array<f32>;
 
+fn span(x: u32, s: u32, n: u32) -> f32 {
+    return f32(min(x + s + 1u, n) - select(0u, x - s, x >= s));
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.h * p.w) {
+    let q = gid.x + gid.y * nwg.x * 256u;
+    if (q >= p.w) {
         return;
     }
-    let q = i % p.w;
-    let r = i / p.w;
     let scale = 1.0 / f32(p.n_sizes);
-    var out = 0.0;
     for (var k = 0u; k < p.n_sizes; k++) {
         let s = sizes[k];
-        let r0 = select(0u, r - s, r >= s);
-        let r1 = min(r + s + 1u, p.h);
-        let c0 = select(0u, q - s, q >= s);
-        let c1 = min(q + s + 1u, p.w);
+        let plane = k * p.h * p.w;
+        let cols = span(q, s, p.w);
         var acc = 0.0;
-        for (var rr = r0; rr < r1; rr++) {
-            acc += sums[(k * p.h + rr) * p.w + q];
+        for (var r = 0u; r < min(s + 1u, p.h); r++) {
+            acc += sums[plane + r * p.w + q];
         }
-        out += acc / (f32(c1 - c0) * f32(r1 - r0)) * scale;
+        for (var r = 0u; r < p.h; r++) {
+            if (r > 0u) {
+                if (r + s < p.h) {
+                    acc += sums[plane + (r + s) * p.w + q];
+                }
+                if (r > s) {
+                    acc -= sums[plane + (r - s - 1u) * p.w + q];
+                }
+            }
+            let v = acc / (cols * span(r, s, p.h)) * scale;
+            if (k == 0u) {
+                map[r * p.w + q] = v;
+            } else {
+                map[r * p.w + q] += v;
+            }
+        }
     }
-    map[i] = out;
 }

@@ -1,5 +1,7 @@
-// First half of the BOREx map normalisation: for every candidate (size s, row,
-// column), the sum of μ over columns [q − s, q + s] inside the image.
+// First half of the BOREx map normalisation: for every (size s, row), a running
+// sum along the row gives, at each column q, the sum of μ over columns
+// [q − s, q + s] inside the image. One invocation per (size, row): O(W) work
+// whatever s is, which matters at full resolution (s in the hundreds).
 // CPU twin: compute::cpu::window_average.
 
 struct Params {
@@ -17,17 +19,24 @@ struct Params {
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.h * p.w * p.n_sizes) {
+    if (i >= p.h * p.n_sizes) {
         return;
     }
-    let q = i % p.w;
-    let row = i - q;
-    let s = sizes[i / (p.w * p.h)];
-    let c0 = select(0u, q - s, q >= s);
-    let c1 = min(q + s + 1u, p.w);
+    let s = sizes[i / p.h];
+    let row = i * p.w;
+    // Window of column 0: columns [0, s].
     var acc = 0.0;
-    for (var c = c0; c < c1; c++) {
+    for (var c = 0u; c < min(s + 1u, p.w); c++) {
         acc += mu[row + c];
     }
-    sums[i] = acc;
+    sums[row] = acc;
+    for (var q = 1u; q < p.w; q++) {
+        if (q + s < p.w) {
+            acc += mu[row + q + s];
+        }
+        if (q > s) {
+            acc -= mu[row + q - s - 1u];
+        }
+        sums[row + q] = acc;
+    }
 }

@@ -173,3 +173,55 @@ mod gp {
         }
     }
 }
+
+mod full_res {
+    use super::*;
+    use borex::compute::{GpKernels, MapGrid};
+    use borex::gp::{CandidateGrid, FitOptions, Gp};
+    use ndarray::Array2;
+
+    fn gp_and_prior() -> (Gp, Vec<f32>) {
+        let noise = tensor(1, 12, 4, 77);
+        let x = Array2::from_shape_fn((12, 3), |(i, j)| match j {
+            2 => [30.0, 45.0, 60.0, 75.0][i % 4],
+            _ => 112.0 + 60.0 * noise[[0, i, j]] as f64,
+        });
+        let y: Vec<f64> = (0..12).map(|i| noise[[0, i, 3]] as f64 / 3.0).collect();
+        let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap();
+        (gp, tensor(1, 224, 224, 78).iter().map(|v| v * 0.05).collect())
+    }
+
+    /// On the model grid itself (identity coordinates) the full-resolution path
+    /// must reproduce the session's normalised map; on a larger grid GPU and CPU agree.
+    #[test]
+    fn map_on_grid_matches_session_map_and_cpu() {
+        let (gp, prior) = gp_and_prior();
+        let grid = CandidateGrid::reference(224, 224);
+        let identity = MapGrid {
+            prior: &prior,
+            prior_hw: (224, 224),
+            rows: (0..224).map(|v| v as f32).collect(),
+            cols: (0..224).map(|v| v as f32).collect(),
+            sizes: vec![30.0, 45.0, 60.0, 75.0],
+            windows: vec![30, 45, 60, 75],
+        };
+        let mut session = CpuKernels.session(&grid, &prior).unwrap();
+        session.set_gp(&gp.posterior_inputs()).unwrap();
+        let want = session.mean_map().unwrap();
+        let got = CpuKernels.map_on_grid(&identity, &gp.posterior_inputs()).unwrap();
+        assert!(max_abs_diff(&want, &got) < 1e-5);
+
+        let Some((_, gpu)) = both("map_on_grid_matches_session_map_and_cpu") else { return };
+        let big = MapGrid {
+            rows: (0..300).map(|v| v as f32 * 0.8 - 8.0).collect(),
+            cols: (0..400).map(|v| v as f32 * 0.6 - 4.0).collect(),
+            windows: vec![38, 56, 75, 94],
+            ..identity
+        };
+        let a = CpuKernels.map_on_grid(&big, &gp.posterior_inputs()).unwrap();
+        let b = gpu.map_on_grid(&big, &gp.posterior_inputs()).unwrap();
+        assert_eq!(a.len(), 300 * 400);
+        let d = max_abs_diff(&a, &b);
+        assert!(d <= 1e-4, "full-res map diff {d}");
+    }
+}

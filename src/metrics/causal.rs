@@ -103,7 +103,7 @@ mod tests {
     fn auc_is_the_trapezoid_rule() {
         assert_eq!(auc(&[1.0, 1.0, 1.0]), 1.0);
         assert_eq!(auc(&[1.0, 0.0]), 0.5);
-        assert!((auc(&[0.0, 0.5, 1.0, 0.5]) - 0.5).abs() < 1e-7);
+        assert!((auc(&[0.0, 0.5, 1.0, 0.5]) - 1.75 / 3.0).abs() < 1e-7);
     }
 
     #[test]

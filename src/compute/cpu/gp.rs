@@ -195,6 +195,22 @@ impl GpSession for CpuGpSession {
 
 /// μ along one output row of a [`MapGrid`] (model row coordinate `r`, one size).
 pub(crate) fn mean_row(gp: &PosteriorInputs, grid: &MapGrid, r: f32, size: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { mean_row_avx2(gp, grid, r, size, out) };
+    }
+    mean_row_impl(gp, grid, r, size, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mean_row_avx2(gp: &PosteriorInputs, grid: &MapGrid, r: f32, size: f32, out: &mut [f32]) {
+    mean_row_impl(gp, grid, r, size, out)
+}
+
+#[inline(always)]
+fn mean_row_impl(gp: &PosteriorInputs, grid: &MapGrid, r: f32, size: f32, out: &mut [f32]) {
     let (lr, lq, ls) = (gp.length_scales[0], gp.length_scales[1], gp.length_scales[2]);
     for (o, &c) in out.iter_mut().zip(&grid.cols) {
         *o = grid.prior_at(r, c);
@@ -217,30 +233,66 @@ pub(crate) fn first_max(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
 }
 
 /// Per size, the mean of `m(·, ·, s)` over the in-image part of the (2s+1)²
-/// window around each pixel; then the average over sizes. Separable: a
-/// horizontal window sum, then a vertical one (the GPU kernel's order).
+/// window around each pixel; then the average over sizes. Separable running
+/// sums (along rows, then down columns), O(1) per pixel whatever s is, in the
+/// GPU kernels' order.
 pub fn window_average(grid: &CandidateGrid, m: &[f32]) -> Vec<f32> {
     let (h, w) = (grid.height as usize, grid.width as usize);
+    let n_sizes = grid.sizes.len();
+    let mut sums = vec![0.0f32; m.len()];
+    sums.par_chunks_mut(w).zip(m.par_chunks(w)).enumerate().for_each(|(i, (out, src))| {
+        let s = grid.sizes[i / h] as usize;
+        let mut acc: f32 = src[..(s + 1).min(w)].iter().sum();
+        out[0] = acc;
+        for q in 1..w {
+            if q + s < w {
+                acc += src[q + s];
+            }
+            if q > s {
+                acc -= src[q - s - 1];
+            }
+            out[q] = acc;
+        }
+    });
+    let span = |x: usize, s: usize, n: usize| ((x + s + 1).min(n) - x.saturating_sub(s)) as f32;
+    let scale = 1.0 / n_sizes as f32;
+    // Column-wise: each task owns a strip of columns and walks down the rows.
     let mut out = vec![0.0f32; h * w];
-    for (si, &s) in grid.sizes.iter().enumerate() {
-        let s = s as usize;
-        let plane = &m[si * h * w..(si + 1) * h * w];
-        let mut horiz = vec![0.0f32; h * w];
-        horiz.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            let src = &plane[r * w..(r + 1) * w];
-            for (q, o) in row.iter_mut().enumerate() {
-                *o = src[q.saturating_sub(s)..(q + s + 1).min(w)].iter().sum();
+    let strip = 16;
+    let strips: Vec<Vec<f32>> = (0..w.div_ceil(strip))
+        .into_par_iter()
+        .map(|t| {
+            let (q0, q1) = (t * strip, ((t + 1) * strip).min(w));
+            let mut col = vec![0.0f32; h * (q1 - q0)];
+            for (k, &s) in grid.sizes.iter().enumerate() {
+                let s = s as usize;
+                let plane = &sums[k * h * w..(k + 1) * h * w];
+                for q in q0..q1 {
+                    let cols = span(q, s, w);
+                    let mut acc: f32 = (0..(s + 1).min(h)).map(|r| plane[r * w + q]).sum();
+                    for r in 0..h {
+                        if r > 0 {
+                            if r + s < h {
+                                acc += plane[(r + s) * w + q];
+                            }
+                            if r > s {
+                                acc -= plane[(r - s - 1) * w + q];
+                            }
+                        }
+                        let v = acc / (cols * span(r, s, h)) * scale;
+                        let o = &mut col[r * (q1 - q0) + q - q0];
+                        *o = if k == 0 { v } else { *o + v };
+                    }
+                }
             }
-        });
-        let scale = 1.0 / grid.sizes.len() as f32;
-        out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            let (r0, r1) = (r.saturating_sub(s), (r + s + 1).min(h));
-            for (q, o) in row.iter_mut().enumerate() {
-                let cols = ((q + s + 1).min(w) - q.saturating_sub(s)) as f32;
-                let sum: f32 = (r0..r1).map(|rr| horiz[rr * w + q]).sum();
-                *o += sum / (cols * (r1 - r0) as f32) * scale;
-            }
-        });
+            col
+        })
+        .collect();
+    for (t, col) in strips.iter().enumerate() {
+        let (q0, width) = (t * strip, col.len() / h);
+        for r in 0..h {
+            out[r * w + q0..r * w + q0 + width].copy_from_slice(&col[r * width..(r + 1) * width]);
+        }
     }
     out
 }

@@ -132,9 +132,10 @@ impl GpSession for GpuGpSession {
         self.run_posterior(0.0)?;
         let params = self.ctx.uniform("window params", &self.dims());
         // The UCB buffer is free after the last acquisition: reuse it for the row sums.
-        self.ctx.dispatch(Kernel::WindowRows, &[&params, &self.sizes, &self.mu, &self.ucb], self.grid.len() as u64);
+        let rows = self.grid.height as u64 * self.grid.sizes.len() as u64;
+        self.ctx.dispatch(Kernel::WindowRows, &[&params, &self.sizes, &self.mu, &self.ucb], rows);
         let map = self.ctx.output::<f32>("map", self.grid.pixels());
-        self.ctx.dispatch(Kernel::WindowCols, &[&params, &self.sizes, &self.ucb, &map], self.grid.pixels() as u64);
+        self.ctx.dispatch(Kernel::WindowCols, &[&params, &self.sizes, &self.ucb, &map], self.grid.width as u64);
         self.ctx.read(&map, self.grid.pixels())
     }
 }
@@ -191,8 +192,8 @@ pub fn map_on_grid(ctx: &GpuContext, grid: &MapGrid, gp: &PosteriorInputs) -> Re
         ctx.dispatch(Kernel::GpMeanGrid, &[&params, &prior, &rows, &cols, &obs, &weights, &mu], (h * w) as u64);
         let dims = ctx.uniform("window params", &U4([h as u32, w as u32, 1, 0]));
         let sizes = ctx.storage("window", &[window]);
-        ctx.dispatch(Kernel::WindowRows, &[&dims, &sizes, &mu, &sums], (h * w) as u64);
-        ctx.dispatch(Kernel::WindowCols, &[&dims, &sizes, &sums, &map], (h * w) as u64);
+        ctx.dispatch(Kernel::WindowRows, &[&dims, &sizes, &mu, &sums], h as u64);
+        ctx.dispatch(Kernel::WindowCols, &[&dims, &sizes, &sums, &map], w as u64);
         for (o, v) in out.iter_mut().zip(ctx.read::<f32>(&map, h * w)?) {
             *o += v * scale;
         }
