@@ -45,7 +45,8 @@ pub struct GpuContext {
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
 }
 
-static SHARED: OnceLock<std::result::Result<Arc<GpuContext>, String>> = OnceLock::new();
+/// The process-wide context, or why there is none (kept as the error's parts: BorexError is not Clone).
+static SHARED: OnceLock<std::result::Result<Arc<GpuContext>, (bool, String)>> = OnceLock::new();
 
 impl GpuContext {
     /// Open the best adapter (a discrete GPU over a software one).
@@ -75,9 +76,14 @@ impl GpuContext {
     /// The process-wide context, created on first use.
     pub fn shared() -> Result<Arc<Self>> {
         SHARED
-            .get_or_init(|| Self::new().map(Arc::new).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                Self::new().map(Arc::new).map_err(|e| match e {
+                    BorexError::NoAdapter(reason) => (true, reason),
+                    other => (false, other.to_string()),
+                })
+            })
             .clone()
-            .map_err(BorexError::NoAdapter)
+            .map_err(|(no_adapter, msg)| if no_adapter { BorexError::NoAdapter(msg) } else { BorexError::Gpu(msg) })
     }
 
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
