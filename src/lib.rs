@@ -20,6 +20,7 @@ pub mod error;
 pub mod explain;
 pub mod gp;
 pub mod image;
+pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod output;

@@ -7,7 +7,8 @@
 pub mod full_res;
 pub mod pipeline;
 
-pub use pipeline::{run_refine, ClassSpec, PriorSpec, RefineJob, RefineOutcome};
+pub use crate::job::ClassSpec;
+pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
 use crate::compute::{Baseline, BoxMask, GpKernels, Keep, Masks};
 use crate::error::{BorexError, Result};
@@ -28,7 +29,8 @@ pub struct RefineConfig {
     pub sizes: Option<Vec<u32>>,
     /// UCB exploration weight κ.
     pub kappa: f32,
-    /// Objective gain g in 2·(sigmoid(g·f) − 0.5).
+    /// Objective gain g in 2·(sigmoid(g·f) − 0.5); 0 keeps the raw difference
+    /// (the reference code's `sig_gain = 0`).
     pub gain: f32,
     /// The prior is scaled to mean |S0| = m.
     pub prior_mean_abs: f32,
@@ -88,8 +90,8 @@ impl RefineConfig {
         if self.sizes.as_ref().is_some_and(|s| s.is_empty() || s.contains(&0)) {
             return Err(BorexError::invalid("box sizes must be positive"));
         }
-        if !(self.gain > 0.0 && self.kappa >= 0.0 && self.prior_mean_abs > 0.0) {
-            return Err(BorexError::invalid("gain and prior scale must be positive and kappa non-negative"));
+        if !(self.gain >= 0.0 && self.kappa >= 0.0 && self.prior_mean_abs > 0.0) {
+            return Err(BorexError::invalid("gain and kappa must be non-negative and the prior scale positive"));
         }
         Ok(())
     }
@@ -106,7 +108,7 @@ pub struct Observation {
     /// P_c(box kept) and P_c(box removed).
     pub p_inside: f32,
     pub p_outside: f32,
-    /// The transformed objective 2·(sigmoid(g·(p_in − p_out)) − 0.5).
+    /// The objective: 2·(sigmoid(g·(p_in − p_out)) − 0.5), or p_in − p_out when g = 0.
     pub f: f32,
 }
 
@@ -180,7 +182,8 @@ pub fn refine(
         let s = grid.sizes[si];
         let boxes = [candidate_box(r, q, s, h as u32, w as u32, Keep::Inside), candidate_box(r, q, s, h as u32, w as u32, Keep::Outside)];
         let p = scorer.class_probs(image, baseline.view(), Masks::Boxes(&boxes), class)?;
-        let f = 2.0 * (1.0 / (1.0 + (-cfg.gain * (p[0] - p[1])).exp()) - 0.5);
+        let diff = p[0] - p[1];
+        let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
         observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their validation, one module per subcommand.
 
 mod classify;
+mod explain;
 mod info;
 mod refine;
 
@@ -40,6 +41,8 @@ pub enum Command {
     Classify(classify::ClassifyArgs),
     /// The GPU adapter, ONNX Runtime and the model's inputs and outputs.
     Info(info::InfoArgs),
+    /// A saliency map from one of borex's explainers.
+    Explain(Box<explain::ExplainArgs>),
     /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
     Refine(Box<refine::RefineArgs>),
 }
@@ -72,8 +75,19 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// Options for `--model`, else the bundled logits-only model.
     pub fn options(&self, global: &GlobalArgs) -> ModelOptions {
-        let mut o = ModelOptions::new(self.model.clone().unwrap_or_else(borex::paths::default_model));
+        self.options_or(global, borex::paths::default_model())
+    }
+
+    /// Options for `--model`, else the bundled model with its feature output
+    /// (the same network; the CAM family needs the extra output).
+    pub fn options_with_features(&self, global: &GlobalArgs) -> ModelOptions {
+        self.options_or(global, borex::paths::default_features_model())
+    }
+
+    fn options_or(&self, global: &GlobalArgs, default: std::path::PathBuf) -> ModelOptions {
+        let mut o = ModelOptions::new(self.model.clone().unwrap_or(default));
         if let Some(lib) = &global.ort_lib {
             o.ort_lib = lib.clone();
         }
@@ -107,6 +121,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classify(a) => classify::run(a, &cli.global),
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),
+        Command::Explain(a) => explain::run(a, &cli.global),
     }
 }
 

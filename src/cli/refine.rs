@@ -18,7 +18,8 @@ pub struct RefineArgs {
     /// Class to explain: top1, a class id, or a label name.
     #[arg(long, default_value = "top1")]
     pub class: ClassSpec,
-    /// Prior map: rise-fast (N=100, s=8, p=0.3), rise (N=4000, s=7, p=0.5), or a map file (.npy / .png).
+    /// Prior map: a method (rise-fast = RISE N=100 s=8 p=0.3, rise = N=4000 s=7 p=0.5, occlusion,
+    /// cam, gradcam, gradcam++, cameras) or a map file (.npy / .png).
     #[arg(long, default_value = "rise-fast")]
     pub prior: String,
     /// Observations (each is two model evaluations).
@@ -33,6 +34,9 @@ pub struct RefineArgs {
     /// UCB exploration weight κ.
     #[arg(long, default_value_t = 10.0)]
     pub kappa: f32,
+    /// Objective gain g: f = 2·(sigmoid(g·(P_in − P_out)) − 0.5); 0 uses the raw difference.
+    #[arg(long, default_value_t = 10.0)]
+    pub gain: f32,
     /// Keep the length scales at their initial values instead of refitting each iteration.
     #[arg(long)]
     pub fixed_length_scales: bool,
@@ -42,9 +46,10 @@ pub struct RefineArgs {
     /// Also write refined_full.npy at the original image resolution.
     #[arg(long)]
     pub full_res: bool,
-    /// Where insertion starts (blur: the RISE reference; zero: the BOREx code).
-    #[arg(long, value_enum, default_value_t = InsertionStart::Blur)]
-    pub insertion_start: InsertionStart,
+    /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
+    /// several, comma-separated, are each reported (the first is `insertion`).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    pub insertion_start: Vec<InsertionStart>,
     /// Skip insertion/deletion of the two maps.
     #[arg(long)]
     pub no_metrics: bool,
@@ -69,6 +74,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         iters: args.iters,
         sizes: args.sizes.clone(),
         kappa: args.kappa,
+        gain: args.gain,
         refit: !args.fixed_length_scales,
         seed: args.seed,
         baseline: args.baseline,
@@ -81,15 +87,15 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         config,
         out_dir: args.out.clone(),
         full_res: args.full_res,
-        insertion_start: args.insertion_start,
+        insertion_starts: args.insertion_start.clone(),
         metrics: !args.no_metrics,
         batch: args.batch,
     };
     if let PriorSpec::File(p) = &job.prior {
-        anyhow::ensure!(p.is_file(), "--prior {}: not rise, rise-fast or an existing map file", p.display());
+        anyhow::ensure!(p.is_file(), "--prior {}: not a method ({}) nor an existing map file", p.display(), borex::explain::Method::NAMES.join(", "));
     }
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options(global))?;
+    let model = Classifier::load(&args.model.options_with_features(global))?;
     let outcome = run_refine(&job, &model, &backend, global.quiet)?;
     for note in &outcome.notes {
         eprintln!("note: {note}");

@@ -26,6 +26,15 @@ pub enum InsertionStart {
     Zero,
 }
 
+impl InsertionStart {
+    pub fn name(self) -> &'static str {
+        match self {
+            InsertionStart::Blur => "blur",
+            InsertionStart::Zero => "zero",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {
     pub metric: CausalMetric,

@@ -2,6 +2,7 @@
 //! (preprocessing config, labels) and read it (logits or probabilities).
 
 mod labels;
+pub mod onnx_graph;
 mod runtime;
 mod scorer;
 
@@ -268,6 +269,39 @@ impl Classifier {
             softmax_rows(&mut p);
         }
         Ok(p)
+    }
+
+    /// Class probabilities and the feature map (N×K×h×w) of one batch, for
+    /// models with a feature output (the CAM family).
+    pub fn probabilities_and_features(&self, batch: ArrayView4<f32>) -> Result<(Array2<f32>, ndarray::Array4<f32>)> {
+        let feat_name = self.features.as_deref().ok_or_else(|| {
+            BorexError::model(&self.path, "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
+        })?;
+        let batch = batch.as_standard_layout();
+        let tensor = TensorRef::from_array_view(&batch)?;
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session
+            .run(ort::inputs![self.input.as_str() => tensor])
+            .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
+        let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
+        let mut p = raw.into_dimensionality::<ndarray::Ix2>().map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?.to_owned();
+        if *self.output_kind.get_or_init(|| detect_output_kind(p.view())) == OutputKind::Logits {
+            softmax_rows(&mut p);
+        }
+        let f: ArrayViewD<f32> = outputs[feat_name].try_extract_array()?;
+        let f = f.into_dimensionality::<ndarray::Ix4>().map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?.to_owned();
+        Ok((p, f))
+    }
+
+    /// The class output's name.
+    pub fn logits_output(&self) -> &str {
+        &self.logits
+    }
+
+    /// Whether the input's spatial size is dynamic (any H×W is accepted).
+    pub fn dynamic_spatial_size(&self) -> bool {
+        let s = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        s.inputs().first().and_then(|i| dims(i.dtype())).is_some_and(|d| d.len() == 4 && d[2] < 0 && d[3] < 0)
     }
 
     /// The `k` most probable classes of one probability row.

@@ -1,0 +1,87 @@
+use super::{GlobalArgs, ModelArgs};
+use borex::borex::ClassSpec;
+use borex::compute::{Backend, Baseline};
+use borex::explain::{run_explain, unknown_method, ExplainJob, Method, OcclusionParams, RiseParams};
+use borex::metrics::InsertionStart;
+use borex::model::Classifier;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Image to explain (PNG or JPEG).
+    pub image: PathBuf,
+    /// rise, rise-fast, occlusion, cam, gradcam, gradcam++ or cameras.
+    #[arg(long, short)]
+    pub method: String,
+    /// Output folder: map.npy, overlay.png, report.json.
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Class to explain: top1, a class id, or a label name.
+    #[arg(long, default_value = "top1")]
+    pub class: ClassSpec,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// RISE: number of masks (overrides the preset's N).
+    #[arg(long)]
+    pub masks: Option<usize>,
+    /// Occlusion: window side in pixels.
+    #[arg(long, default_value_t = OcclusionParams::default().window)]
+    pub window: u32,
+    /// Occlusion: window stride in pixels.
+    #[arg(long, default_value_t = OcclusionParams::default().stride)]
+    pub stride: u32,
+    /// CAMERAS: input sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "224,324,424,524")]
+    pub scales: Vec<u32>,
+    /// What removed pixels become (occlusion): zero, blur, or a constant.
+    #[arg(long, default_value = "zero")]
+    pub baseline: Baseline,
+    /// Skip insertion/deletion of the map.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Where insertion starts; several, comma-separated, are each reported.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    pub insertion_start: Vec<InsertionStart>,
+    /// Images per model call.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    let mut method = Method::parse(&args.method, args.seed).ok_or_else(|| unknown_method(&args.method))?;
+    match &mut method {
+        Method::Rise(p) => {
+            if let Some(n) = args.masks {
+                *p = RiseParams { n, ..*p };
+            }
+        }
+        Method::Occlusion(p) => *p = OcclusionParams { window: args.window, stride: args.stride },
+        Method::Cameras { scales } => *scales = args.scales.clone(),
+        _ => {}
+    }
+    let job = ExplainJob {
+        image: args.image.clone(),
+        class: args.class.clone(),
+        method,
+        baseline: args.baseline,
+        out_dir: args.out.clone(),
+        metrics: !args.no_metrics,
+        insertion_starts: args.insertion_start.clone(),
+        batch: args.batch,
+    };
+    let backend = Backend::select(global.device)?;
+    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let r = run_explain(&job, &model, &backend, global.quiet)?.report;
+    writeln!(out, "{}: {} for class {} ({})", args.image.display(), r["method"].as_str().unwrap_or(""), r["class"], r["label"].as_str().unwrap_or("-"))?;
+    if !args.no_metrics {
+        writeln!(out, "  insertion {:.4} deletion {:.4}", r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN), r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN))?;
+    }
+    writeln!(out, "  wrote {} ({} ms)", args.out.display(), r["timings_ms"]["total"])?;
+    Ok(())
+}

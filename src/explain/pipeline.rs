@@ -1,0 +1,63 @@
+//! `explain` end to end: image → class → method → map, overlay, report.
+
+use super::{explain, ExplainInput, Method};
+use crate::compute::{Backend, Baseline};
+use crate::error::Result;
+use crate::job::{causal_metrics, ms, ClassSpec, Prepared};
+use crate::metrics::InsertionStart;
+use crate::model::{Classifier, Scorer};
+use crate::output;
+use ndarray::Array2;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct ExplainJob {
+    pub image: PathBuf,
+    pub class: ClassSpec,
+    pub method: Method,
+    pub baseline: Baseline,
+    pub out_dir: PathBuf,
+    pub metrics: bool,
+    pub insertion_starts: Vec<InsertionStart>,
+    pub batch: usize,
+}
+
+pub struct ExplainOutcome {
+    pub map: Array2<f32>,
+    pub report: serde_json::Value,
+}
+
+pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<ExplainOutcome> {
+    let t0 = Instant::now();
+    output::prepare_dir(&job.out_dir)?;
+    let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
+    let prepared = Prepared::new(&job.image, model, &scorer, &job.class)?;
+    let x = prepared.pre.tensor.view();
+    let bar = crate::progress::bar(0, "explain", quiet);
+    let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.baseline };
+    let map = explain(&job.method, model, &scorer, &input, prepared.class, &bar)?;
+    bar.finish_and_clear();
+    let method_ms = ms(t0.elapsed());
+    let tm = Instant::now();
+    let metrics = if job.metrics { causal_metrics(&scorer, backend.image.as_ref(), x, map.view(), prepared.class, &job.insertion_starts)? } else { json!(null) };
+    output::write_npy(&job.out_dir.join("map.npy"), &map)?;
+    output::write_png(&job.out_dir.join("overlay.png"), &output::overlay_panels(&prepared.rgb, &[map.view()]))?;
+    let class = prepared.class;
+    let report = json!({
+        "image": job.image,
+        "method": job.method.name(),
+        "parameters": job.method,
+        "class": class,
+        "label": model.labels().and_then(|l| l.name(class)),
+        "probability": prepared.probs[class],
+        "metrics": metrics,
+        "baseline": job.baseline,
+        "device": {"masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
+        "model_evaluations": scorer.evaluations(),
+        "timings_ms": {"method": method_ms, "metrics": ms(tm.elapsed()), "total": ms(t0.elapsed())},
+    });
+    output::write_json(&job.out_dir.join("report.json"), &report)?;
+    Ok(ExplainOutcome { map, report })
+}

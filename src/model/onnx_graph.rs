@@ -1,0 +1,241 @@
+//! Just enough of the ONNX protobuf to find a classifier's head: nodes (op
+//! type, inputs, outputs, integer attributes) and float initializers. ONNX
+//! Runtime does not expose initializer values, and the CAM family needs the
+//! final linear layer's weights.
+
+use crate::error::{BorexError, Result};
+use ndarray::Array2;
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub op_type: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub int_attrs: HashMap<String, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Initializer {
+    pub dims: Vec<i64>,
+    pub data: Vec<f32>,
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub initializers: HashMap<String, Initializer>,
+}
+
+/// A protobuf field: number and value.
+enum Value<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+    Fixed64,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            v |= ((b & 0x7f) as u64) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn next(&mut self) -> Option<Option<(u64, Value<'a>)>> {
+        if self.pos >= self.buf.len() {
+            return Some(None);
+        }
+        let key = self.varint()?;
+        let value = match key & 7 {
+            0 => Value::Varint(self.varint()?),
+            1 => {
+                self.pos += 8;
+                Value::Fixed64
+            }
+            2 => {
+                let len = self.varint()? as usize;
+                let end = self.pos.checked_add(len).filter(|e| *e <= self.buf.len())?;
+                let b = &self.buf[self.pos..end];
+                self.pos = end;
+                Value::Bytes(b)
+            }
+            5 => {
+                let b = self.buf.get(self.pos..self.pos + 4)?;
+                self.pos += 4;
+                Value::Fixed32(u32::from_le_bytes(b.try_into().ok()?))
+            }
+            _ => return None,
+        };
+        Some(Some((key >> 3, value)))
+    }
+
+    /// Every field, or None when the bytes are not protobuf.
+    fn fields(buf: &'a [u8]) -> Option<Vec<(u64, Value<'a>)>> {
+        let mut r = Reader::new(buf);
+        let mut out = vec![];
+        while let Some((n, v)) = r.next()? {
+            out.push((n, v));
+        }
+        Some(out)
+    }
+}
+
+fn string(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn parse_node(buf: &[u8]) -> Option<Node> {
+    let mut node = Node::default();
+    for (n, v) in Reader::fields(buf)? {
+        match (n, v) {
+            (1, Value::Bytes(b)) => node.inputs.push(string(b)),
+            (2, Value::Bytes(b)) => node.outputs.push(string(b)),
+            (4, Value::Bytes(b)) => node.op_type = string(b),
+            (5, Value::Bytes(b)) => {
+                let (mut name, mut int) = (String::new(), None);
+                for (an, av) in Reader::fields(b)? {
+                    match (an, av) {
+                        (1, Value::Bytes(s)) => name = string(s),
+                        (3, Value::Varint(i)) => int = Some(i as i64),
+                        _ => {}
+                    }
+                }
+                if let Some(i) = int {
+                    node.int_attrs.insert(name, i);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(node)
+}
+
+fn parse_tensor(buf: &[u8]) -> Option<(String, Option<Initializer>)> {
+    let (mut name, mut dims, mut dtype, mut floats, mut raw) = (String::new(), vec![], 0u64, vec![], None);
+    for (n, v) in Reader::fields(buf)? {
+        match (n, v) {
+            (1, Value::Varint(d)) => dims.push(d as i64),
+            (1, Value::Bytes(b)) => {
+                let mut r = Reader::new(b);
+                while r.pos < b.len() {
+                    dims.push(r.varint()? as i64);
+                }
+            }
+            (2, Value::Varint(t)) => dtype = t,
+            (4, Value::Fixed32(f)) => floats.push(f32::from_bits(f)),
+            (4, Value::Bytes(b)) => floats.extend(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()))),
+            (8, Value::Bytes(b)) => name = string(b),
+            (9, Value::Bytes(b)) => raw = Some(b),
+            _ => {}
+        }
+    }
+    // data_type 1 = FLOAT; other types are not needed here.
+    if dtype != 1 {
+        return Some((name, None));
+    }
+    let data = match raw {
+        Some(b) => b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+        None => floats,
+    };
+    Some((name, Some(Initializer { dims, data })))
+}
+
+impl Graph {
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        Self::parse(&bytes).ok_or_else(|| BorexError::model(path, "not an ONNX model (protobuf parse failed)"))
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let graph = Reader::fields(bytes)?.into_iter().find_map(|(n, v)| match (n, v) {
+            (7, Value::Bytes(b)) => Some(b),
+            _ => None,
+        })?;
+        let mut g = Graph::default();
+        for (n, v) in Reader::fields(graph)? {
+            match (n, v) {
+                (1, Value::Bytes(b)) => g.nodes.push(parse_node(b)?),
+                (5, Value::Bytes(b)) => {
+                    if let (name, Some(t)) = parse_tensor(b)? {
+                        g.initializers.insert(name, t);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(g)
+    }
+
+    fn producer(&self, tensor: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.outputs.iter().any(|o| o == tensor))
+    }
+
+    /// Follow Identity nodes back to the tensor they copy.
+    fn source<'a>(&'a self, mut tensor: &'a str) -> &'a str {
+        while let Some(n) = self.producer(tensor).filter(|n| n.op_type == "Identity") {
+            tensor = &n.inputs[0];
+        }
+        tensor
+    }
+
+    /// The weights W (classes × K) and bias of a global-average-pool + linear
+    /// head that maps `features` to `logits`, or why there is none.
+    pub fn gap_linear_head(&self, logits: &str, features: &str) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
+        let fc = self.producer(logits).ok_or_else(|| format!("no node produces '{logits}'"))?;
+        let (w_name, b_name, trans_b, input) = match fc.op_type.as_str() {
+            "Gemm" => (&fc.inputs[1], fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, &fc.inputs[0]),
+            other => return Err(format!("'{logits}' comes from {other}, not a Gemm (linear) layer")),
+        };
+        let w = self.initializers.get(w_name).ok_or_else(|| format!("linear weight '{w_name}' is not a float initializer"))?;
+        if w.dims.len() != 2 {
+            return Err(format!("linear weight '{w_name}' has shape {:?}", w.dims));
+        }
+        let (r, c) = (w.dims[0] as usize, w.dims[1] as usize);
+        let m = Array2::from_shape_vec((r, c), w.data.clone()).map_err(|e| e.to_string())?;
+        let m = if trans_b { m } else { m.reversed_axes().as_standard_layout().to_owned() };
+        let bias = b_name.and_then(|b| self.initializers.get(b)).map(|b| b.data.clone()).unwrap_or_else(|| vec![0.0; m.nrows()]);
+        // Walk back: Flatten/Reshape ← GlobalAveragePool ← the feature map.
+        let mut t = self.source(input);
+        while let Some(n) = self.producer(t).filter(|n| matches!(n.op_type.as_str(), "Flatten" | "Reshape" | "Squeeze")) {
+            t = self.source(&n.inputs[0]);
+        }
+        let pool = self.producer(t).ok_or_else(|| "the linear layer's input has no producer".to_string())?;
+        if pool.op_type != "GlobalAveragePool" {
+            return Err(format!("the linear layer is fed by {}, not GlobalAveragePool", pool.op_type));
+        }
+        if self.source(&pool.inputs[0]) != self.source(features) {
+            return Err(format!("the pooled tensor is not the '{features}' output"));
+        }
+        Ok((m, bias))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_and_garbage() {
+        let mut r = Reader::new(&[0x96, 0x01]);
+        assert_eq!(r.varint(), Some(150));
+        assert!(Graph::parse(b"\xff\xff\xff").is_none());
+    }
+}
