@@ -1,0 +1,137 @@
+//! Explainers: CAM against a numpy fixture, CAMERAS with one scale against CAM,
+//! GPU vs CPU for the black-box methods, and the bad inputs of `borex explain`.
+
+mod common;
+
+use borex::compute::cpu::CpuKernels;
+use borex::compute::gpu::GpuKernels;
+use borex::explain::cam::{min_max, raw_map, upsample_bilinear};
+use borex::explain::{cameras, occlusion, rise, CamHead, CamKind, OcclusionParams, RiseParams};
+use borex::model::{Classifier, ModelOptions, Scorer};
+use common::{asset, gpu_or_skip, max_abs_diff};
+use ndarray::{Array2, Array3, Axis};
+use std::process::{Command, Output};
+
+fn features_model() -> Classifier {
+    Classifier::load(&ModelOptions::new(asset(borex::paths::default_features_model()))).unwrap()
+}
+
+#[test]
+fn cam_matches_the_numpy_fixture() {
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("cam_lite0.json")).unwrap()).unwrap();
+    let want: Vec<Vec<f32>> = serde_json::from_value(fixture["cam"].clone()).unwrap();
+    let model = features_model();
+    let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| 0.8 * (0.05 * (x as f32 + 2.0 * y as f32) + c as f32).sin());
+    let (probs, feats) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
+    assert_eq!(feats.dim(), (1, 1280, 7, 7));
+    let top = probs.row(0).iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+    assert_eq!(top as u64, fixture["top5"][0].as_u64().unwrap());
+    let head = CamHead::from_model(&model).unwrap();
+    assert_eq!(head.weights.dim(), (1000, 1280));
+    let got = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), &head, 282);
+    let scale = want.iter().flatten().fold(0.0f32, |m, v| m.max(v.abs()));
+    for y in 0..7 {
+        for x in 0..7 {
+            assert!((got[[y, x]] - want[y][x]).abs() <= 1e-3 * scale, "({y},{x}): {} vs {}", got[[y, x]], want[y][x]);
+        }
+    }
+}
+
+#[test]
+fn cameras_with_one_scale_is_cam() {
+    let model = features_model();
+    let rgb = borex::image::load_rgb(&asset(borex::paths::sample_image("chelsea.png"))).unwrap();
+    let pre = model.preprocess().apply(&rgb);
+    let crop = borex::output::denormalise(pre.tensor.view(), model.preprocess());
+    let head = CamHead::from_model(&model).unwrap();
+    let single = cameras(&model, &head, &crop, 282, &[224]).unwrap();
+    let (_, feats) = model.probabilities_and_features(pre.tensor.view().insert_axis(Axis(0))).unwrap();
+    let cam = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), &head, 282);
+    let want = min_max(upsample_bilinear(cam.view(), 224, 224).mapv(|v| v.max(0.0)));
+    assert!(max_abs_diff(single.as_slice().unwrap(), want.as_slice().unwrap()) < 1e-5);
+    // More scales change the map (the point of CAMERAS) but keep it normalised.
+    let multi = cameras(&model, &head, &crop, 282, &[224, 324]).unwrap();
+    assert!(max_abs_diff(single.as_slice().unwrap(), multi.as_slice().unwrap()) > 1e-3);
+    assert!((multi.iter().cloned().fold(f32::MIN, f32::max) - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn black_box_methods_match_on_gpu_and_cpu() {
+    let Some(ctx) = gpu_or_skip("black_box_methods_match_on_gpu_and_cpu") else { return };
+    let model = features_model();
+    let x = model.preprocess().apply(&borex::image::load_rgb(&asset(borex::paths::sample_image("coffee.png"))).unwrap()).tensor;
+    let (cpu, gpu) = (CpuKernels, GpuKernels::new(ctx));
+    let bar = indicatif::ProgressBar::hidden();
+    let (sc, sg) = (Scorer::new(&model, &cpu, 16), Scorer::new(&model, &gpu, 16));
+    let p = RiseParams { n: 24, ..RiseParams::fast(5) };
+    let (a, b) = (rise(&sc, x.view(), 967, &p, &bar).unwrap(), rise(&sg, x.view(), 967, &p, &bar).unwrap());
+    assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) < 1e-4);
+    let zero = Array3::zeros(x.raw_dim());
+    let o = OcclusionParams { window: 56, stride: 56 };
+    let (a, b) = (occlusion(&sc, x.view(), zero.view(), 967, &o, &bar).unwrap(), occlusion(&sg, x.view(), zero.view(), 967, &o, &bar).unwrap());
+    assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) < 1e-4);
+    // Occluding the cup must hurt: the largest drop is in the middle third of the image.
+    let (arg, _) = a.iter().enumerate().fold((0, f32::MIN), |m, (i, v)| if *v > m.1 { (i, *v) } else { m });
+    let (r, c) = (arg / 224, arg % 224);
+    assert!((40..184).contains(&r) && (40..184).contains(&c), "peak drop at ({r}, {c})");
+}
+
+#[test]
+fn occlusion_drop_is_exact_on_a_known_model() {
+    // gap_linear_logits: class 1's logit is 2·mean(G channel); removing a window of a
+    // constant image lowers the mean by a known amount, the same for every window.
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_logits.onnx"))).unwrap();
+    let x = Array3::from_elem((3, 8, 8), 1.0f32);
+    let zero = Array3::zeros(x.raw_dim());
+    let scorer = Scorer::new(&model, &CpuKernels, 8);
+    let m = occlusion(&scorer, x.view(), zero.view(), 1, &OcclusionParams { window: 4, stride: 4 }, &indicatif::ProgressBar::hidden()).unwrap();
+    let clean = scorer.probabilities(x.view()).unwrap()[1];
+    let mut occluded = x.clone();
+    occluded.slice_mut(ndarray::s![.., 0..4, 0..4]).fill(0.0);
+    let drop = clean - scorer.probabilities(occluded.view()).unwrap()[1];
+    assert!(drop > 0.0);
+    assert!(m.iter().all(|v| (v - drop).abs() < 1e-6), "{m:?} vs {drop}");
+}
+
+fn borex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_borex")).args(args).output().unwrap()
+}
+
+fn assert_error(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{n:?} not in {err:?}");
+    }
+}
+
+#[test]
+fn explain_writes_map_overlay_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = asset(borex::paths::sample_image("chelsea.png"));
+    let out = dir.path().join("g");
+    let o = borex(&["--device", "cpu", "-q", "explain", img.to_str().unwrap(), "-m", "gradcam++", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let map: Array2<f32> = ndarray_npy::read_npy(out.join("map.npy")).unwrap();
+    assert_eq!(map.dim(), (224, 224));
+    assert!((map.iter().cloned().fold(f32::MIN, f32::max) - 1.0).abs() < 1e-6, "min-max normalised");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["method"], "gradcam++");
+    assert_eq!(r["class"], 282);
+    assert!(r["metrics"]["insertion"].as_f64().unwrap() > 0.0);
+    assert!(image::open(out.join("overlay.png")).is_ok());
+}
+
+#[test]
+fn explain_bad_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = asset(borex::paths::sample_image("chelsea.png"));
+    let (i, o) = (img.to_str().unwrap(), dir.path().join("o"));
+    let o = o.to_str().unwrap();
+    assert_error(&borex(&["explain", i, "-m", "lime", "-o", o]), &["unknown method \"lime\"", "gradcam++"]);
+    let plain = asset(borex::paths::default_model());
+    assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "cam", "-o", o, "--model", plain.to_str().unwrap()]), &["no feature-map output", "efficientnet-lite0-features.onnx"]);
+    assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "rise", "--masks", "0", "-o", o]), &["N = 0"]);
+    assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "300", "-o", o]), &["window 300 is larger than the 224×224 input"]);
+}
