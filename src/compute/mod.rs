@@ -4,10 +4,13 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod rise_masks;
+
+pub use rise_masks::RiseParams;
 
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
-use ndarray::{Array3, Array4, ArrayView3};
+use ndarray::{Array2, Array3, Array4, ArrayView3};
 use std::sync::Arc;
 
 /// Which half of a box a mask keeps.
@@ -129,6 +132,10 @@ pub trait ImageKernels: Send + Sync {
     /// N tensors `image·m + baseline·(1−m)`, shape N×C×H×W.
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>>;
 
+    /// A streamed RISE run over `image` with `accumulators` weighted sums
+    /// (zero baseline: masks multiply the image).
+    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>>;
+
     /// The baseline tensor for `image`.
     fn baseline(&self, image: ArrayView3<f32>, baseline: Baseline) -> Result<Array3<f32>> {
         Ok(match baseline {
@@ -137,6 +144,20 @@ pub trait ImageKernels: Send + Sync {
             Baseline::Blur => self.gaussian_blur(image, &gaussian_kernel_1d(BLUR_KERNEL_SIZE, BLUR_SIGMA))?,
         })
     }
+}
+
+/// RISE in batches with flat memory: each batch's masks are generated where
+/// the session lives, the masked images come out for scoring, and the scores
+/// are folded into H×W sums where the masks are.
+pub trait RiseSession {
+    /// Generate masks `start..start+count` and return the masked images (count×C×H×W).
+    fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>>;
+    /// Fold in the last batch: acc_j += Σ_k weights[k·J + j]·M_k, and the mask sum += Σ_k M_k.
+    fn accumulate(&mut self, weights: &[f32]) -> Result<()>;
+    /// The last batch's masks (count×H×W).
+    fn last_masks(&mut self) -> Result<Array3<f32>>;
+    /// The J accumulators and the mask sum, each H×W.
+    fn finish(&mut self) -> Result<(Vec<Array2<f32>>, Array2<f32>)>;
 }
 
 /// The GP stages over the BOREx candidate grid. A session holds the grid and

@@ -31,6 +31,14 @@ impl<'a> Scorer<'a> {
         Ok(p.row(0).to_vec())
     }
 
+    /// Every class's probability for a batch of ready inputs (N×C×H×W).
+    pub fn score_batch(&self, batch: ndarray::ArrayView4<f32>) -> Result<ndarray::Array2<f32>> {
+        let t = Instant::now();
+        let p = self.model.probabilities(batch, self.batch)?;
+        self.account(batch.dim().0 as u64, t);
+        Ok(p)
+    }
+
     /// `P_class(image·m + baseline·(1−m))` for every mask, `batch` masks per model call.
     pub fn class_probs(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks, class: usize) -> Result<Vec<f32>> {
         Ok(self.all_probs(image, baseline, masks)?.into_iter().map(|row| row[class]).collect())

@@ -5,10 +5,10 @@ mod gp;
 
 pub use gp::{window_average, CpuGpSession};
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, MapGrid, Masks};
+use super::{check_masks, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::Result;
-use ndarray::{parallel::prelude::*, Array3, Array4, ArrayView3, Axis, Zip};
+use ndarray::{parallel::prelude::*, Array2, Array3, Array4, ArrayView3, Axis, Zip};
 use rayon::slice::ParallelSliceMut;
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -22,6 +22,57 @@ impl ImageKernels for CpuKernels {
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
         check_masks(&image, &baseline, &masks)?;
         Ok(apply_masks(image, baseline, masks))
+    }
+
+    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>> {
+        params.validate()?;
+        let (_, h, w) = image.dim();
+        Ok(Box::new(CpuRiseSession {
+            image: image.to_owned(),
+            params: *params,
+            acc: vec![Array2::zeros((h, w)); accumulators],
+            mask_sum: Array2::zeros((h, w)),
+            masks: Array3::zeros((0, h, w)),
+        }))
+    }
+}
+
+pub struct CpuRiseSession {
+    image: Array3<f32>,
+    params: RiseParams,
+    acc: Vec<Array2<f32>>,
+    mask_sum: Array2<f32>,
+    masks: Array3<f32>,
+}
+
+impl RiseSession for CpuRiseSession {
+    fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
+        let (_, h, w) = self.image.dim();
+        self.masks = crate::compute::rise_masks::masks(&self.params, h, w, start, count);
+        let zero = Array3::zeros(self.image.raw_dim());
+        Ok(apply_masks(self.image.view(), zero.view(), Masks::Dense(self.masks.view())))
+    }
+
+    fn accumulate(&mut self, weights: &[f32]) -> Result<()> {
+        let j = self.acc.len();
+        if weights.len() != self.masks.dim().0 * j {
+            return Err(crate::error::BorexError::invalid("RISE weights do not match the batch"));
+        }
+        for (k, m) in self.masks.axis_iter(Axis(0)).enumerate() {
+            self.mask_sum += &m;
+            for (jj, a) in self.acc.iter_mut().enumerate() {
+                a.scaled_add(weights[k * j + jj], &m);
+            }
+        }
+        Ok(())
+    }
+
+    fn last_masks(&mut self) -> Result<Array3<f32>> {
+        Ok(self.masks.clone())
+    }
+
+    fn finish(&mut self) -> Result<(Vec<Array2<f32>>, Array2<f32>)> {
+        Ok((self.acc.clone(), self.mask_sum.clone()))
     }
 }
 

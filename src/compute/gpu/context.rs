@@ -17,6 +17,8 @@ pub enum Kernel {
     WindowRows,
     WindowCols,
     GpMeanGrid,
+    RiseMasks,
+    RiseAccumulate,
 }
 
 impl Kernel {
@@ -30,6 +32,8 @@ impl Kernel {
             Kernel::WindowRows => include_str!("../../../shaders/window_rows.wgsl"),
             Kernel::WindowCols => include_str!("../../../shaders/window_cols.wgsl"),
             Kernel::GpMeanGrid => include_str!("../../../shaders/gp_mean_grid.wgsl"),
+            Kernel::RiseMasks => include_str!("../../../shaders/rise_masks.wgsl"),
+            Kernel::RiseAccumulate => include_str!("../../../shaders/rise_accumulate.wgsl"),
         }
     }
 }

@@ -2,11 +2,13 @@
 
 mod context;
 mod gp;
+mod rise;
 
 pub use context::{GpuContext, Kernel};
 pub use gp::{GpuGpSession, MAX_OBS};
+pub use rise::GpuRiseSession;
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks};
+use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks, RiseParams, RiseSession};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::{BorexError, Result};
 use ndarray::{Array3, Array4, ArrayView3};
@@ -52,6 +54,10 @@ fn contiguous(a: &ArrayView3<f32>) -> Vec<f32> {
 }
 
 impl ImageKernels for GpuKernels {
+    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>> {
+        Ok(Box::new(GpuRiseSession::new(self.ctx.clone(), image, params, accumulators)?))
+    }
+
     fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>> {
         if weights.len() % 2 == 0 {
             return Err(BorexError::invalid("blur kernel length must be odd"));

@@ -1,0 +1,135 @@
+//! RISE on the GPU: masks are generated on the device from the hash, applied
+//! there, and the scores are folded into the sums there; only the masked batch
+//! comes back (the model needs it) and the scores go up. Memory is bounded by
+//! one batch whatever N is.
+
+use super::context::{GpuContext, Kernel};
+use crate::compute::rise_masks::{ratio, RiseParams};
+use crate::compute::RiseSession;
+use crate::error::{BorexError, Result};
+use ndarray::{Array2, Array3, Array4, ArrayView3};
+use std::sync::Arc;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MaskParams {
+    count: u32,
+    h: u32,
+    w: u32,
+    s: u32,
+    cell_h: u32,
+    cell_w: u32,
+    start: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    p: f32,
+    ratio_h: f32,
+    ratio_w: f32,
+}
+
+pub struct GpuRiseSession {
+    ctx: Arc<GpuContext>,
+    params: RiseParams,
+    dims: (usize, usize, usize),
+    accumulators: usize,
+    image: wgpu::Buffer,
+    zero: wgpu::Buffer,
+    masks: Option<(wgpu::Buffer, usize)>,
+    acc: wgpu::Buffer,
+    mask_sum: wgpu::Buffer,
+}
+
+impl GpuRiseSession {
+    pub fn new(ctx: Arc<GpuContext>, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Self> {
+        params.validate()?;
+        let (c, h, w) = image.dim();
+        let data: Vec<f32> = image.as_standard_layout().iter().copied().collect();
+        let acc = ctx.output::<f32>("rise accumulators", accumulators.max(1) * h * w);
+        let mask_sum = ctx.output::<f32>("rise mask sum", h * w);
+        ctx.write(&acc, &vec![0.0f32; accumulators.max(1) * h * w]);
+        ctx.write(&mask_sum, &vec![0.0f32; h * w]);
+        Ok(Self {
+            image: ctx.storage("image", &data),
+            zero: ctx.storage("zero baseline", &vec![0.0f32; c * h * w]),
+            ctx,
+            params: *params,
+            dims: (c, h, w),
+            accumulators,
+            masks: None,
+            acc,
+            mask_sum,
+        })
+    }
+
+    fn batch_masks(&self) -> Result<&(wgpu::Buffer, usize)> {
+        self.masks.as_ref().ok_or_else(|| BorexError::invalid("RISE session: no batch generated yet"))
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct U4([u32; 4]);
+
+impl RiseSession for GpuRiseSession {
+    fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
+        let (c, h, w) = self.dims;
+        let s = self.params.s;
+        let (cell_h, cell_w) = (h.div_ceil(s), w.div_ceil(s));
+        let ctx = &self.ctx;
+        let params = ctx.uniform(
+            "rise mask params",
+            &MaskParams {
+                count: count as u32,
+                h: h as u32,
+                w: w as u32,
+                s: s as u32,
+                cell_h: cell_h as u32,
+                cell_w: cell_w as u32,
+                start: start as u32,
+                seed_lo: self.params.seed as u32,
+                seed_hi: (self.params.seed >> 32) as u32,
+                p: self.params.p,
+                ratio_h: ratio(s, (s + 1) * cell_h),
+                ratio_w: ratio(s, (s + 1) * cell_w),
+            },
+        );
+        // Reuse the mask buffer while the batch size stays the same.
+        if self.masks.as_ref().is_none_or(|(_, n)| *n != count) {
+            self.masks = Some((ctx.output::<f32>("rise masks", count * h * w), count));
+        }
+        let masks = &self.masks.as_ref().expect("just set").0;
+        ctx.dispatch(Kernel::RiseMasks, &[&params, masks], (count * h * w) as u64);
+        let dims = ctx.uniform("mask params", &U4([count as u32, c as u32, h as u32, w as u32]));
+        let out = ctx.output::<f32>("masked", count * c * h * w);
+        ctx.dispatch(Kernel::ApplyDenseMasks, &[&dims, &self.image, &self.zero, masks, &out], (count * c * h * w) as u64);
+        let data = ctx.read::<f32>(&out, count * c * h * w)?;
+        Ok(Array4::from_shape_vec((count, c, h, w), data).expect("shape"))
+    }
+
+    fn accumulate(&mut self, weights: &[f32]) -> Result<()> {
+        let (_, h, w) = self.dims;
+        let (masks, count) = self.batch_masks()?;
+        if weights.len() != count * self.accumulators {
+            return Err(BorexError::invalid("RISE weights do not match the batch"));
+        }
+        let params = self.ctx.uniform("rise acc params", &U4([*count as u32, self.accumulators as u32, (h * w) as u32, 0]));
+        let wbuf = self.ctx.storage("rise weights", weights);
+        self.ctx.dispatch(Kernel::RiseAccumulate, &[&params, masks, &wbuf, &self.acc, &self.mask_sum], (h * w) as u64);
+        Ok(())
+    }
+
+    fn last_masks(&mut self) -> Result<Array3<f32>> {
+        let (_, h, w) = self.dims;
+        let (masks, count) = self.batch_masks()?;
+        let data = self.ctx.read::<f32>(masks, count * h * w)?;
+        Ok(Array3::from_shape_vec((*count, h, w), data).expect("shape"))
+    }
+
+    fn finish(&mut self) -> Result<(Vec<Array2<f32>>, Array2<f32>)> {
+        let (_, h, w) = self.dims;
+        let acc = self.ctx.read::<f32>(&self.acc, self.accumulators * h * w)?;
+        let sums = acc.chunks(h * w).map(|c| Array2::from_shape_vec((h, w), c.to_vec()).expect("shape")).collect();
+        let ms = self.ctx.read::<f32>(&self.mask_sum, h * w)?;
+        Ok((sums, Array2::from_shape_vec((h, w), ms).expect("shape")))
+    }
+}

@@ -1,0 +1,155 @@
+//! RISE masks (Petsiuk et al. 2018), as the authors' code makes them: N random
+//! binary s×s grids with P(1) = p, each upsampled bilinearly to (s+1)·⌈H/s⌉
+//! (half-pixel aligned, mirrored edges: skimage's `resize(order=1,
+//! mode="reflect")`) and cropped at a random offset in [0, ⌈H/s⌉) per axis.
+//!
+//! Randomness is a counter-based hash of (seed, mask, cell), so any mask can
+//! be generated on its own, in any order, on any device: this is the CPU twin
+//! of `shaders/rise_masks.wgsl`.
+
+use crate::error::{BorexError, Result};
+use ndarray::{Array3, Axis};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RiseParams {
+    /// Number of masks.
+    pub n: usize,
+    /// Grid cells per side.
+    pub s: usize,
+    /// Probability that a cell is kept.
+    pub p: f32,
+    pub seed: u64,
+}
+
+impl RiseParams {
+    /// The RISE paper's setting: N = 4000, s = 7, p = 0.5.
+    pub fn standard(seed: u64) -> Self {
+        Self { n: 4000, s: 7, p: 0.5, seed }
+    }
+
+    /// BOREx's low-quality prior: N = 100, s = 8, p = 0.3.
+    pub fn fast(seed: u64) -> Self {
+        Self { n: 100, s: 8, p: 0.3, seed }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.n == 0 {
+            return Err(BorexError::invalid("RISE needs at least one mask (N = 0)"));
+        }
+        if self.s < 2 {
+            return Err(BorexError::invalid("RISE grid size s must be at least 2"));
+        }
+        if !(self.p > 0.0 && self.p < 1.0) {
+            return Err(BorexError::invalid(format!("RISE keep probability p must be in (0, 1), got {}", self.p)));
+        }
+        Ok(())
+    }
+}
+
+/// PCG-style integer hash (Jarzynski & Olano 2020); the WGSL twin uses the same.
+#[inline]
+pub fn pcg(v: u32) -> u32 {
+    let state = v.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277_803_737);
+    (word >> 22) ^ word
+}
+
+/// Hash of (seed, mask index, slot).
+#[inline]
+pub fn hash(seed: u64, mask: u32, slot: u32) -> u32 {
+    let lo = seed as u32;
+    let hi = (seed >> 32) as u32;
+    pcg(slot ^ pcg(mask ^ pcg(lo ^ pcg(hi))))
+}
+
+/// A uniform number in [0, 1) with 24 random bits (exact in f32; the shader
+/// multiplies by the same power of two).
+#[inline]
+pub fn unit(h: u32) -> f32 {
+    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Masks `start..start+count` of the sequence, count×H×W.
+pub fn masks(params: &RiseParams, h: usize, w: usize, start: usize, count: usize) -> Array3<f32> {
+    let s = params.s;
+    let (cell_h, cell_w) = (h.div_ceil(s), w.div_ceil(s));
+    let (up_h, up_w) = ((s + 1) * cell_h, (s + 1) * cell_w);
+    let mut out = Array3::<f32>::zeros((count, h, w));
+    out.axis_iter_mut(Axis(0)).enumerate().for_each(|(k, mut m)| {
+        let i = (start + k) as u32;
+        let cell = |gy: usize, gx: usize| -> f32 {
+            if unit(hash(params.seed, i, (gy * s + gx) as u32)) < params.p { 1.0 } else { 0.0 }
+        };
+        let dy = hash(params.seed, i, (s * s) as u32) as usize % cell_h;
+        let dx = hash(params.seed, i, (s * s + 1) as u32) as usize % cell_w;
+        let (ys, xs) = (axis_taps(s, ratio(s, up_h), dy, h), axis_taps(s, ratio(s, up_w), dx, w));
+        for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
+            for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+                let top = cell(y0, x0) * (1.0 - fx) + cell(y0, x1) * fx;
+                let bottom = cell(y1, x0) * (1.0 - fx) + cell(y1, x1) * fx;
+                m[[y, x]] = top * (1.0 - fy) + bottom * fy;
+            }
+        }
+    });
+    out
+}
+
+/// Grid cells per upsampled pixel, s / up, as the f32 both paths use.
+pub fn ratio(s: usize, up: usize) -> f32 {
+    s as f32 / up as f32
+}
+
+/// For each output pixel along one axis: the two grid cells it interpolates
+/// and the weight of the second, after the crop shift (f32, as the shader).
+fn axis_taps(s: usize, ratio: f32, shift: usize, len: usize) -> Vec<(usize, usize, f32)> {
+    let mirror = |i: isize| -> usize {
+        let n = s as isize;
+        (if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i }) as usize
+    };
+    (0..len)
+        .map(|o| {
+            let src = ((o + shift) as f32 + 0.5) * ratio - 0.5;
+            let f = src.floor();
+            let i = f as isize;
+            (mirror(i), mirror(i + 1), src - f)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_are_deterministic_and_independent_of_batching() {
+        let p = RiseParams::fast(7);
+        let all = masks(&p, 32, 40, 0, 6);
+        let tail = masks(&p, 32, 40, 4, 2);
+        assert_eq!(all.slice(ndarray::s![4.., .., ..]), tail);
+        assert_ne!(all.slice(ndarray::s![0, .., ..]), all.slice(ndarray::s![1, .., ..]));
+        assert!(all.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_ne!(masks(&RiseParams::fast(8), 32, 40, 0, 1), masks(&p, 32, 40, 0, 1));
+    }
+
+    #[test]
+    fn keep_rate_matches_p() {
+        // The mean mask value estimates p (bilinear interpolation preserves it on average).
+        let p = RiseParams { n: 400, s: 7, p: 0.5, seed: 3 };
+        let m = masks(&p, 28, 28, 0, 400);
+        let mean = m.mean().unwrap();
+        assert!((mean - 0.5).abs() < 0.02, "mean {mean}");
+    }
+
+    #[test]
+    fn upsampling_matches_skimage_on_a_known_grid() {
+        // s = 2, H = 4: cell 2, up = 6, no shift. Output pixel o maps to src = (o + 0.5)/3 − 0.5,
+        // mirrored at the edges (skimage "reflect" = ndimage "mirror").
+        let taps = axis_taps(2, ratio(2, 6), 0, 4);
+        let want = [(1usize, 0usize, 2.0f32 / 3.0), (0, 1, 0.0), (0, 1, 1.0 / 3.0), (0, 1, 2.0 / 3.0)];
+        for (t, w) in taps.iter().zip(want) {
+            assert_eq!((t.0, t.1), (w.0, w.1));
+            assert!((t.2 - w.2).abs() < 1e-6, "{taps:?}");
+        }
+    }
+}
