@@ -6,6 +6,8 @@ setup's venv: .venv/bin/python scripts/make_test_models.py).
   gap_linear_probs.onnx   the same followed by Softmax: probabilities
   rank3_input.onnx        a 3-D input (not an image classifier)
   ten_classes.onnx        GAP -> Gemm(3 -> 10), to clash with 1000 ImageNet labels
+  region_hinders_0.onnx   2 classes; class 0's logit is 1 − 8·mean(x[:, :, 8:16, 20:28]): bright
+                          pixels in that region lower P_0 (the undesirable-pixel test)
 Their weights are spelled out in tests/model.rs, which checks the outputs by hand.
 """
 import os
@@ -40,6 +42,22 @@ def rank3():
     return g
 
 
+def region_model():
+    c = numpy_helper.from_array
+    g = helper.make_graph(
+        [helper.make_node("Slice", ["input", "starts", "ends", "axes"], ["region"]),
+         helper.make_node("ReduceMean", ["region"], ["m"], axes=[1, 2, 3], keepdims=0),
+         helper.make_node("Unsqueeze", ["m", "one"], ["m2"]),
+         helper.make_node("Gemm", ["m2", "w", "b"], ["logits"], transB=1)],
+        "region_hinders_0",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])],
+        [c(np.array([8, 20], np.int64), "starts"), c(np.array([16, 28], np.int64), "ends"),
+         c(np.array([2, 3], np.int64), "axes"), c(np.array([1], np.int64), "one"),
+         c(np.array([[-8.0], [0.0]], np.float32), "w"), c(np.array([1.0, 0.0], np.float32), "b")])
+    return g
+
+
 def save(graph, name):
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="borex-tests")
     m.ir_version = 8
@@ -54,4 +72,5 @@ if __name__ == "__main__":
     save(rank3(), "rank3_input.onnx")
     rng = np.random.default_rng(0)
     save(gap_linear(rng.normal(size=(10, 3)).astype(np.float32), np.zeros(10, np.float32), False), "ten_classes.onnx")
+    save(region_model(), "region_hinders_0.onnx")
     print("wrote", sorted(os.listdir(OUT)))

@@ -135,3 +135,28 @@ fn explain_bad_inputs() {
     assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "rise", "--masks", "0", "-o", o]), &["N = 0"]);
     assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "300", "-o", o]), &["window 300 is larger than the 224×224 input"]);
 }
+
+#[test]
+fn undesirable_target_map_peaks_where_the_class_is_hindered() {
+    use borex::explain::{removal_curve, undesirable, UndesirableParams};
+    let model = Classifier::load(&ModelOptions::new(common::fixture("region_hinders_0.onnx"))).unwrap();
+    let x = Array3::from_elem((3, 32, 40), 1.0f32);
+    let scorer = Scorer::new(&model, &CpuKernels, 64);
+    let clean = scorer.probabilities(x.view()).unwrap();
+    let params = UndesirableParams { rise: RiseParams { n: 600, s: 8, p: 0.5, seed: 1 }, top_k: 1 };
+    let u = undesirable(&scorer, x.view(), 0, &clean, &params, &indicatif::ProgressBar::hidden()).unwrap();
+    assert_eq!(u.rivals, vec![1]);
+    let (arg, _) = u.target.iter().enumerate().fold((0, f32::MIN), |m, (i, v)| if *v > m.1 { (i, *v) } else { m });
+    let (r, c) = (arg / 40, arg % 40);
+    assert!((8..16).contains(&r) && (20..28).contains(&c), "U_t peaks at ({r}, {c})");
+    // Inside the region U_t is clearly above its mean elsewhere.
+    let inside = u.target.slice(ndarray::s![8..16, 20..28]).mean().unwrap();
+    let all = u.target.mean().unwrap();
+    assert!(inside > 3.0 * all, "inside {inside} vs overall {all}");
+    // Class 1's logit is constant: its evidence map is empty up to noise, and no rival outweighs the target.
+    assert!(u.others.iter().all(|v| v.is_finite()));
+    // Removing the top U_t pixels raises P_0 faster than removing random pixels.
+    let curve = removal_curve(&scorer, x.view(), u.target.view(), 0, 3).unwrap();
+    assert!(curve.beats_random, "{curve:?}");
+    assert!(curve.scores.last().unwrap() > curve.scores.first().unwrap());
+}

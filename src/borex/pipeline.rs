@@ -91,7 +91,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         PriorSpec::Method(m) => {
             let bar = crate::progress::bar(0, "prior", quiet);
             let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.config.baseline };
-            let map = explain(m, model, &scorer, &input, class, &bar)?;
+            let map = explain(m, model, &scorer, &input, class, probs, &bar)?.into_prior();
             bar.finish_and_clear();
             map
         }

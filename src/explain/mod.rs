@@ -6,11 +6,13 @@ pub mod cam;
 pub mod occlusion;
 pub mod pipeline;
 pub mod rise;
+pub mod undesirable;
 
 pub use cam::{cameras, CamHead, CamKind};
 pub use occlusion::{occlusion, OcclusionParams};
 pub use pipeline::{run_explain, ExplainJob, ExplainOutcome};
 pub use rise::{rise, RiseParams};
+pub use undesirable::{removal_curve, undesirable, Undesirable, UndesirableParams};
 
 use crate::compute::Baseline;
 use crate::error::{BorexError, Result};
@@ -29,6 +31,7 @@ pub enum Method {
     #[serde(rename = "gradcam++")]
     GradCamPlusPlus,
     Cameras { scales: Vec<u32> },
+    Undesirable(UndesirableParams),
 }
 
 impl Method {
@@ -42,11 +45,12 @@ impl Method {
             "gradcam" => Method::GradCam,
             "gradcam++" => Method::GradCamPlusPlus,
             "cameras" => Method::Cameras { scales: vec![224, 324, 424, 524] },
+            "undesirable" => Method::Undesirable(UndesirableParams { rise: RiseParams::standard(seed), top_k: 5 }),
             _ => return None,
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras"];
+    pub const NAMES: &'static [&'static str] = &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
 
     pub fn name(&self) -> String {
         match self {
@@ -58,6 +62,7 @@ impl Method {
             Method::GradCam => "gradcam".into(),
             Method::GradCamPlusPlus => "gradcam++".into(),
             Method::Cameras { .. } => "cameras".into(),
+            Method::Undesirable(_) => "undesirable".into(),
         }
     }
 
@@ -76,23 +81,60 @@ pub struct ExplainInput<'a> {
     pub baseline: Baseline,
 }
 
-/// The saliency map (H×W at model-input resolution) of `class`.
-pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &ExplainInput, class: usize, progress: &indicatif::ProgressBar) -> Result<Array2<f32>> {
+/// What a method produced: one or more named H×W maps (model-input
+/// resolution) and method-specific details for the report.
+pub struct Explanation {
+    /// The first map is the method's map (`map`; `target` for undesirable).
+    pub maps: Vec<(&'static str, Array2<f32>)>,
+    pub details: serde_json::Value,
+}
+
+impl Explanation {
+    fn single(map: Array2<f32>) -> Self {
+        Self { maps: vec![("map", map)], details: serde_json::Value::Null }
+    }
+
+    pub fn primary(&self) -> &Array2<f32> {
+        &self.maps[0].1
+    }
+
+    /// The map to refine: the signed map where a method has one (undesirable's
+    /// S±_c carries both evidence and counter-evidence), else the primary map.
+    pub fn into_prior(mut self) -> Array2<f32> {
+        match self.maps.iter().position(|(n, _)| *n == "signed") {
+            Some(i) => self.maps.swap_remove(i).1,
+            None => self.maps.swap_remove(0).1,
+        }
+    }
+}
+
+/// Run `method` for `class`. `clean_probs` are the clean image's class probabilities.
+pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &ExplainInput, class: usize, clean_probs: &[f32], progress: &indicatif::ProgressBar) -> Result<Explanation> {
     let cam_map = |kind| -> Result<Array2<f32>> { cam::cam(model, &CamHead::from_model(model)?, input.tensor, class, kind) };
-    match method {
+    Ok(match method {
         Method::Rise(p) => {
             progress.set_length(p.n as u64);
-            rise(scorer, input.tensor, class, p, progress)
+            Explanation::single(rise(scorer, input.tensor, class, p, progress)?)
         }
         Method::Occlusion(p) => {
             let baseline = scorer.kernels.baseline(input.tensor, input.baseline)?;
-            occlusion(scorer, input.tensor, baseline.view(), class, p, progress)
+            Explanation::single(occlusion(scorer, input.tensor, baseline.view(), class, p, progress)?)
         }
-        Method::Cam => cam_map(CamKind::Cam),
-        Method::GradCam => cam_map(CamKind::GradCam),
-        Method::GradCamPlusPlus => cam_map(CamKind::GradCamPlusPlus),
-        Method::Cameras { scales } => cameras(model, &CamHead::from_model(model)?, input.rgb, class, scales),
-    }
+        Method::Cam => Explanation::single(cam_map(CamKind::Cam)?),
+        Method::GradCam => Explanation::single(cam_map(CamKind::GradCam)?),
+        Method::GradCamPlusPlus => Explanation::single(cam_map(CamKind::GradCamPlusPlus)?),
+        Method::Cameras { scales } => Explanation::single(cameras(model, &CamHead::from_model(model)?, input.rgb, class, scales)?),
+        Method::Undesirable(p) => {
+            progress.set_length(p.rise.n as u64);
+            let u = undesirable(scorer, input.tensor, class, clean_probs, p, progress)?;
+            let target = removal_curve(scorer, input.tensor, u.target.view(), class, p.rise.seed)?;
+            let others = removal_curve(scorer, input.tensor, u.others.view(), class, p.rise.seed)?;
+            Explanation {
+                details: serde_json::json!({"rivals": u.rivals, "removal": {"target": target, "others": others}}),
+                maps: vec![("target", u.target), ("others", u.others), ("signed", u.signed)],
+            }
+        }
+    })
 }
 
 /// A user-facing error for an unknown method name.

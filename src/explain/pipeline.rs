@@ -37,13 +37,18 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
     let x = prepared.pre.tensor.view();
     let bar = crate::progress::bar(0, "explain", quiet);
     let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.baseline };
-    let map = explain(&job.method, model, &scorer, &input, prepared.class, &bar)?;
+    let explanation = explain(&job.method, model, &scorer, &input, prepared.class, &prepared.probs, &bar)?;
+    let map = explanation.primary().clone();
     bar.finish_and_clear();
     let method_ms = ms(t0.elapsed());
     let tm = Instant::now();
     let metrics = if job.metrics { causal_metrics(&scorer, backend.image.as_ref(), x, map.view(), prepared.class, &job.insertion_starts)? } else { json!(null) };
-    output::write_npy(&job.out_dir.join("map.npy"), &map)?;
-    output::write_png(&job.out_dir.join("overlay.png"), &output::overlay_panels(&prepared.rgb, &[map.view()]))?;
+    // Every named map becomes NAME.npy; the overlay shows the maps a person reads (not the signed helper).
+    let shown: Vec<_> = explanation.maps.iter().filter(|(n, _)| *n != "signed").map(|(_, m)| m.view()).collect();
+    for (name, m) in &explanation.maps {
+        output::write_npy(&job.out_dir.join(format!("{name}.npy")), m)?;
+    }
+    output::write_png(&job.out_dir.join("overlay.png"), &output::overlay_panels(&prepared.rgb, &shown))?;
     let class = prepared.class;
     let report = json!({
         "image": job.image,
@@ -53,6 +58,8 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
         "label": model.labels().and_then(|l| l.name(class)),
         "probability": prepared.probs[class],
         "metrics": metrics,
+        "maps": explanation.maps.iter().map(|(n, _)| format!("{n}.npy")).collect::<Vec<_>>(),
+        "details": explanation.details,
         "baseline": job.baseline,
         "device": {"masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
         "model_evaluations": scorer.evaluations(),
