@@ -160,3 +160,28 @@ fn undesirable_target_map_peaks_where_the_class_is_hindered() {
     assert!(curve.beats_random, "{curve:?}");
     assert!(curve.scores.last().unwrap() > curve.scores.first().unwrap());
 }
+
+#[test]
+fn sanity_check_randomises_the_head_and_the_cam_changes() {
+    let model = features_model();
+    let (random, layer) = model.with_randomised_head(7).unwrap();
+    assert_eq!(layer, "fc.weight");
+    let (a, b) = (CamHead::from_model(&model).unwrap(), CamHead::from_model(&random).unwrap());
+    assert_eq!(a.weights.dim(), b.weights.dim());
+    assert!(max_abs_diff(a.weights.as_slice().unwrap(), b.weights.as_slice().unwrap()) > 0.01, "the override reaches the CAM head");
+    // The randomised model's logits really changed (the override reached ONNX Runtime).
+    let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| ((c + y + x) % 7) as f32 / 7.0 - 0.5);
+    let (pa, _) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
+    let (pb, _) = random.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
+    assert!(max_abs_diff(pa.as_slice().unwrap(), pb.as_slice().unwrap()) > 1e-3);
+    // Through the CLI: Grad-CAM's map decorrelates from the randomised one.
+    let dir = tempfile::tempdir().unwrap();
+    let img = asset(borex::paths::sample_image("chelsea.png"));
+    let out = dir.path().join("s");
+    let o = borex(&["--device", "cpu", "-q", "explain", img.to_str().unwrap(), "-m", "gradcam", "--sanity", "--no-metrics", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let rho = r["sanity"]["spearman"].as_f64().unwrap();
+    assert!(rho.abs() < 0.5, "Grad-CAM barely changed under head randomisation: ρ = {rho}");
+    assert!(out.join("sanity_map.npy").exists());
+}

@@ -44,6 +44,10 @@ pub struct ExplainArgs {
     /// Where insertion starts; several, comma-separated, are each reported.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
     pub insertion_start: Vec<InsertionStart>,
+    /// Sanity check: re-run with the final linear layer's weights randomised and
+    /// report the rank correlation between the two maps (a faithful map changes).
+    #[arg(long)]
+    pub sanity: bool,
     /// Images per model call.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -74,6 +78,7 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         metrics: !args.no_metrics,
         insertion_starts: args.insertion_start.clone(),
         batch: args.batch,
+        sanity: args.sanity,
     };
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
@@ -81,6 +86,9 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     writeln!(out, "{}: {} for class {} ({})", args.image.display(), r["method"].as_str().unwrap_or(""), r["class"], r["label"].as_str().unwrap_or("-"))?;
     if !args.no_metrics {
         writeln!(out, "  insertion {:.4} deletion {:.4}", r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN), r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN))?;
+    }
+    if let Some(rho) = r["sanity"]["spearman"].as_f64() {
+        writeln!(out, "  sanity: Spearman ρ = {rho:.3} between the map and the map with '{}' randomised", r["sanity"]["randomised"].as_str().unwrap_or("?"))?;
     }
     writeln!(out, "  wrote {} ({} ms)", args.out.display(), r["timings_ms"]["total"])?;
     Ok(())

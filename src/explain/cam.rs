@@ -23,7 +23,7 @@ impl CamHead {
         })?;
         let graph = Graph::load(model.path())?;
         let (weights, _) = graph
-            .gap_linear_head(model.logits_output(), features)
+            .gap_linear_head(model.logits_output(), features, &|name| model.initializer_override(name).map(|o| o.data.clone()))
             .map_err(|why| BorexError::model(model.path(), format!("CAM needs a global-average-pool + linear head: {why}")))?;
         Ok(Self { weights })
     }

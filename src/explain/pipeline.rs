@@ -4,7 +4,7 @@ use super::{explain, ExplainInput, Method};
 use crate::compute::{Backend, Baseline};
 use crate::error::Result;
 use crate::job::{causal_metrics, ms, ClassSpec, Prepared};
-use crate::metrics::InsertionStart;
+use crate::metrics::{spearman, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
 use ndarray::Array2;
@@ -22,6 +22,8 @@ pub struct ExplainJob {
     pub metrics: bool,
     pub insertion_starts: Vec<InsertionStart>,
     pub batch: usize,
+    /// Re-run with the final linear layer randomised and compare the maps.
+    pub sanity: bool,
 }
 
 pub struct ExplainOutcome {
@@ -49,8 +51,21 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
         output::write_npy(&job.out_dir.join(format!("{name}.npy")), m)?;
     }
     output::write_png(&job.out_dir.join("overlay.png"), &output::overlay_panels(&prepared.rgb, &shown))?;
+    let sanity = if job.sanity {
+        let ts = Instant::now();
+        let (random, layer) = model.with_randomised_head(0x5a17)?;
+        let rscorer = Scorer::new(&random, backend.image.as_ref(), job.batch);
+        let rmap = explain(&job.method, &random, &rscorer, &input, prepared.class, &prepared.probs, &indicatif::ProgressBar::hidden())?.primary().clone();
+        output::write_npy(&job.out_dir.join("sanity_map.npy"), &rmap)?;
+        let rho = spearman(map.as_slice().expect("standard layout"), rmap.as_slice().expect("standard layout"));
+        json!({"randomised": layer, "spearman": rho, "map": "sanity_map.npy", "time_ms": ms(ts.elapsed()),
+               "note": "a map that depends on what the model learned changes when its head is randomised: |rho| well below 1"})
+    } else {
+        json!(null)
+    };
     let class = prepared.class;
     let report = json!({
+        "sanity": sanity,
         "image": job.image,
         "method": job.method.name(),
         "parameters": job.method,

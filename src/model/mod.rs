@@ -8,7 +8,7 @@ mod scorer;
 
 pub use labels::Labels;
 pub use scorer::Scorer;
-pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider};
+pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider, InitializerOverride};
 
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
@@ -39,6 +39,8 @@ pub struct ModelOptions {
     pub resize: Option<u32>,
     pub mean: Option<[f32; 3]>,
     pub std: Option<[f32; 3]>,
+    /// Weights replaced at load time.
+    pub overrides: Vec<InitializerOverride>,
 }
 
 impl ModelOptions {
@@ -53,6 +55,7 @@ impl ModelOptions {
             resize: None,
             mean: None,
             std: None,
+            overrides: vec![],
         }
     }
 }
@@ -104,6 +107,7 @@ pub struct Classifier {
     labels: Option<Labels>,
     output_kind: OnceLock<OutputKind>,
     ep: ExecutionProvider,
+    options: ModelOptions,
 }
 
 fn dims(t: &ValueType) -> Option<Vec<i64>> {
@@ -118,7 +122,7 @@ impl Classifier {
         }
         let env = runtime(&opts.ort_lib)?;
         let sidecar = Sidecar::load(path)?;
-        let session = runtime::session(env, path, opts.ep)?;
+        let session = runtime::session(env, path, opts.ep, &opts.overrides)?;
 
         let input = session.inputs().first().ok_or_else(|| BorexError::model(path, "model has no inputs"))?;
         let in_dims = dims(input.dtype()).ok_or_else(|| BorexError::model(path, "model input is not a tensor"))?;
@@ -192,6 +196,7 @@ impl Classifier {
             labels,
             output_kind,
             ep: opts.ep,
+            options: opts.clone(),
             path: path.clone(),
             session: Mutex::new(session),
         })
@@ -199,6 +204,39 @@ impl Classifier {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The options this model was loaded with.
+    pub fn options(&self) -> &ModelOptions {
+        &self.options
+    }
+
+    /// The same model with its final linear layer's weights replaced by
+    /// Gaussian noise of the same standard deviation (seeded): the model
+    /// randomisation test of Adebayo et al. 2018. Returns the model and the
+    /// randomised initializer's name.
+    pub fn with_randomised_head(&self, seed: u64) -> Result<(Classifier, String)> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let graph = onnx_graph::Graph::load(&self.path)?;
+        let (name, init) = graph
+            .linear_weight(&self.logits)
+            .ok_or_else(|| BorexError::model(&self.path, "no Gemm layer with a float weight produces the class output; cannot randomise the head"))?;
+        let n = init.data.len() as f64;
+        let mean = init.data.iter().map(|v| *v as f64).sum::<f64>() / n;
+        let std = (init.data.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-6);
+        let normal = Normal::new(0.0, std).expect("finite std");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let data = (0..init.data.len()).map(|_| normal.sample(&mut rng) as f32).collect();
+        let mut opts = self.options.clone();
+        opts.overrides.retain(|o| o.name != name);
+        opts.overrides.push(InitializerOverride { name: name.clone(), dims: init.dims.clone(), data });
+        Ok((Classifier::load(&opts)?, name))
+    }
+
+    /// A replaced initializer, if this model was loaded with one.
+    pub fn initializer_override(&self, name: &str) -> Option<&InitializerOverride> {
+        self.options.overrides.iter().find(|o| o.name == name)
     }
 
     pub fn preprocess(&self) -> &Preprocess {

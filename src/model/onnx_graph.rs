@@ -196,9 +196,17 @@ impl Graph {
         tensor
     }
 
+    /// The name and value of the weight of the Gemm that produces `logits`.
+    pub fn linear_weight(&self, logits: &str) -> Option<(String, &Initializer)> {
+        let fc = self.producer(logits).filter(|n| n.op_type == "Gemm")?;
+        let name = fc.inputs.get(1)?;
+        self.initializers.get(name).map(|i| (name.clone(), i))
+    }
+
     /// The weights W (classes × K) and bias of a global-average-pool + linear
     /// head that maps `features` to `logits`, or why there is none.
-    pub fn gap_linear_head(&self, logits: &str, features: &str) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
+    /// `overrides` replaces initializer values by name (weights swapped at load time).
+    pub fn gap_linear_head(&self, logits: &str, features: &str, overrides: &dyn Fn(&str) -> Option<Vec<f32>>) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
         let fc = self.producer(logits).ok_or_else(|| format!("no node produces '{logits}'"))?;
         let (w_name, b_name, trans_b, input) = match fc.op_type.as_str() {
             "Gemm" => (&fc.inputs[1], fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, &fc.inputs[0]),
@@ -209,7 +217,8 @@ impl Graph {
             return Err(format!("linear weight '{w_name}' has shape {:?}", w.dims));
         }
         let (r, c) = (w.dims[0] as usize, w.dims[1] as usize);
-        let m = Array2::from_shape_vec((r, c), w.data.clone()).map_err(|e| e.to_string())?;
+        let data = overrides(w_name).unwrap_or_else(|| w.data.clone());
+        let m = Array2::from_shape_vec((r, c), data).map_err(|e| e.to_string())?;
         let m = if trans_b { m } else { m.reversed_axes().as_standard_layout().to_owned() };
         let bias = b_name.and_then(|b| self.initializers.get(b)).map(|b| b.data.clone()).unwrap_or_else(|| vec![0.0; m.nrows()]);
         // Walk back: Flatten/Reshape ← GlobalAveragePool ← the feature map.

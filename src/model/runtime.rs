@@ -24,6 +24,14 @@ impl ExecutionProvider {
     }
 }
 
+/// A weight replaced when the session is built (e.g. randomised for a sanity check).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InitializerOverride {
+    pub name: String,
+    pub dims: Vec<i64>,
+    pub data: Vec<f32>,
+}
+
 static ENV: OnceLock<(Environment, PathBuf)> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
 
@@ -80,6 +88,7 @@ pub(crate) fn session(
     env: &Environment,
     model: &Path,
     ep: ExecutionProvider,
+    overrides: &[InitializerOverride],
 ) -> Result<ort::session::Session> {
     let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| BorexError::Runtime(e.to_string());
     // No spin-waiting between runs: BOREx alternates model calls with GP work
@@ -98,6 +107,10 @@ pub(crate) fn session(
         builder = builder
             .with_execution_providers([CUDA::default().build().error_on_failure()])
             .map_err(rt)?;
+    }
+    for o in overrides {
+        let tensor = ort::value::Tensor::from_array((o.dims.clone(), o.data.clone()))?;
+        builder = builder.with_initializer(&o.name, std::sync::Arc::new(tensor.into_dyn())).map_err(rt)?;
     }
     let bytes = std::fs::read(model).map_err(|e| BorexError::io(model, e))?;
     builder
