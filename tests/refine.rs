@@ -189,3 +189,19 @@ fn class_by_name_is_explained() {
     let out = quick(dir.path(), "n", &["--device", "cpu", "--class", "Egyptian cat"]);
     assert_eq!(report(&out)["class"], 285);
 }
+
+#[test]
+fn any_explainer_can_be_the_prior() {
+    let dir = tempfile::tempdir().unwrap();
+    for method in ["gradcam", "occlusion"] {
+        let out = quick(dir.path(), method, &["--device", "cpu", "--prior", method]);
+        let r = report(&out);
+        assert_eq!(r["prior"]["method"], method);
+        assert_eq!(r["settings"]["prior"]["method"], method);
+        let prior = npy(&out.join("prior.npy"));
+        assert!(prior.iter().any(|v| *v != 0.0));
+    }
+    // An unknown name that is not a file either is refused up front.
+    let o = borex(&["refine", &chelsea(), "-o", dir.path().join("x").to_str().unwrap(), "--prior", "lime"], &[]);
+    assert_error(&o, &["--prior lime", "not a method", "gradcam++"]);
+}
