@@ -142,6 +142,26 @@ mod tests {
     }
 
     #[test]
+    fn upsampling_matches_skimage_resize() {
+        // skimage.transform.resize(grid, (12, 12), order=1, mode="reflect", anti_aliasing=False),
+        // row 0 and column 5, printed by scripts/golden_rise_upsample.py.
+        let grid = [[1.0f32, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]];
+        let row0 = [0.390625f32, 0.546875, 0.546875, 0.390625, 0.234375, 0.078125, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
+        let col5 = [0.078125f32, 0.109375, 0.109375, 0.078125, 0.046875, 0.015625, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
+        let taps = axis_taps(3, ratio(3, 12), 0, 12);
+        let at = |y: usize, x: usize| {
+            let ((y0, y1, fy), (x0, x1, fx)) = (taps[y], taps[x]);
+            let top = grid[y0][x0] * (1.0 - fx) + grid[y0][x1] * fx;
+            let bottom = grid[y1][x0] * (1.0 - fx) + grid[y1][x1] * fx;
+            top * (1.0 - fy) + bottom * fy
+        };
+        for i in 0..12 {
+            assert!((at(0, i) - row0[i]).abs() < 1e-6, "row 0, col {i}");
+            assert!((at(i, 5) - col5[i]).abs() < 1e-6, "row {i}, col 5");
+        }
+    }
+
+    #[test]
     fn upsampling_matches_skimage_on_a_known_grid() {
         // s = 2, H = 4: cell 2, up = 6, no shift. Output pixel o maps to src = (o + 0.5)/3 − 0.5,
         // mirrored at the edges (skimage "reflect" = ndimage "mirror").
