@@ -221,7 +221,8 @@ def np_conv_same(x, w, b, stride, groups):
     return y + b[:, None, None]
 
 
-def np_forward(prog, fc_w, fc_b, x):
+def np_features(prog, x):
+    """The last feature map (K×h×w) of one C×H×W input, in float64."""
     block_in = None
     for op in prog:
         if op[0] == "block_start":
@@ -235,7 +236,11 @@ def np_forward(prog, fc_w, fc_b, x):
             x = np_conv_same(x.astype(np.float64), w.astype(np.float64), b, stride, groups)
             if relu6:
                 x = np.clip(x, 0, 6)
-    return fc_w.astype(np.float64) @ x.mean(axis=(1, 2)) + fc_b
+    return x
+
+
+def np_forward(prog, fc_w, fc_b, x):
+    return fc_w.astype(np.float64) @ np_features(prog, x).mean(axis=(1, 2)) + fc_b
 
 
 def preprocess(path, size=224, resize=256):

@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from convert_efficientnet import build_layers, load_legacy_torch, np_conv_same  # noqa: E402
+from convert_efficientnet import build_layers, load_legacy_torch, np_features  # noqa: E402
 
 CLASS = 282
 
@@ -26,29 +26,12 @@ def synthetic_input():
     return (0.8 * np.sin(0.05 * (x + 2 * y) + c)).astype(np.float32)
 
 
-def features(prog, x):
-    block_in = None
-    for op in prog:
-        if op[0] == "block_start":
-            block_in = x
-        elif op[0] == "residual":
-            x = x + block_in
-        elif op[0] == "block_end":
-            pass
-        else:
-            _, w, b, stride, groups, relu6 = op
-            x = np_conv_same(x.astype(np.float64), w.astype(np.float64), b, stride, groups)
-            if relu6:
-                x = np.clip(x, 0, 6)
-    return x
-
-
 def main():
     with zipfile.ZipFile(sys.argv[1]) as z:
         member = next(n for n in z.namelist() if n.endswith(".pth"))
         sd = load_legacy_torch(io.BytesIO(z.read(member)))
     prog, fc_w, fc_b = build_layers(sd)
-    a = features(prog, synthetic_input())
+    a = np_features(prog, synthetic_input())
     cam = np.tensordot(fc_w[CLASS].astype(np.float64), a, axes=(0, 0))
     logits = fc_w.astype(np.float64) @ a.mean(axis=(1, 2)) + fc_b
     out = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "cam_lite0.json")

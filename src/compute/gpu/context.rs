@@ -38,6 +38,11 @@ impl Kernel {
     }
 }
 
+/// Four u32s: the uniform block of the small kernels (dimensions, counts).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct U4(pub [u32; 4]);
+
 /// Threads per workgroup of every 1-D kernel (matches `@workgroup_size` in the shaders).
 pub const WORKGROUP: u32 = 256;
 

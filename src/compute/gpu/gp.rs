@@ -3,7 +3,7 @@
 //! prior and all per-candidate buffers stay on the device for the session;
 //! per iteration only the GP goes up and 8 bytes (the argmax) come back.
 
-use super::context::{GpuContext, Kernel, WORKGROUP};
+use super::context::{GpuContext, Kernel, U4, WORKGROUP};
 use crate::compute::{check_session, GpSession, MapGrid};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
@@ -27,9 +27,6 @@ struct PosteriorParams {
     ls: f32,
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct U4([u32; 4]);
 
 pub struct GpuGpSession {
     ctx: Arc<GpuContext>,

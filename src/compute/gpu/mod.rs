@@ -5,6 +5,7 @@ mod gp;
 mod rise;
 
 pub use context::{GpuContext, Kernel};
+use context::U4;
 pub use gp::{GpuGpSession, MAX_OBS};
 pub use rise::GpuRiseSession;
 
@@ -19,14 +20,6 @@ pub struct GpuKernels {
     ctx: Arc<GpuContext>,
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Dims4 {
-    a: u32,
-    b: u32,
-    c: u32,
-    d: u32,
-}
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -64,7 +57,7 @@ impl ImageKernels for GpuKernels {
         }
         let (c, h, w) = image.dim();
         let ctx = &self.ctx;
-        let params = ctx.uniform("blur params", &Dims4 { a: c as u32, b: h as u32, c: w as u32, d: (weights.len() / 2) as u32 });
+        let params = ctx.uniform("blur params", &U4([c as u32, h as u32, w as u32, (weights.len() / 2) as u32]));
         let input = ctx.storage("blur input", &contiguous(&image));
         let k = ctx.storage("blur weights", weights);
         let out = ctx.output::<f32>("blur output", c * h * w);
@@ -86,7 +79,7 @@ impl ImageKernels for GpuKernels {
         let mut out = Vec::with_capacity(n * per_mask);
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
-            let params = ctx.uniform("mask params", &Dims4 { a: m as u32, b: c as u32, c: h as u32, d: w as u32 });
+            let params = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
             let (kernel, mask_buf) = match masks {
                 Masks::Dense(d) => {
                     let slab = d.slice(ndarray::s![start..start + m, .., ..]);

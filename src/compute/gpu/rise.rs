@@ -3,7 +3,7 @@
 //! comes back (the model needs it) and the scores go up. Memory is bounded by
 //! one batch whatever N is.
 
-use super::context::{GpuContext, Kernel};
+use super::context::{GpuContext, Kernel, U4};
 use crate::compute::rise_masks::{ratio, RiseParams};
 use crate::compute::RiseSession;
 use crate::error::{BorexError, Result};
@@ -66,9 +66,6 @@ impl GpuRiseSession {
     }
 }
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct U4([u32; 4]);
 
 impl RiseSession for GpuRiseSession {
     fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
