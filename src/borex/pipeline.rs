@@ -136,6 +136,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let t = &refined.timings;
     let report = json!({
         "image": job.image,
+        "model": model.path(),
         "class": class,
         "label": label,
         "probability": probs[class],

@@ -67,6 +67,7 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
     let report = json!({
         "sanity": sanity,
         "image": job.image,
+        "model": model.path(),
         "method": job.method.name(),
         "parameters": job.method,
         "class": class,
