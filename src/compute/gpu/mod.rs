@@ -52,7 +52,7 @@ impl ImageKernels for GpuKernels {
     }
 
     fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>> {
-        if weights.len() % 2 == 0 {
+        if weights.len().is_multiple_of(2) {
             return Err(BorexError::invalid("blur kernel length must be odd"));
         }
         let (c, h, w) = image.dim();
