@@ -21,7 +21,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------
 need_deb=()
-for p in mesa-vulkan-drivers libvulkan1 ffmpeg; do
+for p in mesa-vulkan-drivers libvulkan1; do
   dpkg -s "$p" >/dev/null 2>&1 || need_deb+=("$p")
 done
 if ((${#need_deb[@]})); then
@@ -36,7 +36,15 @@ mkdir -p "$home"/{ort,models,labels,images} "$cache"
 # --- Python venv for the converter -------------------------------------------
 if [ ! -f "$venv/.borex-ok" ]; then
   log "creating the converter venv in $venv"
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian's python3 ships venv support separately.
+    log "installing python3-venv"
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
   "$venv/bin/pip" install -q --disable-pip-version-check "${PY_PKGS[@]}"
   touch "$venv/.borex-ok"
 fi
