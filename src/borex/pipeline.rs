@@ -147,7 +147,10 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
             "preset": if job.config == (RefineConfig { seed: job.config.seed, ..Default::default() }) { "paper" } else { "custom" },
             "refine": job.config,
             "baseline": job.config.baseline,
-            "prior": match &job.prior { PriorSpec::Method(m) => json!(m), PriorSpec::File(p) => json!({"file": p}) },
+            "prior": match &job.prior {
+                PriorSpec::Method(m) => with_fields(json!({"name": m.name()}), &json!(m)),
+                PriorSpec::File(p) => json!({"file": p}),
+            },
             "grid": job.config.grid(h as u32, w as u32),
             "input_size": [h, w],
             "batch": job.batch,
