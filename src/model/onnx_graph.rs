@@ -190,8 +190,8 @@ impl Graph {
 
     /// Follow Identity nodes back to the tensor they copy.
     fn source<'a>(&'a self, mut tensor: &'a str) -> &'a str {
-        while let Some(n) = self.producer(tensor).filter(|n| n.op_type == "Identity") {
-            tensor = &n.inputs[0];
+        while let Some(input) = self.producer(tensor).filter(|n| n.op_type == "Identity").and_then(|n| n.inputs.first()) {
+            tensor = input;
         }
         tensor
     }
@@ -208,9 +208,9 @@ impl Graph {
     /// `overrides` replaces initializer values by name (weights swapped at load time).
     pub fn gap_linear_head(&self, logits: &str, features: &str, overrides: &dyn Fn(&str) -> Option<Vec<f32>>) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
         let fc = self.producer(logits).ok_or_else(|| format!("no node produces '{logits}'"))?;
-        let (w_name, b_name, trans_b, input) = match fc.op_type.as_str() {
-            "Gemm" => (&fc.inputs[1], fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, &fc.inputs[0]),
-            other => return Err(format!("'{logits}' comes from {other}, not a Gemm (linear) layer")),
+        let (w_name, b_name, trans_b, input) = match (fc.op_type.as_str(), fc.inputs.first(), fc.inputs.get(1)) {
+            ("Gemm", Some(a), Some(b)) => (b, fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, a),
+            (other, ..) => return Err(format!("'{logits}' comes from {other}, not a Gemm (linear) layer")),
         };
         let w = self.initializers.get(w_name).ok_or_else(|| format!("linear weight '{w_name}' is not a float initializer"))?;
         if w.dims.len() != 2 {
@@ -223,14 +223,14 @@ impl Graph {
         let bias = b_name.and_then(|b| self.initializers.get(b)).map(|b| b.data.clone()).unwrap_or_else(|| vec![0.0; m.nrows()]);
         // Walk back: Flatten/Reshape ← GlobalAveragePool ← the feature map.
         let mut t = self.source(input);
-        while let Some(n) = self.producer(t).filter(|n| matches!(n.op_type.as_str(), "Flatten" | "Reshape" | "Squeeze")) {
-            t = self.source(&n.inputs[0]);
+        while let Some(input) = self.producer(t).filter(|n| matches!(n.op_type.as_str(), "Flatten" | "Reshape" | "Squeeze")).and_then(|n| n.inputs.first()) {
+            t = self.source(input);
         }
         let pool = self.producer(t).ok_or_else(|| "the linear layer's input has no producer".to_string())?;
         if pool.op_type != "GlobalAveragePool" {
             return Err(format!("the linear layer is fed by {}, not GlobalAveragePool", pool.op_type));
         }
-        if self.source(&pool.inputs[0]) != self.source(features) {
+        if pool.inputs.first().map(|i| self.source(i)) != Some(self.source(features)) {
             return Err(format!("the pooled tensor is not the '{features}' output"));
         }
         Ok((m, bias))
