@@ -8,4 +8,4 @@ cd "$root"
 bash scripts/setup.sh
 cargo build --release --quiet
 ./target/release/borex info
-./target/release/borex refine "$root/.borex/images/chelsea.png" -o "$root/out/chelsea" --timings
+./target/release/borex refine "$root/.borex/images/chelsea.png" -o "$root/out/chelsea" --timings --insertion-start blur,zero

@@ -104,8 +104,14 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     writeln!(out, "{}: class {} ({}) p={:.4}", args.image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
     if !args.no_metrics {
         let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
-        writeln!(out, "  prior   ({}): insertion {} deletion {}", r["prior"]["method"].as_str().unwrap_or(""), f(&r["prior"]["insertion"]), f(&r["prior"]["deletion"]))?;
-        writeln!(out, "  refined ({} queries): insertion {} deletion {}", args.iters, f(&r["refined"]["insertion"]), f(&r["refined"]["deletion"]))?;
+        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.iters))] {
+            let ins: Vec<String> = args
+                .insertion_start
+                .iter()
+                .map(|s| format!("insertion[{}] {}", s.name(), f(&r[who][format!("insertion_{}", s.name())])))
+                .collect();
+            writeln!(out, "  {label}: {} deletion {}", ins.join(" "), f(&r[who]["deletion"]))?;
+        }
     }
     if args.timings {
         writeln!(out, "  timings (ms): {}", serde_json::to_string(&r["timings_ms"]).context("timings")?)?;
