@@ -6,6 +6,8 @@ setup's venv: .venv/bin/python scripts/make_test_models.py).
   gap_linear_probs.onnx   the same followed by Softmax: probabilities
   rank3_input.onnx        a 3-D input (not an image classifier)
   ten_classes.onnx        GAP -> Gemm(3 -> 10), to clash with 1000 ImageNet labels
+  gap_linear_features.onnx  gap_linear_logits plus its input as a "features" output (CAM = Σ_k W_ck x_k)
+  max_pool_features.onnx  the same with GlobalMaxPool instead of average pooling (no CAM closed form)
   region_hinders_0.onnx   2 classes; class 0's logit is 1 − 8·mean(x[:, :, 8:16, 20:28]): bright
                           pixels in that region lower P_0 (the undesirable-pixel test)
 Their weights are spelled out in tests/model.rs, which checks the outputs by hand.
@@ -20,16 +22,20 @@ W4 = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.
 B4 = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
 
 
-def gap_linear(w, b, softmax):
-    nodes = [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]),
+def gap_linear(w, b, softmax, features=False, pool="GlobalAveragePool"):
+    nodes = [helper.make_node(pool, ["input"], ["pooled"]),
              helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
              helper.make_node("Gemm", ["flat", "w", "b"], ["logits" if not softmax else "z"], transB=1)]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["z"], ["logits"], axis=1))
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[0]])]
+    if features:
+        nodes.append(helper.make_node("Identity", ["input"], ["features"]))
+        outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3, "h", "w"]))
     g = helper.make_graph(
         nodes, "gap_linear",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", w.shape[0]])],
+        outputs,
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     return g
 
@@ -70,6 +76,8 @@ if __name__ == "__main__":
     save(gap_linear(W4, B4, False), "gap_linear_logits.onnx")
     save(gap_linear(W4, B4, True), "gap_linear_probs.onnx")
     save(rank3(), "rank3_input.onnx")
+    save(gap_linear(W4, B4, False, features=True), "gap_linear_features.onnx")
+    save(gap_linear(W4, B4, False, features=True, pool="GlobalMaxPool"), "max_pool_features.onnx")
     rng = np.random.default_rng(0)
     save(gap_linear(rng.normal(size=(10, 3)).astype(np.float32), np.zeros(10, np.float32), False), "ten_classes.onnx")
     save(region_model(), "region_hinders_0.onnx")

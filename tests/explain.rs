@@ -185,3 +185,26 @@ fn sanity_check_randomises_the_head_and_the_cam_changes() {
     assert!(rho.abs() < 0.5, "Grad-CAM barely changed under head randomisation: ρ = {rho}");
     assert!(out.join("sanity_map.npy").exists());
 }
+
+#[test]
+fn cam_closed_form_on_a_tiny_gap_linear_model() {
+    // gap_linear_features: the "feature map" is the input itself and W is known
+    // (scripts/make_test_models.py), so CAM_c(y, x) = Σ_k W_ck · x_k(y, x) exactly.
+    const W: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_features.onnx"))).unwrap();
+    let head = CamHead::from_model(&model).unwrap();
+    assert_eq!(head.weights.dim(), (4, 3));
+    let x = Array3::from_shape_fn((3, 5, 6), |(c, y, x)| (c as f32 + 1.0) * (y as f32 - x as f32 * 0.5));
+    let (_, feats) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
+    for class in 0..4 {
+        let cam = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), &head, class);
+        for ((y, xx), v) in cam.indexed_iter() {
+            let want: f32 = (0..3).map(|k| W[class][k] * x[[k, y, xx]]).sum();
+            assert!((v - want).abs() < 1e-5, "class {class} ({y},{xx}): {v} vs {want}");
+        }
+    }
+    // Max pooling has no CAM closed form: a clear error naming the layer.
+    let max = Classifier::load(&ModelOptions::new(common::fixture("max_pool_features.onnx"))).unwrap();
+    let err = CamHead::from_model(&max).err().expect("not a GAP head").to_string();
+    assert!(err.contains("GlobalMaxPool, not GlobalAveragePool"), "{err}");
+}
