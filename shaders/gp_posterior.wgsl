@@ -19,12 +19,15 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> prior: array<f32>;
 @group(0) @binding(2) var<storage, read> sizes: array<u32>;
-@group(0) @binding(3) var<storage, read> obs: array<f32>;
-@group(0) @binding(4) var<storage, read> weights: array<f32>;
-@group(0) @binding(5) var<storage, read> l_inv: array<f32>;
-@group(0) @binding(6) var<storage, read_write> mu_out: array<f32>;
-@group(0) @binding(7) var<storage, read_write> sigma_out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> ucb_out: array<f32>;
+// The GP lives in uniform blocks: every invocation reads the same entry at the
+// same time, which uniform memory broadcasts (3× faster than storage reads on
+// llvmpipe at n = 50). obs[j] = (row, column, size, weight (K⁻¹y)_j);
+// L⁻¹ row-major with stride n, packed four to a vec4 (128² floats = 64 KiB).
+@group(0) @binding(3) var<uniform> obs: array<vec4<f32>, 128>;
+@group(0) @binding(4) var<uniform> l_inv: array<vec4<f32>, 4096>;
+@group(0) @binding(5) var<storage, read_write> mu_out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> sigma_out: array<f32>;
+@group(0) @binding(7) var<storage, read_write> ucb_out: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -38,19 +41,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var k: array<f32, MAX_OBS>;
     var mu = prior[r * p.w + q];
     for (var j = 0u; j < p.n; j++) {
-        let dr = (f32(r) - obs[3u * j]) / p.lr;
-        let ds = (s - obs[3u * j + 2u]) / p.ls;
-        let dq = (f32(q) - obs[3u * j + 1u]) / p.lq;
+        let o = obs[j];
+        let dr = (f32(r) - o.x) / p.lr;
+        let ds = (s - o.z) / p.ls;
+        let dq = (f32(q) - o.y) / p.lq;
         let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
         let kj = (1.0 + t) * exp(-t);
         k[j] = kj;
-        mu += weights[j] * kj;
+        mu += o.w * kj;
     }
     var v2 = 1.0;
     for (var j = 0u; j < p.n; j++) {
         var v = 0.0;
         for (var m = 0u; m <= j; m++) {
-            v += l_inv[j * p.n + m] * k[m];
+            let e = j * p.n + m;
+            v += l_inv[e / 4u][e % 4u] * k[m];
         }
         v2 -= v * v;
     }

@@ -119,6 +119,11 @@ impl GpuContext {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
+    /// Largest uniform buffer one binding may see.
+    pub fn max_uniform_bytes(&self) -> u64 {
+        self.limits.max_uniform_buffer_binding_size
+    }
+
     pub(crate) fn pipeline(&self, kernel: Kernel) -> Arc<wgpu::ComputePipeline> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         cache
@@ -157,6 +162,16 @@ impl GpuContext {
             label: Some(label),
             contents: bytemuck::bytes_of(value),
             usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// A uniform buffer of `bytes` bytes, filled later with `write`.
+    pub(crate) fn uniform_buffer(&self, label: &str, bytes: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         })
     }
 

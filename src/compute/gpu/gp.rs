@@ -33,8 +33,9 @@ pub struct GpuGpSession {
     grid: CandidateGrid,
     prior: wgpu::Buffer,
     sizes: wgpu::Buffer,
+    /// (row, column, size, weight) per observation, uniform.
     obs: wgpu::Buffer,
-    weights: wgpu::Buffer,
+    /// L⁻¹, uniform (64 KiB at MAX_OBS).
     l_inv: wgpu::Buffer,
     mu: wgpu::Buffer,
     sigma: wgpu::Buffer,
@@ -49,13 +50,20 @@ pub struct GpuGpSession {
 impl GpuGpSession {
     pub fn new(ctx: Arc<GpuContext>, grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         check_session(grid, prior)?;
+        if ctx.max_uniform_bytes() < (MAX_OBS * MAX_OBS * 4) as u64 {
+            return Err(BorexError::Gpu(format!(
+                "{} allows {} B uniform buffers; the GPU posterior needs {} B (use --device cpu)",
+                ctx.adapter_info().name,
+                ctx.max_uniform_bytes(),
+                MAX_OBS * MAX_OBS * 4
+            )));
+        }
         let n = grid.len();
         Ok(Self {
             prior: ctx.storage("prior", prior),
             sizes: ctx.storage("sizes", &grid.sizes),
-            obs: ctx.output::<f32>("observations", 3 * MAX_OBS),
-            weights: ctx.output::<f32>("weights", MAX_OBS),
-            l_inv: ctx.output::<f32>("l_inv", MAX_OBS * MAX_OBS),
+            obs: ctx.uniform_buffer("observations", 4 * MAX_OBS * 4),
+            l_inv: ctx.uniform_buffer("l_inv", MAX_OBS * MAX_OBS * 4),
             mu: ctx.output::<f32>("mu", n),
             sigma: ctx.output::<f32>("sigma", n),
             ucb: ctx.output::<f32>("ucb", n),
@@ -78,7 +86,7 @@ impl GpuGpSession {
         );
         self.ctx.dispatch(
             Kernel::GpPosterior,
-            &[&params, &self.prior, &self.sizes, &self.obs, &self.weights, &self.l_inv, &self.mu, &self.sigma, &self.ucb],
+            &[&params, &self.prior, &self.sizes, &self.obs, &self.l_inv, &self.mu, &self.sigma, &self.ucb],
             g.len() as u64,
         );
         Ok(())
@@ -102,8 +110,8 @@ impl GpSession for GpuGpSession {
         if gp.n > MAX_OBS {
             return Err(BorexError::Gpu(format!("the GPU posterior holds at most {MAX_OBS} observations, got {}; use --device cpu", gp.n)));
         }
-        self.ctx.write(&self.obs, &gp.x);
-        self.ctx.write(&self.weights, &gp.weights);
+        let packed: Vec<f32> = (0..gp.n).flat_map(|j| [gp.x[3 * j], gp.x[3 * j + 1], gp.x[3 * j + 2], gp.weights[j]]).collect();
+        self.ctx.write(&self.obs, &packed);
         self.ctx.write(&self.l_inv, &gp.l_inv);
         self.gp = Some((gp.n, [gp.length_scales[0], gp.length_scales[1], gp.length_scales[2]]));
         Ok(())
