@@ -24,9 +24,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> prior: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<f32>;
 @group(0) @binding(3) var<storage, read> cols: array<f32>;
-@group(0) @binding(4) var<storage, read> obs: array<f32>;
-@group(0) @binding(5) var<storage, read> weights: array<f32>;
-@group(0) @binding(6) var<storage, read_write> mu_out: array<f32>;
+// (row, column, size, weight) per observation, in a uniform block as in gp_posterior.wgsl.
+@group(0) @binding(4) var<uniform> obs: array<vec4<f32>, 128>;
+@group(0) @binding(5) var<storage, read_write> mu_out: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -49,11 +49,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let bottom = prior[r1 * p.prior_w + c0] * (1.0 - fc) + prior[r1 * p.prior_w + c1] * fc;
     var mu = top * (1.0 - fr) + bottom * fr;
     for (var j = 0u; j < p.n; j++) {
-        let dr = (r - obs[3u * j]) / p.lr;
-        let ds = (p.size - obs[3u * j + 2u]) / p.ls;
-        let dq = (c - obs[3u * j + 1u]) / p.lq;
+        let o = obs[j];
+        let dr = (r - o.x) / p.lr;
+        let ds = (p.size - o.z) / p.ls;
+        let dq = (c - o.y) / p.lq;
         let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
-        mu += weights[j] * ((1.0 + t) * exp(-t));
+        mu += o.w * ((1.0 + t) * exp(-t));
     }
     mu_out[i] = mu;
 }

@@ -110,8 +110,7 @@ impl GpSession for GpuGpSession {
         if gp.n > MAX_OBS {
             return Err(BorexError::Gpu(format!("the GPU posterior holds at most {MAX_OBS} observations, got {}; use --device cpu", gp.n)));
         }
-        let packed: Vec<f32> = (0..gp.n).flat_map(|j| [gp.x[3 * j], gp.x[3 * j + 1], gp.x[3 * j + 2], gp.weights[j]]).collect();
-        self.ctx.write(&self.obs, &packed);
+        self.ctx.write(&self.obs, &packed_observations(gp));
         self.ctx.write(&self.l_inv, &gp.l_inv);
         self.gp = Some((gp.n, [gp.length_scales[0], gp.length_scales[1], gp.length_scales[2]]));
         Ok(())
@@ -145,6 +144,11 @@ impl GpSession for GpuGpSession {
     }
 }
 
+/// (row, column, size, weight) per observation: the shaders' uniform `obs` block.
+fn packed_observations(gp: &PosteriorInputs) -> Vec<f32> {
+    (0..gp.n).flat_map(|j| [gp.x[3 * j], gp.x[3 * j + 1], gp.x[3 * j + 2], gp.weights[j]]).collect()
+}
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct MeanGridParams {
@@ -171,8 +175,11 @@ pub fn map_on_grid(ctx: &GpuContext, grid: &MapGrid, gp: &PosteriorInputs) -> Re
     let prior = ctx.storage("prior", grid.prior);
     let rows = ctx.storage("rows", &grid.rows);
     let cols = ctx.storage("cols", &grid.cols);
-    let obs = ctx.storage("observations", &gp.x);
-    let weights = ctx.storage("weights", &gp.weights);
+    if gp.n > MAX_OBS {
+        return Err(BorexError::Gpu(format!("the GPU map holds at most {MAX_OBS} observations, got {}; use --device cpu", gp.n)));
+    }
+    let obs = ctx.uniform_buffer("observations", 4 * MAX_OBS * 4);
+    ctx.write(&obs, &packed_observations(gp));
     let mu = ctx.output::<f32>("mu plane", h * w);
     let sums = ctx.output::<f32>("row sums", h * w);
     let map = ctx.output::<f32>("map", h * w);
@@ -194,7 +201,7 @@ pub fn map_on_grid(ctx: &GpuContext, grid: &MapGrid, gp: &PosteriorInputs) -> Re
                 _pad: [0; 3],
             },
         );
-        ctx.dispatch(Kernel::GpMeanGrid, &[&params, &prior, &rows, &cols, &obs, &weights, &mu], (h * w) as u64);
+        ctx.dispatch(Kernel::GpMeanGrid, &[&params, &prior, &rows, &cols, &obs, &mu], (h * w) as u64);
         let dims = ctx.uniform("window params", &U4([h as u32, w as u32, 1, 0]));
         let sizes = ctx.storage("window", &[window]);
         ctx.dispatch(Kernel::WindowRows, &[&dims, &sizes, &mu, &sums], h as u64);
