@@ -196,10 +196,10 @@ fn cam_closed_form_on_a_tiny_gap_linear_model() {
     assert_eq!(head.weights.dim(), (4, 3));
     let x = Array3::from_shape_fn((3, 5, 6), |(c, y, x)| (c as f32 + 1.0) * (y as f32 - x as f32 * 0.5));
     let (_, feats) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
-    for class in 0..4 {
+    for (class, wc) in W.iter().enumerate() {
         let cam = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), &head, class);
         for ((y, xx), v) in cam.indexed_iter() {
-            let want: f32 = (0..3).map(|k| W[class][k] * x[[k, y, xx]]).sum();
+            let want: f32 = (0..3).map(|k| wc[k] * x[[k, y, xx]]).sum();
             assert!((v - want).abs() < 1e-5, "class {class} ({y},{xx}): {v} vs {want}");
         }
     }
