@@ -3,7 +3,7 @@
 //! original pixel (mapped into model coordinates through the resize and crop)
 //! rather than upsampled; windows scale with the resize factor.
 
-use super::{scale_prior, RefineConfig, Refined};
+use super::{RefineConfig, Refined};
 use crate::compute::{GpKernels, MapGrid};
 use crate::error::Result;
 use crate::image::Crop;
@@ -15,9 +15,9 @@ fn axis(original: u32, resized: u32, offset: u32) -> Vec<f32> {
     (0..original).map(|i| ((i as f64 + 0.5) * scale - 0.5 - offset as f64) as f32).collect()
 }
 
-pub fn refined_full_res(refined: &Refined, prior: &Array2<f32>, cfg: &RefineConfig, crop: &Crop, kernels: &dyn GpKernels) -> Result<Array2<f32>> {
-    let (h, w) = prior.dim();
-    let s0 = scale_prior(prior.view(), cfg.prior_mean_abs)?;
+pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kernels: &dyn GpKernels) -> Result<Array2<f32>> {
+    let s0 = &refined.scaled_prior;
+    let (h, w) = s0.dim();
     let grid = cfg.grid(h as u32, w as u32);
     let (ow, oh) = crop.original;
     // Output pixels per model pixel (the resize keeps the aspect ratio, so one factor serves both axes).

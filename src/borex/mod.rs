@@ -2,7 +2,7 @@
 //! authors' code: the prior map is the GP mean, boxes are queried by UCB over
 //! every (row, column, half-width), and the posterior mean is the refined map.
 //! This loop sees the model only through [`Scorer`] and the GP stages only
-//! through [`GpSession`]; it knows neither wgpu nor ndarray kernels.
+//! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
 pub mod full_res;
 pub mod pipeline;

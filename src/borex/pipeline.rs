@@ -5,9 +5,8 @@ use super::{refine, RefineConfig, Refined};
 use crate::compute::Backend;
 use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
-use crate::job::{causal_metrics, read_map, ClassSpec, Prepared};
+use crate::job::{causal_metrics, ms, read_map, ClassSpec, Prepared};
 use crate::metrics::InsertionStart;
-use crate::job::ms;
 use crate::model::{Classifier, Scorer};
 use crate::output;
 use ndarray::{Array2, ArrayView2};
@@ -127,7 +126,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let panel = output::overlay_panels(&prepared.rgb, &[prior.view(), refined.map.view()]);
     output::write_png(&job.out_dir.join("overlay.png"), &panel)?;
     if job.full_res {
-        let full = super::full_res::refined_full_res(&refined, &prior, &job.config, &pre.crop, gp_kernels.as_ref())?;
+        let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
         output::write_npy(&job.out_dir.join("refined_full.npy"), &full)?;
         notes.push(format!("refined_full.npy: {}×{} (original resolution)", full.dim().0, full.dim().1));
     }
