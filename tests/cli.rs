@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{asset, fixture};
+use common::{assert_error, asset, fixture, run_borex};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn borex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_borex")).args(args).output().expect("borex runs")
+    run_borex(args, &[])
 }
 
 fn image(name: &str) -> PathBuf {
@@ -17,17 +17,6 @@ fn image(name: &str) -> PathBuf {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// The command failed with exit code 1 and a one-line error containing every `needle`, without panicking.
-fn assert_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "expected failure, got {:?}; stderr: {err}", out.status);
-    assert!(!err.contains("panicked"), "panic: {err}");
-    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line in {err:?}"));
-    for n in needles {
-        assert!(line.contains(n), "{n:?} not in {line:?}");
-    }
 }
 
 #[test]

@@ -8,9 +8,9 @@ use borex::compute::gpu::GpuKernels;
 use borex::explain::cam::{min_max, raw_map, upsample_bilinear};
 use borex::explain::{cameras, occlusion, rise, CamHead, CamKind, OcclusionParams, RiseParams};
 use borex::model::{Classifier, ModelOptions, Scorer};
-use common::{asset, gpu_or_skip, max_abs_diff};
+use common::{assert_error, asset, gpu_or_skip, max_abs_diff, run_borex};
 use ndarray::{Array2, Array3, Axis};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn features_model() -> Classifier {
     Classifier::load(&ModelOptions::new(asset(borex::paths::default_features_model()))).unwrap()
@@ -94,16 +94,7 @@ fn occlusion_drop_is_exact_on_a_known_model() {
 }
 
 fn borex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_borex")).args(args).output().unwrap()
-}
-
-fn assert_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} not in {err:?}");
-    }
+    run_borex(args, &[])
 }
 
 #[test]

@@ -3,18 +3,13 @@
 
 mod common;
 
-use common::{asset, gpu_or_skip};
+use common::{assert_error, asset, gpu_or_skip, run_borex};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn borex(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_borex"));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("borex runs")
+    run_borex(args, env)
 }
 
 fn chelsea() -> String {
@@ -23,15 +18,6 @@ fn chelsea() -> String {
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn assert_error(out: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{n:?} not in {err:?}");
-    }
 }
 
 fn npy(p: &Path) -> Array2<f32> {
