@@ -29,6 +29,7 @@ impl ImageKernels for CpuKernels {
         let (_, h, w) = image.dim();
         Ok(Box::new(CpuRiseSession {
             image: image.to_owned(),
+            zero: Array3::zeros(image.raw_dim()),
             params: *params,
             acc: vec![Array2::zeros((h, w)); accumulators],
             mask_sum: Array2::zeros((h, w)),
@@ -39,6 +40,8 @@ impl ImageKernels for CpuKernels {
 
 pub struct CpuRiseSession {
     image: Array3<f32>,
+    /// RISE's baseline: masks multiply the image.
+    zero: Array3<f32>,
     params: RiseParams,
     acc: Vec<Array2<f32>>,
     mask_sum: Array2<f32>,
@@ -49,8 +52,7 @@ impl RiseSession for CpuRiseSession {
     fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
         let (_, h, w) = self.image.dim();
         self.masks = crate::compute::rise_masks::masks(&self.params, h, w, start, count);
-        let zero = Array3::zeros(self.image.raw_dim());
-        Ok(apply_masks(self.image.view(), zero.view(), Masks::Dense(self.masks.view())))
+        Ok(apply_masks(self.image.view(), self.zero.view(), Masks::Dense(self.masks.view())))
     }
 
     fn accumulate(&mut self, weights: &[f32]) -> Result<()> {
