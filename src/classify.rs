@@ -9,11 +9,19 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize)]
 pub struct ImagePredictions {
     pub image: PathBuf,
+    /// Empty when the image could not be classified (see `error`).
     pub predictions: Vec<Prediction>,
+    /// Why this image was skipped (missing, not an image, too large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What decoding dropped (an alpha channel).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
-/// Classify `images` in batches of `batch`, returning the top `k` classes of each.
-/// Every image is decoded before any is scored, so a bad file fails fast.
+/// Classify `images` in batches of `batch`, returning the top `k` classes of
+/// each, in order. A file that cannot be read is reported in its entry and the
+/// rest go on; errors of the model or the settings stop the run.
 pub fn classify_files(
     model: &Classifier,
     images: &[PathBuf],
@@ -24,24 +32,33 @@ pub fn classify_files(
     if k == 0 {
         return Err(BorexError::invalid("--top must be at least 1"));
     }
-    if batch == 0 {
-        return Err(BorexError::invalid("--batch must be at least 1"));
-    }
+    crate::limits::in_range("--batch", batch, 1, crate::limits::MAX_BATCH)?;
     if let Some(n) = model.num_classes() {
         if k > n {
             return Err(BorexError::invalid(format!("--top {k} exceeds the model's {n} classes")));
         }
     }
-    let inputs = images
-        .iter()
-        .map(|p| Ok(model.preprocess().apply(&crate::image::load_rgb(p)?).tensor))
-        .collect::<Result<Vec<_>>>()?;
-    let mut out = Vec::with_capacity(images.len());
-    for (paths, tensors) in images.chunks(batch).zip(inputs.chunks(batch)) {
-        let stacked = stack(tensors);
-        let probs = model.probabilities(stacked.view(), batch)?;
-        for (path, row) in paths.iter().zip(probs.axis_iter(Axis(0))) {
-            out.push(ImagePredictions { image: path.clone(), predictions: model.top_k(row, k) });
+    let mut out: Vec<ImagePredictions> = Vec::with_capacity(images.len());
+    // Decode one batch at a time: memory stays bounded by the batch.
+    for paths in images.chunks(batch) {
+        let mut tensors = Vec::with_capacity(paths.len());
+        let first = out.len();
+        for path in paths {
+            let (predictions, error, notes) = match crate::image::load_input(path, model.preprocess()) {
+                Ok((pre, notes)) => {
+                    tensors.push(pre.tensor);
+                    (vec![], None, notes)
+                }
+                Err(e) => (vec![], Some(e.to_string()), vec![]),
+            };
+            out.push(ImagePredictions { image: path.clone(), predictions, error, notes });
+        }
+        if !tensors.is_empty() {
+            let probs = model.probabilities(stack(&tensors).view(), batch)?;
+            let mut rows = probs.axis_iter(Axis(0));
+            for entry in out[first..].iter_mut().filter(|e| e.error.is_none()) {
+                entry.predictions = model.top_k(rows.next().expect("one row per decoded image"), k);
+            }
         }
         progress.inc(paths.len() as u64);
     }

@@ -6,9 +6,11 @@ use crate::error::{BorexError, Result};
 use crate::image::Preprocessed;
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
-use ndarray::{Array2, ArrayView2, ArrayView3};
+use ndarray::{ArrayView2, ArrayView3};
 use serde_json::json;
 use std::path::Path;
+
+pub use crate::image::read_map;
 
 /// Which class to explain.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,12 +21,16 @@ pub enum ClassSpec {
 }
 
 impl std::str::FromStr for ClassSpec {
-    type Err = std::convert::Infallible;
+    type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        Ok(match s.trim() {
-            "top1" => ClassSpec::Top1,
-            t => t.parse::<usize>().map(ClassSpec::Id).unwrap_or_else(|_| ClassSpec::Name(t.to_string())),
-        })
+        let t = s.trim();
+        if t == "top1" {
+            return Ok(ClassSpec::Top1);
+        }
+        if let Ok(i) = t.parse::<i64>() {
+            return usize::try_from(i).map(ClassSpec::Id).map_err(|_| format!("class id {i} is negative: ids start at 0"));
+        }
+        Ok(ClassSpec::Name(t.to_string()))
     }
 }
 
@@ -49,34 +55,18 @@ pub struct Prepared {
     pub rgb: image::RgbImage,
     pub probs: Vec<f32>,
     pub class: usize,
+    /// What decoding dropped (an alpha channel), for the report's notes.
+    pub notes: Vec<String>,
 }
 
 impl Prepared {
     pub fn new(image: &Path, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
-        let pre = model.preprocess().apply(&crate::image::load_rgb(image)?);
+        let (pre, notes) = crate::image::load_input(image, model.preprocess())?;
         let rgb = crate::output::denormalise(pre.tensor.view(), model.preprocess());
         let probs = scorer.probabilities(pre.tensor.view())?;
         let class = class.resolve(model, &probs)?;
-        Ok(Self { pre, rgb, probs, class })
+        Ok(Self { pre, rgb, probs, class, notes })
     }
-}
-
-/// Read an external map: `.npy` (f32 or f64, 2-D) or a grayscale/colour PNG (luminance).
-pub fn read_map(path: &Path) -> Result<Array2<f32>> {
-    if !path.is_file() {
-        return Err(BorexError::invalid(format!("prior map {} not found", path.display())));
-    }
-    let bad = |r: String| BorexError::invalid(format!("prior map {}: {r}", path.display()));
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
-        if let Ok(a) = ndarray_npy::read_npy::<_, Array2<f32>>(path) {
-            return Ok(a);
-        }
-        return ndarray_npy::read_npy::<_, Array2<f64>>(path)
-            .map(|a| a.mapv(|v| v as f32))
-            .map_err(|e| bad(format!("not a 2-D float32/float64 .npy ({e})")));
-    }
-    let img = image::open(path).map_err(|e| bad(e.to_string()))?.to_luma32f();
-    Ok(Array2::from_shape_fn((img.height() as usize, img.width() as usize), |(y, x)| img.get_pixel(x as u32, y as u32)[0]))
 }
 
 /// Insertion and deletion AUC of a map, as JSON: `insertion` uses the first

@@ -21,6 +21,7 @@ pub mod explain;
 pub mod gp;
 pub mod image;
 pub mod job;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod output;

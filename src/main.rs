@@ -12,6 +12,13 @@ fn main() -> ExitCode {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
+    // Ctrl-C / SIGTERM: remove the run's staging folder and temporary files,
+    // so an interrupted run leaves its output folder as it was.
+    let _ = ctrlc::set_handler(|| {
+        borex::output::remove_registered();
+        eprintln!("error: interrupted; no outputs were written");
+        std::process::exit(130);
+    });
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -84,16 +84,37 @@ impl RefineConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.iters == 0 {
-            return Err(BorexError::invalid("--iters must be at least 1"));
+        use crate::limits;
+        limits::in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
+        if let Some(s) = &self.sizes {
+            limits::distinct_in_range("--sizes", s, 1, limits::MAX_INPUT)?;
         }
-        if self.sizes.as_ref().is_some_and(|s| s.is_empty() || s.contains(&0)) {
-            return Err(BorexError::invalid("box sizes must be positive"));
-        }
-        if !(self.gain >= 0.0 && self.kappa >= 0.0 && self.prior_mean_abs > 0.0) {
-            return Err(BorexError::invalid("gain and kappa must be non-negative and the prior scale positive"));
+        limits::non_negative("--gain", self.gain)?;
+        limits::non_negative("--kappa", self.kappa)?;
+        if !(self.prior_mean_abs.is_finite() && self.prior_mean_abs > 0.0) {
+            return Err(BorexError::invalid(format!("the prior scale must be a finite number > 0, not {}", self.prior_mean_abs)));
         }
         Ok(())
+    }
+
+    /// Box sizes against the input: a size whose every box covers the whole
+    /// input asks the same question everywhere (an error); one whose boxes
+    /// cover most of it asks little (a note).
+    pub fn check_sizes(&self, height: u32, width: u32) -> Result<Vec<String>> {
+        let grid = self.grid(height, width);
+        let side = height.max(width);
+        let mut notes = vec![];
+        for &s in &grid.sizes {
+            if s >= height && s >= width {
+                return Err(BorexError::invalid(format!(
+                    "--sizes {s}: every box of half-width {s} covers the whole {height}×{width} input, so every query would ask the same question; use sizes below {side}"
+                )));
+            }
+            if 2 * s > side {
+                notes.push(format!("box half-width {s} is more than half the {height}×{width} input: most of its boxes cover most of the image"));
+            }
+        }
+        Ok(notes)
     }
 }
 
@@ -139,7 +160,8 @@ pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
     if mean_abs == 0.0 {
         return Err(BorexError::invalid("prior map is all zero"));
     }
-    Ok(prior.mapv(|v| (v as f64 * m as f64 / mean_abs) as f32))
+    // Row-major whatever the input's layout: the GP session reads it as a slice.
+    Ok(prior.as_standard_layout().mapv(|v| (v as f64 * m as f64 / mean_abs) as f32))
 }
 
 /// The box of candidate (r, q, s): rows [r−s, r+s) × cols [q−s, q+s), clipped.

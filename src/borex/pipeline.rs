@@ -64,12 +64,14 @@ pub struct RefineOutcome {
 pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<RefineOutcome> {
     let t0 = Instant::now();
     job.config.validate()?;
-    output::prepare_dir(&job.out_dir)?;
+    let outputs = output::OutputSet::begin(&job.out_dir)?;
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let prepared = Prepared::new(&job.image, model, &scorer, &job.class)?;
     let (x, class, probs, pre) = (prepared.pre.tensor.view(), prepared.class, &prepared.probs, &prepared.pre);
     let (_, h, w) = x.dim();
-    let mut notes = vec![];
+    crate::limits::batch_fits(job.batch, x.dim())?;
+    let mut notes = prepared.notes.clone();
+    notes.extend(job.config.check_sizes(h as u32, w as u32)?);
 
     // GP stages: the GPU session holds a bounded number of observations.
     let gp_on_cpu = backend.gpu.is_some() && job.config.iters > crate::compute::gpu::MAX_OBS;
@@ -95,13 +97,11 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
             map
         }
         PriorSpec::File(path) => {
-            let m = read_map(path)?;
-            if m.dim() != (h, w) {
-                notes.push(format!("prior {} is {}×{}: resized to the model input {h}×{w}", path.display(), m.dim().0, m.dim().1));
-                output::resize_map(m.view(), h, w)
-            } else {
-                m
-            }
+            let file = read_map(path)?;
+            notes.extend(file.notes);
+            let (m, note) = crate::image::map_to_input(file.map, &pre.crop, h, w, &format!("prior {}", path.display()));
+            notes.extend(note);
+            m
         }
     };
     let prior_ms = ms(tp.elapsed());
@@ -120,14 +120,14 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let (prior_metrics, refined_metrics) = (metrics(prior.view())?, metrics(refined.map.view())?);
     let metrics_ms = ms(tm.elapsed());
 
-    // Outputs, each written atomically.
-    output::write_npy(&job.out_dir.join("prior.npy"), &prior)?;
-    output::write_npy(&job.out_dir.join("refined.npy"), &refined.map)?;
+    // Outputs, staged and moved into place together at the end.
+    output::write_npy(&outputs.file("prior.npy"), &prior)?;
+    output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
     let panel = output::overlay_panels(&prepared.rgb, &[prior.view(), refined.map.view()]);
-    output::write_png(&job.out_dir.join("overlay.png"), &panel)?;
+    output::write_png(&outputs.file("overlay.png"), &panel)?;
     if job.full_res {
         let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
-        output::write_npy(&job.out_dir.join("refined_full.npy"), &full)?;
+        output::write_npy(&outputs.file("refined_full.npy"), &full)?;
         notes.push(format!("refined_full.npy: {}×{} (original resolution)", full.dim().0, full.dim().1));
     }
 
@@ -168,7 +168,8 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         },
         "notes": notes,
     });
-    output::write_json(&job.out_dir.join("report.json"), &report)?;
+    output::write_json(&outputs.file("report.json"), &report)?;
+    outputs.commit()?;
     Ok(RefineOutcome { report, prior, refined, notes })
 }
 

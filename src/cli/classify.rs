@@ -27,20 +27,30 @@ pub struct ClassifyArgs {
 pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     anyhow::ensure!(args.top > 0, "--top must be at least 1");
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     let model = Classifier::load(&args.model.options(global))?;
     let bar = borex::progress::bar(args.images.len() as u64, "classify", global.quiet || args.images.len() < 2);
     let results = classify_files(&model, &args.images, args.top, args.batch, &bar)?;
     bar.finish_and_clear();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&results).context("serialising results")?)?;
-        return Ok(());
-    }
     for r in &results {
-        writeln!(out, "{}", display_name(&r.image))?;
-        for (i, p) in r.predictions.iter().enumerate() {
-            writeln!(out, "  {}. {:>4}  {:<40} {:.4}", i + 1, p.class, p.label.as_deref().unwrap_or("-"), p.probability)?;
+        for note in &r.notes {
+            eprintln!("note: {note}");
+        }
+        if let Some(e) = &r.error {
+            eprintln!("error: {e}");
         }
     }
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&results).context("serialising results")?)?;
+    } else {
+        for r in results.iter().filter(|r| r.error.is_none()) {
+            writeln!(out, "{}", display_name(&r.image))?;
+            for (i, p) in r.predictions.iter().enumerate() {
+                writeln!(out, "  {}. {:>4}  {:<40} {:.4}", i + 1, p.class, p.label.as_deref().unwrap_or("-"), p.probability)?;
+            }
+        }
+    }
+    let failed = results.iter().filter(|r| r.error.is_some()).count();
+    anyhow::ensure!(failed == 0, "{failed} of {} images could not be classified", results.len());
     Ok(())
 }

@@ -19,7 +19,7 @@ pub struct ExplainArgs {
     #[arg(short, long)]
     pub out: PathBuf,
     /// Class to explain: top1, a class id, or a label name.
-    #[arg(long, default_value = "top1")]
+    #[arg(long, default_value = "top1", allow_hyphen_values = true)]
     pub class: ClassSpec,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -36,7 +36,7 @@ pub struct ExplainArgs {
     #[arg(long, value_delimiter = ',', default_value = "224,324,424,524")]
     pub scales: Vec<u32>,
     /// What removed pixels become (occlusion): zero, blur, or a constant.
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
     /// Skip insertion/deletion of the map.
     #[arg(long)]
@@ -57,7 +57,7 @@ pub struct ExplainArgs {
 
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     let mut method = Method::parse(&args.method, args.seed).ok_or_else(|| unknown_method(&args.method))?;
     match &mut method {
         Method::Rise(p) => {
@@ -69,6 +69,7 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Method::Cameras { scales } => *scales = args.scales.clone(),
         _ => {}
     }
+    method.validate()?;
     let job = ExplainJob {
         image: args.image.clone(),
         class: args.class.clone(),
@@ -82,7 +83,11 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let r = run_explain(&job, &model, &backend, global.quiet)?.report;
+    let outcome = run_explain(&job, &model, &backend, global.quiet)?;
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    let r = outcome.report;
     writeln!(out, "{}: {} for class {} ({})", args.image.display(), r["method"].as_str().unwrap_or(""), r["class"], r["label"].as_str().unwrap_or("-"))?;
     if !args.no_metrics {
         writeln!(out, "  insertion {:.4} deletion {:.4}", r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN), r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN))?;

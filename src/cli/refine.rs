@@ -16,7 +16,7 @@ pub struct RefineArgs {
     #[arg(short, long)]
     pub out: PathBuf,
     /// Class to explain: top1, a class id, or a label name.
-    #[arg(long, default_value = "top1")]
+    #[arg(long, default_value = "top1", allow_hyphen_values = true)]
     pub class: ClassSpec,
     /// Prior map: a method (rise-fast = RISE N=100 s=8 p=0.3, rise = N=4000 s=7 p=0.5, occlusion,
     /// cam, gradcam, gradcam++, cameras) or a map file (.npy / .png).
@@ -32,16 +32,16 @@ pub struct RefineArgs {
     #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<u32>>,
     /// UCB exploration weight κ.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
     pub kappa: f32,
     /// Objective gain g: f = 2·(sigmoid(g·(P_in − P_out)) − 0.5); 0 uses the raw difference.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
     pub gain: f32,
     /// Keep the length scales at their initial values instead of refitting each iteration.
     #[arg(long)]
     pub fixed_length_scales: bool,
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
     /// Also write refined_full.npy at the original image resolution.
     #[arg(long)]
@@ -65,11 +65,6 @@ pub struct RefineArgs {
 
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    if args.out.exists() && !args.out.is_dir() {
-        anyhow::bail!("output folder {} is an existing file", args.out.display());
-    }
     let config = RefineConfig {
         iters: args.iters,
         sizes: args.sizes.clone(),
@@ -91,8 +86,12 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         metrics: !args.no_metrics,
         batch: args.batch,
     };
-    if let PriorSpec::File(p) = &job.prior {
-        anyhow::ensure!(p.is_file(), "--prior {}: not a method ({}) nor an existing map file", p.display(), borex::explain::Method::NAMES.join(", "));
+    // Every setting is checked before the model loads.
+    job.config.validate()?;
+    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    match &job.prior {
+        PriorSpec::File(p) => anyhow::ensure!(p.is_file(), "--prior {}: not a method ({}) nor an existing map file", p.display(), borex::explain::Method::NAMES.join(", ")),
+        PriorSpec::Method(m) => m.validate()?,
     }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;

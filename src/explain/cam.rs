@@ -106,9 +106,7 @@ fn check_class(head: &CamHead, class: usize) -> Result<()> {
 /// CAMERAS: the input image (model-input crop, `rgb`) at each scale (bicubic),
 /// per-scale CAM upsampled to the base input size, averaged, ReLU, min–max.
 pub fn cameras(model: &Classifier, head: &CamHead, rgb: &image::RgbImage, class: usize, scales: &[u32]) -> Result<Array2<f32>> {
-    if scales.is_empty() {
-        return Err(BorexError::invalid("CAMERAS needs at least one scale"));
-    }
+    crate::explain::Method::Cameras { scales: scales.to_vec() }.validate()?;
     if !model.dynamic_spatial_size() {
         return Err(BorexError::model(model.path(), "CAMERAS runs the image at several sizes and needs a model with a dynamic spatial input size"));
     }

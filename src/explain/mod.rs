@@ -66,6 +66,24 @@ impl Method {
         }
     }
 
+    /// Check the parameters before any work (the input-dependent checks come later).
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits::{distinct_in_range, in_range, MAX_INPUT, MAX_SCALE, MAX_SCALES, MIN_SCALE};
+        match self {
+            Method::Rise(p) => p.validate(),
+            Method::Undesirable(p) => p.rise.validate(),
+            Method::Occlusion(p) => {
+                in_range("--window", p.window, 1, MAX_INPUT)?;
+                in_range("--stride", p.stride, 1, MAX_INPUT).map(|_| ())
+            }
+            Method::Cameras { scales } => {
+                distinct_in_range("--scales", scales, MIN_SCALE, MAX_SCALE)?;
+                in_range("--scales count", scales.len(), 1, MAX_SCALES).map(|_| ())
+            }
+            Method::Cam | Method::GradCam | Method::GradCamPlusPlus => Ok(()),
+        }
+    }
+
     /// Whether the method needs the model's feature output.
     pub fn needs_features(&self) -> bool {
         matches!(self, Method::Cam | Method::GradCam | Method::GradCamPlusPlus | Method::Cameras { .. })

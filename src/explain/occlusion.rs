@@ -40,6 +40,9 @@ pub fn occlusion(scorer: &Scorer, image: ArrayView3<f32>, baseline: ArrayView3<f
     if params.window > h32 || params.window > w32 {
         return Err(BorexError::invalid(format!("occlusion window {} is larger than the {h}×{w} input", params.window)));
     }
+    if params.stride > h32.max(w32) {
+        return Err(BorexError::invalid(format!("--stride {} is larger than the {h}×{w} input: the window would visit one position only", params.stride)));
+    }
     let clean = scorer.probabilities(image)?[class];
     let boxes: Vec<BoxMask> = starts(h32, params.window, params.stride)
         .into_iter()

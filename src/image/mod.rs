@@ -1,33 +1,76 @@
-//! Decoding images and turning them into normalised model inputs.
+//! Decoding images and turning them into normalised model inputs; reading
+//! saliency maps made by other tools.
 
+mod map;
 mod preprocess;
 
+pub use map::{first_non_finite, map_to_input, read_map, MapFile};
 pub use preprocess::{Crop, Preprocess, Preprocessed};
 
 use crate::error::{BorexError, Result};
+use crate::limits::{MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE};
 use std::path::Path;
 
+/// A decoded image and what decoding had to drop.
+pub struct Decoded {
+    pub rgb: image::RgbImage,
+    pub notes: Vec<String>,
+}
+
 /// Decode an image file to RGB8, naming the file and the problem on failure
-/// (missing, not an image, truncated).
+/// (missing, not an image, truncated, too large).
 pub fn load_rgb(path: &Path) -> Result<image::RgbImage> {
+    load_image(path).map(|d| d.rgb)
+}
+
+/// [`load_rgb`], with a note when an alpha channel is dropped.
+pub fn load_image(path: &Path) -> Result<Decoded> {
+    let img = decode(path)?;
+    let mut notes = vec![];
+    if img.color().has_alpha() {
+        notes.push(format!("{}: the alpha channel is dropped (transparent pixels keep their stored colour)", path.display()));
+    }
+    Ok(Decoded { rgb: img.to_rgb8(), notes })
+}
+
+/// Decode `path` and make it a model input; the notes say what decoding dropped.
+pub fn load_input(path: &Path, preprocess: &Preprocess) -> Result<(Preprocessed, Vec<String>)> {
+    let d = load_image(path)?;
+    let (w, h) = d.rgb.dimensions();
+    preprocess.check(w, h).map_err(|reason| BorexError::invalid(format!("{}: {reason}", path.display())))?;
+    Ok((preprocess.apply(&d.rgb), d.notes))
+}
+
+/// Decode with bounded dimensions and allocations: a tiny file may claim a
+/// huge image.
+pub(crate) fn decode(path: &Path) -> Result<image::DynamicImage> {
+    let bad = |reason: String| BorexError::Image { path: path.into(), reason };
     let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| BorexError::Image { path: path.into(), reason: e.to_string() })?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
     if reader.format().is_none() {
-        return Err(BorexError::Image {
-            path: path.into(),
-            reason: "unknown format (supported: PNG, JPEG)".into(),
-        });
+        return Err(bad("unknown format (supported: PNG, JPEG)".into()));
     }
     if reader.format() == Some(image::ImageFormat::Jpeg) && !has_jpeg_end(&bytes) {
         // The JPEG decoder fills a cut-off scan with grey instead of failing.
-        return Err(BorexError::Image { path: path.into(), reason: "truncated JPEG (no end-of-image marker)".into() });
+        return Err(bad("truncated JPEG (no end-of-image marker)".into()));
     }
-    let img = reader
-        .decode()
-        .map_err(|e| BorexError::Image { path: path.into(), reason: e.to_string() })?;
-    Ok(img.to_rgb8())
+    reader.limits(decode_limits());
+    let (w, h) = reader.into_dimensions().map_err(|e| bad(e.to_string()))?;
+    if w as u64 * h as u64 > MAX_IMAGE_PIXELS {
+        return Err(bad(format!("{w}×{h} is larger than the {MAX_IMAGE_PIXELS} pixels borex decodes")));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
+    reader.limits(decode_limits());
+    reader.decode().map_err(|e| bad(e.to_string()))
+}
+
+fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    // RGBA16 at the pixel limit: the largest buffer a decoder needs.
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+    limits
 }
 
 /// Whether a JPEG stream has its end-of-image marker (FF D9) near the end;
@@ -56,5 +99,18 @@ mod tests {
         let txt = dir.path().join("t.png");
         std::fs::write(&txt, "plain text").unwrap();
         assert!(load_rgb(&txt).unwrap_err().to_string().contains("unknown format"));
+    }
+
+    #[test]
+    fn alpha_is_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        image::RgbaImage::from_pixel(4, 4, image::Rgba([200, 10, 10, 0])).save(&p).unwrap();
+        let d = load_image(&p).unwrap();
+        assert_eq!(d.rgb.get_pixel(0, 0), &image::Rgb([200, 10, 10]));
+        assert!(d.notes[0].contains("alpha channel is dropped"));
+        let q = dir.path().join("b.png");
+        image::RgbImage::from_pixel(4, 4, image::Rgb([1, 2, 3])).save(&q).unwrap();
+        assert!(load_image(&q).unwrap().notes.is_empty());
     }
 }

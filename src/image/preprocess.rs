@@ -44,25 +44,47 @@ pub struct Preprocessed {
 }
 
 impl Preprocess {
-    pub fn apply(&self, rgb: &image::RgbImage) -> Preprocessed {
-        let (w, h) = rgb.dimensions();
+    /// Where the model input comes from in an image of `width×height`.
+    pub fn geometry(&self, width: u32, height: u32) -> Crop {
         let (out_h, out_w) = self.input_size;
         let (rw, rh) = match self.resize {
             Some(short) => {
                 // Scale so the short side is `short`, never below the crop size.
-                let s = short as f64 / w.min(h) as f64;
-                let rw = ((w as f64 * s).round() as u32).max(out_w);
-                let rh = ((h as f64 * s).round() as u32).max(out_h);
+                let s = short as f64 / width.min(height).max(1) as f64;
+                let rw = ((width as f64 * s).round().min(u32::MAX as f64) as u32).max(out_w);
+                let rh = ((height as f64 * s).round().min(u32::MAX as f64) as u32).max(out_h);
                 (rw, rh)
             }
             None => (out_w, out_h),
         };
+        Crop { original: (width, height), resized: (rw, rh), offset: ((rw - out_w) / 2, (rh - out_h) / 2) }
+    }
+
+    /// An image whose resized copy would exceed the pixel limit (an extreme
+    /// aspect ratio: 24000×1 resized to a short side of 256) is an error.
+    pub fn check(&self, width: u32, height: u32) -> Result<(), String> {
+        let (rw, rh) = self.geometry(width, height).resized;
+        if rw as u64 * rh as u64 > crate::limits::MAX_IMAGE_PIXELS {
+            return Err(format!(
+                "{width}×{height} has an extreme aspect ratio: resizing its short side to {} would make a {rw}×{rh} image (limit {} pixels)",
+                self.resize.unwrap_or(0),
+                crate::limits::MAX_IMAGE_PIXELS
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, rgb: &image::RgbImage) -> Preprocessed {
+        let (w, h) = rgb.dimensions();
+        let (out_h, out_w) = self.input_size;
+        let crop = self.geometry(w, h);
+        let (rw, rh) = crop.resized;
         let resized = if (rw, rh) == (w, h) {
             rgb.clone()
         } else {
             image::imageops::resize(rgb, rw, rh, image::imageops::FilterType::Triangle)
         };
-        let (ox, oy) = ((rw - out_w) / 2, (rh - out_h) / 2);
+        let (ox, oy) = crop.offset;
         let mut tensor = Array3::<f32>::zeros((3, out_h as usize, out_w as usize));
         for y in 0..out_h {
             for x in 0..out_w {
@@ -72,10 +94,7 @@ impl Preprocess {
                 }
             }
         }
-        Preprocessed {
-            tensor,
-            crop: Crop { original: (w, h), resized: (rw, rh), offset: (ox, oy) },
-        }
+        Preprocessed { tensor, crop }
     }
 }
 

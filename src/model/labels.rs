@@ -55,13 +55,19 @@ impl Labels {
         self.name(class).map(|n| n.split(',').next().unwrap_or(n).trim())
     }
 
-    /// Find a class by name: an exact synonym match (case-insensitive), else an error listing near matches.
+    /// Find a class by name: the one class with that synonym (case-insensitive);
+    /// a name several classes share ("crane": the bird and the machine) is an
+    /// error listing them, and an unknown one lists near matches.
     pub fn find(&self, query: &str) -> Result<usize> {
         let q = query.trim().to_lowercase();
-        for (i, name) in self.0.iter().enumerate() {
-            if name.split(',').any(|s| s.trim().to_lowercase() == q) {
-                return Ok(i);
+        let exact: Vec<usize> = (0..self.0.len()).filter(|&i| self.0[i].split(',').any(|s| s.trim().to_lowercase() == q)).collect();
+        match exact.as_slice() {
+            [i] => return Ok(*i),
+            [_, _, ..] => {
+                let list: Vec<String> = exact.iter().map(|&i| format!("{i} ({})", self.0[i])).collect();
+                return Err(BorexError::invalid(format!("class name {query:?} is ambiguous: it names {}; pass the class id", list.join(", "))));
             }
+            [] => {}
         }
         let near: Vec<String> = self
             .0
@@ -101,5 +107,9 @@ mod tests {
         assert_eq!(a.find("Tabby Cat").unwrap(), 2);
         let err = a.find("tabb").unwrap_err().to_string();
         assert!(err.contains("near matches: 2 (tabby)"), "{err}");
+        let cranes = Labels(vec!["crane".into(), "goldfish".into(), "crane, derrick".into()]);
+        let err = cranes.find("Crane").unwrap_err().to_string();
+        assert!(err.contains("ambiguous") && err.contains("0 (crane), 2 (crane, derrick)"), "{err}");
+        assert_eq!(cranes.find("derrick").unwrap(), 2);
     }
 }

@@ -159,6 +159,14 @@ impl Classifier {
             }
             (asked, fixed) => fixed.or(asked).unwrap_or((224, 224)),
         };
+        {
+            use crate::limits::{in_range, MAX_INPUT, MAX_RESIZE, MIN_INPUT};
+            in_range("--input-size", input_size.0, MIN_INPUT, MAX_INPUT)?;
+            in_range("--input-size", input_size.1, MIN_INPUT, MAX_INPUT)?;
+            if let Some(r) = opts.resize.or(sidecar.resize) {
+                in_range("--resize", r, 1, MAX_RESIZE)?;
+            }
+        }
         let defaults = Preprocess::default();
         let preprocess = Preprocess {
             input_size,
@@ -301,6 +309,7 @@ impl Classifier {
                 return Err(BorexError::model(&self.path, format!("model has {} classes but the labels list {}", raw.ncols(), l.len())));
             }
         }
+        self.check_finite(raw.view())?;
         let kind = *self.output_kind.get_or_init(|| detect_output_kind(raw.view()));
         let mut p = raw.to_owned();
         if kind == OutputKind::Logits {
@@ -323,12 +332,22 @@ impl Classifier {
             .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
         let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
         let mut p = raw.into_dimensionality::<ndarray::Ix2>().map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?.to_owned();
+        self.check_finite(p.view())?;
         if *self.output_kind.get_or_init(|| detect_output_kind(p.view())) == OutputKind::Logits {
             softmax_rows(&mut p);
         }
         let f: ArrayViewD<f32> = outputs[feat_name].try_extract_array()?;
         let f = f.into_dimensionality::<ndarray::Ix4>().map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?.to_owned();
         Ok((p, f))
+    }
+
+    /// NaN or infinite class scores would turn every later step into NaN: refuse them where they appear.
+    fn check_finite(&self, raw: ndarray::ArrayView2<f32>) -> Result<()> {
+        let bad = raw.rows().into_iter().filter(|r| r.iter().any(|v| !v.is_finite())).count();
+        if bad > 0 {
+            return Err(BorexError::model(&self.path, format!("the model returned non-finite scores (NaN or infinity) for {bad} of {} inputs", raw.nrows())));
+        }
+        Ok(())
     }
 
     /// The class output's name.

@@ -55,10 +55,24 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
             lib.display()
         )));
     }
-    let builder = ort::init_from(lib)
-        .map_err(|e| BorexError::Runtime(format!("cannot load {}: {e}", lib.display())))?;
+    let builder = ort::init_from(lib).map_err(|e| BorexError::Runtime(format!("cannot load {}: {}", lib.display(), loader_reason(lib).unwrap_or_else(|| e.to_string()))))?;
     let env = builder.with_name("borex").build()?;
     Ok(&ENV.get_or_init(|| (env, lib.to_path_buf())).0)
+}
+
+/// Why the dynamic loader refuses `lib` (not an ELF file, wrong architecture,
+/// a missing dependency), or `None` if it loads.
+fn loader_reason(lib: &Path) -> Option<String> {
+    let mut magic = [0u8; 4];
+    let is_elf = std::fs::File::open(lib).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == *b"\x7fELF";
+    if cfg!(target_os = "linux") && !is_elf {
+        return Some("not a shared library (no ELF header); point --ort-lib / ORT_DYLIB_PATH at libonnxruntime.so".into());
+    }
+    // SAFETY: loading the library runs its initialisers, exactly as ort's own attempt just did.
+    match unsafe { libloading::Library::new(lib) } {
+        Ok(_) => None,
+        Err(e) => Some(format!("the dynamic loader says: {e}")),
+    }
 }
 
 /// Execution providers compiled into the loaded library (ONNX Runtime's own names).

@@ -3,8 +3,10 @@
 //! reader never sees half a file.
 
 mod overlay;
+mod staging;
 
 pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
+pub use staging::{remove_registered, OutputSet};
 
 use crate::error::{BorexError, Result};
 use ndarray::Array2;
@@ -31,13 +33,19 @@ pub fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<&mut std
     let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| BorexError::io(dir, e))?;
-    {
-        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        f(&mut w).and_then(|_| w.flush()).map_err(|e| BorexError::io(path, e))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| BorexError::io(path, e))?;
-    tmp.persist(path).map_err(|e| BorexError::io(path, e.error))?;
-    Ok(())
+    let tmp_path = tmp.path().to_path_buf();
+    staging::register(&tmp_path);
+    let written = (|| {
+        {
+            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+            f(&mut w).and_then(|_| w.flush()).map_err(|e| BorexError::io(path, e))?;
+        }
+        tmp.as_file().sync_all().map_err(|e| BorexError::io(path, e))?;
+        tmp.persist(path).map_err(|e| BorexError::io(path, e.error))?;
+        Ok(())
+    })();
+    staging::unregister(&tmp_path);
+    written
 }
 
 /// A float32 H×W map numpy can load.

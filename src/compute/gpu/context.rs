@@ -52,6 +52,10 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    /// The first device error (validation, out of memory, device lost) since
+    /// the last readback. wgpu reports them asynchronously and would panic
+    /// without a handler; they surface as `BorexError::Gpu` at the next read.
+    error: Arc<Mutex<Option<String>>>,
 }
 
 /// The process-wide context, or why there is none (kept as the error's parts: BorexError is not Clone).
@@ -79,7 +83,12 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| BorexError::Gpu(format!("cannot open {}: {e}", info.name)))?;
-        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()) })
+        let error = Arc::new(Mutex::new(None));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&sink, e.to_string())));
+        let sink = error.clone();
+        device.set_device_lost_callback(move |reason, msg| record(&sink, format!("device lost ({reason:?}): {msg}")));
+        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), error })
     }
 
     /// The process-wide context, created on first use.
@@ -119,6 +128,20 @@ impl GpuContext {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
+    /// Ask the device itself for a storage buffer of `bytes` (no size check of
+    /// ours) and read one element back: how a wgpu validation or out-of-memory
+    /// error surfaces, as `BorexError::Gpu`, never a panic. For tests.
+    #[doc(hidden)]
+    pub fn probe_allocation(&self, bytes: u64) -> Result<()> {
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("probe"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        self.read::<f32>(&buffer, 1).map(|_| ())
+    }
+
     /// Largest uniform buffer one binding may see.
     pub fn max_uniform_bytes(&self) -> u64 {
         self.limits.max_uniform_buffer_binding_size
@@ -145,10 +168,31 @@ impl GpuContext {
             .clone()
     }
 
+    /// Whether a buffer of `bytes` fits the device; if not, the error is
+    /// recorded (and reported at the next read) and the caller gets a
+    /// placeholder, so an oversized request never reaches wgpu.
+    fn fits(&self, label: &str, bytes: u64) -> bool {
+        let limit = self.max_binding_bytes();
+        if bytes > limit {
+            record(&self.error, format!("buffer '{label}' needs {} MiB, more than the {} MiB one binding of {} holds", bytes >> 20, limit >> 20, self.info.name));
+            return false;
+        }
+        true
+    }
+
+    /// The first device error since the last call, as a `BorexError`.
+    pub(crate) fn take_error(&self) -> Result<()> {
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(BorexError::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
     /// A read-only storage buffer holding `data`.
     pub(crate) fn storage<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
         // wgpu rejects zero-sized bindings; keep one dummy element.
         let bytes: &[u8] = bytemuck::cast_slice(data);
+        let bytes = if self.fits(label, bytes.len() as u64) { bytes } else { &[] };
         let zero = [0u8; 4];
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
@@ -177,9 +221,11 @@ impl GpuContext {
 
     /// A writable storage buffer of `len` elements of `T`.
     pub(crate) fn output<T>(&self, label: &str, len: usize) -> wgpu::Buffer {
+        let size = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        let size = if self.fits(label, size) { size } else { 0 };
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: ((len * std::mem::size_of::<T>()) as u64).max(4),
+            size: size.max(4),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
@@ -225,8 +271,13 @@ impl GpuContext {
     /// Copy `len` elements of `buffer` back to the host.
     pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
         let size = (len * std::mem::size_of::<T>()) as u64;
+        // Errors of the work before this read (a placeholder buffer among them) come out here.
+        self.take_error()?;
         if size == 0 {
             return Ok(vec![]);
+        }
+        if size > buffer.size() {
+            return Err(BorexError::Gpu(format!("readback of {size} bytes from a {}-byte buffer", buffer.size())));
         }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
@@ -253,8 +304,14 @@ impl GpuContext {
         let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
         drop(view);
         staging.unmap();
+        self.take_error()?;
         Ok(out)
     }
+}
+
+/// Keep the first error until it is reported.
+fn record(slot: &Mutex<Option<String>>, msg: String) {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(msg);
 }
 
 /// Split `threads` into a 2-D grid of workgroups (one axis holds at most `max_dim`).

@@ -34,7 +34,12 @@ pub struct GpuRiseSession {
     accumulators: usize,
     image: wgpu::Buffer,
     zero: wgpu::Buffer,
+    /// The mask buffer and how many masks it can hold.
     masks: Option<(wgpu::Buffer, usize)>,
+    /// The current batch: first mask index and count.
+    batch: Option<(usize, usize)>,
+    /// Most masks one dispatch handles (its masked images must fit one binding).
+    max_chunk: usize,
     acc: wgpu::Buffer,
     mask_sum: wgpu::Buffer,
 }
@@ -48,6 +53,7 @@ impl GpuRiseSession {
         let mask_sum = ctx.output::<f32>("rise mask sum", h * w);
         ctx.write(&acc, &vec![0.0f32; accumulators.max(1) * h * w]);
         ctx.write(&mask_sum, &vec![0.0f32; h * w]);
+        let max_chunk = ((ctx.max_binding_bytes() / (c * h * w * 4).max(1) as u64) as usize).max(1);
         Ok(Self {
             image: ctx.storage("image", &data),
             zero: ctx.storage("zero baseline", &vec![0.0f32; c * h * w]),
@@ -56,24 +62,35 @@ impl GpuRiseSession {
             dims: (c, h, w),
             accumulators,
             masks: None,
+            batch: None,
+            max_chunk,
             acc,
             mask_sum,
         })
     }
 
-    fn batch_masks(&self) -> Result<&(wgpu::Buffer, usize)> {
-        self.masks.as_ref().ok_or_else(|| BorexError::invalid("RISE session: no batch generated yet"))
+    /// Split batches into dispatches of at most `n` masks (the default fills
+    /// one storage binding; smaller values test the chunked path).
+    pub fn set_max_chunk(&mut self, n: usize) {
+        self.max_chunk = n.max(1);
     }
-}
 
+    fn current_batch(&self) -> Result<(usize, usize)> {
+        self.batch.ok_or_else(|| BorexError::invalid("RISE session: no batch generated yet"))
+    }
 
-impl RiseSession for GpuRiseSession {
-    fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
-        let (c, h, w) = self.dims;
+    /// The chunks of the current batch: (offset in the batch, count).
+    fn chunks(&self, count: usize) -> impl Iterator<Item = (usize, usize)> {
+        let step = self.max_chunk;
+        (0..count).step_by(step).map(move |k| (k, step.min(count - k)))
+    }
+
+    /// Generate masks `start..start+count` into the mask buffer.
+    fn generate(&mut self, start: usize, count: usize) -> Result<()> {
+        let (_, h, w) = self.dims;
         let s = self.params.s;
         let (cell_h, cell_w) = (h.div_ceil(s), w.div_ceil(s));
-        let ctx = &self.ctx;
-        let params = ctx.uniform(
+        let params = self.ctx.uniform(
             "rise mask params",
             &MaskParams {
                 count: count as u32,
@@ -90,36 +107,73 @@ impl RiseSession for GpuRiseSession {
                 ratio_w: ratio(s, (s + 1) * cell_w),
             },
         );
-        // Reuse the mask buffer while the batch size stays the same.
-        if self.masks.as_ref().is_none_or(|(_, n)| *n != count) {
-            self.masks = Some((ctx.output::<f32>("rise masks", count * h * w), count));
+        // Reuse the mask buffer while it is large enough.
+        if self.masks.as_ref().is_none_or(|(_, cap)| *cap < count) {
+            self.masks = Some((self.ctx.output::<f32>("rise masks", count * h * w), count));
         }
         let masks = &self.masks.as_ref().expect("just set").0;
-        ctx.dispatch(Kernel::RiseMasks, &[&params, masks], (count * h * w) as u64);
-        let dims = ctx.uniform("mask params", &U4([count as u32, c as u32, h as u32, w as u32]));
-        let out = ctx.output::<f32>("masked", count * c * h * w);
-        ctx.dispatch(Kernel::ApplyDenseMasks, &[&dims, &self.image, &self.zero, masks, &out], (count * c * h * w) as u64);
-        let data = ctx.read::<f32>(&out, count * c * h * w)?;
+        self.ctx.dispatch(Kernel::RiseMasks, &[&params, masks], (count * h * w) as u64);
+        Ok(())
+    }
+
+    /// Bring the masks of chunk `(k, m)` of the current batch into the mask
+    /// buffer: already there when the batch is one chunk, else regenerated
+    /// (masks are a pure function of their index).
+    fn ensure_chunk(&mut self, k: usize, m: usize) -> Result<()> {
+        let (start, count) = self.current_batch()?;
+        if count > self.max_chunk {
+            self.generate(start + k, m)?;
+        }
+        Ok(())
+    }
+}
+
+impl RiseSession for GpuRiseSession {
+    fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
+        let (c, h, w) = self.dims;
+        let mut data = Vec::with_capacity(count * c * h * w);
+        let chunks: Vec<_> = self.chunks(count).collect();
+        for (k, m) in chunks {
+            self.generate(start + k, m)?;
+            let ctx = &self.ctx;
+            let masks = &self.masks.as_ref().expect("generated").0;
+            let dims = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
+            let out = ctx.output::<f32>("masked", m * c * h * w);
+            ctx.dispatch(Kernel::ApplyDenseMasks, &[&dims, &self.image, &self.zero, masks, &out], (m * c * h * w) as u64);
+            data.extend(ctx.read::<f32>(&out, m * c * h * w)?);
+        }
+        self.batch = Some((start, count));
         Ok(Array4::from_shape_vec((count, c, h, w), data).expect("shape"))
     }
 
     fn accumulate(&mut self, weights: &[f32]) -> Result<()> {
         let (_, h, w) = self.dims;
-        let (masks, count) = self.batch_masks()?;
-        if weights.len() != count * self.accumulators {
+        let (_, count) = self.current_batch()?;
+        let j = self.accumulators;
+        if weights.len() != count * j {
             return Err(BorexError::invalid("RISE weights do not match the batch"));
         }
-        let params = self.ctx.uniform("rise acc params", &U4([*count as u32, self.accumulators as u32, (h * w) as u32, 0]));
-        let wbuf = self.ctx.storage("rise weights", weights);
-        self.ctx.dispatch(Kernel::RiseAccumulate, &[&params, masks, &wbuf, &self.acc, &self.mask_sum], (h * w) as u64);
+        let chunks: Vec<_> = self.chunks(count).collect();
+        for (k, m) in chunks {
+            self.ensure_chunk(k, m)?;
+            let masks = &self.masks.as_ref().expect("generated").0;
+            let params = self.ctx.uniform("rise acc params", &U4([m as u32, j as u32, (h * w) as u32, 0]));
+            let wbuf = self.ctx.storage("rise weights", &weights[k * j..(k + m) * j]);
+            self.ctx.dispatch(Kernel::RiseAccumulate, &[&params, masks, &wbuf, &self.acc, &self.mask_sum], (h * w) as u64);
+        }
         Ok(())
     }
 
     fn last_masks(&mut self) -> Result<Array3<f32>> {
         let (_, h, w) = self.dims;
-        let (masks, count) = self.batch_masks()?;
-        let data = self.ctx.read::<f32>(masks, count * h * w)?;
-        Ok(Array3::from_shape_vec((*count, h, w), data).expect("shape"))
+        let (_, count) = self.current_batch()?;
+        let mut data = Vec::with_capacity(count * h * w);
+        let chunks: Vec<_> = self.chunks(count).collect();
+        for (k, m) in chunks {
+            self.ensure_chunk(k, m)?;
+            data.extend(self.ctx.read::<f32>(&self.masks.as_ref().expect("generated").0, m * h * w)?);
+        }
+        Ok(Array3::from_shape_vec((count, h, w), data).expect("shape"))
     }
 
     fn finish(&mut self) -> Result<(Vec<Array2<f32>>, Array2<f32>)> {

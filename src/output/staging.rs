@@ -1,0 +1,196 @@
+//! A run's outputs appear together or not at all: they are written into a
+//! staging folder beside OUTDIR and swapped in when the run ends, so an
+//! interrupted or failed run leaves OUTDIR as it was, and a finished one never
+//! sits beside files of an earlier run. Staging paths are registered so a
+//! signal handler can remove them ([`remove_registered`]).
+
+use crate::error::{BorexError, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Paths to remove if the process is interrupted (staging folders, temporary files).
+static REGISTERED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+pub(crate) fn register(path: &Path) {
+    REGISTERED.lock().unwrap_or_else(|p| p.into_inner()).push(path.to_path_buf());
+}
+
+pub(crate) fn unregister(path: &Path) {
+    REGISTERED.lock().unwrap_or_else(|p| p.into_inner()).retain(|p| p != path);
+}
+
+/// Remove every staging folder and temporary file still in flight. For a
+/// signal handler: the binary calls it on Ctrl-C / SIGTERM before exiting.
+pub fn remove_registered() {
+    // try_lock: a handler must not wait on a lock the interrupted thread holds.
+    if let Ok(mut paths) = REGISTERED.try_lock() {
+        for p in paths.drain(..) {
+            let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        }
+    }
+}
+
+/// The outputs of one run, staged until [`OutputSet::commit`].
+pub struct OutputSet {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+impl OutputSet {
+    /// Check that `out_dir` can receive this run's outputs and open a staging
+    /// folder beside it, before any expensive work. An existing `out_dir`
+    /// must be empty or an earlier borex output (it holds `report.json`): it is
+    /// replaced whole, and nothing else is ever deleted.
+    pub fn begin(out_dir: &Path) -> Result<Self> {
+        let named = |reason: String| BorexError::invalid(format!("output folder {}: {reason}", out_dir.display()));
+        if out_dir.exists() {
+            if !out_dir.is_dir() {
+                return Err(named("is an existing file".into()));
+            }
+            let entries: Vec<_> = std::fs::read_dir(out_dir)
+                .map_err(|e| named(format!("cannot read it ({e})")))?
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            if !entries.is_empty() && !entries.iter().any(|n| n == "report.json") {
+                let mut shown: Vec<_> = entries.into_iter().take(3).collect();
+                shown.sort();
+                return Err(named(format!(
+                    "holds files that are not a borex output ({}…); choose a new or empty folder (borex replaces its output folder whole)",
+                    shown.join(", ")
+                )));
+            }
+        }
+        let name = out_dir.file_name().ok_or_else(|| named("has no folder name".into()))?.to_string_lossy().into_owned();
+        let parent = match out_dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| named(format!("cannot create {} ({e})", parent.display())))?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}.borex-"))
+            .tempdir_in(&parent)
+            .map_err(|e| named(format!("cannot write in {} ({e})", parent.display())))?
+            .keep();
+        register(&staging);
+        Ok(Self { target: out_dir.to_path_buf(), staging, committed: false })
+    }
+
+    /// Where to write the output `name` during the run.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// The folder the outputs will have once committed.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Put the staged outputs in place of `out_dir`, all at once.
+    pub fn commit(mut self) -> Result<()> {
+        let err = |e: std::io::Error| BorexError::invalid(format!("output folder {}: cannot move the outputs into place ({e})", self.target.display()));
+        if self.target.exists() {
+            // The earlier outputs end up at the staging path and are removed with it.
+            swap(&self.staging, &self.target).map_err(err)?;
+            let _ = std::fs::remove_dir_all(&self.staging);
+        } else {
+            std::fs::rename(&self.staging, &self.target).map_err(err)?;
+        }
+        unregister(&self.staging);
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputSet {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+            unregister(&self.staging);
+        }
+    }
+}
+
+/// Exchange two folders: atomically where the kernel can (Linux
+/// `renameat2(RENAME_EXCHANGE)`), else with two renames.
+fn swap(a: &Path, b: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let (ca, cb) = (std::ffi::CString::new(a.as_os_str().as_bytes())?, std::ffi::CString::new(b.as_os_str().as_bytes())?);
+        // SAFETY: both are valid NUL-terminated paths; the call only renames.
+        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        // Filesystems without exchange support fall through to two renames.
+        if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)) {
+            return Err(e);
+        }
+    }
+    let aside = a.with_extension("old");
+    std::fs::rename(b, &aside)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&aside, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_committed_run_replaces_the_earlier_one_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        for f in ["report.json", "refined_full.npy", "refined.npy"] {
+            std::fs::write(out.join(f), "old").unwrap();
+        }
+        let set = OutputSet::begin(&out).unwrap();
+        std::fs::write(set.file("refined.npy"), "new").unwrap();
+        std::fs::write(set.file("report.json"), "new").unwrap();
+        // Until the commit, the earlier outputs are untouched.
+        assert_eq!(std::fs::read_to_string(out.join("refined.npy")).unwrap(), "old");
+        set.commit().unwrap();
+        assert_eq!(names(&out), ["refined.npy", "report.json"]);
+        assert_eq!(std::fs::read_to_string(out.join("refined.npy")).unwrap(), "new");
+        assert_eq!(names(root.path()), ["out"], "no staging folder left");
+    }
+
+    #[test]
+    fn an_abandoned_run_leaves_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("new");
+        let set = OutputSet::begin(&out).unwrap();
+        std::fs::write(set.file("prior.npy"), "x").unwrap();
+        drop(set);
+        assert!(names(root.path()).is_empty());
+        // An interrupted one is cleaned by the signal handler, which finds the staging folder registered.
+        let set = OutputSet::begin(&out).unwrap();
+        assert!(REGISTERED.lock().unwrap().contains(&set.staging));
+        drop(set);
+        assert!(!REGISTERED.lock().unwrap().iter().any(|p| p.starts_with(root.path())));
+    }
+
+    #[test]
+    fn foreign_folders_and_files_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let docs = root.path().join("docs");
+        std::fs::create_dir(&docs).unwrap();
+        std::fs::write(docs.join("thesis.tex"), "").unwrap();
+        let e = OutputSet::begin(&docs).err().unwrap().to_string();
+        assert!(e.contains("not a borex output") && e.contains("thesis.tex"), "{e}");
+        let f = root.path().join("f");
+        std::fs::write(&f, "").unwrap();
+        assert!(OutputSet::begin(&f).err().unwrap().to_string().contains("is an existing file"));
+        assert_eq!(names(root.path()), ["docs", "f"]);
+    }
+}

@@ -1,0 +1,352 @@
+//! Crafted and hostile inputs, run through the `borex` binary: each is a
+//! one-line error naming the problem (exit 1, nothing written) or a note, never
+//! a panic, an abort or an unbounded allocation. docs/robustness.md lists them.
+
+mod common;
+
+use common::{assert_error, asset, fixture, run_borex};
+use ndarray::Array2;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn borex(args: &[&str]) -> Output {
+    run_borex(args, &[])
+}
+
+fn chelsea() -> PathBuf {
+    asset(borex::paths::sample_image("chelsea.png"))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}: {}", o.status, stderr(o));
+}
+
+/// A `.npy` file written byte by byte (numpy's format 1.0), so the test does
+/// not lean on the reader under test.
+fn npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A refine that must fail before writing anything: no OUTDIR, no staging folder.
+fn refine_fails(extra: &[&str], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let c = chelsea();
+    let mut args = vec!["refine", s(&c), "-o", s(&out), "--no-metrics"];
+    if !extra.contains(&"--iters") {
+        args.extend(["--iters", "2"]);
+    }
+    args.extend_from_slice(extra);
+    assert_error(&borex(&args), needles);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "a failed run left {left:?}");
+}
+
+fn read_f32(p: &Path) -> Array2<f32> {
+    ndarray_npy::read_npy(p).unwrap()
+}
+
+/// `a` and `b` agree up to one positive factor (prior.npy may be written scaled).
+fn assert_proportional(a: &Array2<f32>, b: &Array2<f32>, tol: f32) {
+    let na = a.iter().map(|v| v.abs()).sum::<f32>();
+    let nb = b.iter().map(|v| v.abs()).sum::<f32>();
+    let d = a.iter().zip(b).map(|(x, y)| (x / na - y / nb).abs()).fold(0.0, f32::max);
+    let scale = a.iter().map(|v| (v / na).abs()).fold(0.0, f32::max);
+    assert!(d <= tol * scale, "not proportional: max diff {d} vs max {scale}");
+}
+
+#[test]
+fn fortran_ordered_and_big_endian_priors_load_as_numpy_would() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 224×224 ramp with a distinct value per pixel; numpy writes transposed arrays as Fortran order.
+    let want = Array2::from_shape_fn((224, 224), |(r, c)| 1.0 + r as f32 + 0.001 * c as f32);
+    let col_major: Vec<f32> = want.t().iter().copied().collect();
+    let cases: [(&str, &str, bool, Vec<u8>); 3] = [
+        ("f32_fortran", "<f4", true, col_major.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ("f64_fortran_be", ">f8", true, col_major.iter().flat_map(|v| (*v as f64).to_be_bytes()).collect()),
+        ("f32_be", ">f4", false, want.iter().flat_map(|v| v.to_be_bytes()).collect()),
+    ];
+    for (name, descr, fortran, data) in cases {
+        let p = dir.path().join(format!("{name}.npy"));
+        npy(&p, descr, fortran, &[224, 224], &data);
+        let out = dir.path().join(name);
+        ok(&borex(&["refine", s(&chelsea()), "-o", s(&out), "--prior", s(&p), "--iters", "1", "--no-metrics"]));
+        assert_proportional(&read_f32(&out.join("prior.npy")), &want, 1e-5);
+    }
+}
+
+#[test]
+fn malformed_npy_priors_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    // 300 bytes claiming 200000×200000 float32 (160 GB): refused from the header, before allocating.
+    npy(&p("huge.npy"), "<f4", false, &[200000, 200000], &[0; 200]);
+    refine_fails(&["--prior", s(&p("huge.npy"))], &["huge.npy", "200000", "more than"]);
+    npy(&p("cut.npy"), "<f4", false, &[224, 224], &[0; 1000]);
+    refine_fails(&["--prior", s(&p("cut.npy"))], &["cut.npy", "truncated", "200704 bytes"]);
+    npy(&p("flat.npy"), "<f4", false, &[50176], &[0; 200704]);
+    refine_fails(&["--prior", s(&p("flat.npy"))], &["flat.npy", "1-D", "2-D"]);
+    npy(&p("cube.npy"), "<f4", false, &[1, 224, 224], &[0; 200704]);
+    refine_fails(&["--prior", s(&p("cube.npy"))], &["cube.npy", "3-D"]);
+    npy(&p("ints.npy"), "<i4", false, &[224, 224], &[0; 200704]);
+    refine_fails(&["--prior", s(&p("ints.npy"))], &["ints.npy", "dtype <i4"]);
+    let nan: Vec<u8> = (0..224 * 224).flat_map(|i| if i == 777 { f32::NAN } else { 1.0f32 }.to_le_bytes()).collect();
+    npy(&p("nan.npy"), "<f4", false, &[224, 224], &nan);
+    refine_fails(&["--prior", s(&p("nan.npy"))], &["non-finite"]);
+}
+
+#[test]
+fn counts_and_sizes_are_bounded_with_the_flag_named() {
+    refine_fails(&["--iters", "4294967295"], &["--iters 4294967295", "between 1 and 2000"]);
+    refine_fails(&["--iters", "18446744073709551615"], &["--iters 18446744073709551615", "2000"]);
+    refine_fails(&["--batch", "100000"], &["--batch 100000", "1024"]);
+    refine_fails(&["--input-size", "30000"], &["--input-size 30000", "4096"]);
+    refine_fails(&["--input-size", "10"], &["--input-size 10", "between 32"]);
+    refine_fails(&["--resize", "0"], &["--resize 0"]);
+    refine_fails(&["--sizes", "500"], &["--sizes 500", "covers the whole 224×224 input"]);
+    refine_fails(&["--sizes", "30,45,30"], &["--sizes lists 30 twice"]);
+    // --batch 1024 of 4096² inputs would be 192 GiB per call.
+    refine_fails(&["--input-size", "4096", "--batch", "1024"], &["--batch 1024", "use --batch"]);
+    let explain_fails = |extra: &[&str], needles: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let c = chelsea();
+        let mut args = vec!["explain", s(&c), "-o", s(&out), "--no-metrics"];
+        args.extend_from_slice(extra);
+        assert_error(&borex(&args), needles);
+        assert!(!out.exists());
+    };
+    explain_fails(&["-m", "cameras", "--scales", "8"], &["--scales 8", "between 32"]);
+    explain_fails(&["-m", "cameras", "--scales", "0"], &["--scales 0"]);
+    explain_fails(&["-m", "cameras", "--scales", "224,224"], &["--scales lists 224 twice"]);
+    explain_fails(&["-m", "rise", "--masks", "0"], &["N = 0"]);
+    explain_fails(&["-m", "rise", "--masks", "99999999999"], &["--masks 99999999999"]);
+    explain_fails(&["-m", "occlusion", "--stride", "1000"], &["--stride 1000", "larger than the 224×224 input"]);
+    explain_fails(&["-m", "occlusion", "--window", "0"], &["--window 0"]);
+}
+
+#[test]
+fn refine_rejects_sizes_that_ask_one_question_everywhere() {
+    // Not the error path: a size over half the input is a note, the refine runs.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = borex(&["refine", s(&chelsea()), "-o", s(&out), "--sizes", "30,150", "--iters", "2", "--no-metrics"]);
+    ok(&o);
+    assert!(stderr(&o).contains("note: box half-width 150 is more than half"), "{}", stderr(&o));
+}
+
+#[test]
+fn extreme_aspect_ratio_is_refused_before_resizing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wide.png");
+    image::RgbImage::new(24000, 1).save(&p).unwrap();
+    assert!(std::fs::metadata(&p).unwrap().len() < 1000);
+    assert_error(&borex(&["classify", s(&p)]), &["wide.png", "24000×1", "extreme aspect ratio", "6144000×256"]);
+}
+
+#[test]
+fn non_finite_settings_are_named() {
+    refine_fails(&["--gain", "inf"], &["--gain must be a finite number ≥ 0, not inf"]);
+    refine_fails(&["--gain", "nan"], &["--gain must be a finite number ≥ 0, not NaN"]);
+    // Negative numbers reach the check as values, not as unknown flags.
+    refine_fails(&["--gain", "-10"], &["--gain must be a finite number ≥ 0, not -10"]);
+    refine_fails(&["--kappa", "-1"], &["--kappa must be a finite number ≥ 0, not -1"]);
+    let o = borex(&["refine", s(&chelsea()), "-o", "/tmp/never", "--class", "-1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("class id -1 is negative"), "{}", stderr(&o));
+}
+
+#[test]
+fn nan_from_the_model_is_an_error_not_a_nan_map() {
+    let m = fixture("nan_logits.onnx");
+    refine_fails(&["--model", s(&m), "--input-size", "64", "--prior", "rise-fast"], &["nan_logits.onnx", "non-finite scores"]);
+}
+
+#[test]
+fn ambiguous_class_names_list_the_matches() {
+    refine_fails(&["--class", "crane"], &["\"crane\" is ambiguous", "134 (crane)", "517 (crane)"]);
+}
+
+#[test]
+fn dropped_alpha_and_colour_priors_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rgba = dir.path().join("rgba.png");
+    let src = image::open(chelsea()).unwrap().to_rgba8();
+    src.save(&rgba).unwrap();
+    let prior = dir.path().join("prior.png");
+    image::RgbImage::from_fn(224, 224, |x, y| image::Rgb([x as u8, y as u8, 0])).save(&prior).unwrap();
+    let out = dir.path().join("o");
+    let o = borex(&["refine", s(&rgba), "-o", s(&out), "--prior", s(&prior), "--iters", "2", "--no-metrics"]);
+    ok(&o);
+    let err = stderr(&o);
+    assert!(err.contains("the alpha channel is dropped"), "{err}");
+    assert!(err.contains("is a colour image: its luminance is used"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("alpha channel is dropped") && notes.contains("luminance is used"), "{notes}");
+}
+
+#[test]
+fn a_prior_at_the_original_resolution_is_cropped_like_the_image() {
+    let c = chelsea();
+    let (w, h) = image::image_dimensions(&c).unwrap();
+    assert_eq!((w, h), (451, 300), "the geometry below is worked out for chelsea.png");
+    // A horizontal ramp over the original image: value = original column + 1.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("full.npy");
+    let data: Vec<u8> = (0..h).flat_map(|_| (0..w).flat_map(|x| (x as f32 + 1.0).to_le_bytes())).collect();
+    npy(&p, "<f4", false, &[h as usize, w as usize], &data);
+    let out = dir.path().join("o");
+    let o = borex(&["refine", s(&c), "-o", s(&out), "--prior", s(&p), "--iters", "1", "--no-metrics"]);
+    ok(&o);
+    assert!(stderr(&o).contains("the original image's size: resized to 256×385 and centre-cropped"), "{}", stderr(&o));
+    // Short side 300 → 256: width 451 → 385, crop offset (385 − 224)/2 = 80. Model column j sits at
+    // original column (j + 80 + 0.5)·451/385 − 0.5; a linear ramp survives the resampling exactly.
+    let m = read_f32(&out.join("prior.npy"));
+    let want = Array2::from_shape_fn((224, 224), |(_, j)| ((j as f32 + 80.5) * 451.0 / 385.0 - 0.5) + 1.0);
+    assert_proportional(&m, &want, 2e-3);
+}
+
+#[test]
+fn an_unloadable_runtime_library_says_why() {
+    let c = chelsea();
+    assert_error(&borex(&["--ort-lib", "/etc/hostname", "classify", s(&c)]), &["/etc/hostname", "not a shared library"]);
+    // An ELF file the loader refuses: the loader's own reason is passed on.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libonnxruntime.so");
+    let mut elf = b"\x7fELF".to_vec();
+    elf.extend_from_slice(&[0u8; 60]);
+    std::fs::write(&fake, elf).unwrap();
+    assert_error(&borex(&["--ort-lib", s(&fake), "classify", s(&c)]), &["libonnxruntime.so", "the dynamic loader says"]);
+}
+
+#[test]
+fn classify_reports_bad_files_and_classifies_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.png");
+    std::fs::write(&bad, "text").unwrap();
+    let c = chelsea();
+    let o = borex(&["classify", s(&bad), "/no/such.png", s(&c), "--top", "1", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("bad.png") && err.contains("/no/such.png") && err.contains("2 of 3 images could not be classified"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[2]["predictions"][0]["class"], 282);
+    assert!(v[0]["error"].as_str().unwrap().contains("not a readable image"));
+    assert!(v[1]["predictions"].as_array().unwrap().is_empty());
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn outputs_are_one_consistent_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let c = chelsea();
+    ok(&borex(&["refine", s(&c), "-o", s(&out), "--iters", "2", "--no-metrics", "--full-res"]));
+    assert_eq!(names(&out), ["overlay.png", "prior.npy", "refined.npy", "refined_full.npy", "report.json"]);
+    // A second run without --full-res replaces the set: no refined_full.npy of the earlier run stays.
+    ok(&borex(&["refine", s(&c), "-o", s(&out), "--iters", "3", "--no-metrics"]));
+    assert_eq!(names(&out), ["overlay.png", "prior.npy", "refined.npy", "report.json"]);
+    assert_eq!(names(dir.path()), ["o"], "no staging folder left");
+    // A failed run leaves the earlier outputs as they were.
+    let before = std::fs::read(out.join("report.json")).unwrap();
+    assert_error(&borex(&["refine", s(&c), "-o", s(&out), "--class", "crane"]), &["ambiguous"]);
+    assert_eq!(std::fs::read(out.join("report.json")).unwrap(), before);
+    // A folder of other files is never replaced.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("thesis.tex"), "").unwrap();
+    assert_error(&borex(&["refine", s(&c), "-o", s(&docs), "--iters", "2"]), &["docs", "not a borex output", "thesis.tex"]);
+    // An output folder that cannot be created is named before any work.
+    assert_error(&borex(&["refine", s(&c), "-o", "/proc/borex-out/x", "--iters", "2"]), &["output folder /proc/borex-out/x"]);
+}
+
+#[test]
+fn an_interrupted_run_leaves_the_earlier_outputs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let c = chelsea();
+    ok(&borex(&["refine", s(&c), "-o", s(&out), "--iters", "2", "--no-metrics"]));
+    let before: Vec<(String, Vec<u8>)> = names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
+    // A long run, interrupted with SIGINT (Ctrl-C) while it works.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(["refine", s(&c), "-o", s(&out), "--iters", "200", "--full-res", "--prior", "rise"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // SAFETY: signalling our own child by pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let after: Vec<(String, Vec<u8>)> = names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
+    assert!(before == after, "the earlier outputs changed");
+    assert_eq!(names(dir.path()), ["o"], "staging folder or temporary file left behind");
+}
+
+mod gpu {
+    use super::*;
+    use borex::compute::cpu::CpuKernels;
+    use borex::compute::gpu::GpuRiseSession;
+    use borex::compute::{ImageKernels, RiseParams, RiseSession};
+
+    /// A batch split over several dispatches gives the CPU twin's masks,
+    /// masked images and sums (the path large inputs take).
+    #[test]
+    fn chunked_rise_batches_match_cpu() {
+        let Some(ctx) = common::gpu_or_skip("chunked_rise_batches_match_cpu") else { return };
+        let image = ndarray::Array3::from_shape_fn((3, 40, 56), |(c, y, x)| ((c * 7 + y * 3 + x) % 11) as f32 / 11.0 - 0.4);
+        let params = RiseParams { n: 30, s: 6, p: 0.4, seed: 99 };
+        let mut cpu = CpuKernels.rise_session(image.view(), &params, 2).unwrap();
+        let mut gpu = GpuRiseSession::new(ctx, image.view(), &params, 2).unwrap();
+        gpu.set_max_chunk(3);
+        for (start, count) in [(0usize, 8usize), (8, 10), (18, 2)] {
+            let (a, b) = (cpu.masked(start, count).unwrap(), gpu.masked(start, count).unwrap());
+            assert!(common::max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) <= 1e-5);
+            let (ka, kb) = (cpu.last_masks().unwrap(), gpu.last_masks().unwrap());
+            assert!(common::max_abs_diff(ka.as_slice().unwrap(), kb.as_slice().unwrap()) <= 1e-6);
+            let w: Vec<f32> = (0..count * 2).map(|i| ((i * 5 + start) % 7) as f32 * 0.1).collect();
+            cpu.accumulate(&w).unwrap();
+            gpu.accumulate(&w).unwrap();
+        }
+        let ((sa, ta), (sb, tb)) = (cpu.finish().unwrap(), gpu.finish().unwrap());
+        assert!(common::max_abs_diff(ta.as_slice().unwrap(), tb.as_slice().unwrap()) <= 1e-4);
+        for (x, y) in sa.iter().zip(&sb) {
+            assert!(common::max_abs_diff(x.as_slice().unwrap(), y.as_slice().unwrap()) <= 1e-4);
+        }
+    }
+
+    /// A buffer the device refuses is a `BorexError::Gpu` at the next read,
+    /// not a panic, and the context stays usable afterwards.
+    #[test]
+    fn device_errors_are_errors_not_panics() {
+        let Some(ctx) = common::gpu_or_skip("device_errors_are_errors_not_panics") else { return };
+        let err = ctx.probe_allocation(u64::MAX / 2).unwrap_err();
+        assert!(matches!(err, borex::BorexError::Gpu(_)), "{err}");
+        ctx.probe_allocation(1024).unwrap();
+    }
+}
