@@ -127,6 +127,8 @@ pub struct Observation {
     pub p_outside: f32,
     /// The objective: 2·(sigmoid(g·(p_in − p_out)) − 0.5), or p_in − p_out when g = 0.
     pub f: f32,
+    /// Length scales of the GP fitted once this observation was added.
+    pub length_scales: [f64; 3],
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -217,13 +219,16 @@ pub fn refine(
         let p = scorer.class_probs(image, baseline.view(), Masks::Boxes(&boxes), class)?;
         let diff = p[0] - p[1];
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
-        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f });
+        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f, length_scales: [0.0; 3] });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);
 
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &xs).expect("n×3");
         let fitted = Gp::fit(x, &ys, &fit_options)?;
+        if let (Some(o), [a, b, c]) = (observations.last_mut(), fitted.length_scales()) {
+            o.length_scales = [*a, *b, *c];
+        }
         if let Some(why) = fitted.fit_failure() {
             fit_failures.push((t, why.to_string()));
         }
