@@ -61,3 +61,38 @@ pub fn assert_error(out: &Output, needles: &[&str]) {
         assert!(line.contains(n), "{n:?} not in {line:?}");
     }
 }
+
+/// Brute-force insertion/deletion AUC (SPEC §3, written out here rather than
+/// taken from borex::metrics): pixels in descending saliency order (ties: later
+/// pixel first, numpy's flip(argsort)), W pixels per step; step i shows `to` on
+/// the first i·W pixels and `from` elsewhere; P_class of every step through the
+/// model; trapezoid AUC over [0, 1].
+pub fn causal_auc(model: &borex::model::Classifier, from: ndarray::ArrayView3<f32>, to: ndarray::ArrayView3<f32>, map: ndarray::ArrayView2<f32>, class: usize) -> f64 {
+    let (c, h, w) = from.dim();
+    let flat: Vec<f32> = map.iter().copied().collect();
+    let mut order: Vec<usize> = (0..h * w).collect();
+    order.sort_by(|&a, &b| flat[b].partial_cmp(&flat[a]).unwrap().then(b.cmp(&a)));
+    let steps = (h * w).div_ceil(w);
+    let mut scores = Vec::with_capacity(steps + 1);
+    let mut current = from.to_owned();
+    let mut batch = Vec::new();
+    for i in 0..=steps {
+        if i > 0 {
+            for &p in &order[(i - 1) * w..(i * w).min(h * w)] {
+                for ch in 0..c {
+                    current[[ch, p / w, p % w]] = to[[ch, p / w, p % w]];
+                }
+            }
+        }
+        batch.push(current.clone());
+        if batch.len() == 25 || i == steps {
+            let views: Vec<_> = batch.iter().map(|b| b.view()).collect();
+            let stacked = ndarray::stack(ndarray::Axis(0), &views).unwrap();
+            let p = model.probabilities(stacked.view(), 25).unwrap();
+            scores.extend(p.column(class).iter().map(|v| *v as f64));
+            batch.clear();
+        }
+    }
+    let n = scores.len();
+    (scores.iter().sum::<f64>() - scores[0] / 2.0 - scores[n - 1] / 2.0) / (n - 1) as f64
+}
