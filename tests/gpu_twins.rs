@@ -107,6 +107,29 @@ fn mismatched_mask_shape_is_an_error_on_both_paths() {
     }
 }
 
+/// Without an adapter a GPU test fails (so `cargo test` cannot pass with the GPU
+/// path untested), unless BOREX_ALLOW_NO_GPU=1 turns it into a loud skip. Runs
+/// this binary's `dense_masks_match_cpu` with the Vulkan loader pointed nowhere.
+#[test]
+fn a_missing_adapter_fails_gpu_tests_unless_allowed() {
+    let run = |allow: bool| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "dense_masks_match_cpu", "--nocapture", "--test-threads", "1"])
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .env_remove("BOREX_ALLOW_NO_GPU");
+        if allow {
+            c.env("BOREX_ALLOW_NO_GPU", "1");
+        }
+        let o = c.output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (ok, out) = run(false);
+    assert!(!ok && out.contains("no GPU adapter") && out.contains("BOREX_ALLOW_NO_GPU=1"), "{out}");
+    let (ok, out) = run(true);
+    assert!(ok && out.contains("SKIPPED dense_masks_match_cpu"), "{out}");
+}
+
 mod gp {
     use super::*;
     use borex::compute::GpKernels;
