@@ -1,4 +1,5 @@
-//! Explainers: CAM against a numpy fixture, CAMERAS with one scale against CAM,
+//! Explainers: CAM and CAMERAS (one scale) against numpy fixtures, occlusion with
+//! overlapping windows and the AUCs against brute force,
 //! GPU vs CPU for the black-box methods, and the bad inputs of `borex explain`.
 
 mod common;
