@@ -1,4 +1,5 @@
-//! Explainers: CAM and CAMERAS (one scale) against numpy fixtures, occlusion with
+//! Explainers: CAM and CAMERAS (one scale) against numpy fixtures, CAMERAS over
+//! several scales on a model with a closed-form CAM, occlusion with
 //! overlapping windows and the AUCs against brute force,
 //! GPU vs CPU for the black-box methods, and the bad inputs of `borex explain`.
 
@@ -59,6 +60,50 @@ fn cameras_with_one_scale_matches_the_numpy_fixture() {
     let got = cameras(&model, &head, &rgb, class, &[224]).unwrap();
     let d = max_abs_diff(got.as_slice().unwrap(), want.as_slice().unwrap());
     assert!(d < 2e-3, "CAMERAS(224) vs numpy: max abs diff {d}");
+}
+
+/// Half-pixel bilinear resampling (torch's interpolate, align_corners=False), written out here.
+fn bilinear(m: &Array2<f64>, h: usize, w: usize) -> Array2<f64> {
+    let tap = |o: usize, n: usize, out: usize| {
+        let src = ((o as f64 + 0.5) * n as f64 / out as f64 - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(n - 1);
+        (i0, (i0 + 1).min(n - 1), src - i0 as f64)
+    };
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        let ((r0, r1, fr), (c0, c1, fc)) = (tap(y, m.nrows(), h), tap(x, m.ncols(), w));
+        (m[[r0, c0]] * (1.0 - fc) + m[[r0, c1]] * fc) * (1.0 - fr) + (m[[r1, c0]] * (1.0 - fc) + m[[r1, c1]] * fc) * fr
+    })
+}
+
+#[test]
+fn cameras_over_several_scales_is_the_mean_of_per_scale_cams() {
+    // gap_linear_features: the feature map is the normalised input and W is known, so at each
+    // scale CAM_c = Σ_k W_ck x_k of the bicubic-resized image; CAMERAS = min-max(ReLU(mean of
+    // the CAMs resampled to the base size)). Computed here in f64 from the resized pixels.
+    const W: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_features.onnx"))).unwrap();
+    let head = CamHead::from_model(&model).unwrap();
+    let rgb = image::RgbImage::from_fn(20, 20, |x, y| image::Rgb([((x * 13 + y * 7) % 256) as u8, ((x * y * 3) % 256) as u8, ((200 + 5 * y - 3 * x) % 256) as u8]));
+    let (mean, std) = (model.preprocess().mean, model.preprocess().std);
+    let scales = [20u32, 30, 45];
+    for class in [1usize, 2] {
+        let mut acc = Array2::<f64>::zeros((20, 20));
+        for &s in &scales {
+            let resized = if s == 20 { rgb.clone() } else { image::imageops::resize(&rgb, s, s, image::imageops::FilterType::CatmullRom) };
+            let cam = Array2::from_shape_fn((s as usize, s as usize), |(y, x)| {
+                let p = resized.get_pixel(x as u32, y as u32);
+                (0..3).map(|k| W[class][k] * (p[k] as f64 - mean[k] as f64) / std[k] as f64).sum::<f64>()
+            });
+            acc += &bilinear(&cam, 20, 20);
+        }
+        let relu = acc.mapv(|v| (v / scales.len() as f64).max(0.0));
+        let (lo, hi) = relu.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        assert!(hi > lo, "degenerate test map");
+        let want: Vec<f32> = relu.iter().map(|v| ((v - lo) / (hi - lo)) as f32).collect();
+        let got = cameras(&model, &head, &rgb, class, &scales).unwrap();
+        let d = max_abs_diff(got.as_slice().unwrap(), &want);
+        assert!(d < 1e-5, "class {class}: CAMERAS vs per-scale mean: {d}");
+    }
 }
 
 #[test]
