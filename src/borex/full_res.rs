@@ -2,6 +2,11 @@
 //! continuous function of (row, column, size), so it is evaluated at every
 //! original pixel (mapped into model coordinates through the resize and crop)
 //! rather than upsampled; windows scale with the resize factor.
+//!
+//! Outside the centre crop the model never saw the image: there μ is the GP
+//! (evaluated off its training range) plus the prior clamped to the crop's
+//! edge, an extrapolation. [`FullRes::crop`] says which original pixels lie
+//! inside the crop so reports can mark the rest.
 
 use super::{RefineConfig, Refined};
 use crate::compute::{GpKernels, MapGrid};
@@ -15,7 +20,39 @@ fn axis(original: u32, resized: u32, offset: u32) -> Vec<f32> {
     (0..original).map(|i| ((i as f64 + 0.5) * scale - 0.5 - offset as f64) as f32).collect()
 }
 
-pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kernels: &dyn GpKernels) -> Result<Array2<f32>> {
+/// Original pixels whose centre maps inside the model's `n` pixels ([−½, n−½]):
+/// the half-open index range along one axis.
+fn inside(coords: &[f32], n: usize) -> [usize; 2] {
+    let within = |c: &f32| *c >= -0.5 && *c <= n as f32 - 0.5;
+    let first = coords.iter().position(within).unwrap_or(0);
+    let last = coords.iter().rposition(within).map_or(first, |i| i + 1);
+    [first, last]
+}
+
+/// The refined map at the original resolution.
+pub struct FullRes {
+    /// H×W at the original image's size.
+    pub map: Array2<f32>,
+    /// Rows and columns `[start, end)` of the original image inside the
+    /// model's centre crop; the rest of `map` is extrapolated.
+    pub crop: CropRegion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct CropRegion {
+    pub rows: [usize; 2],
+    pub cols: [usize; 2],
+}
+
+impl CropRegion {
+    /// Share of the map's pixels outside the crop (extrapolated).
+    pub fn outside_fraction(&self, (h, w): (usize, usize)) -> f64 {
+        let inside = (self.rows[1] - self.rows[0]) * (self.cols[1] - self.cols[0]);
+        1.0 - inside as f64 / (h * w).max(1) as f64
+    }
+}
+
+pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kernels: &dyn GpKernels) -> Result<FullRes> {
     let s0 = &refined.scaled_prior;
     let (h, w) = s0.dim();
     let grid = cfg.grid(h as u32, w as u32);
@@ -30,18 +67,30 @@ pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kern
         sizes: grid.sizes.iter().map(|s| *s as f32).collect(),
         windows: grid.sizes.iter().map(|s| ((*s as f64 * per_model).round() as u32).max(1)).collect(),
     };
+    let region = CropRegion { rows: inside(&map_grid.rows, h), cols: inside(&map_grid.cols, w) };
     let map = kernels.map_on_grid(&map_grid, &refined.gp.posterior_inputs())?;
-    Ok(Array2::from_shape_vec((oh as usize, ow as usize), map).expect("H×W"))
+    Ok(FullRes { map: Array2::from_shape_vec((oh as usize, ow as usize), map).expect("H×W"), crop: region })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::axis;
+    use super::{axis, inside};
 
     #[test]
     fn identity_and_scaled_axes() {
         assert_eq!(axis(4, 4, 0), vec![0.0, 1.0, 2.0, 3.0]);
         // 8 → 4 then crop offset 1: pixel 0 centre 0.5 → 0.25 − 0.5 − 1
         assert_eq!(axis(8, 4, 1)[0], -1.25);
+    }
+
+    #[test]
+    fn crop_region_of_a_centre_crop() {
+        // 600×400 resized to 336×224 (short side 224) and cropped at x = 56:
+        // original columns whose centre maps into model columns [−½, 223½].
+        let cols = axis(600, 336, 56);
+        let [c0, c1] = inside(&cols, 224);
+        // Model column −½ is resized column 55.5, original (55.5 + 0.5)·600/336 − 0.5 = 99.5.
+        assert_eq!((c0, c1), (100, 500));
+        assert_eq!(inside(&axis(400, 224, 0), 224), [0, 400]);
     }
 }

@@ -16,7 +16,7 @@ use crate::gp::{CandidateGrid, FitOptions, Gp};
 use crate::model::Scorer;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
+use rand_distr::Distribution;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -34,10 +34,13 @@ pub struct RefineConfig {
     pub gain: f32,
     /// The prior is scaled to mean |S0| = m.
     pub prior_mean_abs: f32,
-    /// Std of the jitter added to stored inputs (row, column, size).
+    /// Std of the jitter added to stored inputs (row, column, size), in
+    /// 224-pixel units like the length scales (see [`RefineConfig::pixel_scale`]).
     pub jitter: [f64; 3],
     pub alpha: f64,
+    /// Start of every length-scale fit (row, column, size), in 224-pixel units.
     pub init_length_scales: [f64; 3],
+    /// Bounds of every length scale, in 224-pixel units.
     pub length_scale_bounds: (f64, f64),
     /// Refit length scales after every observation (the reference does).
     pub refit: bool,
@@ -45,6 +48,11 @@ pub struct RefineConfig {
     /// What removed pixels become.
     #[serde(skip)]
     pub baseline: Baseline,
+    /// Standard-normal jitter draws, one (row, column, size) triple per query
+    /// after the first, used instead of the seeded generator: lets a test
+    /// replay a reference implementation's draws. `None` in normal use.
+    #[serde(skip)]
+    pub jitter_draws: Option<Vec<[f64; 3]>>,
 }
 
 impl Default for RefineConfig {
@@ -62,6 +70,7 @@ impl Default for RefineConfig {
             refit: true,
             seed: 0,
             baseline: Baseline::Zero,
+            jitter_draws: None,
         }
     }
 }
@@ -74,11 +83,19 @@ impl RefineConfig {
         }
     }
 
-    fn fit_options(&self) -> FitOptions {
+    /// The factor from the reference's 224-pixel units to this input:
+    /// min(H, W)/224, the same factor as the default box sizes. Length scales
+    /// (start and bounds) and the jitter are distances on the grid, so they
+    /// scale with it; at 224×224 it is 1 (the paper preset).
+    pub fn pixel_scale(height: u32, width: u32) -> f64 {
+        height.min(width) as f64 / 224.0
+    }
+
+    fn fit_options(&self, scale: f64) -> FitOptions {
         FitOptions {
             alpha: self.alpha,
-            init: self.init_length_scales.to_vec(),
-            bounds: self.length_scale_bounds,
+            init: self.init_length_scales.iter().map(|l| l * scale).collect(),
+            bounds: (self.length_scale_bounds.0 * scale, self.length_scale_bounds.1 * scale),
             optimise: self.refit,
         }
     }
@@ -131,6 +148,8 @@ pub struct Observation {
     pub p_outside: f32,
     /// The objective: 2·(sigmoid(g·(p_in − p_out)) − 0.5), or p_in − p_out when g = 0.
     pub f: f32,
+    /// Length scales of the GP fitted once this observation was added.
+    pub length_scales: [f64; 3],
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -149,6 +168,9 @@ pub struct Refined {
     /// The last GP (the refined map's posterior).
     pub gp: Gp,
     pub timings: RefineTimings,
+    /// Iterations (0-based) whose L-BFGS-B length-scale fit failed and kept
+    /// the starting length scales, with the optimiser's reason.
+    pub fit_failures: Vec<(usize, String)>,
 }
 
 /// Scale a prior to mean |S0| = m, rejecting maps BOREx cannot use.
@@ -188,31 +210,50 @@ pub fn refine(
     let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
     let mut session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
     let baseline = scorer.kernels.baseline(image, cfg.baseline)?;
+    let scale = RefineConfig::pixel_scale(h as u32, w as u32);
+    let fit_options = cfg.fit_options(scale);
+    if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
+        return Err(BorexError::invalid(format!("{} jitter draws for {} queries", cfg.jitter_draws.as_ref().map_or(0, Vec::len), cfg.iters)));
+    }
+    // Standard-normal draws, scaled per axis below.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let jitter: Vec<Normal<f64>> = cfg.jitter.iter().map(|s| Normal::new(0.0, *s).expect("finite std")).collect();
+    let mut draw = |t: usize| -> [f64; 3] {
+        match &cfg.jitter_draws {
+            Some(d) => d[t],
+            None => [(); 3].map(|_| rand_distr::StandardNormal.sample(&mut rng)),
+        }
+    };
     let mut timings = RefineTimings::default();
     let model_before = scorer.elapsed();
 
     // First query: the prior's argmax pixel (first on ties) with the smallest box, no jitter.
     let first = s0.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
-    let (mut r, mut q, mut si) = ((first / w) as u32, (first % w) as u32, 0usize);
-    let mut stored = [r as f64, q as f64, grid.sizes[0] as f64];
+    let smallest = (0..grid.sizes.len()).min_by_key(|&i| grid.sizes[i]).expect("validated: sizes are not empty");
+    let (mut r, mut q, mut si) = ((first / w) as u32, (first % w) as u32, smallest);
+    let mut stored = [r as f64, q as f64, grid.sizes[si] as f64];
     let mut observations = Vec::with_capacity(cfg.iters);
     let (mut xs, mut ys) = (Vec::<f64>::new(), Vec::<f64>::new());
     let mut gp = None;
+    let mut fit_failures = vec![];
     for t in 0..cfg.iters {
         let s = grid.sizes[si];
         let boxes = [candidate_box(r, q, s, h as u32, w as u32, Keep::Inside), candidate_box(r, q, s, h as u32, w as u32, Keep::Outside)];
         let p = scorer.class_probs(image, baseline.view(), Masks::Boxes(&boxes), class)?;
         let diff = p[0] - p[1];
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
-        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f });
+        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f, length_scales: [0.0; 3] });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);
 
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &xs).expect("n×3");
-        let fitted = Gp::fit(x, &ys, &cfg.fit_options())?;
+        let fitted = Gp::fit(x, &ys, &fit_options)?;
+        if let (Some(o), [a, b, c]) = (observations.last_mut(), fitted.length_scales()) {
+            o.length_scales = [*a, *b, *c];
+        }
+        if let Some(why) = fitted.fit_failure() {
+            fit_failures.push((t, why.to_string()));
+        }
         timings.gp_fit += tf.elapsed();
 
         let tp = Instant::now();
@@ -220,8 +261,8 @@ pub fn refine(
         if t + 1 < cfg.iters {
             let (idx, _) = session.ucb_argmax(cfg.kappa)?;
             (r, q, si) = grid.decode(idx);
-            let g = [r as f64, q as f64, grid.sizes[si] as f64];
-            stored = [0, 1, 2].map(|d| g[d] + jitter[d].sample(&mut rng));
+            let (g, z) = ([r as f64, q as f64, grid.sizes[si] as f64], draw(t));
+            stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * scale);
         }
         timings.posterior += tp.elapsed();
         gp = Some(fitted);
@@ -231,7 +272,7 @@ pub fn refine(
     let map = Array2::from_shape_vec((h, w), session.mean_map()?).expect("H×W map");
     timings.posterior += tp.elapsed();
     timings.model = scorer.elapsed() - model_before;
-    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings })
+    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings, fit_failures })
 }
 
 #[cfg(test)]

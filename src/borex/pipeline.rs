@@ -109,6 +109,14 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
     let refined = refine(&scorer, gp_kernels.as_ref(), x, class, prior.view(), &job.config, &bar)?;
     bar.finish_and_clear();
+    if let Some((t, why)) = refined.fit_failures.first() {
+        notes.push(format!(
+            "the length-scale fit (L-BFGS-B) failed in {} of {} iterations and kept the starting length scales (first at query {}: {why})",
+            refined.fit_failures.len(),
+            job.config.iters,
+            t + 1
+        ));
+    }
 
     let tm = Instant::now();
     let metrics = |m: ArrayView2<f32>| -> Result<serde_json::Value> {
@@ -120,15 +128,26 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let (prior_metrics, refined_metrics) = (metrics(prior.view())?, metrics(refined.map.view())?);
     let metrics_ms = ms(tm.elapsed());
 
-    // Outputs, staged and moved into place together at the end.
-    output::write_npy(&outputs.file("prior.npy"), &prior)?;
+    // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
+    // the GP's mean function, in the same units as refined.npy.
+    output::write_npy(&outputs.file("prior.npy"), &refined.scaled_prior)?;
     output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
     let panel = output::overlay_panels(&prepared.rgb, &[prior.view(), refined.map.view()]);
     output::write_png(&outputs.file("overlay.png"), &panel)?;
+    let mut full_res = json!(null);
     if job.full_res {
         let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
-        output::write_npy(&outputs.file("refined_full.npy"), &full)?;
-        notes.push(format!("refined_full.npy: {}×{} (original resolution)", full.dim().0, full.dim().1));
+        output::write_npy(&outputs.file("refined_full.npy"), &full.map)?;
+        let (fh, fw) = full.map.dim();
+        let outside = full.crop.outside_fraction((fh, fw));
+        notes.push(format!("refined_full.npy: {fh}×{fw} (original resolution)"));
+        if outside > 0.0 {
+            notes.push(format!(
+                "refined_full.npy: only rows {}..{} × columns {}..{} lie in the model's centre crop; the other {:.0}% is extrapolated (GP off its data, prior clamped at the crop edge)",
+                full.crop.rows[0], full.crop.rows[1], full.crop.cols[0], full.crop.cols[1], 100.0 * outside
+            ));
+        }
+        full_res = json!({"shape": [fh, fw], "crop": full.crop, "extrapolated_fraction": outside});
     }
 
     let label = model.labels().and_then(|l| l.name(class)).map(str::to_string);
@@ -140,7 +159,8 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         "label": label,
         "probability": probs[class],
         "prior": with_fields(json!({"method": job.prior.method()}), &prior_metrics),
-        "refined": with_fields(json!({"length_scales": refined.gp.length_scales()}), &refined_metrics),
+        "refined": with_fields(json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len()}), &refined_metrics),
+        "full_res": full_res,
         "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
         "settings": {
             "preset": if job.config == (RefineConfig { seed: job.config.seed, ..Default::default() }) { "paper" } else { "custom" },

@@ -50,6 +50,9 @@ pub struct Gp {
     chol: Cholesky<f64, Dyn>,
     weights: DVector<f64>,
     lml: f64,
+    /// Why the length-scale optimisation failed, when it did (the fit then
+    /// kept the starting length scales).
+    fit_failure: Option<String>,
 }
 
 fn kernel_matrix(x: ArrayView2<f64>, ls: &[f64], alpha: f64) -> DMatrix<f64> {
@@ -107,8 +110,8 @@ impl Gp {
         if opts.init.len() != d {
             return Err(BorexError::invalid(format!("{} initial length scales for {d}-D inputs", opts.init.len())));
         }
-        let ls = if opts.optimise { fit_length_scales(x, y, opts) } else { opts.init.clone() };
-        Self::with_length_scales(x, y, &ls, opts.alpha)
+        let (ls, failure) = if opts.optimise { fit_length_scales(x, y, opts) } else { (opts.init.clone(), None) };
+        Ok(Self { fit_failure: failure, ..Self::with_length_scales(x, y, &ls, opts.alpha)? })
     }
 
     /// The GP with fixed length scales.
@@ -120,7 +123,13 @@ impl Gp {
         let weights = chol.solve(&yv);
         let log_det: f64 = chol.l_dirty().diagonal().iter().map(|v| v.ln()).sum();
         let lml = -0.5 * yv.dot(&weights) - log_det - 0.5 * y.len() as f64 * (2.0 * std::f64::consts::PI).ln();
-        Ok(Self { x, length_scales: ls.to_vec(), chol, weights, lml })
+        Ok(Self { x, length_scales: ls.to_vec(), chol, weights, lml, fit_failure: None })
+    }
+
+    /// `Some(reason)` when [`Gp::fit`]'s L-BFGS-B run failed and the starting
+    /// length scales were kept instead of fitted ones.
+    pub fn fit_failure(&self) -> Option<&str> {
+        self.fit_failure.as_deref()
     }
 
     pub fn length_scales(&self) -> &[f64] {
@@ -203,8 +212,9 @@ pub struct PosteriorInputs {
 }
 
 /// Maximise the LML over log length scales with L-BFGS-B (scipy's defaults as
-/// scikit-learn uses them: m = 10, factr = 1e7, pgtol = 1e-5).
-fn fit_length_scales(x: ArrayView2<f64>, y: &[f64], opts: &FitOptions) -> Vec<f64> {
+/// scikit-learn uses them: m = 10, factr = 1e7, pgtol = 1e-5). When the
+/// optimiser fails, the (clamped) starting point is returned with the reason.
+fn fit_length_scales(x: ArrayView2<f64>, y: &[f64], opts: &FitOptions) -> (Vec<f64>, Option<String>) {
     use rcompat_lbfgsb::{optim_lbfgsb_with_gradient, Bounds, OptimControl};
     let d = x.ncols();
     let (lo, hi) = (opts.bounds.0.ln(), opts.bounds.1.ln());
@@ -225,11 +235,12 @@ fn fit_length_scales(x: ArrayView2<f64>, y: &[f64], opts: &FitOptions) -> Vec<f6
     let control = OptimControl { maxit: 15000, factr: 1e7, pgtol: 1e-5, lmm: 10, ..OptimControl::default_for_dimension(d) };
     let bounds = Bounds::new(vec![lo; d], vec![hi; d]).expect("valid bounds");
     let result = optim_lbfgsb_with_gradient(theta0.clone(), bounds, |t| eval(t).0, |t| eval(t).1, control);
-    let theta = match result {
-        Ok(r) if r.value.is_finite() => r.par,
-        _ => theta0,
+    let (theta, failure) = match result {
+        Ok(r) if r.value.is_finite() => (r.par, None),
+        Ok(r) => (theta0, Some(format!("non-finite log marginal likelihood {}", -r.value))),
+        Err(e) => (theta0, Some(e.to_string())),
     };
-    theta.iter().map(|t| t.exp().clamp(opts.bounds.0, opts.bounds.1)).collect()
+    (theta.iter().map(|t| t.exp().clamp(opts.bounds.0, opts.bounds.1)).collect(), failure)
 }
 
 #[cfg(test)]
@@ -253,6 +264,18 @@ mod tests {
                 / (2.0 * h);
             assert!((fd - g[j]).abs() < 1e-5 * (1.0 + fd.abs()), "dim {j}: fd {fd} vs analytic {}", g[j]);
         }
+    }
+
+    #[test]
+    fn a_failed_fit_is_reported_and_keeps_the_start() {
+        let x = array![[0.0, 0.0, 30.0], [5.0, 3.0, 45.0], [12.0, -4.0, 30.0]];
+        let opts = FitOptions::default();
+        let ok = Gp::fit(x.view(), &[0.3, -0.1, 0.5], &opts).unwrap();
+        assert_eq!(ok.fit_failure(), None);
+        // y² overflows: the LML is −∞ at every length scale, so L-BFGS-B cannot start.
+        let bad = Gp::fit(x.view(), &[1e200, -1e200, 1e200], &opts).unwrap();
+        assert!(bad.fit_failure().is_some_and(|w| !w.is_empty()), "{:?}", bad.fit_failure());
+        assert!(bad.length_scales().iter().zip([12.0, 12.0, 10.0]).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", bad.length_scales());
     }
 
     #[test]

@@ -236,6 +236,13 @@ pub(crate) fn first_max(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
 /// window around each pixel; then the average over sizes. Separable running
 /// sums (along rows, then down columns), O(1) per pixel whatever s is, in the
 /// GPU kernels' order.
+///
+/// The window is the reference's (`AvgPool2d(2s+1, stride 1, padding s,
+/// count_include_pad=False)`): centres [p−s, p+s]. The boxes that cover pixel
+/// p (a box covers [r−s, r+s)) have centres in (p−s, p+s], so the window takes
+/// one centre more, p−s, whose box ends just before p. Kept as the reference
+/// has it so maps compare with the paper's; tests/gpu_twins.rs checks both
+/// paths against a brute-force average of exactly this window.
 pub fn window_average(grid: &CandidateGrid, m: &[f32]) -> Vec<f32> {
     let (h, w) = (grid.height as usize, grid.width as usize);
     let n_sizes = grid.sizes.len();
