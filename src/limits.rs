@@ -17,8 +17,9 @@ pub const MIN_INPUT: u32 = 32;
 pub const MAX_INPUT: u32 = 4096;
 /// Short side after resizing.
 pub const MAX_RESIZE: u32 = 8192;
-/// CAMERAS scales (input sides) and how many.
-pub const MIN_SCALE: u32 = 32;
+/// CAMERAS scales (input sides) and how many; below 16 px a CNN's last
+/// feature map is a single cell and the map comes out flat.
+pub const MIN_SCALE: u32 = 16;
 pub const MAX_SCALE: u32 = 2048;
 pub const MAX_SCALES: usize = 16;
 /// Bytes one batch of model inputs may take (N·C·H·W·4).
