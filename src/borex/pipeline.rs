@@ -158,6 +158,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         "device": {"gp": gp_device, "masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
         "model_evaluations": scorer.evaluations(),
         "observations": refined.observations,
+        "posterior_updates": refined.posterior_updates,
         "timings_ms": {
             "prior": prior_ms,
             "model": ms(t.model),

@@ -229,6 +229,16 @@ pub trait GpSession {
     /// The normalised H×W map: for each size, the mean of μ over the
     /// (2s+1)² window around each pixel (in-image pixels only), averaged over sizes.
     fn mean_map(&mut self) -> Result<Vec<f32>>;
+    /// How many GPs were brought in by each path so far.
+    fn updates(&self) -> PosteriorUpdates;
+}
+
+/// Posterior updates by path: `incremental` appended one observation to the
+/// previous posterior (same length scales), `full` recomputed it from scratch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PosteriorUpdates {
+    pub incremental: usize,
+    pub full: usize,
 }
 
 pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {

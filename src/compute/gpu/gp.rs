@@ -4,7 +4,7 @@
 //! per iteration only the GP goes up and 8 bytes (the argmax) come back.
 
 use super::context::{GpuContext, Kernel, U4, WORKGROUP};
-use crate::compute::{check_session, GpSession, MapGrid};
+use crate::compute::{check_session, GpSession, MapGrid, PosteriorUpdates};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use std::sync::Arc;
@@ -45,6 +45,7 @@ pub struct GpuGpSession {
     best_v: wgpu::Buffer,
     best_i: wgpu::Buffer,
     gp: Option<(usize, [f32; 3])>,
+    updates: PosteriorUpdates,
 }
 
 impl GpuGpSession {
@@ -74,6 +75,7 @@ impl GpuGpSession {
             grid: grid.clone(),
             ctx,
             gp: None,
+            updates: PosteriorUpdates::default(),
         })
     }
 
@@ -113,6 +115,7 @@ impl GpSession for GpuGpSession {
         self.ctx.write(&self.obs, &packed_observations(gp));
         self.ctx.write(&self.l_inv, &gp.l_inv);
         self.gp = Some((gp.n, [gp.length_scales[0], gp.length_scales[1], gp.length_scales[2]]));
+        self.updates.full += 1;
         Ok(())
     }
 
@@ -141,6 +144,10 @@ impl GpSession for GpuGpSession {
         let map = self.ctx.output::<f32>("map", self.grid.pixels());
         self.ctx.dispatch(Kernel::WindowCols, &[&params, &self.sizes, &self.ucb, &map], self.grid.width as u64);
         self.ctx.read(&map, self.grid.pixels())
+    }
+
+    fn updates(&self) -> PosteriorUpdates {
+        self.updates
     }
 }
 
