@@ -71,19 +71,8 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let (_, h, w) = x.dim();
     let mut notes = vec![];
 
-    // GP stages: the GPU session holds a bounded number of observations.
-    let gp_on_cpu = backend.gpu.is_some() && job.config.iters > crate::compute::gpu::MAX_OBS;
-    let gp_kernels: std::sync::Arc<dyn crate::compute::GpKernels> = if gp_on_cpu {
-        notes.push(format!(
-            "--iters {} exceeds the GPU posterior's {} observations: GP stages run on the CPU",
-            job.config.iters,
-            crate::compute::gpu::MAX_OBS
-        ));
-        std::sync::Arc::new(crate::compute::cpu::CpuKernels)
-    } else {
-        backend.gp.clone()
-    };
-    let gp_device = if gp_on_cpu { "cpu" } else { backend.kind() };
+    let gp_kernels = backend.gp.clone();
+    let gp_device = backend.kind();
 
     let tp = Instant::now();
     let prior = match &job.prior {

@@ -241,6 +241,49 @@ pub struct PosteriorUpdates {
     pub full: usize,
 }
 
+/// What a session's stored posterior was computed from, to tell how the next
+/// GP can be brought in.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluated {
+    pub n: usize,
+    pub x: Vec<f32>,
+    pub length_scales: Vec<f32>,
+    pub weights: Vec<f32>,
+    /// σ² is stored too (a mean-only pass may skip it).
+    pub sigma: bool,
+    /// Every observation's kernel row is kept.
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing to do.
+    Same,
+    /// `gp` is the stored GP plus one observation with the same length scales:
+    /// L's leading block, hence L⁻¹'s leading rows, are unchanged.
+    Append,
+    Full,
+}
+
+impl Evaluated {
+    pub fn new(gp: &PosteriorInputs, sigma: bool, cached: bool) -> Self {
+        Self { n: gp.n, x: gp.x.clone(), length_scales: gp.length_scales.clone(), weights: gp.weights.clone(), sigma, cached }
+    }
+
+    /// How to go from `prev` to `gp` (σ² too when `sigma`).
+    pub fn step(prev: Option<&Self>, gp: &PosteriorInputs, sigma: bool) -> Step {
+        let Some(e) = prev else { return Step::Full };
+        let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= 3 * n && e.x[..] == gp.x[..3 * n];
+        if e.n == gp.n && same_kernel(e.n) && e.weights == gp.weights && (e.sigma || !sigma) {
+            Step::Same
+        } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && (e.sigma || !sigma) {
+            Step::Append
+        } else {
+            Step::Full
+        }
+    }
+}
+
 pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {
     if prior.len() != grid.pixels() {
         return Err(BorexError::invalid(format!("prior has {} values for a {}×{} grid", prior.len(), grid.height, grid.width)));

@@ -9,7 +9,7 @@
 //! σ² loses one term (the new row of L⁻¹K) and μ = wᵀK reuses the cached K:
 //! O(n·M) instead of O(n²·M), the same numbers up to rounding.
 
-use crate::compute::{check_session, GpSession, MapGrid, PosteriorUpdates};
+use crate::compute::{check_session, Evaluated, GpSession, MapGrid, PosteriorUpdates, Step};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{s, Array2, ArrayView2};
@@ -20,18 +20,6 @@ const SQRT3: f32 = 1.732_050_8;
 /// Largest kernel-row cache (n × candidates × 4 bytes) a session keeps; past
 /// it every iteration recomputes from scratch with transient blocks.
 const CACHE_BYTES: usize = 512 << 20;
-
-/// What the cached μ, σ² and kernel rows were computed from.
-struct Evaluated {
-    n: usize,
-    x: Vec<f32>,
-    length_scales: Vec<f32>,
-    weights: Vec<f32>,
-    /// σ² partial sums are valid (a mean-only pass skips them).
-    sigma: bool,
-    /// The kernel rows are cached (within [`CACHE_BYTES`]).
-    cached: bool,
-}
 
 pub struct CpuGpSession {
     grid: CandidateGrid,
@@ -46,6 +34,7 @@ pub struct CpuGpSession {
     s2: Vec<f32>,
     evaluated: Option<Evaluated>,
     updates: PosteriorUpdates,
+    cache_bytes: usize,
 }
 
 /// How a block is brought up to date.
@@ -75,7 +64,14 @@ impl CpuGpSession {
             gp: None,
             evaluated: None,
             updates: PosteriorUpdates::default(),
+            cache_bytes: CACHE_BYTES,
         })
+    }
+
+    /// Keep at most `bytes` of kernel rows (0: recompute every time).
+    pub fn with_cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
     }
 
     /// Bring μ (and σ² when `sigma`) up to date with the last GP set.
@@ -87,15 +83,13 @@ impl CpuGpSession {
     }
 
     fn evaluate_gp(&mut self, gp: &PosteriorInputs, sigma: bool) -> Result<()> {
-        let same_kernel = |e: &Evaluated, n: usize| e.length_scales == gp.length_scales && e.x[..] == gp.x[..3 * n];
-        if let Some(e) = &self.evaluated {
-            if e.n == gp.n && same_kernel(e, gp.n) && e.weights == gp.weights && (e.sigma || !sigma) {
-                return Ok(());
-            }
+        let step = Evaluated::step(self.evaluated.as_ref(), gp, sigma);
+        if step == Step::Same {
+            return Ok(());
         }
-        let append = self.evaluated.as_ref().is_some_and(|e| e.cached && e.n + 1 == gp.n && same_kernel(e, e.n) && (e.sigma || !sigma));
-        let cached = gp.n * self.grid.len() * 4 <= CACHE_BYTES;
-        // With a kept σ², appending keeps it valid even on a mean-only request.
+        let cached = gp.n * self.grid.len() * 4 <= self.cache_bytes;
+        let append = step == Step::Append && cached;
+        // Appending keeps a stored σ² valid even on a mean-only request.
         let sigma = if append { self.evaluated.as_ref().is_some_and(|e| e.sigma) } else { sigma };
         let a;
         let pass = if append {
@@ -126,14 +120,7 @@ impl CpuGpSession {
                 block(grid, prior, gp, pass, *si, rows.clone(), kb, m, sg);
             }
         });
-        self.evaluated = Some(Evaluated {
-            n: gp.n,
-            x: gp.x.clone(),
-            length_scales: gp.length_scales.clone(),
-            weights: gp.weights.clone(),
-            sigma,
-            cached,
-        });
+        self.evaluated = Some(Evaluated::new(gp, sigma, cached));
         Ok(())
     }
 }
