@@ -70,26 +70,31 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let q = i % p.w;
     let r = (i / p.w) % p.h;
     let s = f32(sizes[i / (p.w * p.h)]);
+    var mu = prior[r * p.w + q];
     for (var j = p.first; j < p.n; j++) {
         let o = obs[j];
         let dr = (f32(r) - o.x) / p.lr;
         let ds = (s - o.z) / p.ls;
         let dq = (f32(q) - o.y) / p.lq;
         let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
+        let kj = (1.0 + t) * exp(-t);
         if (live) {
-            kcache[j * p.stride + col] = (1.0 + t) * exp(-t);
+            kcache[j * p.stride + col] = kj;
         }
-    }
-    var mu = prior[r * p.w + q];
-    for (var j = 0u; j < p.n; j++) {
-        mu += obs[j].w * kcache[j * p.stride + col];
+        // Full mode: μ = prior + wᵀk straight from the fresh values.
+        if (p.mode == 0u) {
+            mu += o.w * kj;
+        }
     }
     var s2 = 1.0;
     if (p.mode == 1u) {
+        // One pass over the cached rows: μ = prior + wᵀk and v = rᵀk.
         let last = (p.n - 1u) * p.n;
         var v = 0.0;
         for (var m = 0u; m < p.n; m++) {
-            v += l_inv[last + m] * kcache[m * p.stride + col];
+            let km = kcache[m * p.stride + col];
+            mu += obs[m].w * km;
+            v += l_inv[last + m] * km;
         }
         s2 = s2_out[i] - v * v;
     } else {
