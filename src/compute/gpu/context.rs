@@ -182,6 +182,15 @@ impl GpuContext {
         }
     }
 
+    /// A uniform buffer holding `data`.
+    pub(crate) fn uniform_slice<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
     /// Copy the first `bytes` of `src` to the start of `dst`.
     pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
         let mut encoder = self.device.create_command_encoder(&Default::default());

@@ -32,16 +32,22 @@ struct PosteriorParams {
     lr: f32,
     lq: f32,
     ls: f32,
+    /// Rows of L⁻¹ in this pass's `coef` block (mode 3).
+    j0: u32,
+    j1: u32,
+    _pad: [u32; 2],
 }
+
+/// Floats in the shader's uniform `coef` block (64 KiB).
+const COEF: usize = 16384;
 
 pub struct GpuGpSession {
     ctx: Arc<GpuContext>,
     grid: CandidateGrid,
     prior: wgpu::Buffer,
     sizes: wgpu::Buffer,
-    /// Per observation (row, column, size, weight), and L⁻¹: this iteration's GP.
+    /// Per observation (row, column, size, weight): this iteration's GP.
     obs: wgpu::Buffer,
-    l_inv: wgpu::Buffer,
     /// Kernel rows, row j at j·M (M candidates), room for `kcache_rows`.
     kcache: Option<wgpu::Buffer>,
     kcache_rows: usize,
@@ -64,6 +70,14 @@ pub struct GpuGpSession {
 impl GpuGpSession {
     pub fn new(ctx: Arc<GpuContext>, grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         check_session(grid, prior)?;
+        if ctx.max_uniform_bytes() < (COEF * 4) as u64 {
+            return Err(BorexError::Gpu(format!(
+                "{} allows {} B uniform buffers; the GPU posterior needs {} B (use --device cpu)",
+                ctx.adapter_info().name,
+                ctx.max_uniform_bytes(),
+                COEF * 4
+            )));
+        }
         let n = grid.len();
         if (n * 4) as u64 > ctx.max_binding_bytes() {
             return Err(BorexError::Gpu(format!("{n} candidates exceed the adapter's largest storage buffer (use --device cpu)")));
@@ -72,7 +86,6 @@ impl GpuGpSession {
             prior: ctx.storage("prior", prior),
             sizes: ctx.storage("sizes", &grid.sizes),
             obs: ctx.output::<f32>("observations", 4),
-            l_inv: ctx.output::<f32>("l_inv", 1),
             kcache: None,
             kcache_rows: 0,
             mu: ctx.output::<f32>("mu", n),
@@ -124,13 +137,29 @@ impl GpuGpSession {
         (self.kcache, self.kcache_rows) = (Some(buffer), cap);
     }
 
-    fn dispatch_posterior(&self, params: PosteriorParams, kcache: &wgpu::Buffer) {
+    /// One pass of gp_posterior.wgsl with `coef` (at most [`COEF`] floats) in its uniform block.
+    fn dispatch_posterior(&self, params: PosteriorParams, coef: &[f32], kcache: &wgpu::Buffer) {
+        let mut block = vec![0.0f32; COEF];
+        block[..coef.len()].copy_from_slice(coef);
+        let coef = self.ctx.uniform_slice("posterior coefficients", &block);
+        let count = params.count as u64;
         let params = self.ctx.uniform("posterior params", &params);
         self.ctx.dispatch(
             Kernel::GpPosterior,
-            &[&params, &self.prior, &self.sizes, &self.obs, &self.l_inv, kcache, &self.mu, &self.s2, &self.sigma, &self.ucb],
-            self.grid.len() as u64,
+            &[&params, &self.prior, &self.sizes, &self.obs, &coef, kcache, &self.mu, &self.s2, &self.sigma, &self.ucb],
+            count,
         );
+    }
+
+    /// A full recompute of candidates `base.offset .. + base.count` into `kcache`:
+    /// the kernel rows and μ, then σ² one tile of L⁻¹ rows at a time.
+    fn full_passes(&self, gp: &PosteriorInputs, base: PosteriorParams, kcache: &wgpu::Buffer) {
+        self.dispatch_posterior(PosteriorParams { mode: 0, ..base }, &[], kcache);
+        let rows = (COEF / gp.n).max(1);
+        for j0 in (0..gp.n).step_by(rows) {
+            let j1 = (j0 + rows).min(gp.n);
+            self.dispatch_posterior(PosteriorParams { mode: 3, j0: j0 as u32, j1: j1 as u32, ..base }, &gp.l_inv[j0 * gp.n..j1 * gp.n], kcache);
+        }
     }
 
     /// Bring μ, σ² and the UCB (weight `kappa`) up to date with the last GP set.
@@ -156,6 +185,9 @@ impl GpuGpSession {
             lr: gp.length_scales[0],
             lq: gp.length_scales[1],
             ls: gp.length_scales[2],
+            j0: 0,
+            j1: 0,
+            _pad: [0; 2],
         };
         let fits = gp.n <= self.max_cache_rows();
         match Evaluated::step(self.evaluated.as_ref(), gp, true) {
@@ -170,19 +202,20 @@ impl GpuGpSession {
                         &unused
                     }
                 };
-                self.dispatch_posterior(PosteriorParams { mode: 2, ..base }, cache);
+                self.dispatch_posterior(PosteriorParams { mode: 2, ..base }, &[], cache);
             }
             Step::Append if fits => {
                 self.updates.incremental += 1;
                 self.reserve_cache(gp.n, gp.n - 1);
+                let last = &gp.l_inv[(gp.n - 1) * gp.n..];
+                let coef: Vec<f32> = gp.weights.iter().zip(last).flat_map(|(w, r)| [*w, *r]).collect();
                 let cache = self.kcache.as_ref().expect("reserved");
-                self.dispatch_posterior(PosteriorParams { mode: 1, first: gp.n as u32 - 1, ..base }, cache);
+                self.dispatch_posterior(PosteriorParams { mode: 1, first: gp.n as u32 - 1, ..base }, &coef, cache);
             }
             _ if fits => {
                 self.updates.full += 1;
                 self.reserve_cache(gp.n, 0);
-                let cache = self.kcache.as_ref().expect("reserved");
-                self.dispatch_posterior(base, cache);
+                self.full_passes(gp, base, self.kcache.as_ref().expect("reserved"));
             }
             _ => {
                 // Too many observations to keep every kernel row: a scratch
@@ -192,13 +225,7 @@ impl GpuGpSession {
                 let scratch = self.ctx.output::<f32>("kernel rows (chunk)", chunk * gp.n);
                 for offset in (0..m).step_by(chunk) {
                     let count = chunk.min(m - offset);
-                    let params = PosteriorParams { offset: offset as u32, count: count as u32, stride: chunk as u32, ..base };
-                    let params = self.ctx.uniform("posterior params", &params);
-                    self.ctx.dispatch(
-                        Kernel::GpPosterior,
-                        &[&params, &self.prior, &self.sizes, &self.obs, &self.l_inv, &scratch, &self.mu, &self.s2, &self.sigma, &self.ucb],
-                        count as u64,
-                    );
+                    self.full_passes(gp, PosteriorParams { offset: offset as u32, count: count as u32, stride: chunk as u32, ..base }, &scratch);
                 }
             }
         }
@@ -222,11 +249,10 @@ impl GpSession for GpuGpSession {
         if gp.length_scales.len() != 3 || gp.x.len() != 3 * gp.n || gp.n == 0 {
             return Err(BorexError::invalid("the candidate grid needs 3-D GP inputs (row, column, size)"));
         }
-        if (gp.n * gp.n * 4) as u64 > self.ctx.max_binding_bytes() {
-            return Err(BorexError::Gpu(format!("L⁻¹ of {} observations exceeds the adapter's largest storage buffer; use --device cpu", gp.n)));
+        if 2 * gp.n > COEF {
+            return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, gp.n)));
         }
         self.obs = self.ctx.storage("observations", &packed_observations(gp));
-        self.l_inv = self.ctx.storage("l_inv", &gp.l_inv);
         self.gp = Some(gp.clone());
         Ok(())
     }
