@@ -1,6 +1,8 @@
 //! One BO iteration's posterior + UCB + argmax over the 200,704 candidates of
-//! the reference grid, n = 10, 25, 50 observations, CPU twin vs GPU; the final
-//! map (posterior mean + window averaging); and the GP length-scale fit alone.
+//! the reference grid, n = 10, 25, 50 observations, CPU twin vs GPU, recomputed
+//! from scratch and as an incremental update (one observation appended, same
+//! length scales); the final map (posterior mean + window averaging); and the
+//! GP length-scale fit alone.
 
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::{GpuContext, GpuKernels};
@@ -34,21 +36,55 @@ fn bench(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("bo_iteration_200704");
     g.sample_size(10);
-    for n in [10usize, 25, 50] {
+    let fixed = |n: usize, ls: &[f64]| {
         let (x, y) = observations(n);
-        let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap().posterior_inputs();
+        Gp::with_length_scales(x.view(), &y, ls, 0.01).unwrap().posterior_inputs()
+    };
+    for n in [10usize, 25, 50] {
+        // Two length-scale settings taken in turn: every iteration recomputes.
+        let gps = [fixed(n, &[20.0; 3]), fixed(n, &[12.0, 12.0, 10.0])];
+        let (before, after) = (fixed(n - 1, &[20.0; 3]), fixed(n, &[20.0; 3]));
         for (name, k) in &backends {
             let mut session = k.session(&grid, &prior).unwrap();
-            session.set_gp(&gp).unwrap();
-            g.bench_with_input(BenchmarkId::new(format!("ucb_argmax/{name}"), n), &n, |b, _| b.iter(|| session.ucb_argmax(10.0).unwrap()));
+            let mut t = 0;
+            g.bench_with_input(BenchmarkId::new(format!("full/{name}"), n), &n, |b, _| {
+                b.iter(|| {
+                    t += 1;
+                    session.set_gp(&gps[t % 2]).unwrap();
+                    session.ucb_argmax(10.0).unwrap()
+                })
+            });
+            g.bench_with_input(BenchmarkId::new(format!("append/{name}"), n), &n, |b, _| {
+                b.iter_batched_ref(
+                    || {
+                        let mut s = k.session(&grid, &prior).unwrap();
+                        s.set_gp(&before).unwrap();
+                        s.ucb_argmax(10.0).unwrap();
+                        s
+                    },
+                    |s| {
+                        s.set_gp(&after).unwrap();
+                        s.ucb_argmax(10.0).unwrap()
+                    },
+                    criterion::BatchSize::PerIteration,
+                )
+            });
         }
     }
     let (x, y) = observations(50);
     let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap().posterior_inputs();
+    let gps = [gp, fixed(50, &[12.0, 12.0, 10.0])];
     for (name, k) in &backends {
         let mut session = k.session(&grid, &prior).unwrap();
-        session.set_gp(&gp).unwrap();
-        g.bench_function(format!("final_map_n50/{name}"), |b| b.iter(|| session.mean_map().unwrap()));
+        let mut t = 0;
+        // μ from scratch (alternating GPs) + window averaging.
+        g.bench_function(format!("final_map_n50/{name}"), |b| {
+            b.iter(|| {
+                t += 1;
+                session.set_gp(&gps[t % 2]).unwrap();
+                session.mean_map().unwrap()
+            })
+        });
     }
     g.finish();
 

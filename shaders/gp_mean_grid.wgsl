@@ -24,16 +24,20 @@ struct Params {
 @group(0) @binding(1) var<storage, read> prior: array<f32>;
 @group(0) @binding(2) var<storage, read> rows: array<f32>;
 @group(0) @binding(3) var<storage, read> cols: array<f32>;
-// (row, column, size, weight) per observation, in a uniform block as in gp_posterior.wgsl.
-@group(0) @binding(4) var<uniform> obs: array<vec4<f32>, 128>;
+// (row, column, size, weight) per observation, any number of them.
+@group(0) @binding(4) var<storage, read> obs: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> mu_out: array<f32>;
 
+// Every invocation reads the same observation at the same time: they pass
+// through workgroup memory 256 at a time.
+var<workgroup> tile: array<vec4<f32>, 256>;
+
 @compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.out_h * p.out_w) {
-        return;
-    }
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // Invocations past the end still take part in the barriers.
+    let idx = gid.x + gid.y * nwg.x * 256u;
+    let live = idx < p.out_h * p.out_w;
+    let i = min(idx, p.out_h * p.out_w - 1u);
     let r = rows[i / p.out_w];
     let c = cols[i % p.out_w];
     // Bilinear prior, clamped to the map.
@@ -48,13 +52,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let top = prior[r0 * p.prior_w + c0] * (1.0 - fc) + prior[r0 * p.prior_w + c1] * fc;
     let bottom = prior[r1 * p.prior_w + c0] * (1.0 - fc) + prior[r1 * p.prior_w + c1] * fc;
     var mu = top * (1.0 - fr) + bottom * fr;
-    for (var j = 0u; j < p.n; j++) {
-        let o = obs[j];
-        let dr = (r - o.x) / p.lr;
-        let ds = (p.size - o.z) / p.ls;
-        let dq = (c - o.y) / p.lq;
-        let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
-        mu += o.w * ((1.0 + t) * exp(-t));
+    for (var j0 = 0u; j0 < p.n; j0 += 256u) {
+        workgroupBarrier();
+        if (j0 + lid < p.n) {
+            tile[lid] = obs[j0 + lid];
+        }
+        workgroupBarrier();
+        let count = min(256u, p.n - j0);
+        for (var j = 0u; j < count; j++) {
+            let o = tile[j];
+            let dr = (r - o.x) / p.lr;
+            let ds = (p.size - o.z) / p.ls;
+            let dq = (c - o.y) / p.lq;
+            let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
+            mu += o.w * ((1.0 + t) * exp(-t));
+        }
     }
-    mu_out[i] = mu;
+    if (live) {
+        mu_out[i] = mu;
+    }
 }

@@ -1,68 +1,126 @@
 // GP posterior over the BOREx candidate grid, one invocation per candidate
-// (size index, row, column): μ = prior[r, q] + Σ_j w_j k_j,
-// σ² = 1 − |L⁻¹ k|², UCB = μ + κσ. CPU twin: compute::cpu::CpuGpSession.
+// (size index, row, column): μ = prior[r, q] + Σ_j w_j k_j, σ² = 1 − |L⁻¹ k|²,
+// UCB = μ + κσ. CPU twin: compute::cpu::CpuGpSession.
+//
+// Each candidate's kernel values k_j are kept in `kcache` (row j at
+// j·stride + column) across iterations, so any number of observations fits.
+// Coefficients every invocation reads in step sit in a 64 KiB uniform block,
+// which the hardware (and llvmpipe) broadcasts:
+// - mode 0 (full, first pass): k_0..k_{n−1} into the cache, μ, σ² = 1;
+// - mode 3 (full, one pass per tile of L⁻¹ rows j0..j1, `coef` = those rows
+//   with stride n): σ² −= Σ_j (Σ_m L⁻¹_jm k_m)², i.e. V = L⁻¹K tile by tile;
+//   the last tile also writes σ and the UCB;
+// - mode 1 (append one observation, same length scales): k_{n−1} into the
+//   cache, then one pass over the cached rows with `coef` = (w_m, r_m) pairs,
+//   r the last row of L⁻¹: μ = prior + wᵀk, σ² −= (rᵀk)²;
+// - mode 2: UCB only, from the stored μ and σ² (a new κ).
+// A dispatch covers candidates offset .. offset + count; with a scratch cache
+// (too many observations to keep them all) the grid goes in several chunks.
 
-const MAX_OBS: u32 = 128u;
 const SQRT3: f32 = 1.7320508;
 
 struct Params {
     h: u32,
     w: u32,
-    n_sizes: u32,
     n: u32,
+    mode: u32,
+    offset: u32,
+    count: u32,
+    stride: u32,
+    first: u32,
     kappa: f32,
     lr: f32,
     lq: f32,
     ls: f32,
+    j0: u32,
+    j1: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> prior: array<f32>;
 @group(0) @binding(2) var<storage, read> sizes: array<u32>;
-// The GP lives in uniform blocks: every invocation reads the same entry at the
-// same time, which uniform memory broadcasts (3× faster than storage reads on
-// llvmpipe at n = 50). obs[j] = (row, column, size, weight (K⁻¹y)_j);
-// L⁻¹ row-major with stride n, packed four to a vec4 (128² floats = 64 KiB).
-@group(0) @binding(3) var<uniform> obs: array<vec4<f32>, 128>;
-@group(0) @binding(4) var<uniform> l_inv: array<vec4<f32>, 4096>;
-@group(0) @binding(5) var<storage, read_write> mu_out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> sigma_out: array<f32>;
-@group(0) @binding(7) var<storage, read_write> ucb_out: array<f32>;
+// (row, column, size, weight (K⁻¹y)_j) per observation.
+@group(0) @binding(3) var<storage, read> obs: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> coef: array<vec4<f32>, 4096>;
+@group(0) @binding(5) var<storage, read_write> kcache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> mu_out: array<f32>;
+// 1 − |L⁻¹k|² before the clamp at 0.
+@group(0) @binding(7) var<storage, read_write> s2_out: array<f32>;
+@group(0) @binding(8) var<storage, read_write> sigma_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> ucb_out: array<f32>;
+
+fn cf(e: u32) -> f32 {
+    return coef[e / 4u][e % 4u];
+}
+
+fn store_sigma_ucb(i: u32, mu: f32, s2: f32) {
+    let sigma = sqrt(max(s2, 0.0));
+    sigma_out[i] = sigma;
+    let ucb = mu + p.kappa * sigma;
+    // NaN never wins the argmax.
+    ucb_out[i] = select(-3.4028235e38, ucb, ucb == ucb);
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
-    if (i >= p.h * p.w * p.n_sizes) {
+    let local = gid.x + gid.y * nwg.x * 256u;
+    if (local >= p.count) {
+        return;
+    }
+    let i = p.offset + local;
+    if (p.mode == 2u) {
+        store_sigma_ucb(i, mu_out[i], s2_out[i]);
+        return;
+    }
+    if (p.mode == 3u) {
+        var s2 = s2_out[i];
+        for (var j = p.j0; j < p.j1; j++) {
+            let row = (j - p.j0) * p.n;
+            var v = 0.0;
+            for (var m = 0u; m <= j; m++) {
+                v += cf(row + m) * kcache[m * p.stride + local];
+            }
+            s2 -= v * v;
+        }
+        s2_out[i] = s2;
+        if (p.j1 == p.n) {
+            store_sigma_ucb(i, mu_out[i], s2);
+        }
         return;
     }
     let q = i % p.w;
     let r = (i / p.w) % p.h;
     let s = f32(sizes[i / (p.w * p.h)]);
-    var k: array<f32, MAX_OBS>;
     var mu = prior[r * p.w + q];
-    for (var j = 0u; j < p.n; j++) {
+    for (var j = p.first; j < p.n; j++) {
         let o = obs[j];
         let dr = (f32(r) - o.x) / p.lr;
         let ds = (s - o.z) / p.ls;
         let dq = (f32(q) - o.y) / p.lq;
         let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
         let kj = (1.0 + t) * exp(-t);
-        k[j] = kj;
-        mu += o.w * kj;
-    }
-    var v2 = 1.0;
-    for (var j = 0u; j < p.n; j++) {
-        var v = 0.0;
-        for (var m = 0u; m <= j; m++) {
-            let e = j * p.n + m;
-            v += l_inv[e / 4u][e % 4u] * k[m];
+        kcache[j * p.stride + local] = kj;
+        // Full mode: μ = prior + wᵀk straight from the fresh values.
+        if (p.mode == 0u) {
+            mu += o.w * kj;
         }
-        v2 -= v * v;
     }
-    let sigma = sqrt(max(v2, 0.0));
-    let ucb = mu + p.kappa * sigma;
+    if (p.mode == 0u) {
+        mu_out[i] = mu;
+        s2_out[i] = 1.0;
+        return;
+    }
+    // Mode 1: one pass over the cached rows.
+    var v = 0.0;
+    for (var m = 0u; m < p.n; m++) {
+        let km = kcache[m * p.stride + local];
+        mu += cf(2u * m) * km;
+        v += cf(2u * m + 1u) * km;
+    }
+    let s2 = s2_out[i] - v * v;
     mu_out[i] = mu;
-    sigma_out[i] = sigma;
-    // NaN never wins the argmax.
-    ucb_out[i] = select(-3.4028235e38, ucb, ucb == ucb);
+    s2_out[i] = s2;
+    store_sigma_ucb(i, mu, s2);
 }

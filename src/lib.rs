@@ -11,8 +11,10 @@
 //! - [`explain`]: prior maps (RISE, ...);
 //! - [`metrics`]: insertion / deletion;
 //! - [`output`]: atomic .npy / PNG / JSON writers and overlays;
-//! - [`classify`]: top-k classification of image files.
+//! - [`classify`]: top-k classification of image files;
+//! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
 
+pub mod bench;
 pub mod borex;
 pub mod classify;
 pub mod compute;

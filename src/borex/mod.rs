@@ -10,7 +10,7 @@ pub mod pipeline;
 pub use crate::job::ClassSpec;
 pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
-use crate::compute::{Baseline, BoxMask, GpKernels, Keep, Masks};
+use crate::compute::{Baseline, BoxMask, GpKernels, Keep, Masks, PosteriorUpdates};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, FitOptions, Gp};
 use crate::model::Scorer;
@@ -171,6 +171,8 @@ pub struct Refined {
     /// Iterations (0-based) whose L-BFGS-B length-scale fit failed and kept
     /// the starting length scales, with the optimiser's reason.
     pub fit_failures: Vec<(usize, String)>,
+    /// Iterations whose posterior was an incremental update vs a full recompute.
+    pub posterior_updates: PosteriorUpdates,
 }
 
 /// Scale a prior to mean |S0| = m, rejecting maps BOREx cannot use.
@@ -272,7 +274,8 @@ pub fn refine(
     let map = Array2::from_shape_vec((h, w), session.mean_map()?).expect("H×W map");
     timings.posterior += tp.elapsed();
     timings.model = scorer.elapsed() - model_before;
-    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings, fit_failures })
+    let posterior_updates = session.updates();
+    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings, fit_failures, posterior_updates })
 }
 
 #[cfg(test)]

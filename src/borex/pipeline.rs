@@ -73,19 +73,8 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let mut notes = prepared.notes.clone();
     notes.extend(job.config.check_sizes(h as u32, w as u32)?);
 
-    // GP stages: the GPU session holds a bounded number of observations.
-    let gp_on_cpu = backend.gpu.is_some() && job.config.iters > crate::compute::gpu::MAX_OBS;
-    let gp_kernels: std::sync::Arc<dyn crate::compute::GpKernels> = if gp_on_cpu {
-        notes.push(format!(
-            "--iters {} exceeds the GPU posterior's {} observations: GP stages run on the CPU",
-            job.config.iters,
-            crate::compute::gpu::MAX_OBS
-        ));
-        std::sync::Arc::new(crate::compute::cpu::CpuKernels)
-    } else {
-        backend.gp.clone()
-    };
-    let gp_device = if gp_on_cpu { "cpu" } else { backend.kind() };
+    let gp_kernels = backend.gp.clone();
+    let gp_device = backend.kind();
 
     let tp = Instant::now();
     let prior = match &job.prior {
@@ -178,6 +167,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         "device": {"gp": gp_device, "masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
         "model_evaluations": scorer.evaluations(),
         "observations": refined.observations,
+        "posterior_updates": refined.posterior_updates,
         "timings_ms": {
             "prior": prior_ms,
             "model": ms(t.model),

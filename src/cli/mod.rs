@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and their validation, one module per subcommand.
 
+mod bench;
 mod classify;
 mod explain;
 mod info;
@@ -37,6 +38,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Time every stage on the CPU and GPU paths against the model-only bound.
+    Bench(Box<bench::BenchArgs>),
     /// Top-k classes of one or more images.
     Classify(classify::ClassifyArgs),
     /// The GPU adapter, ONNX Runtime and the model's inputs and outputs.
@@ -118,6 +121,7 @@ fn parse_triplet(s: &str) -> Result<[f32; 3], String> {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
+        Command::Bench(a) => bench::run(a, &cli.global),
         Command::Classify(a) => classify::run(a, &cli.global),
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),

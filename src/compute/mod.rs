@@ -229,6 +229,59 @@ pub trait GpSession {
     /// The normalised H×W map: for each size, the mean of μ over the
     /// (2s+1)² window around each pixel (in-image pixels only), averaged over sizes.
     fn mean_map(&mut self) -> Result<Vec<f32>>;
+    /// How many GPs were brought in by each path so far.
+    fn updates(&self) -> PosteriorUpdates;
+}
+
+/// Posterior updates by path: `incremental` appended one observation to the
+/// previous posterior (same length scales), `full` recomputed it from scratch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PosteriorUpdates {
+    pub incremental: usize,
+    pub full: usize,
+}
+
+/// What a session's stored posterior was computed from, to tell how the next
+/// GP can be brought in.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluated {
+    pub n: usize,
+    pub x: Vec<f32>,
+    pub length_scales: Vec<f32>,
+    pub weights: Vec<f32>,
+    /// σ² is stored too (a mean-only pass may skip it).
+    pub sigma: bool,
+    /// Every observation's kernel row is kept.
+    pub cached: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing to do.
+    Same,
+    /// `gp` is the stored GP plus one observation with the same length scales:
+    /// L's leading block, hence L⁻¹'s leading rows, are unchanged.
+    Append,
+    Full,
+}
+
+impl Evaluated {
+    pub fn new(gp: &PosteriorInputs, sigma: bool, cached: bool) -> Self {
+        Self { n: gp.n, x: gp.x.clone(), length_scales: gp.length_scales.clone(), weights: gp.weights.clone(), sigma, cached }
+    }
+
+    /// How to go from `prev` to `gp` (σ² too when `sigma`).
+    pub fn step(prev: Option<&Self>, gp: &PosteriorInputs, sigma: bool) -> Step {
+        let Some(e) = prev else { return Step::Full };
+        let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= 3 * n && e.x[..] == gp.x[..3 * n];
+        if e.n == gp.n && same_kernel(e.n) && e.weights == gp.weights && (e.sigma || !sigma) {
+            Step::Same
+        } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && (e.sigma || !sigma) {
+            Step::Append
+        } else {
+            Step::Full
+        }
+    }
 }
 
 pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {

@@ -209,16 +209,6 @@ impl GpuContext {
         })
     }
 
-    /// A uniform buffer of `bytes` bytes, filled later with `write`.
-    pub(crate) fn uniform_buffer(&self, label: &str, bytes: usize) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
     /// A writable storage buffer of `len` elements of `T`.
     pub(crate) fn output<T>(&self, label: &str, len: usize) -> wgpu::Buffer {
         let size = (len as u64).saturating_mul(std::mem::size_of::<T>() as u64);
@@ -238,7 +228,24 @@ impl GpuContext {
         }
     }
 
+    /// A uniform buffer holding `data`.
+    pub(crate) fn uniform_slice<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    }
+
+    /// Copy the first `bytes` of `src` to the start of `dst`.
+    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+        self.queue.submit([encoder.finish()]);
+    }
+
     /// Run `kernel` over `threads` invocations with `bindings` at 0, 1, 2, …
+
     pub(crate) fn dispatch(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64) {
         let groups = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
         self.dispatch_groups(kernel, bindings, groups);

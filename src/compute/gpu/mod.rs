@@ -6,7 +6,7 @@ mod rise;
 
 pub use context::{GpuContext, Kernel};
 use context::U4;
-pub use gp::{GpuGpSession, MAX_OBS};
+pub use gp::GpuGpSession;
 pub use rise::GpuRiseSession;
 
 use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks, RiseParams, RiseSession};

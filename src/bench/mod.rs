@@ -1,0 +1,546 @@
+//! `borex bench`: every stage timed on the CPU twin and on the wgpu path, with
+//! the model-only bound where a stage calls the model. One warm-up run per
+//! stage and path is excluded; GPU timings include reading the result back,
+//! so they wait for the queue. Figures are ratios within one run: the JSON
+//! ([`BenchReport`], documented in docs/benchmarks.md) is what other tools read.
+
+mod table;
+
+pub use table::render_table;
+
+use crate::borex::{refine, RefineConfig};
+use crate::compute::cpu::CpuKernels;
+use crate::compute::gpu::{GpuContext, GpuKernels};
+use crate::compute::{gaussian_kernel_1d, BoxMask, GpKernels, ImageKernels, Keep, Masks, BLUR_KERNEL_SIZE, BLUR_SIGMA};
+use crate::error::{BorexError, Result};
+use crate::explain::{rise, RiseParams};
+use crate::gp::{CandidateGrid, FitOptions, Gp, PosteriorInputs};
+use crate::job::{causal_metrics, ms};
+use crate::metrics::InsertionStart;
+use crate::model::{Classifier, Scorer};
+use ndarray::{s, Array2, Array3, Array4, ArrayView3, Axis};
+use serde::Serialize;
+use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Version of the JSON layout; bumped when a field changes meaning or goes away.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// A batch of box masks applied to the image (the refine's queries).
+    Masking,
+    /// The insertion metric's Gaussian blur of the image.
+    Blur,
+    /// RISE: masks generated, applied, scored and accumulated.
+    Rise,
+    /// One BO iteration recomputed from scratch: posterior + UCB + argmax over every candidate.
+    Posterior,
+    /// The same iteration as an incremental update (one observation appended).
+    PosteriorAppend,
+    /// One length-scale fit (L-BFGS-B), host code on both paths.
+    Fit,
+    /// One image refined: RISE-100 prior, then the paper preset's loop.
+    Refine,
+    /// Insertion (from blur) and deletion curves of one map.
+    Insdel,
+    /// The lockstep video engine; not built yet.
+    Video,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 9] =
+        [Stage::Masking, Stage::Blur, Stage::Rise, Stage::Posterior, Stage::PosteriorAppend, Stage::Fit, Stage::Refine, Stage::Insdel, Stage::Video];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Masking => "masking",
+            Stage::Blur => "blur",
+            Stage::Rise => "rise",
+            Stage::Posterior => "posterior",
+            Stage::PosteriorAppend => "posterior-append",
+            Stage::Fit => "fit",
+            Stage::Refine => "refine",
+            Stage::Insdel => "insdel",
+            Stage::Video => "video",
+        }
+    }
+
+    /// Whether the stage calls the model (and so has a model-only bound).
+    pub fn calls_model(self) -> bool {
+        matches!(self, Stage::Rise | Stage::Refine | Stage::Insdel)
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Stage::ALL.into_iter().find(|st| st.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Stage::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown stage {s:?} (stages: all, {})", names.join(", "))
+        })
+    }
+}
+
+/// Which implementation of the compute stages runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchPath {
+    Cpu,
+    Gpu,
+}
+
+impl BenchPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchPath::Cpu => "cpu",
+            BenchPath::Gpu => "gpu",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchOptions {
+    pub stages: Vec<Stage>,
+    pub paths: Vec<BenchPath>,
+    /// Timed runs per stage and path (after one warm-up run).
+    pub repeat: usize,
+    /// RISE masks N in the `rise` stage.
+    pub masks: usize,
+    /// Queries of the `refine` stage.
+    pub iters: usize,
+    /// Observations n of the `posterior`, `posterior-append` and `fit` stages.
+    pub observations: usize,
+    /// Images per model call.
+    pub batch: usize,
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0 }
+    }
+}
+
+impl BenchOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.repeat == 0 || self.masks == 0 || self.iters == 0 || self.batch == 0 {
+            return Err(BorexError::invalid("--repeat, --masks, --iters and --batch must be at least 1"));
+        }
+        if self.observations < 2 {
+            return Err(BorexError::invalid("--observations must be at least 2 (the append stage adds the last one)"));
+        }
+        if self.stages.is_empty() || self.paths.is_empty() {
+            return Err(BorexError::invalid("nothing to benchmark: no stage or no path"));
+        }
+        Ok(())
+    }
+
+    /// Timed runs in all, for the progress bar: stages × paths plus the bounds, each with a warm-up.
+    pub fn runs(&self) -> u64 {
+        let stage_runs = self.stages.iter().filter(|s| **s != Stage::Video).count() * self.paths.len();
+        let bounds = self.stages.iter().filter(|s| s.calls_model()).count();
+        ((stage_runs + bounds) * (self.repeat + 1)) as u64
+    }
+}
+
+/// Median and spread of one measurement, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub samples_ms: Vec<f64>,
+}
+
+impl Timing {
+    pub fn from_samples(samples_ms: Vec<f64>) -> Self {
+        let mut sorted = samples_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let k = sorted.len();
+        let median = if k % 2 == 1 { sorted[k / 2] } else { (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0 };
+        Self { median_ms: median, min_ms: sorted[0], max_ms: sorted[k - 1], samples_ms }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub per_second: f64,
+    /// What is counted, e.g. "images", "masks", "candidates".
+    pub unit: &'static str,
+}
+
+/// One stage on one path.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageResult {
+    pub stage: Stage,
+    pub path: BenchPath,
+    /// False when the stage or the path cannot run here (`note` says why).
+    pub available: bool,
+    pub note: Option<String>,
+    pub time: Option<Timing>,
+    pub throughput: Option<Throughput>,
+    /// The same model evaluations (same batch sizes) on ready inputs, ONNX Runtime alone.
+    pub model_bound: Option<Timing>,
+    /// time.median_ms / model_bound.median_ms.
+    pub bound_ratio: Option<f64>,
+    /// On the GPU row: its median over the CPU row's.
+    pub gpu_over_cpu: Option<f64>,
+    /// Where the time went (refine: milliseconds per part, of the median run).
+    pub breakdown: Option<serde_json::Value>,
+}
+
+/// The machine and software the figures come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub cpu_model: String,
+    pub logical_cores: usize,
+    /// The wgpu adapter, or why there is none.
+    pub adapter: String,
+    pub adapter_is_software: Option<bool>,
+    pub execution_provider: String,
+    pub onnxruntime: String,
+    pub model: String,
+    pub input_size: [usize; 2],
+    pub image: String,
+    pub borex_version: String,
+}
+
+impl Environment {
+    pub fn cpu_model() -> String {
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+    }
+
+    pub fn logical_cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub schema: u32,
+    pub environment: Environment,
+    pub options: BenchOptions,
+    pub results: Vec<StageResult>,
+}
+
+/// Everything a run needs: the model, a preprocessed image and the GPU context (or why there is none).
+pub struct BenchInput<'a> {
+    pub model: &'a Classifier,
+    pub image: Array3<f32>,
+    pub gpu: std::result::Result<Arc<GpuContext>, String>,
+}
+
+pub fn run_bench(input: &BenchInput, opts: &BenchOptions, environment: Environment, progress: &indicatif::ProgressBar) -> Result<BenchReport> {
+    opts.validate()?;
+    let x = input.image.view();
+    let probe = Scorer::new(input.model, &CpuKernels, opts.batch);
+    let probs = probe.probabilities(x)?;
+    let class = probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b }).0;
+    let gpu_kernels = input.gpu.as_ref().ok().map(|ctx| GpuKernels::new(ctx.clone()));
+    let ctx = Ctx { model: input.model, x, class, opts };
+    let mut results = Vec::new();
+    for &stage in &opts.stages {
+        // Every runner of a stage (the bound and each path) takes turns, run
+        // by run, so that load from elsewhere on the machine drifts into all
+        // of them alike and the ratios stay fair.
+        let mut runners: Vec<(Option<BenchPath>, Runner)> = Vec::new();
+        if stage.calls_model() {
+            runners.push((None, ctx.model_bound(ctx.plan(stage))));
+        }
+        let mut results_of_stage = Vec::new();
+        for &path in &opts.paths {
+            let r = StageResult {
+                stage,
+                path,
+                available: false,
+                note: None,
+                time: None,
+                throughput: None,
+                model_bound: None,
+                bound_ratio: None,
+                gpu_over_cpu: None,
+                breakdown: None,
+            };
+            let kernels: Option<(&dyn ImageKernels, &dyn GpKernels)> = match (path, &gpu_kernels) {
+                (BenchPath::Cpu, _) => Some((&CpuKernels, &CpuKernels)),
+                (BenchPath::Gpu, Some(g)) => Some((g, g)),
+                (BenchPath::Gpu, None) => None,
+            };
+            match (stage, kernels) {
+                (Stage::Video, _) => {
+                    results_of_stage.push(StageResult { note: Some("not available yet: the lockstep video engine (issue 9) is not built".into()), ..r });
+                }
+                (_, None) => {
+                    let why = input.gpu.as_ref().err().map(String::as_str).unwrap_or("unknown");
+                    results_of_stage.push(StageResult { note: Some(format!("no wgpu adapter: {why}")), ..r });
+                }
+                (_, Some((image_k, gp_k))) => {
+                    runners.push((Some(path), ctx.runner(stage, image_k, gp_k)?));
+                    results_of_stage.push(StageResult { available: true, ..r });
+                }
+            }
+        }
+        let timings = interleaved(&mut runners, opts.repeat, progress)?;
+        let bound = runners.iter().zip(&timings).find(|((p, _), _)| p.is_none()).map(|(_, t)| t.clone());
+        let mut cpu_median = None;
+        for r in &mut results_of_stage {
+            let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Some(r.path)) else { continue };
+            r.throughput = Some(Throughput { per_second: runner.units / (t.median_ms / 1e3), unit: runner.unit });
+            r.model_bound = bound.clone();
+            r.bound_ratio = bound.as_ref().map(|b| t.median_ms / b.median_ms);
+            r.note = runner.note.clone();
+            // The breakdown of the run closest to the median (the warm-up is the first entry).
+            let closest = t.samples_ms.iter().enumerate().min_by(|a, b| (a.1 - t.median_ms).abs().total_cmp(&(b.1 - t.median_ms).abs())).map(|(i, _)| i + 1);
+            r.breakdown = runner.breakdown.as_ref().and_then(|b| closest.and_then(|i| b.borrow().get(i).cloned()));
+            if stage == Stage::PosteriorAppend && r.breakdown.as_ref().is_some_and(|b| b["update"] != "incremental") {
+                r.note = Some(format!("{}; recomputed in full: the kernel rows exceed this path's cache", runner.note.as_deref().unwrap_or("")));
+            }
+            match r.path {
+                BenchPath::Cpu => cpu_median = Some(t.median_ms),
+                BenchPath::Gpu => r.gpu_over_cpu = cpu_median.map(|c| t.median_ms / c),
+            }
+            r.time = Some(t.clone());
+        }
+        drop(runners);
+        results.extend(results_of_stage);
+    }
+    Ok(BenchReport { schema: SCHEMA, environment, options: opts.clone(), results })
+}
+
+type Step<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
+/// One thing to time: an untimed `setup`, then the timed `run`.
+struct Runner<'a> {
+    setup: Step<'a>,
+    run: Step<'a>,
+    /// Work units per run (for the throughput).
+    units: f64,
+    unit: &'static str,
+    note: Option<String>,
+    /// Per run (warm-up first), where the time went.
+    breakdown: Option<Rc<RefCell<Vec<serde_json::Value>>>>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(units: f64, unit: &'static str, run: impl FnMut() -> Result<()> + 'a) -> Self {
+        Self { setup: Box::new(|| Ok(())), run: Box::new(run), units, unit, note: None, breakdown: None }
+    }
+
+    fn note(mut self, note: String) -> Self {
+        self.note = Some(note);
+        self
+    }
+}
+
+/// One warm-up run of each runner, then `repeat` rounds with each runner once per round.
+fn interleaved(runners: &mut [(Option<BenchPath>, Runner)], repeat: usize, progress: &indicatif::ProgressBar) -> Result<Vec<Timing>> {
+    let mut samples = vec![Vec::with_capacity(repeat); runners.len()];
+    for round in 0..=repeat {
+        for ((_, r), s) in runners.iter_mut().zip(&mut samples) {
+            (r.setup)()?;
+            let t = Instant::now();
+            (r.run)()?;
+            if round > 0 {
+                s.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            progress.inc(1);
+        }
+    }
+    Ok(samples.into_iter().map(Timing::from_samples).collect())
+}
+
+struct Ctx<'a> {
+    model: &'a Classifier,
+    x: ArrayView3<'a, f32>,
+    class: usize,
+    opts: &'a BenchOptions,
+}
+
+impl<'a> Ctx<'a> {
+    /// The batch sizes of a stage's model calls, in order.
+    fn plan(&self, stage: Stage) -> Vec<usize> {
+        let (h, b) = (self.x.dim().1, self.opts.batch);
+        let chunks = |n: usize| (0..n).step_by(b).map(move |s| b.min(n - s));
+        match stage {
+            Stage::Rise => chunks(self.opts.masks).collect(),
+            Stage::Refine => chunks(RiseParams::fast(0).n).chain(std::iter::repeat_n(2, self.opts.iters)).collect(),
+            // Deletion and insertion: h + 1 points each (one step per image row's worth of pixels).
+            Stage::Insdel => chunks(h + 1).chain(chunks(h + 1)).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// ONNX Runtime alone on ready inputs, the same batch sizes as the stage.
+    fn model_bound(&self, plan: Vec<usize>) -> Runner<'a> {
+        let (model, batch) = (self.model, self.opts.batch);
+        let biggest = plan.iter().copied().max().unwrap_or(1);
+        let ready: Array4<f32> = self.x.insert_axis(Axis(0)).broadcast((biggest, 3, self.x.dim().1, self.x.dim().2)).expect("broadcast").to_owned();
+        let evaluations: usize = plan.iter().sum();
+        Runner::new(evaluations as f64, "evaluations", move || {
+            for &b in &plan {
+                model.probabilities(ready.slice(s![..b, .., .., ..]), batch)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn runner(&self, stage: Stage, image_k: &'a dyn ImageKernels, gp_k: &'a dyn GpKernels) -> Result<Runner<'a>> {
+        let (_, h, w) = self.x.dim();
+        let (o, x, seed, model, class) = (self.opts, self.x, self.opts.seed, self.model, self.class);
+        Ok(match stage {
+            Stage::Masking => {
+                let boxes = bench_boxes(o.batch, h as u32, w as u32, seed);
+                let zero = Array3::zeros(x.raw_dim());
+                Runner::new(o.batch as f64, "masked images", move || image_k.apply_masks(x, zero.view(), Masks::Boxes(&boxes)).map(drop))
+            }
+            Stage::Blur => {
+                let k = gaussian_kernel_1d(BLUR_KERNEL_SIZE, BLUR_SIGMA);
+                Runner::new(1.0, "images", move || image_k.gaussian_blur(x, &k).map(drop))
+            }
+            Stage::Rise => {
+                let params = RiseParams { n: o.masks, ..RiseParams::standard(seed) };
+                let hidden = indicatif::ProgressBar::hidden();
+                Runner::new(o.masks as f64, "masks", move || {
+                    let scorer = Scorer::new(model, image_k, o.batch);
+                    rise(&scorer, x, class, &params, &hidden).map(drop)
+                })
+                .note(format!("N = {}, s = {}, p = {}", params.n, params.s, params.p))
+            }
+            Stage::Posterior | Stage::PosteriorAppend => {
+                let grid = CandidateGrid::reference(h as u32, w as u32);
+                let prior = bench_prior(h, w);
+                let session = Rc::new(RefCell::new(gp_k.session(&grid, prior.as_slice().expect("standard layout"))?));
+                let n = o.observations;
+                // Alternating length scales make every `posterior` run recompute;
+                // `posterior-append` primes the session with n − 1 observations first.
+                let gps = if stage == Stage::Posterior {
+                    [bench_gp(n, &[20.0; 3], h, w, seed)?, bench_gp(n, &[12.0, 12.0, 10.0], h, w, seed)?]
+                } else {
+                    [bench_gp(n - 1, &[20.0; 3], h, w, seed)?, bench_gp(n, &[20.0; 3], h, w, seed)?]
+                };
+                let append = stage == Stage::PosteriorAppend;
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let (primed, taken, gps) = (session.clone(), log.clone(), Rc::new(gps));
+                let gps_setup = gps.clone();
+                let mut k = 0;
+                let mut r = Runner::new(grid.len() as f64, "candidates", move || {
+                    k += 1;
+                    let mut s = session.borrow_mut();
+                    let before = s.updates();
+                    s.set_gp(&gps[if append { 1 } else { k % 2 }])?;
+                    s.ucb_argmax(10.0)?;
+                    // Which path the session took (the CPU twin stops caching past its memory budget).
+                    let incremental = s.updates().incremental > before.incremental;
+                    taken.borrow_mut().push(json!({"update": if incremental { "incremental" } else { "full" }}));
+                    Ok(())
+                })
+                .note(format!("n = {n}, {} candidates", grid.len()));
+                if append {
+                    r.setup = Box::new(move || {
+                        let mut s = primed.borrow_mut();
+                        s.set_gp(&gps_setup[0])?;
+                        s.ucb_argmax(10.0).map(drop)
+                    });
+                }
+                r.breakdown = Some(log);
+                r
+            }
+            Stage::Fit => {
+                let (xs, ys) = bench_observations(o.observations, h, w, seed);
+                Runner::new(1.0, "fits", move || Gp::fit(xs.view(), &ys, &FitOptions::default()).map(drop))
+                    .note(format!("n = {}; host code on both paths", o.observations))
+            }
+            Stage::Refine => {
+                let cfg = RefineConfig { iters: o.iters, seed, ..RefineConfig::default() };
+                let hidden = indicatif::ProgressBar::hidden();
+                let parts = Rc::new(RefCell::new(Vec::new()));
+                let log = parts.clone();
+                let mut r = Runner::new(1.0, "images", move || {
+                    let scorer = Scorer::new(model, image_k, o.batch);
+                    let tp = Instant::now();
+                    let prior = rise(&scorer, x, class, &RiseParams::fast(seed), &hidden)?;
+                    let (prior_ms, prior_model_ms) = (ms(tp.elapsed()), ms(scorer.elapsed()));
+                    let r = refine(&scorer, gp_k, x, class, prior.view(), &cfg, &hidden)?;
+                    log.borrow_mut().push(json!({
+                        "prior_ms": prior_ms,
+                        "prior_model_ms": prior_model_ms,
+                        "loop_model_ms": ms(r.timings.model),
+                        "gp_fit_ms": ms(r.timings.gp_fit),
+                        "posterior_ms": ms(r.timings.posterior),
+                        "posterior_updates": r.posterior_updates,
+                    }));
+                    Ok(())
+                })
+                .note(format!("RISE N = 100 prior + {} queries, paper preset, no metrics", o.iters));
+                r.breakdown = Some(parts);
+                r
+            }
+            Stage::Insdel => {
+                let map = bench_prior(h, w);
+                Runner::new(1.0, "maps", move || {
+                    let scorer = Scorer::new(model, image_k, o.batch);
+                    causal_metrics(&scorer, image_k, x, map.view(), class, &[InsertionStart::Blur]).map(drop)
+                })
+                .note(format!("2 curves × {} points", h + 1))
+            }
+            Stage::Video => unreachable!("video is reported as not available"),
+        })
+    }
+}
+
+/// `count` boxes of the reference sizes at pseudo-random centres, alternately kept and removed.
+fn bench_boxes(count: usize, h: u32, w: u32, seed: u64) -> Vec<BoxMask> {
+    let grid = CandidateGrid::reference(h, w);
+    let mut next = lcg(seed);
+    (0..count)
+        .map(|i| {
+            let (r, q) = ((next() * h as f64) as u32, (next() * w as f64) as u32);
+            let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
+            crate::borex::candidate_box(r, q, grid.sizes[i % grid.sizes.len()], h, w, keep)
+        })
+        .collect()
+}
+
+/// A smooth saliency-like map: a bump off centre.
+fn bench_prior(h: usize, w: usize) -> Array2<f32> {
+    Array2::from_shape_fn((h, w), |(r, q)| {
+        let (dr, dq) = (r as f32 / h as f32 - 0.4, q as f32 / w as f32 - 0.55);
+        (-(dr * dr + dq * dq) * 8.0).exp()
+    })
+}
+
+/// n BOREx-like observations: spread over the image, every box size, jittered.
+fn bench_observations(n: usize, h: usize, w: usize, seed: u64) -> (Array2<f64>, Vec<f64>) {
+    let sizes = CandidateGrid::reference(h as u32, w as u32).sizes;
+    let mut next = lcg(seed);
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
+        0 => next() * h as f64,
+        1 => next() * w as f64,
+        _ => sizes[i % sizes.len()] as f64 + next() - 0.5,
+    });
+    let y = (0..n).map(|_| next() - 0.5).collect();
+    (x, y)
+}
+
+/// The GP of the first `n` bench observations with fixed length scales.
+fn bench_gp(n: usize, length_scales: &[f64], h: usize, w: usize, seed: u64) -> Result<PosteriorInputs> {
+    let (x, y) = bench_observations(n, h, w, seed);
+    Ok(Gp::with_length_scales(x.view(), &y, length_scales, FitOptions::default().alpha)?.posterior_inputs())
+}
+
+/// A small deterministic generator of uniforms in [0, 1) (the inputs only need to be spread out).
+fn lcg(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(12345);
+    move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,103 @@
+//! `borex bench` end to end on a tiny problem: the JSON report parses, holds
+//! every stage on both paths with consistent figures, and bad options fail
+//! with one clear line.
+
+mod common;
+
+use common::{assert_error, gpu_or_skip, run_borex};
+
+const STAGES: [&str; 9] = ["masking", "blur", "rise", "posterior", "posterior-append", "fit", "refine", "insdel", "video"];
+
+#[test]
+fn tiny_bench_reports_every_stage_on_both_paths() {
+    let gpu = gpu_or_skip("tiny_bench_reports_every_stage_on_both_paths").is_some();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    let args = [
+        "-q", "bench", "--repeat", "1", "--size", "32", "--masks", "8", "--iters", "3", "--observations", "3", "--batch", "4", "--json", "-o",
+        file.to_str().unwrap(),
+    ];
+    let out = run_borex(&args, &[]);
+    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(r, saved, "-o writes the same report");
+
+    assert_eq!(r["schema"], 1);
+    let env = &r["environment"];
+    assert!(env["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(!env["cpu_model"].as_str().unwrap().is_empty());
+    assert_eq!(env["input_size"], serde_json::json!([32, 32]));
+    assert_eq!(env["execution_provider"], "cpu");
+    assert!(env["onnxruntime"].as_str().unwrap().starts_with("1."), "{}", env["onnxruntime"]);
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2 * STAGES.len());
+    for (k, stage) in STAGES.iter().enumerate() {
+        for (j, path) in ["cpu", "gpu"].iter().enumerate() {
+            let row = &results[2 * k + j];
+            assert_eq!((row["stage"].as_str().unwrap(), row["path"].as_str().unwrap()), (*stage, *path));
+            if *stage == "video" {
+                assert_eq!(row["available"], false);
+                assert!(row["note"].as_str().unwrap().contains("not built"), "{row}");
+                continue;
+            }
+            if *path == "gpu" && !gpu {
+                assert_eq!(row["available"], false);
+                continue;
+            }
+            assert_eq!(row["available"], true, "{row}");
+            let t = &row["time"];
+            let (median, min, max) = (t["median_ms"].as_f64().unwrap(), t["min_ms"].as_f64().unwrap(), t["max_ms"].as_f64().unwrap());
+            assert_eq!(t["samples_ms"].as_array().unwrap().len(), 1, "--repeat 1");
+            assert!(median > 0.0 && min <= median && median <= max, "{row}");
+            // Throughput is the work per run over the median time.
+            let per_s = row["throughput"]["per_second"].as_f64().unwrap();
+            let units = per_s * median / 1e3;
+            let want = match *stage {
+                "masking" => 4.0,
+                "rise" => 8.0,
+                "posterior" | "posterior-append" => 0.0, // checked below
+                _ => 1.0,
+            };
+            if want > 0.0 {
+                assert!((units - want).abs() < 1e-6 * want, "{stage}: {units} units per run");
+            }
+            let bound = &row["model_bound"];
+            if ["rise", "refine", "insdel"].contains(stage) {
+                let b = bound["median_ms"].as_f64().unwrap();
+                assert!((row["bound_ratio"].as_f64().unwrap() - median / b).abs() < 1e-9);
+            } else {
+                assert!(bound.is_null() && row["bound_ratio"].is_null(), "{row}");
+            }
+            if *path == "gpu" {
+                let cpu = results[2 * k]["time"]["median_ms"].as_f64().unwrap();
+                assert!((row["gpu_over_cpu"].as_f64().unwrap() - median / cpu).abs() < 1e-9);
+            }
+        }
+    }
+    // The refine ran 3 queries; its breakdown counts every posterior update.
+    let refine = &results[2 * 6];
+    let updates = &refine["breakdown"]["posterior_updates"];
+    assert_eq!(updates["incremental"].as_u64().unwrap() + updates["full"].as_u64().unwrap(), 3, "{refine}");
+    // Posterior rows count the 32×32 grid's candidates (4 box sizes).
+    for row in &results[6..10] {
+        if row["available"] == true {
+            let units = row["throughput"]["per_second"].as_f64().unwrap() * row["time"]["median_ms"].as_f64().unwrap() / 1e3;
+            assert!((units - 4096.0).abs() < 1e-6 * 4096.0, "{row}");
+        }
+    }
+}
+
+#[test]
+fn table_names_the_machine_and_bad_options_fail_cleanly() {
+    let out = run_borex(&["-q", "--device", "cpu", "bench", "--stages", "blur,fit", "--repeat", "2", "--size", "32"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.starts_with("CPU: "), "{table}");
+    assert!(table.contains("ONNX Runtime"), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("blur ") || l.starts_with("fit ")).collect();
+    assert_eq!(rows.len(), 2, "cpu only: {table}");
+    assert_error(&run_borex(&["bench", "--stages", "masking,warp"], &[]), &["--stages", "unknown stage \"warp\""]);
+    assert_error(&run_borex(&["bench", "--repeat", "0"], &[]), &["--repeat"]);
+    assert_error(&run_borex(&["bench", "--observations", "1"], &[]), &["--observations"]);
+}
