@@ -5,12 +5,14 @@
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
 pub mod full_res;
+pub mod objective;
 pub mod pipeline;
 
 pub use crate::job::ClassSpec;
+pub use objective::Objective;
 pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
-use crate::compute::{Baseline, BoxMask, GpKernels, Keep, Masks};
+use crate::compute::{Baseline, BoxMask, GpKernels, Keep};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, FitOptions, Gp};
 use crate::model::Scorer;
@@ -45,6 +47,8 @@ pub struct RefineConfig {
     /// What removed pixels become.
     #[serde(skip)]
     pub baseline: Baseline,
+    /// What a query measures (see [`Objective`]).
+    pub objective: Objective,
 }
 
 impl Default for RefineConfig {
@@ -62,11 +66,28 @@ impl Default for RefineConfig {
             refit: true,
             seed: 0,
             baseline: Baseline::Zero,
+            objective: Objective::default(),
         }
     }
 }
 
 impl RefineConfig {
+    /// The BOREx authors' "paper" preset (their objective, zero baseline).
+    pub fn paper() -> Self {
+        Self { objective: Objective::Paper, baseline: Baseline::Zero, ..Self::default() }
+    }
+
+    /// "paper" or "default" when every knob but the seed matches that preset, else "custom".
+    pub fn preset(&self) -> &'static str {
+        if *self == (Self { seed: self.seed, ..Self::paper() }) {
+            "paper"
+        } else if *self == (Self { seed: self.seed, ..Self::default() }) {
+            "default"
+        } else {
+            "custom"
+        }
+    }
+
     pub fn grid(&self, height: u32, width: u32) -> CandidateGrid {
         match &self.sizes {
             Some(s) => CandidateGrid { height, width, sizes: s.clone() },
@@ -165,7 +186,7 @@ pub fn refine(
     let grid = cfg.grid(h as u32, w as u32);
     let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
     let mut session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
-    let baseline = scorer.kernels.baseline(image, cfg.baseline)?;
+    let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let jitter: Vec<Normal<f64>> = cfg.jitter.iter().map(|s| Normal::new(0.0, *s).expect("finite std")).collect();
     let mut timings = RefineTimings::default();
@@ -180,11 +201,10 @@ pub fn refine(
     let mut gp = None;
     for t in 0..cfg.iters {
         let s = grid.sizes[si];
-        let boxes = [candidate_box(r, q, s, h as u32, w as u32, Keep::Inside), candidate_box(r, q, s, h as u32, w as u32, Keep::Outside)];
-        let p = scorer.class_probs(image, baseline.view(), Masks::Boxes(&boxes), class)?;
-        let diff = p[0] - p[1];
+        let p = probe.probe(r, q, s)?;
+        let diff = p.0 - p.1;
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
-        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f });
+        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p.0, p_outside: p.1, f });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);
 

@@ -143,7 +143,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         "refined": with_fields(json!({"length_scales": refined.gp.length_scales()}), &refined_metrics),
         "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
         "settings": {
-            "preset": if job.config == (RefineConfig { seed: job.config.seed, ..Default::default() }) { "paper" } else { "custom" },
+            "preset": job.config.preset(),
             "refine": job.config,
             "baseline": job.config.baseline,
             "prior": match &job.prior {
