@@ -86,24 +86,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let gp_device = if gp_on_cpu { "cpu" } else { backend.kind() };
 
     let tp = Instant::now();
-    let prior = match &job.prior {
-        PriorSpec::Method(m) => {
-            let bar = crate::progress::bar(0, "prior", quiet);
-            let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.config.baseline };
-            let map = explain(m, model, &scorer, &input, class, probs, &bar)?.into_prior();
-            bar.finish_and_clear();
-            map
-        }
-        PriorSpec::File(path) => {
-            let m = read_map(path)?;
-            if m.dim() != (h, w) {
-                notes.push(format!("prior {} is {}×{}: resized to the model input {h}×{w}", path.display(), m.dim().0, m.dim().1));
-                output::resize_map(m.view(), h, w)
-            } else {
-                m
-            }
-        }
-    };
+    let prior = compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?;
     let prior_ms = ms(tp.elapsed());
 
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
@@ -170,6 +153,31 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     });
     output::write_json(&job.out_dir.join("report.json"), &report)?;
     Ok(RefineOutcome { report, prior, refined, notes })
+}
+
+/// The prior map of `spec` at the model-input resolution (an explainer's map, or a
+/// map file resized with a note).
+pub fn compute_prior(spec: &PriorSpec, model: &Classifier, scorer: &Scorer, prepared: &Prepared, baseline: crate::compute::Baseline, quiet: bool, notes: &mut Vec<String>) -> Result<Array2<f32>> {
+    let x = prepared.pre.tensor.view();
+    let (_, h, w) = x.dim();
+    Ok(match spec {
+        PriorSpec::Method(m) => {
+            let bar = crate::progress::bar(0, "prior", quiet);
+            let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline };
+            let map = explain(m, model, scorer, &input, prepared.class, &prepared.probs, &bar)?.into_prior();
+            bar.finish_and_clear();
+            map
+        }
+        PriorSpec::File(path) => {
+            let m = read_map(path)?;
+            if m.dim() != (h, w) {
+                notes.push(format!("prior {} is {}×{}: resized to the model input {h}×{w}", path.display(), m.dim().0, m.dim().1));
+                output::resize_map(m.view(), h, w)
+            } else {
+                m
+            }
+        }
+    })
 }
 
 /// `base` with every field of `extra` (an object, or null for none) added.

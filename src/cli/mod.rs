@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their validation, one module per subcommand.
 
 mod classify;
+mod eval;
 mod explain;
 mod info;
 mod refine;
@@ -45,6 +46,8 @@ pub enum Command {
     Explain(Box<explain::ExplainArgs>),
     /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
     Refine(Box<refine::RefineArgs>),
+    /// Score maps (and refined maps) on image sets: insertion/deletion, paired tests, plots.
+    Eval(Box<eval::EvalArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),
         Command::Explain(a) => explain::run(a, &cli.global),
+        Command::Eval(a) => eval::run(a, &cli.global),
     }
 }
 

@@ -97,7 +97,8 @@ pub fn wilcoxon(diffs: &[f64], method: WilcoxonMethod) -> Option<Wilcoxon> {
     }
     let abs: Vec<f64> = d.iter().map(|x| x.abs()).collect();
     let r = ranks(&abs);
-    let w_plus: f64 = r.iter().zip(&d).filter(|(_, x)| **x > 0.0).map(|(r, _)| r).sum();
+    // + 0.0: an empty f64 sum is −0.0.
+    let w_plus: f64 = r.iter().zip(&d).filter(|(_, x)| **x > 0.0).map(|(r, _)| r).sum::<f64>() + 0.0;
     let total = (n * (n + 1)) as f64 / 2.0;
     let w_minus = total - w_plus;
     let method = match method {
