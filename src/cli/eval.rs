@@ -165,7 +165,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     println!("{} rows computed, {} already done; wrote {}", outcome.computed, outcome.skipped, out.join("summary.md").display());
     for f in &outcome.failures {
-        eprintln!("error: {} ({}): {}", f.image.display(), f.what, f.error);
+        eprintln!("failed: {} ({}): {}", f.image.display(), f.what, f.error);
     }
     anyhow::ensure!(outcome.failures.is_empty(), "{} of {} images had failures (the rest are in {})", outcome.failures.iter().map(|f| &f.image).collect::<std::collections::BTreeSet<_>>().len(), job.images.len(), out.display());
     Ok(())
