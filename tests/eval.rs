@@ -161,6 +161,28 @@ fn eval_rejects_bad_input_in_one_line() {
     assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "rise-fast,magic", "-o", o], &[]), &["magic"]);
     assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--objectives", "matched", "-o", o], &[]), &["--refine"]);
     assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--refine", "--objectives", "best", "-o", o], &[]), &["best"]);
+    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]), &["{stem}"]);
+}
+
+#[test]
+fn eval_scores_map_files_and_reports_missing_ones() {
+    // A map file per image through `file:PATTERN`; the 112×112 map is resized with a note,
+    // and the image without a map fails alone.
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let map = Array2::from_shape_fn((112, 112), |(y, x)| ((y as f32 - 56.0).powi(2) + (x as f32 - 56.0).powi(2)).sqrt());
+    ndarray_npy::write_npy(maps.join("coffee.npy"), &map).unwrap();
+    let out = dir.path().join("o");
+    let pattern = format!("file:{}/{{stem}}.npy", maps.display());
+    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &pattern, "-o", out.to_str().unwrap()], &[]);
+    assert_error(&o, &["1 of 2 images"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("chelsea.npy"), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["key"], "coffee");
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json")).unwrap()).unwrap();
+    assert!(rec["notes"][0].as_str().unwrap().contains("resized"), "{rec}");
 }
 
 // ---- `borex eval mosaic` on a class folder the test builds from the sample images:

@@ -17,7 +17,8 @@ pub struct EvalArgs {
     /// A text file listing images, one per line (relative to the file; # comments).
     #[arg(long)]
     pub manifest: Option<PathBuf>,
-    /// Explainers whose maps are scored, comma-separated.
+    /// Explainers whose maps are scored, comma-separated; `file:PATTERN` reads a map per image
+    /// (.npy or PNG) with `{stem}` replaced by the image's file stem.
     #[arg(long, value_delimiter = ',', default_value = "rise-fast")]
     pub methods: Vec<String>,
     /// Seeds (each is one map per method, and one refinement per objective), comma-separated.

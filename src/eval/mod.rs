@@ -55,7 +55,7 @@ impl Variant {
 #[derive(Debug, Clone)]
 pub struct EvalJob {
     pub images: Vec<PathBuf>,
-    /// Explainer names (validated by [`EvalJob::validate`]).
+    /// Explainer names, or `file:PATTERN` map files with `{stem}` (validated by [`EvalJob::validate`]).
     pub methods: Vec<String>,
     pub seeds: Vec<u64>,
     /// Refinements to run on every prior; empty scores the priors only.
@@ -77,8 +77,11 @@ impl EvalJob {
             return Err(BorexError::invalid("--methods and --seeds need at least one value each"));
         }
         for m in &self.methods {
-            if Method::parse(m, 0).is_none() {
-                return Err(crate::explain::unknown_method(m));
+            match m.strip_prefix("file:") {
+                Some(p) if !p.contains("{stem}") => return Err(BorexError::invalid(format!("method {m:?}: a map-file pattern needs {{stem}} (the image's file stem), e.g. file:maps/{{stem}}.npy"))),
+                Some(_) => {}
+                None if Method::parse(m, 0).is_none() => return Err(crate::explain::unknown_method(m)),
+                None => {}
             }
         }
         let mut labels: Vec<&str> = self.variants.iter().map(|v| v.label.as_str()).collect();
@@ -112,7 +115,7 @@ impl EvalJob {
     }
 
     fn row_dir(&self, key: &str, method: &str, seed: u64) -> PathBuf {
-        self.out_dir.join("runs").join(key).join(method.replace('+', "p")).join(format!("seed{seed}"))
+        self.out_dir.join("runs").join(key).join(file_safe(method)).join(format!("seed{seed}"))
     }
 }
 
@@ -171,6 +174,9 @@ pub struct Record {
     pub settings: serde_json::Value,
     pub scores: Scores,
     pub time_ms: f64,
+    /// E.g. a map file resized to the model input.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// An image or (image, method, seed) that failed, with its one-line reason.
@@ -256,6 +262,20 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
     Ok(EvalOutcome { records, failures, computed, skipped })
 }
 
+/// A method name as a folder or file name.
+pub fn file_safe(s: &str) -> String {
+    s.replace('+', "p").chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// A method's prior for one image: an explainer, or `file:PATTERN` with `{stem}`
+/// replaced by the image's file stem (maps from another tool, e.g. the BOREx authors' code).
+pub fn prior_spec(method: &str, image: &Path, seed: u64) -> PriorSpec {
+    match method.strip_prefix("file:") {
+        Some(pattern) => PriorSpec::File(PathBuf::from(pattern.replace("{stem}", &image.file_stem().unwrap_or_default().to_string_lossy()))),
+        None => PriorSpec::parse(method, seed),
+    }
+}
+
 fn json_path(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -289,6 +309,7 @@ impl RowCtx<'_> {
             settings,
             scores,
             time_ms: ms(t.elapsed()),
+            notes: vec![],
         })
     }
 
@@ -307,9 +328,10 @@ impl RowCtx<'_> {
             }
             _ => {
                 let t = Instant::now();
-                let spec = PriorSpec::parse(method, seed);
-                let map = compute_prior(&spec, self.model, self.scorer, self.prepared, self.job.baseline, self.quiet, &mut vec![])?;
-                let r = self.record(method, seed, None, prior_settings, map.view(), t)?;
+                let spec = prior_spec(method, self.image, seed);
+                let mut notes = vec![];
+                let map = compute_prior(&spec, self.model, self.scorer, self.prepared, self.job.baseline, self.quiet, &mut notes)?;
+                let r = Record { notes, ..self.record(method, seed, None, prior_settings, map.view(), t)? };
                 output::write_npy(&prior_npy, &map)?;
                 output::write_json(&prior_json, &r)?;
                 out.push(r);

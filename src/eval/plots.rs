@@ -65,7 +65,7 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
         if of(None).next().is_none() {
             continue;
         }
-        let safe = method.replace('+', "p");
+        let safe = super::file_safe(method);
         let name = format!("curves_{safe}.png");
         render(&dir.join(&name), (1500, 480), |root| {
             root.fill(&WHITE)?;
