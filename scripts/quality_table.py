@@ -8,6 +8,9 @@ into docs/quality.md and copies their plots to docs/quality/.
 
   main study:  objectives paper, matched, deletion          × seeds 0–4 (45 image×seed pairs)
   screening:   objectives paper:blur, insertion             × seed 0    (9 pairs)
+  anchor:      with --anchor DIR (the BOREx authors' RISE-100 priors and refined maps, NAME_prior.npy /
+               NAME_refined.npy): their fixed priors refined by borex (main objectives, seed 0), and
+               their own refined maps scored by the same metric
 
     python3 scripts/quality_table.py [--seeds 0 1 2 3 4] [--device cpu] [--borex target/release/borex]
 """
@@ -30,21 +33,34 @@ def main():
     ap.add_argument("--borex", default=os.path.join(ROOT, "target", "release", "borex"))
     ap.add_argument("--work", default=os.path.join(ROOT, "out", "quality"))
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "quality.md"))
+    ap.add_argument("--anchor", help="folder with the BOREx authors' NAME_prior.npy / NAME_refined.npy")
     a = ap.parse_args()
     images = os.path.join(os.environ.get("BOREX_HOME", os.path.join(ROOT, ".borex")), "images")
     os.makedirs(a.work, exist_ok=True)
     manifest = os.path.join(a.work, "images.txt")
     with open(manifest, "w") as f:
         f.write("".join(os.path.join(images, n) + "\n" for n in IMAGES))
+    studies = [(n, f"--methods rise-fast --refine --objectives {o}", s) for n, o, s in STUDIES]
+    if a.anchor:
+        names = sorted(f[:-len("_prior.npy")] for f in os.listdir(a.anchor) if f.endswith("_prior.npy"))
+        ext = {os.path.splitext(n)[0]: n for n in IMAGES}
+        anchor_manifest = os.path.join(a.work, "anchor_images.txt")
+        with open(anchor_manifest, "w") as f:
+            f.write("".join(os.path.join(images, ext[n]) + "\n" for n in names if n in ext))
+        prior = os.path.join(a.anchor, "{stem}_prior.npy")
+        refined = os.path.join(a.anchor, "{stem}_refined.npy")
+        studies.append(("anchor", f"--manifest {anchor_manifest} --methods file:{prior} --refine --objectives {STUDIES[0][1]}", [0]))
+        studies.append(("anchor-authors-refined", f"--manifest {anchor_manifest} --methods file:{refined}", [0]))
     parts = []
     plots = os.path.join(os.path.dirname(a.out), "quality")
     os.makedirs(plots, exist_ok=True)
-    for name, objectives, seeds in STUDIES:
+    for name, args, seeds in studies:
         seeds = seeds or a.seeds
         out = os.path.join(a.work, name)
+        if "--manifest" not in args:
+            args = f"--manifest {manifest} {args}"
         for k in range(1, len(seeds) + 1):  # seed by seed: an interrupted study keeps whole seeds
-            cmd = [a.borex, "--device", a.device, "-q", "eval", "--manifest", manifest, "--methods", "rise-fast",
-                   "--refine", "--objectives", objectives, "--seeds", ",".join(map(str, seeds[:k])), "-o", out]
+            cmd = [a.borex, "--device", a.device, "-q", "eval", *args.split(), "--seeds", ",".join(map(str, seeds[:k])), "-o", out]
             print("+", " ".join(cmd), file=sys.stderr)
             subprocess.run(cmd, check=True)
         with open(os.path.join(out, "summary.md")) as f:

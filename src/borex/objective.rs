@@ -42,6 +42,12 @@ impl Objective {
     }
 }
 
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl std::str::FromStr for Objective {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -46,7 +46,7 @@ pub struct RefineArgs {
     /// What a query measures: paper (P(box kept) − P(box removed), both on --baseline; the BOREx
     /// authors' objective), matched (box kept on blur − box removed to zero: the default metric's
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
-    #[arg(long, default_value = "paper")]
+    #[arg(long, default_value_t = borex::borex::Objective::default())]
     pub objective: borex::borex::Objective,
     /// Also write refined_full.npy at the original image resolution.
     #[arg(long)]
