@@ -9,7 +9,8 @@
 //! - [`gp`]: the Gaussian process (Matérn 3/2, L-BFGS-B fit) and the candidate grid;
 //! - [`borex`]: the refinement loop;
 //! - [`explain`]: prior maps (RISE, ...);
-//! - [`metrics`]: insertion / deletion;
+//! - [`metrics`]: insertion / deletion, rank statistics;
+//! - [`eval`]: `borex eval` (metrics over image sets, paired tests, plots);
 //! - [`output`]: atomic .npy / PNG / JSON writers and overlays;
 //! - [`classify`]: top-k classification of image files;
 //! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
@@ -19,6 +20,7 @@ pub mod borex;
 pub mod classify;
 pub mod compute;
 pub mod error;
+pub mod eval;
 pub mod explain;
 pub mod gp;
 pub mod image;

@@ -5,12 +5,14 @@
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
 pub mod full_res;
+pub mod objective;
 pub mod pipeline;
 
 pub use crate::job::ClassSpec;
+pub use objective::Objective;
 pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
-use crate::compute::{Baseline, BoxMask, GpKernels, Keep, Masks, PosteriorUpdates};
+use crate::compute::{Baseline, BoxMask, GpKernels, Keep, PosteriorUpdates};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, FitOptions, Gp};
 use crate::model::Scorer;
@@ -53,6 +55,8 @@ pub struct RefineConfig {
     /// replay a reference implementation's draws. `None` in normal use.
     #[serde(skip)]
     pub jitter_draws: Option<Vec<[f64; 3]>>,
+    /// What a query measures (see [`Objective`]).
+    pub objective: Objective,
 }
 
 impl Default for RefineConfig {
@@ -71,11 +75,28 @@ impl Default for RefineConfig {
             seed: 0,
             baseline: Baseline::Zero,
             jitter_draws: None,
+            objective: Objective::default(),
         }
     }
 }
 
 impl RefineConfig {
+    /// The BOREx authors' "paper" preset (their objective, zero baseline).
+    pub fn paper() -> Self {
+        Self { objective: Objective::Paper, baseline: Baseline::Zero, ..Self::default() }
+    }
+
+    /// "paper" or "default" when every knob but the seed matches that preset, else "custom".
+    pub fn preset(&self) -> &'static str {
+        if *self == (Self { seed: self.seed, ..Self::paper() }) {
+            "paper"
+        } else if *self == (Self { seed: self.seed, ..Self::default() }) {
+            "default"
+        } else {
+            "custom"
+        }
+    }
+
     pub fn grid(&self, height: u32, width: u32) -> CandidateGrid {
         match &self.sizes {
             Some(s) => CandidateGrid { height, width, sizes: s.clone() },
@@ -211,7 +232,7 @@ pub fn refine(
     let grid = cfg.grid(h as u32, w as u32);
     let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
     let mut session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
-    let baseline = scorer.kernels.baseline(image, cfg.baseline)?;
+    let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
     let scale = RefineConfig::pixel_scale(h as u32, w as u32);
     let fit_options = cfg.fit_options(scale);
     if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
@@ -239,11 +260,10 @@ pub fn refine(
     let mut fit_failures = vec![];
     for t in 0..cfg.iters {
         let s = grid.sizes[si];
-        let boxes = [candidate_box(r, q, s, h as u32, w as u32, Keep::Inside), candidate_box(r, q, s, h as u32, w as u32, Keep::Outside)];
-        let p = scorer.class_probs(image, baseline.view(), Masks::Boxes(&boxes), class)?;
-        let diff = p[0] - p[1];
+        let p = probe.probe(r, q, s)?;
+        let diff = p.0 - p.1;
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
-        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p[0], p_outside: p[1], f, length_scales: [0.0; 3] });
+        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p.0, p_outside: p.1, f, length_scales: [0.0; 3] });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);
 

@@ -77,22 +77,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let gp_device = backend.kind();
 
     let tp = Instant::now();
-    let prior = match &job.prior {
-        PriorSpec::Method(m) => {
-            let bar = crate::progress::bar(0, "prior", quiet);
-            let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.config.baseline };
-            let map = explain(m, model, &scorer, &input, class, probs, &bar)?.into_prior();
-            bar.finish_and_clear();
-            map
-        }
-        PriorSpec::File(path) => {
-            let file = read_map(path)?;
-            notes.extend(file.notes);
-            let (m, note) = crate::image::map_to_input(file.map, &pre.crop, h, w, &format!("prior {}", path.display()));
-            notes.extend(note);
-            m
-        }
-    };
+    let prior = compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?;
     let prior_ms = ms(tp.elapsed());
 
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
@@ -152,7 +137,7 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         "full_res": full_res,
         "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
         "settings": {
-            "preset": if job.config == (RefineConfig { seed: job.config.seed, ..Default::default() }) { "paper" } else { "custom" },
+            "preset": job.config.preset(),
             "refine": job.config,
             "baseline": job.config.baseline,
             "prior": match &job.prior {
@@ -181,6 +166,29 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     output::write_json(&outputs.file("report.json"), &report)?;
     outputs.commit()?;
     Ok(RefineOutcome { report, prior, refined, notes })
+}
+
+/// The prior map of `spec` at the model-input resolution (an explainer's map, or a
+/// map file resized with a note).
+pub fn compute_prior(spec: &PriorSpec, model: &Classifier, scorer: &Scorer, prepared: &Prepared, baseline: crate::compute::Baseline, quiet: bool, notes: &mut Vec<String>) -> Result<Array2<f32>> {
+    let x = prepared.pre.tensor.view();
+    let (_, h, w) = x.dim();
+    Ok(match spec {
+        PriorSpec::Method(m) => {
+            let bar = crate::progress::bar(0, "prior", quiet);
+            let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline };
+            let map = explain(m, model, scorer, &input, prepared.class, &prepared.probs, &bar)?.into_prior();
+            bar.finish_and_clear();
+            map
+        }
+        PriorSpec::File(path) => {
+            let file = read_map(path)?;
+            notes.extend(file.notes);
+            let (m, note) = crate::image::map_to_input(file.map, &prepared.pre.crop, h, w, &format!("prior {}", path.display()));
+            notes.extend(note);
+            m
+        }
+    })
 }
 
 /// `base` with every field of `extra` (an object, or null for none) added.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod classify;
+mod eval;
 mod explain;
 mod info;
 mod refine;
@@ -48,6 +49,8 @@ pub enum Command {
     Explain(Box<explain::ExplainArgs>),
     /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
     Refine(Box<refine::RefineArgs>),
+    /// Score maps (and refined maps) on image sets: insertion/deletion, paired tests, plots.
+    Eval(Box<eval::EvalArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -126,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),
         Command::Explain(a) => explain::run(a, &cli.global),
+        Command::Eval(a) => eval::run(a, &cli.global),
     }
 }
 

@@ -43,6 +43,11 @@ pub struct RefineArgs {
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
     #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
+    /// What a query measures: paper (P(box kept) − P(box removed), both on --baseline; the BOREx
+    /// authors' objective), matched (box kept on blur − box removed to zero: the default metric's
+    /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
+    #[arg(long, default_value_t = borex::borex::Objective::default())]
+    pub objective: borex::borex::Objective,
     /// Also write refined_full.npy at the original image resolution.
     #[arg(long)]
     pub full_res: bool,
@@ -73,6 +78,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         refit: !args.fixed_length_scales,
         seed: args.seed,
         baseline: args.baseline,
+        objective: args.objective,
         ..RefineConfig::default()
     };
     let job = RefineJob {

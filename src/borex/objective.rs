@@ -1,0 +1,131 @@
+//! What one BOREx query measures. Every objective scores a box (r, q, s) as
+//! `P_in − P_out` (then the gain sigmoid); they differ in the substrate the
+//! box is shown on. The perturbation a query uses decides which metric the
+//! refinement improves (docs/quality.md): a query that removes boxes to zero
+//! optimises zero-start insertion, one that shows the box on a blurred copy
+//! optimises blur-start insertion.
+
+use super::candidate_box;
+use crate::compute::{Baseline, Keep, Masks};
+use crate::error::{BorexError, Result};
+use crate::model::Scorer;
+use ndarray::{Array3, ArrayView3};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// The BOREx paper: P(box kept, rest → baseline) − P(box → baseline), one
+    /// baseline for both (`--baseline`, zero by default).
+    #[default]
+    Paper,
+    /// Matched to the default metric: P(box kept, rest → blur) − P(box → zero),
+    /// i.e. the box on blur-start insertion's substrate minus the box on
+    /// deletion's substrate (`--baseline` does not apply).
+    Matched,
+    /// Insertion only: P(box kept, rest → blur) − P(all blurred).
+    Insertion,
+    /// Deletion only: P(image) − P(box → zero).
+    Deletion,
+}
+
+impl Objective {
+    pub const NAMES: [&'static str; 4] = ["paper", "matched", "insertion", "deletion"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Paper => "paper",
+            Objective::Matched => "matched",
+            Objective::Insertion => "insertion",
+            Objective::Deletion => "deletion",
+        }
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Objective {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "paper" => Ok(Objective::Paper),
+            "matched" => Ok(Objective::Matched),
+            "insertion" => Ok(Objective::Insertion),
+            "deletion" => Ok(Objective::Deletion),
+            other => Err(format!("unknown objective {other:?} (expected one of {})", Objective::NAMES.join(", "))),
+        }
+    }
+}
+
+/// One side of a query: the box shown on a substrate, or a constant probability
+/// (the whole image or the whole substrate, scored once).
+enum Side {
+    Box { keep: Keep, substrate: Array3<f32> },
+    Constant(f32),
+}
+
+/// Scores boxes for one image and class under an objective.
+pub(crate) struct Probe<'a> {
+    scorer: &'a Scorer<'a>,
+    image: ArrayView3<'a, f32>,
+    class: usize,
+    inside: Side,
+    outside: Side,
+    /// Both sides on one substrate: one batch of two.
+    shared: bool,
+}
+
+impl<'a> Probe<'a> {
+    pub fn new(scorer: &'a Scorer<'a>, image: ArrayView3<'a, f32>, class: usize, objective: Objective, baseline: Baseline) -> Result<Self> {
+        let sub = |b: Baseline| scorer.kernels.baseline(image, b);
+        let constant = |b: Option<Baseline>| -> Result<f32> {
+            let p = match b {
+                None => scorer.probabilities(image)?,
+                Some(b) => scorer.probabilities(sub(b)?.view())?,
+            };
+            p.get(class).copied().ok_or_else(|| BorexError::invalid(format!("class {class} out of range")))
+        };
+        let (inside, outside, shared) = match objective {
+            Objective::Paper => (Side::Box { keep: Keep::Inside, substrate: sub(baseline)? }, Side::Box { keep: Keep::Outside, substrate: Array3::zeros((0, 0, 0)) }, true),
+            Objective::Matched => (Side::Box { keep: Keep::Inside, substrate: sub(Baseline::Blur)? }, Side::Box { keep: Keep::Outside, substrate: sub(Baseline::Zero)? }, false),
+            Objective::Insertion => (Side::Box { keep: Keep::Inside, substrate: sub(Baseline::Blur)? }, Side::Constant(constant(Some(Baseline::Blur))?), false),
+            Objective::Deletion => (Side::Constant(constant(None)?), Side::Box { keep: Keep::Outside, substrate: sub(Baseline::Zero)? }, false),
+        };
+        Ok(Self { scorer, image, class, inside, outside, shared })
+    }
+
+    /// (P_in, P_out) of the box (r, q, s).
+    pub fn probe(&self, r: u32, q: u32, s: u32) -> Result<(f32, f32)> {
+        let (_, h, w) = self.image.dim();
+        let bx = |keep| candidate_box(r, q, s, h as u32, w as u32, keep);
+        if self.shared {
+            let Side::Box { substrate, .. } = &self.inside else { unreachable!("shared probes are boxes") };
+            let p = self.scorer.class_probs(self.image, substrate.view(), Masks::Boxes(&[bx(Keep::Inside), bx(Keep::Outside)]), self.class)?;
+            return Ok((p[0], p[1]));
+        }
+        let side = |s: &Side| -> Result<f32> {
+            match s {
+                Side::Constant(p) => Ok(*p),
+                Side::Box { keep, substrate } => Ok(self.scorer.class_probs(self.image, substrate.view(), Masks::Boxes(&[bx(*keep)]), self.class)?[0]),
+            }
+        };
+        Ok((side(&self.inside)?, side(&self.outside)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for n in Objective::NAMES {
+            assert_eq!(n.parse::<Objective>().unwrap().name(), n);
+        }
+        assert!("best".parse::<Objective>().unwrap_err().contains("paper, matched"));
+    }
+}

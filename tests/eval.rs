@@ -1,0 +1,253 @@
+//! Evaluation: insertion/deletion against an independent numpy implementation
+//! (scripts/make_causal_fixture.py), on the CPU kernels and their GPU twins.
+
+mod common;
+
+use borex::compute::{cpu::CpuKernels, gpu::GpuKernels, ImageKernels};
+use borex::metrics::{causal_curve, CausalMetric, InsertionStart};
+use borex::model::{Classifier, ModelOptions, Scorer};
+use ndarray::{Array2, Array3};
+use serde_json::Value;
+
+fn causal_matches_numpy(kernels: &dyn ImageKernels, who: &str) {
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("causal_numpy.json")).unwrap()).unwrap();
+    let img: Vec<Vec<Vec<f32>>> = serde_json::from_value(f["image"].clone()).unwrap();
+    let map: Vec<Vec<f32>> = serde_json::from_value(f["map"].clone()).unwrap();
+    let image = Array3::from_shape_fn((img.len(), img[0].len(), img[0][0].len()), |(c, y, x)| img[c][y][x]);
+    let map = Array2::from_shape_fn((map.len(), map[0].len()), |(y, x)| map[y][x]);
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_probs.onnx"))).unwrap();
+    // Batch 5: 17 points span four model calls, the last one partial.
+    let scorer = Scorer::new(&model, kernels, 5);
+    let cases = f["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 6);
+    for c in cases {
+        let class = c["class"].as_u64().unwrap() as usize;
+        let (metric, start) = match c["curve"].as_str().unwrap() {
+            "deletion" => (CausalMetric::Deletion, InsertionStart::Blur),
+            "insertion_blur" => (CausalMetric::Insertion, InsertionStart::Blur),
+            "insertion_zero" => (CausalMetric::Insertion, InsertionStart::Zero),
+            other => panic!("unknown curve {other}"),
+        };
+        let curve = causal_curve(&scorer, kernels, image.view(), map.view(), class, metric, start).unwrap();
+        let want: Vec<f32> = serde_json::from_value(c["scores"].clone()).unwrap();
+        assert!(common::max_abs_diff(&curve.scores, &want) < 1e-6, "{who} {} class {class}: {:?} vs {want:?}", c["curve"], curve.scores);
+        let auc = c["auc"].as_f64().unwrap();
+        assert!((curve.auc as f64 - auc).abs() < 1e-6, "{who} {} class {class}: AUC {} vs numpy {auc}", c["curve"], curve.auc);
+    }
+}
+
+#[test]
+fn insertion_deletion_match_numpy_on_cpu() {
+    causal_matches_numpy(&CpuKernels, "cpu");
+}
+
+#[test]
+fn insertion_deletion_match_numpy_on_gpu() {
+    if let Some(ctx) = common::gpu_or_skip("insertion_deletion_match_numpy_on_gpu") {
+        causal_matches_numpy(&GpuKernels::new(ctx), "gpu");
+    }
+}
+
+// ---- refine objectives: each query's two probabilities use the substrates the objective names.
+
+fn query_substrates(objective: borex::borex::Objective) -> (f32, f32, f32, f32) {
+    use borex::borex::{refine, RefineConfig};
+    use borex::compute::{Baseline, ImageKernels};
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_probs.onnx"))).unwrap();
+    let kernels = CpuKernels;
+    let scorer = Scorer::new(&model, &kernels, 4);
+    let (h, w) = (24, 24);
+    let image = Array3::from_shape_fn((3, h, w), |(c, y, x)| ((c * 7 + y * 3 + x * 5) % 11) as f32 / 5.0 - 1.0);
+    let prior = Array2::from_shape_fn((h, w), |(y, x)| (y * w + x) as f32 / 100.0);
+    let cfg = RefineConfig { iters: 1, sizes: Some(vec![4, 6]), objective, ..RefineConfig::default() };
+    let r = refine(&scorer, &kernels, image.view(), 1, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let o = &r.observations[0];
+    // The box by hand: rows/cols [c − s, c + s) clipped; blend by hand.
+    let (r0, c0, sz) = (o.row as usize, o.col as usize, o.size as usize);
+    let in_box = |y: usize, x: usize| y + sz >= r0 && y < r0 + sz && x + sz >= c0 && x < c0 + sz;
+    let blur = kernels.baseline(image.view(), Baseline::Blur).unwrap();
+    let p = |x: &Array3<f32>| scorer.probabilities(x.view()).unwrap()[1];
+    let kept_on = |base: &Array3<f32>| p(&Array3::from_shape_fn(image.raw_dim(), |(c, y, x)| if in_box(y, x) { image[[c, y, x]] } else { base[[c, y, x]] }));
+    let removed_to = |base: &Array3<f32>| p(&Array3::from_shape_fn(image.raw_dim(), |(c, y, x)| if in_box(y, x) { base[[c, y, x]] } else { image[[c, y, x]] }));
+    let zero = Array3::zeros(image.raw_dim());
+    let (want_in, want_out) = match objective {
+        borex::borex::Objective::Paper => (kept_on(&zero), removed_to(&zero)),
+        borex::borex::Objective::Matched => (kept_on(&blur), removed_to(&zero)),
+        borex::borex::Objective::Insertion => (kept_on(&blur), p(&blur)),
+        borex::borex::Objective::Deletion => (p(&image), removed_to(&zero)),
+    };
+    (o.p_inside, want_in, o.p_outside, want_out)
+}
+
+#[test]
+fn every_objective_queries_its_substrates() {
+    use borex::borex::Objective;
+    for obj in [Objective::Paper, Objective::Matched, Objective::Insertion, Objective::Deletion] {
+        let (got_in, want_in, got_out, want_out) = query_substrates(obj);
+        assert!((got_in - want_in).abs() < 1e-6 && (got_out - want_out).abs() < 1e-6, "{obj:?}: ({got_in}, {got_out}) vs ({want_in}, {want_out})");
+    }
+    // The substrates differ enough on this image for a swap to be caught.
+    let (_, kept_zero, _, _) = query_substrates(Objective::Paper);
+    let (_, kept_blur, _, _) = query_substrates(Objective::Matched);
+    assert!((kept_zero - kept_blur).abs() > 1e-4, "{kept_zero} vs {kept_blur}");
+}
+
+// ---- the `borex eval` command.
+
+use common::{assert_error, asset, run_borex};
+use std::path::Path;
+
+fn sample(name: &str) -> String {
+    asset(borex::paths::sample_image(name)).to_str().unwrap().to_string()
+}
+
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    lines.map(|l| header.iter().cloned().zip(l.split(',').map(String::from)).collect()).collect()
+}
+
+#[test]
+fn eval_refine_writes_tables_plots_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ev");
+    let manifest = dir.path().join("images.txt");
+    std::fs::write(&manifest, format!("# two images, one missing\n{}\nnot-there.png\n", sample("coffee.png"))).unwrap();
+    let args = ["--device", "cpu", "-q", "eval", "--manifest", manifest.to_str().unwrap(), "--refine", "--objectives", "paper,matched", "--iters", "3", "-o", out.to_str().unwrap()];
+    let o = run_borex(&args, &[]);
+    // The missing image is reported, the other one is evaluated, and the exit status says something failed.
+    assert_error(&o, &["1 of 2 images"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not-there.png"));
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 3, "prior + two refinements");
+    let maps: Vec<&str> = rows.iter().map(|r| r["map"].as_str()).collect();
+    assert_eq!(maps, ["prior", "refined:matched", "refined:paper"]);
+    for r in &rows {
+        let f = |k: &str| r[k].parse::<f64>().unwrap();
+        assert!((f("ins_del_blur") - (f("insertion_blur") - f("deletion"))).abs() < 2e-6);
+        assert!((0.0..=1.0).contains(&f("insertion_zero")));
+    }
+    // summary.json's gain is refined − prior of the CSV values.
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let m = &s["methods"][0];
+    assert_eq!(m["method"], "rise-fast");
+    let paper = m["variants"].as_array().unwrap().iter().find(|v| v["variant"] == "paper").unwrap();
+    let test = paper["tests"].as_array().unwrap().iter().find(|t| t["metric"] == "ins_del_blur").unwrap();
+    let val = |map: &str| rows.iter().find(|r| r["map"] == map).unwrap()["ins_del_blur"].parse::<f64>().unwrap();
+    assert!((test["mean_gain"].as_f64().unwrap() - (val("refined:paper") - val("prior"))).abs() < 2e-6);
+    assert_eq!(test["n"], 1);
+    assert_eq!(s["failures"].as_array().unwrap().len(), 1);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("paired Wilcoxon") && md.contains("not-there.png"));
+    for p in ["plots/curves_rise-fast.png", "plots/scatter_rise-fast.png"] {
+        let img = image::open(out.join(p)).unwrap();
+        assert!(img.width() > 300 && img.height() > 300, "{p}");
+    }
+    // Rerun: nothing recomputed, the same table.
+    let before = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let o = run_borex(&args, &[]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 1 already done"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), before);
+}
+
+#[test]
+fn eval_rejects_bad_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    assert_error(&run_borex(&["-q", "eval", "-o", o], &[]), &["no images"]);
+    assert_error(&run_borex(&["-q", "eval", "--manifest", "/nonexistent/list.txt", "-o", o], &[]), &["manifest", "/nonexistent/list.txt"]);
+    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "rise-fast,magic", "-o", o], &[]), &["magic"]);
+    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--objectives", "matched", "-o", o], &[]), &["--refine"]);
+    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--refine", "--objectives", "best", "-o", o], &[]), &["best"]);
+    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]), &["{stem}"]);
+}
+
+#[test]
+fn eval_scores_map_files_and_reports_missing_ones() {
+    // A map file per image through `file:PATTERN`; the 112×112 map is resized with a note,
+    // and the image without a map fails alone.
+    let dir = tempfile::tempdir().unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let map = Array2::from_shape_fn((112, 112), |(y, x)| ((y as f32 - 56.0).powi(2) + (x as f32 - 56.0).powi(2)).sqrt());
+    ndarray_npy::write_npy(maps.join("coffee.npy"), &map).unwrap();
+    let out = dir.path().join("o");
+    let pattern = format!("file:{}/{{stem}}.npy", maps.display());
+    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &pattern, "-o", out.to_str().unwrap()], &[]);
+    assert_error(&o, &["1 of 2 images"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("chelsea.npy"), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["key"], "coffee");
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json")).unwrap()).unwrap();
+    assert!(rec["notes"][0].as_str().unwrap().contains("resized"), "{rec}");
+}
+
+// ---- `borex eval mosaic` on a class folder the test builds from the sample images:
+// one sub-folder per class (named by ImageNet class id), each holding the image,
+// its mirror and a centre crop.
+
+fn class_folder(root: &Path, classes: &[(&str, &str)]) {
+    for (class, name) in classes {
+        let d = root.join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        let img = image::open(sample(name)).unwrap().to_rgb8();
+        img.save(d.join("a.png")).unwrap();
+        image::imageops::flip_horizontal(&img).save(d.join("b.png")).unwrap();
+        let (w, h) = img.dimensions();
+        image::imageops::crop_imm(&img, w / 10, h / 10, w * 8 / 10, h * 8 / 10).to_image().save(d.join("c.png")).unwrap();
+    }
+}
+
+#[test]
+fn mosaic_metrics_and_reliability() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = dir.path().join("classes");
+    class_folder(&classes, &[("282", "chelsea.png"), ("967", "coffee.png"), ("657", "rocket.jpg")]);
+    let out = dir.path().join("m");
+    let o = run_borex(&["--device", "cpu", "-q", "eval", "mosaic", classes.to_str().unwrap(), "--mosaics", "3", "--methods", "gradcam,cam", "-o", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("mosaics.csv"));
+    assert_eq!(rows.len(), 6);
+    for r in &rows {
+        let f = |k: &str| r[k].parse::<f64>().unwrap();
+        // Brute-force ratios from the written relevance sums; CAM maps are non-negative, so
+        // there is no negative relevance: recall 1, and specificity's 0/0-free form is 0.
+        assert!((f("precision") - f("tp") / (f("tp") + f("fp"))).abs() < 1e-5);
+        assert_eq!((f("fn"), f("tn")), (0.0, 0.0));
+        assert_eq!(f("recall"), 1.0);
+        assert_eq!(r["tiles"].matches(&format!("{}/", r["target_folder"])).count(), 2, "two target tiles: {}", r["tiles"]);
+    }
+    let mean_precision: f64 = rows.iter().map(|r| r["precision"].parse::<f64>().unwrap()).sum::<f64>() / 6.0;
+    assert!(mean_precision > 0.5, "the explained class's tiles hold most of the relevance: {mean_precision}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let rel = s["reliability"].as_array().unwrap();
+    let recall = rel.iter().find(|r| r["metric"] == "recall").unwrap();
+    assert!(recall["alpha"].is_null(), "a constant metric has undefined α, not a number: {recall}");
+    assert!(recall["spearman"][0][1].is_null());
+    let precision = rel.iter().find(|r| r["metric"] == "precision").unwrap();
+    let a = precision["alpha"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&a));
+    assert_eq!(std::fs::read_dir(out.join("mosaics")).unwrap().count(), 3);
+}
+
+#[test]
+fn mosaic_rejects_bad_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m");
+    let one = dir.path().join("one");
+    class_folder(&one, &[("282", "chelsea.png")]);
+    assert_error(&run_borex(&["-q", "eval", "mosaic", one.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["at least two classes"]);
+    let few = dir.path().join("few");
+    class_folder(&few, &[("282", "chelsea.png"), ("967", "coffee.png")]);
+    for f in ["b.png", "c.png"] {
+        std::fs::remove_file(few.join("967").join(f)).unwrap();
+    }
+    assert_error(&run_borex(&["-q", "eval", "mosaic", few.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["\"967\"", "at least two per class"]);
+    let bad = dir.path().join("bad");
+    class_folder(&bad, &[("282", "chelsea.png"), ("not-a-class", "coffee.png")]);
+    assert_error(&run_borex(&["-q", "eval", "mosaic", bad.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not-a-class"]);
+    assert_error(&run_borex(&["-q", "eval", "mosaic", dir.path().join("none").to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not a folder"]);
+}
