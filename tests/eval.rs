@@ -182,7 +182,7 @@ fn eval_scores_map_files_and_reports_missing_ones() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["key"], "coffee");
     let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json")).unwrap()).unwrap();
-    assert!(rec["notes"][0].as_str().unwrap().contains("resized"), "{rec}");
+    assert!(rec["notes"][0].as_str().unwrap().contains("stretched to 224×224"), "{rec}");
 }
 
 // ---- `borex eval mosaic` on a class folder the test builds from the sample images:
