@@ -197,9 +197,25 @@ fn block_impl(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: P
         Pass::Append { w: weights, r, sigma } => {
             let mut v = vec![0.0f32; b];
             mu.copy_from_slice(prior);
-            for (i, ki) in k.chunks_exact(b).enumerate() {
-                let (wi, ri) = (weights[i], r[i]);
-                for ((m, vv), kv) in mu.iter_mut().zip(&mut v).zip(ki) {
+            // Four cached rows per sweep keep μ and v in registers across
+            // them; the sums run in the same order as one row at a time.
+            let rows: Vec<&[f32]> = k.chunks_exact(b).collect();
+            let mut i = 0;
+            while i + 4 <= n {
+                // Equal lengths up front, so the loop needs no bounds checks and vectorises.
+                let (k0, k1, k2, k3) = (&rows[i][..b], &rows[i + 1][..b], &rows[i + 2][..b], &rows[i + 3][..b]);
+                let (mu, v) = (&mut mu[..b], &mut v[..b]);
+                let (w0, w1, w2, w3) = (weights[i], weights[i + 1], weights[i + 2], weights[i + 3]);
+                let (r0, r1, r2, r3) = (r[i], r[i + 1], r[i + 2], r[i + 3]);
+                for c in 0..b {
+                    let (a0, a1, a2, a3) = (k0[c], k1[c], k2[c], k3[c]);
+                    mu[c] = (((mu[c] + w0 * a0) + w1 * a1) + w2 * a2) + w3 * a3;
+                    v[c] = (((v[c] + r0 * a0) + r1 * a1) + r2 * a2) + r3 * a3;
+                }
+                i += 4;
+            }
+            for (ki, (wi, ri)) in rows[i..].iter().zip(weights[i..].iter().zip(&r[i..])) {
+                for ((m, vv), kv) in mu.iter_mut().zip(&mut v).zip(ki.iter()) {
                     *m += wi * kv;
                     *vv += ri * kv;
                 }
