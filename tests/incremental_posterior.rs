@@ -162,3 +162,18 @@ fn gpu_incremental_posterior_equals_full_recompute() {
     assert_close("gpu, refitted", &seen);
     assert_eq!(updates.incremental + updates.full, 30);
 }
+
+#[test]
+fn report_counts_the_posterior_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let image = common::asset(borex::paths::sample_image("chelsea.png"));
+    let run = common::run_borex(
+        &["--device", "cpu", "-q", "refine", image.to_str().unwrap(), "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics", "--fixed-length-scales"],
+        &[],
+    );
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    // Fixed length scales: only the first query recomputes.
+    assert_eq!(r["posterior_updates"], serde_json::json!({"incremental": 5, "full": 1}));
+}

@@ -241,6 +241,15 @@ pub struct PosteriorUpdates {
     pub full: usize,
 }
 
+impl Evaluated {
+    /// `gp`'s L⁻¹ starts with the stored one (it does when only an
+    /// observation was appended; a different α, say, changes it).
+    fn leading_rows_kept(&self, gp: &PosteriorInputs) -> bool {
+        let (n, m) = (self.n, gp.n);
+        (0..n).all(|j| gp.l_inv[j * m..j * m + n] == self.l_inv[j * n..(j + 1) * n])
+    }
+}
+
 /// What a session's stored posterior was computed from, to tell how the next
 /// GP can be brought in.
 #[derive(Debug, Clone)]
@@ -249,6 +258,8 @@ pub(crate) struct Evaluated {
     pub x: Vec<f32>,
     pub length_scales: Vec<f32>,
     pub weights: Vec<f32>,
+    /// L⁻¹, n × n.
+    pub l_inv: Vec<f32>,
     /// σ² is stored too (a mean-only pass may skip it).
     pub sigma: bool,
     /// Every observation's kernel row is kept.
@@ -267,7 +278,7 @@ pub(crate) enum Step {
 
 impl Evaluated {
     pub fn new(gp: &PosteriorInputs, sigma: bool, cached: bool) -> Self {
-        Self { n: gp.n, x: gp.x.clone(), length_scales: gp.length_scales.clone(), weights: gp.weights.clone(), sigma, cached }
+        Self { n: gp.n, x: gp.x.clone(), length_scales: gp.length_scales.clone(), weights: gp.weights.clone(), l_inv: gp.l_inv.clone(), sigma, cached }
     }
 
     /// How to go from `prev` to `gp` (σ² too when `sigma`).
@@ -276,7 +287,7 @@ impl Evaluated {
         let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= 3 * n && e.x[..] == gp.x[..3 * n];
         if e.n == gp.n && same_kernel(e.n) && e.weights == gp.weights && (e.sigma || !sigma) {
             Step::Same
-        } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && (e.sigma || !sigma) {
+        } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && e.leading_rows_kept(gp) && (e.sigma || !sigma) {
             Step::Append
         } else {
             Step::Full
@@ -387,6 +398,30 @@ mod tests {
             assert!((a - b).abs() < 1e-7, "{k:?}");
         }
         assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn posterior_step_appends_only_when_the_leading_factor_is_kept() {
+        use crate::gp::Gp;
+        let x = ndarray::array![[1.0, 2.0, 3.0], [7.0, 1.0, 3.5], [4.0, 9.0, 2.0]];
+        let y = [0.3, -0.2, 0.5];
+        let gp = |n: usize, ls: f64, alpha: f64| Gp::with_length_scales(x.slice(ndarray::s![..n, ..]), &y[..n], &[ls; 3], alpha).unwrap().posterior_inputs();
+        let prev = Evaluated::new(&gp(2, 5.0, 0.01), true, true);
+        assert_eq!(Evaluated::step(None, &gp(2, 5.0, 0.01), true), Step::Full);
+        assert_eq!(Evaluated::step(Some(&prev), &gp(2, 5.0, 0.01), true), Step::Same);
+        assert_eq!(Evaluated::step(Some(&prev), &gp(3, 5.0, 0.01), true), Step::Append);
+        // Other length scales, another α, or no cached rows: recompute.
+        assert_eq!(Evaluated::step(Some(&prev), &gp(3, 6.0, 0.01), true), Step::Full);
+        assert_eq!(Evaluated::step(Some(&prev), &gp(3, 5.0, 0.02), true), Step::Full);
+        assert_eq!(Evaluated::step(Some(&Evaluated { cached: false, ..prev.clone() }), &gp(3, 5.0, 0.01), true), Step::Full);
+        // σ² wanted but not stored: recompute; not wanted: append anyway.
+        let mean_only = Evaluated { sigma: false, ..prev.clone() };
+        assert_eq!(Evaluated::step(Some(&mean_only), &gp(3, 5.0, 0.01), true), Step::Full);
+        assert_eq!(Evaluated::step(Some(&mean_only), &gp(3, 5.0, 0.01), false), Step::Append);
+        // A moved observation: recompute.
+        let mut moved = gp(3, 5.0, 0.01);
+        moved.x[0] += 1.0;
+        assert_eq!(Evaluated::step(Some(&prev), &moved, true), Step::Full);
     }
 
     #[test]
