@@ -7,12 +7,14 @@
 //!     cargo bench --bench causal
 //! Under `cargo test` it runs one batched CPU pass as a smoke test.
 
+mod common;
+
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::{GpuContext, GpuKernels};
 use borex::compute::ImageKernels;
 use borex::metrics::{causal_curve, CausalMetric, InsertionStart};
 use borex::model::{Classifier, ModelOptions, Scorer};
-use ndarray::{Array2, Array4, Axis};
+use ndarray::Array2;
 use std::time::Instant;
 
 fn main() {
@@ -28,15 +30,7 @@ fn main() {
     let n = 450;
     let batches: &[usize] = if benching { &[32, 1] } else { &[32] };
     for &batch in batches {
-        let ready = Array4::from_shape_fn((batch, 3, 224, 224), |(k, c, y, xx)| x[[c, y, xx]] * if (k + y / 16 + xx / 16) % 2 == 0 { 1.0 } else { 0.0 });
-        let t = Instant::now();
-        let mut done = 0;
-        while done < n {
-            let m = batch.min(n - done);
-            model.probabilities(ready.slice_axis(Axis(0), (0..m).into()), batch).expect("inference");
-            done += m;
-        }
-        let bound = t.elapsed().as_secs_f64();
+        let bound = common::model_only_bound(&model, x.view(), n, batch);
         println!("insertion + deletion, 224×224, batch {batch}: model-only bound {bound:.2} s ({:.1} images/s)", n as f64 / bound);
         let mut paths: Vec<(String, Box<dyn ImageKernels>)> = vec![("cpu".into(), Box::new(CpuKernels))];
         if benching {
