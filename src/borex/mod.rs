@@ -4,6 +4,7 @@
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
+pub mod bulk;
 pub mod full_res;
 pub mod lockstep;
 pub mod pipeline;

@@ -67,6 +67,18 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// A CSV table: a header and rows of already formatted cells.
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(header).map_err(std::io::Error::other)?;
+        for r in rows {
+            c.write_record(r).map_err(std::io::Error::other)?;
+        }
+        c.flush()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
