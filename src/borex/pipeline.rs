@@ -179,6 +179,19 @@ impl<'a> RefineUnit<'a> {
         Ok((p, r, ms(tm.elapsed())))
     }
 
+    /// Insertion/deletion of one map of this unit's input (JSON, null without `metrics`).
+    pub fn map_metrics(&self, map: ArrayView2<f32>) -> Result<serde_json::Value> {
+        if !self.job.metrics {
+            return Ok(json!(null));
+        }
+        causal_metrics(&self.scorer, self.backend.image.as_ref(), self.input(), map, self.prepared.class, &self.job.insertion_starts)
+    }
+
+    /// Milliseconds the prior took.
+    pub fn prior_ms(&self) -> f64 {
+        self.prior_ms
+    }
+
     /// Model evaluations of this unit: its own and its loop's two per query.
     pub fn evaluations(&self, refined: &Refined) -> u64 {
         self.scorer.evaluations() + 2 * refined.observations.len() as u64

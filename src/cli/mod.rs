@@ -4,6 +4,7 @@ mod classify;
 mod explain;
 mod info;
 mod refine;
+mod video;
 
 use borex::compute::DeviceChoice;
 use borex::model::{ExecutionProvider, ModelOptions, OutputKind};
@@ -45,6 +46,8 @@ pub enum Command {
     Explain(Box<explain::ExplainArgs>),
     /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
     Refine(Box<refine::RefineArgs>),
+    /// Refine a saliency map for every frame of a video (or a folder of frames).
+    Video(Box<video::VideoArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),
         Command::Explain(a) => explain::run(a, &cli.global),
+        Command::Video(a) => video::run_video(a, &cli.global),
     }
 }
 

@@ -29,6 +29,19 @@ pub struct RefineArgs {
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
     #[arg(short, long, required = true)]
     pub out: Option<PathBuf>,
+    /// Also write refined_full.npy at the original image resolution.
+    #[arg(long)]
+    pub full_res: bool,
+    /// Print where the time went.
+    #[arg(long)]
+    pub timings: bool,
+    #[command(flatten)]
+    pub settings: RefineSettings,
+}
+
+/// What every refine shares, whether of one image, many, or video frames.
+#[derive(Debug, Args)]
+pub struct RefineSettings {
     /// Class to explain: top1, a class id, or a label name.
     #[arg(long, default_value = "top1", allow_hyphen_values = true)]
     pub class: ClassSpec,
@@ -57,9 +70,6 @@ pub struct RefineArgs {
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
     #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
-    /// Also write refined_full.npy at the original image resolution.
-    #[arg(long)]
-    pub full_res: bool,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
@@ -67,9 +77,6 @@ pub struct RefineArgs {
     /// Skip insertion/deletion of the two maps.
     #[arg(long)]
     pub no_metrics: bool,
-    /// Print where the time went.
-    #[arg(long)]
-    pub timings: bool,
     /// Images per model call (RISE masks, metric steps).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -109,10 +116,10 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let shard = args.shard.unwrap_or(borex::borex::bulk::Shard::ALL);
     borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
-    let job = job(args, PathBuf::new(), out_dir.clone());
-    check(args, &job)?;
+    let job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
+    check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
     let run = borex::borex::bulk::ManyImages { images: &images, shard, template: &job, out_dir: &out_dir, lockstep: args.lockstep };
     let summary = borex::borex::bulk::refine_many(&run, &model, &backend, true, &bar)?;
@@ -134,7 +141,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn job(args: &RefineArgs, image: PathBuf, out_dir: PathBuf) -> RefineJob {
+pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathBuf) -> RefineJob {
     let config = RefineConfig {
         iters: args.iters,
         sizes: args.sizes.clone(),
@@ -151,7 +158,7 @@ fn job(args: &RefineArgs, image: PathBuf, out_dir: PathBuf) -> RefineJob {
         prior: PriorSpec::parse(&args.prior, args.seed),
         config,
         out_dir,
-        full_res: args.full_res,
+        full_res,
         insertion_starts: args.insertion_start.clone(),
         metrics: !args.no_metrics,
         batch: args.batch,
@@ -159,7 +166,7 @@ fn job(args: &RefineArgs, image: PathBuf, out_dir: PathBuf) -> RefineJob {
 }
 
 /// Every setting is checked before the model loads.
-fn check(args: &RefineArgs, job: &RefineJob) -> anyhow::Result<()> {
+pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
     job.config.validate()?;
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     match &job.prior {
@@ -171,20 +178,20 @@ fn check(args: &RefineArgs, job: &RefineJob) -> anyhow::Result<()> {
 
 fn run_one(args: &RefineArgs, image: &std::path::Path, out_dir: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let job = job(args, image.to_path_buf(), out_dir.to_path_buf());
-    check(args, &job)?;
+    let job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
+    check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let outcome = run_refine(&job, &model, &backend, global.quiet)?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
     let r = &outcome.report;
     writeln!(out, "{}: class {} ({}) p={:.4}", image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
-    if !args.no_metrics {
+    if !args.settings.no_metrics {
         let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
-        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.iters))] {
-            let ins: Vec<String> = args
+        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.settings.iters))] {
+            let ins: Vec<String> = args.settings
                 .insertion_start
                 .iter()
                 .map(|s| format!("insertion[{}] {}", s.name(), f(&r[who][format!("insertion_{}", s.name())])))
