@@ -144,10 +144,26 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     let png = d.join("frame5.png");
     ffmpeg(&["-i", s(&clip), "-vf", "select=eq(n\\,5)", "-frames:v", "1", s(&png)]);
     let single = d.join("single");
+    // With metrics: the CSV's insertion/deletion must be the single refine's for the refined map.
+    let with_metrics: Vec<&str> = common.iter().copied().filter(|a| *a != "--no-metrics").collect();
     let mut a = vec!["refine", s(&png), "-o", s(&single)];
-    a.extend_from_slice(&common);
+    a.extend_from_slice(&with_metrics);
     ok(&run_borex(&a, &[]));
     assert_eq!(npy(&single.join("refined.npy")), m1[5].1, "video frame 5 differs from `borex refine` on it");
+    let frame5 = d.join("frame5");
+    let mut a = vec!["video", s(&clip), "-o", s(&frame5), "--frames", "5:6"];
+    a.extend_from_slice(&with_metrics);
+    ok(&run_borex(&a, &[]));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(single.join("report.json")).unwrap()).unwrap();
+    let row = &rows(&frame5)[0];
+    assert_eq!(row[0], "5");
+    for (col, key) in [(5, "insertion"), (6, "deletion")] {
+        let want = report["refined"][key].as_f64().unwrap();
+        let got: f64 = row[col].parse().unwrap();
+        assert!((got - want).abs() < 1e-6, "{key}: csv {got} vs refine {want}");
+    }
+    // Evaluations: the class, 2 per query, 2 × 225 for the two curves (the prior is a file).
+    assert_eq!(row[7], (1 + 2 * 3 + 2 * 225).to_string());
 
     // Kill a run with SIGKILL once some groups are done, rerun: the same outputs, no frame twice.
     let resumed = d.join("resumed");

@@ -168,8 +168,8 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
     let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| indices[g * f..((g + 1) * f).min(indices.len())].iter().copied()).collect();
     let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / f;
     let in_shard: usize = mine.clone().map(|g| ((g + 1) * f).min(indices.len()) - g * f).sum();
-    let bar = progress(in_shard as u64);
-    bar.inc((in_shard - todo_frames.len()) as u64);
+    // Only this run's frames, so frames/s and the ETA are this run's.
+    let bar = progress(todo_frames.len() as u64);
 
     // The group being finished: its rows and overlay frames, in frame order.
     let mut pending: Option<(usize, Vec<Vec<String>>, Vec<image::RgbImage>)> = None;
