@@ -4,7 +4,8 @@
 //! model-only bound: the same forward passes (N/F · 50 batches of 2F
 //! pre-masked inputs) with nothing else. One run, ratios within it.
 //! `BOREX_BENCH_FRAMES` (default 16), `BOREX_BENCH_F` (default "1,8"),
-//! `BOREX_BENCH_ITERS` (default 50).
+//! `BOREX_BENCH_ITERS` (default 50). Under `cargo test` it runs 2 frames of
+//! 2 queries at F = 1, 2 as a smoke test.
 
 use borex::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
 use borex::borex::{candidate_box, RefineConfig};
@@ -19,9 +20,10 @@ fn env<T: std::str::FromStr>(k: &str, d: T) -> T {
 }
 
 fn main() {
-    let n: usize = env("BOREX_BENCH_FRAMES", 16);
-    let iters: usize = env("BOREX_BENCH_ITERS", 50);
-    let fs: Vec<usize> = std::env::var("BOREX_BENCH_F").unwrap_or("1,8".into()).split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    let benching = std::env::args().any(|a| a == "--bench");
+    let n: usize = env("BOREX_BENCH_FRAMES", if benching { 16 } else { 2 });
+    let iters: usize = env("BOREX_BENCH_ITERS", if benching { 50 } else { 2 });
+    let fs: Vec<usize> = std::env::var("BOREX_BENCH_F").unwrap_or(if benching { "1,8" } else { "1,2" }.into()).split(',').filter_map(|x| x.trim().parse().ok()).collect();
     let model = Classifier::load(&ModelOptions::new(borex::paths::default_model())).expect("run scripts/setup.sh");
     let rgb = borex::image::load_rgb(&borex::paths::sample_image("chelsea.png")).unwrap();
     // Frames: the image panned 4 px per frame (wrapping), preprocessed.

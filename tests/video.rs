@@ -30,6 +30,14 @@ fn frame_count(video: &Path) -> u64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// FFmpeg's average frame rate and duration of a video's first stream.
+fn rate_and_duration(video: &Path) -> (String, f64) {
+    let out = Command::new("ffprobe").args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=avg_frame_rate,duration", "-of", "csv=p=0"]).arg(video).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (rate, dur) = text.trim().split_once(',').unwrap();
+    (rate.to_string(), dur.parse().unwrap())
+}
+
 fn npy(p: &Path) -> Array2<f32> {
     ndarray_npy::read_npy(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -138,6 +146,9 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     assert_eq!(rows(&one), rows(&four));
     assert_eq!(rows(&one).iter().map(|r| r[0].clone()).collect::<Vec<_>>(), ["0", "1", "2", "3", "4", "5", "6"]);
     assert_eq!(frame_count(&one.join("overlay.mp4")), 7);
+    // The overlay keeps the input's 10 fps and lasts as long: 7 frames, 0.7 s (groups of 1 and of 4 alike).
+    assert_eq!(rate_and_duration(&one.join("overlay.mp4")), ("10/1".to_string(), 0.7));
+    assert_eq!(rate_and_duration(&four.join("overlay.mp4")), ("10/1".to_string(), 0.7));
     no_leftovers(&one);
 
     // Frame 5 alone through `borex refine` (the frame decoded losslessly to PNG by FFmpeg).
@@ -214,6 +225,8 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     }
     assert_eq!(rows(&stacked).iter().map(|r| r[0].clone()).collect::<Vec<_>>(), ["1", "3", "5"]);
     assert_eq!(frame_count(&stacked.join("overlay.mp4")), 3);
+    // Every 2nd frame: 5 fps, the same 0.6 s the three frames span in the input.
+    assert_eq!(rate_and_duration(&stacked.join("overlay.mp4")), ("5/1".to_string(), 0.6));
     assert!(!stacked.join("maps").exists());
 }
 

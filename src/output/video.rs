@@ -56,14 +56,16 @@ fn finish_ffmpeg(out: std::process::Output, tmp: &Path, path: &Path) -> Result<(
     result
 }
 
-/// Encode `frames` (same size) as H.264 MP4 at `fps` (FFmpeg's rate syntax,
-/// e.g. "30000/1001"); odd sizes are cropped by one pixel for 4:2:0.
-pub fn encode_mp4(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
+/// Encode `frames` (same size) as a raw H.264 segment (Annex B, no
+/// B-frames, starting with a key frame) at `fps` (FFmpeg's rate syntax, e.g.
+/// "30000/1001"); odd sizes are cropped by one pixel for 4:2:0. Segments
+/// concatenate byte for byte; [`join_h264`] makes them one MP4.
+pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
     let (w, h) = frames.first().map(|f| f.dimensions()).ok_or_else(|| BorexError::invalid("no frames to encode"))?;
     let tmp = temporary(path);
     let mut child = crate::video::tool("ffmpeg")?
         .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{w}x{h}"), "-r", fps, "-i", "-"])
-        .args(["-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-f", "mp4"])
+        .args(["-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0", "-c:v", "libx264", "-bf", "0", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-f", "h264"])
         .arg(&tmp)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -96,30 +98,38 @@ pub fn encode_mp4(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
     }
 }
 
-/// Join MP4 segments of the same encoding into one file, without re-encoding.
-pub fn concat_mp4(path: &Path, segments: &[PathBuf]) -> Result<()> {
+/// Raw H.264 segments of one encoding, in order, as one MP4 at `fps`, without
+/// re-encoding: the bytes are concatenated into FFmpeg's stdin and given
+/// timestamps from the frame rate (exact, unlike joining MP4 files).
+pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
     if segments.is_empty() {
         return Err(BorexError::invalid("no video segments to join"));
     }
-    let list = tempfile::Builder::new().prefix(".segments").suffix(".txt").tempfile().map_err(|e| BorexError::io(path, e))?;
-    {
-        let mut f = std::io::BufWriter::new(list.as_file());
-        for s in segments {
-            let abs = std::path::absolute(s).map_err(|e| BorexError::io(s, e))?;
-            // The concat list quotes with '…'; a quote inside is written '\''.
-            writeln!(f, "file '{}'", abs.to_string_lossy().replace('\'', "'\\''")).map_err(|e| BorexError::io(path, e))?;
-        }
-        f.flush().map_err(|e| BorexError::io(path, e))?;
-    }
     let tmp = temporary(path);
-    let out = crate::video::tool("ffmpeg")?
-        .args(["-v", "error", "-y", "-f", "concat", "-safe", "0", "-i"])
-        .arg(list.path())
-        .args(["-c", "copy", "-movflags", "+faststart", "-f", "mp4"])
+    let mut child = crate::video::tool("ffmpeg")?
+        .args(["-v", "error", "-y", "-fflags", "+genpts", "-r", fps, "-f", "h264", "-i", "-", "-c", "copy", "-movflags", "+faststart", "-f", "mp4"])
         .arg(&tmp)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| BorexError::invalid(format!("cannot run ffmpeg ({e})")))?;
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| BorexError::invalid(format!("cannot start ffmpeg ({e})")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut written = Ok(());
+    for s in segments {
+        let copied = std::fs::File::open(s).and_then(|mut f| std::io::copy(&mut f, &mut stdin));
+        if let Err(e) = copied {
+            written = Err(BorexError::io(s, e));
+            break;
+        }
+    }
+    drop(stdin);
+    let out = child.wait_with_output().map_err(|e| BorexError::io(path, e))?;
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        staging::unregister(&tmp);
+        return Err(e);
+    }
     finish_ffmpeg(out, &tmp, path)
 }
 

@@ -88,7 +88,7 @@ fn group_path(out: &Path, g: usize) -> PathBuf {
 }
 
 fn segment_path(out: &Path, g: usize) -> PathBuf {
-    out.join("parts").join(format!("group_{g:06}.mp4"))
+    out.join("parts").join(format!("group_{g:06}.h264"))
 }
 
 fn map_path(out: &Path, frame: u64) -> PathBuf {
@@ -220,7 +220,7 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             let size = ((g + 1) * f).min(indices.len()) - g * f;
             if entry.1.len() == size {
                 let (g, rows, overlays) = pending.take().expect("a pending group");
-                output::encode_mp4(&segment_path(out, g), &overlays, &fps_out)?;
+                output::encode_h264(&segment_path(out, g), &overlays, &fps_out)?;
                 // The record last: it marks the group done.
                 output::write_json(&group_path(out, g), &GroupRecord { group: g, rows })?;
             }
@@ -285,7 +285,7 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
     }
     output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
     let segments: Vec<PathBuf> = (0..file.groups).map(|g| segment_path(out, g)).collect();
-    output::concat_mp4(&out.join("overlay.mp4"), &segments)?;
+    output::join_h264(&out.join("overlay.mp4"), &segments, &overlay_rate(&file.info.fps, file.selection.every))?;
     if file.stack {
         let maps_dir = out.join("maps");
         if maps_dir.exists() {
