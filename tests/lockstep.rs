@@ -16,22 +16,24 @@ use borex::model::{Classifier, ModelOptions, Scorer};
 use common::{asset, fixture, gpu_or_skip};
 use ndarray::{Array2, Array3};
 
-/// Four different inputs: the reference fixture's image and prior rolled by a
-/// few pixels, each loop with its own seed.
+/// Four different inputs for a tiny model (tests/fixtures/region_hinders_0.onnx:
+/// class 0 falls as the region rows 8..16 × columns 20..28 brightens) at
+/// 40×40: a smooth pattern and a prior rolled by a few pixels, each loop with
+/// its own seed and length.
 fn tiny_inputs() -> (Classifier, Vec<(Array3<f32>, Array2<f32>, RefineConfig)>) {
-    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture("borex_reference.json")).unwrap()).unwrap();
-    let model = Classifier::load(&ModelOptions::new(fixture(fx["model"].as_str().unwrap()))).unwrap();
-    let image: Vec<Vec<Vec<f32>>> = serde_json::from_value(fx["image"].clone()).unwrap();
-    let prior: Vec<Vec<f32>> = serde_json::from_value(fx["prior"].clone()).unwrap();
+    let mut opts = ModelOptions::new(fixture("region_hinders_0.onnx"));
+    opts.input_size = Some((40, 40));
+    let model = Classifier::load(&opts).unwrap();
     let inputs = (0..4)
         .map(|k| {
-            let x = Array3::from_shape_fn((3, 24, 24), |(c, y, x)| image[c][(y + 3 * k) % 24][(x + 5 * k) % 24]);
-            let p = Array2::from_shape_fn((24, 24), |(y, x)| prior[(y + 3 * k) % 24][(x + 5 * k) % 24]);
+            let x = Array3::from_shape_fn((3, 40, 40), |(c, y, x)| ((((y + 3 * k) % 40) as f32 * 0.31 + c as f32).sin() + (((x + 5 * k) % 40) as f32 * 0.17).cos()));
+            let p = Array2::from_shape_fn((40, 40), |(y, x)| {
+                let (yy, xx) = (((y + 3 * k) % 40) as f32, ((x + 5 * k) % 40) as f32);
+                (-((yy - 12.0).powi(2) + (xx - 24.0).powi(2)) / 60.0).exp() + 0.1 * (xx * 0.3).sin()
+            });
             let cfg = RefineConfig {
                 iters: 6 + k, // loops of different lengths leave the group at different steps
-                sizes: Some(vec![5, 3]),
-                init_length_scales: [60.0, 60.0, 40.0],
-                length_scale_bounds: (10.0, 150.0),
+                sizes: Some(vec![6, 4]),
                 seed: 11 + k as u64,
                 ..RefineConfig::default()
             };
