@@ -196,8 +196,12 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     assert_eq!(rows(&resumed), rows(&one));
     assert_eq!(frame_count(&resumed.join("overlay.mp4")), 7);
     no_leftovers(&resumed);
-    // A finished run rerun is a no-op; other settings into the same folder are refused.
-    ok(&run_borex(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+    // A finished run rerun (twice) is a no-op; other settings into the same folder are refused.
+    for _ in 0..2 {
+        let out = ok(&run_borex(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+        assert!(out.contains("0 refined, 7 done by an earlier run"), "{out}");
+    }
+    no_leftovers(&resumed);
     let mut other = args.clone();
     other[5] = "3".into();
     assert_error(&run_borex(&other.iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["other input or settings"]);

@@ -110,6 +110,19 @@ fn remove_stale_temporaries(out: &Path) {
 
 /// Open OUTDIR for `file`: new, or holding the same job (a resumed run).
 fn open_out_dir(out: &Path, file: &JobFile) -> Result<()> {
+    check_out_dir(out, file)?;
+    for d in ["maps", "parts"] {
+        output::prepare_dir(&out.join(d))?;
+    }
+    let job_path = out.join("job.json");
+    if !job_path.exists() {
+        output::write_json(&job_path, file)?;
+    }
+    Ok(())
+}
+
+/// OUTDIR is new, empty, or holds the same job.
+fn check_out_dir(out: &Path, file: &JobFile) -> Result<()> {
     let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
     let job_path = out.join("job.json");
     if job_path.exists() {
@@ -125,12 +138,6 @@ fn open_out_dir(out: &Path, file: &JobFile) -> Result<()> {
         if std::fs::read_dir(out).map_err(|e| named(format!("cannot read it ({e})")))?.next().is_some() {
             return Err(named("is not empty and holds no borex video job; choose a new or empty folder".into()));
         }
-    }
-    for d in ["maps", "parts"] {
-        output::prepare_dir(&out.join(d))?;
-    }
-    if !job_path.exists() {
-        output::write_json(&job_path, file)?;
     }
     Ok(())
 }
@@ -157,7 +164,7 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
     };
     let out = &job.out_dir;
     if job.shard == Shard::ALL && is_finished(out) {
-        open_out_dir(out, &file)?;
+        check_out_dir(out, &file)?;
         return Ok(VideoSummary { frames: indices.len(), refined: 0, kept: indices.len(), finished: true });
     }
     open_out_dir(out, &file)?;
