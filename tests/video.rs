@@ -151,6 +151,17 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     assert_eq!(rate_and_duration(&four.join("overlay.mp4")), ("10/1".to_string(), 0.7));
     no_leftovers(&one);
 
+    // The same frames as a folder of PNGs (FFmpeg's lossless decode) are the same frame source.
+    let folder = d.join("pngs");
+    std::fs::create_dir(&folder).unwrap();
+    ffmpeg(&["-i", s(&clip), s(&folder.join("f%03d.png"))]);
+    let from_folder = d.join("from_folder");
+    let mut a = vec!["video", s(&folder), "-o", s(&from_folder), "--fps", "10", "--lockstep", "4"];
+    a.extend_from_slice(&common);
+    ok(&run_borex(&a, &[]));
+    assert_eq!(maps(&from_folder), m1, "frames from a folder differ from the same frames decoded from the video");
+    assert_eq!(rows(&from_folder), rows(&one));
+
     // Frame 5 alone through `borex refine` (the frame decoded losslessly to PNG by FFmpeg).
     let png = d.join("frame5.png");
     ffmpeg(&["-i", s(&clip), "-vf", "select=eq(n\\,5)", "-frames:v", "1", s(&png)]);
