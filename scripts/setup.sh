@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time, idempotent set-up of everything borex needs at run time, all from
 # package registries: Mesa's software Vulkan driver (so wgpu has an adapter on
-# machines without a GPU), the ONNX Runtime shared library, a Python venv for
+# machines without a GPU), FFmpeg (`borex video` decodes and encodes through it), the ONNX Runtime shared library, a Python venv for
 # the model converter, the EfficientNet-Lite0 model, ImageNet labels and the
 # sample images. Everything lands in git-ignored folders of the checkout.
 set -euo pipefail
@@ -22,7 +22,7 @@ sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 # --- Debian packages ---------------------------------------------------------
 need_deb=()
-for p in mesa-vulkan-drivers libvulkan1; do
+for p in mesa-vulkan-drivers libvulkan1 ffmpeg; do
   dpkg -s "$p" >/dev/null 2>&1 || need_deb+=("$p")
 done
 if ((${#need_deb[@]})); then

@@ -62,6 +62,17 @@ pub struct Prepared {
 impl Prepared {
     pub fn new(image: &Path, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
         let (pre, notes) = crate::image::load_input(image, model.preprocess())?;
+        Self::from_input(pre, notes, model, scorer, class)
+    }
+
+    /// From an image already decoded (a video frame); `name` says which in errors.
+    pub fn from_rgb(rgb: &image::RgbImage, name: &str, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
+        let (w, h) = rgb.dimensions();
+        model.preprocess().check(w, h).map_err(|reason| BorexError::invalid(format!("{name}: {reason}")))?;
+        Self::from_input(model.preprocess().apply(rgb), vec![], model, scorer, class)
+    }
+
+    fn from_input(pre: Preprocessed, notes: Vec<String>, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
         let rgb = crate::output::denormalise(pre.tensor.view(), model.preprocess());
         let probs = scorer.probabilities(pre.tensor.view())?;
         let class = class.resolve(model, &probs)?;

@@ -31,5 +31,6 @@ pub mod model;
 pub mod output;
 pub mod paths;
 pub mod progress;
+pub mod video;
 
 pub use error::{BorexError, Result};

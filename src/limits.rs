@@ -27,6 +27,13 @@ pub const MAX_BATCH_BYTES: u64 = 4 << 30;
 /// Decoded image size and the decoder's allocations.
 pub const MAX_IMAGE_SIDE: u32 = 65_535;
 pub const MAX_IMAGE_PIXELS: u64 = 268_435_456; // 16384²
+/// BO loops advanced together (`--lockstep`): 2F inputs per model call.
+pub const MAX_LOCKSTEP: usize = 256;
+/// Frame stride (`--every`) and frame numbers (`--frames A:B`).
+pub const MAX_EVERY: usize = 1_000_000;
+pub const MAX_FRAME: u64 = 100_000_000;
+/// Shards of a bulk run (`--shard I/N`).
+pub const MAX_SHARDS: usize = 100_000;
 /// Elements of a map read from a file.
 pub const MAX_MAP_ELEMENTS: u64 = MAX_IMAGE_PIXELS;
 

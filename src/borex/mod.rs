@@ -4,7 +4,9 @@
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
+pub mod bulk;
 pub mod full_res;
+pub mod lockstep;
 pub mod objective;
 pub mod pipeline;
 
@@ -12,7 +14,7 @@ pub use crate::job::ClassSpec;
 pub use objective::Objective;
 pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
-use crate::compute::{Baseline, BoxMask, GpKernels, Keep, PosteriorUpdates};
+use crate::compute::{Baseline, BoxMask, GpKernels, GpSession, ImageKernels, Keep, PosteriorUpdates};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, FitOptions, Gp};
 use crate::model::Scorer;
@@ -214,7 +216,8 @@ pub fn candidate_box(r: u32, q: u32, s: u32, h: u32, w: u32, keep: Keep) -> BoxM
     BoxMask { r0: r.saturating_sub(s), r1: (r + s).min(h), c0: q.saturating_sub(s), c1: (q + s).min(w), keep }
 }
 
-/// Refine `prior` (H×W, model-input resolution) for `class`.
+/// Refine `prior` (H×W, model-input resolution) for `class`: one
+/// [`RefineLoop`] driven to the end, each query's two boxes scored in one batch.
 pub fn refine(
     scorer: &Scorer,
     gp_kernels: &dyn GpKernels,
@@ -224,78 +227,203 @@ pub fn refine(
     cfg: &RefineConfig,
     progress: &indicatif::ProgressBar,
 ) -> Result<Refined> {
-    cfg.validate()?;
-    let (_, h, w) = image.dim();
-    if prior.dim() != (h, w) {
-        return Err(BorexError::invalid(format!("prior is {:?}, the model input {h}×{w}", prior.dim())));
-    }
-    let grid = cfg.grid(h as u32, w as u32);
-    let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
-    let mut session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
-    let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
-    let scale = RefineConfig::pixel_scale(h as u32, w as u32);
-    let fit_options = cfg.fit_options(scale);
-    if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
-        return Err(BorexError::invalid(format!("{} jitter draws for {} queries", cfg.jitter_draws.as_ref().map_or(0, Vec::len), cfg.iters)));
-    }
-    // Standard-normal draws, scaled per axis below.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut draw = |t: usize| -> [f64; 3] {
-        match &cfg.jitter_draws {
-            Some(d) => d[t],
-            None => [(); 3].map(|_| rand_distr::StandardNormal.sample(&mut rng)),
-        }
-    };
-    let mut timings = RefineTimings::default();
+    let mut lp = RefineLoop::new(scorer, gp_kernels, image, class, prior, cfg)?;
     let model_before = scorer.elapsed();
+    while let Some(inputs) = lp.pending_inputs(scorer.kernels)? {
+        let probs = scorer.score_batch(inputs.view())?;
+        lp.observe_scores(&class_column(&probs, class)?)?;
+        progress.inc(1);
+    }
+    let mut refined = lp.finish()?;
+    refined.timings.model = scorer.elapsed() - model_before;
+    Ok(refined)
+}
 
-    // First query: the prior's argmax pixel (first on ties) with the smallest box, no jitter.
-    let first = s0.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
-    let smallest = (0..grid.sizes.len()).min_by_key(|&i| grid.sizes[i]).expect("validated: sizes are not empty");
-    let (mut r, mut q, mut si) = ((first / w) as u32, (first % w) as u32, smallest);
-    let mut stored = [r as f64, q as f64, grid.sizes[si] as f64];
-    let mut observations = Vec::with_capacity(cfg.iters);
-    let (mut xs, mut ys) = (Vec::<f64>::new(), Vec::<f64>::new());
-    let mut gp = None;
-    let mut fit_failures = vec![];
-    for t in 0..cfg.iters {
-        let s = grid.sizes[si];
-        let p = probe.probe(r, q, s)?;
-        let diff = p.0 - p.1;
+/// Class `class`'s column of a batch's probabilities.
+pub(crate) fn class_column(probs: &Array2<f32>, class: usize) -> Result<Vec<f32>> {
+    if class >= probs.ncols() {
+        return Err(BorexError::Runtime(format!("model returned {} classes; class {class} is out of range", probs.ncols())));
+    }
+    Ok(probs.column(class).to_vec())
+}
+
+/// One BOREx loop as a state machine, so a driver can advance many loops
+/// together ([`lockstep`]): [`RefineLoop::pending_inputs`] gives the query's
+/// boxes on the objective's substrates, the caller scores them with the model,
+/// [`RefineLoop::observe_scores`] takes the probabilities and runs the GP stages
+/// (fit, posterior, UCB argmax), and [`RefineLoop::finish`] makes the map.
+/// The model is never called here: `timings.model` is the driver's to fill.
+pub struct RefineLoop<'a> {
+    cfg: &'a RefineConfig,
+    h: usize,
+    w: usize,
+    grid: CandidateGrid,
+    s0: Array2<f32>,
+    session: Box<dyn GpSession>,
+    image: ArrayView3<'a, f32>,
+    /// How a query's boxes are shown to the model (the objective's substrates).
+    probe: objective::Probe,
+    scale: f64,
+    fit_options: FitOptions,
+    rng: rand_chacha::ChaCha8Rng,
+    /// Queries observed so far.
+    t: usize,
+    /// The pending query: grid point and its stored (jittered) GP input.
+    r: u32,
+    q: u32,
+    si: usize,
+    stored: [f64; 3],
+    observations: Vec<Observation>,
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+    gp: Option<Gp>,
+    fit_failures: Vec<(usize, String)>,
+    timings: RefineTimings,
+}
+
+impl<'a> RefineLoop<'a> {
+    /// Check the inputs, scale the prior, open the GP session and place the
+    /// first query: the prior's argmax pixel (first on ties) with the smallest box, no jitter.
+    pub fn new(scorer: &Scorer, gp_kernels: &dyn GpKernels, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+        cfg.validate()?;
+        let (_, h, w) = image.dim();
+        if prior.dim() != (h, w) {
+            return Err(BorexError::invalid(format!("prior is {:?}, the model input {h}×{w}", prior.dim())));
+        }
+        let grid = cfg.grid(h as u32, w as u32);
+        let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
+        let session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
+        let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
+        let scale = RefineConfig::pixel_scale(h as u32, w as u32);
+        let fit_options = cfg.fit_options(scale);
+        if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
+            return Err(BorexError::invalid(format!("{} jitter draws for {} queries", cfg.jitter_draws.as_ref().map_or(0, Vec::len), cfg.iters)));
+        }
+        // Standard-normal draws, scaled per axis in `observe`.
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+        let first = s0.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+        let smallest = (0..grid.sizes.len()).min_by_key(|&i| grid.sizes[i]).expect("validated: sizes are not empty");
+        let (r, q, si) = ((first / w) as u32, (first % w) as u32, smallest);
+        let stored = [r as f64, q as f64, grid.sizes[si] as f64];
+        Ok(Self {
+            cfg,
+            h,
+            w,
+            grid,
+            s0,
+            session,
+            image,
+            probe,
+            scale,
+            fit_options,
+            rng,
+            t: 0,
+            r,
+            q,
+            si,
+            stored,
+            observations: Vec::with_capacity(cfg.iters),
+            xs: vec![],
+            ys: vec![],
+            gp: None,
+            fit_failures: vec![],
+            timings: RefineTimings::default(),
+        })
+    }
+
+    /// Queries observed so far.
+    pub fn observed(&self) -> usize {
+        self.t
+    }
+
+    /// Whether every query is observed (the loop is ready to [`finish`](Self::finish)).
+    pub fn is_done(&self) -> bool {
+        self.t >= self.cfg.iters
+    }
+
+    /// The pending query's box (row, column, half-width), or `None` once done.
+    pub fn pending(&self) -> Option<(u32, u32, u32)> {
+        (!self.is_done()).then(|| (self.r, self.q, self.grid.sizes[self.si]))
+    }
+
+    /// The model inputs the pending query needs (its boxes on the objective's
+    /// substrates, 0–2 images), or `None` once done. Score them and pass the
+    /// class probabilities, in order, to [`observe_scores`](Self::observe_scores).
+    pub fn pending_inputs(&self, kernels: &dyn ImageKernels) -> Result<Option<ndarray::Array4<f32>>> {
+        match self.pending() {
+            None => Ok(None),
+            Some((r, q, s)) => self.probe.inputs(kernels, self.image, r, q, s).map(Some),
+        }
+    }
+
+    /// [`observe`](Self::observe) from the class probabilities of
+    /// [`pending_inputs`](Self::pending_inputs)' images.
+    pub fn observe_scores(&mut self, probs: &[f32]) -> Result<()> {
+        let (p_inside, p_outside) = self.probe.combine(probs)?;
+        self.observe(p_inside, p_outside)
+    }
+
+    /// Record the pending query's P_c(box kept) and P_c(box removed), refit
+    /// the GP and, unless this was the last query, choose the next one.
+    pub fn observe(&mut self, p_inside: f32, p_outside: f32) -> Result<()> {
+        let (cfg, t) = (self.cfg, self.t);
+        if t >= cfg.iters {
+            return Err(BorexError::invalid(format!("all {} queries are already observed", cfg.iters)));
+        }
+        let (r, q, s) = (self.r, self.q, self.grid.sizes[self.si]);
+        let diff = p_inside - p_outside;
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
-        observations.push(Observation { row: r, col: q, size: s, stored, p_inside: p.0, p_outside: p.1, f, length_scales: [0.0; 3] });
-        xs.extend_from_slice(&stored);
-        ys.push(f as f64 - s0[[r as usize, q as usize]] as f64);
+        self.observations.push(Observation { row: r, col: q, size: s, stored: self.stored, p_inside, p_outside, f, length_scales: [0.0; 3] });
+        self.xs.extend_from_slice(&self.stored);
+        self.ys.push(f as f64 - self.s0[[r as usize, q as usize]] as f64);
 
         let tf = Instant::now();
-        let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &xs).expect("n×3");
-        let fitted = Gp::fit(x, &ys, &fit_options)?;
-        if let (Some(o), [a, b, c]) = (observations.last_mut(), fitted.length_scales()) {
+        let x = ndarray::ArrayView2::from_shape((self.ys.len(), 3), &self.xs).expect("n×3");
+        let fitted = Gp::fit(x, &self.ys, &self.fit_options)?;
+        if let (Some(o), [a, b, c]) = (self.observations.last_mut(), fitted.length_scales()) {
             o.length_scales = [*a, *b, *c];
         }
         if let Some(why) = fitted.fit_failure() {
-            fit_failures.push((t, why.to_string()));
+            self.fit_failures.push((t, why.to_string()));
         }
-        timings.gp_fit += tf.elapsed();
+        self.timings.gp_fit += tf.elapsed();
 
         let tp = Instant::now();
-        session.set_gp(&fitted.posterior_inputs())?;
+        self.session.set_gp(&fitted.posterior_inputs())?;
         if t + 1 < cfg.iters {
-            let (idx, _) = session.ucb_argmax(cfg.kappa)?;
-            (r, q, si) = grid.decode(idx);
-            let (g, z) = ([r as f64, q as f64, grid.sizes[si] as f64], draw(t));
-            stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * scale);
+            let (idx, _) = self.session.ucb_argmax(cfg.kappa)?;
+            (self.r, self.q, self.si) = self.grid.decode(idx);
+            let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
+            self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
         }
-        timings.posterior += tp.elapsed();
-        gp = Some(fitted);
-        progress.inc(1);
+        self.timings.posterior += tp.elapsed();
+        self.gp = Some(fitted);
+        self.t += 1;
+        Ok(())
     }
-    let tp = Instant::now();
-    let map = Array2::from_shape_vec((h, w), session.mean_map()?).expect("H×W map");
-    timings.posterior += tp.elapsed();
-    timings.model = scorer.elapsed() - model_before;
-    let posterior_updates = session.updates();
-    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings, fit_failures, posterior_updates })
+
+    /// Standard-normal jitter for the query after query `t`: the injected
+    /// draws, else the seeded generator.
+    fn draw(&mut self, t: usize) -> [f64; 3] {
+        match &self.cfg.jitter_draws {
+            Some(d) => d[t],
+            None => [(); 3].map(|_| rand_distr::StandardNormal.sample(&mut self.rng)),
+        }
+    }
+
+    /// The refined map (the last posterior's window-averaged mean); every
+    /// query must be observed.
+    pub fn finish(mut self) -> Result<Refined> {
+        let gp = match (self.t == self.cfg.iters, self.gp) {
+            (true, Some(gp)) => gp,
+            _ => return Err(BorexError::invalid(format!("refine finished after {} of {} queries", self.t, self.cfg.iters))),
+        };
+        let tp = Instant::now();
+        let map = Array2::from_shape_vec((self.h, self.w), self.session.mean_map()?).expect("H×W map");
+        self.timings.posterior += tp.elapsed();
+        let posterior_updates = self.session.updates();
+        Ok(Refined { map, scaled_prior: self.s0, observations: self.observations, gp, timings: self.timings, fit_failures: self.fit_failures, posterior_updates })
+    }
 }
 
 #[cfg(test)]

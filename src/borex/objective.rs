@@ -6,10 +6,10 @@
 //! optimises blur-start insertion.
 
 use super::candidate_box;
-use crate::compute::{Baseline, Keep, Masks};
+use crate::compute::{Baseline, ImageKernels, Keep, Masks};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
-use ndarray::{Array3, ArrayView3};
+use ndarray::{Array3, Array4, ArrayView3, Axis};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -68,19 +68,19 @@ enum Side {
     Constant(f32),
 }
 
-/// Scores boxes for one image and class under an objective.
-pub(crate) struct Probe<'a> {
-    scorer: &'a Scorer<'a>,
-    image: ArrayView3<'a, f32>,
-    class: usize,
+/// How one image's queries are shown to the model under an objective: the
+/// substrates each side's box sits on, and the sides that are constants
+/// (scored once here). The model calls themselves are the driver's, so F loops
+/// can share one batch (`lockstep`).
+pub(crate) struct Probe {
     inside: Side,
     outside: Side,
-    /// Both sides on one substrate: one batch of two.
+    /// Both sides on one substrate (the paper objective).
     shared: bool,
 }
 
-impl<'a> Probe<'a> {
-    pub fn new(scorer: &'a Scorer<'a>, image: ArrayView3<'a, f32>, class: usize, objective: Objective, baseline: Baseline) -> Result<Self> {
+impl Probe {
+    pub fn new(scorer: &Scorer, image: ArrayView3<f32>, class: usize, objective: Objective, baseline: Baseline) -> Result<Self> {
         let sub = |b: Baseline| scorer.kernels.baseline(image, b);
         let constant = |b: Option<Baseline>| -> Result<f32> {
             let p = match b {
@@ -95,25 +95,44 @@ impl<'a> Probe<'a> {
             Objective::Insertion => (Side::Box { keep: Keep::Inside, substrate: sub(Baseline::Blur)? }, Side::Constant(constant(Some(Baseline::Blur))?), false),
             Objective::Deletion => (Side::Constant(constant(None)?), Side::Box { keep: Keep::Outside, substrate: sub(Baseline::Zero)? }, false),
         };
-        Ok(Self { scorer, image, class, inside, outside, shared })
+        Ok(Self { inside, outside, shared })
     }
 
-    /// (P_in, P_out) of the box (r, q, s).
-    pub fn probe(&self, r: u32, q: u32, s: u32) -> Result<(f32, f32)> {
-        let (_, h, w) = self.image.dim();
+    /// The model inputs box (r, q, s) needs, inside side first: one image per
+    /// side that is a box.
+    pub fn inputs(&self, kernels: &dyn ImageKernels, image: ArrayView3<f32>, r: u32, q: u32, s: u32) -> Result<Array4<f32>> {
+        let (c, h, w) = image.dim();
         let bx = |keep| candidate_box(r, q, s, h as u32, w as u32, keep);
         if self.shared {
             let Side::Box { substrate, .. } = &self.inside else { unreachable!("shared probes are boxes") };
-            let p = self.scorer.class_probs(self.image, substrate.view(), Masks::Boxes(&[bx(Keep::Inside), bx(Keep::Outside)]), self.class)?;
-            return Ok((p[0], p[1]));
+            return kernels.apply_masks(image, substrate.view(), Masks::Boxes(&[bx(Keep::Inside), bx(Keep::Outside)]));
         }
-        let side = |s: &Side| -> Result<f32> {
-            match s {
-                Side::Constant(p) => Ok(*p),
-                Side::Box { keep, substrate } => Ok(self.scorer.class_probs(self.image, substrate.view(), Masks::Boxes(&[bx(*keep)]), self.class)?[0]),
+        let mut parts = vec![];
+        for side in [&self.inside, &self.outside] {
+            if let Side::Box { keep, substrate } = side {
+                parts.push(kernels.apply_masks(image, substrate.view(), Masks::Boxes(&[bx(*keep)]))?);
             }
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        if views.is_empty() {
+            return Ok(Array4::zeros((0, c, h, w)));
+        }
+        ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("query inputs: {e}")))
+    }
+
+    /// (P_in, P_out) from the class probabilities of [`Probe::inputs`]' images, in order.
+    pub fn combine(&self, probs: &[f32]) -> Result<(f32, f32)> {
+        let boxes = [&self.inside, &self.outside].iter().filter(|s| matches!(s, Side::Box { .. })).count();
+        if probs.len() != boxes {
+            return Err(BorexError::invalid(format!("{} scores for a query of {boxes} images", probs.len())));
+        }
+        let mut scores = probs.iter().copied();
+        let mut side = |s: &Side| match s {
+            Side::Constant(p) => *p,
+            Side::Box { .. } => scores.next().expect("counted above"),
         };
-        Ok((side(&self.inside)?, side(&self.outside)?))
+        let inside = side(&self.inside);
+        Ok((inside, side(&self.outside)))
     }
 }
 

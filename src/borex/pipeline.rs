@@ -65,107 +65,195 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let t0 = Instant::now();
     job.config.validate()?;
     let outputs = output::OutputSet::begin(&job.out_dir)?;
-    let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
-    let prepared = Prepared::new(&job.image, model, &scorer, &job.class)?;
-    let (x, class, probs, pre) = (prepared.pre.tensor.view(), prepared.class, &prepared.probs, &prepared.pre);
-    let (_, h, w) = x.dim();
-    crate::limits::batch_fits(job.batch, x.dim())?;
-    let mut notes = prepared.notes.clone();
-    notes.extend(job.config.check_sizes(h as u32, w as u32)?);
-
-    let gp_kernels = backend.gp.clone();
-    let gp_device = backend.kind();
-
-    let tp = Instant::now();
-    let prior = compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?;
-    let prior_ms = ms(tp.elapsed());
-
+    let unit = RefineUnit::prepare(job, Source::File(&job.image), model, backend, quiet, t0)?;
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
-    let refined = refine(&scorer, gp_kernels.as_ref(), x, class, prior.view(), &job.config, &bar)?;
+    let loop_scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
+    let refined = refine(&loop_scorer, unit.gp_kernels.as_ref(), unit.input(), unit.prepared.class, unit.prior.view(), &job.config, &bar)?;
     bar.finish_and_clear();
-    if let Some((t, why)) = refined.fit_failures.first() {
-        notes.push(format!(
-            "the length-scale fit (L-BFGS-B) failed in {} of {} iterations and kept the starting length scales (first at query {}: {why})",
-            refined.fit_failures.len(),
-            job.config.iters,
-            t + 1
-        ));
+    unit.finish(refined, outputs)
+}
+
+/// Where a unit's image comes from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    File(&'a std::path::Path),
+    /// A decoded image (a video frame) and how errors name it.
+    Rgb(&'a image::RgbImage, &'a str),
+}
+
+/// One refine up to its BO loop (image prepared, class chosen, prior made),
+/// so that a driver can run the loops of many units in lockstep
+/// ([`super::lockstep`]) and finish each one after.
+pub struct RefineUnit<'a> {
+    job: &'a RefineJob,
+    model: &'a Classifier,
+    backend: &'a Backend,
+    /// This unit's own model calls (class choice, prior, metrics); the loop's
+    /// are counted from its observations.
+    scorer: Scorer<'a>,
+    pub prepared: Prepared,
+    /// The prior at model-input resolution, before scaling.
+    pub prior: Array2<f32>,
+    pub notes: Vec<String>,
+    pub gp_kernels: std::sync::Arc<dyn crate::compute::GpKernels>,
+    gp_device: &'static str,
+    prior_ms: f64,
+    t0: Instant,
+}
+
+impl<'a> RefineUnit<'a> {
+    pub fn prepare(job: &'a RefineJob, source: Source, model: &'a Classifier, backend: &'a Backend, quiet: bool, t0: Instant) -> Result<Self> {
+        let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
+        let prepared = match source {
+            Source::File(path) => Prepared::new(path, model, &scorer, &job.class)?,
+            Source::Rgb(rgb, name) => Prepared::from_rgb(rgb, name, model, &scorer, &job.class)?,
+        };
+        let x = prepared.pre.tensor.view();
+        let (_, h, w) = x.dim();
+        crate::limits::batch_fits(job.batch, x.dim())?;
+        let mut notes = prepared.notes.clone();
+        notes.extend(job.config.check_sizes(h as u32, w as u32)?);
+
+        let gp_kernels = backend.gp.clone();
+        let gp_device = backend.kind();
+
+        let tp = Instant::now();
+        let prior = compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?;
+        let prior_ms = ms(tp.elapsed());
+
+        Ok(Self { job, model, backend, scorer, prior, notes, gp_kernels, gp_device, prior_ms, t0, prepared })
     }
 
-    let tm = Instant::now();
-    let metrics = |m: ArrayView2<f32>| -> Result<serde_json::Value> {
-        if !job.metrics {
+    /// Whether this unit's GP stages run on the GPU.
+    pub fn gp_kernels_on_gpu(&self) -> bool {
+        self.gp_device == "gpu"
+    }
+
+    /// The model input (C×H×W).
+    pub fn input(&self) -> ndarray::ArrayView3<'_, f32> {
+        self.prepared.pre.tensor.view()
+    }
+
+    /// This unit's loop, for [`super::lockstep::refine_lockstep`].
+    pub fn loop_spec(&self) -> super::lockstep::LoopSpec<'_> {
+        super::lockstep::LoopSpec { image: self.input(), class: self.prepared.class, prior: self.prior.view(), config: &self.job.config }
+    }
+
+    /// Insertion/deletion of the prior and the refined map (JSON, null without
+    /// `metrics`) and the milliseconds they took.
+    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, f64)> {
+        let tm = Instant::now();
+        let metrics = |m: ArrayView2<f32>| -> Result<serde_json::Value> {
+            if !self.job.metrics {
+                return Ok(json!(null));
+            }
+            causal_metrics(&self.scorer, self.backend.image.as_ref(), self.input(), m, self.prepared.class, &self.job.insertion_starts)
+        };
+        let (p, r) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
+        Ok((p, r, ms(tm.elapsed())))
+    }
+
+    /// Insertion/deletion of one map of this unit's input (JSON, null without `metrics`).
+    pub fn map_metrics(&self, map: ArrayView2<f32>) -> Result<serde_json::Value> {
+        if !self.job.metrics {
             return Ok(json!(null));
         }
-        causal_metrics(&scorer, backend.image.as_ref(), x, m, class, &job.insertion_starts)
-    };
-    let (prior_metrics, refined_metrics) = (metrics(prior.view())?, metrics(refined.map.view())?);
-    let metrics_ms = ms(tm.elapsed());
-
-    // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
-    // the GP's mean function, in the same units as refined.npy.
-    output::write_npy(&outputs.file("prior.npy"), &refined.scaled_prior)?;
-    output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
-    let panel = output::overlay_panels(&prepared.rgb, &[prior.view(), refined.map.view()]);
-    output::write_png(&outputs.file("overlay.png"), &panel)?;
-    let mut full_res = json!(null);
-    if job.full_res {
-        let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
-        output::write_npy(&outputs.file("refined_full.npy"), &full.map)?;
-        let (fh, fw) = full.map.dim();
-        let outside = full.crop.outside_fraction((fh, fw));
-        notes.push(format!("refined_full.npy: {fh}×{fw} (original resolution)"));
-        if outside > 0.0 {
-            notes.push(format!(
-                "refined_full.npy: only rows {}..{} × columns {}..{} lie in the model's centre crop; the other {:.0}% is extrapolated (GP off its data, prior clamped at the crop edge)",
-                full.crop.rows[0], full.crop.rows[1], full.crop.cols[0], full.crop.cols[1], 100.0 * outside
-            ));
-        }
-        full_res = json!({"shape": [fh, fw], "crop": full.crop, "extrapolated_fraction": outside});
+        causal_metrics(&self.scorer, self.backend.image.as_ref(), self.input(), map, self.prepared.class, &self.job.insertion_starts)
     }
 
-    let label = model.labels().and_then(|l| l.name(class)).map(str::to_string);
-    let t = &refined.timings;
-    let report = json!({
-        "image": job.image,
-        "model": model.path(),
-        "class": class,
-        "label": label,
-        "probability": probs[class],
-        "prior": with_fields(json!({"method": job.prior.method()}), &prior_metrics),
-        "refined": with_fields(json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len()}), &refined_metrics),
-        "full_res": full_res,
-        "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
-        "settings": {
-            "preset": job.config.preset(),
-            "refine": job.config,
-            "baseline": job.config.baseline,
-            "prior": match &job.prior {
-                PriorSpec::Method(m) => with_fields(json!({"name": m.name()}), &json!(m)),
-                PriorSpec::File(p) => json!({"file": p}),
+    /// Milliseconds the prior took.
+    pub fn prior_ms(&self) -> f64 {
+        self.prior_ms
+    }
+
+    /// Model evaluations of this unit: its own and its loop's two per query.
+    pub fn evaluations(&self, refined: &Refined) -> u64 {
+        self.scorer.evaluations() + 2 * refined.observations.len() as u64
+    }
+
+    /// Metrics, then every output of `refine` into `outputs` (committed at the end).
+    pub fn finish(self, refined: Refined, outputs: output::OutputSet) -> Result<RefineOutcome> {
+        let (job, model, backend, gp_kernels) = (self.job, self.model, self.backend, self.gp_kernels.clone());
+        let (x, class, probs, pre) = (self.prepared.pre.tensor.view(), self.prepared.class, &self.prepared.probs, &self.prepared.pre);
+        let (_, h, w) = x.dim();
+        let mut notes = self.notes.clone();
+        let (prior, prior_ms, gp_device, t0) = (&self.prior, self.prior_ms, self.gp_device, self.t0);
+        if let Some((t, why)) = refined.fit_failures.first() {
+            notes.push(format!(
+                "the length-scale fit (L-BFGS-B) failed in {} of {} iterations and kept the starting length scales (first at query {}: {why})",
+                refined.fit_failures.len(),
+                job.config.iters,
+                t + 1
+            ));
+        }
+
+        let (prior_metrics, refined_metrics, metrics_ms) = self.metrics(&refined)?;
+
+        // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
+        // the GP's mean function, in the same units as refined.npy.
+        output::write_npy(&outputs.file("prior.npy"), &refined.scaled_prior)?;
+        output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
+        let panel = output::overlay_panels(&self.prepared.rgb, &[prior.view(), refined.map.view()]);
+        output::write_png(&outputs.file("overlay.png"), &panel)?;
+        let mut full_res = json!(null);
+        if job.full_res {
+            let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
+            output::write_npy(&outputs.file("refined_full.npy"), &full.map)?;
+            let (fh, fw) = full.map.dim();
+            let outside = full.crop.outside_fraction((fh, fw));
+            notes.push(format!("refined_full.npy: {fh}×{fw} (original resolution)"));
+            if outside > 0.0 {
+                notes.push(format!(
+                    "refined_full.npy: only rows {}..{} × columns {}..{} lie in the model's centre crop; the other {:.0}% is extrapolated (GP off its data, prior clamped at the crop edge)",
+                    full.crop.rows[0], full.crop.rows[1], full.crop.cols[0], full.crop.cols[1], 100.0 * outside
+                ));
+            }
+            full_res = json!({"shape": [fh, fw], "crop": full.crop, "extrapolated_fraction": outside});
+        }
+
+        let label = model.labels().and_then(|l| l.name(class)).map(str::to_string);
+        let t = &refined.timings;
+        let report = json!({
+            "image": job.image,
+            "model": model.path(),
+            "class": class,
+            "label": label,
+            "probability": probs[class],
+            "prior": with_fields(json!({"method": job.prior.method()}), &prior_metrics),
+            "refined": with_fields(json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len()}), &refined_metrics),
+            "full_res": full_res,
+            "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
+            "settings": {
+                "preset": job.config.preset(),
+                "refine": job.config,
+                "baseline": job.config.baseline,
+                "prior": match &job.prior {
+                    PriorSpec::Method(m) => with_fields(json!({"name": m.name()}), &json!(m)),
+                    PriorSpec::File(p) => json!({"file": p}),
+                },
+                "grid": job.config.grid(h as u32, w as u32),
+                "input_size": [h, w],
+                "batch": job.batch,
+                "seed": job.config.seed,
             },
-            "grid": job.config.grid(h as u32, w as u32),
-            "input_size": [h, w],
-            "batch": job.batch,
-            "seed": job.config.seed,
-        },
-        "device": {"gp": gp_device, "masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
-        "model_evaluations": scorer.evaluations(),
-        "observations": refined.observations,
-        "posterior_updates": refined.posterior_updates,
-        "timings_ms": {
-            "prior": prior_ms,
-            "model": ms(t.model),
-            "gp_fit": ms(t.gp_fit),
-            "posterior": ms(t.posterior),
-            "metrics": metrics_ms,
-            "total": ms(t0.elapsed()),
-        },
-        "notes": notes,
-    });
-    output::write_json(&outputs.file("report.json"), &report)?;
-    outputs.commit()?;
-    Ok(RefineOutcome { report, prior, refined, notes })
+            "device": {"gp": gp_device, "masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
+            "model_evaluations": self.evaluations(&refined),
+            "observations": refined.observations,
+            "posterior_updates": refined.posterior_updates,
+            "timings_ms": {
+                "prior": prior_ms,
+                "model": ms(t.model),
+                "gp_fit": ms(t.gp_fit),
+                "posterior": ms(t.posterior),
+                "metrics": metrics_ms,
+                "total": ms(t0.elapsed()),
+            },
+            "notes": notes,
+        });
+        output::write_json(&outputs.file("report.json"), &report)?;
+        outputs.commit()?;
+        Ok(RefineOutcome { report, prior: self.prior, refined, notes })
+    }
 }
 
 /// The prior map of `spec` at the model-input resolution (an explainer's map, or a

@@ -6,6 +6,7 @@ mod eval;
 mod explain;
 mod info;
 mod refine;
+mod video;
 
 use borex::compute::DeviceChoice;
 use borex::model::{ExecutionProvider, ModelOptions, OutputKind};
@@ -51,6 +52,8 @@ pub enum Command {
     Refine(Box<refine::RefineArgs>),
     /// Score maps (and refined maps) on image sets: insertion/deletion, paired tests, plots.
     Eval(Box<eval::EvalArgs>),
+    /// Refine a saliency map for every frame of a video (or a folder of frames).
+    Video(Box<video::VideoArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -130,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Refine(a) => refine::run(a, &cli.global),
         Command::Explain(a) => explain::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
+        Command::Video(a) => video::run_video(a, &cli.global),
     }
 }
 

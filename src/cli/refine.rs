@@ -9,12 +9,39 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct RefineArgs {
-    /// Image to explain (PNG or JPEG).
-    pub image: PathBuf,
+    #[command(subcommand)]
+    pub merge: Option<MergeCommand>,
+    /// Images to explain (PNG or JPEG). With one image OUTDIR gets its outputs;
+    /// with several (or --manifest), one sub-folder per image and summary.csv.
+    #[arg(required_unless_present = "manifest")]
+    pub image: Vec<PathBuf>,
+    /// A file listing images, one per line (relative to the file's folder; # comments).
+    #[arg(long, conflicts_with = "image")]
+    pub manifest: Option<PathBuf>,
+    /// BO loops advanced together (several images): each step scores 2F boxes in one model call.
+    #[arg(long, default_value_t = 1)]
+    pub lockstep: usize,
+    /// Only the I-th of N slices of the images (0-based), for job arrays; `borex refine merge` joins the outputs.
+    #[arg(long)]
+    pub shard: Option<borex::borex::bulk::Shard>,
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
-    #[arg(short, long)]
-    pub out: PathBuf,
+    #[arg(short, long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Also write refined_full.npy at the original image resolution.
+    #[arg(long)]
+    pub full_res: bool,
+    /// Print where the time went.
+    #[arg(long)]
+    pub timings: bool,
+    #[command(flatten)]
+    pub settings: RefineSettings,
+}
+
+/// What every refine shares, whether of one image, many, or video frames.
+#[derive(Debug, Args)]
+pub struct RefineSettings {
     /// Class to explain: top1, a class id, or a label name.
     #[arg(long, default_value = "top1", allow_hyphen_values = true)]
     pub class: ClassSpec,
@@ -48,9 +75,6 @@ pub struct RefineArgs {
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
     #[arg(long, default_value_t = borex::borex::Objective::default())]
     pub objective: borex::borex::Objective,
-    /// Also write refined_full.npy at the original image resolution.
-    #[arg(long)]
-    pub full_res: bool,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
@@ -58,9 +82,6 @@ pub struct RefineArgs {
     /// Skip insertion/deletion of the two maps.
     #[arg(long)]
     pub no_metrics: bool,
-    /// Print where the time went.
-    #[arg(long)]
-    pub timings: bool,
     /// Images per model call (RISE masks, metric steps).
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -68,8 +89,64 @@ pub struct RefineArgs {
     pub model: ModelArgs,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum MergeCommand {
+    /// Join the outputs of `--shard` runs into one folder with one summary.csv.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The joined output folder.
+    #[arg(short, long)]
+    pub out: PathBuf,
+}
+
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    if let Some(MergeCommand::Merge(m)) = &args.merge {
+        let s = borex::borex::bulk::merge_refine(&m.shards, &m.out)?;
+        println!("merged {} images from {} shards into {}", s, m.shards.len(), m.out.display());
+        return Ok(());
+    }
+    let out_dir = args.out.clone().expect("clap requires --out");
+    if args.image.len() == 1 && args.manifest.is_none() && args.shard.is_none() {
+        return run_one(args, &args.image[0], &out_dir, global);
+    }
+    let images = match &args.manifest {
+        Some(m) => borex::borex::bulk::read_manifest(m)?,
+        None => args.image.clone(),
+    };
+    let shard = args.shard.unwrap_or(borex::borex::bulk::Shard::ALL);
+    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
+    let job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
+    check(&args.settings, &job)?;
+    let backend = Backend::select(global.device)?;
+    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
+    let run = borex::borex::bulk::ManyImages { images: &images, shard, template: &job, out_dir: &out_dir, lockstep: args.lockstep };
+    let summary = borex::borex::bulk::refine_many(&run, &model, &backend, true, &bar)?;
+    bar.finish_and_clear();
+    for (img, e) in &summary.failed {
+        // Most errors already name their file.
+        let named = e.contains(&img.display().to_string());
+        eprintln!("error: {}{e}", if named { String::new() } else { format!("{}: ", img.display()) });
+    }
+    println!(
+        "{} images: {} refined, {} kept from an earlier run, {} failed; wrote {}",
+        shard.range(images.len()).len(),
+        summary.done,
+        summary.earlier,
+        summary.failed.len(),
+        out_dir.join("summary.csv").display()
+    );
+    anyhow::ensure!(summary.failed.is_empty(), "{} of {} images failed (see summary.csv)", summary.failed.len(), shard.range(images.len()).len());
+    Ok(())
+}
+
+pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathBuf) -> RefineJob {
     let config = RefineConfig {
         iters: args.iters,
         sizes: args.sizes.clone(),
@@ -81,36 +158,46 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         objective: args.objective,
         ..RefineConfig::default()
     };
-    let job = RefineJob {
-        image: args.image.clone(),
+    RefineJob {
+        image,
         class: args.class.clone(),
         prior: PriorSpec::parse(&args.prior, args.seed),
         config,
-        out_dir: args.out.clone(),
-        full_res: args.full_res,
+        out_dir,
+        full_res,
         insertion_starts: args.insertion_start.clone(),
         metrics: !args.no_metrics,
         batch: args.batch,
-    };
-    // Every setting is checked before the model loads.
+    }
+}
+
+/// Every setting is checked before the model loads.
+pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
     job.config.validate()?;
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     match &job.prior {
         PriorSpec::File(p) => anyhow::ensure!(p.is_file(), "--prior {}: not a method ({}) nor an existing map file", p.display(), borex::explain::Method::NAMES.join(", ")),
         PriorSpec::Method(m) => m.validate()?,
     }
+    Ok(())
+}
+
+fn run_one(args: &RefineArgs, image: &std::path::Path, out_dir: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
+    check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let outcome = run_refine(&job, &model, &backend, global.quiet)?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
     let r = &outcome.report;
-    writeln!(out, "{}: class {} ({}) p={:.4}", args.image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
-    if !args.no_metrics {
+    writeln!(out, "{}: class {} ({}) p={:.4}", image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
+    if !args.settings.no_metrics {
         let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
-        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.iters))] {
-            let ins: Vec<String> = args
+        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.settings.iters))] {
+            let ins: Vec<String> = args.settings
                 .insertion_start
                 .iter()
                 .map(|s| format!("insertion[{}] {}", s.name(), f(&r[who][format!("insertion_{}", s.name())])))
@@ -122,6 +209,6 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         writeln!(out, "  timings (ms): {}", serde_json::to_string(&r["timings_ms"]).context("timings")?)?;
         writeln!(out, "  device: {}", r["device"])?;
     }
-    writeln!(out, "  wrote {}", args.out.display())?;
+    writeln!(out, "  wrote {}", out_dir.display())?;
     Ok(())
 }

@@ -218,7 +218,7 @@ impl MapGrid<'_> {
     }
 }
 
-pub trait GpSession {
+pub trait GpSession: Send {
     /// Load this iteration's fitted GP.
     fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()>;
     /// Index and value of the UCB maximum `μ + κσ` over all candidates; ties

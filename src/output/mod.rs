@@ -4,9 +4,11 @@
 
 mod overlay;
 mod staging;
+mod video;
 
 pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
 pub use staging::{remove_registered, OutputSet};
+pub use video::{encode_h264, join_h264, overlay_frame, write_npy_stack};
 
 use crate::error::{BorexError, Result};
 use ndarray::Array2;
@@ -64,6 +66,18 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
         w.write_all(b"\n")
+    })
+}
+
+/// A CSV table: a header and rows of already formatted cells.
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(header).map_err(std::io::Error::other)?;
+        for r in rows {
+            c.write_record(r).map_err(std::io::Error::other)?;
+        }
+        c.flush()
     })
 }
 

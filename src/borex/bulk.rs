@@ -1,0 +1,351 @@
+//! Bulk refinement: a stream of inputs (image files, video frames) goes
+//! through prepare → BO loop → finish, F at a time, with the F loops in
+//! lockstep ([`super::lockstep`]). Only F inputs are held at once, so memory
+//! is bounded by the window, not by the length of the stream. The caller
+//! says where inputs come from and what happens to each result.
+
+use super::lockstep::{refine_lockstep, GpSchedule};
+use super::pipeline::{RefineJob, RefineUnit};
+use super::Refined;
+use crate::compute::Backend;
+use crate::error::Result;
+use crate::model::{Classifier, Scorer};
+
+/// How each input of a bulk run ended.
+pub enum UnitResult<'a> {
+    /// Refined: the unit (its prepared input, prior, metrics) and the loop's result.
+    Done(RefineUnit<'a>, Refined),
+    /// Its own failure (unreadable image, bad prior, ...); the others go on.
+    Failed(crate::error::BorexError),
+}
+
+/// Drive `items` through `prepare`, the lockstep loops and `finish`, `lockstep`
+/// at a time (the last group may be smaller), in order. `finish` returning an
+/// error stops the run (an output that cannot be written); a failed input does
+/// not. A model failure during a group's loops fails that whole group's inputs.
+pub fn drive<'a, T>(
+    items: impl Iterator<Item = T>,
+    lockstep: usize,
+    job: &'a RefineJob,
+    model: &'a Classifier,
+    backend: &'a Backend,
+    mut prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
+    mut finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    let f = lockstep.max(1);
+    // One model call per step: 2F boxes.
+    let scorer = Scorer::new(model, backend.image.as_ref(), job.batch.max(2 * f));
+    let mut items = items.peekable();
+    while items.peek().is_some() {
+        let group: Vec<T> = items.by_ref().take(f).collect();
+        let prepared: Vec<(T, Result<RefineUnit<'a>>)> = group.into_iter().map(|t| {
+            let u = prepare(&t);
+            (t, u)
+        }).collect();
+        let units: Vec<&RefineUnit> = prepared.iter().filter_map(|(_, u)| u.as_ref().ok()).collect();
+        let loops = match units.first() {
+            None => vec![],
+            Some(first) => {
+                let specs: Vec<_> = units.iter().map(|u| u.loop_spec()).collect();
+                let schedule = if first.gp_kernels_on_gpu() { GpSchedule::Sequential } else { GpSchedule::Parallel };
+                match refine_lockstep(&scorer, first.gp_kernels.as_ref(), &specs, schedule, &indicatif::ProgressBar::hidden()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        specs.iter().map(|_| Err(crate::error::BorexError::Runtime(msg.clone()))).collect()
+                    }
+                }
+            }
+        };
+        let mut loops = loops.into_iter();
+        for (t, u) in prepared {
+            let outcome = match u {
+                Err(e) => UnitResult::Failed(e),
+                Ok(unit) => match loops.next().expect("one loop per prepared unit") {
+                    Ok(refined) => UnitResult::Done(unit, refined),
+                    Err(e) => UnitResult::Failed(e),
+                },
+            };
+            finish(t, outcome)?;
+            progress.inc(1);
+        }
+    }
+    Ok(())
+}
+
+/// A bulk `refine` over image files: one sub-folder per image (the outputs of
+/// a single `refine`) and `summary.csv` in `out_dir`.
+pub struct ManyImages<'a> {
+    /// Every image of the job (folder names are made from the whole list).
+    pub images: &'a [std::path::PathBuf],
+    /// The slice of `images` this run refines.
+    pub shard: Shard,
+    /// Settings every image shares (`image` and `out_dir` are set per image).
+    pub template: &'a RefineJob,
+    pub out_dir: &'a std::path::Path,
+    pub lockstep: usize,
+}
+
+/// How each image ended, in input order.
+pub struct ManySummary {
+    pub rows: Vec<Vec<String>>,
+    pub done: usize,
+    /// Refined by an earlier run into the same folder and kept.
+    pub earlier: usize,
+    /// (image, error) of every failure.
+    pub failed: Vec<(std::path::PathBuf, String)>,
+}
+
+pub const SUMMARY_HEADER: [&str; 13] = [
+    "image", "folder", "status", "class", "label", "probability", "prior_insertion", "prior_deletion", "refined_insertion",
+    "refined_deletion", "model_evaluations", "total_ms", "error",
+];
+
+/// Sub-folder names: the file stems, made unique in input order (`x`, `x-2`, …).
+pub fn folder_names(images: &[std::path::PathBuf]) -> Vec<String> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    images
+        .iter()
+        .map(|p| {
+            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "image".into());
+            let n = seen.entry(stem.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { stem } else { format!("{stem}-{n}") }
+        })
+        .collect()
+}
+
+/// Refine every image. An image whose sub-folder already holds a report for
+/// the same file is kept (a rerun resumes); an image that fails is reported
+/// and skipped. `summary.csv` is rewritten at the end.
+pub fn refine_many(run: &ManyImages, model: &Classifier, backend: &Backend, quiet: bool, progress: &indicatif::ProgressBar) -> Result<ManySummary> {
+    crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
+    crate::output::prepare_dir(run.out_dir)?;
+    let range = run.shard.range(run.images.len());
+    let names = folder_names(run.images)[range.clone()].to_vec();
+    if run.shard != Shard::ALL {
+        let info = ShardInfo { shard: run.shard, images: run.images.len() };
+        crate::output::write_json(&run.out_dir.join(SHARD_FILE), &info)?;
+    }
+    let jobs: Vec<RefineJob> = run.images[range]
+        .iter()
+        .zip(&names)
+        .map(|(img, name)| RefineJob { image: img.clone(), out_dir: run.out_dir.join(name), ..run.template.clone() })
+        .collect();
+    let mut rows: Vec<Option<Vec<String>>> = vec![None; jobs.len()];
+    let mut summary = ManySummary { rows: vec![], done: 0, earlier: 0, failed: vec![] };
+    let mut todo = vec![];
+    for (i, job) in jobs.iter().enumerate() {
+        match earlier_report(job) {
+            Some(report) => {
+                rows[i] = Some(summary_row(job, &names[i], "earlier", Some(&report), None));
+                summary.earlier += 1;
+                progress.inc(1);
+            }
+            None => todo.push(i),
+        }
+    }
+    drive(
+        todo.into_iter(),
+        run.lockstep,
+        run.template,
+        model,
+        backend,
+        |&i| RefineUnit::prepare(&jobs[i], super::pipeline::Source::File(&jobs[i].image), model, backend, quiet, std::time::Instant::now()),
+        |i, result| {
+            let job = &jobs[i];
+            let outcome = match result {
+                UnitResult::Done(unit, refined) => crate::output::OutputSet::begin(&job.out_dir).and_then(|out| unit.finish(refined, out)),
+                UnitResult::Failed(e) => Err(e),
+            };
+            rows[i] = Some(match outcome {
+                Ok(o) => {
+                    summary.done += 1;
+                    summary_row(job, &names[i], "ok", Some(&o.report), None)
+                }
+                Err(e) => {
+                    summary.failed.push((job.image.clone(), e.to_string()));
+                    summary_row(job, &names[i], "failed", None, Some(&e.to_string()))
+                }
+            });
+            Ok(())
+        },
+        progress,
+    )?;
+    summary.rows = rows.into_iter().map(|r| r.expect("every image has a row")).collect();
+    crate::output::write_csv(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
+    Ok(summary)
+}
+
+const SHARD_FILE: &str = "shard.json";
+
+/// Which slice a shard's folder holds, for `merge` to check coverage.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ShardInfo {
+    shard: Shard,
+    images: usize,
+}
+
+/// Join the folders of `refine --shard` runs into `out_dir`: every shard of
+/// the same job present exactly once, each image's sub-folder copied in (as
+/// one staged set), one `summary.csv`. Returns the number of images.
+pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) -> Result<usize> {
+    use crate::error::BorexError;
+    let mut infos = vec![];
+    for dir in shards {
+        let path = dir.join(SHARD_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| BorexError::invalid(format!("{}: not a `refine --shard` output ({e})", dir.display())))?;
+        let info: ShardInfo = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))?;
+        infos.push(info);
+    }
+    let count = infos[0].shard.count;
+    let mut seen = vec![false; count];
+    for (dir, info) in shards.iter().zip(&infos) {
+        if info.shard.count != count || info.images != infos[0].images {
+            return Err(BorexError::invalid(format!("{}: shard of another job ({} of {} shards, {} images)", dir.display(), info.shard.index, info.shard.count, info.images)));
+        }
+        if std::mem::replace(&mut seen[info.shard.index], true) {
+            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), info.shard.index)));
+        }
+    }
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(BorexError::invalid(format!("shard {missing}/{count} is missing")));
+    }
+    crate::output::prepare_dir(out_dir)?;
+    let mut order: Vec<usize> = (0..shards.len()).collect();
+    order.sort_by_key(|&k| infos[k].shard.index);
+    let mut rows = vec![];
+    for k in order {
+        let dir = &shards[k];
+        let csv_path = dir.join("summary.csv");
+        let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
+        for rec in reader.records() {
+            let rec: Vec<String> = rec.map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?.iter().map(str::to_string).collect();
+            if rec[2] != "failed" {
+                let out = crate::output::OutputSet::begin(&out_dir.join(&rec[1]))?;
+                let src = dir.join(&rec[1]);
+                for entry in std::fs::read_dir(&src).map_err(|e| BorexError::io(&src, e))? {
+                    let entry = entry.map_err(|e| BorexError::io(&src, e))?;
+                    std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy())).map_err(|e| BorexError::io(entry.path(), e))?;
+                }
+                out.commit()?;
+            }
+            rows.push(rec);
+        }
+    }
+    if rows.len() != infos[0].images {
+        return Err(BorexError::invalid(format!("the shards' summaries list {} images, the job has {}", rows.len(), infos[0].images)));
+    }
+    crate::output::write_csv(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
+    Ok(rows.len())
+}
+
+/// The report an earlier run left for this image, if its folder holds one for the same file.
+fn earlier_report(job: &RefineJob) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(job.out_dir.join("report.json")).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    (report["image"] == serde_json::json!(job.image)).then_some(report)
+}
+
+fn summary_row(job: &RefineJob, folder: &str, status: &str, report: Option<&serde_json::Value>, error: Option<&str>) -> Vec<String> {
+    let cell = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let null = serde_json::Value::Null;
+    let r = report.unwrap_or(&null);
+    vec![
+        job.image.display().to_string(),
+        folder.to_string(),
+        status.to_string(),
+        cell(&r["class"]),
+        cell(&r["label"]),
+        cell(&r["probability"]),
+        cell(&r["prior"]["insertion"]),
+        cell(&r["prior"]["deletion"]),
+        cell(&r["refined"]["insertion"]),
+        cell(&r["refined"]["deletion"]),
+        cell(&r["model_evaluations"]),
+        cell(&r["timings_ms"]["total"]),
+        error.unwrap_or("").to_string(),
+    ]
+}
+
+/// `--shard I/N`: the I-th of N contiguous, nearly equal slices of a run's
+/// units (images in input order, groups of frames), so N machines split a
+/// job deterministically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// The units of this shard among `len`.
+    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
+        let at = |i: usize| ((i as u128 * len as u128) / self.count as u128) as usize;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || format!("--shard wants I/N with 0 ≤ I < N ≤ {}, not {s:?}", crate::limits::MAX_SHARDS);
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if count == 0 || count > crate::limits::MAX_SHARDS || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// Image paths from a manifest: one per line, blank lines and `#` comments
+/// skipped, relative paths taken from the manifest's folder.
+pub fn read_manifest(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
+    let base = path.parent().unwrap_or(std::path::Path::new(""));
+    let images: Vec<_> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| base.join(l))
+        .collect();
+    if images.is_empty() {
+        return Err(crate::error::BorexError::invalid(format!("manifest {} lists no images", path.display())));
+    }
+    Ok(images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_unit_once() {
+        for len in [0usize, 1, 7, 100] {
+            for n in 1..=9 {
+                let mut all = vec![];
+                for i in 0..n {
+                    all.extend(Shard { index: i, count: n }.range(len));
+                }
+                assert_eq!(all, (0..len).collect::<Vec<_>>(), "len {len} n {n}");
+            }
+        }
+        assert_eq!("2/5".parse::<Shard>(), Ok(Shard { index: 2, count: 5 }));
+        for bad in ["5/5", "1/0", "x/2", "3", "-1/4"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn folder_names_are_unique() {
+        let p: Vec<std::path::PathBuf> = ["a/x.png", "b/x.png", "y.jpg", "c/x.jpg"].iter().map(Into::into).collect();
+        assert_eq!(folder_names(&p), ["x", "x-2", "y", "x-3"]);
+    }
+}

@@ -1,0 +1,92 @@
+use super::refine::{check, job, RefineSettings};
+use super::GlobalArgs;
+use borex::borex::bulk::Shard;
+use borex::compute::Backend;
+use borex::model::Classifier;
+use borex::video::run::{merge, run, VideoJob};
+use borex::video::FrameSelection;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct VideoArgs {
+    #[command(subcommand)]
+    pub merge: Option<MergeCommand>,
+    /// A video file (any container or codec FFmpeg reads) or a folder of frames (PNG/JPEG, in name order).
+    #[arg(required = true)]
+    pub input: Option<PathBuf>,
+    /// Output folder: maps/ (one .npy per frame), frames.csv, overlay.mp4, job.json. Rerunning the
+    /// same command into it resumes an interrupted run.
+    #[arg(short, long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Refine every K-th frame.
+    #[arg(long, default_value_t = 1)]
+    pub every: u64,
+    /// Frames A:B (0-based, B excluded; A: or :B leave an end open).
+    #[arg(long, value_parser = FrameSelection::parse_range)]
+    pub frames: Option<(u64, Option<u64>)>,
+    /// BO loops advanced together: F frames per step, 2F boxes in one model call.
+    #[arg(long, default_value_t = 8)]
+    pub lockstep: usize,
+    /// One stacked maps.npy (N×H×W, frames in order) instead of maps/.
+    #[arg(long)]
+    pub stack: bool,
+    /// Frame rate of a frame folder.
+    #[arg(long, default_value_t = 25.0)]
+    pub fps: f64,
+    /// Only the I-th of N slices of the frame groups (0-based), for job arrays; `borex video merge` joins them.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    #[command(flatten)]
+    pub settings: RefineSettings,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MergeCommand {
+    /// Join the output folders of `--shard` runs and finish the outputs.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The joined output folder.
+    #[arg(short, long)]
+    pub out: PathBuf,
+}
+
+pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    if let Some(MergeCommand::Merge(m)) = &args.merge {
+        let n = merge(&m.shards, &m.out)?;
+        println!("merged {n} frames from {} shards into {}", m.shards.len(), m.out.display());
+        return Ok(());
+    }
+    let (input, out) = (args.input.clone().expect("clap requires INPUT"), args.out.clone().expect("clap requires --out"));
+    anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0, "--fps must be a number > 0, not {}", args.fps);
+    borex::limits::in_range("--every", args.every as usize, 1, borex::limits::MAX_EVERY)?;
+    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
+    let (start, end) = args.frames.unwrap_or((0, None));
+    borex::limits::in_range("--frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
+    let refine = job(&args.settings, false, PathBuf::new(), out.clone());
+    check(&args.settings, &refine)?;
+    let backend = Backend::select(global.device)?;
+    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let vjob = VideoJob {
+        input,
+        folder_fps: args.fps,
+        selection: FrameSelection { start, end, every: args.every },
+        lockstep: args.lockstep,
+        shard: args.shard.unwrap_or(Shard::ALL),
+        stack: args.stack,
+        refine: &refine,
+        out_dir: out.clone(),
+    };
+    let quiet = global.quiet;
+    let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
+    let done = if s.finished { format!("wrote {}", out.display()) } else { "this shard is done; `borex video merge` joins the shards".into() };
+    println!("{} frames: {} refined, {} done by an earlier run; {done}", s.frames, s.refined, s.kept);
+    Ok(())
+}

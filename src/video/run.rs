@@ -1,0 +1,361 @@
+//! `borex video` frame mode: the selected frames are cut into groups of F (the
+//! lockstep window); each group is a unit of work with its own record. OUTDIR
+//! holds the job description (`job.json`), per-frame maps (`maps/`), and until
+//! the run is complete one record and one overlay segment per group
+//! (`parts/`). Every file is written atomically and a group's record last, so
+//! a killed run resumes from the groups whose record exists: none missing,
+//! none done twice. The last step joins the records into `frames.csv` and the
+//! segments into `overlay.mp4`. `--shard I/N` takes a slice of the groups;
+//! [`merge`] joins the shards' folders and finishes the same way.
+
+use super::{FrameSelection, Input, VideoInfo};
+use crate::borex::bulk::{drive, Shard, UnitResult};
+use crate::borex::pipeline::{RefineJob, RefineUnit, Source};
+use crate::compute::Backend;
+use crate::error::{BorexError, Result};
+use crate::job::ms;
+use crate::model::Classifier;
+use crate::output;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A `borex video` run.
+pub struct VideoJob<'a> {
+    pub input: PathBuf,
+    /// Frame rate of a frame folder (a video file states its own).
+    pub folder_fps: f64,
+    pub selection: FrameSelection,
+    pub lockstep: usize,
+    pub shard: Shard,
+    /// One N×H×W `maps.npy` instead of one `.npy` per frame.
+    pub stack: bool,
+    /// What every frame shares (its `image` and `out_dir` are unused).
+    pub refine: &'a RefineJob,
+    pub out_dir: PathBuf,
+}
+
+/// `job.json`: what a resumed run or a shard being merged must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobFile {
+    pub input: String,
+    pub info: VideoInfo,
+    pub selection: FrameSelection,
+    pub lockstep: usize,
+    pub stack: bool,
+    /// Every refine setting (class, prior, config, model, metrics).
+    pub settings: serde_json::Value,
+    /// Selected frames and the groups of `lockstep` they form.
+    pub frames: usize,
+    pub groups: usize,
+    pub shard: Shard,
+}
+
+/// One group's record (`parts/group_NNNNNN.json`).
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupRecord {
+    group: usize,
+    rows: Vec<Vec<String>>,
+}
+
+pub const CSV_HEADER: [&str; 9] = ["frame", "timestamp", "class", "label", "probability", "insertion", "deletion", "model_evaluations", "time_ms"];
+
+/// What a run did.
+#[derive(Debug)]
+pub struct VideoSummary {
+    pub frames: usize,
+    /// Frames this run refined (the others were done by an earlier run, or belong to other shards).
+    pub refined: usize,
+    pub kept: usize,
+    /// The outputs are complete (`frames.csv`, `overlay.mp4`); false for a shard.
+    pub finished: bool,
+}
+
+fn settings(job: &RefineJob, model: &Classifier) -> serde_json::Value {
+    serde_json::json!({
+        "class": format!("{:?}", job.class),
+        "prior": job.prior.method(),
+        "refine": job.config,
+        "baseline": job.config.baseline,
+        "metrics": job.metrics,
+        "insertion_starts": job.insertion_starts,
+        "model": model.path(),
+    })
+}
+
+fn group_path(out: &Path, g: usize) -> PathBuf {
+    out.join("parts").join(format!("group_{g:06}.json"))
+}
+
+fn segment_path(out: &Path, g: usize) -> PathBuf {
+    out.join("parts").join(format!("group_{g:06}.h264"))
+}
+
+fn map_path(out: &Path, frame: u64) -> PathBuf {
+    out.join("maps").join(format!("frame_{frame:06}.npy"))
+}
+
+/// Remove temporaries a killed run left (`.NAME.….tmp`, borex's own naming).
+fn remove_stale_temporaries(out: &Path) {
+    for dir in [out.to_path_buf(), out.join("maps"), out.join("parts")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Open OUTDIR for `file`: new, or holding the same job (a resumed run).
+fn open_out_dir(out: &Path, file: &JobFile) -> Result<()> {
+    check_out_dir(out, file)?;
+    for d in ["maps", "parts"] {
+        output::prepare_dir(&out.join(d))?;
+    }
+    let job_path = out.join("job.json");
+    if !job_path.exists() {
+        output::write_json(&job_path, file)?;
+    }
+    Ok(())
+}
+
+/// OUTDIR is new, empty, or holds the same job.
+fn check_out_dir(out: &Path, file: &JobFile) -> Result<()> {
+    let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
+    let job_path = out.join("job.json");
+    if job_path.exists() {
+        let text = std::fs::read_to_string(&job_path).map_err(|e| BorexError::io(&job_path, e))?;
+        let old: JobFile = serde_json::from_str(&text).map_err(|e| named(format!("job.json is not a borex video job ({e})")))?;
+        if &old != file {
+            return Err(named("holds a `borex video` run with other input or settings; use a new folder to start another".into()));
+        }
+    } else if out.exists() {
+        if !out.is_dir() {
+            return Err(named("is an existing file".into()));
+        }
+        if std::fs::read_dir(out).map_err(|e| named(format!("cannot read it ({e})")))?.next().is_some() {
+            return Err(named("is not empty and holds no borex video job; choose a new or empty folder".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Refine the selected frames of `job.input` (or this shard's share), resuming
+/// from the groups an earlier run finished; finish the outputs when the run
+/// covers every group.
+pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn Fn(u64) -> indicatif::ProgressBar) -> Result<VideoSummary> {
+    crate::limits::in_range("--lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
+    let (input, info) = Input::open(&job.input, job.folder_fps)?;
+    let indices = job.selection.indices(info.frames)?;
+    let f = job.lockstep;
+    let groups = indices.len().div_ceil(f);
+    let file = JobFile {
+        input: job.input.display().to_string(),
+        info: info.clone(),
+        selection: job.selection,
+        lockstep: f,
+        stack: job.stack,
+        settings: settings(job.refine, model),
+        frames: indices.len(),
+        groups,
+        shard: job.shard,
+    };
+    let out = &job.out_dir;
+    if job.shard == Shard::ALL && is_finished(out) {
+        check_out_dir(out, &file)?;
+        return Ok(VideoSummary { frames: indices.len(), refined: 0, kept: indices.len(), finished: true });
+    }
+    open_out_dir(out, &file)?;
+    remove_stale_temporaries(out);
+
+    let mine = job.shard.range(groups);
+    let todo: Vec<usize> = mine.clone().filter(|&g| !group_path(out, g).exists()).collect();
+    let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| indices[g * f..((g + 1) * f).min(indices.len())].iter().copied()).collect();
+    let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / f;
+    let in_shard: usize = mine.clone().map(|g| ((g + 1) * f).min(indices.len()) - g * f).sum();
+    // Only this run's frames, so frames/s and the ETA are this run's.
+    let bar = progress(todo_frames.len() as u64);
+
+    // The group being finished: its rows and overlay frames, in frame order.
+    let mut pending: Option<(usize, Vec<Vec<String>>, Vec<image::RgbImage>)> = None;
+    let fps_out = overlay_rate(&info.fps, job.selection.every);
+    let labels = model.labels();
+    let frames = input.frames(&info, todo_frames.clone())?;
+    let mut refined = 0usize;
+    drive(
+        frames,
+        f,
+        job.refine,
+        model,
+        backend,
+        |frame| match frame {
+            Ok(fr) => RefineUnit::prepare(job.refine, Source::Rgb(&fr.rgb, &format!("frame {}", fr.index)), model, backend, true, Instant::now()),
+            Err(e) => Err(BorexError::invalid(e.to_string())),
+        },
+        |frame, result| {
+            let frame = frame?;
+            let (unit, r) = match result {
+                UnitResult::Done(u, r) => (u, r),
+                UnitResult::Failed(e) => return Err(BorexError::invalid(format!("frame {}: {e}", frame.index))),
+            };
+            let tm = Instant::now();
+            let metrics = unit.map_metrics(r.map.view())?;
+            let t = &r.timings;
+            let time_ms = unit.prior_ms() + ms(t.model + t.gp_fit + t.posterior) + ms(tm.elapsed());
+            output::write_npy(&map_path(out, frame.index), &r.map)?;
+            let class = unit.prepared.class;
+            let cell = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.6}")).unwrap_or_default();
+            let row = vec![
+                frame.index.to_string(),
+                format!("{:.6}", frame.timestamp),
+                class.to_string(),
+                labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
+                format!("{:.6}", unit.prepared.probs[class]),
+                cell(&metrics["insertion"]),
+                cell(&metrics["deletion"]),
+                unit.evaluations(&r).to_string(),
+                format!("{time_ms:.2}"),
+            ];
+            let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
+            let g = group_of(frame.index);
+            let entry = pending.get_or_insert_with(|| (g, vec![], vec![]));
+            entry.1.push(row);
+            entry.2.push(overlay);
+            refined += 1;
+            let size = ((g + 1) * f).min(indices.len()) - g * f;
+            if entry.1.len() == size {
+                let (g, rows, overlays) = pending.take().expect("a pending group");
+                output::encode_h264(&segment_path(out, g), &overlays, &fps_out)?;
+                // The record last: it marks the group done.
+                output::write_json(&group_path(out, g), &GroupRecord { group: g, rows })?;
+            }
+            Ok(())
+        },
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    let finished = if job.shard == Shard::ALL {
+        finalize(out, &file)?;
+        true
+    } else {
+        false
+    };
+    Ok(VideoSummary { frames: in_shard, refined, kept: in_shard - refined, finished })
+}
+
+/// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
+fn overlay_rate(fps: &str, every: u64) -> String {
+    if every == 1 {
+        return fps.to_string();
+    }
+    match fps.split_once('/') {
+        Some((a, b)) => format!("{a}/{}", b.trim().parse::<u64>().unwrap_or(1) * every),
+        None => format!("{fps}/{every}"),
+    }
+}
+
+/// Finished outputs: the table is there and the parts are gone.
+fn is_finished(out: &Path) -> bool {
+    out.join("frames.csv").is_file() && out.join("overlay.mp4").is_file() && !out.join("parts").exists()
+}
+
+/// Join every group's record and segment into `frames.csv` and `overlay.mp4`
+/// (and `maps.npy` with `--stack`), then drop the parts. Each step can be
+/// repeated, so a run killed here finishes on the next.
+fn finalize(out: &Path, file: &JobFile) -> Result<()> {
+    let mut rows: Vec<Vec<String>> = vec![];
+    let mut missing = vec![];
+    for g in 0..file.groups {
+        let p = group_path(out, g);
+        match std::fs::read_to_string(&p) {
+            Ok(text) => {
+                let rec: GroupRecord = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
+                rows.extend(rec.rows);
+            }
+            Err(_) => missing.push(g),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(BorexError::invalid(format!(
+            "{}: {} of {} frame groups are missing (first: group {}); rerun the same command to finish them",
+            out.display(),
+            missing.len(),
+            file.groups,
+            missing[0]
+        )));
+    }
+    let frames: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap_or(u64::MAX)).collect();
+    if frames.len() != file.frames || frames.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(BorexError::invalid(format!("{}: the group records hold {} frames, not the {} selected, in order", out.display(), frames.len(), file.frames)));
+    }
+    output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
+    let segments: Vec<PathBuf> = (0..file.groups).map(|g| segment_path(out, g)).collect();
+    output::join_h264(&out.join("overlay.mp4"), &segments, &overlay_rate(&file.info.fps, file.selection.every))?;
+    if file.stack {
+        let maps_dir = out.join("maps");
+        if maps_dir.exists() {
+            let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
+            let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0]).map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
+            output::write_npy_stack(&out.join("maps.npy"), &maps, first.dim())?;
+            std::fs::remove_dir_all(&maps_dir).map_err(|e| BorexError::io(&maps_dir, e))?;
+        }
+    }
+    let parts = out.join("parts");
+    std::fs::remove_dir_all(&parts).map_err(|e| BorexError::io(&parts, e))?;
+    Ok(())
+}
+
+/// Join the folders of `video --shard` runs into `out`: the same job, every
+/// shard once, every group done; then finish as an unsharded run would.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<usize> {
+    let mut files = vec![];
+    for dir in shards {
+        let p = dir.join("job.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| BorexError::invalid(format!("{}: not a `borex video` output ({e})", dir.display())))?;
+        let file: JobFile = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
+        files.push(file);
+    }
+    let first = files[0].clone();
+    let count = first.shard.count;
+    let mut seen = vec![false; count];
+    for (dir, f) in shards.iter().zip(&files) {
+        if (JobFile { shard: first.shard, ..f.clone() }) != first || f.shard.count != count {
+            return Err(BorexError::invalid(format!("{}: a shard of another job (other input or settings)", dir.display())));
+        }
+        if std::mem::replace(&mut seen[f.shard.index], true) {
+            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), f.shard.index)));
+        }
+    }
+    if let Some(m) = seen.iter().position(|s| !s) {
+        return Err(BorexError::invalid(format!("shard {m}/{count} is missing")));
+    }
+    let whole = JobFile { shard: Shard::ALL, ..first.clone() };
+    open_out_dir(out, &whole)?;
+    let mut frames = 0;
+    for (dir, f) in shards.iter().zip(&files) {
+        for g in f.shard.range(f.groups) {
+            let rec_path = group_path(dir, g);
+            let text = std::fs::read_to_string(&rec_path)
+                .map_err(|_| BorexError::invalid(format!("{}: group {g} of shard {}/{count} is not done; rerun that shard", dir.display(), f.shard.index)))?;
+            let rec: GroupRecord = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", rec_path.display())))?;
+            for row in &rec.rows {
+                let frame: u64 = row[0].parse().map_err(|_| BorexError::invalid(format!("{}: bad frame {:?}", rec_path.display(), row[0])))?;
+                copy(&map_path(dir, frame), &map_path(out, frame))?;
+                frames += 1;
+            }
+            copy(&segment_path(dir, g), &segment_path(out, g))?;
+            // The record last, as in a run.
+            copy(&rec_path, &group_path(out, g))?;
+        }
+    }
+    finalize(out, &whole)?;
+    Ok(frames)
+}
+
+/// Copy through a temporary name, so a copy is whole or absent.
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).map_err(|e| BorexError::io(from, e))?;
+    output::write_atomic(to, |w| std::io::Write::write_all(w, &bytes))
+}
