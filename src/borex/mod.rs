@@ -49,6 +49,10 @@ pub struct RefineConfig {
     pub baseline: Baseline,
     /// What a query measures (see [`Objective`]).
     pub objective: Objective,
+    /// How the map is read from the posterior (see [`full_res::Readout`]);
+    /// absent from JSON when it is the paper's window average.
+    #[serde(skip_serializing_if = "full_res::Readout::is_window")]
+    pub readout: full_res::Readout,
 }
 
 impl Default for RefineConfig {
@@ -67,6 +71,7 @@ impl Default for RefineConfig {
             seed: 0,
             baseline: Baseline::Zero,
             objective: Objective::default(),
+            readout: full_res::Readout::default(),
         }
     }
 }
@@ -74,7 +79,7 @@ impl Default for RefineConfig {
 impl RefineConfig {
     /// The BOREx authors' "paper" preset (their objective, zero baseline).
     pub fn paper() -> Self {
-        Self { objective: Objective::Paper, baseline: Baseline::Zero, ..Self::default() }
+        Self { objective: Objective::Paper, baseline: Baseline::Zero, readout: full_res::Readout::Window, ..Self::default() }
     }
 
     /// "paper" or "default" when every knob but the seed matches that preset, else "custom".
@@ -226,10 +231,14 @@ pub fn refine(
         progress.inc(1);
     }
     let tp = Instant::now();
-    let map = Array2::from_shape_vec((h, w), session.mean_map()?).expect("H×W map");
+    let gp = gp.expect("iters ≥ 1");
+    let map = match cfg.readout {
+        full_res::Readout::Window => Array2::from_shape_vec((h, w), session.mean_map()?).expect("H×W map"),
+        full_res::Readout::Point => full_res::point_map(&gp, &s0, cfg, gp_kernels)?,
+    };
     timings.posterior += tp.elapsed();
     timings.model = scorer.elapsed() - model_before;
-    Ok(Refined { map, scaled_prior: s0, observations, gp: gp.expect("iters ≥ 1"), timings })
+    Ok(Refined { map, scaled_prior: s0, observations, gp, timings })
 }
 
 #[cfg(test)]

@@ -48,6 +48,10 @@ pub struct RefineArgs {
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
     #[arg(long, default_value_t = borex::borex::Objective::default())]
     pub objective: borex::borex::Objective,
+    /// How the map is read from the GP posterior mean: window (the paper's box-window average)
+    /// or point (the mean at each pixel as a box centre, no window average).
+    #[arg(long, default_value = "window")]
+    pub readout: borex::borex::full_res::Readout,
     /// Also write refined_full.npy at the original image resolution.
     #[arg(long)]
     pub full_res: bool,
@@ -84,6 +88,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         baseline: args.baseline,
         objective: args.objective,
+        readout: args.readout,
         ..RefineConfig::default()
     };
     let job = RefineJob {
