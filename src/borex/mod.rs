@@ -1,6 +1,8 @@
 //! BOREx refinement (Mochizuki et al., ACCV 2022), the "paper" preset of the
 //! authors' code: the prior map is the GP mean, boxes are queried by UCB over
 //! every (row, column, half-width), and the posterior mean is the refined map.
+//! The query objective is selectable ([`Objective`]); the default is not the
+//! paper's but the one matched to the default metric.
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
@@ -22,7 +24,9 @@ use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-/// Every knob of the refinement; `Default` is the reference ("paper") preset.
+/// Every knob of the refinement. `Default` is the reference ("paper") preset
+/// except the query objective ([`Objective::Matched`], chosen by the study in
+/// docs/quality.md); [`RefineConfig::paper`] is the authors' preset.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefineConfig {
     /// Observations T (each costs two model evaluations).
