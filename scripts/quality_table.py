@@ -6,8 +6,8 @@ explained class is each image's top-1), seed by seed so that an interrupted run 
 it stopped (`borex eval` skips finished maps), then concatenates the command's summary.md files
 into docs/quality.md and copies their plots to docs/quality/.
 
-  main study:  objectives paper, matched, deletion          × seeds 0–4 (45 image×seed pairs)
-  screening:   objectives paper:blur, insertion, matched+point × seed 0 (9 pairs)
+  main study:  objectives paper, matched, deletion, matched+point × seeds 0–4 (45 image×seed pairs)
+  screening:   objectives paper:blur, insertion              × seed 0    (9 pairs)
   anchor:      with --anchor DIR (the BOREx authors' RISE-100 priors and refined maps, NAME_prior.npy /
                NAME_refined.npy): their fixed priors refined by borex (main objectives, seed 0), and
                their own refined maps scored by the same metric
@@ -23,7 +23,7 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 IMAGES = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
           "camera.png", "coins.png", "ihc.png", "hubble_deep_field.jpg"]
-STUDIES = [("main", "paper,matched,deletion", None), ("screening", "paper:blur,insertion,matched+point", [0])]
+STUDIES = [("main", "paper,matched,deletion,matched+point", None), ("screening", "paper:blur,insertion", [0])]
 
 
 def main():
