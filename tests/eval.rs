@@ -251,3 +251,42 @@ fn mosaic_rejects_bad_folders() {
     assert_error(&run_borex(&["-q", "eval", "mosaic", bad.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not-a-class"]);
     assert_error(&run_borex(&["-q", "eval", "mosaic", dir.path().join("none").to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not a folder"]);
 }
+
+// ---- the point readout: μ at each pixel as a box centre, averaged over sizes, without window averaging.
+
+fn point_readout_matches_brute_force(kernels: &dyn borex::compute::GpKernels, who: &str) {
+    use borex::borex::{full_res::point_map, RefineConfig};
+    use borex::gp::{FitOptions, Gp};
+    let (h, w) = (40, 50);
+    let x = Array2::from_shape_fn((8, 3), |(i, j)| match j {
+        0 => (5 + 4 * i) as f64,
+        1 => (45 - 5 * i) as f64,
+        _ => [3.0, 6.0][i % 2],
+    });
+    let y: Vec<f64> = (0..8).map(|i| ((i * 37 % 11) as f64 - 5.0) / 6.0).collect();
+    let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap();
+    let prior = Array2::from_shape_fn((h, w), |(r, q)| ((r * 7 + q * 3) % 13) as f32 / 130.0);
+    let cfg = RefineConfig { sizes: Some(vec![3, 6]), ..RefineConfig::default() };
+    let got = point_map(&gp, &prior, &cfg, kernels).unwrap();
+    let pts = Array2::from_shape_fn((h * w * 2, 3), |(k, j)| match j {
+        0 => ((k / 2) / w) as f64,
+        1 => ((k / 2) % w) as f64,
+        _ => [3.0, 6.0][k % 2],
+    });
+    let (mean, _) = gp.predict(pts.view());
+    for r in 0..h {
+        for q in 0..w {
+            let k = r * w + q;
+            let want = prior[[r, q]] as f64 + (mean[2 * k] + mean[2 * k + 1]) / 2.0;
+            assert!((got[[r, q]] as f64 - want).abs() < 1e-4, "{who} ({r}, {q}): {} vs {want}", got[[r, q]]);
+        }
+    }
+}
+
+#[test]
+fn point_readout_matches_brute_force_on_cpu_and_gpu() {
+    point_readout_matches_brute_force(&CpuKernels, "cpu");
+    if let Some(ctx) = common::gpu_or_skip("point_readout_matches_brute_force_on_cpu_and_gpu") {
+        point_readout_matches_brute_force(&GpuKernels::new(ctx), "gpu");
+    }
+}

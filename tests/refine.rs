@@ -111,7 +111,9 @@ fn writes_maps_overlay_and_report() {
         assert!((got - want).abs() < 1e-4, "refined {k}: report {got} vs brute force {want}");
     }
     assert_eq!(r["refined"]["fit_failures"], 0);
-    assert_eq!(r["settings"]["preset"], "paper");
+    // The default objective is not the paper's: the report says so and names it.
+    assert_eq!(r["settings"]["preset"], "default");
+    assert_eq!(r["settings"]["refine"]["objective"], "matched");
     assert_eq!(r["settings"]["refine"]["iters"], 50);
     assert_eq!(r["device"]["gp"], "cpu");
     assert_eq!(r["device"]["ep"], "cpu");
@@ -140,6 +142,20 @@ fn quick(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     args.extend(extra);
     ok(&borex(&args, &[]));
     out
+}
+
+#[test]
+fn the_paper_objective_is_selectable_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("paper");
+    ok(&borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--objective", "paper", "--no-metrics"], &[]));
+    let r = report(&out);
+    assert_eq!(r["settings"]["preset"], "paper");
+    assert_eq!(r["settings"]["refine"]["objective"], "paper");
+    // Any other knob makes it custom, and the report still names the objective.
+    let q = quick(dir.path(), "q", &["--device", "cpu", "--objective", "paper"]);
+    assert_eq!(report(&q)["settings"]["preset"], "custom");
+    assert_eq!(report(&q)["settings"]["refine"]["objective"], "paper");
 }
 
 #[test]
@@ -231,6 +247,13 @@ fn bad_arguments_are_errors() {
     let out = dir.path().join("o");
     let o = out.to_str().unwrap();
     assert_error(&borex(&["refine", &chelsea(), "-o", o, "--iters", "0"], &[]), &["--iters 0 is out of range"]);
+    // Flag values are checked by clap (exit status 2, usage hint), naming the choices.
+    for (flag, value, needle) in [("--objective", "best", "unknown objective \"best\" (expected one of paper, matched"), ("--readout", "sharp", "unknown readout")] {
+        let out = borex(&["refine", &chelsea(), "-o", o, flag, value], &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.lines().next().unwrap().contains(needle), "{err}");
+    }
     assert_error(&borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "1000", "--no-metrics"], &[]), &["class 1000 is out of range", "1000 classes"]);
     assert_error(&borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "tabb", "--no-metrics"], &[]), &["unknown class \"tabb\"", "near matches", "281 (tabby)"]);
     let file = dir.path().join("afile");

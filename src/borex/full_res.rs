@@ -72,6 +72,51 @@ pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kern
     Ok(FullRes { map: Array2::from_shape_vec((oh as usize, ow as usize), map).expect("H×W"), crop: region })
 }
 
+/// How the refined map is read from the GP posterior mean μ(row, column, size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readout {
+    /// The paper's: μ window-averaged over each box (half-width s), averaged over sizes.
+    #[default]
+    Window,
+    /// μ at each pixel as a box centre, averaged over sizes, without the window
+    /// average (keeps the map as sharp as the GP's length scales).
+    Point,
+}
+
+impl Readout {
+    pub fn is_window(&self) -> bool {
+        *self == Readout::Window
+    }
+}
+
+impl std::str::FromStr for Readout {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "window" => Ok(Readout::Window),
+            "point" => Ok(Readout::Point),
+            other => Err(format!("unknown readout {other:?} (expected window or point)")),
+        }
+    }
+}
+
+/// The [`Readout::Point`] map at the model-input resolution.
+pub fn point_map(gp: &crate::gp::Gp, scaled_prior: &Array2<f32>, cfg: &RefineConfig, kernels: &dyn GpKernels) -> Result<Array2<f32>> {
+    let (h, w) = scaled_prior.dim();
+    let grid = cfg.grid(h as u32, w as u32);
+    let map_grid = MapGrid {
+        prior: scaled_prior.as_slice().expect("standard layout"),
+        prior_hw: (h, w),
+        rows: (0..h).map(|r| r as f32).collect(),
+        cols: (0..w).map(|c| c as f32).collect(),
+        sizes: grid.sizes.iter().map(|s| *s as f32).collect(),
+        windows: vec![0; grid.sizes.len()],
+    };
+    let map = kernels.map_on_grid(&map_grid, &gp.posterior_inputs())?;
+    Ok(Array2::from_shape_vec((h, w), map).expect("H×W"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{axis, inside};

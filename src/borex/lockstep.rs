@@ -59,7 +59,7 @@ pub fn refine_lockstep(
         // Loops with every query observed leave the group.
         let (done, running): (Vec<_>, Vec<_>) = active.into_iter().partition(|(_, lp)| lp.is_done());
         active = running;
-        let finished = run_gp(done, schedule, |lp| lp.finish());
+        let finished = run_gp(done, schedule, |lp| lp.finish(gp_kernels));
         for (i, r) in finished {
             results[i] = Some(r.map(|mut refined| {
                 refined.timings.model = model_share[i];

@@ -75,6 +75,10 @@ pub struct RefineSettings {
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
     #[arg(long, default_value_t = borex::borex::Objective::default())]
     pub objective: borex::borex::Objective,
+    /// How the map is read from the GP posterior mean: window (the paper's box-window average)
+    /// or point (the mean at each pixel as a box centre, no window average).
+    #[arg(long, default_value = "window")]
+    pub readout: borex::borex::full_res::Readout,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
@@ -156,6 +160,7 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         seed: args.seed,
         baseline: args.baseline,
         objective: args.objective,
+        readout: args.readout,
         ..RefineConfig::default()
     };
     RefineJob {

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// One refinement setting to compare with the prior: an objective and, for
-/// the paper objective, its baseline. Written `OBJECTIVE[:BASELINE]`.
+/// One refinement setting to compare with the prior: an objective, for the
+/// paper objective its baseline, and the map readout. Written
+/// `OBJECTIVE[:BASELINE][+point]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub label: String,
@@ -32,21 +33,28 @@ pub struct Variant {
 
 impl Variant {
     pub fn parse(spec: &str, base: &RefineConfig) -> Result<Self> {
-        let (obj, baseline) = match spec.split_once(':') {
+        let (spec_main, readout) = match spec.trim().split_once('+') {
+            Some((m, r)) => (m, Some(r.parse::<crate::borex::full_res::Readout>().map_err(BorexError::invalid)?)),
+            None => (spec.trim(), None),
+        };
+        let (obj, baseline) = match spec_main.split_once(':') {
             Some((o, b)) => (o, Some(b)),
-            None => (spec, None),
+            None => (spec_main, None),
         };
         let objective: Objective = obj.parse().map_err(BorexError::invalid)?;
         let mut config = RefineConfig { objective, ..base.clone() };
         if let Some(b) = baseline {
             config.baseline = b.parse::<Baseline>().map_err(BorexError::invalid)?;
         }
+        if let Some(r) = readout {
+            config.readout = r;
+        }
         Ok(Self { label: spec.trim().to_string(), config })
     }
 
     /// The label as a file name.
     fn file_stem(&self) -> String {
-        self.label.replace([':', '/'], "-")
+        self.label.replace([':', '/', '+'], "-")
     }
 }
 
@@ -386,6 +394,9 @@ mod tests {
         assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.objective, Objective::Matched);
         assert!(Variant::parse("best", &RefineConfig::default()).is_err());
         assert!(Variant::parse("paper:grey", &RefineConfig::default()).is_err());
+        let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
+        assert_eq!((p.config.objective, p.config.readout, p.file_stem().as_str()), (Objective::Matched, crate::borex::full_res::Readout::Point, "matched-point"));
+        assert!(Variant::parse("matched+blurry", &RefineConfig::default()).is_err());
     }
 
     #[test]

@@ -397,7 +397,7 @@ mod tests {
         let mut rows = vec![];
         for m in 0..4 {
             for (i, meth) in methods.iter().enumerate() {
-                let v = (i < 3).then(|| 0.1 * (i as f64 + 1.0) + 0.01 * m as f64);
+                let v = (i < 3).then_some(0.1 * (i as f64 + 1.0) + 0.01 * m as f64);
                 rows.push(MosaicRow {
                     mosaic: m,
                     target_class: 0,
