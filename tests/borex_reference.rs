@@ -45,7 +45,8 @@ fn check(name: &str, image_kernels: &dyn ImageKernels, gp_kernels: &dyn GpKernel
         init_length_scales: array(&s["init_length_scales"]),
         length_scale_bounds: (bounds[0], bounds[1]),
         jitter_draws: Some(array(&fx["jitter_draws"])),
-        ..RefineConfig::default()
+        // The reference is the authors' loop: their objective and baseline.
+        ..RefineConfig::paper()
     };
     let scorer = Scorer::new(&model, image_kernels, 2);
     let class = fx["class"].as_u64().unwrap() as usize;

@@ -48,7 +48,9 @@ pub enum Stage {
     Refine,
     /// Insertion (from blur) and deletion curves of one map.
     Insdel,
-    /// The lockstep video engine; not built yet.
+    /// F frames (the image panned 4 px per frame) refined together by the
+    /// lockstep driver, the bulk engine of `borex video`: one model call of 2F
+    /// inputs per query, GP stages in parallel (CPU) or in turn (GPU).
     Video,
 }
 
@@ -72,7 +74,7 @@ impl Stage {
 
     /// Whether the stage calls the model (and so has a model-only bound).
     pub fn calls_model(self) -> bool {
-        matches!(self, Stage::Rise | Stage::Refine | Stage::Insdel)
+        matches!(self, Stage::Rise | Stage::Refine | Stage::Insdel | Stage::Video)
     }
 }
 
@@ -118,16 +120,19 @@ pub struct BenchOptions {
     /// Images per model call.
     pub batch: usize,
     pub seed: u64,
+    /// Frames refined in lockstep in the `video` stage (F).
+    pub lockstep: usize,
 }
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0 }
+        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0, lockstep: 8 }
     }
 }
 
 impl BenchOptions {
     pub fn validate(&self) -> Result<()> {
+        crate::limits::in_range("--lockstep", self.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
         if self.repeat == 0 || self.masks == 0 || self.iters == 0 || self.batch == 0 {
             return Err(BorexError::invalid("--repeat, --masks, --iters and --batch must be at least 1"));
         }
@@ -142,7 +147,7 @@ impl BenchOptions {
 
     /// Timed runs in all, for the progress bar: stages × paths plus the bounds, each with a warm-up.
     pub fn runs(&self) -> u64 {
-        let stage_runs = self.stages.iter().filter(|s| **s != Stage::Video).count() * self.paths.len();
+        let stage_runs = self.stages.len() * self.paths.len();
         let bounds = self.stages.iter().filter(|s| s.calls_model()).count();
         ((stage_runs + bounds) * (self.repeat + 1)) as u64
     }
@@ -275,15 +280,12 @@ pub fn run_bench(input: &BenchInput, opts: &BenchOptions, environment: Environme
                 (BenchPath::Gpu, None) => None,
             };
             match (stage, kernels) {
-                (Stage::Video, _) => {
-                    results_of_stage.push(StageResult { note: Some("not available yet: the lockstep video engine (issue 9) is not built".into()), ..r });
-                }
                 (_, None) => {
                     let why = input.gpu.as_ref().err().map(String::as_str).unwrap_or("unknown");
                     results_of_stage.push(StageResult { note: Some(format!("no wgpu adapter: {why}")), ..r });
                 }
                 (_, Some((image_k, gp_k))) => {
-                    runners.push((Some(path), ctx.runner(stage, image_k, gp_k)?));
+                    runners.push((Some(path), ctx.runner(stage, path, image_k, gp_k)?));
                     results_of_stage.push(StageResult { available: true, ..r });
                 }
             }
@@ -374,6 +376,8 @@ impl<'a> Ctx<'a> {
             Stage::Refine => chunks(RiseParams::fast(0).n).chain(std::iter::repeat_n(2, self.opts.iters)).collect(),
             // Deletion and insertion: h + 1 points each (one step per image row's worth of pixels).
             Stage::Insdel => chunks(h + 1).chain(chunks(h + 1)).collect(),
+            // Every query of the F loops: the default objective's two inputs each, one call.
+            Stage::Video => std::iter::repeat_n(2 * self.opts.lockstep, self.opts.iters).collect(),
             _ => vec![],
         }
     }
@@ -392,7 +396,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn runner(&self, stage: Stage, image_k: &'a dyn ImageKernels, gp_k: &'a dyn GpKernels) -> Result<Runner<'a>> {
+    fn runner(&self, stage: Stage, path: BenchPath, image_k: &'a dyn ImageKernels, gp_k: &'a dyn GpKernels) -> Result<Runner<'a>> {
         let (_, h, w) = self.x.dim();
         let (o, x, seed, model, class) = (self.opts, self.x, self.opts.seed, self.model, self.class);
         Ok(match stage {
@@ -491,9 +495,31 @@ impl<'a> Ctx<'a> {
                 })
                 .note(format!("2 curves × {} points", h + 1))
             }
-            Stage::Video => unreachable!("video is reported as not available"),
+            Stage::Video => {
+                use crate::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
+                let f = o.lockstep;
+                let frames: Vec<Array3<f32>> = (0..f).map(|k| pan(x, 4 * k)).collect();
+                let prior = bench_prior(h, w);
+                let cfg = RefineConfig { iters: o.iters, seed, ..RefineConfig::default() };
+                let schedule = if path == BenchPath::Cpu { GpSchedule::Parallel } else { GpSchedule::Sequential };
+                Runner::new(f as f64, "frames", move || {
+                    let scorer = Scorer::new(model, image_k, o.batch);
+                    let specs: Vec<LoopSpec> = frames.iter().map(|fr| LoopSpec { image: fr.view(), class, prior: prior.view(), config: &cfg }).collect();
+                    for r in refine_lockstep(&scorer, gp_k, &specs, schedule, &indicatif::ProgressBar::hidden())? {
+                        r?;
+                    }
+                    Ok(())
+                })
+                .note(format!("F = {f} frames × {} queries in lockstep", o.iters))
+            }
         })
     }
+}
+
+/// `x` shifted left by `dx` columns, wrapping: a panning camera.
+fn pan(x: ArrayView3<f32>, dx: usize) -> Array3<f32> {
+    let w = x.dim().2;
+    Array3::from_shape_fn(x.raw_dim(), |(c, r, q)| x[[c, r, (q + dx) % w]])
 }
 
 /// `count` boxes of the reference sizes at pseudo-random centres, alternately kept and removed.

@@ -33,6 +33,9 @@ pub struct BenchArgs {
     pub batch: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Frames refined in lockstep (F) in the video stage.
+    #[arg(long, default_value_t = 8)]
+    pub lockstep: usize,
     /// Image to run on (default: the bundled sample, else a synthetic pattern).
     #[arg(long)]
     pub image: Option<PathBuf>,
@@ -70,6 +73,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         observations: args.observations,
         batch: args.batch,
         seed: args.seed,
+        lockstep: args.lockstep,
     };
     opts.validate()?;
 
