@@ -16,6 +16,7 @@
 pub mod borex;
 pub mod classify;
 pub mod compute;
+pub mod counterfactual;
 pub mod error;
 pub mod explain;
 pub mod gp;

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their validation, one module per subcommand.
 
 mod classify;
+mod counterfactual;
 mod explain;
 mod info;
 mod refine;
@@ -45,6 +46,8 @@ pub enum Command {
     Explain(Box<explain::ExplainArgs>),
     /// Refine a saliency map with BOREx (Bayesian optimisation over box masks).
     Refine(Box<refine::RefineArgs>),
+    /// A sparse visual counterfactual: a small change (l_p ball, p = 1.5) that makes the model say --target.
+    Counterfactual(Box<counterfactual::CounterfactualArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -122,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(a, &cli.global),
         Command::Refine(a) => refine::run(a, &cli.global),
         Command::Explain(a) => explain::run(a, &cli.global),
+        Command::Counterfactual(a) => counterfactual::run(a, &cli.global),
     }
 }
 
