@@ -56,6 +56,8 @@ def main():
     ap.add_argument("--time-only", action="store_true", help="time a few steps and exit")
     ap.add_argument("--params", default="/tmp/robust_mnist_params.npz", help="trained weights are saved here")
     ap.add_argument("--skip-training", action="store_true", help="load --params instead of training (re-export)")
+    ap.add_argument("--resume", help="continue training from these weights (ε at full strength from the start)")
+    ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args()
 
     import jax
@@ -117,7 +119,7 @@ def main():
         return x + delta
 
     # Adam by hand: one optimiser, no extra dependency.
-    lr0 = 1e-3
+    lr0 = args.lr
     b1, b2 = 0.9, 0.999
     opt_m = jax.tree_util.tree_map(jnp.zeros_like, params)
     opt_v = jax.tree_util.tree_map(jnp.zeros_like, params)
@@ -145,6 +147,10 @@ def main():
     total = steps_per_epoch * args.epochs
     t = 0
     start = time.time()
+    if args.resume:
+        z = np.load(args.resume)
+        params = [(jnp.asarray(z[f"w{i}"]), jnp.asarray(z[f"b{i}"])) for i in range(len(ARCH) + 1)]
+        log(f"resuming from {args.resume} with lr {args.lr}")
     if args.skip_training:
         z = np.load(args.params)
         params = [(jnp.asarray(z[f"w{i}"]), jnp.asarray(z[f"b{i}"])) for i in range(len(ARCH) + 1)]
@@ -156,7 +162,7 @@ def main():
             idx = perm[i * args.batch:(i + 1) * args.batch]
             t += 1
             # ε ramps up over the first 30 % of training (stabilises PGD training), lr decays at the end.
-            eps = args.eps * min(1.0, t / (0.3 * total))
+            eps = args.eps if args.resume else args.eps * min(1.0, t / (0.3 * total))
             lr = lr0 if t < 0.75 * total else lr0 * 0.1
             key, k = jax.random.split(key)
             params, opt_m, opt_v, loss = train_step(params, opt_m, opt_v, t, xtr[idx], ytr[idx], k, eps, lr)
@@ -218,7 +224,9 @@ def main():
     np.save(FIX / "robust_mnist_autograd.npy", g3.astype(np.float32))
     log(f"autograd fixture: inputs = first 4 held-out digits as N×3×28×28 in [0,1], targets {tg.tolist()}")
     gradient_graph.check_against(grad, xs, tg, g3, log)
-    (FIX / "robust_mnist_train.log").write_text("\n".join(log_lines) + "\n")
+    log_path = FIX / "robust_mnist_train.log"
+    earlier = log_path.read_text() if args.resume and log_path.exists() else ""
+    log_path.write_text(earlier + "\n".join(log_lines) + "\n")
 
 
 if __name__ == "__main__":
