@@ -241,8 +241,9 @@ fn bad_inputs_are_named_errors() {
     let (i, m) = (img.to_str().unwrap(), model.to_str().unwrap());
     let out = dir.path().join("o");
     let o = out.to_str().unwrap();
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "10", "-o", o], &[]), &["--target 10 is out of range", "10 classes"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "-1", "-o", o], &[]), &["negative"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "10", "-o", o], &[]), &["--target: class 10 is out of range", "10 classes"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "-1", "-o", o], &[]), &["--target -1", "negative"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "eleven", "-o", o], &[]), &["--target", "eleven"]);
     assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--eps", "0", "-o", o], &[]), &["--eps"]);
     assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "1", "-o", o], &[]), &["--p 1 is not supported"]);
     assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "inf", "-o", o], &[]), &["--p inf is not supported"]);

@@ -13,9 +13,9 @@ pub struct CounterfactualArgs {
     /// Output folder: counterfactual.png/.npy, change.npy/.png, change_abs.npy, overlay.png, report.json.
     #[arg(short, long)]
     pub out: PathBuf,
-    /// The class the changed image should get (a class id).
+    /// The class the changed image should get: a class id or a label name.
     #[arg(long, allow_hyphen_values = true)]
-    pub target: Option<i64>,
+    pub target: Option<String>,
     /// Instead of --target: the k most probable classes other than the predicted one, in one batched run.
     #[arg(long)]
     pub targets: Option<usize>,
@@ -45,8 +45,8 @@ pub struct CounterfactualArgs {
 }
 
 pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    let targets = match (args.target, args.targets) {
-        (Some(t), _) => Targets::Class(usize::try_from(t).map_err(|_| anyhow::anyhow!("--target {t} is negative: class ids start at 0"))?),
+    let targets = match (args.target.as_deref(), args.targets) {
+        (Some(t), _) => Targets::Class(t.parse().map_err(|e: String| anyhow::anyhow!("--target {t}: {e}"))?),
         (None, Some(k)) => Targets::TopOthers(k),
         (None, None) => anyhow::bail!("give --target CLASS or --targets K"),
     };

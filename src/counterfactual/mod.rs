@@ -92,8 +92,8 @@ impl Objective for ModelObjective<'_> {
 /// Which classes to explain towards.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Targets {
-    /// One class id.
-    Class(usize),
+    /// One class: an id or a label name (`top1` is the predicted class itself).
+    Class(crate::job::ClassSpec),
     /// The k most probable classes other than the predicted one.
     TopOthers(usize),
 }
@@ -184,10 +184,8 @@ pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &Gr
     let classes = probs0.len();
     let start = probs0.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
     let targets: Vec<usize> = match job.targets {
-        Targets::Class(t) => {
-            if t >= classes {
-                return Err(BorexError::invalid(format!("--target {t} is out of range: the model has {classes} classes (0–{})", classes - 1)));
-            }
+        Targets::Class(ref spec) => {
+            let t = spec.resolve(model, &probs0).map_err(|e| BorexError::invalid(format!("--target: {}", e.to_string().trim_start_matches("invalid input: "))))?;
             if t == start {
                 notes.push(format!("--target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
             }
