@@ -7,6 +7,10 @@ Two graphs are written, both with a dynamic batch axis and dynamic spatial size
   efficientnet-lite0.onnx           input -> logits
   efficientnet-lite0-features.onnx  input -> logits, features (last map before pooling)
 plus efficientnet-lite0.json, the preprocessing config borex reads beside the model.
+With --gradient also
+  efficientnet-lite0.grad.onnx      input, target -> logits, grad (∂ log softmax[target] / ∂ input)
+at a fixed 224×224 input, for `borex counterfactual` (scripts/gradient_graph.py builds
+the backward pass by hand; checked against central differences of the numpy forward).
 
 The converter checks its own output with ONNX Runtime: chelsea.png must be a cat
 (281-285) and coffee.png an espresso (967), and the ONNX logits must match an
@@ -277,6 +281,39 @@ def self_check(model_path, prog, fc_w, fc_b, images_dir):
     sess.run(["logits"], {"input": np.zeros((1, 3, 300, 260), np.float32)})
 
 
+def write_gradient_graph(prog, fc_w, fc_b, path, images_dir):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import gradient_graph
+    program = [op if op[0] != "conv" else ("conv", op[1], op[2], op[3], op[4], "relu6" if op[5] else None, "same")
+               for op in prog]
+    _, grad = gradient_graph.build_program(program, (fc_w, fc_b), (3, 224, 224), name="efficientnet_lite0")
+    grad.ir_version = 8
+    save_atomic(grad, path)
+    if images_dir:
+        # Directional derivative along a random direction: the graph's ⟨grad, d⟩
+        # against central differences of the independent float64 numpy forward.
+        import onnxruntime as ort
+        x = preprocess(os.path.join(images_dir, "chelsea.png"))
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        t = 282
+        _, g = sess.run(None, {"input": x[None], "target": np.array([t], np.int64)})
+
+        def logp(v):
+            z = np_forward(prog, fc_w, fc_b, v)
+            z = z - z.max()
+            return z[t] - np.log(np.exp(z).sum())
+
+        d = np.random.default_rng(0).normal(size=x.shape)
+        # Tiny step: along a random direction ReLU6 kinks lie close (h = 1e-3 crosses many); float64 keeps it exact.
+        h = 1e-8
+        fd = (logp(x + h * d) - logp(x - h * d)) / (2 * h)
+        an = float((g[0].astype(np.float64) * d).sum())
+        err = abs(an - fd) / max(abs(fd), 1e-12)
+        print(f"[convert] gradient graph: <grad, d> {an:.6f} vs central difference {fd:.6f} (rel err {err:.1e})", file=sys.stderr)
+        if err > 1e-3:
+            sys.exit(f"self-check failed: the gradient graph disagrees with finite differences ({err:.1e})")
+
+
 def save_atomic(model, path):
     tmp = path + ".tmp"
     onnx.save(model, tmp)
@@ -289,6 +326,7 @@ def main():
     ap.add_argument("--pth", help="or the .pth file itself")
     ap.add_argument("--out", required=True)
     ap.add_argument("--check-images", help="folder with chelsea.png and coffee.png")
+    ap.add_argument("--gradient", action="store_true", help="also write efficientnet-lite0.grad.onnx (forward+gradient, 224×224)")
     a = ap.parse_args()
     if a.pth:
         with open(a.pth, "rb") as f:
@@ -305,7 +343,10 @@ def main():
     save_atomic(build_onnx(prog, fc_w, fc_b, False), plain)
     save_atomic(build_onnx(prog, fc_w, fc_b, True), feats)
     config = {"input_size": 224, "resize": 256, "mean": [127.0, 127.0, 127.0],
-              "std": [128.0, 128.0, 128.0], "output": "logits", "labels": "../labels/imagenet1k.txt"}
+              "std": [128.0, 128.0, 128.0], "output": "logits", "labels": "../labels/imagenet1k.txt",
+              "robust": False}
+    if a.gradient:
+        write_gradient_graph(prog, fc_w, fc_b, os.path.join(a.out, "efficientnet-lite0.grad.onnx"), a.check_images)
     for p in (plain, feats):
         with open(p[:-5] + ".json.tmp", "w") as f:
             json.dump(config, f, indent=2)

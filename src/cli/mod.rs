@@ -2,6 +2,7 @@
 
 mod bench;
 mod classify;
+mod counterfactual;
 mod eval;
 mod explain;
 mod info;
@@ -54,6 +55,8 @@ pub enum Command {
     Eval(Box<eval::EvalArgs>),
     /// Refine a saliency map for every frame of a video (or a folder of frames).
     Video(Box<video::VideoArgs>),
+    /// A sparse visual counterfactual: a small change (l_p ball, p = 1.5) that makes the model say --target.
+    Counterfactual(Box<counterfactual::CounterfactualArgs>),
 }
 
 /// Which model to load and how to feed it; unset values come from the model's
@@ -134,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(a) => explain::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
         Command::Video(a) => video::run_video(a, &cli.global),
+        Command::Counterfactual(a) => counterfactual::run(a, &cli.global),
     }
 }
 

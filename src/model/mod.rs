@@ -9,6 +9,7 @@ mod scorer;
 pub use labels::Labels;
 pub use scorer::Scorer;
 pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider, InitializerOverride};
+pub(crate) use runtime::session;
 
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
@@ -70,6 +71,12 @@ struct Sidecar {
     std: Option<[f32; 3]>,
     output: Option<OutputKind>,
     labels: Option<PathBuf>,
+    /// Whether the model was trained to be adversarially robust (reported by `counterfactual`).
+    robust: Option<bool>,
+    /// The forward+gradient graph (`counterfactual`), relative to the sidecar.
+    gradient: Option<PathBuf>,
+    /// The model reads the channel mean: a grey image (counterfactuals change all three channels alike).
+    grayscale: Option<bool>,
 }
 
 impl Sidecar {
@@ -83,6 +90,9 @@ impl Sidecar {
             .map_err(|e| BorexError::model(&path, format!("bad model config: {e}")))?;
         if let Some(l) = &s.labels {
             s.labels = Some(path.parent().unwrap_or(Path::new(".")).join(l));
+        }
+        if let Some(g) = &s.gradient {
+            s.gradient = Some(path.parent().unwrap_or(Path::new(".")).join(g));
         }
         Ok(s)
     }
@@ -108,6 +118,9 @@ pub struct Classifier {
     output_kind: OnceLock<OutputKind>,
     ep: ExecutionProvider,
     options: ModelOptions,
+    robust: Option<bool>,
+    gradient: Option<PathBuf>,
+    grayscale: bool,
 }
 
 fn dims(t: &ValueType) -> Option<Vec<i64>> {
@@ -198,6 +211,9 @@ impl Classifier {
             let _ = output_kind.set(k);
         }
         Ok(Self {
+            robust: sidecar.robust,
+            gradient: sidecar.gradient.clone(),
+            grayscale: sidecar.grayscale.unwrap_or(false),
             input: input.name().to_string(),
             logits: logits.name().to_string(),
             features,
@@ -259,6 +275,21 @@ impl Classifier {
 
     pub fn ep(&self) -> ExecutionProvider {
         self.ep
+    }
+
+    /// Whether the sidecar declares the model adversarially robust (`None`: it says nothing).
+    pub fn robust(&self) -> Option<bool> {
+        self.robust
+    }
+
+    /// The forward+gradient graph the sidecar names, else `<model>.grad.onnx` beside the model if it exists.
+    pub fn gradient_graph(&self) -> Option<PathBuf> {
+        self.gradient.clone().or_else(|| Some(self.path.with_extension("grad.onnx")).filter(|p| p.is_file()))
+    }
+
+    /// Whether the model reads grey images (the sidecar's `grayscale`).
+    pub fn grayscale(&self) -> bool {
+        self.grayscale
     }
 
     /// Number of classes, when the model states it statically.

@@ -1,0 +1,177 @@
+"""Forward and forward+gradient ONNX graphs of a CNN, built by hand.
+
+ONNX Runtime has no autograd, so the backward pass is written out from
+standard ops beside the forward graph (SPEC §5): ReLU / ReLU6 backward
+multiplies by the cast mask (0 < pre, and pre < 6), conv backward is a
+ConvTranspose with the same weights and groups (output_padding recovers the
+exact input size of strided convs), a residual Add sends its gradient to both
+inputs (summed where paths meet), global average pool backward broadcasts
+÷ h·w, the linear head's backward is a MatMul by its weight, and log-softmax
+backward is onehot − softmax.
+
+A network is a flat program (the format of scripts/convert_efficientnet.py):
+  ("conv", W[O, I/groups, k, k], b[O], stride, groups, act, pad)  act: "relu" | "relu6" | None;
+                                                                   pad: int (each side) or "same" (TF SAME_UPPER)
+  ("block_start",) / ("residual",) / ("block_end",)                residual adds the block's input
+then global average pool → linear head (W[K, F], b[K]). Spatial sizes are static.
+  forward:  input (N×C×H×W)          → logits (N×K), features (N×F×h×w)
+  gradient: input, target (N, int64)  → logits, grad = ∂ log softmax(logits)[target] / ∂ input
+"""
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+
+
+def _pads(n, k, s, pad):
+    """(begin, end, out) of one spatial axis."""
+    if pad == "same":
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        return total // 2, total - total // 2, out
+    return pad, pad, (n + 2 * pad - k) // s + 1
+
+
+def build_program(prog, head, in_shape, name="cnn"):
+    C, H, W = in_shape
+    inits, nodes = [], []
+    consts = {}
+
+    def const(nm, arr):
+        if nm not in consts:
+            inits.append(numpy_helper.from_array(np.asarray(arr), nm))
+            consts[nm] = nm
+        return nm
+
+    # Forward, recording what the backward pass needs.
+    x, size = "input", (H, W)
+    tape = []  # ("conv", in, pre, out, wname, stride, groups, k, (pt, pl, pb, pr), in_size, out_size, act) | ("add", a, b, out)
+    block_in = None
+    for i, op in enumerate(prog):
+        if op[0] == "block_start":
+            block_in = x
+        elif op[0] == "residual":
+            y = f"add{i}"
+            nodes.append(helper.make_node("Add", [x, block_in], [y]))
+            tape.append(("add", x, block_in, y))
+            x = y
+        elif op[0] == "block_end":
+            pass
+        else:
+            _, w, b, s, g, act, pad = op
+            k = w.shape[2]
+            pt, pb, oh = _pads(size[0], k, s, pad)
+            pl, pr, ow = _pads(size[1], k, s, pad)
+            wn, bn, pre = const(f"conv{i}.w", w), const(f"conv{i}.b", b), f"conv{i}"
+            nodes.append(helper.make_node("Conv", [x, wn, bn], [pre], strides=[s, s], pads=[pt, pl, pb, pr],
+                                          kernel_shape=[k, k], group=g))
+            out = pre
+            if act == "relu":
+                out = f"relu{i}"
+                nodes.append(helper.make_node("Relu", [pre], [out]))
+            elif act == "relu6":
+                out = f"relu6_{i}"
+                nodes.append(helper.make_node("Clip", [pre, const("zero", np.array(0, np.float32)),
+                                                       const("six", np.array(6, np.float32))], [out]))
+            tape.append(("conv", x, pre, out, wn, s, g, k, (pt, pl, pb, pr), size, (oh, ow), act))
+            x, size = out, (oh, ow)
+    feats, (fh, fw) = x, size
+    F = prog[-1][1].shape[0] if prog[-1][0] == "conv" else None
+    hw, hb = head
+    K = hw.shape[0]
+    nodes.append(helper.make_node("GlobalAveragePool", [feats], ["pooled4"]))
+    nodes.append(helper.make_node("Flatten", ["pooled4"], ["pooled"], axis=1))
+    nodes.append(helper.make_node("Gemm", ["pooled", const("fc.w", hw), const("fc.b", hb)], ["logits"], transB=1))
+    fwd_nodes, fwd_inits = list(nodes), list(inits)
+    nodes.append(helper.make_node("Identity", [feats], ["features"]))
+
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", C, H, W])
+    logits_vi = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", K])
+    feats_vi = helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", F, fh, fw])
+    fwd = helper.make_model(helper.make_graph(list(nodes), name, [inp], [logits_vi, feats_vi], list(inits)),
+                            opset_imports=[helper.make_opsetid("", OPSET)], producer_name="borex scripts/gradient_graph.py")
+    nodes = fwd_nodes
+    inits = fwd_inits
+
+    # Backward of log softmax(logits)[target].
+    nodes.append(helper.make_node("LogSoftmax", ["logits"], ["logp"], axis=1))
+    nodes.append(helper.make_node("Exp", ["logp"], ["softmax"]))
+    nodes.append(helper.make_node("OneHot", ["target", const("depth", np.array(K, np.int64)),
+                                             const("onehot_values", np.array([0, 1], np.float32))], ["onehot"], axis=-1))
+    nodes.append(helper.make_node("Sub", ["onehot", "softmax"], ["g_logits"]))
+    nodes.append(helper.make_node("MatMul", ["g_logits", "fc.w"], ["g_pooled"]))
+    nodes.append(helper.make_node("Unsqueeze", ["g_pooled", const("axes23", np.array([2, 3], np.int64))], ["g_pooled4"]))
+    nodes.append(helper.make_node("Shape", [feats], ["feat_shape"]))
+    nodes.append(helper.make_node("Expand", ["g_pooled4", "feat_shape"], ["g_feat_sum"]))
+    nodes.append(helper.make_node("Mul", ["g_feat_sum", const("inv_hw", np.array(1.0 / (fh * fw), np.float32))], ["g_feats"]))
+    grads = {feats: ["g_feats"]}
+
+    def total(t):
+        parts = grads.pop(t)
+        if len(parts) == 1:
+            return parts[0]
+        nodes.append(helper.make_node("Sum", parts, [f"g_{t}"]))
+        return f"g_{t}"
+
+    for op in reversed(tape):
+        if op[0] == "add":
+            _, a, b, out = op
+            g = total(out)
+            grads.setdefault(a, []).append(g)
+            grads.setdefault(b, []).append(g)
+            continue
+        _, inp_name, pre, out, wn, s, g, k, (pt, pl, pb, pr), (hi, wi), (ho, wo), act = op
+        gout = total(out)
+        if act is not None:
+            nodes.append(helper.make_node("Greater", [pre, const("zero", np.array(0, np.float32))], [f"{pre}_gt0"]))
+            mask = f"{pre}_gt0"
+            if act == "relu6":
+                nodes.append(helper.make_node("Less", [pre, const("six", np.array(6, np.float32))], [f"{pre}_lt6"]))
+                nodes.append(helper.make_node("And", [f"{pre}_gt0", f"{pre}_lt6"], [f"{pre}_in"]))
+                mask = f"{pre}_in"
+            nodes.append(helper.make_node("Cast", [mask], [f"{pre}_mask"], to=TensorProto.FLOAT))
+            nodes.append(helper.make_node("Mul", [gout, f"{pre}_mask"], [f"g_{pre}"]))
+            gout = f"g_{pre}"
+        op_h = hi - ((ho - 1) * s + k - pt - pb)
+        op_w = wi - ((wo - 1) * s + k - pl - pr)
+        assert 0 <= op_h < max(s, 1) + 1 and 0 <= op_w < max(s, 1) + 1, (op_h, op_w)
+        gin = "grad" if inp_name == "input" else f"g_{inp_name}_from_{pre}"
+        nodes.append(helper.make_node("ConvTranspose", [gout, wn], [gin], strides=[s, s], pads=[pt, pl, pb, pr],
+                                      kernel_shape=[k, k], group=g, output_padding=[op_h, op_w]))
+        grads.setdefault(inp_name, []).append(gin)
+    if "input" in grads and grads["input"] != ["grad"]:
+        # Several paths reach the input: sum them into "grad".
+        parts = grads.pop("input")
+        nodes.append(helper.make_node("Sum", parts, ["grad"]))
+    tgt = helper.make_tensor_value_info("target", TensorProto.INT64, ["N"])
+    grad_vi = helper.make_tensor_value_info("grad", TensorProto.FLOAT, ["N", C, H, W])
+    grad = helper.make_model(helper.make_graph(nodes, name + "_grad", [inp, tgt], [logits_vi, grad_vi], inits),
+                             opset_imports=[helper.make_opsetid("", OPSET)], producer_name="borex scripts/gradient_graph.py")
+    onnx.checker.check_model(fwd)
+    onnx.checker.check_model(grad)
+    return fwd, grad
+
+
+def build(layers, head, in_shape, name="cnn"):
+    """layers: [("conv", W[O,I,k,k], b[O], stride, pad)], each followed by ReLU."""
+    prog = [("conv", w, b, s, 1, "relu", p) for _, w, b, s, p in layers]
+    return build_program(prog, head, in_shape, name)
+
+
+def save(model, path):
+    model.ir_version = 8  # readable by every ONNX Runtime since 1.13
+    onnx.save(model, str(path))
+
+
+def check_against(grad_model, x, target, ref, log=print):
+    """Relative L2 error of the graph's input gradient against a reference."""
+    import onnxruntime as ort
+    m = grad_model
+    m.ir_version = 8
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    _, g = sess.run(None, {"input": x.astype(np.float32), "target": target.astype(np.int64)})
+    err = float(np.linalg.norm(g - ref) / np.linalg.norm(ref))
+    log(f"gradient graph vs reference: relative L2 error {err:.2e}")
+    assert err < 1e-3, err
+    return err

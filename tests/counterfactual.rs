@@ -1,0 +1,270 @@
+//! Sparse visual counterfactuals: the l_p ∩ box LMO against scipy, the
+//! hand-built gradient graphs against finite differences and autograd, the
+//! robust MNIST model's accuracy, Auto-Frank-Wolfe, and the command's errors.
+
+mod common;
+
+use borex::counterfactual::{afw, lmo, AfwConfig, Evaluation, GradientModel, Objective};
+use borex::model::{Classifier, ExecutionProvider, ModelOptions};
+use common::{assert_error, fixture, run_borex};
+use ndarray::{Array2, Array4, ArrayView2};
+use serde_json::Value;
+
+fn json(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+// ---------------------------------------------------------------- LMO
+
+/// scripts/make_lmo_fixture.py solved each instance with scipy's SLSQP; the
+/// exact LMO must be feasible and at least as good, and agree where the
+/// optimum is unique (every coordinate with a non-zero gradient).
+#[test]
+fn lmo_matches_scipy_including_active_box_faces() {
+    let fx = json("lmo_scipy.json");
+    let cases = fx["cases"].as_array().unwrap();
+    assert!(cases.len() >= 40);
+    let mut faces = 0;
+    for (k, c) in cases.iter().enumerate() {
+        let (g, x, want) = (floats(&c["grad"]), floats(&c["x"]), floats(&c["delta"]));
+        let (eps, p) = (c["eps"].as_f64().unwrap(), c["p"].as_f64().unwrap());
+        let mut d = vec![0.0f32; g.len()];
+        lmo::lmo(&g, &x, eps, p, &mut d);
+        assert!(lmo::norm(&d, p) <= eps * (1.0 + 1e-5), "case {k}: outside the ball");
+        for i in 0..d.len() {
+            let v = x[i] + d[i];
+            assert!((-1e-6..=1.0 + 1e-6).contains(&v), "case {k}: outside the box");
+            if (v <= 1e-6 || v >= 1.0 - 1e-6) && d[i] != 0.0 {
+                faces += 1;
+            }
+        }
+        let obj: f64 = g.iter().zip(&d).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let scipy = c["objective"].as_f64().unwrap();
+        let scale = g.iter().map(|v| v.abs() as f64).sum::<f64>() * eps.min(1.0);
+        assert!(obj <= scipy + 1e-5 * scale, "case {k}: LMO objective {obj} worse than scipy's {scipy}");
+        for i in 0..d.len() {
+            if g[i] != 0.0 {
+                assert!((d[i] - want[i]).abs() < 2e-3, "case {k}, coordinate {i}: {} vs scipy {}", d[i], want[i]);
+            }
+        }
+    }
+    assert!(faces >= 20, "the fixture should exercise active box constraints ({faces} coordinates on a face)");
+}
+
+// ---------------------------------------------------------------- gradient graphs
+
+fn ort_lib() -> std::path::PathBuf {
+    common::asset(borex::paths::default_ort_lib())
+}
+
+/// The hand-built backward graph of a tiny CNN (odd sizes, stride 2) against
+/// central finite differences of an independent float64 numpy forward pass.
+#[test]
+fn tiny_gradient_graph_matches_finite_differences() {
+    let fx = json("tiny_cnn_fd.json");
+    let shape: Vec<usize> = fx["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let x = Array4::from_shape_vec((shape[0], shape[1], shape[2], shape[3]), floats(&fx["input"])).unwrap();
+    let t: Vec<usize> = fx["target"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let g = GradientModel::open(&fixture("tiny_cnn.grad.onnx"), &ort_lib(), ExecutionProvider::Cpu).unwrap();
+    let (logits, grad) = g.logits_and_grad(x.view(), &t).unwrap();
+    let want_logits = floats(&fx["logits"]);
+    assert!(common::max_abs_diff(logits.as_slice().unwrap(), &want_logits) < 1e-4);
+    let want = floats(&fx["grad"]);
+    let got = grad.as_slice().unwrap();
+    let err: f64 = got.iter().zip(&want).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt()
+        / want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(err < 1e-4, "relative L2 error {err}");
+}
+
+#[test]
+fn a_forward_graph_is_not_a_gradient_graph() {
+    let e = GradientModel::open(&fixture("tiny_cnn.onnx"), &ort_lib(), ExecutionProvider::Cpu).err().unwrap().to_string();
+    assert!(e.contains("not a forward+gradient graph"), "{e}");
+}
+
+// ---------------------------------------------------------------- robust MNIST
+
+fn mnist() -> (Classifier, GradientModel) {
+    let m = Classifier::load(&ModelOptions::new(fixture("robust_mnist.onnx"))).unwrap();
+    let g = GradientModel::for_model(&m).unwrap();
+    (m, g)
+}
+
+/// Held-out test digits (never trained on) as N×3×28×28 in [0,1], and labels.
+fn heldout() -> (Array4<f32>, Vec<usize>) {
+    let imgs: ndarray::Array3<u8> = ndarray_npy::read_npy(fixture("mnist_heldout_images.npy")).unwrap();
+    let labels: ndarray::Array1<u8> = ndarray_npy::read_npy(fixture("mnist_heldout_labels.npy")).unwrap();
+    let n = imgs.dim().0;
+    (Array4::from_shape_fn((n, 3, 28, 28), |(i, _, y, x)| imgs[[i, y, x]] as f32 / 255.0), labels.iter().map(|v| *v as usize).collect())
+}
+
+/// The exported graph's input gradient against JAX autograd of the trained network.
+#[test]
+fn mnist_gradient_graph_matches_autograd() {
+    let (_, g) = mnist();
+    let (x, _) = heldout();
+    let want: Array4<f32> = ndarray_npy::read_npy(fixture("robust_mnist_autograd.npy")).unwrap();
+    let x4 = x.slice(ndarray::s![0..4, .., .., ..]).to_owned();
+    let (_, grad) = g.logits_and_grad(x4.view(), &[3, 1, 4, 1]).unwrap();
+    let num: f64 = grad.iter().zip(want.iter()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(num / den < 1e-4, "relative L2 error {}", num / den);
+}
+
+/// Clean accuracy through the forward graph and l∞ PGD robust accuracy
+/// (ε = 0.3, 20 steps of 0.025, from the clean image) through the gradient
+/// graph, on 500 held-out digits. The training log (tests/fixtures/
+/// robust_mnist_train.log) gives the figures JAX measured on other digits.
+#[test]
+fn robust_mnist_accuracy_clean_and_under_pgd() {
+    let (m, g) = mnist();
+    let (x, y) = heldout();
+    let n = y.len();
+    let p = m.probabilities(x.view(), 250).unwrap();
+    let argmax = |r: ndarray::ArrayView1<f32>| r.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+    let clean = (0..n).filter(|&i| argmax(p.row(i)) == y[i]).count() as f64 / n as f64;
+    let (eps, alpha) = (0.3f32, 0.025f32);
+    let mut adv = x.clone();
+    for _ in 0..20 {
+        let (_, grad) = g.logits_and_grad(adv.view(), &y).unwrap();
+        // Lower log p_true: step against its gradient, project to the l∞ ball and the box.
+        ndarray::Zip::from(&mut adv).and(&x).and(&grad).for_each(|a, &x0, &gr| {
+            let s = if gr > 0.0 { -alpha } else if gr < 0.0 { alpha } else { 0.0 };
+            *a = (*a + s).clamp(x0 - eps, x0 + eps).clamp(0.0, 1.0);
+        });
+    }
+    let pa = m.probabilities(adv.view(), 250).unwrap();
+    let robust = (0..n).filter(|&i| argmax(pa.row(i)) == y[i]).count() as f64 / n as f64;
+    eprintln!("robust MNIST on {n} held-out digits: clean {clean:.4}, PGD-20 l∞ 0.3 {robust:.4}");
+    assert!(clean > 0.94, "clean accuracy {clean}");
+    assert!(robust > 0.65, "robust accuracy {robust}");
+    assert!(robust < clean);
+}
+
+// ---------------------------------------------------------------- Auto-Frank-Wolfe
+
+/// f(x) = ⟨a, x⟩: its maximum over C is x₀ + LMO(−a) exactly.
+struct Linear(Vec<f32>);
+
+impl Objective for Linear {
+    fn eval(&self, x: ArrayView2<f32>, _targets: &[usize]) -> borex::Result<Evaluation> {
+        let n = x.nrows();
+        let value = x.rows().into_iter().map(|r| r.iter().zip(&self.0).map(|(a, b)| a * b).sum()).collect();
+        Ok(Evaluation { value, grad: Array2::from_shape_fn((n, self.0.len()), |(_, c)| self.0[c]), probs: Array2::from_elem((n, 2), 0.5) })
+    }
+}
+
+#[test]
+fn afw_reaches_the_optimum_of_a_linear_objective() {
+    let a: Vec<f32> = (0..50).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.1).collect();
+    let x0 = Array2::from_shape_fn((2, 50), |(n, i)| if n == 0 { 0.5 } else { (i % 3) as f32 * 0.5 });
+    for p in [1.5, 2.0] {
+        let cfg = AfwConfig { eps: 1.0, p, steps: 75, ..AfwConfig::default() };
+        let res = afw::run(&Linear(a.clone()), x0.view(), &[0, 0], &[1, 1], &cfg, || {}).unwrap();
+        for (n, r) in res.iter().enumerate() {
+            let neg: Vec<f32> = a.iter().map(|v| -v).collect();
+            let mut d = vec![0.0; 50];
+            lmo::lmo(&neg, x0.row(n).as_slice().unwrap(), 1.0, p, &mut d);
+            let best: f32 = x0.row(n).iter().zip(&d).zip(&a).map(|((x, d), a)| (x + d) * a).sum();
+            assert!(r.value > best - 1e-3 && r.value <= best + 1e-4, "p {p}: {} vs optimum {best}", r.value);
+        }
+    }
+}
+
+#[test]
+fn afw_on_robust_mnist_is_feasible_deterministic_and_reaches_targets() {
+    let (m, g) = mnist();
+    let (x, y) = heldout();
+    let obj = borex::counterfactual::ModelObjective { grad: &g, preprocess: m.preprocess(), channels: 1, batch: 64 };
+    // 10 digits, each towards (label + 1) mod 10.
+    let x0 = Array2::from_shape_fn((10, 784), |(n, i)| x[[n, 0, i / 28, i % 28]]);
+    let targets: Vec<usize> = (0..10).map(|n| (y[n] + 1) % 10).collect();
+    let cfg = AfwConfig { eps: 12.0, p: 1.5, steps: 40, restarts: 2, ..AfwConfig::default() };
+    let a = afw::run(&obj, x0.view(), &y[..10], &targets, &cfg, || {}).unwrap();
+    let b = afw::run(&obj, x0.view(), &y[..10], &targets, &cfg, || {}).unwrap();
+    let mut reached = 0;
+    for (n, (ra, rb)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(ra.x, rb.x, "runs differ");
+        let delta: Vec<f32> = ra.x.iter().zip(x0.row(n)).map(|(a, b)| a - b).collect();
+        assert!(lmo::norm(&delta, 1.5) <= 12.0 * (1.0 + 1e-4));
+        assert!(ra.x.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(ra.probs[targets[n]] > ra.trace_target[0], "target probability did not rise");
+        reached += (ra.probs[targets[n]] > 0.5) as usize;
+    }
+    assert!(reached >= 7, "only {reached}/10 targets reached at ε = 12");
+}
+
+// ---------------------------------------------------------------- the command
+
+fn digit_png(dir: &std::path::Path, i: usize) -> std::path::PathBuf {
+    let (x, _) = heldout();
+    let p = dir.join(format!("digit{i}.png"));
+    image::GrayImage::from_fn(28, 28, |c, r| image::Luma([(x[[i, 0, r as usize, c as usize]] * 255.0).round() as u8])).save(&p).unwrap();
+    p
+}
+
+#[test]
+fn command_writes_the_counterfactual_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = digit_png(dir.path(), 0);
+    let model = fixture("robust_mnist.onnx");
+    let out = dir.path().join("out");
+    let o = run_borex(&["counterfactual", img.to_str().unwrap(), "--model", model.to_str().unwrap(), "--targets", "2", "--eps", "6", "--steps", "20", "-o", out.to_str().unwrap(), "-q"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["model_robust"], true);
+    let ts = r["targets"].as_array().unwrap();
+    assert_eq!(ts.len(), 2);
+    for t in ts {
+        let c = t["class"].as_u64().unwrap();
+        assert_eq!(t["trace"]["target_probability"].as_array().unwrap().len(), 21);
+        assert!(t["norms"]["l1.5"].as_f64().unwrap() <= 6.0 * (1.0 + 1e-4));
+        let cf: ndarray::Array3<f32> = ndarray_npy::read_npy(out.join(format!("counterfactual_{c}.npy"))).unwrap();
+        assert_eq!(cf.dim(), (1, 28, 28));
+        let change: Array2<f32> = ndarray_npy::read_npy(out.join(format!("change_{c}.npy"))).unwrap();
+        let changed = change.iter().filter(|v| v.abs() > 0.01).count() as f64 / 784.0;
+        assert!((changed - t["changed_fraction"].as_f64().unwrap()).abs() < 1e-9);
+        assert!(out.join(format!("counterfactual_{c}.png")).is_file());
+    }
+    assert!(out.join("overlay.png").is_file());
+}
+
+#[test]
+fn bad_inputs_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = digit_png(dir.path(), 1);
+    let model = fixture("robust_mnist.onnx");
+    let (i, m) = (img.to_str().unwrap(), model.to_str().unwrap());
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "10", "-o", o], &[]), &["--target: class 10 is out of range", "10 classes"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "-1", "-o", o], &[]), &["--target -1", "negative"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "eleven", "-o", o], &[]), &["--target", "eleven"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--eps", "0", "-o", o], &[]), &["--eps"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "1", "-o", o], &[]), &["--p 1 is not supported"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "inf", "-o", o], &[]), &["--p inf is not supported"]);
+    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--steps", "0", "-o", o], &[]), &["--steps 0 is out of range"]);
+    // A model without a gradient graph names the converter option.
+    let tiny = fixture("gap_linear_logits.onnx");
+    assert_error(&run_borex(&["counterfactual", i, "--model", tiny.to_str().unwrap(), "--target", "1", "-o", o], &[]), &["no gradient graph", "--gradient"]);
+    // A colour image for a grey model.
+    let colour = dir.path().join("c.png");
+    image::RgbImage::from_fn(28, 28, |x, _| image::Rgb([(x * 9) as u8, 0, 200])).save(&colour).unwrap();
+    assert_error(&run_borex(&["counterfactual", colour.to_str().unwrap(), "--model", m, "--target", "3", "-o", o], &[]), &["colour image", "grayscale"]);
+    assert!(!out.exists(), "a failed run left an output folder");
+    // The predicted class as target: said, and still run.
+    let r = run_borex(&["counterfactual", i, "--model", m, "--target", &predicted(&img).to_string(), "--steps", "3", "-o", o, "-q"], &[]);
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("already the predicted class"));
+}
+
+fn predicted(img: &std::path::Path) -> usize {
+    let (m, _) = mnist();
+    let (pre, _) = borex::image::load_input(img, m.preprocess()).unwrap();
+    let p = m.probabilities(pre.tensor.view().insert_axis(ndarray::Axis(0)), 1).unwrap();
+    p.row(0).iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0
+}
