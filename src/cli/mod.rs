@@ -59,6 +59,23 @@ pub enum Command {
     Counterfactual(Box<counterfactual::CounterfactualArgs>),
 }
 
+/// `borex refine merge` and `borex video merge`: the outputs of `--shard` runs.
+#[derive(Debug, Subcommand)]
+pub enum MergeCommand {
+    /// Join the output folders of `--shard` runs into one, with one summary.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The joined output folder.
+    #[arg(short, long)]
+    pub out: PathBuf,
+}
+
 /// Which model to load and how to feed it; unset values come from the model's
 /// JSON sidecar, else defaults.
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-use super::{GlobalArgs, ModelArgs};
+use super::{GlobalArgs, MergeCommand, ModelArgs};
 use anyhow::Context;
 use borex::borex::{run_refine, ClassSpec, PriorSpec, RefineConfig, RefineJob};
 use borex::compute::{Backend, Baseline};
@@ -91,22 +91,6 @@ pub struct RefineSettings {
     pub batch: usize,
     #[command(flatten)]
     pub model: ModelArgs,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum MergeCommand {
-    /// Join the outputs of `--shard` runs into one folder with one summary.csv.
-    Merge(MergeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// The shards' output folders.
-    #[arg(required = true)]
-    pub shards: Vec<PathBuf>,
-    /// The joined output folder.
-    #[arg(short, long)]
-    pub out: PathBuf,
 }
 
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 use super::refine::{check, job, RefineSettings};
-use super::GlobalArgs;
+use super::{GlobalArgs, MergeCommand};
 use borex::borex::bulk::Shard;
 use borex::compute::Backend;
 use borex::model::Classifier;
@@ -40,22 +40,6 @@ pub struct VideoArgs {
     pub shard: Option<Shard>,
     #[command(flatten)]
     pub settings: RefineSettings,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum MergeCommand {
-    /// Join the output folders of `--shard` runs and finish the outputs.
-    Merge(MergeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// The shards' output folders.
-    #[arg(required = true)]
-    pub shards: Vec<PathBuf>,
-    /// The joined output folder.
-    #[arg(short, long)]
-    pub out: PathBuf,
 }
 
 pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {

@@ -62,10 +62,45 @@ fn finish_ffmpeg(out: std::process::Output, tmp: &Path, path: &Path) -> Result<(
 /// concatenate byte for byte; [`join_h264`] makes them one MP4.
 pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
     let (w, h) = frames.first().map(|f| f.dimensions()).ok_or_else(|| BorexError::invalid("no frames to encode"))?;
+    let size = format!("{w}x{h}");
+    let args = [
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", fps, "-i", "-", "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0", "-c:v", "libx264", "-bf", "0", "-preset",
+        "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-f", "h264",
+    ];
+    pipe_to_ffmpeg(path, &args, |stdin| {
+        for f in frames {
+            if f.dimensions() != (w, h) {
+                return Err(BorexError::invalid("frames of different sizes in one video"));
+            }
+            stdin.write_all(f.as_raw()).map_err(|e| BorexError::io(path, e))?;
+        }
+        Ok(())
+    })
+}
+
+/// Raw H.264 segments of one encoding, in order, as one MP4 at `fps`, without
+/// re-encoding: the bytes are concatenated into FFmpeg's stdin and given
+/// timestamps from the frame rate (exact, unlike joining MP4 files).
+pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
+    if segments.is_empty() {
+        return Err(BorexError::invalid("no video segments to join"));
+    }
+    let args = ["-fflags", "+genpts", "-r", fps, "-f", "h264", "-i", "-", "-c", "copy", "-movflags", "+faststart", "-f", "mp4"];
+    pipe_to_ffmpeg(path, &args, |stdin| {
+        for s in segments {
+            std::fs::File::open(s).and_then(|mut f| std::io::copy(&mut f, stdin)).map_err(|e| BorexError::io(s, e))?;
+        }
+        Ok(())
+    })
+}
+
+/// `ffmpeg ARGS` writing a temporary beside `path` from what `feed` writes to
+/// its stdin, then moved into place.
+fn pipe_to_ffmpeg(path: &Path, args: &[&str], feed: impl FnOnce(&mut std::process::ChildStdin) -> Result<()>) -> Result<()> {
     let tmp = temporary(path);
     let mut child = crate::video::tool("ffmpeg")?
-        .args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{w}x{h}"), "-r", fps, "-i", "-"])
-        .args(["-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0", "-c:v", "libx264", "-bf", "0", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-f", "h264"])
+        .args(["-v", "error", "-y"])
+        .args(args)
         .arg(&tmp)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -73,17 +108,7 @@ pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
         .spawn()
         .map_err(|e| BorexError::invalid(format!("cannot start ffmpeg ({e})")))?;
     let mut stdin = child.stdin.take().expect("piped");
-    let mut written = Ok(());
-    for f in frames {
-        if f.dimensions() != (w, h) {
-            written = Err(BorexError::invalid("frames of different sizes in one video"));
-            break;
-        }
-        if let Err(e) = stdin.write_all(f.as_raw()) {
-            written = Err(BorexError::io(path, e));
-            break;
-        }
-    }
+    let written = feed(&mut stdin);
     drop(stdin);
     let out = child.wait_with_output().map_err(|e| BorexError::io(path, e))?;
     match written {
@@ -96,41 +121,6 @@ pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
         }
         Ok(()) => finish_ffmpeg(out, &tmp, path),
     }
-}
-
-/// Raw H.264 segments of one encoding, in order, as one MP4 at `fps`, without
-/// re-encoding: the bytes are concatenated into FFmpeg's stdin and given
-/// timestamps from the frame rate (exact, unlike joining MP4 files).
-pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
-    if segments.is_empty() {
-        return Err(BorexError::invalid("no video segments to join"));
-    }
-    let tmp = temporary(path);
-    let mut child = crate::video::tool("ffmpeg")?
-        .args(["-v", "error", "-y", "-fflags", "+genpts", "-r", fps, "-f", "h264", "-i", "-", "-c", "copy", "-movflags", "+faststart", "-f", "mp4"])
-        .arg(&tmp)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| BorexError::invalid(format!("cannot start ffmpeg ({e})")))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut written = Ok(());
-    for s in segments {
-        let copied = std::fs::File::open(s).and_then(|mut f| std::io::copy(&mut f, &mut stdin));
-        if let Err(e) = copied {
-            written = Err(BorexError::io(s, e));
-            break;
-        }
-    }
-    drop(stdin);
-    let out = child.wait_with_output().map_err(|e| BorexError::io(path, e))?;
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        staging::unregister(&tmp);
-        return Err(e);
-    }
-    finish_ffmpeg(out, &tmp, path)
 }
 
 /// N float32 H×W maps, read one at a time from `.npy` files, as one
