@@ -81,7 +81,7 @@ pub fn checkpoints(steps: usize) -> Vec<usize> {
 /// Run AFW on `x0` (items × d, in [0,1]) towards `targets`; `start` is each
 /// item's start class (for the trace). `on_step` is called after every step.
 pub fn run(obj: &dyn Objective, x0: ArrayView2<f32>, start: &[usize], targets: &[usize], cfg: &AfwConfig, mut on_step: impl FnMut()) -> Result<Vec<AfwResult>> {
-    if !(cfg.p > 1.0 && cfg.p.is_finite()) || !(cfg.eps > 0.0 && cfg.eps.is_finite()) {
+    if !(cfg.p > 1.0 && cfg.p.is_finite() && cfg.eps > 0.0 && cfg.eps.is_finite()) {
         return Err(BorexError::invalid(format!("AFW needs 1 < p < ∞ and ε > 0, not p = {}, ε = {}", cfg.p, cfg.eps)));
     }
     let (n, d) = x0.dim();

@@ -245,7 +245,6 @@ impl GpuContext {
     }
 
     /// Run `kernel` over `threads` invocations with `bindings` at 0, 1, 2, …
-
     pub(crate) fn dispatch(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64) {
         let groups = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
         self.dispatch_groups(kernel, bindings, groups);
