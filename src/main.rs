@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     // so an interrupted run leaves its output folder as it was.
     let _ = ctrlc::set_handler(|| {
         borex::output::remove_registered();
-        eprintln!("error: interrupted; no outputs were written");
+        eprintln!("error: interrupted; the unfinished outputs were removed (finished frames and images of a video or many-image run are kept for a rerun)");
         std::process::exit(130);
     });
     let args = cli::Cli::parse();
