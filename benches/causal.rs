@@ -9,9 +9,6 @@
 
 mod common;
 
-use borex::compute::cpu::CpuKernels;
-use borex::compute::gpu::{GpuContext, GpuKernels};
-use borex::compute::ImageKernels;
 use borex::metrics::{causal_curve, CausalMetric, InsertionStart};
 use borex::model::{Classifier, ModelOptions, Scorer};
 use ndarray::Array2;
@@ -32,12 +29,10 @@ fn main() {
     for &batch in batches {
         let bound = common::model_only_bound(&model, x.view(), n, batch);
         println!("insertion + deletion, 224×224, batch {batch}: model-only bound {bound:.2} s ({:.1} images/s)", n as f64 / bound);
-        let mut paths: Vec<(String, Box<dyn ImageKernels>)> = vec![("cpu".into(), Box::new(CpuKernels))];
-        if benching {
-            match GpuContext::shared() {
-                Ok(ctx) => paths.push((format!("gpu ({})", ctx.describe()), Box::new(GpuKernels::new(ctx)))),
-                Err(e) => eprintln!("no GPU adapter: {e}"),
-            }
+        let mut paths = common::compute_paths();
+        // Under `cargo test` the CPU path alone: the llvmpipe run is slow.
+        if !benching {
+            paths.truncate(1);
         }
         for (name, kernels) in &paths {
             let scorer = Scorer::new(&model, kernels.as_ref(), batch);

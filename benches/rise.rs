@@ -9,9 +9,6 @@
 
 mod common;
 
-use borex::compute::cpu::CpuKernels;
-use borex::compute::gpu::{GpuContext, GpuKernels};
-use borex::compute::ImageKernels;
 use borex::explain::{rise, RiseParams};
 use borex::model::{Classifier, ModelOptions, Scorer};
 use std::time::Instant;
@@ -32,11 +29,7 @@ fn main() {
     let bound = common::model_only_bound(&model, x.view(), n, batch);
     println!("RISE N={n}, 224×224, batch {batch}: model-only bound {bound:.2} s ({:.1} images/s)", n as f64 / bound);
 
-    let mut paths: Vec<(String, Box<dyn ImageKernels>)> = vec![("cpu".into(), Box::new(CpuKernels))];
-    match GpuContext::shared() {
-        Ok(ctx) => paths.push((format!("gpu ({})", ctx.describe()), Box::new(GpuKernels::new(ctx)))),
-        Err(e) => eprintln!("no GPU adapter: {e}"),
-    }
+    let paths = common::compute_paths();
     for (name, kernels) in &paths {
         let scorer = Scorer::new(&model, kernels.as_ref(), batch);
         let t = Instant::now();

@@ -20,3 +20,14 @@ pub fn model_only_bound(model: &Classifier, x: ArrayView3<f32>, n: usize, batch:
     }
     t.elapsed().as_secs_f64()
 }
+
+/// The compute paths to time: the CPU twin, and the wgpu path where an adapter exists.
+pub fn compute_paths() -> Vec<(String, Box<dyn borex::compute::ImageKernels>)> {
+    use borex::compute::gpu::{GpuContext, GpuKernels};
+    let mut paths: Vec<(String, Box<dyn borex::compute::ImageKernels>)> = vec![("cpu".into(), Box::new(borex::compute::cpu::CpuKernels))];
+    match GpuContext::shared() {
+        Ok(ctx) => paths.push((format!("gpu ({})", ctx.describe()), Box::new(GpuKernels::new(ctx)))),
+        Err(e) => eprintln!("no GPU adapter: {e}"),
+    }
+    paths
+}
