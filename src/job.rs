@@ -67,9 +67,7 @@ impl Prepared {
 
     /// From an image already decoded (a video frame); `name` says which in errors.
     pub fn from_rgb(rgb: &image::RgbImage, name: &str, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
-        let (w, h) = rgb.dimensions();
-        model.preprocess().check(w, h).map_err(|reason| BorexError::invalid(format!("{name}: {reason}")))?;
-        Self::from_input(model.preprocess().apply(rgb), vec![], model, scorer, class)
+        Self::from_input(crate::image::to_input(rgb, name, model.preprocess())?, vec![], model, scorer, class)
     }
 
     fn from_input(pre: Preprocessed, notes: Vec<String>, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {

@@ -40,6 +40,25 @@ pub struct AfwConfig {
     pub seed: u64,
 }
 
+impl AfwConfig {
+    /// The ball's exponent and radius: 1 < p < ∞ within the LMO's range, ε finite and > 0.
+    pub fn validate(&self) -> Result<()> {
+        let p = self.p;
+        if p.is_infinite() || p <= 1.0 || p.is_nan() {
+            return Err(BorexError::invalid(format!(
+                "--p {p} is not supported: the exact LMO here is for 1 < p < ∞ (the paper's 1.5, or 2); p = 1 and p = ∞ have no sparse-and-smooth LMO in borex"
+            )));
+        }
+        if !(lmo::MIN_P..=lmo::MAX_P).contains(&p) {
+            return Err(BorexError::invalid(format!("--p {p} is out of range: it must be between {} and {}", lmo::MIN_P, lmo::MAX_P)));
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return Err(BorexError::invalid(format!("--eps must be a finite number > 0, not {}", self.eps)));
+        }
+        Ok(())
+    }
+}
+
 impl Default for AfwConfig {
     fn default() -> Self {
         Self { eps: 15.0, p: 1.5, steps: 75, restarts: 1, momentum: 0.75, seed: 0 }
@@ -81,9 +100,7 @@ pub fn checkpoints(steps: usize) -> Vec<usize> {
 /// Run AFW on `x0` (items × d, in [0,1]) towards `targets`; `start` is each
 /// item's start class (for the trace). `on_step` is called after every step.
 pub fn run(obj: &dyn Objective, x0: ArrayView2<f32>, start: &[usize], targets: &[usize], cfg: &AfwConfig, mut on_step: impl FnMut()) -> Result<Vec<AfwResult>> {
-    if !(cfg.p > 1.0 && cfg.p.is_finite() && cfg.eps > 0.0 && cfg.eps.is_finite()) {
-        return Err(BorexError::invalid(format!("AFW needs 1 < p < ∞ and ε > 0, not p = {}, ε = {}", cfg.p, cfg.eps)));
-    }
+    cfg.validate()?;
     let (n, d) = x0.dim();
     let r = cfg.restarts.max(1);
     // Items × restarts, restart-major within an item: row i·r + j.

@@ -117,18 +117,7 @@ impl CounterfactualJob {
     /// Settings checked before any model is loaded.
     pub fn validate(&self) -> Result<()> {
         use crate::limits::*;
-        let p = self.afw.p;
-        if p.is_infinite() || p <= 1.0 || p.is_nan() {
-            return Err(BorexError::invalid(format!(
-                "--p {p} is not supported: the exact LMO here is for 1 < p < ∞ (the paper's 1.5, or 2); p = 1 and p = ∞ have no sparse-and-smooth LMO in borex"
-            )));
-        }
-        if !(lmo::MIN_P..=lmo::MAX_P).contains(&p) {
-            return Err(BorexError::invalid(format!("--p {p} is out of range: it must be between {} and {}", lmo::MIN_P, lmo::MAX_P)));
-        }
-        if !(self.afw.eps > 0.0 && self.afw.eps.is_finite()) {
-            return Err(BorexError::invalid(format!("--eps must be a finite number > 0, not {}", self.afw.eps)));
-        }
+        self.afw.validate()?;
         in_range("--steps", self.afw.steps, 1, MAX_AFW_STEPS)?;
         in_range("--restarts", self.afw.restarts, 1, MAX_RESTARTS)?;
         in_range("--batch", self.batch, 1, MAX_BATCH)?;

@@ -36,9 +36,15 @@ pub fn load_image(path: &Path) -> Result<Decoded> {
 /// Decode `path` and make it a model input; the notes say what decoding dropped.
 pub fn load_input(path: &Path, preprocess: &Preprocess) -> Result<(Preprocessed, Vec<String>)> {
     let d = load_image(path)?;
-    let (w, h) = d.rgb.dimensions();
-    preprocess.check(w, h).map_err(|reason| BorexError::invalid(format!("{}: {reason}", path.display())))?;
-    Ok((preprocess.apply(&d.rgb), d.notes))
+    Ok((to_input(&d.rgb, &path.display().to_string(), preprocess)?, d.notes))
+}
+
+/// A decoded image as a model input, refusing sizes whose resize would be
+/// unbounded; `name` says which image in the error.
+pub fn to_input(rgb: &image::RgbImage, name: &str, preprocess: &Preprocess) -> Result<Preprocessed> {
+    let (w, h) = rgb.dimensions();
+    preprocess.check(w, h).map_err(|reason| BorexError::invalid(format!("{name}: {reason}")))?;
+    Ok(preprocess.apply(rgb))
 }
 
 /// Decode with bounded dimensions and allocations: a tiny file may claim a

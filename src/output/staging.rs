@@ -82,11 +82,6 @@ impl OutputSet {
         self.staging.join(name)
     }
 
-    /// The folder the outputs will have once committed.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Put the staged outputs in place of `out_dir`, all at once.
     pub fn commit(mut self) -> Result<()> {
         let err = |e: std::io::Error| BorexError::invalid(format!("output folder {}: cannot move the outputs into place ({e})", self.target.display()));
