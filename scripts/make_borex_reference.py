@@ -9,6 +9,11 @@ tests/borex_reference.rs:
                                        and per query: (row, col, size), the stored input,
                                        P_c(box kept), P_c(box removed), f, the fitted length
                                        scales, the UCB winner's margin; the final normalised map
+  tests/fixtures/borex_reference_fitted.json  the same loop with borex's `fitted` prior mean
+                                       (m = a·S̄0 + b, S̄0 the prior's box average, a and b
+                                       least squares with a ≥ 0.1, from the third query on)
+                                       and the `point` readout (a·S0 + b + the GP's mean at
+                                       each pixel as a box centre, averaged over sizes)
 
 The GP is scikit-learn's GaussianProcessRegressor (Matern nu=1.5, anisotropic,
 alpha fixed, n_restarts_optimizer=0: every fit starts from the initial length
@@ -92,9 +97,27 @@ def window_mean(m, s):
     return out
 
 
+FIT_MIN_OBS = 3
+MIN_SLOPE = 0.1
+
+
+def affine(cov, f, fitted):
+    """Least-squares a, b of f on cov (np.polyfit), a floored at MIN_SLOPE."""
+    if not fitted or len(f) < FIT_MIN_OBS:
+        return 1.0, 0.0
+    a, _ = np.polyfit(cov, f, 1)
+    a = max(a, MIN_SLOPE)
+    return a, float(np.mean(f) - a * np.mean(cov))
+
+
 def main():
     warnings.simplefilter("ignore")  # ConvergenceWarning at a bound, as in the authors' code
     sess = model()
+    replay(sess, fitted=False, name="borex_reference.json")
+    replay(sess, fitted=True, name="borex_reference_fitted.json")
+
+
+def replay(sess, fitted, name):
     rng = np.random.default_rng(SEED)
     y, x = np.mgrid[0:H, 0:W]
     image = np.stack([0.7 + 0.4 * np.sin(0.3 * x + 0.2 * y + c) + 0.1 * np.cos(0.5 * y - c) for c in range(3)]).astype(np.float32)
@@ -110,7 +133,9 @@ def main():
     # Candidates in borex's order (size, row, col); argmax ties would go to the first.
     sr, rr, qr = np.meshgrid(np.arange(len(SIZES)), np.arange(H), np.arange(W), indexing="ij")
     cand = np.column_stack([rr.ravel(), qr.ravel(), np.array(SIZES)[sr.ravel()]]).astype(np.float64)
-    cand_prior = s0[rr.ravel(), qr.ravel()]
+    # What the mean function is fitted on: S0, or its box average over sizes.
+    cov_map = np.mean([window_mean(s0, k) for k in SIZES], axis=0) if fitted else s0
+    cand_cov = cov_map[rr.ravel(), qr.ravel()]
 
     def probs(r, q, s):
         keep = np.zeros((H, W), np.float32)
@@ -119,34 +144,43 @@ def main():
         p = sess.run(None, {"input": batch})[0]
         return float(p[0, CLASS]), float(p[1, CLASS])
 
-    first = int(np.argmax(s0))
+    first = int(np.argmax(cov_map))
     r, q, s = first // W, first % W, min(SIZES)
     stored = [float(r), float(q), float(s)]
-    xs, ys, queries = [], [], []
+    xs, fs, covs, queries = [], [], [], []
     for t in range(ITERS):
         p_in, p_out = probs(r, q, s)
         d = np.float32(p_in) - np.float32(p_out)
         f = float(2.0 * (1.0 / (1.0 + np.exp(-GAIN * float(d))) - 0.5))
         xs.append(stored)
-        ys.append(f - s0[r, q])
+        fs.append(f)
+        covs.append(cov_map[r, q])
+        a, b = affine(np.array(covs), np.array(fs), fitted)
+        ys = np.array(fs) - (a * np.array(covs) + b)
         gp = GaussianProcessRegressor(
             kernel=Matern(length_scale=init, length_scale_bounds=bounds, nu=1.5),
             alpha=ALPHA, normalize_y=False, n_restarts_optimizer=0)
-        gp.fit(np.array(xs), np.array(ys))
+        gp.fit(np.array(xs), ys)
         mu, sd = gp.predict(cand, return_std=True)
-        mu = mu + cand_prior
+        mu = mu + a * cand_cov + b
         ucb = mu + KAPPA * sd
         best = int(np.argmax(ucb))
         margin = float(ucb[best] - np.max(np.delete(ucb, best)))
         queries.append({"row": int(r), "col": int(q), "size": int(s), "stored": stored,
                         "p_inside": p_in, "p_outside": p_out, "f": f,
-                        "length_scales": gp.kernel_.length_scale.tolist(),
+                        "length_scales": gp.kernel_.length_scale.tolist(), "affine": [a, b],
                         "ucb_max": float(ucb[best]), "ucb_margin": margin})
         if t + 1 < ITERS:
             si, nr, nq = best // (H * W), best // W % H, best % W
             r, q, s = int(nr), int(nq), SIZES[si]
             stored = [float(v) for v in np.array([r, q, s], np.float64) + draws[t] * jitter]
-    mean_map = np.mean([window_mean(mu[k * H * W:(k + 1) * H * W].reshape(H, W), SIZES[k]) for k in range(len(SIZES))], axis=0)
+    if fitted:
+        # Point readout: the GP at each pixel as a box centre, per size, on a·S0 + b.
+        mean_map = a * s0 + b + np.mean([gp.predict(np.column_stack([rr[0].ravel(), qr[0].ravel(), np.full(H * W, float(k))])).reshape(H, W) for k in SIZES], axis=0)
+        scaled = a * s0 + b
+    else:
+        mean_map = np.mean([window_mean(mu[k * H * W:(k + 1) * H * W].reshape(H, W), SIZES[k]) for k in range(len(SIZES))], axis=0)
+        scaled = s0
 
     out = {
         "sklearn": sklearn.__version__, "onnxruntime": ort.__version__,
@@ -154,10 +188,12 @@ def main():
         "settings": {"iters": ITERS, "sizes": SIZES, "kappa": KAPPA, "gain": GAIN, "prior_mean_abs": M,
                      "alpha": ALPHA, "init_length_scales": INIT_224, "length_scale_bounds": BOUNDS_224,
                      "jitter": JITTER_224},
-        "image": image.tolist(), "prior": prior.tolist(), "scaled_prior": s0.tolist(),
+        "prior_mean": "fitted" if fitted else "scaled", "readout": "point" if fitted else "window",
+        "image": image.tolist(), "prior": prior.tolist(), "scaled_prior": scaled.tolist(),
         "jitter_draws": draws.tolist(), "queries": queries, "map": mean_map.tolist(),
     }
-    with open(os.path.join(FIX, "borex_reference.json"), "w") as fh:
+    print(name)
+    with open(os.path.join(FIX, name), "w") as fh:
         json.dump(out, fh)
     for qy in queries:
         print(qy["row"], qy["col"], qy["size"], f"f={qy['f']:+.4f}", np.round(qy["length_scales"], 3), f"margin={qy['ucb_margin']:.2e}")

@@ -8,6 +8,8 @@ into docs/quality.md and copies their plots to docs/quality/.
 
   main study:  objectives paper, matched, deletion, matched+point × seeds 0–4 (45 image×seed pairs)
   screening:   objectives paper:blur, insertion              × seed 0    (9 pairs)
+  prior-mean:  the fitted prior mean (matched+fitted; insertion+point+fitted with box half-widths
+               15–45, the best two of a coarser screening, see docs/quality.md) × seeds 0–4
   anchor:      with --anchor DIR (the BOREx authors' RISE-100 priors and refined maps, NAME_prior.npy /
                NAME_refined.npy): their fixed priors refined by borex (main objectives, seed 0), and
                their own refined maps scored by the same metric
@@ -23,7 +25,8 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 IMAGES = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
           "camera.png", "coins.png", "ihc.png", "hubble_deep_field.jpg"]
-STUDIES = [("main", "paper,matched,deletion,matched+point", None), ("screening", "paper:blur,insertion", [0])]
+STUDIES = [("main", "paper,matched,deletion,matched+point", None), ("screening", "paper:blur,insertion", [0]),
+           ("prior-mean", "matched+fitted,insertion+point+fitted+sizes=15/22/30/45", None)]
 
 
 def main():

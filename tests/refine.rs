@@ -207,19 +207,28 @@ fn full_resolution_map_has_the_original_size() {
 }
 
 #[test]
-fn prior_of_another_shape_is_resized_and_said_so() {
+fn prior_of_another_shape_is_resized_or_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let prior = dir.path().join("p.npy");
-    ndarray_npy::write_npy(&prior, &Array2::from_shape_fn((100, 120), |(y, x)| ((y as f64 - 50.0).powi(2) + (x as f64 - 60.0).powi(2)).sqrt())).unwrap();
     let out = dir.path().join("o");
-    let o = borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--prior", prior.to_str().unwrap(), "--iters", "3", "--no-metrics"], &[]);
+    let cone = |h: usize, w: usize| Array2::from_shape_fn((h, w), |(y, x)| ((y as f64 - h as f64 / 2.0).powi(2) + (x as f64 - w as f64 / 2.0).powi(2)).sqrt());
+    // 7×7 (a CAM's resolution) has the input's aspect ratio: stretched, with a note.
+    let coarse = dir.path().join("coarse.npy");
+    ndarray_npy::write_npy(&coarse, &cone(7, 7)).unwrap();
+    let o = borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--prior", coarse.to_str().unwrap(), "--iters", "3", "--no-metrics"], &[]);
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is 100×120, neither the model input (224×224) nor the image (300×451): stretched to 224×224"), "{err}");
+    assert!(err.contains("is 7×7, a map of the model input's shape at another resolution: stretched to 224×224"), "{err}");
     let written = npy(&out.join("prior.npy"));
     assert_eq!(written.dim(), (224, 224));
     assert!((mean_abs(&written) - 0.1).abs() < 1e-6, "prior.npy is in the GP's units (mean |S0| = 0.1)");
     assert!(report(&out)["prior"]["method"].as_str().unwrap().starts_with("file:"));
+    // 100×120 is neither the input's shape nor the image's (300×451): refused, nothing written.
+    let wrong = dir.path().join("wrong.npy");
+    ndarray_npy::write_npy(&wrong, &cone(100, 120)).unwrap();
+    let out2 = dir.path().join("o2");
+    let o = borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out2.to_str().unwrap(), "--prior", wrong.to_str().unwrap(), "--iters", "3", "--no-metrics"], &[]);
+    assert_error(&o, &["is 100×120: expected the model input's size 224×224", "the image's 300×451"]);
+    assert!(!out2.exists());
 }
 
 #[test]

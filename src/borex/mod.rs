@@ -67,6 +67,68 @@ pub struct RefineConfig {
     /// absent from JSON when it is the paper's window average.
     #[serde(skip_serializing_if = "full_res::Readout::is_window")]
     pub readout: full_res::Readout,
+    /// How the prior map becomes the GP's mean function (see [`PriorMean`]);
+    /// absent from JSON when it is the paper's fixed scaling.
+    #[serde(skip_serializing_if = "PriorMean::is_scaled")]
+    pub prior_mean: PriorMean,
+}
+
+/// The GP's prior mean m(r, q, s) from the prior map S0 (scaled to mean |S0| = m).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorMean {
+    /// The paper's: m = S0. A RISE map is mostly offset (values 0.3–0.55),
+    /// so after this scaling its variation is a few hundredths against
+    /// objective values near ±1, and the posterior all but ignores its shape.
+    #[default]
+    Scaled,
+    /// m(r, q, s) = a·S̄0(r, q) + b, with S̄0 the prior's box average (the
+    /// window readout of S0, averaged over sizes: a box's score follows the
+    /// saliency inside it, not the value at its centre) and a, b the
+    /// least-squares fit of the observations on S̄0, refitted after every
+    /// observation (a ≥ [`MIN_PRIOR_SLOPE`]; a = 1, b = 0 until
+    /// [`PRIOR_FIT_MIN_OBS`] are in): a linear mean function in the GP
+    /// ("universal kriging" with the prior as the covariate). The prior's
+    /// shape is kept, its scale and offset learned from the model's answers;
+    /// the point readout is a·S0 + b plus the GP's correction, so the map
+    /// keeps the prior's pixel detail where the queries do not contradict it.
+    Fitted,
+}
+
+/// Observations before the prior's scale and offset are fitted.
+pub const PRIOR_FIT_MIN_OBS: usize = 3;
+/// The fitted slope's floor: a prior that the observations contradict is
+/// flattened to a tie-breaker, never inverted.
+pub const MIN_PRIOR_SLOPE: f64 = 0.1;
+
+impl PriorMean {
+    pub fn is_scaled(&self) -> bool {
+        *self == PriorMean::Scaled
+    }
+
+    /// (a, b) for observations `ys` whose boxes sit where the prior is `s0s`.
+    pub fn affine(self, s0s: &[f64], ys: &[f64]) -> (f64, f64) {
+        let n = ys.len();
+        if self == PriorMean::Scaled || n < PRIOR_FIT_MIN_OBS {
+            return (1.0, 0.0);
+        }
+        let (mx, my) = (s0s.iter().sum::<f64>() / n as f64, ys.iter().sum::<f64>() / n as f64);
+        let sxx: f64 = s0s.iter().map(|x| (x - mx).powi(2)).sum();
+        let sxy: f64 = s0s.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let a = if sxx > 0.0 { (sxy / sxx).max(MIN_PRIOR_SLOPE) } else { 1.0 };
+        (a, my - a * mx)
+    }
+}
+
+impl std::str::FromStr for PriorMean {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "scaled" => Ok(PriorMean::Scaled),
+            "fitted" => Ok(PriorMean::Fitted),
+            other => Err(format!("unknown prior mean {other:?} (expected scaled or fitted)")),
+        }
+    }
 }
 
 impl Default for RefineConfig {
@@ -87,6 +149,7 @@ impl Default for RefineConfig {
             jitter_draws: None,
             objective: Objective::default(),
             readout: full_res::Readout::default(),
+            prior_mean: PriorMean::default(),
         }
     }
 }
@@ -94,7 +157,7 @@ impl Default for RefineConfig {
 impl RefineConfig {
     /// The BOREx authors' "paper" preset (their objective, zero baseline).
     pub fn paper() -> Self {
-        Self { objective: Objective::Paper, baseline: Baseline::Zero, readout: full_res::Readout::Window, ..Self::default() }
+        Self { objective: Objective::Paper, baseline: Baseline::Zero, readout: full_res::Readout::Window, prior_mean: PriorMean::Scaled, ..Self::default() }
     }
 
     /// "paper" or "default" when every knob but the seed matches that preset, else "custom".
@@ -194,8 +257,11 @@ pub struct RefineTimings {
 pub struct Refined {
     /// The normalised posterior-mean map, H×W.
     pub map: Array2<f32>,
-    /// The prior as the GP saw it (scaled to mean |S0| = m).
+    /// The prior in the GP's units: S0 (scaled to mean |S0| = m), or a·S0 + b
+    /// with the fitted mean ([`PriorMean::Fitted`]).
     pub scaled_prior: Array2<f32>,
+    /// [a, b] of the prior mean a·S0 + b at the end ([1, 0] unless fitted).
+    pub prior_affine: [f64; 2],
     pub observations: Vec<Observation>,
     /// The last GP (the refined map's posterior).
     pub gp: Gp,
@@ -268,6 +334,9 @@ pub struct RefineLoop<'a> {
     w: usize,
     grid: CandidateGrid,
     s0: Array2<f32>,
+    /// What the GP's mean function is fitted on: S0 itself, or its box
+    /// average ([`PriorMean::Fitted`]).
+    covariate: Array2<f32>,
     session: Box<dyn GpSession>,
     image: ArrayView3<'a, f32>,
     /// How a query's boxes are shown to the model (the objective's substrates).
@@ -284,7 +353,11 @@ pub struct RefineLoop<'a> {
     stored: [f64; 3],
     observations: Vec<Observation>,
     xs: Vec<f64>,
-    ys: Vec<f64>,
+    /// Objective values and the prior S0 at their box centres.
+    fs: Vec<f64>,
+    s0s: Vec<f64>,
+    /// The prior mean's current scale and offset (m = a·S0 + b).
+    affine: (f64, f64),
     gp: Option<Gp>,
     fit_failures: Vec<(usize, String)>,
     timings: RefineTimings,
@@ -301,7 +374,14 @@ impl<'a> RefineLoop<'a> {
         }
         let grid = cfg.grid(h as u32, w as u32);
         let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
-        let session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
+        let covariate = match cfg.prior_mean {
+            PriorMean::Scaled => s0.clone(),
+            PriorMean::Fitted => {
+                let per_candidate: Vec<f32> = (0..grid.sizes.len()).flat_map(|_| s0.iter().copied()).collect();
+                Array2::from_shape_vec((h, w), crate::compute::cpu::window_average(&grid, &per_candidate)).expect("H×W")
+            }
+        };
+        let session = gp_kernels.session(&grid, covariate.as_slice().expect("standard layout"))?;
         let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
         let fit_options = cfg.fit_options(scale);
@@ -310,7 +390,7 @@ impl<'a> RefineLoop<'a> {
         }
         // Standard-normal draws, scaled per axis in `observe`.
         let rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-        let first = s0.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+        let first = covariate.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
         let smallest = (0..grid.sizes.len()).min_by_key(|&i| grid.sizes[i]).expect("validated: sizes are not empty");
         let (r, q, si) = ((first / w) as u32, (first % w) as u32, smallest);
         let stored = [r as f64, q as f64, grid.sizes[si] as f64];
@@ -320,6 +400,7 @@ impl<'a> RefineLoop<'a> {
             w,
             grid,
             s0,
+            covariate,
             session,
             image,
             probe,
@@ -333,7 +414,9 @@ impl<'a> RefineLoop<'a> {
             stored,
             observations: Vec::with_capacity(cfg.iters),
             xs: vec![],
-            ys: vec![],
+            fs: vec![],
+            s0s: vec![],
+            affine: (1.0, 0.0),
             gp: None,
             fit_failures: vec![],
             timings: RefineTimings::default(),
@@ -384,11 +467,15 @@ impl<'a> RefineLoop<'a> {
         let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
         self.observations.push(Observation { row: r, col: q, size: s, stored: self.stored, p_inside, p_outside, f, length_scales: [0.0; 3] });
         self.xs.extend_from_slice(&self.stored);
-        self.ys.push(f as f64 - self.s0[[r as usize, q as usize]] as f64);
+        self.fs.push(f as f64);
+        self.s0s.push(self.covariate[[r as usize, q as usize]] as f64);
+        let (a, b) = cfg.prior_mean.affine(&self.s0s, &self.fs);
+        self.affine = (a, b);
+        let ys: Vec<f64> = self.fs.iter().zip(&self.s0s).map(|(f, s)| f - (a * s + b)).collect();
 
         let tf = Instant::now();
-        let x = ndarray::ArrayView2::from_shape((self.ys.len(), 3), &self.xs).expect("n×3");
-        let fitted = Gp::fit(x, &self.ys, &self.fit_options)?;
+        let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &self.xs).expect("n×3");
+        let fitted = Gp::fit(x, &ys, &self.fit_options)?;
         if let (Some(o), [a, b, c]) = (self.observations.last_mut(), fitted.length_scales()) {
             o.length_scales = [*a, *b, *c];
         }
@@ -398,9 +485,14 @@ impl<'a> RefineLoop<'a> {
         self.timings.gp_fit += tf.elapsed();
 
         let tp = Instant::now();
-        self.session.set_gp(&fitted.posterior_inputs())?;
+        // The session's mean is S0 + kᵀw; with m = a·S0 + b the posterior is
+        // a·(S0 + kᵀα/a) + b, so weights α/a and κ/a give the same UCB argmax
+        // and a map with the same order (a > 0).
+        let mut inputs = fitted.posterior_inputs();
+        inputs.weights.iter_mut().for_each(|w| *w /= a as f32);
+        self.session.set_gp(&inputs)?;
         if t + 1 < cfg.iters {
-            let (idx, _) = self.session.ucb_argmax(cfg.kappa)?;
+            let (idx, _) = self.session.ucb_argmax(cfg.kappa / a as f32)?;
             (self.r, self.q, self.si) = self.grid.decode(idx);
             let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
             self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
@@ -428,13 +520,19 @@ impl<'a> RefineLoop<'a> {
             _ => return Err(BorexError::invalid(format!("refine finished after {} of {} queries", self.t, self.cfg.iters))),
         };
         let tp = Instant::now();
+        // The prior in the GP's units: a·S0 + b (S0 itself unless fitted).
+        let (a, b) = self.affine;
+        let prior = if (a, b) == (1.0, 0.0) { self.s0 } else { self.s0.mapv(|v| (a * v as f64 + b) as f32) };
         let map = match self.cfg.readout {
-            full_res::Readout::Window => Array2::from_shape_vec((self.h, self.w), self.session.mean_map()?).expect("H×W map"),
-            full_res::Readout::Point => full_res::point_map(&gp, &self.s0, self.cfg, gp_kernels)?,
+            full_res::Readout::Window => {
+                let session_map = self.session.mean_map()?;
+                Array2::from_shape_vec((self.h, self.w), session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect()).expect("H×W map")
+            }
+            full_res::Readout::Point => full_res::point_map(&gp, &prior, self.cfg, gp_kernels)?,
         };
         self.timings.posterior += tp.elapsed();
         let posterior_updates = self.session.updates();
-        Ok(Refined { map, scaled_prior: self.s0, observations: self.observations, gp, timings: self.timings, fit_failures: self.fit_failures, posterior_updates })
+        Ok(Refined { map, scaled_prior: prior, prior_affine: [a, b], observations: self.observations, gp, timings: self.timings, fit_failures: self.fit_failures, posterior_updates })
     }
 }
 
@@ -451,6 +549,26 @@ mod tests {
         assert!((s[[1, 1]] - 0.2).abs() < 1e-7);
         assert!(scale_prior(array![[0.0f32, 0.0]].view(), 0.1).unwrap_err().to_string().contains("all zero"));
         assert!(scale_prior(array![[1.0f32, f32::NAN]].view(), 0.1).unwrap_err().to_string().contains("non-finite"));
+    }
+
+    #[test]
+    fn prior_mean_affine_fit() {
+        // Observations on an exact line f = 3·s + 1 give back its slope and offset.
+        let s = [0.1, 0.4, 0.2, 0.9];
+        let f: Vec<f64> = s.iter().map(|v| 3.0 * v + 1.0).collect();
+        let (a, b) = PriorMean::Fitted.affine(&s, &f);
+        assert!((a - 3.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12, "{a} {b}");
+        // A prior the observations contradict (slope −2) is floored, the offset through the means.
+        let g: Vec<f64> = s.iter().map(|v| -2.0 * v).collect();
+        let (a, b) = PriorMean::Fitted.affine(&s, &g);
+        assert_eq!(a, MIN_PRIOR_SLOPE);
+        assert!((b - (g.iter().sum::<f64>() / 4.0 - MIN_PRIOR_SLOPE * s.iter().sum::<f64>() / 4.0)).abs() < 1e-12);
+        // A constant prior has no slope to fit: a = 1, the offset still fitted.
+        let (a, b) = PriorMean::Fitted.affine(&[0.5; 4], &f);
+        assert!(a == 1.0 && (b - (f.iter().sum::<f64>() / 4.0 - 0.5)).abs() < 1e-12);
+        // Too few observations, or the paper's scaling: unchanged.
+        assert_eq!(PriorMean::Fitted.affine(&s[..2], &f[..2]), (1.0, 0.0));
+        assert_eq!(PriorMean::Scaled.affine(&s, &f), (1.0, 0.0));
     }
 
     #[test]

@@ -220,7 +220,10 @@ impl<'a> RefineUnit<'a> {
             "label": label,
             "probability": probs[class],
             "prior": with_fields(json!({"method": job.prior.method()}), &prior_metrics),
-            "refined": with_fields(json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len()}), &refined_metrics),
+            "refined": with_fields(
+                json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len(), "prior_scale": refined.prior_affine[0], "prior_offset": refined.prior_affine[1]}),
+                &refined_metrics
+            ),
             "full_res": full_res,
             "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
             "settings": {
@@ -272,7 +275,7 @@ pub fn compute_prior(spec: &PriorSpec, model: &Classifier, scorer: &Scorer, prep
         PriorSpec::File(path) => {
             let file = read_map(path)?;
             notes.extend(file.notes);
-            let (m, note) = crate::image::map_to_input(file.map, &prepared.pre.crop, h, w, &format!("prior {}", path.display()));
+            let (m, note) = crate::image::map_to_input(file.map, &prepared.pre.crop, h, w, &format!("prior {}", path.display()))?;
             notes.extend(note);
             m
         }

@@ -79,6 +79,10 @@ pub struct RefineSettings {
     /// or point (the mean at each pixel as a box centre, no window average).
     #[arg(long, default_value = "window")]
     pub readout: borex::borex::full_res::Readout,
+    /// The GP's prior mean from the prior map: scaled (the paper's: the map scaled to mean |S0| = 0.1)
+    /// or fitted (a·S0 + b, scale and offset fitted to the observations by least squares).
+    #[arg(long, default_value = "scaled")]
+    pub prior_mean: borex::borex::PriorMean,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
@@ -145,6 +149,7 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         baseline: args.baseline,
         objective: args.objective,
         readout: args.readout,
+        prior_mean: args.prior_mean,
         ..RefineConfig::default()
     };
     RefineJob {

@@ -24,7 +24,8 @@ use std::time::Instant;
 
 /// One refinement setting to compare with the prior: an objective, for the
 /// paper objective its baseline, and the map readout. Written
-/// `OBJECTIVE[:BASELINE][+point]`.
+/// `OBJECTIVE[:BASELINE][+READOUT][+PRIOR_MEAN][+KEY=VALUE…]`, e.g.
+/// `matched+point+fitted+kappa=2+sizes=15/30`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     pub label: String,
@@ -33,10 +34,8 @@ pub struct Variant {
 
 impl Variant {
     pub fn parse(spec: &str, base: &RefineConfig) -> Result<Self> {
-        let (spec_main, readout) = match spec.trim().split_once('+') {
-            Some((m, r)) => (m, Some(r.parse::<crate::borex::full_res::Readout>().map_err(BorexError::invalid)?)),
-            None => (spec.trim(), None),
-        };
+        let mut parts = spec.trim().split('+');
+        let spec_main = parts.next().unwrap_or_default();
         let (obj, baseline) = match spec_main.split_once(':') {
             Some((o, b)) => (o, Some(b)),
             None => (spec_main, None),
@@ -46,15 +45,33 @@ impl Variant {
         if let Some(b) = baseline {
             config.baseline = b.parse::<Baseline>().map_err(BorexError::invalid)?;
         }
-        if let Some(r) = readout {
-            config.readout = r;
+        // Each `+` suffix is a readout (window, point), a prior mean (scaled,
+        // fitted) or a knob: kappa=K, gain=G, iters=T, sizes=S1/S2/….
+        for suffix in parts {
+            if let Some((key, value)) = suffix.split_once('=') {
+                let bad = |e: &dyn std::fmt::Display| BorexError::invalid(format!("{spec:?}: {key}={value}: {e}"));
+                match key {
+                    "kappa" => config.kappa = value.parse().map_err(|e| bad(&e))?,
+                    "gain" => config.gain = value.parse().map_err(|e| bad(&e))?,
+                    "iters" => config.iters = value.parse().map_err(|e| bad(&e))?,
+                    "sizes" => config.sizes = Some(value.split('/').map(str::parse).collect::<std::result::Result<_, _>>().map_err(|e| bad(&e))?),
+                    _ => return Err(BorexError::invalid(format!("{spec:?}: unknown setting {key:?} (expected kappa, gain, iters or sizes)"))),
+                }
+                config.validate()?;
+                continue;
+            }
+            match (suffix.parse::<crate::borex::full_res::Readout>(), suffix.parse::<crate::borex::PriorMean>()) {
+                (Ok(r), _) => config.readout = r,
+                (_, Ok(m)) => config.prior_mean = m,
+                (Err(a), Err(b)) => return Err(BorexError::invalid(format!("{spec:?}: {a}; {b}"))),
+            }
         }
         Ok(Self { label: spec.trim().to_string(), config })
     }
 
     /// The label as a file name.
     fn file_stem(&self) -> String {
-        self.label.replace([':', '/', '+'], "-")
+        self.label.replace([':', '/', '+', '='], "-")
     }
 }
 
@@ -397,6 +414,12 @@ mod tests {
         let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
         assert_eq!((p.config.objective, p.config.readout, p.file_stem().as_str()), (Objective::Matched, crate::borex::full_res::Readout::Point, "matched-point"));
         assert!(Variant::parse("matched+blurry", &RefineConfig::default()).is_err());
+        let k = Variant::parse("matched+fitted+kappa=2+sizes=15/30+iters=20", &RefineConfig::default()).unwrap();
+        assert_eq!(k.config.prior_mean, crate::borex::PriorMean::Fitted);
+        assert_eq!((k.config.kappa, k.config.sizes.clone(), k.config.iters), (2.0, Some(vec![15, 30]), 20));
+        assert_eq!(k.file_stem(), "matched-fitted-kappa-2-sizes-15-30-iters-20");
+        assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default()).unwrap_err().to_string().contains("--kappa"));
+        assert!(Variant::parse("matched+tau=1", &RefineConfig::default()).unwrap_err().to_string().contains("unknown setting"));
     }
 
     #[test]

@@ -85,28 +85,34 @@ fn read_png(path: &Path) -> std::result::Result<MapFile, String> {
 
 /// Bring a map onto the model input's `h×w` grid. A map of the input's size
 /// is taken as is; one of the original image's size goes through the image's
-/// own resize and centre crop, so it lines up with what the model sees;
-/// anything else is stretched, with a note.
-pub fn map_to_input(map: Array2<f32>, crop: &Crop, h: usize, w: usize, what: &str) -> (Array2<f32>, Option<String>) {
+/// own resize and centre crop, so it lines up with what the model sees; a
+/// coarser (or finer) map of the input's aspect ratio, such as a 7×7 CAM, is
+/// stretched, with a note. Any other shape cannot be placed on the image
+/// without guessing, so it is an error.
+pub fn map_to_input(map: Array2<f32>, crop: &Crop, h: usize, w: usize, what: &str) -> crate::error::Result<(Array2<f32>, Option<String>)> {
     let (mh, mw) = map.dim();
     let (ow, oh) = crop.original;
     if (mh, mw) == (h, w) {
-        return (map, None);
+        return Ok((map, None));
     }
     if (mh, mw) == (oh as usize, ow as usize) {
         let (rw, rh) = crop.resized;
         let resized = crate::output::resize_map(map.view(), rh as usize, rw as usize);
         let (ox, oy) = (crop.offset.0 as usize, crop.offset.1 as usize);
         let cropped = resized.slice(ndarray::s![oy..oy + h, ox..ox + w]).to_owned();
-        return (
+        return Ok((
             cropped,
             Some(format!("{what} is {mh}×{mw}, the original image's size: resized to {rh}×{rw} and centre-cropped to the model input {h}×{w}, like the image")),
-        );
+        ));
     }
-    (
-        crate::output::resize_map(map.view(), h, w),
-        Some(format!("{what} is {mh}×{mw}, neither the model input ({h}×{w}) nor the image ({oh}×{ow}): stretched to {h}×{w}")),
-    )
+    // Same aspect ratio within 1 %: a map at another resolution of the input.
+    let (ratio, input_ratio) = (mh as f64 / mw as f64, h as f64 / w as f64);
+    if (ratio / input_ratio - 1.0).abs() <= 0.01 {
+        return Ok((crate::output::resize_map(map.view(), h, w), Some(format!("{what} is {mh}×{mw}, a map of the model input's shape at another resolution: stretched to {h}×{w}"))));
+    }
+    Err(crate::error::BorexError::invalid(format!(
+        "{what} is {mh}×{mw}: expected the model input's size {h}×{w} (or its aspect ratio at another resolution) or the image's {oh}×{ow}"
+    )))
 }
 
 /// The first non-finite value's position, if any.
@@ -166,13 +172,15 @@ mod tests {
         let crop = Crop { original: (40, 20), resized: (20, 10), offset: (5, 0) };
         // A map that is 1 on the original's columns 10..30 (the crop's window) and 0 elsewhere.
         let map = Array2::from_shape_fn((20, 40), |(_, x)| if (10..30).contains(&x) { 1.0f32 } else { 0.0 });
-        let (m, note) = map_to_input(map, &crop, 10, 10, "prior");
+        let (m, note) = map_to_input(map, &crop, 10, 10, "prior").unwrap();
         assert!(note.unwrap().contains("centre-cropped"));
         // Inside the crop, away from the edges blurred by resampling, the map is 1.
         assert!(m.slice(ndarray::s![.., 1..9]).iter().all(|v| (*v - 1.0).abs() < 1e-6), "{m:?}");
-        let (same, none) = map_to_input(Array2::zeros((10, 10)), &crop, 10, 10, "prior");
+        let (same, none) = map_to_input(Array2::zeros((10, 10)), &crop, 10, 10, "prior").unwrap();
         assert!(none.is_none() && same.dim() == (10, 10));
-        let (_, stretched) = map_to_input(Array2::zeros((7, 7)), &crop, 10, 10, "prior");
+        let (_, stretched) = map_to_input(Array2::zeros((7, 7)), &crop, 10, 10, "prior").unwrap();
         assert!(stretched.unwrap().contains("stretched"));
+        let wrong = map_to_input(Array2::zeros((7, 9)), &crop, 10, 10, "prior").unwrap_err().to_string();
+        assert!(wrong.contains("prior is 7×9: expected the model input's size 10×10"), "{wrong}");
     }
 }
