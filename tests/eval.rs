@@ -183,6 +183,11 @@ fn eval_scores_map_files_and_reports_missing_ones() {
     assert_eq!(rows[0]["key"], "coffee");
     let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json")).unwrap()).unwrap();
     assert!(rec["notes"][0].as_str().unwrap().contains("stretched to 224×224"), "{rec}");
+    // A map of a shape that is neither the input's nor the image's fails that image alone, named.
+    ndarray_npy::write_npy(maps.join("chelsea.npy"), &Array2::<f32>::ones((50, 80))).unwrap();
+    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &pattern, "-o", out.to_str().unwrap()], &[]);
+    assert_error(&o, &["1 of 2 images"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is 50×80: expected the model input's size 224×224"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 // ---- `borex eval mosaic` on a class folder the test builds from the sample images:
