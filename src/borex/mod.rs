@@ -110,7 +110,7 @@ impl RefineConfig {
 
     pub fn grid(&self, height: u32, width: u32) -> CandidateGrid {
         match &self.sizes {
-            Some(s) => CandidateGrid { height, width, sizes: s.clone() },
+            Some(s) => CandidateGrid::new(height, width, s.clone()),
             None => CandidateGrid::reference(height, width),
         }
     }
