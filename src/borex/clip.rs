@@ -242,3 +242,50 @@ pub fn refine_clip(
     timings.posterior += tp.elapsed();
     Ok(ClipRefined { map, scaled_prior: s0, observations, length_scales, timings, fit_failures, posterior_updates: session.updates() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::cpu::CpuKernels;
+
+    /// A space-time box, written out pixel by pixel: inside frames [t−τ, t+τ]
+    /// the box shows the image when kept (the substrate elsewhere) or the
+    /// substrate when removed; other frames are all substrate when kept, all
+    /// image when removed.
+    #[test]
+    fn queries_apply_the_box_frame_by_frame_within_its_span() {
+        let (nt, c, h, w) = (5, 2, 9, 11);
+        let clip = Array4::from_shape_fn((nt, c, h, w), |(t, ch, y, x)| (t * 1000 + ch * 100 + y * 10 + x) as f32);
+        let blur = Array4::from_elem((nt, c, h, w), -1.0f32);
+        let zero = Array4::from_elem((nt, c, h, w), -2.0f32);
+        let probe = ClipProbe { sides: [Side::Box { keep: Keep::Inside, substrate: blur }, Side::Box { keep: Keep::Outside, substrate: zero }] };
+        let (r, q, s, t, span) = (4u32, 2u32, 2u32, 3u32, 1u32);
+        let x = probe.inputs(&CpuKernels, clip.view(), (r, q, s), (t, span)).unwrap();
+        assert_eq!(x.dim(), (2, nt, c, h, w));
+        for ((k, f, ch, y, xx), v) in x.indexed_iter() {
+            let in_frames = (2..=4).contains(&f);
+            let in_box = (2..6).contains(&y) && (0..4).contains(&xx);
+            let image = clip[[f, ch, y, xx]];
+            let want = match k {
+                0 if in_frames && in_box => image,
+                0 => -1.0,
+                _ if in_frames && in_box => -2.0,
+                _ => image,
+            };
+            assert_eq!(*v, want, "side {k} frame {f} ({y}, {xx})");
+        }
+        assert_eq!(probe.combine(&[0.7, 0.2]).unwrap(), (0.7, 0.2));
+        assert!(probe.combine(&[0.7]).is_err());
+    }
+
+    #[test]
+    fn default_spans_fit_the_clip() {
+        assert_eq!(ClipConfig::default_spans(8), vec![1, 4]);
+        assert_eq!(ClipConfig::default_spans(2), vec![1]);
+        assert_eq!(ClipConfig::default_spans(1), vec![0]);
+        let cfg = ClipConfig { refine: RefineConfig::default(), spans: Some(vec![0, 4]) };
+        assert!(cfg.grid(4, 224, 224).unwrap_err().to_string().contains("--temporal-sizes"));
+        let g = cfg.grid(5, 112, 112).unwrap();
+        assert_eq!((g.dims(), g.planes(), g.time.unwrap().unit), (5, 4 * 5 * 2, 4.0));
+    }
+}

@@ -36,7 +36,7 @@ pub struct ClipJob {
     /// Frames from one clip's start to the next; `None`: the clip length.
     pub stride: Option<usize>,
     pub class: ClassSpec,
-    /// RISE (rise-fast, rise); each mask covers every frame of the clip alike.
+    /// RISE (rise-fast, rise; each mask covers every frame of the clip alike) or an H×W map file.
     pub prior: PriorSpec,
     pub config: ClipConfig,
     /// Images per model call (clips per call: batch / T, at least 2).
@@ -79,10 +79,24 @@ pub fn clip_length(model: &Classifier, asked: Option<usize>) -> Result<usize> {
     Ok(t)
 }
 
-fn rise_params(prior: &PriorSpec) -> Result<crate::explain::rise::RiseParams> {
+/// Where a clip's spatial prior comes from (spread over its T frames).
+enum ClipPrior {
+    Rise(crate::explain::rise::RiseParams),
+    /// One H×W map at the model's input size for every clip.
+    Map(ndarray::Array2<f32>),
+}
+
+fn clip_prior(prior: &PriorSpec, (h, w): (u32, u32)) -> Result<ClipPrior> {
     match prior {
-        PriorSpec::Method(Method::Rise(p)) => Ok(*p),
-        other => Err(BorexError::invalid(format!("clip mode computes its prior with RISE (--prior rise-fast or rise), not {}", other.method()))),
+        PriorSpec::Method(Method::Rise(p)) => Ok(ClipPrior::Rise(*p)),
+        PriorSpec::File(path) => {
+            let map = crate::image::read_map(path)?.map;
+            if map.dim() != (h as usize, w as usize) {
+                return Err(BorexError::invalid(format!("prior map {} is {:?}; clip mode needs the model input's {h}×{w}", path.display(), map.dim())));
+            }
+            Ok(ClipPrior::Map(map))
+        }
+        other => Err(BorexError::invalid(format!("clip mode's prior is RISE (--prior rise-fast or rise) or an H×W map file, not {}", other.method()))),
     }
 }
 
@@ -91,9 +105,9 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
     let t = clip_length(model, job.clip_len)?;
     let stride = job.stride.unwrap_or(t);
     crate::limits::in_range("--clip-stride", stride, 1, crate::limits::MAX_FRAME as usize)?;
-    let params = rise_params(&job.prior)?;
     job.config.validate()?;
     let (h, w) = model.preprocess().input_size;
+    let prior_source = clip_prior(&job.prior, (h, w))?;
     job.config.grid(t as u32, h, w)?;
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
     let indices = job.selection.indices(info.frames)?;
@@ -141,7 +155,10 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         let probs = probs.row(0).to_vec();
         let class = job.class.resolve(model, &probs)?;
         let tp = Instant::now();
-        let spatial = crate::explain::rise::rise_clip(&scorer, clip.view(), class, &params, &quiet)?;
+        let spatial = match &prior_source {
+            ClipPrior::Rise(params) => crate::explain::rise::rise_clip(&scorer, clip.view(), class, params, &quiet)?,
+            ClipPrior::Map(m) => m.clone(),
+        };
         let prior = Array3::from_shape_fn((t, h as usize, w as usize), |(_, y, x)| spatial[[y, x]]);
         let prior_ms = ms(tp.elapsed());
         let r = refine_clip(&scorer, backend.gp.as_ref(), clip.view(), class, prior.view(), &job.config, &quiet)?;
