@@ -38,7 +38,7 @@ struct Params {
     j0: u32,
     j1: u32,
     time: u32,
-    frames_per_plane: u32,
+    planes_per_frame: u32,
     lt: f32,
     ltau: f32,
     _pad0: u32,
@@ -102,8 +102,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let r = (i / p.w) % p.h;
     let plane = i / (p.w * p.h);
     let pc = planes[plane];
-    // frames_per_plane: planes per centre frame (sizes × spans), 0 on a 3-D grid.
-    let frame = select(0u, plane / max(p.frames_per_plane, 1u), p.time == 1u);
+    // planes_per_frame: planes per centre frame (sizes × spans), 0 on a 3-D grid.
+    let frame = select(0u, plane / max(p.planes_per_frame, 1u), p.time == 1u);
     var mu = prior[(frame * p.h + r) * p.w + q];
     let stride = 1u + p.time;
     for (var j = p.first; j < p.n; j++) {

@@ -64,10 +64,12 @@ pub fn rise_clip(scorer: &Scorer, clip: ndarray::ArrayView4<f32>, class: usize, 
     let chunk = scorer.batch.max(1);
     for start in (0..params.n).step_by(chunk) {
         let count = chunk.min(params.n - start);
-        session.masked(start, count)?;
+        // The session masks frame 0; the same masks go over the other frames.
+        let first = session.masked(start, count)?;
         let masks = session.last_masks()?;
         let mut clips = ndarray::Array5::<f32>::zeros((count, nt, c, h, w));
-        for (f, frame) in clip.outer_iter().enumerate() {
+        clips.index_axis_mut(Axis(1), 0).assign(&first);
+        for (f, frame) in clip.outer_iter().enumerate().skip(1) {
             let masked = scorer.kernels.apply_masks(frame, zero.view(), Masks::Dense(masks.view()))?;
             clips.index_axis_mut(Axis(1), f).assign(&masked);
         }

@@ -38,7 +38,7 @@ struct PosteriorParams {
     /// 1 on a clip grid (5-D GP inputs).
     time: u32,
     /// Planes per centre frame on a clip grid (sizes × spans).
-    frames_per_plane: u32,
+    planes_per_frame: u32,
     lt: f32,
     ltau: f32,
     _pad: [u32; 2],
@@ -198,7 +198,7 @@ impl GpuGpSession {
             j0: 0,
             j1: 0,
             time: g.time.is_some() as u32,
-            frames_per_plane: g.time.as_ref().map_or(0, |t| (g.sizes.len() * t.spans.len()) as u32),
+            planes_per_frame: g.time.as_ref().map_or(0, |t| (g.sizes.len() * t.spans.len()) as u32),
             lt: gp.length_scales.get(3).copied().unwrap_or(1.0),
             ltau: gp.length_scales.get(4).copied().unwrap_or(1.0),
             _pad: [0; 2],
