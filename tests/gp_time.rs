@@ -140,7 +140,7 @@ fn a_clip_grid_refuses_three_dimensional_gp_inputs() {
     let x = Array2::from_shape_vec((1, 3), vec![1.0, 2.0, 2.0]).unwrap();
     let gp = Gp::with_length_scales(x.view(), &[0.5], &[3.0; 3], 0.01).unwrap();
     let mut s = CpuKernels.session(&grid, &cases[0].prior).unwrap();
-    let err = s.set_gp(&gp.posterior_inputs()).err().expect("3-D inputs on a 5-D grid").to_string();
+    let err = s.set_gp(&gp.posterior_inputs()).expect_err("3-D inputs on a 5-D grid").to_string();
     assert!(err.contains("5-D GP inputs"), "{err}");
     // The prior has one plane per frame.
     assert!(CpuKernels.session(&grid, &cases[0].prior[..grid.pixels()]).err().unwrap().to_string().contains("prior has"));

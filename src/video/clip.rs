@@ -143,7 +143,7 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         while window.front().is_some_and(|(p, ..)| *p < s) {
             window.pop_front();
         }
-        while window.back().map_or(true, |(p, ..)| *p + 1 < s + t) {
+        while window.back().is_none_or(|(p, ..)| *p + 1 < s + t) {
             let pos = next.next().ok_or_else(|| BorexError::Runtime("the frame stream ended early".into()))?;
             let frame = stream.next().ok_or_else(|| BorexError::Runtime("the frame stream ended early".into()))??;
             let pre = crate::image::to_input(&frame.rgb, &format!("frame {}", frame.index), model.preprocess())?;
