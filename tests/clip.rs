@@ -131,6 +131,36 @@ fn clip_maps_follow_the_object_in_time_and_space() {
 }
 
 #[test]
+fn overlapping_clips_stream_every_frame_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("pattern.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=4", "-frames:v", "9", "-pix_fmt", "yuv420p", s(&video)]);
+    let prior = dir.path().join("flat.npy");
+    ndarray_npy::write_npy(&prior, &ndarray::Array2::<f32>::ones((224, 224))).unwrap();
+    let out = dir.path().join("out");
+    let r = run_borex(
+        &["video", s(&video), "--mode", "clip", "--clip-len", "4", "--clip-stride", "2", "--iters", "2", "--prior", s(&prior), "--device", "cpu", "--quiet", "-o", s(&out)],
+        &[],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // Clips start at 0, 2, 4 (6 + 4 > 9); frame 8 is after the last whole clip.
+    assert!(String::from_utf8_lossy(&r.stdout).contains("3 clips of 4 frames refined (1 frames after the last whole clip left out)"));
+    let mut csv = csv::Reader::from_path(out.join("clips.csv")).unwrap();
+    let spans: Vec<(String, String)> = csv.records().map(|x| x.unwrap()).map(|r| (r[1].to_string(), r[2].to_string())).collect();
+    assert_eq!(spans, [("0", "3"), ("2", "5"), ("4", "7")].map(|(a, b)| (a.to_string(), b.to_string())));
+    // Each clip's model evaluations: 1 clip to classify + 2 queries × 2 clips, 4 frames each.
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert!(report["clips"].as_array().unwrap().iter().all(|c| c["model_evaluations"] == 20));
+    // The overlay shows frames 0–7 once each (2 from each clip, all 4 from the last).
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(out.join("overlay.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "8");
+}
+
+#[test]
 fn clip_mode_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let video = dir.path().join("grey.mp4");

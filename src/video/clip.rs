@@ -125,6 +125,7 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
     }
     // Every selected frame a clip uses, once, in order.
     let mut wanted: Vec<usize> = starts.iter().flat_map(|&s| s..s + t).collect();
+    wanted.sort_unstable();
     wanted.dedup();
     let mut stream = input.frames(&info, wanted.iter().map(|&p| indices[p]).collect())?;
     let mut window: VecDeque<(usize, super::Frame, Preprocessed)> = VecDeque::with_capacity(t);
