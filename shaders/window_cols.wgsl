@@ -1,13 +1,14 @@
 // Second half of the BOREx map normalisation: per column and size, a running
 // sum down the rows of the row sums gives the window sum over rows [r − s, r + s];
 // divided by the number of in-image pixels of the window and averaged over
-// sizes. One invocation per column. CPU twin: compute::cpu::window_average.
+// sizes (with `per_plane` = 1: each plane's average written to its own H×W
+// plane, for clips). One invocation per column. CPU twin: compute::cpu::window_average.
 
 struct Params {
     h: u32,
     w: u32,
     n_sizes: u32,
-    _pad: u32,
+    per_plane: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -25,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (q >= p.w) {
         return;
     }
-    let scale = 1.0 / f32(p.n_sizes);
+    let scale = select(1.0 / f32(p.n_sizes), 1.0, p.per_plane == 1u);
     for (var k = 0u; k < p.n_sizes; k++) {
         let s = sizes[k];
         let plane = k * p.h * p.w;
@@ -44,7 +45,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 }
             }
             let v = acc / (cols * span(r, s, p.h)) * scale;
-            if (k == 0u) {
+            if (p.per_plane == 1u) {
+                map[plane + r * p.w + q] = v;
+            } else if (k == 0u) {
                 map[r * p.w + q] = v;
             } else {
                 map[r * p.w + q] += v;

@@ -33,6 +33,8 @@ pub const MAX_IMAGE_SIDE: u32 = 65_535;
 pub const MAX_IMAGE_PIXELS: u64 = 268_435_456; // 16384²
 /// BO loops advanced together (`--lockstep`): 2F inputs per model call.
 pub const MAX_LOCKSTEP: usize = 256;
+/// Frames per clip (clip mode): each query scores 2 clips of this many frames.
+pub const MAX_CLIP_LEN: usize = 256;
 /// Frame stride (`--every`) and frame numbers (`--frames A:B`).
 pub const MAX_EVERY: usize = 1_000_000;
 pub const MAX_FRAME: u64 = 100_000_000;

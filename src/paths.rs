@@ -21,6 +21,11 @@ pub fn default_features_model() -> PathBuf {
     home().join("models").join("efficientnet-lite0-features.onnx")
 }
 
+/// The bundled clip classifier (N×T×C×H×W; per-frame logits averaged over T).
+pub fn default_clip_model() -> PathBuf {
+    home().join("models").join("efficientnet-lite0-clip.onnx")
+}
+
 /// The ONNX Runtime library: `ORT_DYLIB_PATH`, else the one the setup installed.
 pub fn default_ort_lib() -> PathBuf {
     match std::env::var_os("ORT_DYLIB_PATH") {

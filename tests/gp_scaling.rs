@@ -17,7 +17,7 @@ const N: usize = 200;
 
 /// 200 observations spread over a 30×36 grid with three box sizes, and a prior.
 fn problem() -> (CandidateGrid, Vec<f32>, Gp) {
-    let grid = CandidateGrid { height: 30, width: 36, sizes: vec![3, 6, 9] };
+    let grid = CandidateGrid::new(30, 36, vec![3, 6, 9]);
     let mut s = 7u64;
     let mut next = || {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

@@ -238,7 +238,7 @@ mod gp {
     fn argmax_ties_go_to_the_first_index_on_both_paths() {
         let Some((cpu, gpu)) = both("argmax_ties_go_to_the_first_index_on_both_paths") else { return };
         // A constant prior and one far-away observation: the UCB is flat, the first candidate wins.
-        let grid = CandidateGrid { height: 40, width: 50, sizes: vec![3, 6] };
+        let grid = CandidateGrid::new(40, 50, vec![3, 6]);
         let prior = vec![0.25f32; 2000];
         let x = Array2::from_shape_vec((1, 3), vec![5000.0, 5000.0, 3.0]).unwrap();
         let gp = Gp::with_length_scales(x.view(), &[0.7], &[1.0, 1.0, 1.0], 0.01).unwrap();

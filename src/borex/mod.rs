@@ -7,6 +7,7 @@
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
 pub mod bulk;
+pub mod clip;
 pub mod full_res;
 pub mod lockstep;
 pub mod objective;
@@ -173,7 +174,7 @@ impl RefineConfig {
 
     pub fn grid(&self, height: u32, width: u32) -> CandidateGrid {
         match &self.sizes {
-            Some(s) => CandidateGrid { height, width, sizes: s.clone() },
+            Some(s) => CandidateGrid::new(height, width, s.clone()),
             None => CandidateGrid::reference(height, width),
         }
     }
@@ -284,6 +285,11 @@ pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
     }
     // Row-major whatever the input's layout: the GP session reads it as a slice.
     Ok(prior.as_standard_layout().mapv(|v| (v as f64 * m as f64 / mean_abs) as f32))
+}
+
+/// A query's objective from P_in − P_out: 2·(sigmoid(g·d) − 0.5), or d when g = 0.
+pub(crate) fn objective_value(gain: f32, diff: f32) -> f32 {
+    if gain > 0.0 { 2.0 * (1.0 / (1.0 + (-gain * diff).exp()) - 0.5) } else { diff }
 }
 
 /// The box of candidate (r, q, s): rows [r−s, r+s) × cols [q−s, q+s), clipped.
@@ -464,7 +470,7 @@ impl<'a> RefineLoop<'a> {
         }
         let (r, q, s) = (self.r, self.q, self.grid.sizes[self.si]);
         let diff = p_inside - p_outside;
-        let f = if cfg.gain > 0.0 { 2.0 * (1.0 / (1.0 + (-cfg.gain * diff).exp()) - 0.5) } else { diff };
+        let f = objective_value(cfg.gain, diff);
         self.observations.push(Observation { row: r, col: q, size: s, stored: self.stored, p_inside, p_outside, f, length_scales: [0.0; 3] });
         self.xs.extend_from_slice(&self.stored);
         self.fs.push(f as f64);

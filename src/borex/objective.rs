@@ -62,6 +62,29 @@ impl std::str::FromStr for Objective {
     }
 }
 
+/// One side of a query as an objective defines it, before any image is seen:
+/// the box (kept or removed) on a substrate, or a constant input (the image
+/// itself when `None`, else the whole substrate), scored once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum SideSpec {
+    Box { keep: Keep, substrate: Baseline },
+    Constant(Option<Baseline>),
+}
+
+impl Objective {
+    /// (inside side, outside side, both boxes on one substrate): the one
+    /// table of what each objective shows the model, for images and clips.
+    pub(crate) fn sides(self, baseline: Baseline) -> (SideSpec, SideSpec, bool) {
+        use SideSpec::{Box, Constant};
+        match self {
+            Objective::Paper => (Box { keep: Keep::Inside, substrate: baseline }, Box { keep: Keep::Outside, substrate: baseline }, true),
+            Objective::Matched => (Box { keep: Keep::Inside, substrate: Baseline::Blur }, Box { keep: Keep::Outside, substrate: Baseline::Zero }, false),
+            Objective::Insertion => (Box { keep: Keep::Inside, substrate: Baseline::Blur }, Constant(Some(Baseline::Blur)), false),
+            Objective::Deletion => (Constant(None), Box { keep: Keep::Outside, substrate: Baseline::Zero }, false),
+        }
+    }
+}
+
 /// One side of a query: the box shown on a substrate, or a constant probability
 /// (the whole image or the whole substrate, scored once).
 enum Side {
@@ -90,13 +113,16 @@ impl Probe {
             };
             p.get(class).copied().ok_or_else(|| BorexError::invalid(format!("class {class} out of range")))
         };
-        let (inside, outside, shared) = match objective {
-            Objective::Paper => (Side::Box { keep: Keep::Inside, substrate: sub(baseline)? }, Side::Box { keep: Keep::Outside, substrate: Array3::zeros((0, 0, 0)) }, true),
-            Objective::Matched => (Side::Box { keep: Keep::Inside, substrate: sub(Baseline::Blur)? }, Side::Box { keep: Keep::Outside, substrate: sub(Baseline::Zero)? }, false),
-            Objective::Insertion => (Side::Box { keep: Keep::Inside, substrate: sub(Baseline::Blur)? }, Side::Constant(constant(Some(Baseline::Blur))?), false),
-            Objective::Deletion => (Side::Constant(constant(None)?), Side::Box { keep: Keep::Outside, substrate: sub(Baseline::Zero)? }, false),
+        let (inside, outside, shared) = objective.sides(baseline);
+        let side = |spec: SideSpec, skip_substrate: bool| -> Result<Side> {
+            Ok(match spec {
+                // A shared probe's outside box uses the inside's substrate.
+                SideSpec::Box { keep, .. } if skip_substrate => Side::Box { keep, substrate: Array3::zeros((0, 0, 0)) },
+                SideSpec::Box { keep, substrate } => Side::Box { keep, substrate: sub(substrate)? },
+                SideSpec::Constant(b) => Side::Constant(constant(b)?),
+            })
         };
-        Ok(Self { inside, outside, shared })
+        Ok(Self { inside: side(inside, false)?, outside: side(outside, shared)?, shared })
     }
 
     /// The model inputs box (r, q, s) needs, inside side first: one image per

@@ -36,6 +36,10 @@ pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     for line in model.describe() {
         writeln!(out, "  {line}")?;
     }
+    if let borex::model::InputKind::Clips { frames } = model.input_kind() {
+        let t = frames.map_or("any T (--clip-len, default 8)".to_string(), |t| format!("T = {t}"));
+        writeln!(out, "  input: clips of {t} frames (N×T×C×H×W): borex video --mode clip")?;
+    }
     let p = model.preprocess();
     writeln!(out, 
         "  preprocess: input {}x{}, resize {:?}, mean {:?}, std {:?}",

@@ -115,6 +115,11 @@ impl ModelArgs {
         self.options_or(global, borex::paths::default_features_model())
     }
 
+    /// Options for `--model`, else the bundled clip model (video clip mode).
+    pub fn options_for_clips(&self, global: &GlobalArgs) -> ModelOptions {
+        self.options_or(global, borex::paths::default_clip_model())
+    }
+
     fn options_or(&self, global: &GlobalArgs, default: std::path::PathBuf) -> ModelOptions {
         let mut o = ModelOptions::new(self.model.clone().unwrap_or(default));
         if let Some(lib) = &global.ort_lib {

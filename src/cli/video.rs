@@ -3,6 +3,8 @@ use super::{GlobalArgs, MergeCommand};
 use borex::borex::bulk::Shard;
 use borex::compute::Backend;
 use borex::model::Classifier;
+use borex::borex::clip::ClipConfig;
+use borex::video::clip::{run_clips, ClipJob};
 use borex::video::run::{merge, run, VideoJob};
 use borex::video::FrameSelection;
 use clap::Args;
@@ -38,8 +40,29 @@ pub struct VideoArgs {
     /// Only the I-th of N slices of the frame groups (0-based), for job arrays; `borex video merge` joins them.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// frame: one BO problem per frame (an image classifier); clip: one per clip of
+    /// --clip-len frames over space-time boxes (a classifier with an N×T×C×H×W input;
+    /// the bundled efficientnet-lite0-clip.onnx by default).
+    #[arg(long, value_enum, default_value_t = VideoMode::Frame)]
+    pub mode: VideoMode,
+    /// Clip mode: frames per clip (the model's T when it fixes one; else 8).
+    #[arg(long)]
+    pub clip_len: Option<usize>,
+    /// Clip mode: frames from one clip's start to the next (default: the clip length).
+    #[arg(long)]
+    pub clip_stride: Option<usize>,
+    /// Clip mode: temporal half-widths τ of the boxes in frames (a box covers [t−τ, t+τ];
+    /// default 1 and T/2).
+    #[arg(long, value_delimiter = ',')]
+    pub temporal_sizes: Option<Vec<u32>>,
     #[command(flatten)]
     pub settings: RefineSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VideoMode {
+    Frame,
+    Clip,
 }
 
 pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -56,6 +79,13 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     borex::limits::in_range("--frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
     let refine = job(&args.settings, false, PathBuf::new(), out.clone());
     check(&args.settings, &refine)?;
+    if args.mode == VideoMode::Clip {
+        return run_clip_mode(args, global, input, out, refine);
+    }
+    let clip_only = [("--clip-len", args.clip_len.is_some()), ("--clip-stride", args.clip_stride.is_some()), ("--temporal-sizes", args.temporal_sizes.is_some())];
+    if let Some((flag, _)) = clip_only.iter().find(|(_, given)| *given) {
+        anyhow::bail!("{flag} applies to --mode clip only");
+    }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let vjob = VideoJob {
@@ -72,5 +102,38 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
     let done = if s.finished { format!("wrote {}", out.display()) } else { "this shard is done; `borex video merge` joins the shards".into() };
     println!("{} frames: {} refined, {} done by an earlier run; {done}", s.frames, s.refined, s.kept);
+    Ok(())
+}
+
+fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: PathBuf, refine: borex::borex::RefineJob) -> anyhow::Result<()> {
+    // What clip mode does not do (yet): say so rather than ignore it.
+    for (flag, given) in [("--shard", args.shard.is_some()), ("--stack", args.stack)] {
+        anyhow::ensure!(!given, "{flag} is not supported with --mode clip");
+    }
+    if let Some(s) = args.clip_stride {
+        borex::limits::in_range("--clip-stride", s, 1, borex::limits::MAX_FRAME as usize)?;
+    }
+    if let Some(t) = args.clip_len {
+        borex::limits::in_range("--clip-len", t, 1, borex::limits::MAX_CLIP_LEN)?;
+    }
+    let backend = Backend::select(global.device)?;
+    let model = Classifier::load(&args.settings.model.options_for_clips(global))?;
+    let (start, end) = args.frames.unwrap_or((0, None));
+    let cjob = ClipJob {
+        input,
+        folder_fps: args.fps,
+        selection: FrameSelection { start, end, every: args.every },
+        clip_len: args.clip_len,
+        stride: args.clip_stride,
+        class: refine.class.clone(),
+        prior: refine.prior.clone(),
+        config: ClipConfig { refine: refine.config.clone(), spans: args.temporal_sizes.clone() },
+        batch: args.settings.batch,
+        out_dir: out.clone(),
+    };
+    let quiet = global.quiet;
+    let s = run_clips(&cjob, &model, &backend, &|n| borex::progress::rate_bar(n, "clips", quiet))?;
+    let left = if s.left_over > 0 { format!(" ({} frames after the last whole clip left out)", s.left_over) } else { String::new() };
+    println!("{} clips of {} frames refined{left}; wrote {}", s.clips, s.clip_len, out.display());
     Ok(())
 }

@@ -284,7 +284,8 @@ impl Evaluated {
     /// How to go from `prev` to `gp` (σ² too when `sigma`).
     pub fn step(prev: Option<&Self>, gp: &PosteriorInputs, sigma: bool) -> Step {
         let Some(e) = prev else { return Step::Full };
-        let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= 3 * n && e.x[..] == gp.x[..3 * n];
+        let d = gp.length_scales.len();
+        let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= d * n && e.x[..] == gp.x[..d * n];
         if e.n == gp.n && same_kernel(e.n) && e.weights == gp.weights && (e.sigma || !sigma) {
             Step::Same
         } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && e.leading_rows_kept(gp) && (e.sigma || !sigma) {
@@ -295,14 +296,56 @@ impl Evaluated {
     }
 }
 
+/// The prior holds one value per pixel, or per frame and pixel on a clip grid.
 pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {
-    if prior.len() != grid.pixels() {
-        return Err(BorexError::invalid(format!("prior has {} values for a {}×{} grid", prior.len(), grid.height, grid.width)));
+    let frames = grid.time.as_ref().map_or(1, |t| t.frames as usize);
+    if prior.len() != grid.pixels() * frames {
+        return Err(BorexError::invalid(format!("prior has {} values for a {frames}×{}×{} grid", prior.len(), grid.height, grid.width)));
     }
-    if grid.sizes.is_empty() || grid.pixels() == 0 {
+    if grid.planes() == 0 || grid.pixels() == 0 {
         return Err(BorexError::invalid("empty candidate grid"));
     }
     Ok(())
+}
+
+/// The GP's inputs have the grid's dimensions (3, or 5 with time).
+pub(crate) fn check_gp_dims(grid: &CandidateGrid, gp: &PosteriorInputs) -> Result<()> {
+    let d = grid.dims();
+    if gp.length_scales.len() != d || gp.x.len() != d * gp.n || gp.n == 0 {
+        return Err(BorexError::invalid(format!(
+            "the candidate grid needs {d}-D GP inputs (row, column, size{}), got {} length scales",
+            if d == 5 { ", frame, temporal half-width" } else { "" },
+            gp.length_scales.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The T×H×W clip map from every plane's spatial window average (P×H×W, in
+/// the grid's plane order): at frame f, per (size, τ), the mean over the
+/// centre frames t ∈ [f − τ, f + τ] ∩ [0, T) — the space-time boxes whose
+/// frames cover f, the temporal twin of the spatial window — then the mean
+/// over sizes and temporal half-widths. Shared by both backends.
+pub fn temporal_map(grid: &CandidateGrid, planes: &[f32]) -> Vec<f32> {
+    let ax = grid.time.as_ref().expect("a grid with a time axis");
+    let (hw, ns, nsp, nt) = (grid.pixels(), grid.sizes.len(), ax.spans.len(), ax.frames as usize);
+    let mut out = vec![0.0f32; nt * hw];
+    let scale = 1.0 / (ns * nsp) as f32;
+    for (f, frame) in out.chunks_exact_mut(hw).enumerate() {
+        for (spi, &span) in ax.spans.iter().enumerate() {
+            let (t0, t1) = (f.saturating_sub(span as usize), (f + span as usize + 1).min(nt));
+            let per = scale / (t1 - t0) as f32;
+            for t in t0..t1 {
+                for si in 0..ns {
+                    let plane = &planes[((t * nsp + spi) * ns + si) * hw..][..hw];
+                    for (o, v) in frame.iter_mut().zip(plane) {
+                        *o += v * per;
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, masks: &Masks) -> Result<()> {

@@ -50,3 +50,36 @@ pub fn rise(scorer: &Scorer, image: ArrayView3<f32>, class: usize, params: &Rise
     sal /= params.n as f32 * params.p;
     Ok(sal)
 }
+
+/// RISE for a clip model on a clip (T×C×H×W): each mask is applied to every
+/// frame alike, so the map is spatial (H×W); the same normalisation as [`rise`].
+/// Clip mode's prior: the time axis is left to the refinement.
+pub fn rise_clip(scorer: &Scorer, clip: ndarray::ArrayView4<f32>, class: usize, params: &RiseParams, progress: &indicatif::ProgressBar) -> Result<Array2<f32>> {
+    use crate::compute::Masks;
+    use ndarray::Axis;
+    params.validate()?;
+    let mut session = scorer.kernels.rise_session(clip.index_axis(Axis(0), 0), params, 1)?;
+    let zero = ndarray::Array3::<f32>::zeros(clip.index_axis(Axis(0), 0).raw_dim());
+    let (nt, c, h, w) = clip.dim();
+    let chunk = scorer.batch.max(1);
+    for start in (0..params.n).step_by(chunk) {
+        let count = chunk.min(params.n - start);
+        // The session masks frame 0; the same masks go over the other frames.
+        let first = session.masked(start, count)?;
+        let masks = session.last_masks()?;
+        let mut clips = ndarray::Array5::<f32>::zeros((count, nt, c, h, w));
+        clips.index_axis_mut(Axis(1), 0).assign(&first);
+        for (f, frame) in clip.outer_iter().enumerate().skip(1) {
+            let masked = scorer.kernels.apply_masks(frame, zero.view(), Masks::Dense(masks.view()))?;
+            clips.index_axis_mut(Axis(1), f).assign(&masked);
+        }
+        let p = scorer.score_clips(clips.view())?;
+        let weights = crate::borex::class_column(&p, class)?;
+        session.accumulate(&weights)?;
+        progress.inc(count as u64);
+    }
+    let (weighted, _) = session.finish()?;
+    let mut sal = weighted.into_iter().next().expect("one class");
+    sal /= params.n as f32 * params.p;
+    Ok(sal)
+}

@@ -6,7 +6,7 @@
 
 mod grid;
 
-pub use grid::CandidateGrid;
+pub use grid::{CandidateGrid, TimeAxis};
 
 use crate::error::{BorexError, Result};
 use nalgebra::{Cholesky, DMatrix, DVector, Dyn};

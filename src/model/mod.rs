@@ -121,6 +121,17 @@ pub struct Classifier {
     robust: Option<bool>,
     gradient: Option<PathBuf>,
     grayscale: bool,
+    /// The input's shape as the model declares it (−1 for a dynamic axis).
+    input_shape: Vec<i64>,
+}
+
+/// What one model input holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// N×C×H×W images.
+    Images,
+    /// N×T×C×H×W clips of T frames; `frames` when the model fixes T.
+    Clips { frames: Option<usize> },
 }
 
 fn dims(t: &ValueType) -> Option<Vec<i64>> {
@@ -139,16 +150,22 @@ impl Classifier {
 
         let input = session.inputs().first().ok_or_else(|| BorexError::model(path, "model has no inputs"))?;
         let in_dims = dims(input.dtype()).ok_or_else(|| BorexError::model(path, "model input is not a tensor"))?;
-        if in_dims.len() != 4 {
+        if in_dims.len() != 4 && in_dims.len() != 5 {
             return Err(BorexError::model(
                 path,
-                format!("input '{}' has rank {} (shape {in_dims:?}); borex needs a rank-4 N×C×H×W image input", input.name(), in_dims.len()),
+                format!(
+                    "input '{}' has rank {} (shape {in_dims:?}); borex needs a rank-4 N×C×H×W image input (or rank-5 N×T×C×H×W clips)",
+                    input.name(),
+                    in_dims.len()
+                ),
             ));
         }
-        if in_dims[1] > 0 && in_dims[1] != 3 {
-            return Err(BorexError::model(path, format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1])));
+        // Clip models (N×T×C×H×W) have the frame axis before the image's.
+        let o = in_dims.len() - 4;
+        if in_dims[1 + o] > 0 && in_dims[1 + o] != 3 {
+            return Err(BorexError::model(path, format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1 + o])));
         }
-        let static_hw = (in_dims[2] > 0 && in_dims[3] > 0).then(|| (in_dims[2] as u32, in_dims[3] as u32));
+        let static_hw = (in_dims[2 + o] > 0 && in_dims[3 + o] > 0).then(|| (in_dims[2 + o] as u32, in_dims[3 + o] as u32));
 
         let outputs = session.outputs();
         let logits = outputs
@@ -211,6 +228,7 @@ impl Classifier {
             let _ = output_kind.set(k);
         }
         Ok(Self {
+            input_shape: in_dims.clone(),
             robust: sidecar.robust,
             gradient: sidecar.gradient.clone(),
             grayscale: sidecar.grayscale.unwrap_or(false),
@@ -313,8 +331,57 @@ impl Classifier {
             .collect()
     }
 
+    /// Images or clips, from the input's rank.
+    pub fn input_kind(&self) -> InputKind {
+        match self.input_shape.len() {
+            5 => InputKind::Clips { frames: (self.input_shape[1] > 0).then_some(self.input_shape[1] as usize) },
+            _ => InputKind::Images,
+        }
+    }
+
+    /// The input's declared shape, e.g. "[batch, 3, height, width]" (named for errors).
+    pub fn input_shape_text(&self) -> String {
+        let axes: Vec<String> = self.input_shape.iter().map(|d| if *d > 0 { d.to_string() } else { "?".into() }).collect();
+        format!("[{}]", axes.join(", "))
+    }
+
+    /// An error unless the model takes images (N×C×H×W).
+    fn expect_images(&self) -> Result<()> {
+        match self.input_kind() {
+            InputKind::Images => Ok(()),
+            InputKind::Clips { .. } => Err(BorexError::model(
+                &self.path,
+                format!("the model's input is N×T×C×H×W clips (shape {}), not images; use `borex video --mode clip` with it", self.input_shape_text()),
+            )),
+        }
+    }
+
+    /// Class probabilities for a batch of clips (N×T×C×H×W), `max_batch` clips at a time.
+    pub fn clip_probabilities(&self, clips: ndarray::ArrayView5<f32>, max_batch: usize) -> Result<Array2<f32>> {
+        let InputKind::Clips { frames } = self.input_kind() else {
+            return Err(BorexError::model(
+                &self.path,
+                format!("the model's input is N×C×H×W images (shape {}), not N×T×C×H×W clips; clip mode needs a video classifier", self.input_shape_text()),
+            ));
+        };
+        let t = clips.dim().1;
+        if frames.is_some_and(|f| f != t) {
+            return Err(BorexError::invalid(format!("clips of {t} frames for a model whose input is fixed at {} (shape {})", frames.unwrap_or(0), self.input_shape_text())));
+        }
+        let n = clips.dim().0;
+        let step = max_batch.max(1);
+        let mut parts = Vec::with_capacity(n.div_ceil(step));
+        for start in (0..n).step_by(step) {
+            let chunk = clips.slice(s![start..(start + step).min(n), .., .., .., ..]).as_standard_layout().into_owned();
+            parts.push(self.run_tensor(chunk.into_dyn().view())?);
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(e.to_string()))
+    }
+
     /// Class probabilities for a batch of preprocessed inputs, run `max_batch` at a time.
     pub fn probabilities(&self, batch: ArrayView4<f32>, max_batch: usize) -> Result<Array2<f32>> {
+        self.expect_images()?;
         let n = batch.len_of(Axis(0));
         let step = max_batch.max(1);
         let mut parts = Vec::with_capacity(n.div_ceil(step));
@@ -327,6 +394,11 @@ impl Classifier {
     }
 
     fn run_chunk(&self, chunk: ArrayView4<f32>) -> Result<Array2<f32>> {
+        self.run_tensor(chunk.into_dyn())
+    }
+
+    /// One model call on a ready input of any rank; the class probabilities.
+    fn run_tensor(&self, chunk: ArrayViewD<f32>) -> Result<Array2<f32>> {
         let chunk = chunk.as_standard_layout();
         let tensor = TensorRef::from_array_view(&chunk)?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -357,6 +429,7 @@ impl Classifier {
         let feat_name = self.features.as_deref().ok_or_else(|| {
             BorexError::model(&self.path, "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
         })?;
+        self.expect_images()?;
         let batch = batch.as_standard_layout();
         let tensor = TensorRef::from_array_view(&batch)?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());

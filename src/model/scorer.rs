@@ -39,6 +39,15 @@ impl<'a> Scorer<'a> {
         Ok(p)
     }
 
+    /// Every class's probability for a batch of clips (N×T×C×H×W); each of
+    /// the N·T frames counts as one evaluation.
+    pub fn score_clips(&self, clips: ndarray::ArrayView5<f32>) -> Result<ndarray::Array2<f32>> {
+        let t = Instant::now();
+        let p = self.model.clip_probabilities(clips, self.batch)?;
+        self.account((clips.dim().0 * clips.dim().1) as u64, t);
+        Ok(p)
+    }
+
     /// `P_class(image·m + baseline·(1−m))` for every mask, `batch` masks per model call.
     pub fn class_probs(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks, class: usize) -> Result<Vec<f32>> {
         Ok(self.all_probs(image, baseline, masks)?.into_iter().map(|row| row[class]).collect())

@@ -56,6 +56,12 @@ pub fn write_npy(path: &Path, map: &Array2<f32>) -> Result<()> {
     write_atomic(path, |w| map.write_npy(w).map_err(std::io::Error::other))
 }
 
+/// A float32 array of any rank numpy can load (clip maps are T×H×W).
+pub fn write_npy_nd<D: ndarray::Dimension>(path: &Path, map: &ndarray::Array<f32, D>) -> Result<()> {
+    use ndarray_npy::WriteNpyExt;
+    write_atomic(path, |w| map.write_npy(w).map_err(std::io::Error::other))
+}
+
 pub fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
     write_atomic(path, |w| {
         img.write_with_encoder(image::codecs::png::PngEncoder::new(w)).map_err(std::io::Error::other)

@@ -4,6 +4,7 @@
 //! driver's ([`crate::borex::bulk`]); [`run`] holds the job description, the
 //! resume state and shards.
 
+pub mod clip;
 pub mod run;
 
 use crate::error::{BorexError, Result};

@@ -246,7 +246,7 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
 }
 
 /// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
-fn overlay_rate(fps: &str, every: u64) -> String {
+pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
     if every == 1 {
         return fps.to_string();
     }

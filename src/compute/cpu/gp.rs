@@ -25,7 +25,7 @@ pub struct CpuGpSession {
     grid: CandidateGrid,
     prior: Vec<f32>,
     gp: Option<PosteriorInputs>,
-    /// Work units: (size index, rows) in blocks of `ROWS` rows, in candidate order.
+    /// Work units: (plane, rows) in blocks of `ROWS` rows, in candidate order.
     blocks: Vec<(usize, std::ops::Range<u32>)>,
     /// Per block: the kernel rows of every observation, n × B row-major.
     k: Vec<Vec<f32>>,
@@ -51,8 +51,8 @@ impl CpuGpSession {
     pub fn new(grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         check_session(grid, prior)?;
         let h = grid.height;
-        let blocks: Vec<_> = (0..grid.sizes.len())
-            .flat_map(|si| (0..h).step_by(ROWS as usize).map(move |r| (si, r..(r + ROWS).min(h))))
+        let blocks: Vec<_> = (0..grid.planes())
+            .flat_map(|p| (0..h).step_by(ROWS as usize).map(move |r| (p, r..(r + ROWS).min(h))))
             .collect();
         Ok(Self {
             k: vec![Vec::new(); blocks.len()],
@@ -161,8 +161,10 @@ fn block_impl(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: P
         k.reserve_exact(n.max(RESERVE_ROWS) * b - k.len());
     }
     k.resize(n * b, 0.0);
-    kernel_rows(grid.sizes[si] as f32, w, gp, rows.clone(), first..n, &mut k[first * b..]);
-    let prior = &prior[rows.start as usize * w..][..b];
+    kernel_rows(&grid.plane_coords(si), w, gp, rows.clone(), first..n, &mut k[first * b..]);
+    // The prior is per pixel, or per frame and pixel on a clip grid.
+    let frame = grid.time.as_ref().map_or(0, |_| grid.decode_time(si * grid.pixels()).0 as usize);
+    let prior = &prior[frame * grid.pixels() + rows.start as usize * w..][..b];
     match pass {
         Pass::Full { a, sigma } => {
             let k = ArrayView2::from_shape((n, b), &k[..]).expect("n × B");
@@ -234,15 +236,24 @@ fn block_impl(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: P
 }
 
 /// Kernel values k_j(candidate) for observations `obs` over grid rows `rows`
-/// of one size: `out` holds obs.len() rows of rows.len()·W values.
+/// of one plane (`coords`: its GP coordinates after row and column): `out`
+/// holds obs.len() rows of rows.len()·W values.
 #[inline(always)]
-fn kernel_rows(s: f32, w: usize, gp: &PosteriorInputs, rows: std::ops::Range<u32>, obs: std::ops::Range<usize>, out: &mut [f32]) {
-    let (lr, lq, ls) = (gp.length_scales[0], gp.length_scales[1], gp.length_scales[2]);
+fn kernel_rows(coords: &[f32], w: usize, gp: &PosteriorInputs, rows: std::ops::Range<u32>, obs: std::ops::Range<usize>, out: &mut [f32]) {
+    let d = coords.len() + 2;
+    let (lr, lq) = (gp.length_scales[0], gp.length_scales[1]);
     let b = rows.len() * w;
     for (krow, i) in out.chunks_exact_mut(b).zip(obs) {
-        let (xr, xq, xs) = (gp.x[3 * i], gp.x[3 * i + 1], gp.x[3 * i + 2]);
+        let x = &gp.x[d * i..d * (i + 1)];
+        let (xr, xq) = (x[0], x[1]);
+        // The plane's part of the distance, summed in the 3-D order (size first).
+        let rest = coords.iter().zip(&x[2..]).zip(&gp.length_scales[2..]).fold(None, |acc: Option<f32>, ((c, xc), l)| {
+            let v = ((c - xc) / l).powi(2);
+            Some(acc.map_or(v, |a| a + v))
+        });
+        let rest = rest.unwrap_or(0.0);
         for (dr_i, r) in rows.clone().enumerate() {
-            let base = ((r as f32 - xr) / lr).powi(2) + ((s - xs) / ls).powi(2);
+            let base = ((r as f32 - xr) / lr).powi(2) + rest;
             for (q, kv) in krow[dr_i * w..(dr_i + 1) * w].iter_mut().enumerate() {
                 let dq = (q as f32 - xq) / lq;
                 let t = SQRT3 * (base + dq * dq).sqrt();
@@ -282,9 +293,7 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
 
 impl GpSession for CpuGpSession {
     fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()> {
-        if gp.length_scales.len() != 3 || gp.x.len() != 3 * gp.n || gp.n == 0 {
-            return Err(BorexError::invalid("the candidate grid needs 3-D GP inputs (row, column, size)"));
-        }
+        crate::compute::check_gp_dims(&self.grid, gp)?;
         self.gp = Some(gp.clone());
         Ok(())
     }
@@ -310,7 +319,15 @@ impl GpSession for CpuGpSession {
 
     fn mean_map(&mut self) -> Result<Vec<f32>> {
         self.evaluate(false)?;
-        Ok(window_average(&self.grid, &self.mu))
+        if self.grid.time.is_none() {
+            return Ok(window_average(&self.grid, &self.mu));
+        }
+        // Clips: each plane's spatial window average, then the temporal one.
+        let (h, w, hw) = (self.grid.height, self.grid.width, self.grid.pixels());
+        let planes: Vec<f32> = (0..self.grid.planes())
+            .flat_map(|p| window_average(&CandidateGrid::new(h, w, vec![self.grid.plane_size(p)]), &self.mu[p * hw..(p + 1) * hw]))
+            .collect();
+        Ok(crate::compute::temporal_map(&self.grid, &planes))
     }
 
     fn updates(&self) -> PosteriorUpdates {
@@ -437,7 +454,7 @@ mod tests {
 
     #[test]
     fn session_posterior_matches_the_f64_gp() {
-        let grid = CandidateGrid { height: 12, width: 16, sizes: vec![3, 5] };
+        let grid = CandidateGrid::new(12, 16, vec![3, 5]);
         let prior: Vec<f32> = (0..grid.pixels()).map(|i| (i % 7) as f32 * 0.01).collect();
         let x = array![[2.0, 3.0, 3.0], [8.0, 11.0, 5.0], [5.5, 7.2, 3.4]];
         let gp = Gp::with_length_scales(x.view(), &[0.4, -0.3, 0.2], &[3.0, 4.0, 2.0], 0.01).unwrap();
@@ -469,7 +486,7 @@ mod tests {
 
     #[test]
     fn window_average_by_hand() {
-        let grid = CandidateGrid { height: 3, width: 4, sizes: vec![1] };
+        let grid = CandidateGrid::new(3, 4, vec![1]);
         let m: Vec<f32> = (0..12).map(|v| v as f32).collect();
         let out = window_average(&grid, &m);
         // corner (0, 0): mean of rows 0..2 × cols 0..2 = (0 + 1 + 4 + 5) / 4

@@ -90,7 +90,7 @@ impl GpKernels for CpuKernels {
         let mut plane = vec![0.0f32; h * w];
         for (&size, &window) in grid.sizes.iter().zip(&grid.windows) {
             plane.par_chunks_mut(w).enumerate().for_each(|(y, row)| gp::mean_row(gp, grid, grid.rows[y], size, row));
-            let single = CandidateGrid { height: h as u32, width: w as u32, sizes: vec![window] };
+            let single = CandidateGrid::new(h as u32, w as u32, vec![window]);
             let scale = 1.0 / grid.sizes.len() as f32;
             for (o, v) in out.iter_mut().zip(window_average(&single, &plane)) {
                 *o += v * scale;

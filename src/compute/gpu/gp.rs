@@ -35,6 +35,12 @@ struct PosteriorParams {
     /// Rows of L⁻¹ in this pass's `coef` block (mode 3).
     j0: u32,
     j1: u32,
+    /// 1 on a clip grid (5-D GP inputs).
+    time: u32,
+    /// Planes per centre frame on a clip grid (sizes × spans).
+    planes_per_frame: u32,
+    lt: f32,
+    ltau: f32,
     _pad: [u32; 2],
 }
 
@@ -45,8 +51,11 @@ pub struct GpuGpSession {
     ctx: Arc<GpuContext>,
     grid: CandidateGrid,
     prior: wgpu::Buffer,
+    /// Every plane's box half-width (the window passes).
     sizes: wgpu::Buffer,
-    /// Per observation (row, column, size, weight): this iteration's GP.
+    /// Every plane's GP coordinates (size, t, τ, 0) (the posterior).
+    planes: wgpu::Buffer,
+    /// Per observation (row, column, size, weight) [+ (t, τ, 0, 0)]: this iteration's GP.
     obs: wgpu::Buffer,
     /// Kernel rows, row j at j·M (M candidates), room for `kcache_rows`.
     kcache: Option<wgpu::Buffer>,
@@ -84,7 +93,8 @@ impl GpuGpSession {
         }
         Ok(Self {
             prior: ctx.storage("prior", prior),
-            sizes: ctx.storage("sizes", &grid.sizes),
+            sizes: ctx.storage("sizes", &grid.plane_sizes()),
+            planes: ctx.storage("planes", &plane_coords(grid)),
             obs: ctx.output::<f32>("observations", 4),
             kcache: None,
             kcache_rows: 0,
@@ -146,7 +156,7 @@ impl GpuGpSession {
         let params = self.ctx.uniform("posterior params", &params);
         self.ctx.dispatch(
             Kernel::GpPosterior,
-            &[&params, &self.prior, &self.sizes, &self.obs, &coef, kcache, &self.mu, &self.s2, &self.sigma, &self.ucb],
+            &[&params, &self.prior, &self.planes, &self.obs, &coef, kcache, &self.mu, &self.s2, &self.sigma, &self.ucb],
             count,
         );
     }
@@ -187,6 +197,10 @@ impl GpuGpSession {
             ls: gp.length_scales[2],
             j0: 0,
             j1: 0,
+            time: g.time.is_some() as u32,
+            planes_per_frame: g.time.as_ref().map_or(0, |t| (g.sizes.len() * t.spans.len()) as u32),
+            lt: gp.length_scales.get(3).copied().unwrap_or(1.0),
+            ltau: gp.length_scales.get(4).copied().unwrap_or(1.0),
             _pad: [0; 2],
         };
         let fits = gp.n <= self.max_cache_rows();
@@ -242,13 +256,16 @@ impl GpuGpSession {
     fn dims(&self) -> U4 {
         U4([self.grid.height, self.grid.width, self.grid.sizes.len() as u32, 0])
     }
+
+    /// Window parameters over every plane, each plane's average kept apart (clips).
+    fn plane_dims(&self) -> U4 {
+        U4([self.grid.height, self.grid.width, self.grid.planes() as u32, 1])
+    }
 }
 
 impl GpSession for GpuGpSession {
     fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()> {
-        if gp.length_scales.len() != 3 || gp.x.len() != 3 * gp.n || gp.n == 0 {
-            return Err(BorexError::invalid("the candidate grid needs 3-D GP inputs (row, column, size)"));
-        }
+        crate::compute::check_gp_dims(&self.grid, gp)?;
         if 2 * gp.n > COEF {
             return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, gp.n)));
         }
@@ -275,14 +292,18 @@ impl GpSession for GpuGpSession {
 
     fn mean_map(&mut self) -> Result<Vec<f32>> {
         self.evaluate(self.ucb_kappa.unwrap_or(0.0))?;
-        let params = self.ctx.uniform("window params", &self.dims());
+        let clip = self.grid.time.is_some();
+        let params = self.ctx.uniform("window params", &if clip { self.plane_dims() } else { self.dims() });
         // The UCB buffer is free after the last acquisition: reuse it for the row sums.
         self.ucb_kappa = None;
-        let rows = self.grid.height as u64 * self.grid.sizes.len() as u64;
+        let rows = self.grid.height as u64 * self.grid.planes() as u64;
         self.ctx.dispatch(Kernel::WindowRows, &[&params, &self.sizes, &self.mu, &self.ucb], rows);
-        let map = self.ctx.output::<f32>("map", self.grid.pixels());
+        let len = if clip { self.grid.len() } else { self.grid.pixels() };
+        let map = self.ctx.output::<f32>("map", len);
         self.ctx.dispatch(Kernel::WindowCols, &[&params, &self.sizes, &self.ucb, &map], self.grid.width as u64);
-        self.ctx.read(&map, self.grid.pixels())
+        let map = self.ctx.read(&map, len)?;
+        // Clips: every plane's spatial average comes back for the temporal pass.
+        Ok(if clip { crate::compute::temporal_map(&self.grid, &map) } else { map })
     }
 
     fn updates(&self) -> PosteriorUpdates {
@@ -290,9 +311,30 @@ impl GpSession for GpuGpSession {
     }
 }
 
-/// (row, column, size, weight) per observation: the shaders' uniform `obs` block.
+/// (row, column, size, weight) per observation, then (t, τ, 0, 0) for 5-D
+/// inputs: the shaders' `obs` block.
 fn packed_observations(gp: &PosteriorInputs) -> Vec<f32> {
-    (0..gp.n).flat_map(|j| [gp.x[3 * j], gp.x[3 * j + 1], gp.x[3 * j + 2], gp.weights[j]]).collect()
+    let d = gp.length_scales.len();
+    (0..gp.n)
+        .flat_map(|j| {
+            let x = &gp.x[d * j..d * (j + 1)];
+            let mut v = vec![x[0], x[1], x[2], gp.weights[j]];
+            if d == 5 {
+                v.extend([x[3], x[4], 0.0, 0.0]);
+            }
+            v
+        })
+        .collect()
+}
+
+/// (size, t, τ, 0) per plane in GP units (t = τ = 0 without a time axis).
+fn plane_coords(grid: &CandidateGrid) -> Vec<f32> {
+    (0..grid.planes())
+        .flat_map(|p| {
+            let c = grid.plane_coords(p);
+            [c[0], c.get(1).copied().unwrap_or(0.0), c.get(2).copied().unwrap_or(0.0), 0.0]
+        })
+        .collect()
 }
 
 #[repr(C)]
