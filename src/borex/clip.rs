@@ -59,6 +59,9 @@ impl ClipConfig {
         if !self.refine.readout.is_window() {
             return Err(BorexError::invalid("clip mode reads the map by window average only (--readout point is not supported)"));
         }
+        if !self.refine.prior_mean.is_scaled() {
+            return Err(BorexError::invalid("clip mode uses the paper's scaled prior mean only (--prior-mean fitted is not supported)"));
+        }
         if self.refine.jitter_draws.is_some() {
             return Err(BorexError::invalid("injected jitter draws are not supported in clip mode"));
         }
