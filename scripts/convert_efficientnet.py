@@ -281,12 +281,16 @@ def self_check(model_path, prog, fc_w, fc_b, images_dir):
     sess.run(["logits"], {"input": np.zeros((1, 3, 300, 260), np.float32)})
 
 
+def gradient_program(prog):
+    """The program in scripts/gradient_graph.py's format (activation by name, TF SAME padding)."""
+    return [op if op[0] != "conv" else ("conv", op[1], op[2], op[3], op[4], "relu6" if op[5] else None, "same")
+            for op in prog]
+
+
 def write_gradient_graph(prog, fc_w, fc_b, path, images_dir):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import gradient_graph
-    program = [op if op[0] != "conv" else ("conv", op[1], op[2], op[3], op[4], "relu6" if op[5] else None, "same")
-               for op in prog]
-    _, grad = gradient_graph.build_program(program, (fc_w, fc_b), (3, 224, 224), name="efficientnet_lite0")
+    _, grad = gradient_graph.build_program(gradient_program(prog), (fc_w, fc_b), (3, 224, 224), name="efficientnet_lite0")
     grad.ir_version = 8
     save_atomic(grad, path)
     if images_dir:
