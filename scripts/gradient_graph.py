@@ -6,9 +6,9 @@ multiplies by the cast mask (0 < pre, and pre < 6), conv backward is a
 ConvTranspose with the same weights and groups (strided convs; output_padding
 or, for SAME padding, a Slice computed from the runtime shape recovers the
 exact input size) or, at stride 1, a plain Conv with the kernel flipped and
-in/out channels swapped (about twice as fast in ONNX Runtime), a residual Add sends its gradient to both
-inputs (summed where paths meet), global average pool backward broadcasts
-÷ h·w, the linear head's backward is a MatMul by its weight, and log-softmax
+in/out channels swapped (faster in ONNX Runtime), a residual Add sends its
+gradient to both inputs (summed where paths meet), global average pool
+backward broadcasts ÷ h·w, the linear head's backward is a MatMul by its weight, and log-softmax
 backward is onehot − softmax.
 
 A network is a flat program (the format of scripts/convert_efficientnet.py):
@@ -124,8 +124,9 @@ def _backward(gr, tape, feats, g_feats):
         depthwise = g == w.shape[0] and w.shape[1] == 1
         if s == 1 and (g == 1 or depthwise) and max(pt, pl, pb, pr) < k:
             # Stride 1: the backward pass is a plain Conv with the kernel flipped (and, for a full
-            # conv, in/out swapped), padded by k − 1 − pad; ONNX Runtime runs it about twice as
-            # fast as the ConvTranspose, and its padding does not depend on the input size.
+            # conv, in/out swapped), padded by k − 1 − pad: faster than ConvTranspose in ONNX
+            # Runtime (SPEC §5; the whole Lite0 graph 1.1–1.2× here, docs/counterfactuals.md),
+            # and its padding does not depend on the input size.
             if k == 1:
                 wt = f"{wn}_T"
                 gr.node("Transpose", [wn], [wt], perm=[1, 0, 2, 3])

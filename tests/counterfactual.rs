@@ -237,8 +237,8 @@ fn robust_mnist_accuracy_clean_and_under_pgd() {
     let pa = m.probabilities(adv.view(), 250).unwrap();
     let robust = (0..n).filter(|&i| argmax(pa.row(i)) == y[i]).count() as f64 / n as f64;
     eprintln!("robust MNIST on {n} held-out digits: clean {clean:.4}, PGD-20 l∞ 0.3 {robust:.4}");
-    assert!(clean > 0.94, "clean accuracy {clean}");
-    assert!(robust > 0.65, "robust accuracy {robust}");
+    assert!(clean > 0.95, "clean accuracy {clean}");
+    assert!(robust > 0.75, "robust accuracy {robust}");
     assert!(robust < clean);
 }
 
