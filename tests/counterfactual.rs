@@ -1,5 +1,6 @@
 //! Sparse visual counterfactuals: the l_p ∩ box LMO against scipy, the
-//! hand-built gradient graphs against finite differences and autograd, the
+//! hand-built gradient graphs against finite differences, autograd and a
+//! numpy backward pass of the real model's first layers, the
 //! robust MNIST model's accuracy, Auto-Frank-Wolfe, and the command's errors.
 
 mod common;
@@ -80,6 +81,102 @@ fn tiny_gradient_graph_matches_finite_differences() {
     assert!(err < 1e-4, "relative L2 error {err}");
 }
 
+/// The fixed upstream gradient of scripts/make_lite0_vjp_fixture.py (exact in f32).
+fn lite0_upstream(c: usize, h: usize, w: usize) -> Array4<f32> {
+    Array4::from_shape_fn((1, c, h, w), |(_, c, i, j)| (((c * 31 + i * 17 + j * 7 + (i * j) % 13) % 23) as f32 - 11.0) / 16.0)
+}
+
+/// The gradient graph builder on the real EfficientNet-Lite0's first layers
+/// (stem, blocks 0–3: ReLU6 masks, 1×1, depthwise 3×3 and 5×5, stride-2 SAME
+/// padding, a residual; BN folded by the converter) against an independent
+/// float64 numpy backward pass with batch-norm unfolded: ∂ Σ u·out / ∂ input on
+/// chelsea.png at 224×224 and on an odd 99×87 crop of it (the same graph: its
+/// size is dynamic, the stride-2 padding cut at run time).
+/// Tolerance: float32 sums of ≤ 1,296 terms per layer over a dozen layers keep
+/// relative errors near 1e-6 (the script measured 3.5e-7 in ONNX Runtime);
+/// 1e-5 leaves room for other CPUs' summation orders, and every wrong backward
+/// rule the script tried (ReLU6 mask as ReLU's, a dropped residual path) is
+/// off by more than 0.5.
+#[test]
+fn lite0_first_layers_gradient_matches_numpy_backward() {
+    let img: ndarray::Array3<u8> = ndarray_npy::read_npy(fixture("lite0_vjp_input.npy")).unwrap();
+    let x224 = img.mapv(|v| (v as f32 - 127.0) / 128.0);
+    let env = borex::model::runtime(&ort_lib()).unwrap();
+    let mut s = ort::session::Session::builder(env).unwrap().commit_from_file(fixture("lite0_vjp.onnx")).unwrap();
+    // (input, expected gradient, upstream size): the crop is rows 61..160, columns 71..158.
+    let cases = [
+        (x224.clone(), "lite0_vjp_grad.npy", (28, 28)),
+        (x224.slice(ndarray::s![.., 61..160, 71..158]).to_owned(), "lite0_vjp_grad_odd.npy", (13, 11)),
+    ];
+    for (x, want_file, (uh, uw)) in cases {
+        let want: ndarray::Array3<f32> = ndarray_npy::read_npy(fixture(want_file)).unwrap();
+        let x = x.insert_axis(ndarray::Axis(0));
+        let u = lite0_upstream(40, uh, uw);
+        let out = s
+            .run(ort::inputs!["input" => ort::value::TensorRef::from_array_view(&x).unwrap(), "upstream" => ort::value::TensorRef::from_array_view(&u).unwrap()])
+            .unwrap();
+        let feats: ndarray::ArrayViewD<f32> = out["features"].try_extract_array().unwrap();
+        assert_eq!(feats.shape(), &[1, 40, uh, uw]);
+        let grad: ndarray::ArrayViewD<f32> = out["grad"].try_extract_array().unwrap();
+        assert_eq!(&grad.shape()[1..], want.shape());
+        let num: f64 = grad.iter().zip(want.iter()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+        let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+        eprintln!("Lite0 stem + blocks 0-3 backward vs numpy at {:?}: relative L2 error {:.2e}", want.shape(), num / den);
+        assert!(num / den < 1e-5, "{want_file}: relative L2 error {}", num / den);
+    }
+}
+
+/// Steps and tolerances, measured on this model: log p_t from float32 varies
+/// by ~4e-7 when the input moves by rounding-sized amounts, i.e. 2e-3 in a
+/// difference quotient with h = 1e-4; larger steps cross ReLU6 kinks (0.9 %
+/// off along ∇ at h = 1e-2; along a plain random direction ⟨∇, d⟩ ≈ 0.01 is
+/// too small to measure in float32 at all). Along ∇/‖∇‖ and ∇/‖∇‖ + a random
+/// unit vector (⟨∇, d⟩ ≈ 4–8) with h = 1e-3 the quotient was within 1.4e-3 of
+/// ⟨∇, d⟩ (tolerance 5e-3). Along ∇ restricted to a 32×32 corner or centre
+/// patch (⟨∇, d⟩ ≈ 0.2–1.9) the perturbation concentrates on few units and
+/// kinks dominate: 5.7e-2 off at h = 1e-3 but converging as h shrinks, within
+/// 1.2e-2 at h = 1e-4 (tolerance 3e-2). A gradient graph wrong by a constant
+/// factor, a dropped residual path or a shifted map misses by far more.
+#[test]
+fn lite0_gradient_graph_matches_central_differences() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let m = Classifier::load(&ModelOptions::new(common::asset(borex::paths::default_model()))).unwrap();
+    let g = GradientModel::for_model(&m).unwrap();
+    let (pre, _) = borex::image::load_input(&common::asset(borex::paths::sample_image("chelsea.png")), m.preprocess()).unwrap();
+    let x = pre.tensor;
+    let (c, hh, ww) = x.dim();
+    let targets = [282usize, 967];
+    let batch = ndarray::stack![ndarray::Axis(0), x, x];
+    let (_, grad) = g.logits_and_grad(batch.view(), &targets).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for (n, &t) in targets.iter().enumerate() {
+        let gr = grad.index_axis(ndarray::Axis(0), n).mapv(|v| v as f64);
+        let unit = |d: ndarray::Array3<f64>| {
+            let norm = d.iter().map(|v| v * v).sum::<f64>().sqrt();
+            d / norm
+        };
+        let ghat = unit(gr.clone());
+        let r = unit(ndarray::Array3::from_shape_fn((c, hh, ww), |_| StandardNormal.sample(&mut rng)));
+        // (name, direction, step, tolerance)
+        let mut dirs: Vec<(String, ndarray::Array3<f64>, f32, f64)> = vec![("∇".into(), ghat.clone(), 1e-3, 5e-3), ("∇ + random".into(), &ghat + &r, 1e-3, 5e-3)];
+        for (name, i0, j0) in [("top-left", 0, 0), ("top-right", 0, ww - 32), ("bottom-left", hh - 32, 0), ("bottom-right", hh - 32, ww - 32), ("centre", hh / 2 - 16, ww / 2 - 16)] {
+            let d = ndarray::Array3::from_shape_fn((c, hh, ww), |(k, i, j)| if (i0..i0 + 32).contains(&i) && (j0..j0 + 32).contains(&j) { gr[[k, i, j]] } else { 0.0 });
+            dirs.push((format!("∇ on the {name} patch"), unit(d), 1e-4, 3e-2));
+        }
+        let inputs: Vec<_> = dirs.iter().flat_map(|(_, d, h, _)| [1.0f32, -1.0].map(|sign| &x + &d.mapv(|v| sign * h * v as f32))).collect();
+        let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
+        let p = m.probabilities(ndarray::stack(ndarray::Axis(0), &views).unwrap().view(), 8).unwrap();
+        for (k, (name, d, h, tol)) in dirs.iter().enumerate() {
+            let analytic: f64 = gr.iter().zip(d.iter()).map(|(a, b)| a * b).sum();
+            let fd = ((p[[2 * k, t]] as f64).ln() - (p[[2 * k + 1, t]] as f64).ln()) / (2.0 * *h as f64);
+            let rel = (fd - analytic).abs() / analytic.abs();
+            eprintln!("class {t}, {name}: ⟨grad, d⟩ {analytic:.5}, central difference {fd:.5} (relative {rel:.1e})");
+            assert!(rel < *tol, "class {t}, {name}: ⟨grad, d⟩ {analytic} vs central difference {fd}");
+        }
+    }
+}
+
 #[test]
 fn a_forward_graph_is_not_a_gradient_graph() {
     let e = GradientModel::open(&fixture("tiny_cnn.onnx"), &ort_lib(), ExecutionProvider::Cpu).err().unwrap().to_string();
@@ -140,8 +237,8 @@ fn robust_mnist_accuracy_clean_and_under_pgd() {
     let pa = m.probabilities(adv.view(), 250).unwrap();
     let robust = (0..n).filter(|&i| argmax(pa.row(i)) == y[i]).count() as f64 / n as f64;
     eprintln!("robust MNIST on {n} held-out digits: clean {clean:.4}, PGD-20 l∞ 0.3 {robust:.4}");
-    assert!(clean > 0.94, "clean accuracy {clean}");
-    assert!(robust > 0.65, "robust accuracy {robust}");
+    assert!(clean > 0.95, "clean accuracy {clean}");
+    assert!(robust > 0.75, "robust accuracy {robust}");
     assert!(robust < clean);
 }
 
@@ -251,6 +348,13 @@ fn bad_inputs_are_named_errors() {
     // A model without a gradient graph names the converter option.
     let tiny = fixture("gap_linear_logits.onnx");
     assert_error(&run_borex(&["counterfactual", i, "--model", tiny.to_str().unwrap(), "--target", "1", "-o", o], &[]), &["no gradient graph", "--gradient"]);
+    // A gradient graph fixed at another size than the (dynamic-size) model runs at:
+    // the bundled model with the tiny CNN's 9×11 graph named in its sidecar.
+    let lite0 = dir.path().join("lite0.onnx");
+    std::fs::copy(common::asset(borex::paths::default_model()), &lite0).unwrap();
+    let grad = fixture("tiny_cnn.grad.onnx");
+    std::fs::write(dir.path().join("lite0.json"), serde_json::json!({"input_size": 224, "gradient": grad}).to_string()).unwrap();
+    assert_error(&run_borex(&["counterfactual", i, "--model", lite0.to_str().unwrap(), "--target", "3", "-o", o], &[]), &["takes 9×11 inputs", "224×224", "--input-size"]);
     // A colour image for a grey model.
     let colour = dir.path().join("c.png");
     image::RgbImage::from_fn(28, 28, |x, _| image::Rgb([(x * 9) as u8, 0, 200])).save(&colour).unwrap();

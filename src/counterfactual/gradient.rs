@@ -31,7 +31,25 @@ impl GradientModel {
                  the model's JSON sidecar (\"gradient\": \"model.grad.onnx\") or put it beside the model as <model>.grad.onnx",
             )
         })?;
-        Self::open(&path, &model.options().ort_lib, model.ep())
+        let g = Self::open(&path, &model.options().ort_lib, model.ep())?;
+        g.check_input_size(model.preprocess().input_size)?;
+        Ok(g)
+    }
+
+    /// A graph built for one input size (scripts/gradient_graph.py fixes it unless every
+    /// conv pads SAME) refuses any other: say so before the first step, not as ONNX Runtime's error.
+    fn check_input_size(&self, (h, w): (u32, u32)) -> Result<()> {
+        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let dims: Option<Vec<i64>> = session.inputs().iter().find(|i| i.name() == INPUT).and_then(|i| i.dtype().tensor_shape().map(|s| s.iter().copied().collect()));
+        if let Some([_, _, gh, gw]) = dims.as_deref() {
+            if *gh > 0 && *gw > 0 && (*gh, *gw) != (h as i64, w as i64) {
+                return Err(BorexError::model(
+                    &self.path,
+                    format!("the gradient graph takes {gh}×{gw} inputs but the model runs at {h}×{w} (--input-size); rebuild the graph at that size or drop --input-size"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn open(path: &Path, ort_lib: &Path, ep: ExecutionProvider) -> Result<Self> {
