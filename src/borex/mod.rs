@@ -52,6 +52,11 @@ pub struct RefineConfig {
     pub length_scale_bounds: (f64, f64),
     /// Refit length scales after every observation (the reference does).
     pub refit: bool,
+    /// With `refit`: run the length-scale fit (L-BFGS-B) only after queries
+    /// 0, K, 2K, …; in between the GP keeps the last fitted length scales, so
+    /// its posterior is a rank-one append. 1 (the reference) refits every time.
+    #[serde(skip_serializing_if = "is_one")]
+    pub refit_every: usize,
     pub seed: u64,
     /// What removed pixels become.
     #[serde(skip)]
@@ -82,6 +87,7 @@ impl Default for RefineConfig {
             init_length_scales: [12.0, 12.0, 10.0],
             length_scale_bounds: (1.0, 20.0),
             refit: true,
+            refit_every: 1,
             seed: 0,
             baseline: Baseline::Zero,
             jitter_draws: None,
@@ -135,6 +141,7 @@ impl RefineConfig {
     pub fn validate(&self) -> Result<()> {
         use crate::limits;
         limits::in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
+        limits::in_range("--refit-every", self.refit_every, 1, limits::MAX_ITERS)?;
         if let Some(s) = &self.sizes {
             limits::distinct_in_range("--sizes", s, 1, limits::MAX_INPUT)?;
         }
@@ -165,6 +172,10 @@ impl RefineConfig {
         }
         Ok(notes)
     }
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
 }
 
 /// One query of the black box.
@@ -388,7 +399,10 @@ impl<'a> RefineLoop<'a> {
 
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((self.ys.len(), 3), &self.xs).expect("n×3");
-        let fitted = Gp::fit(x, &self.ys, &self.fit_options)?;
+        let fitted = match &self.gp {
+            Some(last) if t % cfg.refit_every != 0 => Gp::with_length_scales(x, &self.ys, last.length_scales(), self.fit_options.alpha)?,
+            _ => Gp::fit(x, &self.ys, &self.fit_options)?,
+        };
         if let (Some(o), [a, b, c]) = (self.observations.last_mut(), fitted.length_scales()) {
             o.length_scales = [*a, *b, *c];
         }

@@ -67,6 +67,10 @@ pub struct RefineSettings {
     /// Keep the length scales at their initial values instead of refitting each iteration.
     #[arg(long)]
     pub fixed_length_scales: bool,
+    /// Refit the length scales (L-BFGS-B) only every K-th query and keep them in between
+    /// (each step is then a rank-one posterior append); 1 refits after every query.
+    #[arg(long, default_value_t = 1)]
+    pub refit_every: usize,
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
     #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
@@ -141,6 +145,7 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         kappa: args.kappa,
         gain: args.gain,
         refit: !args.fixed_length_scales,
+        refit_every: args.refit_every,
         seed: args.seed,
         baseline: args.baseline,
         objective: args.objective,
