@@ -342,3 +342,25 @@ fn refit_every_k_fits_only_at_the_refit_steps() {
     }
     assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--refit-every", "0"], &[]), &["--refit-every 0"]);
 }
+
+/// `--stride 2`: every query after the first (the prior's peak) sits on an
+/// even row and column; the map is still read at every pixel, the posterior
+/// of the reported observations (brute force).
+#[test]
+fn stride_searches_every_other_pixel_and_maps_every_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quick(dir.path(), "s2", &["--device", "cpu", "--stride", "2"]);
+    let r = report(&out);
+    assert_eq!(r["settings"]["refine"]["stride"], 2);
+    let obs = r["observations"].as_array().unwrap();
+    for o in &obs[1..] {
+        assert!(o["row"].as_u64().unwrap() % 2 == 0 && o["col"].as_u64().unwrap() % 2 == 0, "query off the stride-2 lattice: {o}");
+    }
+    let (s0, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    for (y, x) in [(0, 0), (1, 1), (113, 57), (223, 222)] {
+        let want = brute_force_refined(&r, &s0, y, x);
+        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+    }
+    assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--stride", "0"], &[]), &["--stride 0"]);
+}

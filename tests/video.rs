@@ -377,7 +377,7 @@ fn warm_start_chains_reuse_the_previous_map() {
     }
     assert_ne!(m[4].1, refine(4, &prior, "2"), "frame 4 came out as if from the job's prior: the warm start did nothing");
 
-    // One chain at a time (the same chains, since C does not depend on F except in the last group, here one frame).
+    // One chain at a time: keyframes stay on every 3rd frame, so the maps are the same.
     let one = d.join("one");
     video(&one, &["--lockstep", "1"]);
     assert_eq!(maps(&one), m, "--lockstep 1 changed a warm-started map");

@@ -57,6 +57,11 @@ pub struct RefineConfig {
     /// its posterior is a rank-one append. 1 (the reference) refits every time.
     #[serde(skip_serializing_if = "is_one")]
     pub refit_every: usize,
+    /// The UCB search looks at every `stride`-th row and column only (S²
+    /// times fewer candidates per step); the refined map is still read at
+    /// every pixel. 1 (the reference) searches every pixel.
+    #[serde(skip_serializing_if = "is_one")]
+    pub stride: usize,
     pub seed: u64,
     /// What removed pixels become.
     #[serde(skip)]
@@ -88,6 +93,7 @@ impl Default for RefineConfig {
             length_scale_bounds: (1.0, 20.0),
             refit: true,
             refit_every: 1,
+            stride: 1,
             seed: 0,
             baseline: Baseline::Zero,
             jitter_draws: None,
@@ -142,6 +148,7 @@ impl RefineConfig {
         use crate::limits;
         limits::in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
         limits::in_range("--refit-every", self.refit_every, 1, limits::MAX_ITERS)?;
+        limits::in_range("--stride", self.stride, 1, limits::MAX_STRIDE)?;
         if let Some(s) = &self.sizes {
             limits::distinct_in_range("--sizes", s, 1, limits::MAX_INPUT)?;
         }
@@ -176,6 +183,34 @@ impl RefineConfig {
 
 fn is_one(v: &usize) -> bool {
     *v == 1
+}
+
+/// The candidates of `grid` on every `stride`-th row and column, as a grid of
+/// ⌈H/S⌉ × ⌈W/S⌉ whose point (i, j) stands for (S·i, S·j).
+pub fn coarse_grid(grid: &CandidateGrid, stride: u32) -> CandidateGrid {
+    CandidateGrid { height: grid.height.div_ceil(stride), width: grid.width.div_ceil(stride), sizes: grid.sizes.clone() }
+}
+
+/// `prior` (H×W) at the points of [`coarse_grid`].
+pub fn coarse_prior(prior: ArrayView2<f32>, stride: u32) -> Array2<f32> {
+    let s = stride as usize;
+    prior.slice(ndarray::s![..;s, ..;s]).as_standard_layout().to_owned()
+}
+
+/// A GP's grid inputs in [`coarse_grid`] coordinates: rows and columns, and
+/// their length scales, divided by S, so the kernel at coarse point (i, j)
+/// is the kernel at (S·i, S·j) (bit for bit when S is a power of two; K⁻¹y
+/// and L⁻¹ do not change).
+pub fn coarse_inputs(gp: &crate::gp::PosteriorInputs, stride: u32) -> crate::gp::PosteriorInputs {
+    let s = stride as f32;
+    let mut c = gp.clone();
+    for p in c.x.chunks_mut(3) {
+        p[0] /= s;
+        p[1] /= s;
+    }
+    c.length_scales[0] /= s;
+    c.length_scales[1] /= s;
+    c
 }
 
 /// One query of the black box.
@@ -278,6 +313,9 @@ pub struct RefineLoop<'a> {
     h: usize,
     w: usize,
     grid: CandidateGrid,
+    /// Where the UCB search looks: `grid`, or its [`coarse_grid`] with `--stride`.
+    search: CandidateGrid,
+    stride: u32,
     s0: Array2<f32>,
     session: Box<dyn GpSession>,
     image: ArrayView3<'a, f32>,
@@ -312,7 +350,12 @@ impl<'a> RefineLoop<'a> {
         }
         let grid = cfg.grid(h as u32, w as u32);
         let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
-        let session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
+        let stride = cfg.stride as u32;
+        let search = coarse_grid(&grid, stride);
+        let session = match stride {
+            1 => gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?,
+            _ => gp_kernels.session(&search, coarse_prior(s0.view(), stride).as_slice().expect("standard layout"))?,
+        };
         let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
         let fit_options = cfg.fit_options(scale);
@@ -330,6 +373,8 @@ impl<'a> RefineLoop<'a> {
             h,
             w,
             grid,
+            search,
+            stride,
             s0,
             session,
             image,
@@ -412,10 +457,14 @@ impl<'a> RefineLoop<'a> {
         self.timings.gp_fit += tf.elapsed();
 
         let tp = Instant::now();
-        self.session.set_gp(&fitted.posterior_inputs())?;
+        match self.stride {
+            1 => self.session.set_gp(&fitted.posterior_inputs())?,
+            s => self.session.set_gp(&coarse_inputs(&fitted.posterior_inputs(), s))?,
+        }
         if t + 1 < cfg.iters {
             let (idx, _) = self.session.ucb_argmax(cfg.kappa)?;
-            (self.r, self.q, self.si) = self.grid.decode(idx);
+            let (i, j, si) = self.search.decode(idx);
+            (self.r, self.q, self.si) = (i * self.stride, j * self.stride, si);
             let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
             self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
         }
@@ -443,6 +492,12 @@ impl<'a> RefineLoop<'a> {
         };
         let tp = Instant::now();
         let map = match self.cfg.readout {
+            full_res::Readout::Window if self.stride > 1 => {
+                // The search saw only the coarse points: one full-grid pass for the map.
+                let mut full = gp_kernels.session(&self.grid, self.s0.as_slice().expect("standard layout"))?;
+                full.set_gp(&gp.posterior_inputs())?;
+                Array2::from_shape_vec((self.h, self.w), full.mean_map()?).expect("H×W map")
+            }
             full_res::Readout::Window => Array2::from_shape_vec((self.h, self.w), self.session.mean_map()?).expect("H×W map"),
             full_res::Readout::Point => full_res::point_map(&gp, &self.s0, self.cfg, gp_kernels)?,
         };

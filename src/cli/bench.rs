@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Length-scale refit every K-th query in the video stage (refine --refit-every).
     #[arg(long, default_value_t = 1)]
     pub refit_every: usize,
+    /// Candidate stride of the UCB search in the video stage (refine --stride).
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
     /// Image to run on (default: the bundled sample, else a synthetic pattern).
     #[arg(long)]
     pub image: Option<PathBuf>,
@@ -78,6 +81,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         lockstep: args.lockstep,
         refit_every: args.refit_every,
+        stride: args.stride,
     };
     opts.validate()?;
 

@@ -71,6 +71,10 @@ pub struct RefineSettings {
     /// (each step is then a rank-one posterior append); 1 refits after every query.
     #[arg(long, default_value_t = 1)]
     pub refit_every: usize,
+    /// Search for the next box on every S-th row and column only (S² fewer candidates per
+    /// step; the map is still read at every pixel); 1 searches every pixel.
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
     #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
@@ -146,6 +150,7 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         gain: args.gain,
         refit: !args.fixed_length_scales,
         refit_every: args.refit_every,
+        stride: args.stride,
         seed: args.seed,
         baseline: args.baseline,
         objective: args.objective,

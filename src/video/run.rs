@@ -8,10 +8,11 @@
 //! segments into `overlay.mp4`. `--shard I/N` takes a slice of the groups;
 //! [`merge`] joins the shards' folders and finishes the same way.
 //!
-//! With a warm start ([`WarmStart`]) a group is F chains of C consecutive
-//! frames, the F chains in lockstep (one frame of each per step) and each
-//! chain in time order: its first frame (a keyframe) takes the job's prior,
-//! every next frame the previous frame's refined map. A chain never crosses
+//! With a warm start ([`WarmStart`]) the selected frames are cut into chains
+//! of C consecutive frames and a group is F chains, in lockstep (one frame of
+//! each per step), each chain in time order: its first frame (a keyframe,
+//! every C-th selected frame) takes the job's prior, every next frame the
+//! previous frame's refined map. A chain never crosses
 //! a group, so a resumed run or a shard starts each group cold at its
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
@@ -85,10 +86,10 @@ struct Item {
     warm: bool,
 }
 
-/// The chains of a group of `m` frames (positions 0..m): F contiguous, nearly
-/// equal runs, some empty when m < F.
-fn chains(m: usize, f: usize) -> Vec<std::ops::Range<usize>> {
-    (0..f).map(|k| Shard { index: k, count: f }.range(m)).collect()
+/// The chains of a group of `m` frames (positions 0..m): runs of `c`, the
+/// last one shorter, so keyframes fall on every c-th selected frame whatever F.
+fn chains(m: usize, c: usize) -> Vec<std::ops::Range<usize>> {
+    (0..m).step_by(c).map(|a| a..(a + c).min(m)).collect()
 }
 
 /// One group's record (`parts/group_NNNNNN.json`).
@@ -240,14 +241,14 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
                 frames.peek().is_some().then(|| frames.by_ref().take(f).map(|frame| Item { frame, lane: 0, warm: false }).collect())
             }))
         }
-        Some(_) => {
+        Some(w) => {
             // Step j of a group: the j-th frame of each of its chains. Lane k
             // decodes chain k of every group (one decoder each, in time order).
             let mut plan: Vec<Vec<(usize, bool)>> = vec![];
             let mut lane_frames = vec![vec![]; f];
             for &g in &todo {
                 let frames = group_frames(g);
-                let runs = chains(frames.len(), f);
+                let runs = chains(frames.len(), w.keyframe_every);
                 for j in 0..runs.iter().map(|r| r.len()).max().unwrap_or(0) {
                     plan.push(runs.iter().enumerate().filter(|(_, r)| j < r.len()).map(|(k, _)| (k, j > 0)).collect());
                 }
