@@ -11,9 +11,11 @@ Variants (each with seeds 0 and 1; --lockstep 2, so a clip is one group of 2 cha
 A keyframe is the cold refine of that frame (same seed), so the comparison is over the warm frames:
 8 per clip × 2 clips × 2 seeds = 32 pairs (the box is two shared cores: a bigger study did not fit). Quality: frames.csv's insertion (blur start, the
 default metric of docs/quality.md) − deletion; Wilcoxon signed-rank (scipy) on the paired
-differences. Speed: a separate run of each variant without metrics (seed 0), frames/s from wall time.
+differences. Cost: model evaluations per frame from frames.csv (less the 450 of the metrics); with
+--speed, also a run of each variant without metrics (seed 0), frames/s from wall time. --no-run
+summarises the runs already in --out (a partial study says which runs it has).
 
-    python3 scripts/warm_start_study.py --out /tmp/warm-study [--borex target/release/borex]
+    python3 scripts/warm_start_study.py --out /tmp/warm-study [--borex target/release/borex] [--speed] [--no-run]
 needs numpy and scipy (any venv) and ffmpeg; prints the Markdown tables for docs/video.md.
 """
 import argparse
@@ -70,37 +72,46 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--borex", default=os.path.join(ROOT, "target", "release", "borex"))
+    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--no-run", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     clips = {c: make_clip(a.out, c) for c in CLIPS}
-    score = {}  # (variant, clip, seed) -> list of (frame, ins-del, evals)
-    for v in VARIANTS:
-        for c, clip in clips.items():
-            for s in SEEDS:
+    score = {}  # (variant, clip, seed) -> list of (frame, ins-del, evals, time_ms)
+    for c, clip in clips.items():
+        for s in SEEDS:
+            for v in VARIANTS:
                 out = os.path.join(a.out, f"{v}-{c}-{s}")
                 if not os.path.exists(os.path.join(out, "frames.csv")):
+                    if a.no_run:
+                        continue
                     run(a.borex, clip, out, v, s)
-                score[v, c, s] = [(int(r["frame"]), float(r["insertion"]) - float(r["deletion"]), int(r["model_evaluations"]) - METRIC_EVALS) for r in rows(out)]
+                score[v, c, s] = [(int(r["frame"]), float(r["insertion"]) - float(r["deletion"]), int(r["model_evaluations"]) - METRIC_EVALS, float(r["time_ms"])) for r in rows(out)]
+    # Only (clip, seed) pairs every variant has.
+    pairs = [(c, s) for c in CLIPS for s in SEEDS if all((v, c, s) in score for v in VARIANTS)]
+    print(f"Runs: {', '.join(f'{c} seed {s}' for c, s in pairs)}.\n")
     speed = {}
-    load = os.getloadavg()[0]
-    for v in VARIANTS:
-        wall = 0.0
-        for c, clip in clips.items():
-            out = os.path.join(a.out, f"speed-{v}-{c}")
-            if os.path.exists(out):
-                subprocess.run(["rm", "-rf", out], check=True)
-            wall += run(a.borex, clip, out, v, 0, metrics=False)
-        speed[v] = 2 * FRAMES / wall
-    load = (load + os.getloadavg()[0]) / 2
+    if a.speed:
+        load = os.getloadavg()[0]
+        for v in VARIANTS:
+            wall = 0.0
+            for c, clip in clips.items():
+                out = os.path.join(a.out, f"speed-{v}-{c}")
+                if os.path.exists(out):
+                    subprocess.run(["rm", "-rf", out], check=True)
+                wall += run(a.borex, clip, out, v, 0, metrics=False)
+            speed[v] = 2 * FRAMES / wall
+        print(f"Load average during the speed runs: {(load + os.getloadavg()[0]) / 2:.1f}.\n")
 
-    print("| variant | mean ins−del, all frames | warm frames: mean ins−del | Δ vs cold (warm frames) | warm frames better / worse | Wilcoxon p | evaluations per frame (no metrics) | frames/s (seed 0, no metrics) |")
-    print("|---|---|---|---|---|---|---|---|")
-    cold = {k[1:]: dict((f, d) for f, d, _ in x) for k, x in score.items() if k[0] == "cold"}
+    print("| variant | mean ins−del, all frames | warm frames: mean ins−del | Δ vs cold (warm frames) | warm frames better / worse | Wilcoxon p | model evaluations per frame (no metrics) | mean time_ms per frame (incl. metrics) | frames/s (no metrics) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    cold = {k[1:]: dict((f, d) for f, d, _, _ in x) for k, x in score.items() if k[0] == "cold"}
     for v in VARIANTS:
-        alld, warmd, diffs, evals = [], [], [], []
-        for c in CLIPS:
-            for s in SEEDS:
-                for f, d, e in score[v, c, s]:
+        alld, warmd, diffs, evals, times = [], [], [], [], []
+        for c, s in pairs:
+            if True:
+                for f, d, e, tm in score[v, c, s]:
+                    times.append(tm)
                     alld.append(d)
                     evals.append(e)
                     if f % CHAIN != 0:
@@ -110,19 +121,19 @@ def main():
         nz = diffs[diffs != 0]
         p = wilcoxon(nz).pvalue if len(nz) > 0 else float("nan")
         better, worse = int((diffs > 0).sum()), int((diffs < 0).sum())
-        print(f"| {v} | {np.mean(alld):+.4f} | {np.mean(warmd):+.4f} | {np.mean(diffs):+.4f} | {better} / {worse} of {len(diffs)} | {p:.2g} | {np.mean(evals):.0f} | {speed[v]:.2f} |")
-    print(f"\nLoad average during the speed runs: {load:.1f} (2 cores shared with other jobs).")
+        fps = f"{speed[v]:.2f}" if v in speed else "–"
+        print(f"| {v} | {np.mean(alld):+.4f} | {np.mean(warmd):+.4f} | {np.mean(diffs):+.4f} | {better} / {worse} of {len(diffs)} | {p:.2g} | {np.mean(evals):.0f} | {np.mean(times):.0f} | {fps} |")
     print("\nPer clip, mean ins−del over the warm frames (seeds pooled):\n")
     print("| clip | " + " | ".join(VARIANTS) + " |")
     print("|---|" + "---|" * len(VARIANTS))
     for c in CLIPS:
-        vals = [np.mean([d for s in SEEDS for f, d, _ in score[v, c, s] if f % CHAIN != 0]) for v in VARIANTS]
+        vals = [np.mean([d for c2, s in pairs if c2 == c for f, d, _, _ in score[v, c, s] if f % CHAIN != 0] or [np.nan]) for v in VARIANTS]
         print(f"| {c} | " + " | ".join(f"{x:+.4f}" for x in vals) + " |")
     print("\nBy position in the chain (frames since the keyframe), mean Δ ins−del vs cold, both clips and seeds pooled:\n")
     print("| variant | " + " | ".join(str(k) for k in range(1, CHAIN)) + " |")
     print("|---|" + "---|" * (CHAIN - 1))
     for v in [x for x in VARIANTS if x != "cold"]:
-        by = [np.mean([d - cold[c, s][f] for c in CLIPS for s in SEEDS for f, d, _ in score[v, c, s] if f % CHAIN == k]) for k in range(1, CHAIN)]
+        by = [np.mean([d - cold[c, s][f] for c, s in pairs for f, d, _, _ in score[v, c, s] if f % CHAIN == k]) for k in range(1, CHAIN)]
         print(f"| {v} | " + " | ".join(f"{x:+.3f}" for x in by) + " |")
 
 
