@@ -29,8 +29,11 @@ fn fitted(n: usize) -> (CandidateGrid, Array2<f32>, Gp) {
     (CandidateGrid::reference(224, 224), prior, gp)
 }
 
-/// (μ, σ) of the full grid at the coarse points, and the coarse session's.
-fn both(k: &dyn GpKernels, grid: &CandidateGrid, prior: &Array2<f32>, gp: &Gp, s: u32) -> (Vec<(f32, f32)>, Vec<(f32, f32)>, (usize, f32)) {
+/// (μ, σ) per candidate.
+type Posterior = Vec<(f32, f32)>;
+
+/// (μ, σ) of the full grid at the coarse points, the coarse session's, and its UCB argmax.
+fn both(k: &dyn GpKernels, grid: &CandidateGrid, prior: &Array2<f32>, gp: &Gp, s: u32) -> (Posterior, Posterior, (usize, f32)) {
     let mut full = k.session(grid, prior.as_slice().unwrap()).unwrap();
     full.set_gp(&gp.posterior_inputs()).unwrap();
     let (mu, sd) = full.posterior().unwrap();
@@ -48,7 +51,7 @@ fn both(k: &dyn GpKernels, grid: &CandidateGrid, prior: &Array2<f32>, gp: &Gp, s
             }
         }
     }
-    let got: Vec<(f32, f32)> = cmu.into_iter().zip(csd).collect();
+    let got: Posterior = cmu.into_iter().zip(csd).collect();
     (want, got, c.ucb_argmax(10.0).unwrap())
 }
 
