@@ -119,10 +119,10 @@ def main():
                         diffs.append(d - cold[c, s][f])
         diffs = np.array(diffs)
         nz = diffs[diffs != 0]
-        p = wilcoxon(nz).pvalue if len(nz) > 0 else float("nan")
+        p = f"{wilcoxon(nz).pvalue:.2g}" if len(nz) > 0 else "–"
         better, worse = int((diffs > 0).sum()), int((diffs < 0).sum())
         fps = f"{speed[v]:.2f}" if v in speed else "–"
-        print(f"| {v} | {np.mean(alld):+.4f} | {np.mean(warmd):+.4f} | {np.mean(diffs):+.4f} | {better} / {worse} of {len(diffs)} | {p:.2g} | {np.mean(evals):.0f} | {fps} |")
+        print(f"| {v} | {np.mean(alld):+.4f} | {np.mean(warmd):+.4f} | {np.mean(diffs):+.4f} | {better} / {worse} of {len(diffs)} | {p} | {np.mean(evals):.0f} | {fps} |")
     print("\nPer clip, mean ins−del over the warm frames (seeds pooled):\n")
     print("| clip | " + " | ".join(VARIANTS) + " |")
     print("|---|" + "---|" * len(VARIANTS))
