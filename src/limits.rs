@@ -38,6 +38,8 @@ pub const MAX_CLIP_LEN: usize = 256;
 /// Frame stride (`--every`) and frame numbers (`--frames A:B`).
 pub const MAX_EVERY: usize = 1_000_000;
 pub const MAX_FRAME: u64 = 100_000_000;
+/// Candidate stride of the UCB search (`--stride`).
+pub const MAX_STRIDE: usize = 64;
 /// Shards of a bulk run (`--shard I/N`).
 pub const MAX_SHARDS: usize = 100_000;
 /// Elements of a map read from a file.

@@ -306,3 +306,70 @@ fn any_explainer_can_be_the_prior() {
     let o = borex(&["refine", &chelsea(), "-o", dir.path().join("x").to_str().unwrap(), "--prior", "lime"], &[]);
     assert_error(&o, &["--prior lime", "not a method", "gradcam++"]);
 }
+
+/// `--refit-every 3`: the length scales come from a fresh L-BFGS-B fit on the
+/// observations so far after queries 0 and 3 of 6 (the fit itself is checked
+/// against scikit-learn in gp_sklearn.rs) and stay put in between, where the
+/// posterior is a rank-one append; the map is still the posterior of the
+/// reported observations with the last length scales (brute force).
+#[test]
+fn refit_every_k_fits_only_at_the_refit_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quick(dir.path(), "k3", &["--device", "cpu", "--refit-every", "3"]);
+    let r = report(&out);
+    assert_eq!(r["settings"]["refine"]["refit_every"], 3);
+    assert_eq!(r["settings"]["preset"], "custom");
+    let s0 = npy(&out.join("prior.npy"));
+    let obs = r["observations"].as_array().unwrap();
+    let xs: Vec<f64> = obs.iter().flat_map(|o| serde_json::from_value::<[f64; 3]>(o["stored"].clone()).unwrap()).collect();
+    let ys: Vec<f64> = obs.iter().map(|o| o["f"].as_f64().unwrap() - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64).collect();
+    let fresh = |t: usize| {
+        let x = ndarray::ArrayView2::from_shape((t + 1, 3), &xs[..3 * (t + 1)]).unwrap();
+        borex::gp::Gp::fit(x, &ys[..t + 1], &borex::gp::FitOptions::default()).unwrap().length_scales().to_vec()
+    };
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0));
+    let mut last = vec![];
+    let mut skipped_a_change = false;
+    for (t, o) in obs.iter().enumerate() {
+        let ls: Vec<f64> = serde_json::from_value(o["length_scales"].clone()).unwrap();
+        if t % 3 == 0 {
+            assert!(close(&ls, &fresh(t)), "query {t}: {ls:?} is not a fresh fit {:?}", fresh(t));
+            last = ls;
+        } else {
+            assert_eq!(ls, last, "query {t}: the length scales moved between refits");
+            skipped_a_change |= !close(&fresh(t), &last);
+        }
+    }
+    assert!(skipped_a_change, "a refit at every query would have given the same length scales: the test cannot tell the schedules apart");
+    // Queries 1, 2, 4, 5 keep the length scales: each is an append.
+    assert!(r["posterior_updates"]["incremental"].as_u64().unwrap() >= 4, "{}", r["posterior_updates"]);
+    let refined = npy(&out.join("refined.npy"));
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    for (y, x) in [(0, 0), (112, 112), (40, 190), (223, 31)] {
+        let want = brute_force_refined(&r, &s0, y, x);
+        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+    }
+    assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--refit-every", "0"], &[]), &["--refit-every 0"]);
+}
+
+/// `--stride 2`: every query after the first (the prior's peak) sits on an
+/// even row and column; the map is still read at every pixel, the posterior
+/// of the reported observations (brute force).
+#[test]
+fn stride_searches_every_other_pixel_and_maps_every_pixel() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quick(dir.path(), "s2", &["--device", "cpu", "--stride", "2"]);
+    let r = report(&out);
+    assert_eq!(r["settings"]["refine"]["stride"], 2);
+    let obs = r["observations"].as_array().unwrap();
+    for o in &obs[1..] {
+        assert!(o["row"].as_u64().unwrap() % 2 == 0 && o["col"].as_u64().unwrap() % 2 == 0, "query off the stride-2 lattice: {o}");
+    }
+    let (s0, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    for (y, x) in [(0, 0), (1, 1), (113, 57), (223, 222)] {
+        let want = brute_force_refined(&r, &s0, y, x);
+        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+    }
+    assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--stride", "0"], &[]), &["--stride 0"]);
+}

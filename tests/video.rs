@@ -324,3 +324,100 @@ fn refine_many_images() {
     let n = csv::Reader::from_path(merged.join("summary.csv")).unwrap().records().count();
     assert_eq!(n, 3);
 }
+
+/// The frame `n` of `clip` as a PNG (FFmpeg's lossless decode), for `borex refine`.
+fn frame_png(clip: &Path, n: u64, dir: &Path) -> PathBuf {
+    let png = dir.join(format!("frame{n}.png"));
+    ffmpeg(&["-i", s(clip), "-vf", &format!("select=eq(n\\,{n})"), "-frames:v", "1", s(&png)]);
+    png
+}
+
+/// `--warm-start`: a warm frame is `borex refine` on that frame with the
+/// previous frame's map (read back from maps/) as its prior and --warm-iters
+/// queries, bit for bit; a keyframe is the cold refine. The maps do not
+/// depend on the lockstep width, on a kill and rerun, or on shards.
+#[test]
+fn warm_start_chains_reuse_the_previous_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let clip = test_pattern(d, 13);
+    let prior = blob_prior(d);
+    // Chains of 3 frames, 2 in lockstep: groups of 6 frames, [0 1 2 | 3 4 5], [6 7 8 | 9 10 11], [12].
+    let args_with = |out: &Path, chain: &str, warm_iters: &str, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["video", s(&clip), "-o", s(out), "--prior", s(&prior), "--iters", "3", "--no-metrics", "-q"].iter().map(|x| x.to_string()).collect();
+        a.extend(["--warm-start", "--keyframe-every", chain, "--warm-iters", warm_iters].iter().map(|x| x.to_string()));
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let args = |out: &Path, extra: &[&str]| args_with(out, "3", "2", extra);
+    let video = |out: &Path, extra: &[&str]| ok(&run_borex(&args(out, extra).iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+    let whole = d.join("whole");
+    video(&whole, &["--lockstep", "2"]);
+    let m = maps(&whole);
+    assert_eq!(m.len(), 13);
+    let r = rows(&whole);
+    // Evaluations (the prior is a file): the class, then 2 per query: 3 at a keyframe, 2 at a warm frame.
+    let keyframes = [0usize, 3, 6, 9, 12];
+    for (i, row) in r.iter().enumerate() {
+        let want = if keyframes.contains(&i) { 1 + 2 * 3 } else { 1 + 2 * 2 };
+        assert_eq!(row[7], want.to_string(), "frame {i}: model evaluations");
+    }
+    let refine = |n: u64, prior: &Path, iters: &str| -> Array2<f32> {
+        let out = d.join(format!("refine{n}"));
+        let png = frame_png(&clip, n, d);
+        ok(&run_borex(&["refine", s(&png), "-o", s(&out), "--prior", s(prior), "--iters", iters, "--no-metrics", "-q"], &[]));
+        npy(&out.join("refined.npy"))
+    };
+    let map_file = |n: usize| whole.join("maps").join(format!("frame_{n:06}.npy"));
+    for n in [4usize, 8] {
+        assert_eq!(refine(n as u64, &map_file(n - 1), "2"), m[n].1, "warm frame {n} is not refine with frame {}'s map as prior", n - 1);
+    }
+    for n in [3usize, 12] {
+        assert_eq!(refine(n as u64, &prior, "3"), m[n].1, "keyframe {n} is not the cold refine");
+    }
+    assert_ne!(m[4].1, refine(4, &prior, "2"), "frame 4 came out as if from the job's prior: the warm start did nothing");
+
+    // One chain at a time: keyframes stay on every 3rd frame, so the maps are the same.
+    let one = d.join("one");
+    video(&one, &["--lockstep", "1"]);
+    assert_eq!(maps(&one), m, "--lockstep 1 changed a warm-started map");
+
+    // Kill once the first group is done, rerun: the next groups start at their keyframes, as they did uninterrupted.
+    let resumed = d.join("resumed");
+    let a = args(&resumed, &["--lockstep", "2"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_borex")).args(&a).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let marker = resumed.join("parts").join("group_000000.json");
+    let t0 = std::time::Instant::now();
+    while !marker.exists() && t0.elapsed().as_secs() < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "no group finished");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.join("frames.csv").exists(), "the run finished before the kill; the test saw no interruption");
+    let out = ok(&run_borex(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+    assert!(out.contains("done by an earlier run") && !out.contains(" 0 done by an earlier run"), "{out}");
+    assert_eq!(maps(&resumed), m, "a resumed warm-start run differs from the uninterrupted one");
+    assert_eq!(rows(&resumed), r);
+    assert_eq!(frame_count(&resumed.join("overlay.mp4")), 13);
+    no_leftovers(&resumed);
+    // Other chain settings into the same folder are refused.
+    let other = args_with(&resumed, "4", "2", &["--lockstep", "2"]);
+    assert_error(&run_borex(&other.iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["other input or settings"]);
+
+    // Two shards over the three groups, merged.
+    let shards: Vec<PathBuf> = (0..2).map(|i| d.join(format!("shard{i}"))).collect();
+    for (i, sd) in shards.iter().enumerate() {
+        video(sd, &["--lockstep", "2", "--shard", &format!("{i}/2")]);
+    }
+    let merged = d.join("merged");
+    ok(&run_borex(&["video", "merge", s(&shards[0]), s(&shards[1]), "-o", s(&merged)], &[]));
+    assert_eq!(maps(&merged), m, "sharded warm-start maps differ");
+    assert_eq!(frame_count(&merged.join("overlay.mp4")), 13);
+
+    // Bad chain settings.
+    assert_error(&run_borex(&args_with(&d.join("bad"), "0", "2", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["--keyframe-every 0"]);
+    assert_error(&run_borex(&args_with(&d.join("bad"), "3", "0", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["--warm-iters 0"]);
+    let without = run_borex(&["video", s(&clip), "-o", s(&d.join("bad")), "--warm-iters", "3"], &[]);
+    assert!(!without.status.success() && String::from_utf8_lossy(&without.stderr).contains("--warm-start"), "--warm-iters without --warm-start was accepted");
+}

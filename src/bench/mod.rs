@@ -122,11 +122,15 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Frames refined in lockstep in the `video` stage (F).
     pub lockstep: usize,
+    /// `refine --refit-every` of the `video` stage's loops.
+    pub refit_every: usize,
+    /// `refine --stride` of the `video` stage's loops.
+    pub stride: usize,
 }
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0, lockstep: 8 }
+        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0, lockstep: 8, refit_every: 1, stride: 1 }
     }
 }
 
@@ -500,7 +504,8 @@ impl<'a> Ctx<'a> {
                 let f = o.lockstep;
                 let frames: Vec<Array3<f32>> = (0..f).map(|k| pan(x, 4 * k)).collect();
                 let prior = bench_prior(h, w);
-                let cfg = RefineConfig { iters: o.iters, seed, ..RefineConfig::default() };
+                let cfg = RefineConfig { iters: o.iters, seed, refit_every: o.refit_every, stride: o.stride, ..RefineConfig::default() };
+                cfg.validate()?;
                 let schedule = if path == BenchPath::Cpu { GpSchedule::Parallel } else { GpSchedule::Sequential };
                 Runner::new(f as f64, "frames", move || {
                     let scorer = Scorer::new(model, image_k, o.batch);
@@ -510,7 +515,7 @@ impl<'a> Ctx<'a> {
                     }
                     Ok(())
                 })
-                .note(format!("F = {f} frames × {} queries in lockstep", o.iters))
+                .note(format!("F = {f} frames × {} queries in lockstep, refit every {}, stride {}", o.iters, o.refit_every, o.stride))
             }
         })
     }

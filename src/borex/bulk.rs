@@ -29,6 +29,27 @@ pub fn drive<'a, T>(
     job: &'a RefineJob,
     model: &'a Classifier,
     backend: &'a Backend,
+    prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
+    finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    let f = lockstep.max(1);
+    let mut items = items.peekable();
+    let groups = std::iter::from_fn(move || items.peek().is_some().then(|| items.by_ref().take(f).collect()));
+    drive_groups(groups, f, job, model, backend, prepare, finish, progress)
+}
+
+/// [`drive`] with the groups made by the caller (each at most `lockstep`
+/// inputs): a group is prepared whole, then its loops run, then each input is
+/// finished, so `prepare` of one group sees every `finish` of the one before
+/// (the warm start of `borex video` feeds a frame's map to the next frame).
+#[allow(clippy::too_many_arguments)]
+pub fn drive_groups<'a, T>(
+    groups: impl Iterator<Item = Vec<T>>,
+    lockstep: usize,
+    job: &'a RefineJob,
+    model: &'a Classifier,
+    backend: &'a Backend,
     mut prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
     mut finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
     progress: &indicatif::ProgressBar,
@@ -36,9 +57,7 @@ pub fn drive<'a, T>(
     let f = lockstep.max(1);
     // One model call per step: 2F boxes.
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch.max(2 * f));
-    let mut items = items.peekable();
-    while items.peek().is_some() {
-        let group: Vec<T> = items.by_ref().take(f).collect();
+    for group in groups {
         let prepared: Vec<(T, Result<RefineUnit<'a>>)> = group.into_iter().map(|t| {
             let u = prepare(&t);
             (t, u)

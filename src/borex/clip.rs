@@ -59,6 +59,9 @@ impl ClipConfig {
         if !self.refine.readout.is_window() {
             return Err(BorexError::invalid("clip mode reads the map by window average only (--readout point is not supported)"));
         }
+        if self.refine.stride != 1 || self.refine.refit_every != 1 {
+            return Err(BorexError::invalid("clip mode searches every candidate and refits every query (--stride and --refit-every are not supported)"));
+        }
         if !self.refine.prior_mean.is_scaled() {
             return Err(BorexError::invalid("clip mode uses the paper's scaled prior mean only (--prior-mean fitted is not supported)"));
         }

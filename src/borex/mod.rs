@@ -53,6 +53,16 @@ pub struct RefineConfig {
     pub length_scale_bounds: (f64, f64),
     /// Refit length scales after every observation (the reference does).
     pub refit: bool,
+    /// With `refit`: run the length-scale fit (L-BFGS-B) only after queries
+    /// 0, K, 2K, …; in between the GP keeps the last fitted length scales, so
+    /// its posterior is a rank-one append. 1 (the reference) refits every time.
+    #[serde(skip_serializing_if = "is_one")]
+    pub refit_every: usize,
+    /// The UCB search looks at every `stride`-th row and column only (S²
+    /// times fewer candidates per step); the refined map is still read at
+    /// every pixel. 1 (the reference) searches every pixel.
+    #[serde(skip_serializing_if = "is_one")]
+    pub stride: usize,
     pub seed: u64,
     /// What removed pixels become.
     #[serde(skip)]
@@ -145,6 +155,8 @@ impl Default for RefineConfig {
             init_length_scales: [12.0, 12.0, 10.0],
             length_scale_bounds: (1.0, 20.0),
             refit: true,
+            refit_every: 1,
+            stride: 1,
             seed: 0,
             baseline: Baseline::Zero,
             jitter_draws: None,
@@ -199,6 +211,8 @@ impl RefineConfig {
     pub fn validate(&self) -> Result<()> {
         use crate::limits;
         limits::in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
+        limits::in_range("--refit-every", self.refit_every, 1, limits::MAX_ITERS)?;
+        limits::in_range("--stride", self.stride, 1, limits::MAX_STRIDE)?;
         if let Some(s) = &self.sizes {
             limits::distinct_in_range("--sizes", s, 1, limits::MAX_INPUT)?;
         }
@@ -229,6 +243,38 @@ impl RefineConfig {
         }
         Ok(notes)
     }
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
+}
+
+/// The candidates of `grid` on every `stride`-th row and column, as a grid of
+/// ⌈H/S⌉ × ⌈W/S⌉ whose point (i, j) stands for (S·i, S·j).
+pub fn coarse_grid(grid: &CandidateGrid, stride: u32) -> CandidateGrid {
+    CandidateGrid { height: grid.height.div_ceil(stride), width: grid.width.div_ceil(stride), ..grid.clone() }
+}
+
+/// `prior` (H×W) at the points of [`coarse_grid`].
+pub fn coarse_prior(prior: ArrayView2<f32>, stride: u32) -> Array2<f32> {
+    let s = stride as usize;
+    prior.slice(ndarray::s![..;s, ..;s]).as_standard_layout().to_owned()
+}
+
+/// A GP's grid inputs in [`coarse_grid`] coordinates: rows and columns, and
+/// their length scales, divided by S, so the kernel at coarse point (i, j)
+/// is the kernel at (S·i, S·j) (bit for bit when S is a power of two; K⁻¹y
+/// and L⁻¹ do not change).
+pub fn coarse_inputs(gp: &crate::gp::PosteriorInputs, stride: u32) -> crate::gp::PosteriorInputs {
+    let s = stride as f32;
+    let mut c = gp.clone();
+    for p in c.x.chunks_mut(3) {
+        p[0] /= s;
+        p[1] /= s;
+    }
+    c.length_scales[0] /= s;
+    c.length_scales[1] /= s;
+    c
 }
 
 /// One query of the black box.
@@ -339,6 +385,9 @@ pub struct RefineLoop<'a> {
     h: usize,
     w: usize,
     grid: CandidateGrid,
+    /// Where the UCB search looks: `grid`, or its [`coarse_grid`] with `--stride`.
+    search: CandidateGrid,
+    stride: u32,
     s0: Array2<f32>,
     /// What the GP's mean function is fitted on: S0 itself, or its box
     /// average ([`PriorMean::Fitted`]).
@@ -387,7 +436,12 @@ impl<'a> RefineLoop<'a> {
                 Array2::from_shape_vec((h, w), crate::compute::cpu::window_average(&grid, &per_candidate)).expect("H×W")
             }
         };
-        let session = gp_kernels.session(&grid, covariate.as_slice().expect("standard layout"))?;
+        let stride = cfg.stride as u32;
+        let search = coarse_grid(&grid, stride);
+        let session = match stride {
+            1 => gp_kernels.session(&grid, covariate.as_slice().expect("standard layout"))?,
+            _ => gp_kernels.session(&search, coarse_prior(covariate.view(), stride).as_slice().expect("standard layout"))?,
+        };
         let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
         let fit_options = cfg.fit_options(scale);
@@ -405,6 +459,8 @@ impl<'a> RefineLoop<'a> {
             h,
             w,
             grid,
+            search,
+            stride,
             s0,
             covariate,
             session,
@@ -481,7 +537,10 @@ impl<'a> RefineLoop<'a> {
 
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &self.xs).expect("n×3");
-        let fitted = Gp::fit(x, &ys, &self.fit_options)?;
+        let fitted = match &self.gp {
+            Some(last) if t % cfg.refit_every != 0 => Gp::with_length_scales(x, &ys, last.length_scales(), self.fit_options.alpha)?,
+            _ => Gp::fit(x, &ys, &self.fit_options)?,
+        };
         if let (Some(o), [a, b, c]) = (self.observations.last_mut(), fitted.length_scales()) {
             o.length_scales = [*a, *b, *c];
         }
@@ -494,12 +553,12 @@ impl<'a> RefineLoop<'a> {
         // The session's mean is S0 + kᵀw; with m = a·S0 + b the posterior is
         // a·(S0 + kᵀα/a) + b, so weights α/a and κ/a give the same UCB argmax
         // and a map with the same order (a > 0).
-        let mut inputs = fitted.posterior_inputs();
-        inputs.weights.iter_mut().for_each(|w| *w /= a as f32);
+        let inputs = self.session_inputs(&fitted);
         self.session.set_gp(&inputs)?;
         if t + 1 < cfg.iters {
             let (idx, _) = self.session.ucb_argmax(cfg.kappa / a as f32)?;
-            (self.r, self.q, self.si) = self.grid.decode(idx);
+            let (i, j, si) = self.search.decode(idx);
+            (self.r, self.q, self.si) = (i * self.stride, j * self.stride, si);
             let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
             self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
         }
@@ -507,6 +566,19 @@ impl<'a> RefineLoop<'a> {
         self.gp = Some(fitted);
         self.t += 1;
         Ok(())
+    }
+
+    /// `gp` as the search session takes it: weights divided by the prior
+    /// mean's scale a (see [`PriorMean::Fitted`]), on the coarse grid's
+    /// coordinates when the search is strided.
+    fn session_inputs(&self, gp: &Gp) -> crate::gp::PosteriorInputs {
+        let mut inputs = gp.posterior_inputs();
+        let a = self.affine.0 as f32;
+        inputs.weights.iter_mut().for_each(|w| *w /= a);
+        match self.stride {
+            1 => inputs,
+            s => coarse_inputs(&inputs, s),
+        }
     }
 
     /// Standard-normal jitter for the query after query `t`: the injected
@@ -531,7 +603,16 @@ impl<'a> RefineLoop<'a> {
         let prior = if (a, b) == (1.0, 0.0) { self.s0 } else { self.s0.mapv(|v| (a * v as f64 + b) as f32) };
         let map = match self.cfg.readout {
             full_res::Readout::Window => {
-                let session_map = self.session.mean_map()?;
+                let session_map = if self.stride > 1 {
+                    // The search saw only the coarse points: one full-grid pass for the map.
+                    let mut full = gp_kernels.session(&self.grid, self.covariate.as_slice().expect("standard layout"))?;
+                    let mut inputs = gp.posterior_inputs();
+                    inputs.weights.iter_mut().for_each(|w| *w /= a as f32);
+                    full.set_gp(&inputs)?;
+                    full.mean_map()?
+                } else {
+                    self.session.mean_map()?
+                };
                 Array2::from_shape_vec((self.h, self.w), session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect()).expect("H×W map")
             }
             full_res::Readout::Point => full_res::point_map(&gp, &prior, self.cfg, gp_kernels)?,

@@ -103,6 +103,20 @@ pub struct RefineUnit<'a> {
 
 impl<'a> RefineUnit<'a> {
     pub fn prepare(job: &'a RefineJob, source: Source, model: &'a Classifier, backend: &'a Backend, quiet: bool, t0: Instant) -> Result<Self> {
+        Self::prepare_with_prior(job, source, model, backend, None, quiet, t0)
+    }
+
+    /// [`prepare`](Self::prepare), with the prior given (model-input size)
+    /// instead of made from `job.prior`: a video frame's warm start.
+    pub fn prepare_with_prior(
+        job: &'a RefineJob,
+        source: Source,
+        model: &'a Classifier,
+        backend: &'a Backend,
+        given: Option<Array2<f32>>,
+        quiet: bool,
+        t0: Instant,
+    ) -> Result<Self> {
         let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
         let prepared = match source {
             Source::File(path) => Prepared::new(path, model, &scorer, &job.class)?,
@@ -118,7 +132,11 @@ impl<'a> RefineUnit<'a> {
         let gp_device = backend.kind();
 
         let tp = Instant::now();
-        let prior = compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?;
+        let prior = match given {
+            Some(p) if p.dim() == (h, w) => p,
+            Some(p) => return Err(crate::error::BorexError::invalid(format!("given prior is {:?}, the model input {h}×{w}", p.dim()))),
+            None => compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?,
+        };
         let prior_ms = ms(tp.elapsed());
 
         Ok(Self { job, model, backend, scorer, prior, notes, gp_kernels, gp_device, prior_ms, t0, prepared })

@@ -36,6 +36,12 @@ pub struct BenchArgs {
     /// Frames refined in lockstep (F) in the video stage.
     #[arg(long, default_value_t = 8)]
     pub lockstep: usize,
+    /// Length-scale refit every K-th query in the video stage (refine --refit-every).
+    #[arg(long, default_value_t = 1)]
+    pub refit_every: usize,
+    /// Candidate stride of the UCB search in the video stage (refine --stride).
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
     /// Image to run on (default: the bundled sample, else a synthetic pattern).
     #[arg(long)]
     pub image: Option<PathBuf>,
@@ -74,6 +80,8 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         batch: args.batch,
         seed: args.seed,
         lockstep: args.lockstep,
+        refit_every: args.refit_every,
+        stride: args.stride,
     };
     opts.validate()?;
 

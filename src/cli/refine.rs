@@ -67,6 +67,14 @@ pub struct RefineSettings {
     /// Keep the length scales at their initial values instead of refitting each iteration.
     #[arg(long)]
     pub fixed_length_scales: bool,
+    /// Refit the length scales (L-BFGS-B) only every K-th query and keep them in between
+    /// (each step is then a rank-one posterior append); 1 refits after every query.
+    #[arg(long, default_value_t = 1)]
+    pub refit_every: usize,
+    /// Search for the next box on every S-th row and column only (S² fewer candidates per
+    /// step; the map is still read at every pixel); 1 searches every pixel.
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
     #[arg(long, default_value = "zero", allow_hyphen_values = true)]
     pub baseline: Baseline,
@@ -145,6 +153,8 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         kappa: args.kappa,
         gain: args.gain,
         refit: !args.fixed_length_scales,
+        refit_every: args.refit_every,
+        stride: args.stride,
         seed: args.seed,
         baseline: args.baseline,
         objective: args.objective,

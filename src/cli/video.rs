@@ -5,7 +5,7 @@ use borex::compute::Backend;
 use borex::model::Classifier;
 use borex::borex::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
-use borex::video::run::{merge, run, VideoJob};
+use borex::video::run::{merge, run, VideoJob, WarmStart};
 use borex::video::FrameSelection;
 use clap::Args;
 use std::path::PathBuf;
@@ -55,6 +55,18 @@ pub struct VideoArgs {
     /// default 1 and T/2).
     #[arg(long, value_delimiter = ',')]
     pub temporal_sizes: Option<Vec<u32>>,
+    /// Temporal warm start: the frames are cut into chains of --keyframe-every frames; a
+    /// chain's first frame takes --prior, every next one the previous frame's refined map
+    /// (no prior of its own). F chains advance in lockstep.
+    #[arg(long)]
+    pub warm_start: bool,
+    /// With --warm-start: frames per chain (C). A resumed run or a shard starts at a chain's
+    /// first frame, so the maps do not depend on how a run was split or stopped.
+    #[arg(long, default_value_t = 8, requires = "warm_start")]
+    pub keyframe_every: usize,
+    /// With --warm-start: queries of a warm frame (default: --iters).
+    #[arg(long, requires = "warm_start")]
+    pub warm_iters: Option<usize>,
     #[command(flatten)]
     pub settings: RefineSettings,
 }
@@ -75,6 +87,11 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0, "--fps must be a number > 0, not {}", args.fps);
     borex::limits::in_range("--every", args.every as usize, 1, borex::limits::MAX_EVERY)?;
     borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
+    let warm = args.warm_start.then(|| WarmStart { keyframe_every: args.keyframe_every, iters: args.warm_iters.unwrap_or(args.settings.iters) });
+    if let Some(w) = warm {
+        borex::limits::in_range("--keyframe-every", w.keyframe_every, 1, borex::limits::MAX_EVERY)?;
+        borex::limits::in_range("--warm-iters", w.iters, 1, borex::limits::MAX_ITERS)?;
+    }
     let (start, end) = args.frames.unwrap_or((0, None));
     borex::limits::in_range("--frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
     let refine = job(&args.settings, false, PathBuf::new(), out.clone());
@@ -97,6 +114,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         stack: args.stack,
         refine: &refine,
         out_dir: out.clone(),
+        warm,
     };
     let quiet = global.quiet;
     let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
@@ -107,7 +125,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: PathBuf, refine: borex::borex::RefineJob) -> anyhow::Result<()> {
     // What clip mode does not do (yet): say so rather than ignore it.
-    for (flag, given) in [("--shard", args.shard.is_some()), ("--stack", args.stack)] {
+    for (flag, given) in [("--shard", args.shard.is_some()), ("--stack", args.stack), ("--warm-start", args.warm_start)] {
         anyhow::ensure!(!given, "{flag} is not supported with --mode clip");
     }
     if let Some(s) = args.clip_stride {

@@ -7,10 +7,19 @@
 //! none done twice. The last step joins the records into `frames.csv` and the
 //! segments into `overlay.mp4`. `--shard I/N` takes a slice of the groups;
 //! [`merge`] joins the shards' folders and finishes the same way.
+//!
+//! With a warm start ([`WarmStart`]) the selected frames are cut into chains
+//! of C consecutive frames and a group is F chains, in lockstep (one frame of
+//! each per step), each chain in time order: its first frame (a keyframe,
+//! every C-th selected frame) takes the job's prior, every next frame the
+//! previous frame's refined map. A chain never crosses
+//! a group, so a resumed run or a shard starts each group cold at its
+//! keyframes and the maps do not depend on how the run was split or stopped.
 
 use super::{FrameSelection, Input, VideoInfo};
-use crate::borex::bulk::{drive, Shard, UnitResult};
+use crate::borex::bulk::{drive_groups, Shard, UnitResult};
 use crate::borex::pipeline::{RefineJob, RefineUnit, Source};
+use crate::borex::RefineConfig;
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::job::ms;
@@ -33,6 +42,18 @@ pub struct VideoJob<'a> {
     /// What every frame shares (its `image` and `out_dir` are unused).
     pub refine: &'a RefineJob,
     pub out_dir: PathBuf,
+    /// Temporal warm start; `None` refines every frame from the job's prior.
+    pub warm: Option<WarmStart>,
+}
+
+/// `--warm-start`: frames after a chain's keyframe start from the previous
+/// frame's refined map instead of a prior of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmStart {
+    /// Frames per chain (C): a keyframe, then C − 1 warm frames.
+    pub keyframe_every: usize,
+    /// Queries of a warm frame.
+    pub iters: usize,
 }
 
 /// `job.json`: what a resumed run or a shard being merged must match.
@@ -49,6 +70,26 @@ pub struct JobFile {
     pub frames: usize,
     pub groups: usize,
     pub shard: Shard,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<WarmStart>,
+}
+
+/// A group being finished: its number and each done frame's (index, row, overlay frame).
+type PendingGroup = (usize, Vec<(u64, Vec<String>, image::RgbImage)>);
+
+/// One frame on its way through the lockstep driver.
+struct Item {
+    frame: Result<super::Frame>,
+    /// The chain (lane) of the group it belongs to; 0 without warm start.
+    lane: usize,
+    /// Its prior is the previous frame's map (not a keyframe).
+    warm: bool,
+}
+
+/// The chains of a group of `m` frames (positions 0..m): runs of `c`, the
+/// last one shorter, so keyframes fall on every c-th selected frame whatever F.
+fn chains(m: usize, c: usize) -> Vec<std::ops::Range<usize>> {
+    (0..m).step_by(c).map(|a| a..(a + c).min(m)).collect()
 }
 
 /// One group's record (`parts/group_NNNNNN.json`).
@@ -150,7 +191,13 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
     let indices = job.selection.indices(info.frames)?;
     let f = job.lockstep;
-    let groups = indices.len().div_ceil(f);
+    if let Some(w) = job.warm {
+        crate::limits::in_range("--keyframe-every", w.keyframe_every, 1, crate::limits::MAX_EVERY)?;
+        crate::limits::in_range("--warm-iters", w.iters, 1, crate::limits::MAX_ITERS)?;
+    }
+    // Frames per group: F, or F chains of C with a warm start.
+    let per_group = f * job.warm.map_or(1, |w| w.keyframe_every);
+    let groups = indices.len().div_ceil(per_group);
     let file = JobFile {
         input: job.input.display().to_string(),
         info: info.clone(),
@@ -161,6 +208,7 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
         frames: indices.len(),
         groups,
         shard: job.shard,
+        warm: job.warm,
     };
     let out = &job.out_dir;
     if job.shard == Shard::ALL && is_finished(out) {
@@ -172,30 +220,70 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
 
     let mine = job.shard.range(groups);
     let todo: Vec<usize> = mine.clone().filter(|&g| !group_path(out, g).exists()).collect();
-    let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| indices[g * f..((g + 1) * f).min(indices.len())].iter().copied()).collect();
-    let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / f;
-    let in_shard: usize = mine.clone().map(|g| ((g + 1) * f).min(indices.len()) - g * f).sum();
+    let group_frames = |g: usize| &indices[g * per_group..((g + 1) * per_group).min(indices.len())];
+    let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| group_frames(g).iter().copied()).collect();
+    let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / per_group;
+    let in_shard: usize = mine.clone().map(|g| group_frames(g).len()).sum();
     // Only this run's frames, so frames/s and the ETA are this run's.
     let bar = progress(todo_frames.len() as u64);
 
-    // The group being finished: its rows and overlay frames, in frame order.
-    let mut pending: Option<(usize, Vec<Vec<String>>, Vec<image::RgbImage>)> = None;
+    // The group being finished: its frames' rows and overlay frames (sorted by frame when it is written).
+    let mut pending: Option<PendingGroup> = None;
     let fps_out = overlay_rate(&info.fps, job.selection.every);
     let labels = model.labels();
-    let frames = input.frames(&info, todo_frames.clone())?;
+    // Warm frames: the job with the warm query count, and each lane's last map.
+    let warm_job = job.warm.map(|w| RefineJob { config: RefineConfig { iters: w.iters, ..job.refine.config.clone() }, ..job.refine.clone() });
+    let last_maps = std::cell::RefCell::new(vec![None::<ndarray::Array2<f32>>; f]);
+    let steps: Box<dyn Iterator<Item = Vec<Item>> + '_> = match job.warm {
+        None => {
+            let mut frames = input.frames(&info, todo_frames.clone())?.peekable();
+            Box::new(std::iter::from_fn(move || {
+                frames.peek().is_some().then(|| frames.by_ref().take(f).map(|frame| Item { frame, lane: 0, warm: false }).collect())
+            }))
+        }
+        Some(w) => {
+            // Step j of a group: the j-th frame of each of its chains. Lane k
+            // decodes chain k of every group (one decoder each, in time order).
+            let mut plan: Vec<Vec<(usize, bool)>> = vec![];
+            let mut lane_frames = vec![vec![]; f];
+            for &g in &todo {
+                let frames = group_frames(g);
+                let runs = chains(frames.len(), w.keyframe_every);
+                for j in 0..runs.iter().map(|r| r.len()).max().unwrap_or(0) {
+                    plan.push(runs.iter().enumerate().filter(|(_, r)| j < r.len()).map(|(k, _)| (k, j > 0)).collect());
+                }
+                for (k, r) in runs.into_iter().enumerate() {
+                    lane_frames[k].extend_from_slice(&frames[r]);
+                }
+            }
+            let mut lanes = lane_frames.into_iter().map(|l| input.frames(&info, l)).collect::<Result<Vec<_>>>()?;
+            Box::new(plan.into_iter().map(move |step| {
+                step.into_iter().map(|(lane, warm)| Item { frame: lanes[lane].next().expect("the plan follows each lane's frames"), lane, warm }).collect()
+            }))
+        }
+    };
     let mut refined = 0usize;
-    drive(
-        frames,
+    drive_groups(
+        steps,
         f,
         job.refine,
         model,
         backend,
-        |frame| match frame {
-            Ok(fr) => RefineUnit::prepare(job.refine, Source::Rgb(&fr.rgb, &format!("frame {}", fr.index)), model, backend, true, Instant::now()),
-            Err(e) => Err(BorexError::invalid(e.to_string())),
+        |item| {
+            let fr = item.frame.as_ref().map_err(|e| BorexError::invalid(e.to_string()))?;
+            let source = Source::Rgb(&fr.rgb, &format!("frame {}", fr.index));
+            match (&warm_job, item.warm) {
+                (Some(wj), true) => {
+                    let prior = last_maps.borrow_mut()[item.lane].take();
+                    let prior = prior.ok_or_else(|| BorexError::invalid(format!("frame {}: the previous frame of its chain has no map", fr.index)))?;
+                    RefineUnit::prepare_with_prior(wj, source, model, backend, Some(prior), true, Instant::now())
+                }
+                _ => RefineUnit::prepare(job.refine, source, model, backend, true, Instant::now()),
+            }
         },
-        |frame, result| {
-            let frame = frame?;
+        |item, result| {
+            let lane = item.lane;
+            let frame = item.frame?;
             let (unit, r) = match result {
                 UnitResult::Done(u, r) => (u, r),
                 UnitResult::Failed(e) => return Err(BorexError::invalid(format!("frame {}: {e}", frame.index))),
@@ -205,6 +293,9 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             let t = &r.timings;
             let time_ms = unit.prior_ms() + ms(t.model + t.gp_fit + t.posterior) + ms(tm.elapsed());
             output::write_npy(&map_path(out, frame.index), &r.map)?;
+            if job.warm.is_some() {
+                last_maps.borrow_mut()[lane] = Some(r.map.clone());
+            }
             let class = unit.prepared.class;
             let cell = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.6}")).unwrap_or_default();
             let row = vec![
@@ -220,13 +311,13 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             ];
             let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
             let g = group_of(frame.index);
-            let entry = pending.get_or_insert_with(|| (g, vec![], vec![]));
-            entry.1.push(row);
-            entry.2.push(overlay);
+            let entry = pending.get_or_insert_with(|| (g, vec![]));
+            entry.1.push((frame.index, row, overlay));
             refined += 1;
-            let size = ((g + 1) * f).min(indices.len()) - g * f;
-            if entry.1.len() == size {
-                let (g, rows, overlays) = pending.take().expect("a pending group");
+            if entry.1.len() == group_frames(g).len() {
+                let (g, mut done) = pending.take().expect("a pending group");
+                done.sort_by_key(|d| d.0);
+                let (rows, overlays): (Vec<_>, Vec<_>) = done.into_iter().map(|(_, row, o)| (row, o)).unzip();
                 output::encode_h264(&segment_path(out, g), &overlays, &fps_out)?;
                 // The record last: it marks the group done.
                 output::write_json(&group_path(out, g), &GroupRecord { group: g, rows })?;
