@@ -8,15 +8,9 @@
 mod common;
 
 use borex::model::{Classifier, InputKind, ModelOptions, OutputKind};
-use common::{assert_error, asset, run_borex};
+use common::{assert_error, asset, ffmpeg, frame_count, run_borex};
 use ndarray::{Array3, Array5, Axis};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -118,12 +112,7 @@ fn clip_maps_follow_the_object_in_time_and_space() {
         }
     }
     // One overlay frame per input frame.
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(out.join("overlay.mp4"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "8");
+    assert_eq!(frame_count(&out.join("overlay.mp4")), 8);
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!((report["mode"].as_str(), report["clip_len"].as_u64(), report["clips"].as_array().map(Vec::len)), (Some("clip"), Some(4), Some(2)));
     assert_eq!(report["clips"][0]["observations"].as_array().unwrap().len(), 20);
@@ -152,12 +141,7 @@ fn overlapping_clips_stream_every_frame_once() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert!(report["clips"].as_array().unwrap().iter().all(|c| c["model_evaluations"] == 20));
     // The overlay shows frames 0–7 once each (2 from each clip, all 4 from the last).
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(out.join("overlay.mp4"))
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "8");
+    assert_eq!(frame_count(&out.join("overlay.mp4")), 8);
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_error, asset, run_borex};
+use common::{assert_error, asset, ffmpeg, frame_count, run_borex};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,20 +14,6 @@ use std::process::{Command, Output};
 fn ok(out: &Output) -> String {
     assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is installed (scripts/setup.sh)");
-    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn frame_count(video: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
-        .arg(video)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 /// FFmpeg's average frame rate and duration of a video's first stream.

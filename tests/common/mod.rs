@@ -96,3 +96,19 @@ pub fn causal_auc(model: &borex::model::Classifier, from: ndarray::ArrayView3<f3
     let n = scores.len();
     (scores.iter().sum::<f64>() - scores[0] / 2.0 - scores[n - 1] / 2.0) / (n - 1) as f64
 }
+
+/// Run `ffmpeg -v error -y ARGS`, failing the test with its message.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is installed (scripts/setup.sh)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The frames of a video's first stream, counted by decoding (ffprobe -count_packets).
+pub fn frame_count(video: &std::path::Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
