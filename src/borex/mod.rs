@@ -117,15 +117,15 @@ impl PriorMean {
         *self == PriorMean::Scaled
     }
 
-    /// (a, b) for observations `ys` whose boxes sit where the prior is `s0s`.
-    pub fn affine(self, s0s: &[f64], ys: &[f64]) -> (f64, f64) {
+    /// (a, b) for observations `ys` whose boxes sit where the covariate is `covs`.
+    pub fn affine(self, covs: &[f64], ys: &[f64]) -> (f64, f64) {
         let n = ys.len();
         if self == PriorMean::Scaled || n < PRIOR_FIT_MIN_OBS {
             return (1.0, 0.0);
         }
-        let (mx, my) = (s0s.iter().sum::<f64>() / n as f64, ys.iter().sum::<f64>() / n as f64);
-        let sxx: f64 = s0s.iter().map(|x| (x - mx).powi(2)).sum();
-        let sxy: f64 = s0s.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+        let (mx, my) = (covs.iter().sum::<f64>() / n as f64, ys.iter().sum::<f64>() / n as f64);
+        let sxx: f64 = covs.iter().map(|x| (x - mx).powi(2)).sum();
+        let sxy: f64 = covs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
         let a = if sxx > 0.0 { (sxy / sxx).max(MIN_PRIOR_SLOPE) } else { 1.0 };
         (a, my - a * mx)
     }
@@ -408,10 +408,10 @@ pub struct RefineLoop<'a> {
     stored: [f64; 3],
     observations: Vec<Observation>,
     xs: Vec<f64>,
-    /// Objective values and the prior S0 at their box centres.
+    /// Objective values and the covariate at their box centres.
     fs: Vec<f64>,
-    s0s: Vec<f64>,
-    /// The prior mean's current scale and offset (m = a·S0 + b).
+    covs: Vec<f64>,
+    /// The prior mean's current scale and offset (m = a·covariate + b).
     affine: (f64, f64),
     gp: Option<Gp>,
     fit_failures: Vec<(usize, String)>,
@@ -477,7 +477,7 @@ impl<'a> RefineLoop<'a> {
             observations: Vec::with_capacity(cfg.iters),
             xs: vec![],
             fs: vec![],
-            s0s: vec![],
+            covs: vec![],
             affine: (1.0, 0.0),
             gp: None,
             fit_failures: vec![],
@@ -530,10 +530,10 @@ impl<'a> RefineLoop<'a> {
         self.observations.push(Observation { row: r, col: q, size: s, stored: self.stored, p_inside, p_outside, f, length_scales: [0.0; 3] });
         self.xs.extend_from_slice(&self.stored);
         self.fs.push(f as f64);
-        self.s0s.push(self.covariate[[r as usize, q as usize]] as f64);
-        let (a, b) = cfg.prior_mean.affine(&self.s0s, &self.fs);
+        self.covs.push(self.covariate[[r as usize, q as usize]] as f64);
+        let (a, b) = cfg.prior_mean.affine(&self.covs, &self.fs);
         self.affine = (a, b);
-        let ys: Vec<f64> = self.fs.iter().zip(&self.s0s).map(|(f, s)| f - (a * s + b)).collect();
+        let ys: Vec<f64> = self.fs.iter().zip(&self.covs).map(|(f, c)| f - (a * c + b)).collect();
 
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &self.xs).expect("n×3");
@@ -550,9 +550,9 @@ impl<'a> RefineLoop<'a> {
         self.timings.gp_fit += tf.elapsed();
 
         let tp = Instant::now();
-        // The session's mean is S0 + kᵀw; with m = a·S0 + b the posterior is
-        // a·(S0 + kᵀα/a) + b, so weights α/a and κ/a give the same UCB argmax
-        // and a map with the same order (a > 0).
+        // The session's mean is C + kᵀw (C the covariate); with m = a·C + b the
+        // posterior is a·(C + kᵀα/a) + b, so weights α/a and κ/a give the same
+        // UCB argmax and a map with the same order (a > 0).
         let inputs = self.session_inputs(&fitted);
         self.session.set_gp(&inputs)?;
         if t + 1 < cfg.iters {
@@ -568,16 +568,20 @@ impl<'a> RefineLoop<'a> {
         Ok(())
     }
 
-    /// `gp` as the search session takes it: weights divided by the prior
-    /// mean's scale a (see [`PriorMean::Fitted`]), on the coarse grid's
+    /// `gp` as a session over the covariate takes it: weights divided by the
+    /// prior mean's scale a (see [`PriorMean::Fitted`]).
+    fn scaled_inputs(gp: &Gp, a: f64) -> crate::gp::PosteriorInputs {
+        let mut inputs = gp.posterior_inputs();
+        inputs.weights.iter_mut().for_each(|w| *w /= a as f32);
+        inputs
+    }
+
+    /// [`Self::scaled_inputs`] for the search session: on the coarse grid's
     /// coordinates when the search is strided.
     fn session_inputs(&self, gp: &Gp) -> crate::gp::PosteriorInputs {
-        let mut inputs = gp.posterior_inputs();
-        let a = self.affine.0 as f32;
-        inputs.weights.iter_mut().for_each(|w| *w /= a);
         match self.stride {
-            1 => inputs,
-            s => coarse_inputs(&inputs, s),
+            1 => Self::scaled_inputs(gp, self.affine.0),
+            s => coarse_inputs(&Self::scaled_inputs(gp, self.affine.0), s),
         }
     }
 
@@ -600,15 +604,13 @@ impl<'a> RefineLoop<'a> {
         let tp = Instant::now();
         // The prior in the GP's units: a·S0 + b (S0 itself unless fitted).
         let (a, b) = self.affine;
-        let prior = if (a, b) == (1.0, 0.0) { self.s0 } else { self.s0.mapv(|v| (a * v as f64 + b) as f32) };
+        let prior = self.s0.mapv(|v| (a * v as f64 + b) as f32);
         let map = match self.cfg.readout {
             full_res::Readout::Window => {
                 let session_map = if self.stride > 1 {
                     // The search saw only the coarse points: one full-grid pass for the map.
                     let mut full = gp_kernels.session(&self.grid, self.covariate.as_slice().expect("standard layout"))?;
-                    let mut inputs = gp.posterior_inputs();
-                    inputs.weights.iter_mut().for_each(|w| *w /= a as f32);
-                    full.set_gp(&inputs)?;
+                    full.set_gp(&Self::scaled_inputs(&gp, a))?;
                     full.mean_map()?
                 } else {
                     self.session.mean_map()?
