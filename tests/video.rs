@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_error, asset, ffmpeg, frame_count, run_borex};
+use common::{assert_error, asset, ffmpeg, frame_count, no_leftovers, run_borex};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -58,18 +58,6 @@ fn rows(dir: &Path) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_path(dir.join("frames.csv")).unwrap();
     assert_eq!(r.headers().unwrap().iter().collect::<Vec<_>>(), borex::video::run::CSV_HEADER);
     r.records().map(|x| x.unwrap().iter().take(8).map(str::to_string).collect()).collect()
-}
-
-fn no_leftovers(dir: &Path) {
-    for sub in ["", "maps"] {
-        let d = dir.join(sub);
-        if d.exists() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let n = e.unwrap().file_name().to_string_lossy().into_owned();
-                assert!(!n.ends_with(".tmp") && n != "parts", "{}: left {n}", d.display());
-            }
-        }
-    }
 }
 
 #[test]

@@ -5,7 +5,8 @@ use borex::compute::Backend;
 use borex::model::Classifier;
 use borex::borex::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
-use borex::video::run::{merge, run, VideoJob, WarmStart};
+use borex::video::resume::merge_shards;
+use borex::video::run::{run, VideoJob, WarmStart};
 use borex::video::FrameSelection;
 use clap::Args;
 use std::path::PathBuf;
@@ -18,8 +19,9 @@ pub struct VideoArgs {
     /// A video file (any container or codec FFmpeg reads) or a folder of frames (PNG/JPEG, in name order).
     #[arg(required = true)]
     pub input: Option<PathBuf>,
-    /// Output folder: maps/ (one .npy per frame), frames.csv, overlay.mp4, job.json. Rerunning the
-    /// same command into it resumes an interrupted run.
+    /// Output folder: maps/ (one .npy per frame; clip mode: per clip), frames.csv (clip mode:
+    /// clips.csv, report.json), overlay.mp4, job.json. Rerunning the same command into it resumes
+    /// an interrupted run.
     #[arg(short, long, required = true)]
     pub out: Option<PathBuf>,
     /// Refine every K-th frame.
@@ -37,7 +39,8 @@ pub struct VideoArgs {
     /// Frame rate of a frame folder.
     #[arg(long, default_value_t = 25.0)]
     pub fps: f64,
-    /// Only the I-th of N slices of the frame groups (0-based), for job arrays; `borex video merge` joins them.
+    /// Only the I-th of N slices of the frame groups (clip mode: of the clips; 0-based), for job
+    /// arrays; `borex video merge` joins them.
     #[arg(long)]
     pub shard: Option<Shard>,
     /// frame: one BO problem per frame (an image classifier); clip: one per clip of
@@ -79,8 +82,9 @@ pub enum VideoMode {
 
 pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(MergeCommand::Merge(m)) = &args.merge {
-        let n = merge(&m.shards, &m.out)?;
-        println!("merged {n} frames from {} shards into {}", m.shards.len(), m.out.display());
+        let (mode, n) = merge_shards(&m.shards, &m.out)?;
+        let what = if mode == "clip" { "clips" } else { "frames" };
+        println!("merged {n} {what} from {} shards into {}", m.shards.len(), m.out.display());
         return Ok(());
     }
     let (input, out) = (args.input.clone().expect("clap requires INPUT"), args.out.clone().expect("clap requires --out"));
@@ -125,7 +129,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
 
 fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: PathBuf, refine: borex::borex::RefineJob) -> anyhow::Result<()> {
     // What clip mode does not do (yet): say so rather than ignore it.
-    for (flag, given) in [("--shard", args.shard.is_some()), ("--stack", args.stack), ("--warm-start", args.warm_start)] {
+    for (flag, given) in [("--stack", args.stack), ("--warm-start", args.warm_start)] {
         anyhow::ensure!(!given, "{flag} is not supported with --mode clip");
     }
     if let Some(s) = args.clip_stride {
@@ -147,11 +151,13 @@ fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: Pat
         prior: refine.prior.clone(),
         config: ClipConfig { refine: refine.config.clone(), spans: args.temporal_sizes.clone() },
         batch: args.settings.batch,
+        shard: args.shard.unwrap_or(Shard::ALL),
         out_dir: out.clone(),
     };
     let quiet = global.quiet;
     let s = run_clips(&cjob, &model, &backend, &|n| borex::progress::rate_bar(n, "clips", quiet))?;
     let left = if s.left_over > 0 { format!(" ({} frames after the last whole clip left out)", s.left_over) } else { String::new() };
-    println!("{} clips of {} frames refined{left}; wrote {}", s.clips, s.clip_len, out.display());
+    let done = if s.finished { format!("wrote {}", out.display()) } else { "this shard is done; `borex video merge` joins the shards".into() };
+    println!("{} clips of {} frames: {} refined, {} done by an earlier run{left}; {done}", s.clips, s.clip_len, s.refined, s.kept);
     Ok(())
 }

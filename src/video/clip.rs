@@ -3,12 +3,18 @@
 //! `stride` frames) and each clip is one BOREx problem over space-time boxes
 //! ([`crate::borex::clip`]). OUTDIR gets `maps/clip_NNNNNN.npy` (T×H×W per
 //! clip), `clips.csv`, `overlay.mp4` (each frame with its clip's map at that
-//! frame) and `report.json`, staged and swapped in whole when the run ends.
-//! Frames stream through a window of one clip, so memory does not grow with
-//! the video.
+//! frame) and `report.json`. A clip is a unit of work of the resumable folder
+//! ([`super::resume`]), as a group is in frame mode: its map, overlay segment
+//! and record are committed as it finishes, so a killed run resumes at the
+//! next clip, `--shard I/N` takes a contiguous slice of the clips, and
+//! [`merge`] joins the shards; the tables, `overlay.mp4` and `report.json` are
+//! built from the records at the end. Frames stream through a window of one
+//! clip, so memory does not grow with the video.
 
+use super::resume::{self, Record, UnitJob};
 use super::run::overlay_rate;
-use super::{FrameSelection, Input};
+use super::{FrameSelection, Input, VideoInfo};
+use crate::borex::bulk::Shard;
 use crate::borex::clip::{refine_clip, ClipConfig};
 use crate::borex::{ClassSpec, PriorSpec};
 use crate::compute::Backend;
@@ -17,10 +23,11 @@ use crate::explain::Method;
 use crate::image::Preprocessed;
 use crate::job::ms;
 use crate::model::{Classifier, InputKind, Scorer};
-use crate::output::{self, OutputSet};
+use crate::output;
 use ndarray::{Array3, Array4, Axis};
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Clip length when neither the model nor `--clip-len` fixes it.
@@ -41,7 +48,38 @@ pub struct ClipJob {
     pub config: ClipConfig,
     /// Images per model call (clips per call: batch / T, at least 2).
     pub batch: usize,
+    pub shard: Shard,
     pub out_dir: PathBuf,
+}
+
+/// `job.json` of a clip-mode run: what a resumed run or a shard being merged must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipJobFile {
+    pub input: String,
+    pub info: VideoInfo,
+    pub selection: FrameSelection,
+    pub clip_len: usize,
+    pub clip_stride: usize,
+    /// Every refine setting (class, prior, refine config, temporal sizes, model and its input).
+    pub settings: serde_json::Value,
+    pub clips: usize,
+    /// Selected frames after the last whole clip, left out.
+    pub left_over_frames: usize,
+    pub shard: Shard,
+}
+
+impl UnitJob for ClipJobFile {
+    const MODE: &'static str = "clip";
+    const UNIT: &'static str = "clip";
+    fn units(&self) -> usize {
+        self.clips
+    }
+    fn shard(&self) -> Shard {
+        self.shard
+    }
+    fn with_shard(&self, shard: Shard) -> Self {
+        Self { shard, ..self.clone() }
+    }
 }
 
 pub const CSV_HEADER: [&str; 11] =
@@ -50,10 +88,23 @@ pub const CSV_HEADER: [&str; 11] =
 /// What a run did.
 #[derive(Debug)]
 pub struct ClipSummary {
+    /// Clips of the run (of this shard).
     pub clips: usize,
+    /// Clips this run refined (the others were done by an earlier run).
+    pub refined: usize,
+    pub kept: usize,
     pub clip_len: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over: usize,
+    /// The outputs are complete; false for a shard.
+    pub finished: bool,
+}
+
+/// A finished clip-mode folder holds these (and no `parts/`).
+const FINISHED: [&str; 3] = ["clips.csv", "overlay.mp4", "report.json"];
+
+fn map_name(clip: usize) -> String {
+    format!("maps/clip_{clip:06}.npy")
 }
 
 /// The clip length: the model's when it fixes T (a different `--clip-len` is
@@ -100,7 +151,9 @@ fn clip_prior(prior: &PriorSpec, (h, w): (u32, u32)) -> Result<ClipPrior> {
     }
 }
 
-/// Refine every clip of `job.input`.
+/// Refine every clip of `job.input` (or this shard's share), resuming from
+/// the clips an earlier run finished; finish the outputs when the run covers
+/// every clip.
 pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress: &dyn Fn(u64) -> indicatif::ProgressBar) -> Result<ClipSummary> {
     let t = clip_length(model, job.clip_len)?;
     let stride = job.stride.unwrap_or(t);
@@ -119,12 +172,37 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         )));
     }
     let starts: Vec<usize> = (0..).step_by(stride).take_while(|s| s + t <= indices.len()).collect();
-    let outputs = OutputSet::begin(&job.out_dir)?;
-    for d in ["maps", "parts"] {
-        output::prepare_dir(&outputs.file(d))?;
+    let left_over = indices.len() - (starts.last().map_or(0, |s| s + t)).min(indices.len());
+    let file = ClipJobFile {
+        input: job.input.display().to_string(),
+        info: info.clone(),
+        selection: job.selection,
+        clip_len: t,
+        clip_stride: stride,
+        settings: serde_json::json!({
+            "class": format!("{:?}", job.class),
+            "prior": job.prior.method(),
+            "refine": job.config.refine,
+            "baseline": job.config.refine.baseline,
+            "temporal_sizes": job.config.spans(t as u32),
+            "model": model.path(),
+            "model_input": model.input_shape_text(),
+        }),
+        clips: starts.len(),
+        left_over_frames: left_over,
+        shard: job.shard,
+    };
+    let out = &job.out_dir;
+    let in_shard = job.shard.range(starts.len()).len();
+    let summary = |refined: usize, finished: bool| ClipSummary { clips: in_shard, refined, kept: in_shard - refined, clip_len: t, left_over, finished };
+    if job.shard == Shard::ALL && resume::is_finished(out, &FINISHED) {
+        resume::check_out_dir(out, &file)?;
+        return Ok(summary(0, true));
     }
-    // Every selected frame a clip uses, once, in order.
-    let mut wanted: Vec<usize> = starts.iter().flat_map(|&s| s..s + t).collect();
+    resume::open_out_dir(out, &file)?;
+    let todo = resume::todo(out, &file);
+    // Every selected frame a clip to do uses, once, in order.
+    let mut wanted: Vec<usize> = todo.iter().flat_map(|&k| starts[k]..starts[k] + t).collect();
     wanted.sort_unstable();
     wanted.dedup();
     let mut stream = input.frames(&info, wanted.iter().map(|&p| indices[p]).collect())?;
@@ -134,13 +212,14 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
     let scorer = Scorer::new(model, backend.image.as_ref(), (job.batch / t).max(2));
     let labels = model.labels();
     let fps_out = overlay_rate(&info.fps, job.selection.every);
-    let bar = progress(starts.len() as u64);
+    // Only this run's clips, so clips/s and the ETA are this run's.
+    let bar = progress(todo.len() as u64);
     let quiet = indicatif::ProgressBar::hidden();
-    let (mut rows, mut segments, mut per_clip) = (vec![], vec![], vec![]);
-    for (k, &s) in starts.iter().enumerate() {
+    for &k in &todo {
+        let s = starts[k];
         let t0 = Instant::now();
         let evals0 = scorer.evaluations();
-        // Slide the window to positions s..s+t.
+        // Slide the window to positions s..s+t (the frames of clips done earlier were never decoded).
         while window.front().is_some_and(|(p, ..)| *p < s) {
             window.pop_front();
         }
@@ -150,6 +229,7 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
             let pre = crate::image::to_input(&frame.rgb, &format!("frame {}", frame.index), model.preprocess())?;
             window.push_back((pos, frame, pre));
         }
+        debug_assert!(window.len() == t && window[0].0 == s, "the window holds clip {k}'s frames");
         let views: Vec<_> = window.iter().map(|(_, _, p)| p.tensor.view()).collect();
         let clip: Array4<f32> = ndarray::stack(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("clip tensor: {e}")))?;
         let probs = scorer.score_clips(clip.view().insert_axis(Axis(0)))?;
@@ -163,18 +243,16 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         let prior = Array3::from_shape_fn((t, h as usize, w as usize), |(_, y, x)| spatial[[y, x]]);
         let prior_ms = ms(tp.elapsed());
         let r = refine_clip(&scorer, backend.gp.as_ref(), clip.view(), class, prior.view(), &job.config, &quiet)?;
-        output::write_npy_nd(&outputs.file(&format!("maps/clip_{k:06}.npy")), &r.map)?;
+        output::write_npy_nd(&out.join(map_name(k)), &r.map)?;
         // The overlay shows each frame once: a clip's frames up to the next clip's start.
         let shown = if k + 1 == starts.len() { t } else { stride.min(t) };
         let overlays: Vec<_> = window.iter().take(shown).enumerate().map(|(f, (_, fr, pre))| output::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop)).collect();
-        let seg = outputs.file(&format!("parts/clip_{k:06}.h264"));
-        output::encode_h264(&seg, &overlays, &fps_out)?;
-        segments.push(seg);
+        output::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
         let frame_means: Vec<f32> = r.map.outer_iter().map(|m| m.mean().unwrap_or(0.0)).collect();
         let peak = frame_means.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
         let (first, last) = (&window[0].1, &window[t - 1].1);
         let evaluations = scorer.evaluations() - evals0;
-        rows.push(vec![
+        let row = vec![
             k.to_string(),
             first.index.to_string(),
             last.index.to_string(),
@@ -186,8 +264,8 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
             window[peak].1.index.to_string(),
             evaluations.to_string(),
             format!("{:.2}", ms(t0.elapsed())),
-        ]);
-        per_clip.push(serde_json::json!({
+        ];
+        let entry = serde_json::json!({
             "clip": k,
             "frames": [first.index, last.index],
             "class": class,
@@ -196,36 +274,54 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
             "length_scales": r.length_scales,
             "fit_failures": r.fit_failures.len(),
             "posterior_updates": r.posterior_updates,
+            // Where this clip ran: shards of one job may run on different machines.
+            "device": {"gp": backend.kind(), "adapter": backend.describe(), "ep": model.ep()},
             "timings_ms": {"prior": prior_ms, "model": ms(r.timings.model), "gp_fit": ms(r.timings.gp_fit), "posterior": ms(r.timings.posterior), "total": ms(t0.elapsed())},
             "observations": r.observations,
-        }));
+        });
+        // The record last: it marks the clip done.
+        resume::commit_unit::<ClipJobFile>(out, &Record { unit: k, maps: vec![map_name(k)], rows: vec![row], report: vec![entry] })?;
         bar.inc(1);
     }
     bar.finish_and_clear();
-    output::write_csv(&outputs.file("clips.csv"), &CSV_HEADER, &rows)?;
-    output::join_h264(&outputs.file("overlay.mp4"), &segments, &fps_out)?;
-    let parts = outputs.file("parts");
-    std::fs::remove_dir_all(&parts).map_err(|e| BorexError::io(&parts, e))?;
-    let left_over = indices.len() - (starts.last().map_or(0, |s| s + t)).min(indices.len());
-    let report = serde_json::json!({
-        "mode": "clip",
-        "input": job.input.display().to_string(),
-        "video": info,
-        "selection": job.selection,
-        "model": model.path(),
-        "model_input": model.input_shape_text(),
-        "clip_len": t,
-        "clip_stride": stride,
-        "temporal_sizes": job.config.spans(t as u32),
-        "class": format!("{:?}", job.class),
-        "prior": job.prior.method(),
-        "refine": job.config.refine,
-        "baseline": job.config.refine.baseline,
-        "device": {"gp": backend.kind(), "adapter": backend.describe(), "ep": model.ep()},
-        "clips": per_clip,
-        "left_over_frames": left_over,
-    });
-    output::write_json(&outputs.file("report.json"), &report)?;
-    outputs.commit()?;
-    Ok(ClipSummary { clips: starts.len(), clip_len: t, left_over })
+    let finished = job.shard == Shard::ALL;
+    if finished {
+        finalize(out, &file)?;
+    }
+    Ok(summary(todo.len(), finished))
+}
+
+/// Join every clip's record and segment into `clips.csv`, `report.json` and
+/// `overlay.mp4`, then drop the parts.
+fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
+    resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
+        let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+        let entries: Vec<serde_json::Value> = records.iter().flat_map(|r| r.report.iter().cloned()).collect();
+        if rows.len() != file.clips || entries.len() != file.clips || rows.iter().enumerate().any(|(k, r)| r[0] != k.to_string()) {
+            return Err(BorexError::invalid(format!("{}: the clip records hold {} clips, not the {} of the job, in order", out.display(), rows.len(), file.clips)));
+        }
+        output::write_csv(&out.join("clips.csv"), &CSV_HEADER, &rows)?;
+        let mut report = serde_json::json!({
+            "mode": "clip",
+            "input": file.input,
+            "video": file.info,
+            "selection": file.selection,
+            "clip_len": file.clip_len,
+            "clip_stride": file.clip_stride,
+            "left_over_frames": file.left_over_frames,
+        });
+        if let (Some(r), Some(settings)) = (report.as_object_mut(), file.settings.as_object()) {
+            r.extend(settings.clone());
+        }
+        report["clips"] = entries.into();
+        output::write_json(&out.join("report.json"), &report)
+    })
+}
+
+/// Join the folders of clip-mode `video --shard` runs into `out` and finish
+/// it as an unsharded run would. Returns the number of clips.
+pub fn merge(shards: &[PathBuf], out: &Path) -> Result<usize> {
+    let (whole, records) = resume::merge::<ClipJobFile>(shards, out)?;
+    finalize(out, &whole)?;
+    Ok(records.len())
 }

@@ -1,10 +1,11 @@
 //! Video in and out: frames stream from FFmpeg (`ffmpeg … -f rawvideo -pix_fmt
 //! rgb24 -`) or from a folder of images, one at a time, so memory never
 //! depends on the length of the video. The refinement itself is the bulk
-//! driver's ([`crate::borex::bulk`]); [`run`] holds the job description, the
-//! resume state and shards.
+//! driver's ([`crate::borex::bulk`]); [`run`] holds frame mode's job, [`clip`]
+//! clip mode's, and [`resume`] the resumable, shardable output folder both share.
 
 pub mod clip;
+pub mod resume;
 pub mod run;
 
 use crate::error::{BorexError, Result};

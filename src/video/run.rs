@@ -1,12 +1,10 @@
 //! `borex video` frame mode: the selected frames are cut into groups of F (the
-//! lockstep window); each group is a unit of work with its own record. OUTDIR
-//! holds the job description (`job.json`), per-frame maps (`maps/`), and until
-//! the run is complete one record and one overlay segment per group
-//! (`parts/`). Every file is written atomically and a group's record last, so
-//! a killed run resumes from the groups whose record exists: none missing,
-//! none done twice. The last step joins the records into `frames.csv` and the
-//! segments into `overlay.mp4`. `--shard I/N` takes a slice of the groups;
-//! [`merge`] joins the shards' folders and finishes the same way.
+//! lockstep window); each group is a unit of work of the resumable folder
+//! ([`super::resume`]): per-frame maps (`maps/`), then the group's overlay
+//! segment and record, so a killed run resumes from the groups whose record
+//! exists. The last step joins the records into `frames.csv` and the segments
+//! into `overlay.mp4`. `--shard I/N` takes a slice of the groups; [`merge`]
+//! joins the shards' folders and finishes the same way.
 //!
 //! With a warm start ([`WarmStart`]) the selected frames are cut into chains
 //! of C consecutive frames and a group is F chains, in lockstep (one frame of
@@ -16,6 +14,7 @@
 //! a group, so a resumed run or a shard starts each group cold at its
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
+use super::resume::{self, Record, UnitJob};
 use super::{FrameSelection, Input, VideoInfo};
 use crate::borex::bulk::{drive_groups, Shard, UnitResult};
 use crate::borex::pipeline::{RefineJob, RefineUnit, Source};
@@ -74,6 +73,20 @@ pub struct JobFile {
     pub warm: Option<WarmStart>,
 }
 
+impl UnitJob for JobFile {
+    const MODE: &'static str = "frame";
+    const UNIT: &'static str = "group";
+    fn units(&self) -> usize {
+        self.groups
+    }
+    fn shard(&self) -> Shard {
+        self.shard
+    }
+    fn with_shard(&self, shard: Shard) -> Self {
+        Self { shard, ..self.clone() }
+    }
+}
+
 /// A group being finished: its number and each done frame's (index, row, overlay frame).
 type PendingGroup = (usize, Vec<(u64, Vec<String>, image::RgbImage)>);
 
@@ -90,13 +103,6 @@ struct Item {
 /// last one shorter, so keyframes fall on every c-th selected frame whatever F.
 fn chains(m: usize, c: usize) -> Vec<std::ops::Range<usize>> {
     (0..m).step_by(c).map(|a| a..(a + c).min(m)).collect()
-}
-
-/// One group's record (`parts/group_NNNNNN.json`).
-#[derive(Debug, Serialize, Deserialize)]
-struct GroupRecord {
-    group: usize,
-    rows: Vec<Vec<String>>,
 }
 
 pub const CSV_HEADER: [&str; 9] = ["frame", "timestamp", "class", "label", "probability", "insertion", "deletion", "model_evaluations", "time_ms"];
@@ -124,63 +130,12 @@ fn settings(job: &RefineJob, model: &Classifier) -> serde_json::Value {
     })
 }
 
-fn group_path(out: &Path, g: usize) -> PathBuf {
-    out.join("parts").join(format!("group_{g:06}.json"))
-}
-
-fn segment_path(out: &Path, g: usize) -> PathBuf {
-    out.join("parts").join(format!("group_{g:06}.h264"))
+fn map_name(frame: u64) -> String {
+    format!("maps/frame_{frame:06}.npy")
 }
 
 fn map_path(out: &Path, frame: u64) -> PathBuf {
-    out.join("maps").join(format!("frame_{frame:06}.npy"))
-}
-
-/// Remove temporaries a killed run left (`.NAME.….tmp`, borex's own naming).
-fn remove_stale_temporaries(out: &Path) {
-    for dir in [out.to_path_buf(), out.join("maps"), out.join("parts")] {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
-/// Open OUTDIR for `file`: new, or holding the same job (a resumed run).
-fn open_out_dir(out: &Path, file: &JobFile) -> Result<()> {
-    check_out_dir(out, file)?;
-    for d in ["maps", "parts"] {
-        output::prepare_dir(&out.join(d))?;
-    }
-    let job_path = out.join("job.json");
-    if !job_path.exists() {
-        output::write_json(&job_path, file)?;
-    }
-    Ok(())
-}
-
-/// OUTDIR is new, empty, or holds the same job.
-fn check_out_dir(out: &Path, file: &JobFile) -> Result<()> {
-    let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
-    let job_path = out.join("job.json");
-    if job_path.exists() {
-        let text = std::fs::read_to_string(&job_path).map_err(|e| BorexError::io(&job_path, e))?;
-        let old: JobFile = serde_json::from_str(&text).map_err(|e| named(format!("job.json is not a borex video job ({e})")))?;
-        if &old != file {
-            return Err(named("holds a `borex video` run with other input or settings; use a new folder to start another".into()));
-        }
-    } else if out.exists() {
-        if !out.is_dir() {
-            return Err(named("is an existing file".into()));
-        }
-        if std::fs::read_dir(out).map_err(|e| named(format!("cannot read it ({e})")))?.next().is_some() {
-            return Err(named("is not empty and holds no borex video job; choose a new or empty folder".into()));
-        }
-    }
-    Ok(())
+    out.join(map_name(frame))
 }
 
 /// Refine the selected frames of `job.input` (or this shard's share), resuming
@@ -211,15 +166,14 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
         warm: job.warm,
     };
     let out = &job.out_dir;
-    if job.shard == Shard::ALL && is_finished(out) {
-        check_out_dir(out, &file)?;
+    if job.shard == Shard::ALL && resume::is_finished(out, &FINISHED) {
+        resume::check_out_dir(out, &file)?;
         return Ok(VideoSummary { frames: indices.len(), refined: 0, kept: indices.len(), finished: true });
     }
-    open_out_dir(out, &file)?;
-    remove_stale_temporaries(out);
+    resume::open_out_dir(out, &file)?;
 
     let mine = job.shard.range(groups);
-    let todo: Vec<usize> = mine.clone().filter(|&g| !group_path(out, g).exists()).collect();
+    let todo = resume::todo(out, &file);
     let group_frames = |g: usize| &indices[g * per_group..((g + 1) * per_group).min(indices.len())];
     let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| group_frames(g).iter().copied()).collect();
     let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / per_group;
@@ -317,10 +271,11 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             if entry.1.len() == group_frames(g).len() {
                 let (g, mut done) = pending.take().expect("a pending group");
                 done.sort_by_key(|d| d.0);
+                let maps = done.iter().map(|d| map_name(d.0)).collect();
                 let (rows, overlays): (Vec<_>, Vec<_>) = done.into_iter().map(|(_, row, o)| (row, o)).unzip();
-                output::encode_h264(&segment_path(out, g), &overlays, &fps_out)?;
+                output::encode_h264(&resume::segment_path::<JobFile>(out, g), &overlays, &fps_out)?;
                 // The record last: it marks the group done.
-                output::write_json(&group_path(out, g), &GroupRecord { group: g, rows })?;
+                resume::commit_unit::<JobFile>(out, &Record { unit: g, maps, rows, report: vec![] })?;
             }
             Ok(())
         },
@@ -347,106 +302,40 @@ pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
     }
 }
 
-/// Finished outputs: the table is there and the parts are gone.
-fn is_finished(out: &Path) -> bool {
-    out.join("frames.csv").is_file() && out.join("overlay.mp4").is_file() && !out.join("parts").exists()
-}
+/// A finished frame-mode folder holds these (and no `parts/`).
+const FINISHED: [&str; 2] = ["frames.csv", "overlay.mp4"];
 
 /// Join every group's record and segment into `frames.csv` and `overlay.mp4`
-/// (and `maps.npy` with `--stack`), then drop the parts. Each step can be
-/// repeated, so a run killed here finishes on the next.
+/// (and `maps.npy` with `--stack`), then drop the parts.
 fn finalize(out: &Path, file: &JobFile) -> Result<()> {
-    let mut rows: Vec<Vec<String>> = vec![];
-    let mut missing = vec![];
-    for g in 0..file.groups {
-        let p = group_path(out, g);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => {
-                let rec: GroupRecord = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
-                rows.extend(rec.rows);
+    resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
+        let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+        let frames: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap_or(u64::MAX)).collect();
+        if frames.len() != file.frames || frames.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(BorexError::invalid(format!("{}: the group records hold {} frames, not the {} selected, in order", out.display(), frames.len(), file.frames)));
+        }
+        output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
+        if file.stack {
+            // maps.npy is written whole or not at all: once it is there, a run killed
+            // before maps/ was removed (and reopened it empty) only removes it.
+            let (stack, maps_dir) = (out.join("maps.npy"), out.join("maps"));
+            if !stack.exists() {
+                let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
+                let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0]).map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
+                output::write_npy_stack(&stack, &maps, first.dim())?;
             }
-            Err(_) => missing.push(g),
+            if maps_dir.exists() {
+                std::fs::remove_dir_all(&maps_dir).map_err(|e| BorexError::io(&maps_dir, e))?;
+            }
         }
-    }
-    if !missing.is_empty() {
-        return Err(BorexError::invalid(format!(
-            "{}: {} of {} frame groups are missing (first: group {}); rerun the same command to finish them",
-            out.display(),
-            missing.len(),
-            file.groups,
-            missing[0]
-        )));
-    }
-    let frames: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap_or(u64::MAX)).collect();
-    if frames.len() != file.frames || frames.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(BorexError::invalid(format!("{}: the group records hold {} frames, not the {} selected, in order", out.display(), frames.len(), file.frames)));
-    }
-    output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
-    let segments: Vec<PathBuf> = (0..file.groups).map(|g| segment_path(out, g)).collect();
-    output::join_h264(&out.join("overlay.mp4"), &segments, &overlay_rate(&file.info.fps, file.selection.every))?;
-    if file.stack {
-        let maps_dir = out.join("maps");
-        if maps_dir.exists() {
-            let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
-            let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0]).map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
-            output::write_npy_stack(&out.join("maps.npy"), &maps, first.dim())?;
-            std::fs::remove_dir_all(&maps_dir).map_err(|e| BorexError::io(&maps_dir, e))?;
-        }
-    }
-    let parts = out.join("parts");
-    std::fs::remove_dir_all(&parts).map_err(|e| BorexError::io(&parts, e))?;
-    Ok(())
+        Ok(())
+    })
 }
 
-/// Join the folders of `video --shard` runs into `out`: the same job, every
-/// shard once, every group done; then finish as an unsharded run would.
+/// Join the folders of frame-mode `video --shard` runs into `out` and finish
+/// it as an unsharded run would. Returns the number of frames.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<usize> {
-    let mut files = vec![];
-    for dir in shards {
-        let p = dir.join("job.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| BorexError::invalid(format!("{}: not a `borex video` output ({e})", dir.display())))?;
-        let file: JobFile = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
-        files.push(file);
-    }
-    let first = files[0].clone();
-    let count = first.shard.count;
-    let mut seen = vec![false; count];
-    for (dir, f) in shards.iter().zip(&files) {
-        if (JobFile { shard: first.shard, ..f.clone() }) != first || f.shard.count != count {
-            return Err(BorexError::invalid(format!("{}: a shard of another job (other input or settings)", dir.display())));
-        }
-        if std::mem::replace(&mut seen[f.shard.index], true) {
-            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), f.shard.index)));
-        }
-    }
-    if let Some(m) = seen.iter().position(|s| !s) {
-        return Err(BorexError::invalid(format!("shard {m}/{count} is missing")));
-    }
-    let whole = JobFile { shard: Shard::ALL, ..first.clone() };
-    open_out_dir(out, &whole)?;
-    let mut frames = 0;
-    for (dir, f) in shards.iter().zip(&files) {
-        for g in f.shard.range(f.groups) {
-            let rec_path = group_path(dir, g);
-            let text = std::fs::read_to_string(&rec_path)
-                .map_err(|_| BorexError::invalid(format!("{}: group {g} of shard {}/{count} is not done; rerun that shard", dir.display(), f.shard.index)))?;
-            let rec: GroupRecord = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", rec_path.display())))?;
-            for row in &rec.rows {
-                let frame: u64 = row[0].parse().map_err(|_| BorexError::invalid(format!("{}: bad frame {:?}", rec_path.display(), row[0])))?;
-                copy(&map_path(dir, frame), &map_path(out, frame))?;
-                frames += 1;
-            }
-            copy(&segment_path(dir, g), &segment_path(out, g))?;
-            // The record last, as in a run.
-            copy(&rec_path, &group_path(out, g))?;
-        }
-    }
+    let (whole, records) = resume::merge::<JobFile>(shards, out)?;
     finalize(out, &whole)?;
-    Ok(frames)
-}
-
-/// Copy through a temporary name, so a copy is whole or absent.
-fn copy(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).map_err(|e| BorexError::io(from, e))?;
-    output::write_atomic(to, |w| std::io::Write::write_all(w, &bytes))
+    Ok(records.iter().map(|r| r.rows.len()).sum())
 }

@@ -112,3 +112,16 @@ pub fn frame_count(video: &std::path::Path) -> u64 {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
+
+/// A finished `borex video` folder: no `parts/` and no temporary files left.
+pub fn no_leftovers(dir: &std::path::Path) {
+    for sub in ["", "maps"] {
+        let d = dir.join(sub);
+        if d.exists() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(!n.ends_with(".tmp") && n != "parts", "{}: left {n}", d.display());
+            }
+        }
+    }
+}
