@@ -190,6 +190,44 @@ fn eval_scores_map_files_and_reports_missing_ones() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("is 50×80: expected the model input's size 224×224"), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+#[test]
+fn eval_compares_each_method_with_the_first_per_image() {
+    // Two map files per image: a centred blob and its negation. The summary's
+    // "vs first" test must pair them by image (and seed) and take the
+    // direction of each metric; checked against the CSV's own values.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sign) in [("blob", 1.0f32), ("hole", -1.0)] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for (stem, (cy, cx)) in [("coffee", (112.0, 112.0)), ("chelsea", (60.0, 70.0))] {
+            let map = Array2::from_shape_fn((224, 224), |(y, x)| -sign * ((y as f32 - cy).powi(2) + (x as f32 - cx).powi(2)).sqrt());
+            ndarray_npy::write_npy(d.join(format!("{stem}.npy")), &map).unwrap();
+        }
+    }
+    let method = |name: &str| format!("file:{}/{{stem}}.npy", dir.path().join(name).display());
+    let (blob, hole) = (method("blob"), method("hole"));
+    let out = dir.path().join("o");
+    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &format!("{blob},{hole}"), "-o", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("results.csv"));
+    let value = |m: &str, key: &str, metric: &str| rows.iter().find(|r| r["method"] == m && r["key"] == key).unwrap()[metric].parse::<f64>().unwrap();
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let cmp = s["versus_first"].as_array().unwrap();
+    assert_eq!(cmp.len(), 1);
+    assert_eq!((cmp[0]["method"].as_str().unwrap(), cmp[0]["reference"].as_str().unwrap()), (hole.as_str(), blob.as_str()));
+    for (metric, higher) in [("ins_del_blur", true), ("deletion", false)] {
+        let gains: Vec<f64> = ["coffee", "chelsea"]
+            .iter()
+            .map(|k| (value(&hole, k, metric) - value(&blob, k, metric)) * if higher { 1.0 } else { -1.0 })
+            .collect();
+        let t = cmp[0]["tests"].as_array().unwrap().iter().find(|t| t["metric"] == metric).unwrap();
+        assert_eq!(t["n"], 2, "{metric}");
+        assert!((t["mean_gain"].as_f64().unwrap() - gains.iter().sum::<f64>() / 2.0).abs() < 2e-6, "{metric}: {t} vs {gains:?}");
+        assert_eq!(t["wins"].as_u64().unwrap() as usize, gains.iter().filter(|g| **g > 0.0).count(), "{metric}");
+    }
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("## Methods vs `file:"));
+}
+
 // ---- `borex eval mosaic` on a class folder the test builds from the sample images:
 // one sub-folder per class (named by ImageNet class id), each holding the image,
 // its mirror and a centre crop.

@@ -1,5 +1,6 @@
 //! Tables and tests over eval records: per-map CSV, mean ± std per method and
-//! map, and the paired Wilcoxon signed-rank test of refined vs prior.
+//! map, and the paired Wilcoxon signed-rank tests of refined vs prior and of
+//! each method's map vs the first method's.
 
 use super::{EvalJob, EvalOutcome, Record};
 use crate::error::Result;
@@ -53,13 +54,14 @@ impl MeanStd {
     }
 }
 
-/// Refined vs prior on one metric, over (image, seed) pairs.
+/// One map vs a reference map (refined vs prior, or a method vs the first
+/// method) on one metric, over (image, seed) pairs.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairedTest {
     pub metric: String,
-    /// Mean of the improvement (refined − prior; prior − refined for deletion).
+    /// Mean of the improvement (map − reference; reference − map for deletion).
     pub mean_gain: f64,
-    /// Pairs where the refined map is strictly better.
+    /// Pairs where the map is strictly better than the reference.
     pub wins: usize,
     pub n: usize,
     /// `None` when every pair ties (undefined).
@@ -80,6 +82,14 @@ pub struct MethodSummary {
     pub variants: Vec<VariantSummary>,
 }
 
+/// A method's map (its prior, not refined) vs the first method's, same image and seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct MethodComparison {
+    pub method: String,
+    pub reference: String,
+    pub tests: Vec<PairedTest>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub command: String,
@@ -88,7 +98,31 @@ pub struct Summary {
     pub images: usize,
     pub seeds: Vec<u64>,
     pub methods: Vec<MethodSummary>,
+    /// Every method after the first against the first (empty for one method).
+    pub versus_first: Vec<MethodComparison>,
     pub failures: Vec<super::Failure>,
+}
+
+/// The paired tests of `pairs` (reference, map) on every metric.
+fn paired_tests(pairs: &[(&Record, &Record)]) -> Vec<PairedTest> {
+    METRICS
+        .iter()
+        .map(|(m, _, higher)| {
+            let gains: Vec<f64> = pairs.iter().map(|(p, q)| if *higher { metric(q, m) - metric(p, m) } else { metric(p, m) - metric(q, m) }).collect();
+            PairedTest {
+                metric: m.to_string(),
+                mean_gain: MeanStd::of(&gains).map_or(f64::NAN, |s| s.mean),
+                wins: gains.iter().filter(|g| **g > 0.0).count(),
+                n: gains.len(),
+                wilcoxon: wilcoxon(&gains, WilcoxonMethod::Auto),
+            }
+        })
+        .collect()
+}
+
+/// (reference, map) for every (image, seed) both have.
+fn pairs<'a>(reference: &BTreeMap<(String, u64), &'a Record>, maps: &BTreeMap<(String, u64), &'a Record>) -> Vec<(&'a Record, &'a Record)> {
+    maps.iter().filter_map(|(k, q)| reference.get(k).map(|p| (*p, *q))).collect()
 }
 
 fn means(records: &[&Record]) -> BTreeMap<String, Option<MeanStd>> {
@@ -96,36 +130,32 @@ fn means(records: &[&Record]) -> BTreeMap<String, Option<MeanStd>> {
 }
 
 pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
+    let of = |method: &str, variant: Option<&str>| -> BTreeMap<(String, u64), &Record> {
+        outcome.records.iter().filter(|r| r.method == method && r.variant.as_deref() == variant).map(|r| ((r.key.clone(), r.seed), r)).collect()
+    };
     let mut methods = vec![];
     for method in &job.methods {
-        let of = |variant: Option<&str>| -> BTreeMap<(String, u64), &Record> {
-            outcome.records.iter().filter(|r| &r.method == method && r.variant.as_deref() == variant).map(|r| ((r.key.clone(), r.seed), r)).collect()
-        };
-        let prior = of(None);
+        let prior = of(method, None);
         let variants = job
             .variants
             .iter()
             .map(|v| {
-                let refined = of(Some(&v.label));
-                let pairs: Vec<(&Record, &Record)> = refined.iter().filter_map(|(k, q)| prior.get(k).map(|p| (*p, *q))).collect();
-                let tests = METRICS
-                    .iter()
-                    .map(|(m, _, higher)| {
-                        let gains: Vec<f64> = pairs.iter().map(|(p, q)| if *higher { metric(q, m) - metric(p, m) } else { metric(p, m) - metric(q, m) }).collect();
-                        PairedTest {
-                            metric: m.to_string(),
-                            mean_gain: MeanStd::of(&gains).map_or(f64::NAN, |s| s.mean),
-                            wins: gains.iter().filter(|g| **g > 0.0).count(),
-                            n: gains.len(),
-                            wilcoxon: wilcoxon(&gains, WilcoxonMethod::Auto),
-                        }
-                    })
-                    .collect();
+                let refined = of(method, Some(&v.label));
+                let tests = paired_tests(&pairs(&prior, &refined));
                 VariantSummary { variant: v.label.clone(), refined: means(&refined.values().copied().collect::<Vec<_>>()), tests }
             })
             .collect();
         methods.push(MethodSummary { method: method.clone(), prior: means(&prior.values().copied().collect::<Vec<_>>()), variants });
     }
+    let versus_first = match job.methods.split_first() {
+        Some((first, rest)) => {
+            let reference = of(first, None);
+            rest.iter()
+                .map(|m| MethodComparison { method: m.clone(), reference: first.clone(), tests: paired_tests(&pairs(&reference, &of(m, None))) })
+                .collect()
+        }
+        None => vec![],
+    };
     Summary {
         command: job.command.clone(),
         model: model.to_string(),
@@ -133,6 +163,7 @@ pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
         images: job.images.len(),
         seeds: job.seeds.clone(),
         methods,
+        versus_first,
         failures: outcome.failures.clone(),
     }
 }
@@ -188,13 +219,7 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         for m in &s.methods {
             for v in &m.variants {
                 for t in &v.tests {
-                    let title = METRICS.iter().find(|x| x.0 == t.metric).map_or("", |x| x.1);
-                    let (w, p, r) = match &t.wilcoxon {
-                        Some(w) => (format!("{:.1}", w.w), fmt_p(w.p), format!("{:+.3}", w.rank_biserial)),
-                        None => ("undefined".into(), "undefined".into(), "undefined".into()),
-                    };
-                    let bold = if t.metric == DEFAULT_METRIC { "**" } else { "" };
-                    let _ = writeln!(md, "| {} | `{}` | {bold}{title}{bold} | {:+.4} | {}/{} | {} | {w} | {p} | {r} |", m.method, v.variant, t.mean_gain, t.wins, t.n, t.n, w = w);
+                    let _ = writeln!(md, "| {} | `{}` | {}", m.method, v.variant, test_cells(t));
                 }
             }
         }
@@ -224,6 +249,17 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
             }
         }
     }
+    if let Some(c) = s.versus_first.first() {
+        let _ = writeln!(md, "\n## Methods vs `{}`: paired Wilcoxon signed-rank test\n", c.reference);
+        let _ = writeln!(md, "Each method's map against `{}`'s on the same image and seed (gain = method − `{}`).\n", c.reference, c.reference);
+        let _ = writeln!(md, "| method | vs | metric | mean gain | better | n | W | p | r (rank-biserial) |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for c in &s.versus_first {
+            for t in &c.tests {
+                let _ = writeln!(md, "| {} | `{}` | {}", c.method, c.reference, test_cells(t));
+            }
+        }
+    }
     if !plots.is_empty() {
         let _ = writeln!(md, "\n## Plots\n");
         for p in plots {
@@ -238,6 +274,18 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         }
     }
     md
+}
+
+/// A paired test's cells from the metric on: metric (the default in bold),
+/// mean gain, wins/n, n, W, p, r.
+fn test_cells(t: &PairedTest) -> String {
+    let title = METRICS.iter().find(|x| x.0 == t.metric).map_or("", |x| x.1);
+    let (w, p, r) = match &t.wilcoxon {
+        Some(w) => (format!("{:.1}", w.w), fmt_p(w.p), format!("{:+.3}", w.rank_biserial)),
+        None => ("undefined".into(), "undefined".into(), "undefined".into()),
+    };
+    let bold = if t.metric == DEFAULT_METRIC { "**" } else { "" };
+    format!("{bold}{title}{bold} | {:+.4} | {}/{} | {} | {w} | {p} | {r} |", t.mean_gain, t.wins, t.n, t.n)
 }
 
 /// One CSV row per record.

@@ -36,7 +36,16 @@ pub enum Method {
 
 impl Method {
     /// Parse a method name; `None` for anything else (e.g. a file path).
+    /// RISE presets take a mask count, `rise-fast+masks=400`, so a study can
+    /// compare budgets by name (`borex eval --methods`).
     pub fn parse(name: &str, seed: u64) -> Option<Self> {
+        if let Some((base, n)) = name.split_once("+masks=") {
+            let n: usize = n.parse().ok()?;
+            return match Self::parse(base, seed)? {
+                Method::Rise(p) => Some(Method::Rise(RiseParams { n, ..p })),
+                _ => None,
+            };
+        }
         Some(match name {
             "rise" => Method::Rise(RiseParams::standard(seed)),
             "rise-fast" => Method::Rise(RiseParams::fast(seed)),
@@ -56,6 +65,8 @@ impl Method {
         match self {
             Method::Rise(p) if *p == RiseParams::standard(p.seed) => "rise".into(),
             Method::Rise(p) if *p == RiseParams::fast(p.seed) => "rise-fast".into(),
+            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::standard(p.seed) } == *p => format!("rise+masks={}", p.n),
+            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::fast(p.seed) } == *p => format!("rise-fast+masks={}", p.n),
             Method::Rise(p) => format!("rise(N={}, s={}, p={})", p.n, p.s, p.p),
             Method::Occlusion(_) => "occlusion".into(),
             Method::Cam => "cam".into(),
@@ -157,5 +168,23 @@ pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &Exp
 
 /// A user-facing error for an unknown method name.
 pub fn unknown_method(name: &str) -> BorexError {
-    BorexError::invalid(format!("unknown method {name:?}; expected one of {}", Method::NAMES.join(", ")))
+    BorexError::invalid(format!("unknown method {name:?}; expected one of {} (RISE with a mask count: rise+masks=N, rise-fast+masks=N)", Method::NAMES.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rise_mask_counts_parse_and_name_round_trip() {
+        let m = Method::parse("rise-fast+masks=400", 3).unwrap();
+        assert_eq!(m, Method::Rise(RiseParams { n: 400, ..RiseParams::fast(3) }));
+        assert_eq!(m.name(), "rise-fast+masks=400");
+        assert_eq!(Method::parse("rise+masks=10", 0).unwrap().name(), "rise+masks=10");
+        // The preset's own count names the preset.
+        assert_eq!(Method::parse("rise-fast+masks=100", 0).unwrap().name(), "rise-fast");
+        for bad in ["gradcam+masks=4", "rise+masks=x", "rise+masks=", "rise+masks=5+masks=6", "lime+masks=3"] {
+            assert!(Method::parse(bad, 0).is_none(), "{bad}");
+        }
+    }
 }
