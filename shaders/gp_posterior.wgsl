@@ -6,9 +6,10 @@
 // grid's z axis is the slot of `slots`, whose entry says which loop (`seg`:
 // its segment of prior, μ, σ², σ, UCB and kernel rows), which mode, and where
 // its observations and coefficients sit. A single refine is one slot.
-// Each candidate's kernel values k_j are kept in `kcache` (row j of loop g at
-// (j·loops + g)·stride + column) across iterations, so any number of
-// observations fits. Coefficients every invocation of a slot reads in step sit
+// Each candidate's kernel values k_j are kept in `kcache` (row j of the
+// cache group's loop g = `cseg` at (j·loops + g)·stride + column) across
+// iterations, so any number of observations fits; a batch whose kernel rows
+// exceed one binding has several groups, one dispatch each. Coefficients every invocation of a slot reads in step sit
 // in a 64 KiB uniform block, which the hardware (and llvmpipe) broadcasts:
 // - mode 0 (full, first pass): k_0..k_{n−1} into the cache, μ, σ² = 1;
 // - mode 3 (full, one pass per tile of L⁻¹ rows j0..j1, `coef` = those rows
@@ -34,7 +35,7 @@ struct Params {
     count: u32,
     // Kernel-cache row stride (candidates per row).
     stride: u32,
-    // Loops the buffers hold (segments).
+    // Loops whose kernel rows share `kcache` (the cache group).
     loops: u32,
     // Candidates per loop (M) and prior values per loop.
     m: u32,
@@ -65,8 +66,9 @@ struct Slot {
     ls: f32,
     lt: f32,
     ltau: f32,
+    // The loop's place in the cache group.
+    cseg: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -106,7 +108,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let i = p.offset + local;
     // This loop's candidate i in the per-candidate buffers, and its kernel row 0.
     let o = sl.seg * p.m + i;
-    let kc = sl.seg * p.stride + local;
+    let kc = sl.cseg * p.stride + local;
     let kstep = p.loops * p.stride;
     if (sl.mode == 2u) {
         store_sigma_ucb(o, sl.kappa, mu_out[o], s2_out[o]);

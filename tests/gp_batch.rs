@@ -5,7 +5,10 @@
 //! priors, observations, length scales and κ, through the paths a lockstep
 //! step takes: a first full recompute for all, then in one step an append
 //! (loop 0), a full recompute with new length scales (loop 1) and a new κ
-//! only (loop 2), then the maps of two loops out of slot order.
+//! only (loop 2), then the maps of two loops out of slot order; with every
+//! loop's kernel rows in one buffer, in a cache group per loop (as when the
+//! rows exceed one binding), and with a cache too small for them
+//! (every step recomputed in chunks of candidates).
 //! What it catches: a loop reading its neighbour's segment (prior, μ, σ²,
 //! kernel rows), a wrong per-loop offset (observations, coefficients, map
 //! output), an argmax crossing segment boundaries or returning a batch-wide
@@ -83,7 +86,19 @@ fn three_loops_in_one_batch_match_three_cpu_sessions() {
     let grid = grid();
     let priors: Vec<Vec<f32>> = (0..3).map(prior).collect();
     let views: Vec<&[f32]> = priors.iter().map(Vec::as_slice).collect();
-    let mut batch = GpuGpBatch::new(ctx, &grid, &views).unwrap();
+    let row = (grid.len() * 4) as u64;
+    three_loops("one cache", GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap(), &priors, true);
+    // Room for one loop's 8 rows per cache group: three groups, a loop's rows
+    // at its place in its group (at its place in the batch, loop 1's 8th row
+    // would fall past its group's buffer).
+    three_loops("three cache groups", GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_cache_bytes(8 * row).with_rows(8), &priors, true);
+    // Room for 4 rows per loop: 5 to 8 observations are recomputed in chunks.
+    three_loops("chunked", GpuGpBatch::new(ctx, &grid, &views).unwrap().with_cache_bytes(3 * 4 * row), &priors, false);
+}
+
+/// The three steps of the test on `batch`; `cached`: appends are appends.
+fn three_loops(name: &str, mut batch: GpuGpBatch, priors: &[Vec<f32>], cached: bool) {
+    let grid = grid();
     let mut cpu: Vec<CpuGpSession> = priors.iter().map(|p| CpuGpSession::new(&grid, p).unwrap()).collect();
 
     // Step 1: every loop's first GP (full recompute), each with its own n, length scales and κ.
@@ -94,7 +109,7 @@ fn three_loops_in_one_batch_match_three_cpu_sessions() {
     assert_eq!(out.argmax.len(), 3);
     for k in 0..3 {
         cpu[k].set_gp(&first[k]).unwrap();
-        compare("first step", &mut batch, k, &mut cpu[k], out.argmax[k], kappas[k]);
+        compare(&format!("{name}, first step"), &mut batch, k, &mut cpu[k], out.argmax[k], kappas[k]);
     }
     // The loops' winners differ: one loop's result copied to another would not pass.
     assert_ne!(out.argmax[0].unwrap().0, out.argmax[1].unwrap().0);
@@ -114,22 +129,25 @@ fn three_loops_in_one_batch_match_three_cpu_sessions() {
     cpu[0].set_gp(&second[0]).unwrap();
     cpu[1].set_gp(&second[1]).unwrap();
     for (e, k) in [2, 0, 1].into_iter().enumerate() {
-        compare("second step", &mut batch, k, &mut cpu[k], out.argmax[e], kappas[k]);
+        compare(&format!("{name}, second step"), &mut batch, k, &mut cpu[k], out.argmax[e], kappas[k]);
     }
-    assert_eq!(batch.updates(0), PosteriorUpdates { incremental: 1, full: 1 }, "loop 0 appended");
-    assert_eq!(batch.updates(1), PosteriorUpdates { incremental: 0, full: 2 }, "loop 1 recomputed");
-    assert_eq!(batch.updates(2), PosteriorUpdates { incremental: 0, full: 1 }, "loop 2 only reweighted");
-    assert_eq!((batch.updates(0), batch.updates(1)), (cpu[0].updates(), cpu[1].updates()));
+    let appended = if cached { PosteriorUpdates { incremental: 1, full: 1 } } else { PosteriorUpdates { incremental: 0, full: 2 } };
+    assert_eq!(batch.updates(0), appended, "{name}: loop 0 appended");
+    assert_eq!(batch.updates(1), PosteriorUpdates { incremental: 0, full: 2 }, "{name}: loop 1 recomputed");
+    assert_eq!(batch.updates(2), PosteriorUpdates { incremental: 0, full: 1 }, "{name}: loop 2 only reweighted");
+    if cached {
+        assert_eq!((batch.updates(0), batch.updates(1)), (cpu[0].updates(), cpu[1].updates()));
+    }
 
     // The maps of loops 2 and 0, in that order, with loop 1 stepping (no argmax) alongside.
     let out = batch.step(&[BatchStep { slot: 1, gp: &second[1], kappa: None }], &[2, 0]).unwrap();
-    assert_eq!(out.argmax, vec![None]);
+    assert_eq!(out.argmax, vec![None], "{name}");
     assert_eq!(out.maps.len(), 2);
     for (map, k) in out.maps.iter().zip([2, 0]) {
         let want = cpu[k].mean_map().unwrap();
         assert_eq!(map.len(), 20 * 24);
         let d = max_abs_diff(&want, map);
-        assert!(d <= 1e-4, "map of loop {k}: diff {d}");
+        assert!(d <= 1e-4, "{name}: map of loop {k}: diff {d}");
     }
 }
 
@@ -143,10 +161,12 @@ fn a_batch_step_is_one_submission_and_one_readback() {
     // A context of its own: other tests' work on the shared one would count.
     let ctx = std::sync::Arc::new(GpuContext::new().unwrap());
     let grid = grid();
-    for f in [1usize, 3] {
+    let row = (grid.len() * 4) as u64;
+    // One cache, or (the last) a cache group per loop: still one submission.
+    for (f, cache_bytes) in [(1usize, 1 << 30), (3, 1 << 30), (3, 8 * row)] {
         let priors: Vec<Vec<f32>> = (0..f).map(prior).collect();
         let views: Vec<&[f32]> = priors.iter().map(Vec::as_slice).collect();
-        let mut batch = GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_rows(8);
+        let mut batch = GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_cache_bytes(cache_bytes).with_rows(8);
         for n in 4..7 {
             let gps: Vec<PosteriorInputs> = (0..f).map(|k| gp(k, n, [4.0, 5.0, 3.0])).collect();
             let steps: Vec<BatchStep> = gps.iter().enumerate().map(|(k, g)| BatchStep { slot: k, gp: g, kappa: Some(2.0) }).collect();
@@ -154,7 +174,7 @@ fn a_batch_step_is_one_submission_and_one_readback() {
             let last = n == 6;
             let out = batch.step(&steps, if last { &[0] } else { &[] }).unwrap();
             let used = ctx.counters() - before;
-            assert_eq!((used.submits, used.readbacks), (1, 1), "F = {f}, n = {n}");
+            assert_eq!((used.submits, used.readbacks), (1, 1), "F = {f}, cache {cache_bytes} B, n = {n}");
             assert_eq!(out.argmax.iter().flatten().count(), f);
             assert_eq!(out.maps.len(), last as usize);
         }

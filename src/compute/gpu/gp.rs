@@ -58,7 +58,9 @@ struct SlotParams {
     ls: f32,
     lt: f32,
     ltau: f32,
-    _pad: [u32; 2],
+    /// The loop's place in its cache group's kernel-row buffer.
+    cseg: u32,
+    _pad: u32,
 }
 
 /// Posterior dispatches of one step, each with its slots and coefficient
@@ -88,6 +90,18 @@ impl Passes {
     }
 }
 
+/// Loops `first .. first + loops` whose kernel rows share one buffer (row j
+/// of the group's loop g at (j·loops + g)·M): as many loops as fit one storage
+/// binding, so a batch larger than that takes one posterior dispatch per
+/// group, still in the step's one submission.
+struct CacheGroup {
+    first: usize,
+    loops: usize,
+    buffer: Option<wgpu::Buffer>,
+    /// Rows per loop the buffer has room for.
+    rows: usize,
+}
+
 /// One loop's stored posterior.
 #[derive(Default)]
 struct LoopState {
@@ -108,9 +122,8 @@ pub struct GpuGpBatch {
     sizes: wgpu::Buffer,
     /// Every plane's GP coordinates (size, t, τ, 0) (the posterior).
     planes: wgpu::Buffer,
-    /// Kernel rows: row j of loop g at (j·loops + g)·M, room for `kcache_rows` rows per loop.
-    kcache: Option<wgpu::Buffer>,
-    kcache_rows: usize,
+    /// The kernel-row caches.
+    caches: Vec<CacheGroup>,
     mu: wgpu::Buffer,
     s2: wgpu::Buffer,
     sigma: wgpu::Buffer,
@@ -149,8 +162,7 @@ impl GpuGpBatch {
             prior: ctx.storage("priors", &all),
             sizes: ctx.storage("sizes", &grid.plane_sizes()),
             planes: ctx.storage("planes", &plane_coords(grid)),
-            kcache: None,
-            kcache_rows: 0,
+            caches: vec![CacheGroup { first: 0, loops, buffer: None, rows: 0 }],
             mu: ctx.output::<f32>("mu", loops * m),
             s2: ctx.output::<f32>("sigma squared", loops * m),
             sigma: ctx.output::<f32>("sigma", loops * m),
@@ -176,48 +188,57 @@ impl GpuGpBatch {
     }
 
     /// Room for `rows` kernel rows per loop from the start (a lockstep group
-    /// knows its query count), instead of growing by copies.
+    /// knows its query count), instead of growing by copies; the loops are
+    /// split into as few cache groups as hold that many rows.
     pub fn with_rows(mut self, rows: usize) -> Self {
-        let rows = rows.min(self.max_cache_rows());
-        if rows > 0 {
-            self.kcache = Some(self.ctx.output::<f32>("kernel rows", rows * self.loops * self.grid.len()));
-            self.kcache_rows = rows;
-        }
+        let row_bytes = (rows.max(1) * self.grid.len() * 4) as u64;
+        let per = ((self.cache_budget() / row_bytes) as usize).clamp(1, self.loops);
+        self.caches = (0..self.loops)
+            .step_by(per)
+            .map(|first| {
+                let loops = per.min(self.loops - first);
+                let rows = rows.min(self.max_cache_rows(loops));
+                let buffer = (rows > 0).then(|| self.ctx.output::<f32>("kernel rows", rows * loops * self.grid.len()));
+                CacheGroup { first, loops, buffer, rows }
+            })
+            .collect();
         self
     }
 
-    /// Loops with up to `rows` observations whose kernel rows fit one batch's cache.
-    pub fn capacity(ctx: &GpuContext, grid: &CandidateGrid, rows: usize) -> usize {
-        let per_loop = (rows.max(1) * grid.len() * 4) as u64;
-        (ctx.max_binding_bytes().min(CACHE_BYTES) / per_loop) as usize
+    /// Loops one batch over `grid` holds: its per-candidate buffers (μ, σ²,
+    /// σ, UCB) fit one storage binding; 0 when not even one loop's do.
+    pub fn capacity(ctx: &GpuContext, grid: &CandidateGrid) -> usize {
+        (ctx.max_binding_bytes() / (grid.len() as u64 * 4)) as usize
     }
 
-    /// The cache budget, within the adapter's largest storage binding.
+    /// The cache budget of one group, within the adapter's largest storage binding.
     fn cache_budget(&self) -> u64 {
         self.ctx.max_binding_bytes().min(self.cache_bytes)
     }
 
-    /// Kernel rows per loop the device may cache for this grid.
-    fn max_cache_rows(&self) -> usize {
-        (self.cache_budget() / (self.loops as u64 * self.grid.len() as u64 * 4)) as usize
+    /// Kernel rows per loop a group of `loops` may cache for this grid.
+    fn max_cache_rows(&self, loops: usize) -> usize {
+        (self.cache_budget() / (loops as u64 * self.grid.len() as u64 * 4)) as usize
     }
 
-    /// A cache with room for `rows` kernel rows per loop, the stored ones kept
-    /// (a row's place does not depend on the capacity).
-    fn reserve_cache(&mut self, rows: usize, cmd: &mut Commands) {
-        if rows <= self.kcache_rows {
+    /// Group `g`'s cache with room for `rows` kernel rows per loop, the stored
+    /// ones kept (a row's place does not depend on the capacity).
+    fn reserve_cache(&mut self, g: usize, rows: usize, cmd: &mut Commands) {
+        let max = self.max_cache_rows(self.caches[g].loops);
+        let c = &mut self.caches[g];
+        if rows <= c.rows {
             return;
         }
-        let row = self.loops * self.grid.len();
-        let cap = (2 * self.kcache_rows).max(rows).max(16).min(self.max_cache_rows());
+        let row = c.loops * self.grid.len();
+        let cap = (2 * c.rows).max(rows).max(16).min(max);
         let buffer = self.ctx.output::<f32>("kernel rows", cap * row);
-        if let Some(old) = &self.kcache {
-            cmd.copy(old, &buffer, (self.kcache_rows * row * 4) as u64);
+        if let Some(old) = &c.buffer {
+            cmd.copy(old, &buffer, (c.rows * row * 4) as u64);
         }
-        (self.kcache, self.kcache_rows) = (Some(buffer), cap);
+        (c.buffer, c.rows) = (Some(buffer), cap);
     }
 
-    fn params(&self, offset: usize, count: usize, stride: usize) -> PosteriorParams {
+    fn params(&self, loops: usize, offset: usize, count: usize, stride: usize) -> PosteriorParams {
         let g = &self.grid;
         PosteriorParams {
             h: g.height,
@@ -225,7 +246,7 @@ impl GpuGpBatch {
             offset: offset as u32,
             count: count as u32,
             stride: stride as u32,
-            loops: self.loops as u32,
+            loops: loops as u32,
             m: g.len() as u32,
             prior_len: self.prior_len as u32,
             time: g.time.is_some() as u32,
@@ -237,29 +258,50 @@ impl GpuGpBatch {
     /// Record the posterior passes that bring each entry's loop up to its GP
     /// (UCB weight κ), and note what is stored.
     fn record_posterior(&mut self, entries: &[(usize, &PosteriorInputs, f32)], cmd: &mut Commands) {
-        let m = self.grid.len();
         let mut plan = vec![];
+        let mut obs = vec![];
         for &(slot, gp, kappa) in entries {
             let st = &self.state[slot];
             match Evaluated::step(st.evaluated.as_ref(), gp, true) {
                 Step::Same if st.ucb_kappa == Some(kappa) => {}
-                step => plan.push((slot, gp, kappa, step)),
+                // A new κ only: mode 2 does not touch the cache or the observations.
+                Step::Same => plan.push((slot, gp, kappa, Step::Same, 0)),
+                step => {
+                    plan.push((slot, gp, kappa, step, (obs.len() / 4) as u32));
+                    obs.extend(packed_observations(gp));
+                }
             }
         }
         if plan.is_empty() {
             return;
         }
-        let n_max = plan.iter().filter(|p| p.3 != Step::Same).map(|p| p.1.n).max().unwrap_or(0);
-        let fits = n_max <= self.max_cache_rows();
-        if fits {
-            self.reserve_cache(n_max, cmd);
+        // A binding holds at least one vec4 (a UCB-only step has no observations).
+        obs.resize(obs.len().max(4), 0.0);
+        let obs = self.ctx.storage("observations", &obs);
+        for g in 0..self.caches.len() {
+            let (first, loops) = (self.caches[g].first, self.caches[g].loops);
+            let mine: Vec<_> = plan.iter().filter(|p| (first..first + loops).contains(&p.0)).copied().collect();
+            if !mine.is_empty() {
+                self.record_group(g, &mine, &obs, cmd);
+            }
         }
-        let mut obs = vec![];
+    }
+
+    /// [`Self::record_posterior`] for the loops of cache group `g`:
+    /// (slot, GP, κ, step, first observation in `obs`) each.
+    fn record_group(&mut self, g: usize, plan: &[(usize, &PosteriorInputs, f32, Step, u32)], obs: &wgpu::Buffer, cmd: &mut Commands) {
+        let m = self.grid.len();
+        let (first_loop, loops) = (self.caches[g].first, self.caches[g].loops);
+        let n_max = plan.iter().filter(|p| p.3 != Step::Same).map(|p| p.1.n).max().unwrap_or(0);
+        let fits = n_max <= self.max_cache_rows(loops);
+        if fits {
+            self.reserve_cache(g, n_max, cmd);
+        }
         let mut first = Passes::default();
         let mut full = vec![];
-        for &(slot, gp, kappa, step) in &plan {
+        for &(slot, gp, kappa, step, obs_base) in plan {
             let ls = &gp.length_scales;
-            let mut sp = SlotParams {
+            let sp = SlotParams {
                 seg: slot as u32,
                 mode: 0,
                 n: gp.n as u32,
@@ -267,24 +309,20 @@ impl GpuGpBatch {
                 j0: 0,
                 j1: 0,
                 coef_base: 0,
-                obs_base: 0,
+                obs_base,
                 kappa,
                 lr: ls[0],
                 lq: ls[1],
                 ls: ls[2],
                 lt: ls.get(3).copied().unwrap_or(1.0),
                 ltau: ls.get(4).copied().unwrap_or(1.0),
-                _pad: [0; 2],
+                cseg: (slot - first_loop) as u32,
+                _pad: 0,
             };
             let st = &mut self.state[slot];
             if step == Step::Same {
-                // A new κ only: mode 2 does not touch the cache or the observations.
                 first.push(SlotParams { mode: 2, ..sp }, &[]);
-                continue;
-            }
-            sp.obs_base = (obs.len() / 4) as u32;
-            obs.extend(packed_observations(gp));
-            if step == Step::Append && fits {
+            } else if step == Step::Append && fits {
                 st.updates.incremental += 1;
                 let last = &gp.l_inv[(gp.n - 1) * gp.n..];
                 let coef: Vec<f32> = gp.weights.iter().zip(last).flat_map(|(w, r)| [*w, *r]).collect();
@@ -312,9 +350,6 @@ impl GpuGpBatch {
             }
         }
         let ctx = &self.ctx;
-        // A binding holds at least one vec4 (a UCB-only step has no observations).
-        obs.resize(obs.len().max(4), 0.0);
-        let obs = ctx.storage("observations", &obs);
         let passes: Vec<_> = passes
             .passes
             .iter()
@@ -325,27 +360,27 @@ impl GpuGpBatch {
             })
             .collect();
         let chunks: Vec<(usize, usize, usize, wgpu::Buffer)> = if fits {
-            vec![(0, m, m, self.kcache.clone().unwrap_or_else(|| ctx.output::<f32>("unused", 1)))]
+            vec![(0, m, m, self.caches[g].buffer.clone().unwrap_or_else(|| ctx.output::<f32>("unused", 1)))]
         } else {
             // Too many observations to keep every kernel row: a scratch
             // cache for a chunk of candidates at a time.
-            let chunk = ((self.cache_budget() / (4 * n_max.max(1) as u64 * self.loops as u64)) as usize).clamp(1, m);
-            let scratch = ctx.output::<f32>("kernel rows (chunk)", chunk * n_max.max(1) * self.loops);
+            let chunk = ((self.cache_budget() / (4 * n_max.max(1) as u64 * loops as u64)) as usize).clamp(1, m);
+            let scratch = ctx.output::<f32>("kernel rows (chunk)", chunk * n_max.max(1) * loops);
             (0..m).step_by(chunk).map(|offset| (offset, chunk.min(m - offset), chunk, scratch.clone())).collect()
         };
         for (offset, count, stride, cache) in &chunks {
-            let params = ctx.uniform("posterior params", &self.params(*offset, *count, *stride));
+            let params = ctx.uniform("posterior params", &self.params(loops, *offset, *count, *stride));
             for (slots, coef, k) in &passes {
                 cmd.dispatch(
                     Kernel::GpPosterior,
-                    &[&params, &self.prior, &self.planes, &obs, coef, cache, &self.mu, &self.s2, &self.sigma, &self.ucb, slots],
+                    &[&params, &self.prior, &self.planes, obs, coef, cache, &self.mu, &self.s2, &self.sigma, &self.ucb, slots],
                     *count as u64,
                     *k,
                 );
             }
         }
-        let cached = fits && self.kcache.is_some();
-        for &(slot, gp, kappa, step) in &plan {
+        let cached = fits && self.caches[g].buffer.is_some();
+        for &(slot, gp, kappa, step, _) in plan {
             let st = &mut self.state[slot];
             if step != Step::Same {
                 st.evaluated = Some(Evaluated::new(gp, true, cached));

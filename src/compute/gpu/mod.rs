@@ -119,8 +119,8 @@ impl GpKernels for GpuKernels {
         gp::map_on_grid(&self.ctx, grid, gp)
     }
 
-    fn batch_capacity(&self, grid: &CandidateGrid, rows: usize) -> usize {
-        GpuGpBatch::capacity(&self.ctx, grid, rows)
+    fn batch_capacity(&self, grid: &CandidateGrid, _rows: usize) -> usize {
+        GpuGpBatch::capacity(&self.ctx, grid)
     }
 
     fn batch(&self, grid: &CandidateGrid, priors: &[&[f32]], rows: usize) -> Result<Box<dyn GpBatch>> {
