@@ -140,9 +140,9 @@ fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, 
 }
 
 /// Loops (indices into the group) that share one device batch: loops whose
-/// search grids have one shape, at most as many as one batch's kernel-row
-/// cache holds for their query count (split evenly). `None` when the kernels
-/// have no batch, or a loop's grid is too large for one.
+/// search grids have one shape, at most as many as one batch holds (split
+/// evenly). `None` when the kernels have no batch, or a loop's grid is too
+/// large for one.
 fn batch_plan(gp_kernels: &dyn GpKernels, loops: &[LoopSpec]) -> Option<Vec<Vec<usize>>> {
     let mut by_grid: Vec<(crate::gp::CandidateGrid, Vec<usize>)> = vec![];
     for (i, spec) in loops.iter().enumerate() {
@@ -155,8 +155,7 @@ fn batch_plan(gp_kernels: &dyn GpKernels, loops: &[LoopSpec]) -> Option<Vec<Vec<
     }
     let mut plan = vec![];
     for (grid, members) in by_grid {
-        let rows = members.iter().map(|&i| loops[i].config.iters).max().unwrap_or(1);
-        let cap = gp_kernels.batch_capacity(&grid, rows);
+        let cap = gp_kernels.batch_capacity(&grid);
         if cap == 0 {
             return None;
         }

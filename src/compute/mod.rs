@@ -174,10 +174,9 @@ pub trait GpKernels: Send + Sync {
     /// bilinearly.
     fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>>;
 
-    /// How many loops with up to `rows` observations one [`GpBatch`] over
-    /// `grid` holds; 0 where loops run apart (the CPU twin: sessions on the
-    /// rayon pool).
-    fn batch_capacity(&self, _grid: &CandidateGrid, _rows: usize) -> usize {
+    /// How many loops one [`GpBatch`] over `grid` holds; 0 where loops run
+    /// apart (the CPU twin: sessions on the rayon pool).
+    fn batch_capacity(&self, _grid: &CandidateGrid) -> usize {
         0
     }
 

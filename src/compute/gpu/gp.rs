@@ -444,15 +444,12 @@ impl GpBatch for GpuGpBatch {
             if std::mem::replace(&mut seen[s.slot], true) {
                 return Err(BorexError::invalid(format!("loop {} appears twice in one GP batch step", s.slot)));
             }
-            check_gp_dims(&self.grid, s.gp)?;
-            if 2 * s.gp.n > COEF {
-                return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, s.gp.n)));
-            }
+            check_gp(&self.grid, s.gp)?;
         }
         for &slot in maps {
             self.check_slot(slot)?;
             if !seen[slot] && self.state[slot].evaluated.is_none() {
-                return Err(BorexError::invalid("GP session used before set_gp"));
+                return Err(BorexError::invalid(format!("loop {slot}'s map was asked for before any GP was loaded")));
             }
         }
         let ctx = self.ctx.clone();
@@ -508,6 +505,15 @@ impl GpBatch for GpuGpBatch {
     }
 }
 
+/// `gp` fits `grid` and an append's coefficients fit the uniform block.
+fn check_gp(grid: &CandidateGrid, gp: &PosteriorInputs) -> Result<()> {
+    check_gp_dims(grid, gp)?;
+    if 2 * gp.n > COEF {
+        return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, gp.n)));
+    }
+    Ok(())
+}
+
 /// One refine's GP stages: a batch of one loop.
 pub struct GpuGpSession {
     batch: GpuGpBatch,
@@ -534,10 +540,7 @@ impl GpuGpSession {
 
 impl GpSession for GpuGpSession {
     fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()> {
-        check_gp_dims(&self.batch.grid, gp)?;
-        if 2 * gp.n > COEF {
-            return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, gp.n)));
-        }
+        check_gp(&self.batch.grid, gp)?;
         self.gp = Some(gp.clone());
         Ok(())
     }

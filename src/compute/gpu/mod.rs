@@ -119,7 +119,7 @@ impl GpKernels for GpuKernels {
         gp::map_on_grid(&self.ctx, grid, gp)
     }
 
-    fn batch_capacity(&self, grid: &CandidateGrid, _rows: usize) -> usize {
+    fn batch_capacity(&self, grid: &CandidateGrid) -> usize {
         GpuGpBatch::capacity(&self.ctx, grid)
     }
 
