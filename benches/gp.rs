@@ -2,11 +2,16 @@
 //! the reference grid, n = 10, 25, 50 observations, CPU twin vs GPU, recomputed
 //! from scratch and as an incremental update (one observation appended, same
 //! length scales); the final map (posterior mean + window averaging); and the
-//! GP length-scale fit alone.
+//! GP length-scale fit alone. `lockstep_gp_step`: one lockstep step's GP
+//! stages for F = 8 loops (each appends one observation, then its UCB
+//! argmax) on the GPU, as one `GpuGpBatch` step against eight sessions one
+//! after another, on a small grid (where per-dispatch costs show) and on
+//! the stride-2 search grid of a 224² input.
 
 use borex::compute::cpu::CpuKernels;
-use borex::compute::gpu::{GpuContext, GpuKernels};
-use borex::compute::GpKernels;
+use borex::compute::gpu::{GpuContext, GpuGpBatch, GpuKernels};
+use borex::compute::{BatchStep, GpBatch, GpKernels, GpSession};
+use borex::gp::PosteriorInputs;
 use borex::gp::{CandidateGrid, FitOptions, Gp};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ndarray::Array2;
@@ -96,5 +101,77 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Loop k's GP over `grid`: `n` observations of its own, fixed length scales.
+fn loop_gp(grid: &CandidateGrid, k: usize, n: usize) -> PosteriorInputs {
+    let (x, y) = observations(n + 7 * k);
+    let (h, w, s) = (grid.height as f64 / 224.0, grid.width as f64 / 224.0, grid.sizes[0] as f64 / 30.0);
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| x[[i + 7 * k, j]] * [h, w, s][j]);
+    Gp::with_length_scales(x.view(), &y[7 * k..], &[12.0 * h, 12.0 * w, 10.0 * s], 0.01).unwrap().posterior_inputs()
+}
+
+fn lockstep(c: &mut Criterion) {
+    let Ok(ctx) = GpuContext::shared() else {
+        eprintln!("no GPU adapter: no lockstep_gp_step bench");
+        return;
+    };
+    const F: usize = 8;
+    // 14 → 15 observations: within a session's first 16-row kernel cache (no grow in the timed step).
+    const N: usize = 15;
+    let mut g = c.benchmark_group("lockstep_gp_step");
+    g.sample_size(10);
+    for (name, grid) in [("32x32x2", CandidateGrid::new(32, 32, vec![3, 6])), ("112x112x4", CandidateGrid::new(112, 112, vec![15, 22, 30, 37]))] {
+        let priors: Vec<Vec<f32>> = (0..F).map(|k| (0..grid.pixels()).map(|i| ((i * 7919 + k * 31) % 1000) as f32 / 1e4).collect()).collect();
+        let before: Vec<PosteriorInputs> = (0..F).map(|k| loop_gp(&grid, k, N - 1)).collect();
+        let after: Vec<PosteriorInputs> = (0..F).map(|k| loop_gp(&grid, k, N)).collect();
+        let steps = |gps: &[PosteriorInputs]| -> Vec<(usize, PosteriorInputs)> { gps.iter().cloned().enumerate().collect() };
+        let (before, after) = (steps(&before), steps(&after));
+        g.bench_function(format!("batch/{name}"), |b| {
+            b.iter_batched_ref(
+                || {
+                    let views: Vec<&[f32]> = priors.iter().map(Vec::as_slice).collect();
+                    let mut batch = GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_rows(N);
+                    let s: Vec<BatchStep> = before.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
+                    batch.step(&s, &[]).unwrap();
+                    batch
+                },
+                |batch| {
+                    let s: Vec<BatchStep> = after.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
+                    batch.step(&s, &[]).unwrap()
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        g.bench_function(format!("sessions/{name}"), |b| {
+            b.iter_batched_ref(
+                || {
+                    let kernels = GpuKernels::new(ctx.clone());
+                    let sessions: Vec<Box<dyn GpSession>> = before
+                        .iter()
+                        .map(|(k, gp)| {
+                            let mut s = kernels.session(&grid, &priors[*k]).unwrap();
+                            s.set_gp(gp).unwrap();
+                            s.ucb_argmax(10.0).unwrap();
+                            s
+                        })
+                        .collect();
+                    sessions
+                },
+                |sessions| {
+                    sessions
+                        .iter_mut()
+                        .zip(&after)
+                        .map(|(s, (_, gp))| {
+                            s.set_gp(gp).unwrap();
+                            s.ucb_argmax(10.0).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, lockstep);
 criterion_main!(benches);

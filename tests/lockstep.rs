@@ -1,6 +1,6 @@
 //! The lockstep driver against the single loop: F loops advanced together
 //! (one model batch of 2F boxes per step, GP stages in parallel on the CPU
-//! twin, one after another on the GPU path) must give each loop exactly what
+//! twin, in one device batch on the GPU path) must give each loop exactly what
 //! `refine` gives it alone with the same seed: the same queries, the same
 //! probabilities, the same map, bit for bit. The oracle is `refine` (F = 1),
 //! itself checked against scikit-learn in tests/borex_reference.rs.
@@ -10,7 +10,7 @@ mod common;
 use borex::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
 use borex::borex::{refine, RefineConfig, Refined};
 use borex::compute::cpu::CpuKernels;
-use borex::compute::gpu::GpuKernels;
+use borex::compute::gpu::{GpuContext, GpuKernels};
 use borex::compute::{GpKernels, ImageKernels};
 use borex::model::{Classifier, ModelOptions, Scorer};
 use common::{asset, fixture, gpu_or_skip};
@@ -51,18 +51,26 @@ fn same(name: &str, a: &Refined, b: &Refined) {
         assert_eq!(x.length_scales, y.length_scales, "{name}: query {t}");
     }
     assert_eq!(a.scaled_prior, b.scaled_prior, "{name}");
+    assert_eq!(a.posterior_updates, b.posterior_updates, "{name}: appends and full recomputes");
     assert!(a.map.iter().zip(&b.map).all(|(x, y)| x.to_bits() == y.to_bits()), "{name}: maps differ");
 }
 
-fn check(name: &str, model: &Classifier, inputs: &[(Array3<f32>, Array2<f32>, RefineConfig)], class: usize, image_kernels: &dyn ImageKernels, gp_kernels: &dyn GpKernels, schedule: GpSchedule) {
+/// Returns the device readbacks of the single loops and of the lockstep run
+/// when `ctx` is the GPU context both ran on.
+#[allow(clippy::too_many_arguments)]
+fn check(name: &str, model: &Classifier, inputs: &[(Array3<f32>, Array2<f32>, RefineConfig)], class: usize, image_kernels: &dyn ImageKernels, gp_kernels: &dyn GpKernels, schedule: GpSchedule, ctx: Option<&GpuContext>) -> (u64, u64) {
     let hidden = indicatif::ProgressBar::hidden();
+    let readbacks = || ctx.map_or(0, |c| c.counters().readbacks);
+    let before = readbacks();
     let alone: Vec<Refined> = inputs
         .iter()
         .map(|(x, p, cfg)| refine(&Scorer::new(model, image_kernels, 2), gp_kernels, x.view(), class, p.view(), cfg, &hidden).unwrap())
         .collect();
+    let between = readbacks();
     let specs: Vec<LoopSpec> = inputs.iter().map(|(x, p, cfg)| LoopSpec { image: x.view(), class, prior: p.view(), config: cfg }).collect();
     let scorer = Scorer::new(model, image_kernels, 2 * specs.len());
     let together = refine_lockstep(&scorer, gp_kernels, &specs, schedule, &hidden).unwrap();
+    let after = readbacks();
     let queries: usize = inputs.iter().map(|i| i.2.iters).sum();
     assert_eq!(scorer.evaluations(), 2 * queries as u64, "{name}: two evaluations per query");
     for (k, (a, b)) in alone.iter().zip(&together).enumerate() {
@@ -70,20 +78,31 @@ fn check(name: &str, model: &Classifier, inputs: &[(Array3<f32>, Array2<f32>, Re
     }
     // The four inputs really differ: the test would not pass with one loop's result copied.
     assert_ne!((alone[0].observations[0].row, alone[0].observations[0].col), (alone[1].observations[0].row, alone[1].observations[0].col));
+    (between - before, after - between)
 }
 
 #[test]
 fn four_loops_in_lockstep_equal_four_single_loops_cpu() {
     let (model, inputs) = tiny_inputs();
-    check("cpu", &model, &inputs, 0, &CpuKernels, &CpuKernels, GpSchedule::Parallel);
+    check("cpu", &model, &inputs, 0, &CpuKernels, &CpuKernels, GpSchedule::Parallel, None);
 }
 
 #[test]
 fn four_loops_in_lockstep_equal_four_single_loops_gpu() {
-    let Some(ctx) = gpu_or_skip("four_loops_in_lockstep_equal_four_single_loops_gpu") else { return };
+    if gpu_or_skip("four_loops_in_lockstep_equal_four_single_loops_gpu").is_none() {
+        return;
+    }
+    // A context of its own, so that its readbacks are this test's.
+    let ctx = std::sync::Arc::new(GpuContext::new().unwrap());
     let (model, inputs) = tiny_inputs();
-    let gpu = GpuKernels::new(ctx);
-    check("gpu", &model, &inputs, 0, &gpu, &gpu, GpSchedule::Sequential);
+    let gpu = GpuKernels::new(ctx.clone());
+    let (alone, together) = check("gpu", &model, &inputs, 0, &gpu, &gpu, GpSchedule::Sequential, Some(&ctx));
+    // The GP stages read back once per step for all four loops (argmaxes and
+    // the maps of the loops that end), not once per loop and query: Σ iters
+    // readbacks alone, max iters together; the masking reads are the same.
+    let iters: Vec<usize> = inputs.iter().map(|i| i.2.iters).collect();
+    let saved = iters.iter().sum::<usize>() - iters.iter().max().unwrap();
+    assert_eq!(alone - together, saved as u64, "readbacks alone {alone}, in lockstep {together}");
 }
 
 /// The bundled EfficientNet-Lite0: a row's probabilities must not depend on
@@ -104,5 +123,5 @@ fn lockstep_on_the_real_model_equals_single_loops() {
             (p.tensor, prior, RefineConfig { iters: 3, seed: k as u64, ..RefineConfig::default() })
         })
         .collect();
-    check("real model", &model, &inputs, 281, &CpuKernels, &CpuKernels, GpSchedule::Parallel);
+    check("real model", &model, &inputs, 281, &CpuKernels, &CpuKernels, GpSchedule::Parallel, None);
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
 pub const SCHEMA: u32 = 1;
@@ -254,7 +254,7 @@ pub fn run_bench(input: &BenchInput, opts: &BenchOptions, environment: Environme
     let probs = probe.probabilities(x)?;
     let class = probs.iter().enumerate().fold((0, f32::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b }).0;
     let gpu_kernels = input.gpu.as_ref().ok().map(|ctx| GpuKernels::new(ctx.clone()));
-    let ctx = Ctx { model: input.model, x, class, opts };
+    let ctx = Ctx { model: input.model, x, class, opts, gpu: input.gpu.as_ref().ok().map(|c| c.as_ref()) };
     let mut results = Vec::new();
     for &stage in &opts.stages {
         // Every runner of a stage (the bound and each path) takes turns, run
@@ -368,6 +368,8 @@ struct Ctx<'a> {
     x: ArrayView3<'a, f32>,
     class: usize,
     opts: &'a BenchOptions,
+    /// The GPU path's context (its submission and readback counters).
+    gpu: Option<&'a GpuContext>,
 }
 
 impl<'a> Ctx<'a> {
@@ -507,15 +509,33 @@ impl<'a> Ctx<'a> {
                 let cfg = RefineConfig { iters: o.iters, seed, refit_every: o.refit_every, stride: o.stride, ..RefineConfig::default() };
                 cfg.validate()?;
                 let schedule = if path == BenchPath::Cpu { GpSchedule::Parallel } else { GpSchedule::Sequential };
-                Runner::new(f as f64, "frames", move || {
+                let gpu = if path == BenchPath::Gpu { self.gpu } else { None };
+                let parts = Rc::new(RefCell::new(Vec::new()));
+                let log = parts.clone();
+                let mut r = Runner::new(f as f64, "frames", move || {
                     let scorer = Scorer::new(model, image_k, o.batch);
                     let specs: Vec<LoopSpec> = frames.iter().map(|fr| LoopSpec { image: fr.view(), class, prior: prior.view(), config: &cfg }).collect();
+                    let before = gpu.map(GpuContext::counters).unwrap_or_default();
+                    let (mut fit, mut posterior) = (Duration::ZERO, Duration::ZERO);
                     for r in refine_lockstep(&scorer, gp_k, &specs, schedule, &indicatif::ProgressBar::hidden())? {
-                        r?;
+                        let r = r?;
+                        (fit, posterior) = (fit + r.timings.gp_fit, posterior + r.timings.posterior);
                     }
+                    // Device round trips per lockstep step (masking included: one
+                    // masking call per loop), and per frame the GP time.
+                    let used = gpu.map(GpuContext::counters).unwrap_or_default() - before;
+                    let steps = o.iters as f64;
+                    log.borrow_mut().push(json!({
+                        "gpu_submits_per_step": used.submits as f64 / steps,
+                        "gpu_readbacks_per_step": used.readbacks as f64 / steps,
+                        "gp_fit_ms_per_frame": ms(fit) / f as f64,
+                        "posterior_ms_per_frame": ms(posterior) / f as f64,
+                    }));
                     Ok(())
                 })
-                .note(format!("F = {f} frames × {} queries in lockstep, refit every {}, stride {}", o.iters, o.refit_every, o.stride))
+                .note(format!("F = {f} frames × {} queries in lockstep, refit every {}, stride {}", o.iters, o.refit_every, o.stride));
+                r.breakdown = Some(parts);
+                r
             }
         })
     }

@@ -1,20 +1,22 @@
 //! The lockstep driver: F BOREx loops (images, or frames of a video) advance
 //! together. Each step gathers the 2F boxes of the F pending queries into one
-//! model batch, then runs the F loops' GP stages (fit, posterior, UCB argmax)
-//! in parallel on the CPU twin (rayon), or one after another on the GPU path
-//! (each loop keeps its own GPU session). A loop's result does not depend on
-//! its neighbours: its queries, jitter draws and GP are its own, so with the
-//! same seed it equals [`super::refine`] on that input alone, provided the
-//! model scores a row the same whatever else is in its batch (checked in
-//! tests/lockstep.rs).
+//! model batch, then runs the F loops' GP stages: on the CPU twin each loop's
+//! fit and posterior in parallel (rayon); on the GPU path the fits in
+//! parallel on the host, then the posterior, UCB argmax (and the final map of
+//! loops that end) of every loop in one device pass per stage
+//! ([`crate::compute::GpBatch`]: one submission and one readback per step).
+//! A loop's result does not depend on its neighbours: its queries, jitter
+//! draws and GP are its own, so with the same seed it equals
+//! [`super::refine`] on that input alone, provided the model scores a row the
+//! same whatever else is in its batch (checked in tests/lockstep.rs).
 
-use super::{RefineConfig, RefineLoop, Refined};
-use crate::compute::GpKernels;
+use super::{RefineConfig, RefineLoop, Refined, SearchResult, SearchStep};
+use crate::compute::{BatchStep, GpBatch, GpKernels};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
 use ndarray::{ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One loop of a lockstep group.
 #[derive(Clone, Copy)]
@@ -30,7 +32,9 @@ pub struct LoopSpec<'a> {
 pub enum GpSchedule {
     /// All loops at once on the rayon pool (the CPU twin).
     Parallel,
-    /// One loop after another (the GPU path: one session per loop).
+    /// The GPU path: fits on the rayon pool, then the posterior stages of
+    /// all loops in the kernels' [`GpBatch`]es, one device step each; one
+    /// session per loop, one after another, where the kernels have no batch.
     Sequential,
 }
 
@@ -46,52 +50,80 @@ pub fn refine_lockstep(
     schedule: GpSchedule,
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<Result<Refined>>> {
-    let mut results: Vec<Option<Result<Refined>>> = (0..loops.len()).map(|_| None).collect();
-    let mut model_share = vec![std::time::Duration::ZERO; loops.len()];
-    let mut active: Vec<(usize, RefineLoop)> = vec![];
-    for (i, spec) in loops.iter().enumerate() {
-        match RefineLoop::new(scorer, gp_kernels, spec.image, spec.class, spec.prior, spec.config) {
-            Ok(lp) => active.push((i, lp)),
-            Err(e) => results[i] = Some(Err(e)),
-        }
+    let mut group = Group::new(loops.len());
+    match (schedule, batch_plan(gp_kernels, loops)) {
+        (GpSchedule::Sequential, Some(plan)) => run_batched(&mut group, scorer, gp_kernels, loops, &plan, progress)?,
+        _ => run_sessions(&mut group, scorer, gp_kernels, loops, schedule, progress)?,
     }
-    while !active.is_empty() {
-        // Loops with every query observed leave the group.
-        let (done, running): (Vec<_>, Vec<_>) = active.into_iter().partition(|(_, lp)| lp.is_done());
-        active = running;
-        let finished = run_gp(done, schedule, |lp| lp.finish(gp_kernels));
-        for (i, r) in finished {
-            results[i] = Some(r.map(|mut refined| {
-                refined.timings.model = model_share[i];
-                refined
-            }));
-        }
-        if active.is_empty() {
-            break;
-        }
+    Ok(group.results.into_iter().map(|r| r.expect("every loop ends with a result")).collect())
+}
 
-        // One batch of the F pending queries' inputs (up to 2F), in loop order.
+/// Results so far and each loop's share of the model time.
+struct Group {
+    results: Vec<Option<Result<Refined>>>,
+    model_share: Vec<Duration>,
+}
+
+impl Group {
+    fn new(f: usize) -> Self {
+        Self { results: (0..f).map(|_| None).collect(), model_share: vec![Duration::ZERO; f] }
+    }
+
+    fn end(&mut self, i: usize, r: Result<Refined>) {
+        self.results[i] = Some(r.map(|mut refined| {
+            refined.timings.model = self.model_share[i];
+            refined
+        }));
+    }
+
+    /// One model batch of the pending queries' inputs (up to 2F), in loop
+    /// order; each loop's class probabilities come back.
+    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>) -> Result<Vec<Vec<f32>>> {
         let tm = Instant::now();
         let mut parts = Vec::with_capacity(active.len());
-        for (_, lp) in &active {
+        let mut ids = Vec::with_capacity(active.len());
+        for (i, lp) in active {
             parts.push(lp.pending_inputs(scorer.kernels)?.expect("running loops have a pending query"));
+            ids.push(i);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         let batch = ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("lockstep batch: {e}")))?;
         let counts: Vec<usize> = parts.iter().map(|p| p.dim().0).collect();
         drop(parts);
         let probs = scorer.score_batch(batch.view())?;
-        let share = tm.elapsed() / active.len() as u32;
-        let mut observed = Vec::with_capacity(active.len());
+        let share = tm.elapsed() / ids.len() as u32;
+        let mut observed = Vec::with_capacity(ids.len());
         let mut row = 0;
-        for ((i, _), n) in active.iter().zip(counts) {
-            let column = super::class_column(&probs, loops[*i].class)?;
+        for (i, n) in ids.into_iter().zip(counts) {
+            let column = super::class_column(&probs, loops[i].class)?;
             observed.push(column[row..row + n].to_vec());
             row += n;
-            model_share[*i] += share;
+            self.model_share[i] += share;
         }
+        Ok(observed)
+    }
+}
 
-        // GP stages of every running loop.
+/// Each loop with its own GP session: in parallel (CPU twin) or in order.
+fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, loops: &[LoopSpec], schedule: GpSchedule, progress: &indicatif::ProgressBar) -> Result<()> {
+    let mut active: Vec<(usize, RefineLoop)> = vec![];
+    for (i, spec) in loops.iter().enumerate() {
+        match RefineLoop::new(scorer, gp_kernels, spec.image, spec.class, spec.prior, spec.config) {
+            Ok(lp) => active.push((i, lp)),
+            Err(e) => group.end(i, Err(e)),
+        }
+    }
+    while !active.is_empty() {
+        // Loops with every query observed leave the group.
+        let (done, running): (Vec<_>, Vec<_>) = active.into_iter().partition(|(_, lp)| lp.is_done());
+        active = running;
+        for (i, r) in run_gp(done, schedule, |lp| lp.finish(gp_kernels)) {
+            group.end(i, r);
+        }
+        if active.is_empty() {
+            break;
+        }
+        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)))?;
         let with_p: Vec<_> = active.into_iter().zip(observed).map(|((i, lp), p)| (i, (lp, p))).collect();
         let stepped = run_gp(with_p, schedule, |(mut lp, scores)| lp.observe_scores(&scores).map(|_| lp));
         progress.inc(stepped.len() as u64);
@@ -99,12 +131,146 @@ pub fn refine_lockstep(
         for (i, r) in stepped {
             match r {
                 Ok(lp) => active.push((i, lp)),
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => group.end(i, Err(e)),
             }
         }
         active.sort_by_key(|(i, _)| *i);
     }
-    Ok(results.into_iter().map(|r| r.expect("every loop ends with a result")).collect())
+    Ok(())
+}
+
+/// Loops (indices into the group) that share one device batch: loops whose
+/// search grids have one shape, at most as many as one batch holds (split
+/// evenly). `None` when the kernels have no batch, or a loop's grid is too
+/// large for one.
+fn batch_plan(gp_kernels: &dyn GpKernels, loops: &[LoopSpec]) -> Option<Vec<Vec<usize>>> {
+    let mut by_grid: Vec<(crate::gp::CandidateGrid, Vec<usize>)> = vec![];
+    for (i, spec) in loops.iter().enumerate() {
+        let (_, h, w) = spec.image.dim();
+        let grid = spec.config.search_grid(h as u32, w as u32);
+        match by_grid.iter_mut().find(|(g, _)| *g == grid) {
+            Some((_, members)) => members.push(i),
+            None => by_grid.push((grid, vec![i])),
+        }
+    }
+    let mut plan = vec![];
+    for (grid, members) in by_grid {
+        let cap = gp_kernels.batch_capacity(&grid);
+        if cap == 0 {
+            return None;
+        }
+        let parts = members.len().div_ceil(cap);
+        let per = members.len().div_ceil(parts);
+        plan.extend(members.chunks(per).map(<[usize]>::to_vec));
+    }
+    Some(plan)
+}
+
+/// A loop of the batched path: its index in the group, its batch and slot.
+struct Member<'a> {
+    i: usize,
+    lp: RefineLoop<'a>,
+    batch: usize,
+    slot: usize,
+}
+
+/// The GPU path: every loop detached from a session of its own; per step the
+/// fits on the rayon pool, then one device step per batch.
+fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, loops: &[LoopSpec<'a>], plan: &[Vec<usize>], progress: &indicatif::ProgressBar) -> Result<()> {
+    let mut batches: Vec<Box<dyn GpBatch>> = vec![];
+    let mut active: Vec<Member<'a>> = vec![];
+    for members in plan {
+        let mut made = vec![];
+        for &i in members {
+            let spec = &loops[i];
+            match RefineLoop::detached(scorer, spec.image, spec.class, spec.prior, spec.config) {
+                Ok(lp) => made.push((i, lp)),
+                Err(e) => group.end(i, Err(e)),
+            }
+        }
+        let Some((_, first)) = made.first() else { continue };
+        let priors: Vec<Vec<f32>> = made.iter().map(|(_, lp)| lp.search_prior()).collect();
+        let views: Vec<&[f32]> = priors.iter().map(Vec::as_slice).collect();
+        let rows = made.iter().map(|(i, _)| loops[*i].config.iters).max().unwrap_or(1);
+        match gp_kernels.batch(first.search_grid(), &views, rows) {
+            Ok(b) => {
+                let batch = batches.len();
+                batches.push(b);
+                active.extend(made.into_iter().enumerate().map(|(slot, (i, lp))| Member { i, lp, batch, slot }));
+            }
+            Err(e) => {
+                for (i, _) in made {
+                    group.end(i, Err(copy_error(&e)));
+                }
+            }
+        }
+    }
+    while !active.is_empty() {
+        let observed = group.score(scorer, loops, active.iter().map(|m| (m.i, &m.lp)))?;
+        // The GP fits, on the host, in parallel.
+        let fitted: Vec<(Member, Result<SearchStep>)> = active
+            .into_par_iter()
+            .zip(observed)
+            .map(|(mut m, scores)| {
+                let step = m.lp.fit_scores(&scores);
+                (m, step)
+            })
+            .collect();
+        progress.inc(fitted.len() as u64);
+        let mut stepping: Vec<(Member, SearchStep)> = vec![];
+        for (m, step) in fitted {
+            match step {
+                Ok(s) => stepping.push((m, s)),
+                Err(e) => group.end(m.i, Err(e)),
+            }
+        }
+        // One device step per batch: posterior, argmax, and the maps of the loops that end.
+        active = vec![];
+        for (b, batch) in batches.iter_mut().enumerate() {
+            let (mine, rest): (Vec<_>, Vec<_>) = stepping.into_iter().partition(|(m, _)| m.batch == b);
+            stepping = rest;
+            if mine.is_empty() {
+                continue;
+            }
+            let steps: Vec<BatchStep> = mine.iter().map(|(m, s)| BatchStep { slot: m.slot, gp: &s.inputs, kappa: s.kappa }).collect();
+            let maps: Vec<usize> = mine.iter().filter(|(m, s)| s.kappa.is_none() && m.lp.wants_search_map()).map(|(m, _)| m.slot).collect();
+            let tp = Instant::now();
+            let out = batch.step(&steps, &maps);
+            let share = tp.elapsed() / mine.len() as u32;
+            let mut out = match out {
+                Ok(o) => o,
+                Err(e) => {
+                    for (m, _) in mine {
+                        group.end(m.i, Err(copy_error(&e)));
+                    }
+                    continue;
+                }
+            };
+            let mut maps = maps.into_iter().zip(out.maps.drain(..));
+            for ((mut m, _), next) in mine.into_iter().zip(out.argmax) {
+                if let Err(e) = m.lp.choose(next.map(|(idx, _)| idx), share) {
+                    group.end(m.i, Err(e));
+                } else if m.lp.is_done() {
+                    let map = m.lp.wants_search_map().then(|| maps.next().expect("a map per ending loop").1);
+                    let r = m.lp.finish_batched(gp_kernels, SearchResult { map, updates: batch.updates(m.slot) });
+                    group.end(m.i, r);
+                } else {
+                    active.push(m);
+                }
+            }
+        }
+        active.sort_by_key(|m| m.i);
+    }
+    Ok(())
+}
+
+/// A batch's error for each of its loops (BorexError is not Clone).
+fn copy_error(e: &BorexError) -> BorexError {
+    match e {
+        BorexError::Gpu(m) => BorexError::Gpu(m.clone()),
+        BorexError::InvalidInput(m) => BorexError::InvalidInput(m.clone()),
+        other => BorexError::Runtime(other.to_string()),
+    }
 }
 
 /// `f` on every item, on the rayon pool or in order.

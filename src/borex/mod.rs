@@ -191,6 +191,12 @@ impl RefineConfig {
         }
     }
 
+    /// Where the UCB search looks for an H×W input: the grid, or its
+    /// [`coarse_grid`] with `--stride`.
+    pub fn search_grid(&self, height: u32, width: u32) -> CandidateGrid {
+        coarse_grid(&self.grid(height, width), self.stride as u32)
+    }
+
     /// The factor from the reference's 224-pixel units to this input:
     /// min(H, W)/224, the same factor as the default box sizes. Length scales
     /// (start and bounds) and the jitter are distances on the grid, so they
@@ -275,6 +281,31 @@ pub fn coarse_inputs(gp: &crate::gp::PosteriorInputs, stride: u32) -> crate::gp:
     c.length_scales[0] /= s;
     c.length_scales[1] /= s;
     c
+}
+
+/// `covariate` at the points of the search grid (every `stride`-th pixel).
+fn search_prior(covariate: &Array2<f32>, stride: u32) -> Vec<f32> {
+    match stride {
+        1 => covariate.as_slice().expect("standard layout").to_vec(),
+        s => coarse_prior(covariate.view(), s).as_slice().expect("standard layout").to_vec(),
+    }
+}
+
+/// What a loop's search posterior needs after a fit ([`RefineLoop::fit_scores`]).
+#[derive(Debug, Clone)]
+pub struct SearchStep {
+    /// The fitted GP as the search session takes it.
+    pub inputs: crate::gp::PosteriorInputs,
+    /// The UCB weight when a next query is to be chosen (`None` after the last).
+    pub kappa: Option<f32>,
+}
+
+/// What a driver's search posterior hands a [`RefineLoop::detached`] loop at the end.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResult {
+    /// The window-averaged map, when [`RefineLoop::wants_search_map`].
+    pub map: Option<Vec<f32>>,
+    pub updates: PosteriorUpdates,
 }
 
 /// One query of the black box.
@@ -392,7 +423,9 @@ pub struct RefineLoop<'a> {
     /// What the GP's mean function is fitted on: S0 itself, or its box
     /// average ([`PriorMean::Fitted`]).
     covariate: Array2<f32>,
-    session: Box<dyn GpSession>,
+    /// The search posterior; `None` when the driver runs it for many loops
+    /// at once ([`RefineLoop::detached`], lockstep's GPU batch).
+    session: Option<Box<dyn GpSession>>,
     image: ArrayView3<'a, f32>,
     /// How a query's boxes are shown to the model (the objective's substrates).
     probe: objective::Probe,
@@ -422,6 +455,20 @@ impl<'a> RefineLoop<'a> {
     /// Check the inputs, scale the prior, open the GP session and place the
     /// first query: the prior's argmax pixel (first on ties) with the smallest box, no jitter.
     pub fn new(scorer: &Scorer, gp_kernels: &dyn GpKernels, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+        Self::build(scorer, Some(gp_kernels), image, class, prior, cfg)
+    }
+
+    /// [`RefineLoop::new`] without a search session of its own: the driver
+    /// brings each fitted GP ([`fit_scores`](Self::fit_scores)) to its
+    /// posterior over [`search_grid`](Self::search_grid) with
+    /// [`search_prior`](Self::search_prior) as the mean, hands back the UCB
+    /// argmax ([`choose`](Self::choose)) and at the end the map
+    /// ([`finish_batched`](Self::finish_batched)).
+    pub fn detached(scorer: &Scorer, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+        Self::build(scorer, None, image, class, prior, cfg)
+    }
+
+    fn build(scorer: &Scorer, gp_kernels: Option<&dyn GpKernels>, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
         cfg.validate()?;
         let (_, h, w) = image.dim();
         if prior.dim() != (h, w) {
@@ -437,10 +484,10 @@ impl<'a> RefineLoop<'a> {
             }
         };
         let stride = cfg.stride as u32;
-        let search = coarse_grid(&grid, stride);
-        let session = match stride {
-            1 => gp_kernels.session(&grid, covariate.as_slice().expect("standard layout"))?,
-            _ => gp_kernels.session(&search, coarse_prior(covariate.view(), stride).as_slice().expect("standard layout"))?,
+        let search = cfg.search_grid(h as u32, w as u32);
+        let session = match gp_kernels {
+            Some(k) => Some(k.session(&search, &search_prior(&covariate, stride))?),
+            None => None,
         };
         let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
@@ -520,6 +567,63 @@ impl<'a> RefineLoop<'a> {
     /// Record the pending query's P_c(box kept) and P_c(box removed), refit
     /// the GP and, unless this was the last query, choose the next one.
     pub fn observe(&mut self, p_inside: f32, p_outside: f32) -> Result<()> {
+        let step = self.fit_observation(p_inside, p_outside)?;
+        let tp = Instant::now();
+        let session = self.session.as_mut().ok_or_else(|| BorexError::invalid("a detached loop's posterior runs in its driver"))?;
+        session.set_gp(&step.inputs)?;
+        let next = match step.kappa {
+            Some(kappa) => Some(session.ucb_argmax(kappa)?.0),
+            None => None,
+        };
+        self.choose(next, tp.elapsed())
+    }
+
+    /// The first half of [`observe_scores`](Self::observe_scores) for a
+    /// driver that runs the posterior itself: record the query, fit the GP,
+    /// and return what the search posterior needs.
+    pub fn fit_scores(&mut self, probs: &[f32]) -> Result<SearchStep> {
+        let (p_inside, p_outside) = self.probe.combine(probs)?;
+        self.fit_observation(p_inside, p_outside)
+    }
+
+    /// The second half: the UCB argmax over [`search_grid`](Self::search_grid)
+    /// (`None` after the last query) places the next query; `posterior` is
+    /// this loop's share of the time the posterior took.
+    pub fn choose(&mut self, next: Option<usize>, posterior: Duration) -> Result<()> {
+        let (cfg, t) = (self.cfg, self.t);
+        if next.is_some() != (t + 1 < cfg.iters) || t >= cfg.iters {
+            return Err(BorexError::invalid(format!("query {t} of {}: the next query's argmax is {}", cfg.iters, if next.is_some() { "not wanted" } else { "missing" })));
+        }
+        if let Some(idx) = next {
+            let (i, j, si) = self.search.decode(idx);
+            (self.r, self.q, self.si) = (i * self.stride, j * self.stride, si);
+            let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
+            self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
+        }
+        self.timings.posterior += posterior;
+        self.t += 1;
+        Ok(())
+    }
+
+    /// The UCB search's candidate grid (the full grid, or the coarse one with `--stride`).
+    pub fn search_grid(&self) -> &CandidateGrid {
+        &self.search
+    }
+
+    /// The search posterior's prior mean (one value per search candidate's pixel).
+    pub fn search_prior(&self) -> Vec<f32> {
+        search_prior(&self.covariate, self.stride)
+    }
+
+    /// Whether [`finish`](Self::finish) reads the map from the search
+    /// posterior (the window readout without `--stride`); a driver running
+    /// the posterior then passes it to [`finish_batched`](Self::finish_batched).
+    pub fn wants_search_map(&self) -> bool {
+        self.cfg.readout.is_window() && self.stride == 1
+    }
+
+    /// Record the query, refit the GP and say what the search posterior needs.
+    fn fit_observation(&mut self, p_inside: f32, p_outside: f32) -> Result<SearchStep> {
         let (cfg, t) = (self.cfg, self.t);
         if t >= cfg.iters {
             return Err(BorexError::invalid(format!("all {} queries are already observed", cfg.iters)));
@@ -549,23 +653,12 @@ impl<'a> RefineLoop<'a> {
         }
         self.timings.gp_fit += tf.elapsed();
 
-        let tp = Instant::now();
         // The session's mean is C + kᵀw (C the covariate); with m = a·C + b the
         // posterior is a·(C + kᵀα/a) + b, so weights α/a and κ/a give the same
         // UCB argmax and a map with the same order (a > 0).
         let inputs = self.session_inputs(&fitted);
-        self.session.set_gp(&inputs)?;
-        if t + 1 < cfg.iters {
-            let (idx, _) = self.session.ucb_argmax(cfg.kappa / a as f32)?;
-            let (i, j, si) = self.search.decode(idx);
-            (self.r, self.q, self.si) = (i * self.stride, j * self.stride, si);
-            let (g, z) = ([self.r as f64, self.q as f64, self.grid.sizes[self.si] as f64], self.draw(t));
-            self.stored = [0, 1, 2].map(|d| g[d] + z[d] * cfg.jitter[d] * self.scale);
-        }
-        self.timings.posterior += tp.elapsed();
         self.gp = Some(fitted);
-        self.t += 1;
-        Ok(())
+        Ok(SearchStep { inputs, kappa: (t + 1 < cfg.iters).then(|| cfg.kappa / a as f32) })
     }
 
     /// `gp` as a session over the covariate takes it: weights divided by the
@@ -596,7 +689,17 @@ impl<'a> RefineLoop<'a> {
 
     /// The refined map (the last posterior's window-averaged mean); every
     /// query must be observed.
-    pub fn finish(mut self, gp_kernels: &dyn GpKernels) -> Result<Refined> {
+    pub fn finish(self, gp_kernels: &dyn GpKernels) -> Result<Refined> {
+        self.finish_inner(gp_kernels, None)
+    }
+
+    /// [`finish`](Self::finish) for a [`detached`](Self::detached) loop, with
+    /// what its driver's posterior gives back.
+    pub fn finish_batched(self, gp_kernels: &dyn GpKernels, search: SearchResult) -> Result<Refined> {
+        self.finish_inner(gp_kernels, Some(search))
+    }
+
+    fn finish_inner(mut self, gp_kernels: &dyn GpKernels, mut search: Option<SearchResult>) -> Result<Refined> {
         let gp = match (self.t == self.cfg.iters, self.gp) {
             (true, Some(gp)) => gp,
             _ => return Err(BorexError::invalid(format!("refine finished after {} of {} queries", self.t, self.cfg.iters))),
@@ -613,14 +716,21 @@ impl<'a> RefineLoop<'a> {
                     full.set_gp(&Self::scaled_inputs(&gp, a))?;
                     full.mean_map()?
                 } else {
-                    self.session.mean_map()?
+                    match (&mut search, &mut self.session) {
+                        (Some(s), _) => s.map.take().ok_or_else(|| BorexError::invalid("the driver's posterior gave no map"))?,
+                        (None, Some(session)) => session.mean_map()?,
+                        (None, None) => return Err(BorexError::invalid("a detached loop's map comes from its driver")),
+                    }
                 };
                 Array2::from_shape_vec((self.h, self.w), session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect()).expect("H×W map")
             }
             full_res::Readout::Point => full_res::point_map(&gp, &prior, self.cfg, gp_kernels)?,
         };
         self.timings.posterior += tp.elapsed();
-        let posterior_updates = self.session.updates();
+        let posterior_updates = match (search, &self.session) {
+            (Some(s), _) => s.updates,
+            (None, session) => session.as_ref().map(|s| s.updates()).unwrap_or_default(),
+        };
         Ok(Refined { map, scaled_prior: prior, prior_affine: [a, b], observations: self.observations, gp, timings: self.timings, fit_failures: self.fit_failures, posterior_updates })
     }
 }

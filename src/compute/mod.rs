@@ -173,6 +173,18 @@ pub trait GpKernels: Send + Sync {
     /// sizes are averaged. The prior (model resolution, `prior_hw`) is read
     /// bilinearly.
     fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>>;
+
+    /// How many loops one [`GpBatch`] over `grid` holds; 0 where loops run
+    /// apart (the CPU twin: sessions on the rayon pool).
+    fn batch_capacity(&self, _grid: &CandidateGrid) -> usize {
+        0
+    }
+
+    /// A batch of `priors.len()` loops over `grid` (at most
+    /// [`batch_capacity`](Self::batch_capacity)), room for `rows` observations each.
+    fn batch(&self, _grid: &CandidateGrid, _priors: &[&[f32]], _rows: usize) -> Result<Box<dyn GpBatch>> {
+        Err(BorexError::invalid("this backend runs the GP stages of each loop apart"))
+    }
 }
 
 /// Where [`GpKernels::map_on_grid`] evaluates the posterior mean.
@@ -231,6 +243,42 @@ pub trait GpSession: Send {
     fn mean_map(&mut self) -> Result<Vec<f32>>;
     /// How many GPs were brought in by each path so far.
     fn updates(&self) -> PosteriorUpdates;
+}
+
+/// One loop's GP in a [`GpBatch`] step.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchStep<'a> {
+    /// The loop's slot in the batch.
+    pub slot: usize,
+    pub gp: &'a PosteriorInputs,
+    /// `Some(κ)`: also the UCB argmax `μ + κσ` over the loop's candidates.
+    pub kappa: Option<f32>,
+}
+
+/// What a [`GpBatch`] step brings back.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutput {
+    /// Per step entry, in order: (index, value) of its UCB maximum when κ was given.
+    pub argmax: Vec<Option<(usize, f32)>>,
+    /// Per requested slot, in order: its map, as [`GpSession::mean_map`].
+    pub maps: Vec<Vec<f32>>,
+}
+
+/// The GP stages of several BO loops over candidate grids of one shape (a
+/// lockstep group), each loop with its own prior, observations and length
+/// scales, advanced together: one step brings every listed loop's posterior
+/// up to date, takes the UCB argmax of each loop's own candidates and the
+/// final maps of the loops that end, with one pass per stage for all loops.
+/// Per loop the results equal a [`GpSession`]'s.
+pub trait GpBatch: Send {
+    /// Loops (slots) the batch holds.
+    fn loops(&self) -> usize;
+    /// Load each entry's GP (a slot at most once), then the argmaxes, then
+    /// the maps of `maps` (slots whose posterior is loaded).
+    fn step(&mut self, steps: &[BatchStep], maps: &[usize]) -> Result<BatchOutput>;
+    /// μ (prior mean included) and σ of `slot`'s candidates as of the last step.
+    fn posterior(&mut self, slot: usize) -> Result<(Vec<f32>, Vec<f32>)>;
+    fn updates(&self, slot: usize) -> PosteriorUpdates;
 }
 
 /// Posterior updates by path: `incremental` appended one observation to the

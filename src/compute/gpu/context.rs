@@ -3,6 +3,7 @@
 
 use crate::error::{BorexError, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use wgpu::util::DeviceExt;
 
@@ -56,6 +57,8 @@ pub struct GpuContext {
     /// the last readback. wgpu reports them asynchronously and would panic
     /// without a handler; they surface as `BorexError::Gpu` at the next read.
     error: Arc<Mutex<Option<String>>>,
+    submits: AtomicU64,
+    readbacks: AtomicU64,
 }
 
 /// The process-wide context, or why there is none (kept as the error's parts: BorexError is not Clone).
@@ -88,7 +91,7 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&sink, e.to_string())));
         let sink = error.clone();
         device.set_device_lost_callback(move |reason, msg| record(&sink, format!("device lost ({reason:?}): {msg}")));
-        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), error })
+        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), error, submits: AtomicU64::new(0), readbacks: AtomicU64::new(0) })
     }
 
     /// The process-wide context, created on first use.
@@ -237,68 +240,129 @@ impl GpuContext {
         })
     }
 
-    /// Copy the first `bytes` of `src` to the start of `dst`.
-    pub(crate) fn copy(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
-        self.queue.submit([encoder.finish()]);
-    }
-
     /// Run `kernel` over `threads` invocations with `bindings` at 0, 1, 2, …
     pub(crate) fn dispatch(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64) {
-        let groups = workgroups(threads, self.limits.max_compute_workgroups_per_dimension);
-        self.dispatch_groups(kernel, bindings, groups);
+        let mut c = self.commands();
+        c.dispatch(kernel, bindings, threads, 1);
+        c.submit();
     }
 
-    /// Run `kernel` on an explicit (x, y) grid of workgroups.
-    pub(crate) fn dispatch_groups(&self, kernel: Kernel, bindings: &[&wgpu::Buffer], (x, y): (u32, u32)) {
-        let pipeline = self.pipeline(kernel);
+    /// Copy `len` elements of `buffer` back to the host.
+    pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+        let size = (len * std::mem::size_of::<T>()) as u64;
+        let mut out = self.commands().read(&[(buffer, 0, size)])?;
+        // The bytes come back unaligned for T: copy, not cast.
+        Ok(bytemuck::pod_collect_to_vec(&out.pop().expect("one buffer read")))
+    }
+
+    /// An empty command recording: dispatches and copies go into one encoder
+    /// and reach the queue in one submission.
+    pub(crate) fn commands(&self) -> Commands<'_> {
+        Commands { ctx: self, encoder: self.device.create_command_encoder(&Default::default()) }
+    }
+
+    /// Queue submissions and blocking readbacks since the context was made.
+    pub fn counters(&self) -> GpuCounters {
+        GpuCounters { submits: self.submits.load(Ordering::Relaxed), readbacks: self.readbacks.load(Ordering::Relaxed) }
+    }
+}
+
+/// How often the host went to the device: each submission and each blocking
+/// readback is a round of driver overhead (and a host–device sync for a readback).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuCounters {
+    pub submits: u64,
+    pub readbacks: u64,
+}
+
+impl std::ops::Sub for GpuCounters {
+    type Output = GpuCounters;
+    fn sub(self, o: GpuCounters) -> GpuCounters {
+        GpuCounters { submits: self.submits - o.submits, readbacks: self.readbacks - o.readbacks }
+    }
+}
+
+/// Work recorded into one command encoder, submitted once (see [`GpuContext::commands`]).
+pub(crate) struct Commands<'a> {
+    ctx: &'a GpuContext,
+    encoder: wgpu::CommandEncoder,
+}
+
+impl Commands<'_> {
+    /// `kernel` over `threads` invocations per slot, `slots` along the grid's z axis.
+    pub fn dispatch(&mut self, kernel: Kernel, bindings: &[&wgpu::Buffer], threads: u64, slots: u32) {
+        let (x, y) = workgroups(threads, self.ctx.limits.max_compute_workgroups_per_dimension);
+        self.dispatch_groups(kernel, bindings, (x, y, slots));
+    }
+
+    /// `kernel` on an explicit (x, y, z) grid of workgroups.
+    pub fn dispatch_groups(&mut self, kernel: Kernel, bindings: &[&wgpu::Buffer], (x, y, z): (u32, u32, u32)) {
+        let ctx = self.ctx;
+        let pipeline = ctx.pipeline(kernel);
         let layout = pipeline.get_bind_group_layout(0);
         let entries: Vec<_> = bindings
             .iter()
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
             .collect();
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&format!("{kernel:?}")),
             layout: &layout,
             entries: &entries,
         });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups(x, y, 1);
-        }
-        self.queue.submit([encoder.finish()]);
+        // One pass per dispatch: wgpu orders passes, so a kernel sees the previous one's writes.
+        let mut pass = self.encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
     }
 
-    /// Copy `len` elements of `buffer` back to the host.
-    pub(crate) fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
-        let size = (len * std::mem::size_of::<T>()) as u64;
+    /// Copy the first `bytes` of `src` to the start of `dst`.
+    pub fn copy(&mut self, src: &wgpu::Buffer, dst: &wgpu::Buffer, bytes: u64) {
+        self.encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
+    }
+
+    pub fn submit(self) {
+        self.ctx.submits.fetch_add(1, Ordering::Relaxed);
+        self.ctx.queue.submit([self.encoder.finish()]);
+    }
+
+    /// Submit, then bring back `bytes` bytes from `offset` of every buffer
+    /// through one staging buffer: one submission, one wait. Offsets and
+    /// sizes are multiples of 4.
+    pub fn read(mut self, buffers: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<Vec<u8>>> {
+        let ctx = self.ctx;
         // Errors of the work before this read (a placeholder buffer among them) come out here.
-        self.take_error()?;
-        if size == 0 {
-            return Ok(vec![]);
+        ctx.take_error()?;
+        for (buffer, offset, size) in buffers {
+            if offset + size > buffer.size() {
+                return Err(BorexError::Gpu(format!("readback of {size} bytes at {offset} from a {}-byte buffer", buffer.size())));
+            }
         }
-        if size > buffer.size() {
-            return Err(BorexError::Gpu(format!("readback of {size} bytes from a {}-byte buffer", buffer.size())));
+        let starts: Vec<u64> = buffers.iter().scan(0u64, |at, (_, _, size)| Some(std::mem::replace(at, *at + size))).collect();
+        let total: u64 = buffers.iter().map(|(_, _, s)| s).sum();
+        if total == 0 {
+            self.submit();
+            return Ok(buffers.iter().map(|_| vec![]).collect());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size,
+            size: total,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
-        self.queue.submit([encoder.finish()]);
+        for ((buffer, offset, size), at) in buffers.iter().zip(&starts) {
+            if *size > 0 {
+                self.encoder.copy_buffer_to_buffer(buffer, *offset, &staging, *at, *size);
+            }
+        }
+        self.submit();
+        ctx.readbacks.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
+        ctx.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| BorexError::Gpu(format!("device lost while waiting: {e}")))?;
         rx.recv()
@@ -307,10 +371,10 @@ impl GpuContext {
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| BorexError::Gpu(format!("cannot read mapped buffer: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, T>(&view).to_vec();
+        let out = buffers.iter().zip(&starts).map(|((_, _, size), at)| view[*at as usize..(at + size) as usize].to_vec()).collect();
         drop(view);
         staging.unmap();
-        self.take_error()?;
+        ctx.take_error()?;
         Ok(out)
     }
 }

@@ -6,10 +6,11 @@ mod rise;
 
 pub use context::{GpuContext, Kernel};
 use context::U4;
-pub use gp::GpuGpSession;
+pub use context::GpuCounters;
+pub use gp::{GpuGpBatch, GpuGpSession};
 pub use rise::GpuRiseSession;
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks, RiseParams, RiseSession};
+use super::{check_masks, GpBatch, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks, RiseParams, RiseSession};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::{BorexError, Result};
 use ndarray::{Array3, Array4, ArrayView3};
@@ -116,5 +117,13 @@ impl GpKernels for GpuKernels {
 
     fn map_on_grid(&self, grid: &MapGrid, gp: &PosteriorInputs) -> Result<Vec<f32>> {
         gp::map_on_grid(&self.ctx, grid, gp)
+    }
+
+    fn batch_capacity(&self, grid: &CandidateGrid) -> usize {
+        GpuGpBatch::capacity(&self.ctx, grid)
+    }
+
+    fn batch(&self, grid: &CandidateGrid, priors: &[&[f32]], rows: usize) -> Result<Box<dyn GpBatch>> {
+        Ok(Box::new(GpuGpBatch::new(self.ctx.clone(), grid, priors)?.with_rows(rows)))
     }
 }
