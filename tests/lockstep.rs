@@ -20,7 +20,10 @@ use ndarray::{Array2, Array3};
 /// class 0 falls as the region rows 8..16 × columns 20..28 brightens) at
 /// 40×40: a smooth pattern and a prior rolled by a few pixels, each loop with
 /// its own seed and length.
-fn tiny_inputs() -> (Classifier, Vec<(Array3<f32>, Array2<f32>, RefineConfig)>) {
+/// One loop's image, prior and settings.
+type LoopInput = (Array3<f32>, Array2<f32>, RefineConfig);
+
+fn tiny_inputs() -> (Classifier, Vec<LoopInput>) {
     let mut opts = ModelOptions::new(fixture("region_hinders_0.onnx"));
     opts.input_size = Some((40, 40));
     let model = Classifier::load(&opts).unwrap();

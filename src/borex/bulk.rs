@@ -11,7 +11,9 @@ use crate::compute::Backend;
 use crate::error::Result;
 use crate::model::{Classifier, Scorer};
 
-/// How each input of a bulk run ended.
+/// How each input of a bulk run ended. Made once per input and consumed at
+/// once, so the size gap between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum UnitResult<'a> {
     /// Refined: the unit (its prepared input, prior, metrics) and the loop's result.
     Done(RefineUnit<'a>, Refined),
@@ -23,6 +25,7 @@ pub enum UnitResult<'a> {
 /// at a time (the last group may be smaller), in order. `finish` returning an
 /// error stops the run (an output that cannot be written); a failed input does
 /// not. A model failure during a group's loops fails that whole group's inputs.
+#[allow(clippy::too_many_arguments)]
 pub fn drive<'a, T>(
     items: impl Iterator<Item = T>,
     lockstep: usize,
