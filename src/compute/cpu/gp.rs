@@ -37,6 +37,10 @@ pub struct CpuGpSession {
     cache_bytes: usize,
 }
 
+/// One block's share of a pass: its first candidate's index, its kernel-row
+/// cache, and its runs of μ and σ².
+type BlockJob<'a> = (usize, &'a mut Vec<f32>, &'a mut [f32], &'a mut [f32]);
+
 /// How a block is brought up to date.
 #[derive(Clone, Copy)]
 enum Pass<'a> {
@@ -106,7 +110,7 @@ impl CpuGpSession {
         // The argmax needs σ² of this very pass.
         let ucb = ucb.filter(|_| sigma);
         let w = self.grid.width as usize;
-        let mut jobs: Vec<(usize, &mut Vec<f32>, &mut [f32], &mut [f32])> = Vec::with_capacity(self.blocks.len());
+        let mut jobs: Vec<BlockJob> = Vec::with_capacity(self.blocks.len());
         let (mut m_rest, mut s_rest, mut offset) = (&mut self.mu[..], &mut self.s2[..], 0);
         for (kb, (_, rows)) in self.k.iter_mut().zip(&self.blocks) {
             let (m, mr) = m_rest.split_at_mut(rows.len() * w);
