@@ -77,17 +77,19 @@ impl Group {
     }
 
     /// One model batch of the pending queries' inputs (up to 2F), in loop
-    /// order; each loop's class probabilities come back.
-    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>) -> Result<Vec<Vec<f32>>> {
+    /// order; each loop's class probabilities come back. With `parallel` (the
+    /// CPU twin) the loops' inputs are masked and gathered on the rayon pool:
+    /// one after another they were a sixth of the loop's non-model time.
+    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>, parallel: bool) -> Result<Vec<Vec<f32>>> {
         let tm = Instant::now();
-        let mut parts = Vec::with_capacity(active.len());
-        let mut ids = Vec::with_capacity(active.len());
-        for (i, lp) in active {
-            parts.push(lp.pending_inputs(scorer.kernels)?.expect("running loops have a pending query"));
-            ids.push(i);
-        }
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        let batch = ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("lockstep batch: {e}")))?;
+        let (ids, jobs): (Vec<usize>, Vec<_>) = active.map(|(i, lp)| (i, lp.pending_job().expect("running loops have a pending query"))).unzip();
+        let kernels = scorer.kernels;
+        let parts: Vec<ndarray::Array4<f32>> = if parallel {
+            jobs.par_iter().map(|job| job(kernels)).collect::<Result<_>>()?
+        } else {
+            jobs.iter().map(|job| job(kernels)).collect::<Result<_>>()?
+        };
+        let batch = gather(&parts, parallel)?;
         let counts: Vec<usize> = parts.iter().map(|p| p.dim().0).collect();
         drop(parts);
         let probs = scorer.score_batch(batch.view())?;
@@ -123,7 +125,7 @@ fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, 
         if active.is_empty() {
             break;
         }
-        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)))?;
+        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)), schedule == GpSchedule::Parallel)?;
         let with_p: Vec<_> = active.into_iter().zip(observed).map(|((i, lp), p)| (i, (lp, p))).collect();
         let stepped = run_gp(with_p, schedule, |(mut lp, scores)| lp.observe_scores(&scores).map(|_| lp));
         progress.inc(stepped.len() as u64);
@@ -206,7 +208,7 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
         }
     }
     while !active.is_empty() {
-        let observed = group.score(scorer, loops, active.iter().map(|m| (m.i, &m.lp)))?;
+        let observed = group.score(scorer, loops, active.iter().map(|m| (m.i, &m.lp)), false)?;
         // The GP fits, on the host, in parallel.
         let fitted: Vec<(Member, Result<SearchStep>)> = active
             .into_par_iter()
@@ -262,6 +264,36 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
         active.sort_by_key(|m| m.i);
     }
     Ok(())
+}
+
+/// The parts (N_k × C × H × W each) stacked along the batch axis; with
+/// `parallel` the copies run on the rayon pool.
+fn gather(parts: &[ndarray::Array4<f32>], parallel: bool) -> Result<ndarray::Array4<f32>> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let stack = || ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("lockstep batch: {e}")));
+    let Some(first) = parts.first() else { return stack() };
+    let (_, c, h, w) = first.dim();
+    // Mismatched parts: concatenate says what is wrong.
+    if !parallel || parts.iter().any(|p| p.dim() != (p.dim().0, c, h, w) || !p.is_standard_layout()) {
+        return stack();
+    }
+    let n: usize = parts.iter().map(|p| p.dim().0).sum();
+    let mut batch = ndarray::Array4::<f32>::uninit((n, c, h, w));
+    let mut rest = batch.as_slice_mut().expect("fresh array is contiguous");
+    let mut dst = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (d, r) = rest.split_at_mut(p.len());
+        dst.push(d);
+        rest = r;
+    }
+    dst.into_par_iter().zip(parts).for_each(|(d, p)| {
+        for (d, s) in d.iter_mut().zip(p.as_slice().expect("standard layout")) {
+            d.write(*s);
+        }
+    });
+    // SAFETY: the parts have the batch's C×H×W and together its N rows, and
+    // each was copied in full into its own run of the batch.
+    Ok(unsafe { batch.assume_init() })
 }
 
 /// A batch's error for each of its loops (BorexError is not Clone).

@@ -551,10 +551,16 @@ impl<'a> RefineLoop<'a> {
     /// substrates, 0–2 images), or `None` once done. Score them and pass the
     /// class probabilities, in order, to [`observe_scores`](Self::observe_scores).
     pub fn pending_inputs(&self, kernels: &dyn ImageKernels) -> Result<Option<ndarray::Array4<f32>>> {
-        match self.pending() {
-            None => Ok(None),
-            Some((r, q, s)) => self.probe.inputs(kernels, self.image, r, q, s).map(Some),
-        }
+        self.pending_job().map(|job| job(kernels)).transpose()
+    }
+
+    /// [`pending_inputs`](Self::pending_inputs) as a job that borrows only
+    /// what masking needs, not the loop (whose GP session is not `Sync`), so
+    /// a driver can build many loops' inputs in parallel.
+    pub(crate) fn pending_job(&self) -> Option<impl Fn(&dyn ImageKernels) -> Result<ndarray::Array4<f32>> + Sync + '_> {
+        let (r, q, s) = self.pending()?;
+        let (probe, image) = (&self.probe, self.image);
+        Some(move |kernels: &dyn ImageKernels| probe.inputs(kernels, image, r, q, s))
     }
 
     /// [`observe`](Self::observe) from the class probabilities of

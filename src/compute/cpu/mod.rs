@@ -10,6 +10,7 @@ use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::Result;
 use ndarray::{parallel::prelude::*, Array2, Array3, Array4, ArrayView3, Axis, Zip};
 use rayon::slice::ParallelSliceMut;
+use std::mem::MaybeUninit;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuKernels;
@@ -100,6 +101,22 @@ impl GpKernels for CpuKernels {
     }
 }
 
+/// `image·m + baseline·(1−m)` into every value of `o` (C×H×W) for one
+/// mask; `mask(y)` is its row y (W values).
+fn blend<'m>(o: &mut [MaybeUninit<f32>], img: &[f32], base: &[f32], (c, h, w): (usize, usize, usize), mask: impl Fn(usize) -> &'m [f32]) {
+    assert!(o.len() == c * h * w && img.len() == o.len() && base.len() == o.len(), "C×H×W blend buffers");
+    for ch in 0..c {
+        for y in 0..h {
+            let r = (ch * h + y) * w..(ch * h + y + 1) * w;
+            let m = mask(y);
+            assert_eq!(m.len(), w, "a mask row is W values");
+            for (((o, x), b), m) in o[r.clone()].iter_mut().zip(&img[r.clone()]).zip(&base[r]).zip(m) {
+                o.write(x * m + b * (1.0 - m));
+            }
+        }
+    }
+}
+
 /// Zero-padded separable blur: a horizontal pass, then a vertical pass over its
 /// rows, the same summation order as the GPU kernel.
 pub fn gaussian_blur(image: ArrayView3<f32>, weights: &[f32]) -> Array3<f32> {
@@ -142,24 +159,30 @@ pub fn apply_masks(image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Mas
     let hw = h * w;
     let (img, base) = (image.as_standard_layout(), baseline.as_standard_layout());
     let (img, base) = (img.as_slice().expect("standard layout"), base.as_slice().expect("standard layout"));
-    let mut out = Array4::<f32>::zeros((masks.len(), c, h, w));
-    let blend = |o: &mut [f32], m: &[f32]| {
-        for ch in 0..c {
-            let r = ch * hw..(ch + 1) * hw;
-            for (((o, x), b), m) in o[r.clone()].iter_mut().zip(&img[r.clone()]).zip(&base[r]).zip(m) {
-                *o = x * m + b * (1.0 - m);
-            }
-        }
-    };
+    // Not zeroed first: `blend` writes every value (the zeroing was a
+    // memory pass of its own over the lockstep loop's 2F inputs per step).
+    let mut out = Array4::<f32>::uninit((masks.len(), c, h, w));
     let flat = out.as_slice_mut().expect("fresh array is contiguous");
     flat.par_chunks_mut((c * hw).max(1)).enumerate().for_each(|(k, o)| match masks {
-        Masks::Dense(ms) => blend(o, ms.index_axis(Axis(0), k).as_standard_layout().as_slice().expect("standard layout")),
+        Masks::Dense(ms) => {
+            let m = ms.index_axis(Axis(0), k);
+            let m = m.as_standard_layout();
+            let m = m.as_slice().expect("standard layout");
+            blend(o, img, base, (c, h, w), |y| &m[y * w..(y + 1) * w])
+        }
         Masks::Boxes(b) => {
-            let m: Vec<f32> = (0..hw).map(|i| b[k].value((i / w) as u32, (i % w) as u32)).collect();
-            blend(o, &m)
+            // A box mask has two distinct rows, one through the box and one
+            // that misses it: built once, not per pixel (per-pixel values
+            // were most of the lockstep loop's input time).
+            let bx = b[k];
+            let through: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r0, x)).collect();
+            let miss: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r1, x)).collect();
+            blend(o, img, base, (c, h, w), |y| if bx.contains(y as u32, bx.c0) { &through } else { &miss })
         }
     });
-    out
+    // SAFETY: every mask's chunk was written in full by `blend`, which
+    // checks that its rows cover the chunk.
+    unsafe { out.assume_init() }
 }
 
 #[cfg(test)]
@@ -186,6 +209,27 @@ mod tests {
         let out = apply_masks(image.view(), base.view(), Masks::Boxes(&boxes));
         assert_eq!(out.slice(ndarray::s![0, 0, .., ..]), array![[-1.0f32, 1.0, 2.0], [-1.0, -1.0, -1.0]]);
         assert_eq!(out.slice(ndarray::s![1, 0, .., ..]), array![[0.0f32, -1.0, -1.0], [3.0, 4.0, 5.0]]);
+    }
+
+    #[test]
+    fn box_masks_equal_the_per_pixel_blend() {
+        let (c, h, w) = (3, 9, 11);
+        let image = Array3::from_shape_fn((c, h, w), |(ch, y, x)| (ch * 100 + y * w + x) as f32 * 0.37 - 20.0);
+        let base = Array3::from_shape_fn((c, h, w), |(ch, y, x)| ((ch + 2 * y + 3 * x) % 5) as f32 - 1.5);
+        // Inside, edge-touching, clipped, empty and whole-image boxes, both ways.
+        let spans = [(2, 5, 3, 8), (0, 1, 0, 1), (7, 9, 9, 11), (4, 4, 2, 6), (3, 6, 5, 5), (0, 9, 0, 11), (8, 20, 10, 30)];
+        let boxes: Vec<BoxMask> = spans
+            .iter()
+            .flat_map(|&(r0, r1, c0, c1)| [Keep::Inside, Keep::Outside].map(|keep| BoxMask { r0, r1, c0, c1, keep }))
+            .collect();
+        let out = apply_masks(image.view(), base.view(), Masks::Boxes(&boxes));
+        for (k, b) in boxes.iter().enumerate() {
+            for ((ch, y, x), &x_v) in image.indexed_iter() {
+                let m = b.value(y as u32, x as u32);
+                let want = x_v * m + base[[ch, y, x]] * (1.0 - m);
+                assert_eq!(out[[k, ch, y, x]].to_bits(), want.to_bits(), "box {b:?} at ({ch}, {y}, {x})");
+            }
+        }
     }
 
     #[test]
