@@ -53,7 +53,10 @@ RISE-1000's (+0.091, 35/45) at a ninth of its evaluations. The occlusion study p
 the picture: a sliding 32-px window (stride 8, 784 evaluations) beats RISE-100 on 34 of 45 pairs
 (76 %, +0.053, p = 7·10⁻⁴), most of it on deletion (40 of 45). A default refinement asks 50 questions
 about boxes 60–150 px wide; smaller boxes (screening below) cover too little of the image in 50
-queries. Ideas tried outside this script and dropped: the product of prior and refined map on
+queries, and more of them at occlusion's scale do not close the gap either: 200 queries with box
+half-widths 16 and 24 (400 evaluations, seed 0, `borex eval --objectives
+matched+fitted+sizes=16/24+iters=200,deletion+fitted+sizes=16/24+iters=200`) were better on 5 and 4
+of 9 pairs (mean +0.026, +0.007). Ideas tried outside this script and dropped: the product of prior and refined map on
 seeds 0–1 (map files scored by `borex eval --methods file:…`: 8 of 18 pairs better, mean +0.010),
 and a prototype in
 which box queries are integral observations of a pixel-level GP over the map (prior mean a·S0 + t,
