@@ -202,12 +202,14 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
     let _ = writeln!(md, "## Mean ± std per method and map\n");
     let _ = writeln!(md, "| method | map | n | {} |", METRICS.iter().map(|(_, t, h)| format!("{t} {}", if *h { "↑" } else { "↓" })).collect::<Vec<_>>().join(" | "));
     let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(METRICS.len()));
+    // Without refinements a method's map is not anyone's prior.
+    let own = if s.methods.iter().any(|m| !m.variants.is_empty()) { "prior" } else { "map" };
     for m in &s.methods {
         let row = |who: &str, v: &BTreeMap<String, Option<MeanStd>>| {
             let n = v.values().flatten().map(|x| x.n).next().unwrap_or(0);
             format!("| {} | {who} | {n} | {} |", m.method, METRICS.iter().map(|(k, _, _)| fmt_ms(&v[*k])).collect::<Vec<_>>().join(" | "))
         };
-        let _ = writeln!(md, "{}", row("prior", &m.prior));
+        let _ = writeln!(md, "{}", row(own, &m.prior));
         for v in &m.variants {
             let _ = writeln!(md, "{}", row(&format!("refined `{}`", v.variant), &v.refined));
         }
