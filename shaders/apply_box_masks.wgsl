@@ -1,7 +1,9 @@
 // Box masks without materialising them: mask k is 1 inside rows [r0, r1) ×
 // cols [c0, c1) when keep_inside, else 1 outside it.
-// out[k, c, y, x] = image * m + baseline * (1 - m).
-// CPU twin: compute::cpu::apply_masks (Masks::Boxes).
+// out[k, c, y, x] = images[src_k] * m + substrates[sub_k] * (1 - m): each box
+// names its image and substrate in the bound stores, so one dispatch masks
+// the boxes of many loops (lockstep) as well as one image's boxes.
+// CPU twin: compute::cpu::apply_masks (Masks::Boxes), one box at a time.
 
 struct Params {
     n: u32,
@@ -16,14 +18,14 @@ struct BoxMask {
     c0: u32,
     c1: u32,
     keep_inside: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    src: u32,
+    sub: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> image: array<f32>;
-@group(0) @binding(2) var<storage, read> baseline: array<f32>;
+@group(0) @binding(1) var<storage, read> images: array<f32>;
+@group(0) @binding(2) var<storage, read> substrates: array<f32>;
 @group(0) @binding(3) var<storage, read> boxes: array<BoxMask>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
@@ -41,5 +43,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let x = pc % p.w;
     let inside = y >= b.r0 && y < b.r1 && x >= b.c0 && x < b.c1;
     let m = select(0.0, 1.0, inside == (b.keep_inside != 0u));
-    out[i] = image[pc] * m + baseline[pc] * (1.0 - m);
+    out[i] = images[b.src * chw + pc] * m + substrates[b.sub * chw + pc] * (1.0 - m);
 }

@@ -3,8 +3,10 @@
 mod common;
 
 use borex::compute::cpu::CpuKernels;
-use borex::compute::gpu::GpuKernels;
-use borex::compute::{gaussian_kernel_1d, Baseline, BoxMask, ImageKernels, Keep, Masks};
+use borex::borex::candidate_box;
+use borex::compute::gpu::{GpuContext, GpuKernels};
+use borex::compute::{gaussian_kernel_1d, Baseline, BoxMask, ImageKernels, Keep, Masks, StoredBox};
+use std::sync::Arc;
 use common::{gpu_or_skip, max_abs_diff};
 use ndarray::{Array3, ArrayView3};
 
@@ -17,6 +19,10 @@ fn tensor(c: usize, h: usize, w: usize, seed: u32) -> Array3<f32> {
         s ^= s << 5;
         (s as f32 / u32::MAX as f32) * 4.0 - 2.0
     })
+}
+
+fn views(a: &[Array3<f32>]) -> Vec<ArrayView3<'_, f32>> {
+    a.iter().map(|x| x.view()).collect()
 }
 
 fn both(name: &str) -> Option<(CpuKernels, GpuKernels)> {
@@ -93,6 +99,77 @@ fn many_masks_are_chunked_and_still_match() {
     let b = gpu.apply_masks(image.view(), zero.view(), Masks::Boxes(&boxes)).unwrap();
     assert_eq!(a.dim(), (64, 3, 224, 224));
     assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) <= 1e-5);
+}
+
+/// The lockstep group's masking: three loops' images and four substrates
+/// uploaded once, every box of a step in one call, straight into the batch's
+/// order, against the CPU twin box by box.
+#[test]
+fn stored_box_masks_of_many_loops_match_cpu_in_one_submission() {
+    if gpu_or_skip("stored_box_masks_of_many_loops_match_cpu_in_one_submission").is_none() {
+        return;
+    }
+    // A context of its own, so that its counters are this test's.
+    let gpu = GpuKernels::new(Arc::new(GpuContext::new().unwrap()));
+    let (h, w) = (37u32, 53u32);
+    let images: Vec<Array3<f32>> = (0..3).map(|k| tensor(3, h as usize, w as usize, 20 + k)).collect();
+    let blur = gaussian_kernel_1d(11, 5.0);
+    let substrates: Vec<Array3<f32>> = vec![
+        Array3::zeros((3, h as usize, w as usize)),
+        CpuKernels.gaussian_blur(images[1].view(), &blur).unwrap(),
+        Array3::from_elem((3, h as usize, w as usize), 0.7),
+        tensor(3, h as usize, w as usize, 30),
+    ];
+    let store = gpu.mask_store(&views(&images), &views(&substrates)).unwrap().expect("the GPU path keeps a store");
+    let mut boxes = vec![];
+    // (image, substrate, r, q, s): inside, clipped at every edge, empty (s = 0), past the image.
+    for (image, substrate, r, q, s) in [(0, 0, 10, 10, 5), (0, 0, 0, 0, 9), (1, 1, 36, 52, 8), (1, 2, 20, 30, 0), (2, 3, 18, 26, 100), (2, 0, 40, 60, 3), (1, 1, 5, 50, 7)] {
+        for keep in [Keep::Inside, Keep::Outside] {
+            boxes.push(StoredBox { image, substrate, mask: candidate_box(r, q, s, h, w, keep) });
+        }
+    }
+    let before = gpu.context().counters();
+    let got = store.apply(&boxes).unwrap();
+    let used = gpu.context().counters() - before;
+    assert_eq!((used.submits, used.readbacks), (1, 1), "one submission and one readback for all {} boxes", boxes.len());
+    assert_eq!(got.dim(), (boxes.len(), 3, h as usize, w as usize));
+    for (k, b) in boxes.iter().enumerate() {
+        let want = CpuKernels.apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask])).unwrap();
+        // m is 0 or 1: image·m + substrate·(1 − m) is exact on both paths.
+        assert_eq!(got.slice(ndarray::s![k..k + 1, .., .., ..]), want, "box {k}: {b:?}");
+    }
+    // A box naming an image or substrate the store does not hold is an error, not a read past the buffer.
+    let bad = StoredBox { image: 3, substrate: 0, mask: boxes[0].mask };
+    assert!(store.apply(&[bad]).unwrap_err().to_string().contains("image 3 and substrate 0 of a store with 3 and 4"));
+    let bad = StoredBox { image: 0, substrate: 4, mask: boxes[0].mask };
+    assert!(store.apply(&[bad]).is_err());
+}
+
+/// A model-sized step of 64 boxes over 8 loops: still one submission and one
+/// readback, however many dispatches the output binding limit asks for.
+#[test]
+fn a_large_stored_step_is_one_submission_and_matches_cpu() {
+    if gpu_or_skip("a_large_stored_step_is_one_submission_and_matches_cpu").is_none() {
+        return;
+    }
+    let gpu = GpuKernels::new(Arc::new(GpuContext::new().unwrap()));
+    let images: Vec<Array3<f32>> = (0..8).map(|k| tensor(3, 224, 224, 40 + k)).collect();
+    let substrates: Vec<Array3<f32>> = (0..16).map(|k| tensor(3, 224, 224, 60 + k)).collect();
+    let store = gpu.mask_store(&views(&images), &views(&substrates)).unwrap().expect("8 loops fit");
+    let boxes: Vec<StoredBox> = (0..64u32)
+        .map(|i| {
+            let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
+            StoredBox { image: (i / 8) as usize, substrate: (i % 16) as usize, mask: candidate_box(3 * i, 200 - 3 * i, 10 + i, 224, 224, keep) }
+        })
+        .collect();
+    let before = gpu.context().counters();
+    let got = store.apply(&boxes).unwrap();
+    let used = gpu.context().counters() - before;
+    assert_eq!((used.submits, used.readbacks), (1, 1));
+    for (k, b) in boxes.iter().enumerate() {
+        let want = CpuKernels.apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask])).unwrap();
+        assert_eq!(got.slice(ndarray::s![k..k + 1, .., .., ..]), want, "box {k}");
+    }
 }
 
 #[test]

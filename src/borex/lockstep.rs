@@ -5,13 +5,17 @@
 //! parallel on the host, then the posterior, UCB argmax (and the final map of
 //! loops that end) of every loop in one device pass per stage
 //! ([`crate::compute::GpBatch`]: one submission and one readback per step).
+//! On the GPU path the step's boxes are masked the same way: the loops'
+//! images and substrates stay on the device for the group's life
+//! ([`crate::compute::MaskStore`]) and every box of a step is masked in one
+//! submission, read back once, straight into the model batch's order.
 //! A loop's result does not depend on its neighbours: its queries, jitter
 //! draws and GP are its own, so with the same seed it equals
 //! [`super::refine`] on that input alone, provided the model scores a row the
 //! same whatever else is in its batch (checked in tests/lockstep.rs).
 
 use super::{RefineConfig, RefineLoop, Refined, SearchResult, SearchStep};
-use crate::compute::{BatchStep, GpBatch, GpKernels};
+use crate::compute::{BatchStep, GpBatch, GpKernels, ImageKernels, MaskStore, StoredBox};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
 use ndarray::{ArrayView2, ArrayView3, Axis};
@@ -77,21 +81,26 @@ impl Group {
     }
 
     /// One model batch of the pending queries' inputs (up to 2F), in loop
-    /// order; each loop's class probabilities come back. With `parallel` (the
-    /// CPU twin) the loops' inputs are masked and gathered on the rayon pool:
-    /// one after another they were a sixth of the loop's non-model time.
-    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>, parallel: bool) -> Result<Vec<Vec<f32>>> {
+    /// order; each loop's class probabilities come back. The inputs are
+    /// masked in the group's [`GroupMasks`] (one device call), or loop by
+    /// loop: with `parallel` (the CPU twin) on the rayon pool, where one
+    /// after another they were a sixth of the loop's non-model time.
+    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>, masking: Masking) -> Result<Vec<Vec<f32>>> {
         let tm = Instant::now();
-        let (ids, jobs): (Vec<usize>, Vec<_>) = active.map(|(i, lp)| (i, lp.pending_job().expect("running loops have a pending query"))).unzip();
-        let kernels = scorer.kernels;
-        let parts: Vec<ndarray::Array4<f32>> = if parallel {
-            jobs.par_iter().map(|job| job(kernels)).collect::<Result<_>>()?
-        } else {
-            jobs.iter().map(|job| job(kernels)).collect::<Result<_>>()?
+        let (ids, lps): (Vec<usize>, Vec<&RefineLoop>) = active.unzip();
+        let (batch, counts) = match masking {
+            Masking::Store(store) => store.batch(&ids, &lps)?,
+            Masking::PerLoop { parallel } => {
+                let jobs: Vec<_> = lps.iter().map(|lp| lp.pending_job().expect("running loops have a pending query")).collect();
+                let kernels = scorer.kernels;
+                let parts: Vec<ndarray::Array4<f32>> = if parallel {
+                    jobs.par_iter().map(|job| job(kernels)).collect::<Result<_>>()?
+                } else {
+                    jobs.iter().map(|job| job(kernels)).collect::<Result<_>>()?
+                };
+                (gather(&parts, parallel)?, parts.iter().map(|p| p.dim().0).collect())
+            }
         };
-        let batch = gather(&parts, parallel)?;
-        let counts: Vec<usize> = parts.iter().map(|p| p.dim().0).collect();
-        drop(parts);
         let probs = scorer.score_batch(batch.view())?;
         let share = tm.elapsed() / ids.len() as u32;
         let mut observed = Vec::with_capacity(ids.len());
@@ -103,6 +112,51 @@ impl Group {
             self.model_share[i] += share;
         }
         Ok(observed)
+    }
+}
+
+/// How a step's inputs are masked.
+enum Masking<'s> {
+    /// Every loop's boxes in one call of the group's store.
+    Store(&'s GroupMasks),
+    /// Loop by loop, through the image kernels.
+    PerLoop { parallel: bool },
+}
+
+/// The group's images and substrates held where the masking runs (uploaded
+/// once, for the group's life), and where each loop's sit in the store.
+struct GroupMasks {
+    store: Box<dyn MaskStore>,
+    /// By loop index: (its image, its first substrate) in the store.
+    slots: Vec<Option<(usize, usize)>>,
+}
+
+impl GroupMasks {
+    /// `None` where the kernels keep no store (the CPU twin) or it does not fit.
+    fn new<'l, 'x: 'l>(kernels: &dyn ImageKernels, f: usize, loops: impl Iterator<Item = (usize, &'l RefineLoop<'x>)>) -> Result<Option<Self>> {
+        let mut slots = vec![None; f];
+        let (mut images, mut substrates) = (vec![], vec![]);
+        for (i, lp) in loops {
+            let (image, subs) = lp.mask_sources();
+            slots[i] = Some((images.len(), substrates.len()));
+            images.push(image);
+            substrates.extend(subs);
+        }
+        Ok(kernels.mask_store(&images, &substrates)?.map(|store| Self { store, slots }))
+    }
+
+    /// The pending boxes of loops `ids` masked in one call, in loop order
+    /// (inside side first), and how many inputs each loop has.
+    fn batch(&self, ids: &[usize], lps: &[&RefineLoop]) -> Result<(ndarray::Array4<f32>, Vec<usize>)> {
+        let mut boxes = vec![];
+        let mut counts = vec![];
+        for (&i, lp) in ids.iter().zip(lps) {
+            let (image, first) = self.slots[i].expect("every loop of the group has a slot");
+            let pending = lp.pending_boxes().expect("running loops have a pending query");
+            counts.push(pending.len());
+            boxes.extend(pending.into_iter().map(|(s, mask)| StoredBox { image, substrate: first + s, mask }));
+        }
+        Ok((self.store.apply(&boxes)?, counts))
     }
 }
 
@@ -125,7 +179,7 @@ fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, 
         if active.is_empty() {
             break;
         }
-        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)), schedule == GpSchedule::Parallel)?;
+        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)), Masking::PerLoop { parallel: schedule == GpSchedule::Parallel })?;
         let with_p: Vec<_> = active.into_iter().zip(observed).map(|((i, lp), p)| (i, (lp, p))).collect();
         let stepped = run_gp(with_p, schedule, |(mut lp, scores)| lp.observe_scores(&scores).map(|_| lp));
         progress.inc(stepped.len() as u64);
@@ -207,8 +261,13 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
             }
         }
     }
+    let store = GroupMasks::new(scorer.kernels, loops.len(), active.iter().map(|m| (m.i, &m.lp)))?;
+    let masking = || match &store {
+        Some(s) => Masking::Store(s),
+        None => Masking::PerLoop { parallel: false },
+    };
     while !active.is_empty() {
-        let observed = group.score(scorer, loops, active.iter().map(|m| (m.i, &m.lp)), false)?;
+        let observed = group.score(scorer, loops, active.iter().map(|m| (m.i, &m.lp)), masking())?;
         // The GP fits, on the host, in parallel.
         let fitted: Vec<(Member, Result<SearchStep>)> = active
             .into_par_iter()

@@ -563,6 +563,19 @@ impl<'a> RefineLoop<'a> {
         Some(move |kernels: &dyn ImageKernels| probe.inputs(kernels, image, r, q, s))
     }
 
+    /// The image and the objective's substrates, for a driver that keeps
+    /// them on the device ([`crate::compute::MaskStore`]).
+    pub(crate) fn mask_sources(&self) -> (ArrayView3<'a, f32>, Vec<ArrayView3<'_, f32>>) {
+        (self.image, self.probe.substrates())
+    }
+
+    /// The pending query's boxes, inside side first, each with its
+    /// substrate's index in [`mask_sources`](Self::mask_sources); `None` once done.
+    pub(crate) fn pending_boxes(&self) -> Option<Vec<(usize, crate::compute::BoxMask)>> {
+        let (r, q, s) = self.pending()?;
+        Some(self.probe.boxes(r, q, s, self.h as u32, self.w as u32))
+    }
+
     /// [`observe`](Self::observe) from the class probabilities of
     /// [`pending_inputs`](Self::pending_inputs)' images.
     pub fn observe_scores(&mut self, probs: &[f32]) -> Result<()> {

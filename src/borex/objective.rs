@@ -6,7 +6,7 @@
 //! optimises blur-start insertion.
 
 use super::candidate_box;
-use crate::compute::{Baseline, ImageKernels, Keep, Masks};
+use crate::compute::{Baseline, BoxMask, ImageKernels, Keep, Masks};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
 use ndarray::{Array3, Array4, ArrayView3, Axis};
@@ -125,20 +125,43 @@ impl Probe {
         Ok(Self { inside: side(inside, false)?, outside: side(outside, shared)?, shared })
     }
 
+    /// The substrates this probe's boxes sit on (one when shared), indexed by
+    /// [`Probe::boxes`].
+    pub fn substrates(&self) -> Vec<ArrayView3<'_, f32>> {
+        [&self.inside, &self.outside]
+            .into_iter()
+            .take(if self.shared { 1 } else { 2 })
+            .filter_map(|side| match side {
+                Side::Box { substrate, .. } => Some(substrate.view()),
+                Side::Constant(_) => None,
+            })
+            .collect()
+    }
+
+    /// The boxes of query (r, q, s) on an H×W image, inside side first, each
+    /// with its substrate's index in [`Probe::substrates`].
+    pub fn boxes(&self, r: u32, q: u32, s: u32, h: u32, w: u32) -> Vec<(usize, BoxMask)> {
+        let mut out = vec![];
+        for side in [&self.inside, &self.outside] {
+            if let Side::Box { keep, .. } = side {
+                let substrate = if self.shared { 0 } else { out.len() };
+                out.push((substrate, candidate_box(r, q, s, h, w, *keep)));
+            }
+        }
+        out
+    }
+
     /// The model inputs box (r, q, s) needs, inside side first: one image per
-    /// side that is a box.
+    /// side that is a box ([`Probe::boxes`] masked one substrate at a time).
     pub fn inputs(&self, kernels: &dyn ImageKernels, image: ArrayView3<f32>, r: u32, q: u32, s: u32) -> Result<Array4<f32>> {
         let (c, h, w) = image.dim();
-        let bx = |keep| candidate_box(r, q, s, h as u32, w as u32, keep);
-        if self.shared {
-            let Side::Box { substrate, .. } = &self.inside else { unreachable!("shared probes are boxes") };
-            return kernels.apply_masks(image, substrate.view(), Masks::Boxes(&[bx(Keep::Inside), bx(Keep::Outside)]));
-        }
+        let substrates = self.substrates();
+        let boxes = self.boxes(r, q, s, h as u32, w as u32);
         let mut parts = vec![];
-        for side in [&self.inside, &self.outside] {
-            if let Side::Box { keep, substrate } = side {
-                parts.push(kernels.apply_masks(image, substrate.view(), Masks::Boxes(&[bx(*keep)]))?);
-            }
+        // Consecutive boxes on one substrate (the paper objective's two) go in one call.
+        for run in boxes.chunk_by(|a, b| a.0 == b.0) {
+            let masks: Vec<BoxMask> = run.iter().map(|(_, m)| *m).collect();
+            parts.push(kernels.apply_masks(image, substrates[run[0].0], Masks::Boxes(&masks))?);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         if views.is_empty() {

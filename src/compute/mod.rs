@@ -123,6 +123,22 @@ pub fn gaussian_kernel_1d(klen: usize, sigma: f64) -> Vec<f32> {
         .collect()
 }
 
+/// One box of a batched masking call: `mask` over the store's image
+/// `image`, the other pixels (or the box) from its substrate `substrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredBox {
+    pub image: usize,
+    pub substrate: usize,
+    pub mask: BoxMask,
+}
+
+/// Images and substrates uploaded once for the life of a lockstep group: per
+/// step only the boxes go in, and all their masked images (N×C×H×W, in the
+/// boxes' order) come back in one piece.
+pub trait MaskStore: Send {
+    fn apply(&self, boxes: &[StoredBox]) -> Result<Array4<f32>>;
+}
+
 /// The kernels every method is built from. Implemented by the GPU path and its
 /// CPU twin; results agree to float rounding.
 pub trait ImageKernels: Send + Sync {
@@ -135,6 +151,14 @@ pub trait ImageKernels: Send + Sync {
     /// A streamed RISE run over `image` with `accumulators` weighted sums
     /// (zero baseline: masks multiply the image).
     fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>>;
+
+    /// A [`MaskStore`] holding `images` and `substrates` (all C×H×W of one
+    /// shape) where the masking runs, or `None` where masking box by box is
+    /// as good (the CPU twin) or the store does not fit the device.
+    fn mask_store(&self, images: &[ArrayView3<f32>], substrates: &[ArrayView3<f32>]) -> Result<Option<Box<dyn MaskStore>>> {
+        let _ = (images, substrates);
+        Ok(None)
+    }
 
     /// The baseline tensor for `image`.
     fn baseline(&self, image: ArrayView3<f32>, baseline: Baseline) -> Result<Array3<f32>> {

@@ -2,15 +2,17 @@
 
 mod context;
 mod gp;
+mod mask;
 mod rise;
 
 pub use context::{GpuContext, Kernel};
 use context::U4;
 pub use context::GpuCounters;
 pub use gp::{GpuGpBatch, GpuGpSession};
+pub use mask::GpuMaskStore;
 pub use rise::GpuRiseSession;
 
-use super::{check_masks, GpBatch, GpKernels, GpSession, ImageKernels, Keep, MapGrid, Masks, RiseParams, RiseSession};
+use super::{check_masks, GpBatch, GpKernels, GpSession, ImageKernels, MapGrid, MaskStore, Masks, RiseParams, RiseSession, StoredBox};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::{BorexError, Result};
 use ndarray::{Array3, Array4, ArrayView3};
@@ -21,17 +23,6 @@ pub struct GpuKernels {
     ctx: Arc<GpuContext>,
 }
 
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GpuBox {
-    r0: u32,
-    r1: u32,
-    c0: u32,
-    c1: u32,
-    keep_inside: u32,
-    _pad: [u32; 3],
-}
 
 impl GpuKernels {
     pub fn new(ctx: Arc<GpuContext>) -> Self {
@@ -69,8 +60,16 @@ impl ImageKernels for GpuKernels {
 
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
         check_masks(&image, &baseline, &masks)?;
+        let d = match masks {
+            // Boxes: a store of one image and one substrate.
+            Masks::Boxes(b) => {
+                let boxes: Vec<StoredBox> = b.iter().map(|&mask| StoredBox { image: 0, substrate: 0, mask }).collect();
+                return GpuMaskStore::new(self.ctx.clone(), &[image], &[baseline])?.apply(&boxes);
+            }
+            Masks::Dense(d) => d,
+        };
         let (c, h, w) = image.dim();
-        let n = masks.len();
+        let n = d.dim().0;
         let per_mask = c * h * w;
         let ctx = &self.ctx;
         let img = ctx.storage("image", &contiguous(&image));
@@ -81,32 +80,22 @@ impl ImageKernels for GpuKernels {
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
             let params = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
-            let (kernel, mask_buf) = match masks {
-                Masks::Dense(d) => {
-                    let slab = d.slice(ndarray::s![start..start + m, .., ..]);
-                    let data: Vec<f32> = slab.as_standard_layout().iter().copied().collect();
-                    (Kernel::ApplyDenseMasks, ctx.storage("masks", &data))
-                }
-                Masks::Boxes(b) => {
-                    let data: Vec<GpuBox> = b[start..start + m]
-                        .iter()
-                        .map(|b| GpuBox {
-                            r0: b.r0,
-                            r1: b.r1,
-                            c0: b.c0,
-                            c1: b.c1,
-                            keep_inside: (b.keep == Keep::Inside) as u32,
-                            _pad: [0; 3],
-                        })
-                        .collect();
-                    (Kernel::ApplyBoxMasks, ctx.storage("boxes", &data))
-                }
-            };
+            let slab = d.slice(ndarray::s![start..start + m, .., ..]);
+            let data: Vec<f32> = slab.as_standard_layout().iter().copied().collect();
+            let mask_buf = ctx.storage("masks", &data);
             let dst = ctx.output::<f32>("masked", m * per_mask);
-            ctx.dispatch(kernel, &[&params, &img, &base, &mask_buf, &dst], (m * per_mask) as u64);
+            ctx.dispatch(Kernel::ApplyDenseMasks, &[&params, &img, &base, &mask_buf, &dst], (m * per_mask) as u64);
             out.extend(ctx.read::<f32>(&dst, m * per_mask)?);
         }
         Ok(Array4::from_shape_vec((n, c, h, w), out).expect("shape matches"))
+    }
+
+    fn mask_store(&self, images: &[ArrayView3<f32>], substrates: &[ArrayView3<f32>]) -> Result<Option<Box<dyn MaskStore>>> {
+        let Some(first) = images.first() else { return Ok(None) };
+        if !GpuMaskStore::fits(&self.ctx, first.dim(), images.len(), substrates.len()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(GpuMaskStore::new(self.ctx.clone(), images, substrates)?)))
     }
 }
 
