@@ -44,10 +44,52 @@ impl BorexError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidInput(msg.into())
     }
+
+    /// The same error again, variant and message kept (the type is not
+    /// `Clone`: io::Error is not): one failure reported for each of several
+    /// inputs, such as the loops of a lockstep group.
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Io { path, err } => Self::Io { path: path.clone(), err: std::io::Error::new(err.kind(), err.to_string()) },
+            Self::Image { path, reason } => Self::Image { path: path.clone(), reason: reason.clone() },
+            Self::Model { path, reason } => Self::Model { path: path.clone(), reason: reason.clone() },
+            Self::Labels { path, reason } => Self::Labels { path: path.clone(), reason: reason.clone() },
+            Self::Runtime(m) => Self::Runtime(m.clone()),
+            Self::Gpu(m) => Self::Gpu(m.clone()),
+            Self::NoAdapter(m) => Self::NoAdapter(m.clone()),
+            Self::InvalidInput(m) => Self::InvalidInput(m.clone()),
+        }
+    }
 }
 
 impl From<ort::Error> for BorexError {
     fn from(e: ort::Error) -> Self {
         Self::Runtime(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BorexError;
+
+    #[test]
+    fn a_duplicate_reads_like_the_original() {
+        let errors = [
+            BorexError::io("a.png", std::io::Error::new(std::io::ErrorKind::NotFound, "gone")),
+            BorexError::Image { path: "b.png".into(), reason: "truncated".into() },
+            BorexError::model("m.onnx", "no output"),
+            BorexError::Labels { path: "l.txt".into(), reason: "empty".into() },
+            BorexError::Runtime("session failed".into()),
+            BorexError::Gpu("device lost".into()),
+            BorexError::NoAdapter("none".into()),
+            BorexError::invalid("bad --iters"),
+        ];
+        for e in &errors {
+            let d = e.duplicate();
+            assert_eq!(d.to_string(), e.to_string());
+            assert_eq!(std::mem::discriminant(&d), std::mem::discriminant(e));
+        }
+        let BorexError::Io { err, .. } = errors[0].duplicate() else { unreachable!() };
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 }

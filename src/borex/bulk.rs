@@ -73,10 +73,7 @@ pub fn drive_groups<'a, T>(
                 let schedule = if first.gp_kernels_on_gpu() { GpSchedule::Sequential } else { GpSchedule::Parallel };
                 match refine_lockstep(&scorer, first.gp_kernels.as_ref(), &specs, schedule, &indicatif::ProgressBar::hidden()) {
                     Ok(r) => r,
-                    Err(e) => {
-                        let msg = e.to_string();
-                        specs.iter().map(|_| Err(crate::error::BorexError::Runtime(msg.clone()))).collect()
-                    }
+                    Err(e) => specs.iter().map(|_| Err(e.duplicate())).collect(),
                 }
             }
         };

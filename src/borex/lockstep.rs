@@ -256,7 +256,7 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
             }
             Err(e) => {
                 for (i, _) in made {
-                    group.end(i, Err(copy_error(&e)));
+                    group.end(i, Err(e.duplicate()));
                 }
             }
         }
@@ -302,7 +302,7 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
                 Ok(o) => o,
                 Err(e) => {
                     for (m, _) in mine {
-                        group.end(m.i, Err(copy_error(&e)));
+                        group.end(m.i, Err(e.duplicate()));
                     }
                     continue;
                 }
@@ -353,15 +353,6 @@ fn gather(parts: &[ndarray::Array4<f32>], parallel: bool) -> Result<ndarray::Arr
     // SAFETY: the parts have the batch's C×H×W and together its N rows, and
     // each was copied in full into its own run of the batch.
     Ok(unsafe { batch.assume_init() })
-}
-
-/// A batch's error for each of its loops (BorexError is not Clone).
-fn copy_error(e: &BorexError) -> BorexError {
-    match e {
-        BorexError::Gpu(m) => BorexError::Gpu(m.clone()),
-        BorexError::InvalidInput(m) => BorexError::InvalidInput(m.clone()),
-        other => BorexError::Runtime(other.to_string()),
-    }
 }
 
 /// `f` on every item, on the rayon pool or in order.
