@@ -195,11 +195,9 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
     let out = &job.out_dir;
     let in_shard = job.shard.range(starts.len()).len();
     let summary = |refined: usize, finished: bool| ClipSummary { clips: in_shard, refined, kept: in_shard - refined, clip_len: t, left_over, finished };
-    if job.shard == Shard::ALL && resume::is_finished(out, &FINISHED) {
-        resume::check_out_dir(out, &file)?;
+    if resume::begin(out, &file, &FINISHED)? {
         return Ok(summary(0, true));
     }
-    resume::open_out_dir(out, &file)?;
     let todo = resume::todo(out, &file);
     // Every selected frame a clip to do uses, once, in order.
     let mut wanted: Vec<usize> = todo.iter().flat_map(|&k| starts[k]..starts[k] + t).collect();

@@ -75,7 +75,7 @@ fn read_job<J: UnitJob>(dir: &Path) -> std::result::Result<J, String> {
 }
 
 /// OUTDIR is new, empty, or holds the same job.
-pub(crate) fn check_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
+fn check_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
     let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
     if out.join("job.json").exists() {
         let old: J = read_job(out).map_err(|e| named(format!("{e}; use a new folder to start another")))?;
@@ -95,7 +95,7 @@ pub(crate) fn check_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
 
 /// Open OUTDIR for `job`: new, or holding the same job (a resumed run);
 /// temporaries a killed run left are removed.
-pub(crate) fn open_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
+fn open_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
     check_out_dir(out, job)?;
     for d in ["maps", "parts"] {
         output::prepare_dir(&out.join(d))?;
@@ -122,8 +122,20 @@ fn remove_stale_temporaries(out: &Path) {
 }
 
 /// Finished outputs: `files` are there and the parts are gone.
-pub(crate) fn is_finished(out: &Path, files: &[&str]) -> bool {
+fn is_finished(out: &Path, files: &[&str]) -> bool {
     files.iter().all(|f| out.join(f).is_file()) && !out.join("parts").exists()
+}
+
+/// Start or resume `job` in OUTDIR. `true`: an unsharded run of this very
+/// job already finished there (its outputs `finished` are in place), so
+/// there is nothing to do; otherwise the folder is open for the units to do.
+pub(crate) fn begin<J: UnitJob>(out: &Path, job: &J, finished: &[&str]) -> Result<bool> {
+    if job.shard() == Shard::ALL && is_finished(out, finished) {
+        check_out_dir(out, job)?;
+        return Ok(true);
+    }
+    open_out_dir(out, job)?;
+    Ok(false)
 }
 
 /// The units of `job`'s shard that have no record yet.

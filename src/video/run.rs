@@ -166,11 +166,9 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
         warm: job.warm,
     };
     let out = &job.out_dir;
-    if job.shard == Shard::ALL && resume::is_finished(out, &FINISHED) {
-        resume::check_out_dir(out, &file)?;
+    if resume::begin(out, &file, &FINISHED)? {
         return Ok(VideoSummary { frames: indices.len(), refined: 0, kept: indices.len(), finished: true });
     }
-    resume::open_out_dir(out, &file)?;
 
     let mine = job.shard.range(groups);
     let todo = resume::todo(out, &file);
