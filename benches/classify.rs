@@ -15,7 +15,8 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("classify_224");
     g.sample_size(10);
     for batch in [1usize, 32] {
-        let x = Array4::from_shape_fn((batch, 3, 224, 224), |(n, ch, y, x)| ((n + ch * 5 + y + x) % 13) as f32 / 6.5 - 1.0);
+        let x =
+            Array4::from_shape_fn((batch, 3, 224, 224), |(n, ch, y, x)| ((n + ch * 5 + y + x) % 13) as f32 / 6.5 - 1.0);
         g.throughput(Throughput::Elements(batch as u64));
         g.bench_function(format!("batch{batch}"), |b| b.iter(|| model.probabilities(x.view(), batch).unwrap()));
     }

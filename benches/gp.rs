@@ -96,7 +96,9 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("gp_fit");
     for n in [10usize, 25, 50] {
         let (x, y) = observations(n);
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| Gp::fit(x.view(), &y, &FitOptions::default()).unwrap()));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| Gp::fit(x.view(), &y, &FitOptions::default()).unwrap())
+        });
     }
     g.finish();
 }
@@ -119,23 +121,30 @@ fn lockstep(c: &mut Criterion) {
     const N: usize = 15;
     let mut g = c.benchmark_group("lockstep_gp_step");
     g.sample_size(10);
-    for (name, grid) in [("32x32x2", CandidateGrid::new(32, 32, vec![3, 6])), ("112x112x4", CandidateGrid::new(112, 112, vec![15, 22, 30, 37]))] {
-        let priors: Vec<Vec<f32>> = (0..F).map(|k| (0..grid.pixels()).map(|i| ((i * 7919 + k * 31) % 1000) as f32 / 1e4).collect()).collect();
+    for (name, grid) in [
+        ("32x32x2", CandidateGrid::new(32, 32, vec![3, 6])),
+        ("112x112x4", CandidateGrid::new(112, 112, vec![15, 22, 30, 37])),
+    ] {
+        let priors: Vec<Vec<f32>> =
+            (0..F).map(|k| (0..grid.pixels()).map(|i| ((i * 7919 + k * 31) % 1000) as f32 / 1e4).collect()).collect();
         let before: Vec<PosteriorInputs> = (0..F).map(|k| loop_gp(&grid, k, N - 1)).collect();
         let after: Vec<PosteriorInputs> = (0..F).map(|k| loop_gp(&grid, k, N)).collect();
-        let steps = |gps: &[PosteriorInputs]| -> Vec<(usize, PosteriorInputs)> { gps.iter().cloned().enumerate().collect() };
+        let steps =
+            |gps: &[PosteriorInputs]| -> Vec<(usize, PosteriorInputs)> { gps.iter().cloned().enumerate().collect() };
         let (before, after) = (steps(&before), steps(&after));
         g.bench_function(format!("batch/{name}"), |b| {
             b.iter_batched_ref(
                 || {
                     let views: Vec<&[f32]> = priors.iter().map(Vec::as_slice).collect();
                     let mut batch = GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_rows(N);
-                    let s: Vec<BatchStep> = before.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
+                    let s: Vec<BatchStep> =
+                        before.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
                     batch.step(&s, &[]).unwrap();
                     batch
                 },
                 |batch| {
-                    let s: Vec<BatchStep> = after.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
+                    let s: Vec<BatchStep> =
+                        after.iter().map(|(k, gp)| BatchStep { slot: *k, gp, kappa: Some(10.0) }).collect();
                     batch.step(&s, &[]).unwrap()
                 },
                 criterion::BatchSize::PerIteration,

@@ -23,7 +23,11 @@ fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
     let n: usize = env("BOREX_BENCH_FRAMES", if benching { 16 } else { 2 });
     let iters: usize = env("BOREX_BENCH_ITERS", if benching { 50 } else { 2 });
-    let fs: Vec<usize> = std::env::var("BOREX_BENCH_F").unwrap_or(if benching { "1,8" } else { "1,2" }.into()).split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    let fs: Vec<usize> = std::env::var("BOREX_BENCH_F")
+        .unwrap_or(if benching { "1,8" } else { "1,2" }.into())
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
     let model = Classifier::load(&ModelOptions::new(borex::paths::default_model())).expect("run scripts/setup.sh");
     let rgb = borex::image::load_rgb(&borex::paths::sample_image("chelsea.png")).unwrap();
     // Frames: the image panned 4 px per frame (wrapping), preprocessed.
@@ -35,11 +39,16 @@ fn main() {
         })
         .collect();
     let (_, h, w) = frames[0].dim();
-    let prior = Array2::from_shape_fn((h, w), |(y, x)| (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp());
+    let prior = Array2::from_shape_fn((h, w), |(y, x)| {
+        (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp()
+    });
     let cfg = RefineConfig { iters, ..RefineConfig::default() };
     let kernels = CpuKernels;
     let class = 285;
-    println!("lockstep bench: {n} frames, {iters} queries each, {h}×{w}, CPU path, {} threads", rayon::current_num_threads());
+    println!(
+        "lockstep bench: {n} frames, {iters} queries each, {h}×{w}, CPU path, {} threads",
+        rayon::current_num_threads()
+    );
     println!("| F | frames/s | model-only frames/s | ratio (time / model-only time) |");
     println!("|---|---|---|---|");
     for &f in &fs {
@@ -47,7 +56,8 @@ fn main() {
         let hidden = indicatif::ProgressBar::hidden();
         let t = Instant::now();
         for group in frames.chunks(f) {
-            let specs: Vec<LoopSpec> = group.iter().map(|x| LoopSpec { image: x.view(), class, prior: prior.view(), config: &cfg }).collect();
+            let specs: Vec<LoopSpec> =
+                group.iter().map(|x| LoopSpec { image: x.view(), class, prior: prior.view(), config: &cfg }).collect();
             for r in refine_lockstep(&scorer, &kernels, &specs, GpSchedule::Parallel, &hidden).unwrap() {
                 r.unwrap();
             }
@@ -64,7 +74,10 @@ fn main() {
                     .enumerate()
                     .map(|(k, x)| {
                         let (r, q) = (40 + 10 * k as u32, 60 + 7 * k as u32);
-                        let boxes = [candidate_box(r, q, 30, h as u32, w as u32, Keep::Inside), candidate_box(r, q, 30, h as u32, w as u32, Keep::Outside)];
+                        let boxes = [
+                            candidate_box(r, q, 30, h as u32, w as u32, Keep::Inside),
+                            candidate_box(r, q, 30, h as u32, w as u32, Keep::Outside),
+                        ];
                         kernels.apply_masks(x.view(), zero.view(), Masks::Boxes(&boxes)).unwrap()
                     })
                     .collect();

@@ -12,7 +12,13 @@ fn bench(c: &mut Criterion) {
     let baseline = Array3::<f32>::zeros(image.raw_dim());
     let dense = Array3::from_shape_fn((64, 224, 224), |(k, y, x)| ((k + y / 8 + x / 8) % 2) as f32);
     let boxes: Vec<BoxMask> = (0..64u32)
-        .map(|i| BoxMask { r0: i, r1: i + 90, c0: 2 * i, c1: 2 * i + 90, keep: if i % 2 == 0 { Keep::Inside } else { Keep::Outside } })
+        .map(|i| BoxMask {
+            r0: i,
+            r1: i + 90,
+            c0: 2 * i,
+            c1: 2 * i + 90,
+            keep: if i % 2 == 0 { Keep::Inside } else { Keep::Outside },
+        })
         .collect();
     let mut backends: Vec<(String, Box<dyn ImageKernels>)> = vec![("cpu".into(), Box::new(CpuKernels))];
     match GpuContext::shared() {
@@ -24,7 +30,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(64));
     for (name, k) in &backends {
         g.bench_function(format!("dense/{name}"), |b| {
-            b.iter(|| -> Array4<f32> { k.apply_masks(image.view(), baseline.view(), Masks::Dense(dense.view())).unwrap() })
+            b.iter(|| -> Array4<f32> {
+                k.apply_masks(image.view(), baseline.view(), Masks::Dense(dense.view())).unwrap()
+            })
         });
         g.bench_function(format!("boxes/{name}"), |b| {
             b.iter(|| -> Array4<f32> { k.apply_masks(image.view(), baseline.view(), Masks::Boxes(&boxes)).unwrap() })

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 fn main() {
     let benching = std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::var("BOREX_RISE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(if benching { 4000 } else { 32 });
+    let n: usize =
+        std::env::var("BOREX_RISE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(if benching { 4000 } else { 32 });
     let path = borex::paths::default_model();
     if !path.exists() {
         eprintln!("{} missing: run scripts/setup.sh first", path.display());
@@ -33,7 +34,14 @@ fn main() {
     for (name, kernels) in &paths {
         let scorer = Scorer::new(&model, kernels.as_ref(), batch);
         let t = Instant::now();
-        let map = rise(&scorer, x.view(), 282, &RiseParams { n, ..RiseParams::standard(0) }, &indicatif::ProgressBar::hidden()).expect("rise");
+        let map = rise(
+            &scorer,
+            x.view(),
+            282,
+            &RiseParams { n, ..RiseParams::standard(0) },
+            &indicatif::ProgressBar::hidden(),
+        )
+        .expect("rise");
         let total = t.elapsed().as_secs_f64();
         assert!(map.iter().all(|v| v.is_finite()));
         println!("  {name:<50} total {total:.2} s, overhead ×{:.2} over the bound", total / bound);

@@ -34,7 +34,8 @@ struct Run {
 }
 
 fn run(obj: &ModelObjective, x: &Array4<f32>, labels: &[usize], digits: &[usize], p: f64, eps: f64) -> Run {
-    let items: Vec<(usize, usize)> = digits.iter().flat_map(|&i| (0..10).filter(move |&t| t != labels[i]).map(move |t| (i, t))).collect();
+    let items: Vec<(usize, usize)> =
+        digits.iter().flat_map(|&i| (0..10).filter(move |&t| t != labels[i]).map(move |t| (i, t))).collect();
     let x0 = Array2::from_shape_fn((items.len(), 784), |(k, j)| x[[items[k].0, 0, j / 28, j % 28]]);
     let start: Vec<usize> = items.iter().map(|&(i, _)| labels[i]).collect();
     let targets: Vec<usize> = items.iter().map(|&(_, t)| t).collect();
@@ -51,8 +52,21 @@ fn run(obj: &ModelObjective, x: &Array4<f32>, labels: &[usize], digits: &[usize]
         l2 += lmo::norm(&d, 2.0);
         l15 += lmo::norm(&d, 1.5);
     }
-    eprintln!("p {p} eps {eps}: {} items, success {:.3}, ‖δ‖₀ {:.1}, ‖δ‖₂ {:.3}, {ms:.1} ms/VCE", items.len(), s / n, l0 / n, l2 / n);
-    Run { success: s / n, l0: l0 / n, l2: l2 / n, l15: l15 / n, ms_per_vce: ms, x: res.into_iter().map(|r| r.x).collect() }
+    eprintln!(
+        "p {p} eps {eps}: {} items, success {:.3}, ‖δ‖₀ {:.1}, ‖δ‖₂ {:.3}, {ms:.1} ms/VCE",
+        items.len(),
+        s / n,
+        l0 / n,
+        l2 / n
+    );
+    Run {
+        success: s / n,
+        l0: l0 / n,
+        l2: l2 / n,
+        l15: l15 / n,
+        ms_per_vce: ms,
+        x: res.into_iter().map(|r| r.x).collect(),
+    }
 }
 
 fn main() {
@@ -60,7 +74,11 @@ fn main() {
     let n_digits: usize = args[0].parse().unwrap();
     let eps15 = list(&args[1]);
     let eps2 = list(&args[2]);
-    let (sweep, out) = if args.len() == 7 { (Some((args[3].parse::<usize>().unwrap(), list(&args[4]), list(&args[5]))), PathBuf::from(&args[6])) } else { (None, PathBuf::from(&args[3])) };
+    let (sweep, out) = if args.len() == 7 {
+        (Some((args[3].parse::<usize>().unwrap(), list(&args[4]), list(&args[5]))), PathBuf::from(&args[6]))
+    } else {
+        (None, PathBuf::from(&args[3]))
+    };
     std::fs::create_dir_all(&out).unwrap();
     let model = Classifier::load(&ModelOptions::new(fixture("robust_mnist.onnx"))).unwrap();
     let grad = GradientModel::for_model(&model).unwrap();
@@ -89,19 +107,30 @@ fn main() {
         }
     }
     // Example grids at the first ε of each main list: the first held-out digit of each class.
-    let examples: Vec<usize> = (0..10).map(|c| labels.iter().position(|&l| l == c).expect("every class held out")).collect();
+    let examples: Vec<usize> =
+        (0..10).map(|c| labels.iter().position(|&l| l == c).expect("every class held out")).collect();
     for (p, eps, name) in [(1.5, eps15[0], "grid_l1.5.png"), (2.0, eps2[0], "grid_l2.png")] {
         let r = run(&obj, &x, &labels, &examples, p, eps);
         let cell: usize = 28 * 3;
-        let mut img = image::GrayImage::from_pixel((10 * (cell + 2)) as u32, (10 * (cell + 2)) as u32, image::Luma([128]));
+        let mut img =
+            image::GrayImage::from_pixel((10 * (cell + 2)) as u32, (10 * (cell + 2)) as u32, image::Luma([128]));
         let mut k = 0;
         for (row, &i) in examples.iter().enumerate() {
             for t in 0..10 {
-                let px: Vec<f32> = if t == labels[i] { (0..784).map(|j| x[[i, 0, j / 28, j % 28]]).collect() } else { k += 1; r.x[k - 1].clone() };
+                let px: Vec<f32> = if t == labels[i] {
+                    (0..784).map(|j| x[[i, 0, j / 28, j % 28]]).collect()
+                } else {
+                    k += 1;
+                    r.x[k - 1].clone()
+                };
                 for (j, v) in px.iter().enumerate() {
                     for dy in 0..3 {
                         for dx in 0..3 {
-                            img.put_pixel((t * (cell + 2) + (j % 28) * 3 + dx) as u32, (row * (cell + 2) + (j / 28) * 3 + dy) as u32, image::Luma([(v * 255.0).round() as u8]));
+                            img.put_pixel(
+                                (t * (cell + 2) + (j % 28) * 3 + dx) as u32,
+                                (row * (cell + 2) + (j / 28) * 3 + dy) as u32,
+                                image::Luma([(v * 255.0).round() as u8]),
+                            );
                         }
                     }
                 }

@@ -50,7 +50,9 @@ impl BorexError {
     /// inputs, such as the loops of a lockstep group.
     pub fn duplicate(&self) -> Self {
         match self {
-            Self::Io { path, err } => Self::Io { path: path.clone(), err: std::io::Error::new(err.kind(), err.to_string()) },
+            Self::Io { path, err } => {
+                Self::Io { path: path.clone(), err: std::io::Error::new(err.kind(), err.to_string()) }
+            }
             Self::Image { path, reason } => Self::Image { path: path.clone(), reason: reason.clone() },
             Self::Model { path, reason } => Self::Model { path: path.clone(), reason: reason.clone() },
             Self::Labels { path, reason } => Self::Labels { path: path.clone(), reason: reason.clone() },

@@ -28,7 +28,9 @@ impl std::str::FromStr for ClassSpec {
             return Ok(ClassSpec::Top1);
         }
         if let Ok(i) = t.parse::<i64>() {
-            return usize::try_from(i).map(ClassSpec::Id).map_err(|_| format!("class id {i} is negative: ids start at 0"));
+            return usize::try_from(i)
+                .map(ClassSpec::Id)
+                .map_err(|_| format!("class id {i} is negative: ids start at 0"));
         }
         Ok(ClassSpec::Name(t.to_string()))
     }
@@ -37,12 +39,22 @@ impl std::str::FromStr for ClassSpec {
 impl ClassSpec {
     pub fn resolve(&self, model: &Classifier, probs: &[f32]) -> Result<usize> {
         match self {
-            ClassSpec::Top1 => Ok(probs.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0),
+            ClassSpec::Top1 => {
+                Ok(probs.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0)
+            }
             ClassSpec::Id(i) if *i < probs.len() => Ok(*i),
-            ClassSpec::Id(i) => Err(BorexError::invalid(format!("class {i} is out of range: the model has {} classes (0–{})", probs.len(), probs.len() - 1))),
+            ClassSpec::Id(i) => Err(BorexError::invalid(format!(
+                "class {i} is out of range: the model has {} classes (0–{})",
+                probs.len(),
+                probs.len() - 1
+            ))),
             ClassSpec::Name(n) => model
                 .labels()
-                .ok_or_else(|| BorexError::invalid(format!("class name {n:?} given but the model has no labels; pass --labels or a class id")))?
+                .ok_or_else(|| {
+                    BorexError::invalid(format!(
+                        "class name {n:?} given but the model has no labels; pass --labels or a class id"
+                    ))
+                })?
                 .find(n),
         }
     }
@@ -66,11 +78,23 @@ impl Prepared {
     }
 
     /// From an image already decoded (a video frame); `name` says which in errors.
-    pub fn from_rgb(rgb: &image::RgbImage, name: &str, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
+    pub fn from_rgb(
+        rgb: &image::RgbImage,
+        name: &str,
+        model: &Classifier,
+        scorer: &Scorer,
+        class: &ClassSpec,
+    ) -> Result<Self> {
         Self::from_input(crate::image::to_input(rgb, name, model.preprocess())?, vec![], model, scorer, class)
     }
 
-    fn from_input(pre: Preprocessed, notes: Vec<String>, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
+    fn from_input(
+        pre: Preprocessed,
+        notes: Vec<String>,
+        model: &Classifier,
+        scorer: &Scorer,
+        class: &ClassSpec,
+    ) -> Result<Self> {
         let rgb = crate::output::denormalise(pre.tensor.view(), model.preprocess());
         let probs = scorer.probabilities(pre.tensor.view())?;
         let class = class.resolve(model, &probs)?;
@@ -80,7 +104,14 @@ impl Prepared {
 
 /// Insertion and deletion AUC of a map, as JSON: `insertion` uses the first
 /// of `starts`; every start also gets its own `insertion_<start>` entry.
-pub fn causal_metrics(scorer: &Scorer, kernels: &dyn ImageKernels, x: ArrayView3<f32>, map: ArrayView2<f32>, class: usize, starts: &[InsertionStart]) -> Result<serde_json::Value> {
+pub fn causal_metrics(
+    scorer: &Scorer,
+    kernels: &dyn ImageKernels,
+    x: ArrayView3<f32>,
+    map: ArrayView2<f32>,
+    class: usize,
+    starts: &[InsertionStart],
+) -> Result<serde_json::Value> {
     let mut out = json!({"deletion": causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?.auc});
     for (i, &start) in starts.iter().enumerate() {
         let auc = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?.auc;

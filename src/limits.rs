@@ -99,11 +99,17 @@ mod tests {
         assert_eq!(in_range("--iters", 5usize, 1, 10).unwrap(), 5);
         let e = in_range("--iters", 4_294_967_295usize, 1, MAX_ITERS).unwrap_err().to_string();
         assert!(e.contains("--iters 4294967295") && e.contains(&MAX_ITERS.to_string()), "{e}");
-        assert!(non_negative("--gain", f32::NAN).unwrap_err().to_string().contains("--gain must be a finite number ≥ 0, not NaN"));
+        assert!(non_negative("--gain", f32::NAN)
+            .unwrap_err()
+            .to_string()
+            .contains("--gain must be a finite number ≥ 0, not NaN"));
         assert!(non_negative("--gain", f32::INFINITY).is_err());
         assert!(non_negative("--kappa", -1.0).is_err());
         assert_eq!(non_negative("--kappa", 0.0).unwrap(), 0.0);
-        assert!(distinct_in_range("--sizes", &[30, 45, 30], 1, 100).unwrap_err().to_string().contains("lists 30 twice"));
+        assert!(distinct_in_range("--sizes", &[30, 45, 30], 1, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("lists 30 twice"));
         assert!(distinct_in_range("--scales", &[], 1, 100).is_err());
         assert!(batch_fits(32, (3, 224, 224)).is_ok());
         // 1024 inputs of 3×2048×2048 are 48 GiB.

@@ -6,7 +6,8 @@ mod common;
 
 use common::{assert_error, gpu_or_skip, run_borex};
 
-const STAGES: [&str; 9] = ["masking", "blur", "rise", "posterior", "posterior-append", "fit", "refine", "insdel", "video"];
+const STAGES: [&str; 9] =
+    ["masking", "blur", "rise", "posterior", "posterior-append", "fit", "refine", "insdel", "video"];
 
 #[test]
 fn tiny_bench_reports_every_stage_on_both_paths() {
@@ -14,7 +15,24 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bench.json");
     let args = [
-        "-q", "bench", "--repeat", "1", "--size", "32", "--masks", "8", "--iters", "3", "--observations", "3", "--batch", "4", "--lockstep", "2", "--json", "-o",
+        "-q",
+        "bench",
+        "--repeat",
+        "1",
+        "--size",
+        "32",
+        "--masks",
+        "8",
+        "--iters",
+        "3",
+        "--observations",
+        "3",
+        "--batch",
+        "4",
+        "--lockstep",
+        "2",
+        "--json",
+        "-o",
         file.to_str().unwrap(),
     ];
     let out = run_borex(&args, &[]);
@@ -42,7 +60,8 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
             }
             assert_eq!(row["available"], true, "{row}");
             let t = &row["time"];
-            let (median, min, max) = (t["median_ms"].as_f64().unwrap(), t["min_ms"].as_f64().unwrap(), t["max_ms"].as_f64().unwrap());
+            let (median, min, max) =
+                (t["median_ms"].as_f64().unwrap(), t["min_ms"].as_f64().unwrap(), t["max_ms"].as_f64().unwrap());
             assert_eq!(t["samples_ms"].as_array().unwrap().len(), 1, "--repeat 1");
             assert!(median > 0.0 && min <= median && median <= max, "{row}");
             // Throughput is the work per run over the median time.
@@ -78,7 +97,8 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
     // Posterior rows count the 32×32 grid's candidates (4 box sizes).
     for row in &results[6..10] {
         if row["available"] == true {
-            let units = row["throughput"]["per_second"].as_f64().unwrap() * row["time"]["median_ms"].as_f64().unwrap() / 1e3;
+            let units =
+                row["throughput"]["per_second"].as_f64().unwrap() * row["time"]["median_ms"].as_f64().unwrap() / 1e3;
             assert!((units - 4096.0).abs() < 1e-6 * 4096.0, "{row}");
         }
     }
@@ -86,7 +106,8 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
 
 #[test]
 fn table_names_the_machine_and_bad_options_fail_cleanly() {
-    let out = run_borex(&["-q", "--device", "cpu", "bench", "--stages", "blur,fit", "--repeat", "2", "--size", "32"], &[]);
+    let out =
+        run_borex(&["-q", "--device", "cpu", "bench", "--stages", "blur,fit", "--repeat", "2", "--size", "32"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("CPU: "), "{table}");

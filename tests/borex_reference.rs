@@ -55,7 +55,8 @@ fn check(name: &str, file: &str, image_kernels: &dyn ImageKernels, gp_kernels: &
     };
     let scorer = Scorer::new(&model, image_kernels, 2);
     let class = fx["class"].as_u64().unwrap() as usize;
-    let out = refine(&scorer, gp_kernels, image.view(), class, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let out = refine(&scorer, gp_kernels, image.view(), class, prior.view(), &cfg, &indicatif::ProgressBar::hidden())
+        .unwrap();
 
     let want_prior = grid(&fx["scaled_prior"]);
     let dp = common::max_abs_diff(out.scaled_prior.as_slice().unwrap(), want_prior.as_slice().unwrap());
@@ -63,11 +64,16 @@ fn check(name: &str, file: &str, image_kernels: &dyn ImageKernels, gp_kernels: &
     let queries = fx["queries"].as_array().unwrap();
     assert_eq!(out.observations.len(), queries.len());
     for (t, (o, q)) in out.observations.iter().zip(queries).enumerate() {
-        let want = (q["row"].as_u64().unwrap() as u32, q["col"].as_u64().unwrap() as u32, q["size"].as_u64().unwrap() as u32);
+        let want =
+            (q["row"].as_u64().unwrap() as u32, q["col"].as_u64().unwrap() as u32, q["size"].as_u64().unwrap() as u32);
         assert_eq!((o.row, o.col, o.size), want, "{name}: query {t}");
         let stored: [f64; 3] = array(&q["stored"]);
         for d in 0..3 {
-            assert!((o.stored[d] - stored[d]).abs() < 1e-12, "{name}: query {t} stored input {:?} vs {stored:?}", o.stored);
+            assert!(
+                (o.stored[d] - stored[d]).abs() < 1e-12,
+                "{name}: query {t} stored input {:?} vs {stored:?}",
+                o.stored
+            );
         }
         for (got, key) in [(o.p_inside, "p_inside"), (o.p_outside, "p_outside"), (o.f, "f")] {
             let w = q[key].as_f64().unwrap() as f32;
@@ -75,7 +81,11 @@ fn check(name: &str, file: &str, image_kernels: &dyn ImageKernels, gp_kernels: &
         }
         let ls: [f64; 3] = array(&q["length_scales"]);
         for d in 0..3 {
-            assert!((o.length_scales[d] - ls[d]).abs() <= 1e-3 * ls[d], "{name}: query {t} length scales {:?} vs sklearn {ls:?}", o.length_scales);
+            assert!(
+                (o.length_scales[d] - ls[d]).abs() <= 1e-3 * ls[d],
+                "{name}: query {t} length scales {:?} vs sklearn {ls:?}",
+                o.length_scales
+            );
         }
     }
     assert!(out.fit_failures.is_empty(), "{name}: {:?}", out.fit_failures);

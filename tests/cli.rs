@@ -21,7 +21,8 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn classifies_the_sample_images() {
-    let out = borex(&["classify", s(&image("chelsea.png")), s(&image("coffee.png")), "--json", "--top", "3", "--batch", "2"]);
+    let out =
+        borex(&["classify", s(&image("chelsea.png")), s(&image("coffee.png")), "--json", "--top", "3", "--batch", "2"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let top = |i: usize| v[i]["predictions"][0]["class"].as_u64().unwrap();
@@ -46,7 +47,10 @@ fn batch_size_does_not_change_results() {
     let (a, b) = (run("1"), run("3"));
     for i in 0..3 {
         assert_eq!(a[i]["predictions"][0]["class"], b[i]["predictions"][0]["class"]);
-        let (pa, pb) = (a[i]["predictions"][0]["probability"].as_f64().unwrap(), b[i]["predictions"][0]["probability"].as_f64().unwrap());
+        let (pa, pb) = (
+            a[i]["predictions"][0]["probability"].as_f64().unwrap(),
+            b[i]["predictions"][0]["probability"].as_f64().unwrap(),
+        );
         assert!((pa - pb).abs() < 1e-4, "{pa} vs {pb}");
     }
 }
@@ -89,7 +93,10 @@ fn truncated_png_and_jpeg() {
 
 #[test]
 fn missing_model() {
-    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", "/no/model.onnx"]), &["/no/model.onnx", "model file not found"]);
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--model", "/no/model.onnx"]),
+        &["/no/model.onnx", "model file not found"],
+    );
 }
 
 #[test]
@@ -97,13 +104,19 @@ fn model_that_is_not_onnx() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("fake.onnx");
     std::fs::write(&p, "definitely not protobuf").unwrap();
-    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", s(&p)]), &["fake.onnx", "not a loadable ONNX model"]);
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--model", s(&p)]),
+        &["fake.onnx", "not a loadable ONNX model"],
+    );
 }
 
 #[test]
 fn model_with_rank3_input() {
     let m = fixture("rank3_input.onnx");
-    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--model", s(&m)]), &["rank3_input.onnx", "rank 3", "rank-4"]);
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--model", s(&m)]),
+        &["rank3_input.onnx", "rank 3", "rank-4"],
+    );
 }
 
 #[test]
@@ -123,10 +136,16 @@ fn top_zero() {
 
 #[test]
 fn cuda_without_the_provider_says_what_is_missing() {
-    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--ep", "cuda"]), &["no CUDA execution provider", "onnxruntime-gpu"]);
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--ep", "cuda"]),
+        &["no CUDA execution provider", "onnxruntime-gpu"],
+    );
 }
 
 #[test]
 fn missing_runtime_library() {
-    assert_error(&borex(&["--ort-lib", "/no/libonnxruntime.so", "classify", s(&image("chelsea.png"))]), &["/no/libonnxruntime.so", "not found"]);
+    assert_error(
+        &borex(&["--ort-lib", "/no/libonnxruntime.so", "classify", s(&image("chelsea.png"))]),
+        &["/no/libonnxruntime.so", "not found"],
+    );
 }

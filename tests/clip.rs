@@ -23,9 +23,19 @@ fn cat_clip(dir: &Path) -> PathBuf {
     let p = dir.join("cat.mp4");
     let cat = asset(borex::paths::sample_image("chelsea.png"));
     ffmpeg(&[
-        "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=4:d=3", "-i", s(&cat),
-        "-filter_complex", "[1]scale=160:-1[c];[0][c]overlay=x=0:y=40:enable='between(n,2,5)'",
-        "-frames:v", "8", "-pix_fmt", "yuv420p", s(&p),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=320x240:r=4:d=3",
+        "-i",
+        s(&cat),
+        "-filter_complex",
+        "[1]scale=160:-1[c];[0][c]overlay=x=0:y=40:enable='between(n,2,5)'",
+        "-frames:v",
+        "8",
+        "-pix_fmt",
+        "yuv420p",
+        s(&p),
     ]);
     p
 }
@@ -53,7 +63,9 @@ fn clip_model_averages_the_plain_models_per_frame_logits() {
     assert_eq!(clip.input_kind(), InputKind::Clips { frames: None });
     assert_eq!(plain.input_kind(), InputKind::Images);
     // Two clips of three 96×96 frames (the model's T and spatial size are dynamic).
-    let x = Array5::from_shape_fn((2, 3, 3, 96, 96), |(n, t, c, y, xx)| ((n * 7 + t * 5 + c * 3) as f32 + y as f32 * 0.11 - xx as f32 * 0.07).sin());
+    let x = Array5::from_shape_fn((2, 3, 3, 96, 96), |(n, t, c, y, xx)| {
+        ((n * 7 + t * 5 + c * 3) as f32 + y as f32 * 0.11 - xx as f32 * 0.07).sin()
+    });
     let got = clip.clip_probabilities(x.view(), 8).unwrap();
     let frames = x.view().into_shape_with_order((6, 3, 96, 96)).unwrap();
     let per_frame = plain.probabilities(frames, 8).unwrap();
@@ -80,7 +92,24 @@ fn clip_maps_follow_the_object_in_time_and_space() {
     let dir = tempfile::tempdir().unwrap();
     let video = cat_clip(dir.path());
     let out = dir.path().join("out");
-    let r = run_borex(&["video", s(&video), "--mode", "clip", "--clip-len", "4", "--iters", "20", "--device", "cpu", "--quiet", "-o", s(&out)], &[]);
+    let r = run_borex(
+        &[
+            "video",
+            s(&video),
+            "--mode",
+            "clip",
+            "--clip-len",
+            "4",
+            "--iters",
+            "20",
+            "--device",
+            "cpu",
+            "--quiet",
+            "-o",
+            s(&out),
+        ],
+        &[],
+    );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let mut csv = csv::Reader::from_path(out.join("clips.csv")).unwrap();
     assert_eq!(csv.headers().unwrap().iter().collect::<Vec<_>>(), borex::video::clip::CSV_HEADER);
@@ -114,8 +143,12 @@ fn clip_maps_follow_the_object_in_time_and_space() {
     }
     // One overlay frame per input frame.
     assert_eq!(frame_count(&out.join("overlay.mp4")), 8);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!((report["mode"].as_str(), report["clip_len"].as_u64(), report["clips"].as_array().map(Vec::len)), (Some("clip"), Some(4), Some(2)));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        (report["mode"].as_str(), report["clip_len"].as_u64(), report["clips"].as_array().map(Vec::len)),
+        (Some("clip"), Some(4), Some(2))
+    );
     assert_eq!(report["clips"][0]["observations"].as_array().unwrap().len(), 20);
     assert_eq!(report["clips"][0]["length_scales"].as_array().unwrap().len(), 5);
 }
@@ -129,18 +162,43 @@ fn overlapping_clips_stream_every_frame_once() {
     ndarray_npy::write_npy(&prior, &ndarray::Array2::<f32>::ones((224, 224))).unwrap();
     let out = dir.path().join("out");
     let r = run_borex(
-        &["video", s(&video), "--mode", "clip", "--clip-len", "4", "--clip-stride", "2", "--iters", "2", "--prior", s(&prior), "--device", "cpu", "--quiet", "-o", s(&out)],
+        &[
+            "video",
+            s(&video),
+            "--mode",
+            "clip",
+            "--clip-len",
+            "4",
+            "--clip-stride",
+            "2",
+            "--iters",
+            "2",
+            "--prior",
+            s(&prior),
+            "--device",
+            "cpu",
+            "--quiet",
+            "-o",
+            s(&out),
+        ],
         &[],
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     // Clips start at 0, 2, 4 (6 + 4 > 9); frame 8 is after the last whole clip.
     let stdout = String::from_utf8_lossy(&r.stdout);
-    assert!(stdout.contains("3 clips of 4 frames: 3 refined, 0 done by an earlier run (1 frames after the last whole clip left out)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "3 clips of 4 frames: 3 refined, 0 done by an earlier run (1 frames after the last whole clip left out)"
+        ),
+        "{stdout}"
+    );
     let mut csv = csv::Reader::from_path(out.join("clips.csv")).unwrap();
-    let spans: Vec<(String, String)> = csv.records().map(|x| x.unwrap()).map(|r| (r[1].to_string(), r[2].to_string())).collect();
+    let spans: Vec<(String, String)> =
+        csv.records().map(|x| x.unwrap()).map(|r| (r[1].to_string(), r[2].to_string())).collect();
     assert_eq!(spans, [("0", "3"), ("2", "5"), ("4", "7")].map(|(a, b)| (a.to_string(), b.to_string())));
     // Each clip's model evaluations: 1 clip to classify + 2 queries × 2 clips, 4 frames each.
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert!(report["clips"].as_array().unwrap().iter().all(|c| c["model_evaluations"] == 20));
     // The overlay shows frames 0–7 once each (2 from each clip, all 4 from the last).
     assert_eq!(frame_count(&out.join("overlay.mp4")), 8);
@@ -159,11 +217,20 @@ fn clip_mode_refuses_bad_input() {
         run_borex(&args, &[])
     };
     // An image classifier: the error names its input shape.
-    assert_error(&run(&["--mode", "clip", "--model", s(&plain)]), &["--mode clip needs a video classifier", "[?, 3, ?, ?]"]);
+    assert_error(
+        &run(&["--mode", "clip", "--model", s(&plain)]),
+        &["--mode clip needs a video classifier", "[?, 3, ?, ?]"],
+    );
     assert_error(&run(&["--mode", "clip", "--clip-len", "9"]), &["--clip-len 9 is longer than the 8 selected frames"]);
-    assert_error(&run(&["--mode", "clip", "--clip-len", "4", "--frames", "0:3"]), &["--clip-len 4 is longer than the 3 selected frames"]);
+    assert_error(
+        &run(&["--mode", "clip", "--clip-len", "4", "--frames", "0:3"]),
+        &["--clip-len 4 is longer than the 3 selected frames"],
+    );
     assert_error(&run(&["--mode", "clip", "--clip-len", "0"]), &["--clip-len"]);
-    assert_error(&run(&["--mode", "clip", "--clip-len", "4", "--temporal-sizes", "1,4"]), &["--temporal-sizes", "below the clip length 4"]);
+    assert_error(
+        &run(&["--mode", "clip", "--clip-len", "4", "--temporal-sizes", "1,4"]),
+        &["--temporal-sizes", "below the clip length 4"],
+    );
     assert_error(&run(&["--mode", "clip", "--clip-stride", "0"]), &["--clip-stride"]);
     assert_error(&run(&["--mode", "clip", "--stack"]), &["--stack is not supported with --mode clip"]);
     // A shard index past the count is clap's error (exit status 2, the reason on the first line).
@@ -179,7 +246,13 @@ fn clip_mode_refuses_bad_input() {
     // The clip model in frame mode or on an image: use clip mode.
     assert_error(&run(&["--model", s(&clip_model_path())]), &["--mode clip"]);
     let img = asset(borex::paths::sample_image("chelsea.png"));
-    assert_error(&run_borex(&["refine", s(&img), "--model", s(&clip_model_path()), "-o", s(&dir.path().join("r")), "--quiet"], &[]), &["N×T×C×H×W clips", "--mode clip"]);
+    assert_error(
+        &run_borex(
+            &["refine", s(&img), "--model", s(&clip_model_path()), "-o", s(&dir.path().join("r")), "--quiet"],
+            &[],
+        ),
+        &["N×T×C×H×W clips", "--mode clip"],
+    );
 }
 
 fn ok(out: &std::process::Output) -> String {
@@ -195,7 +268,9 @@ fn run_args(args: &[String]) -> std::process::Output {
 fn clip_maps(dir: &Path) -> Vec<(String, Array3<f32>)> {
     let mut v: Vec<_> = std::fs::read_dir(dir.join("maps")).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
-    v.iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), ndarray_npy::read_npy(p).unwrap())).collect()
+    v.iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), ndarray_npy::read_npy(p).unwrap()))
+        .collect()
 }
 
 /// clips.csv rows without the time column (the one value that differs between runs).
@@ -206,7 +281,8 @@ fn clip_rows(dir: &Path) -> Vec<Vec<String>> {
 
 /// report.json without the per-clip timings.
 fn clip_report(dir: &Path) -> serde_json::Value {
-    let mut r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let mut r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     for c in r["clips"].as_array_mut().unwrap() {
         c.as_object_mut().unwrap().remove("timings_ms");
     }
@@ -235,23 +311,54 @@ fn clip_runs_resume_after_a_kill_and_shards_merge() {
     let video = d.join("pattern.mp4");
     ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=96x72:rate=4", "-frames:v", "12", "-pix_fmt", "yuv420p", s(&video)]);
     let prior = d.join("blob.npy");
-    let blob = ndarray::Array2::from_shape_fn((224, 224), |(y, x)| (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp());
+    let blob = ndarray::Array2::from_shape_fn((224, 224), |(y, x)| {
+        (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp()
+    });
     ndarray_npy::write_npy(&prior, &blob).unwrap();
     let args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["video", s(&video), "--mode", "clip", "--clip-len", "3", "--clip-stride", "2", "--iters", "3", "--prior", s(&prior), "--device", "cpu", "-q", "-o", s(out)]
-            .iter()
-            .map(|x| x.to_string())
-            .collect();
+        let mut a: Vec<String> = [
+            "video",
+            s(&video),
+            "--mode",
+            "clip",
+            "--clip-len",
+            "3",
+            "--clip-stride",
+            "2",
+            "--iters",
+            "3",
+            "--prior",
+            s(&prior),
+            "--device",
+            "cpu",
+            "-q",
+            "-o",
+            s(out),
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
         a.extend(extra.iter().map(|x| x.to_string()));
         a
     };
     let whole = d.join("whole");
     let out = ok(&run_args(&args(&whole, &[])));
-    assert!(out.contains("5 clips of 3 frames: 5 refined, 0 done by an earlier run (1 frames after the last whole clip left out)"), "{out}");
+    assert!(
+        out.contains(
+            "5 clips of 3 frames: 5 refined, 0 done by an earlier run (1 frames after the last whole clip left out)"
+        ),
+        "{out}"
+    );
     let m = clip_maps(&whole);
-    assert_eq!(m.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), (0..5).map(|k| format!("clip_{k:06}.npy")).collect::<Vec<_>>());
+    assert_eq!(
+        m.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        (0..5).map(|k| format!("clip_{k:06}.npy")).collect::<Vec<_>>()
+    );
     let rows = clip_rows(&whole);
-    assert_eq!(rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str())).collect::<Vec<_>>(), [("0", "0", "2"), ("1", "2", "4"), ("2", "4", "6"), ("3", "6", "8"), ("4", "8", "10")]);
+    assert_eq!(
+        rows.iter().map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str())).collect::<Vec<_>>(),
+        [("0", "0", "2"), ("1", "2", "4"), ("2", "4", "6"), ("3", "6", "8"), ("4", "8", "10")]
+    );
     let report = clip_report(&whole);
     assert_eq!((report["clips"].as_array().map(Vec::len), report["left_over_frames"].as_u64()), (Some(5), Some(1)));
     // Frames 0–10 once each: 2 from each clip, 3 from the last.
@@ -261,7 +368,12 @@ fn clip_runs_resume_after_a_kill_and_shards_merge() {
     // Kill once the first clip is committed, rerun the same command: the rest is refined, nothing twice.
     let resumed = d.join("resumed");
     let a = args(&resumed, &[]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex")).args(&a).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let marker = resumed.join("parts").join("clip_000000.json");
     let t0 = std::time::Instant::now();
     while !marker.exists() && t0.elapsed().as_secs() < 300 {
@@ -284,7 +396,11 @@ fn clip_runs_resume_after_a_kill_and_shards_merge() {
     assert!(ok(&run_args(&a)).contains("0 refined, 5 done by an earlier run"));
     assert_error(&run_args(&args(&resumed, &["--seed", "7"])), &["other input or settings"]);
     let frame_args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["video", s(&video), "--prior", s(&prior), "--iters", "1", "--no-metrics", "-q", "-o", s(out)].iter().map(|x| x.to_string()).collect();
+        let mut a: Vec<String> =
+            ["video", s(&video), "--prior", s(&prior), "--iters", "1", "--no-metrics", "-q", "-o", s(out)]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
         a.extend(extra.iter().map(|x| x.to_string()));
         a
     };
@@ -295,7 +411,11 @@ fn clip_runs_resume_after_a_kill_and_shards_merge() {
     let shards: Vec<PathBuf> = (0..2).map(|i| d.join(format!("shard{i}"))).collect();
     for (i, sd) in shards.iter().enumerate() {
         let out = ok(&run_args(&args(sd, &["--shard", &format!("{i}/2")])));
-        assert!(out.contains(&format!("{n} clips of 3 frames: {n} refined", n = [2, 3][i])) && out.contains("this shard is done"), "{out}");
+        assert!(
+            out.contains(&format!("{n} clips of 3 frames: {n} refined", n = [2, 3][i]))
+                && out.contains("this shard is done"),
+            "{out}"
+        );
         assert!(!sd.join("clips.csv").exists());
     }
     let merged = d.join("merged");

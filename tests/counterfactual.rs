@@ -83,7 +83,9 @@ fn tiny_gradient_graph_matches_finite_differences() {
 
 /// The fixed upstream gradient of scripts/make_lite0_vjp_fixture.py (exact in f32).
 fn lite0_upstream(c: usize, h: usize, w: usize) -> Array4<f32> {
-    Array4::from_shape_fn((1, c, h, w), |(_, c, i, j)| (((c * 31 + i * 17 + j * 7 + (i * j) % 13) % 23) as f32 - 11.0) / 16.0)
+    Array4::from_shape_fn((1, c, h, w), |(_, c, i, j)| {
+        (((c * 31 + i * 17 + j * 7 + (i * j) % 13) % 23) as f32 - 11.0) / 16.0
+    })
 }
 
 /// The gradient graph builder on the real EfficientNet-Lite0's first layers
@@ -121,7 +123,11 @@ fn lite0_first_layers_gradient_matches_numpy_backward() {
         assert_eq!(&grad.shape()[1..], want.shape());
         let num: f64 = grad.iter().zip(want.iter()).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
         let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
-        eprintln!("Lite0 stem + blocks 0-3 backward vs numpy at {:?}: relative L2 error {:.2e}", want.shape(), num / den);
+        eprintln!(
+            "Lite0 stem + blocks 0-3 backward vs numpy at {:?}: relative L2 error {:.2e}",
+            want.shape(),
+            num / den
+        );
         assert!(num / den < 1e-5, "{want_file}: relative L2 error {}", num / den);
     }
 }
@@ -143,7 +149,8 @@ fn lite0_gradient_graph_matches_central_differences() {
     use rand_distr::{Distribution, StandardNormal};
     let m = Classifier::load(&ModelOptions::new(common::asset(borex::paths::default_model()))).unwrap();
     let g = GradientModel::for_model(&m).unwrap();
-    let (pre, _) = borex::image::load_input(&common::asset(borex::paths::sample_image("chelsea.png")), m.preprocess()).unwrap();
+    let (pre, _) =
+        borex::image::load_input(&common::asset(borex::paths::sample_image("chelsea.png")), m.preprocess()).unwrap();
     let x = pre.tensor;
     let (c, hh, ww) = x.dim();
     let targets = [282usize, 967];
@@ -159,12 +166,28 @@ fn lite0_gradient_graph_matches_central_differences() {
         let ghat = unit(gr.clone());
         let r = unit(ndarray::Array3::from_shape_fn((c, hh, ww), |_| StandardNormal.sample(&mut rng)));
         // (name, direction, step, tolerance)
-        let mut dirs: Vec<(String, ndarray::Array3<f64>, f32, f64)> = vec![("∇".into(), ghat.clone(), 1e-3, 5e-3), ("∇ + random".into(), &ghat + &r, 1e-3, 5e-3)];
-        for (name, i0, j0) in [("top-left", 0, 0), ("top-right", 0, ww - 32), ("bottom-left", hh - 32, 0), ("bottom-right", hh - 32, ww - 32), ("centre", hh / 2 - 16, ww / 2 - 16)] {
-            let d = ndarray::Array3::from_shape_fn((c, hh, ww), |(k, i, j)| if (i0..i0 + 32).contains(&i) && (j0..j0 + 32).contains(&j) { gr[[k, i, j]] } else { 0.0 });
+        let mut dirs: Vec<(String, ndarray::Array3<f64>, f32, f64)> =
+            vec![("∇".into(), ghat.clone(), 1e-3, 5e-3), ("∇ + random".into(), &ghat + &r, 1e-3, 5e-3)];
+        for (name, i0, j0) in [
+            ("top-left", 0, 0),
+            ("top-right", 0, ww - 32),
+            ("bottom-left", hh - 32, 0),
+            ("bottom-right", hh - 32, ww - 32),
+            ("centre", hh / 2 - 16, ww / 2 - 16),
+        ] {
+            let d = ndarray::Array3::from_shape_fn((c, hh, ww), |(k, i, j)| {
+                if (i0..i0 + 32).contains(&i) && (j0..j0 + 32).contains(&j) {
+                    gr[[k, i, j]]
+                } else {
+                    0.0
+                }
+            });
             dirs.push((format!("∇ on the {name} patch"), unit(d), 1e-4, 3e-2));
         }
-        let inputs: Vec<_> = dirs.iter().flat_map(|(_, d, h, _)| [1.0f32, -1.0].map(|sign| &x + &d.mapv(|v| sign * h * v as f32))).collect();
+        let inputs: Vec<_> = dirs
+            .iter()
+            .flat_map(|(_, d, h, _)| [1.0f32, -1.0].map(|sign| &x + &d.mapv(|v| sign * h * v as f32)))
+            .collect();
         let views: Vec<_> = inputs.iter().map(|a| a.view()).collect();
         let p = m.probabilities(ndarray::stack(ndarray::Axis(0), &views).unwrap().view(), 8).unwrap();
         for (k, (name, d, h, tol)) in dirs.iter().enumerate() {
@@ -179,7 +202,8 @@ fn lite0_gradient_graph_matches_central_differences() {
 
 #[test]
 fn a_forward_graph_is_not_a_gradient_graph() {
-    let e = GradientModel::open(&fixture("tiny_cnn.onnx"), &ort_lib(), ExecutionProvider::Cpu).err().unwrap().to_string();
+    let e =
+        GradientModel::open(&fixture("tiny_cnn.onnx"), &ort_lib(), ExecutionProvider::Cpu).err().unwrap().to_string();
     assert!(e.contains("not a forward+gradient graph"), "{e}");
 }
 
@@ -196,7 +220,10 @@ fn heldout() -> (Array4<f32>, Vec<usize>) {
     let imgs: ndarray::Array3<u8> = ndarray_npy::read_npy(fixture("mnist_heldout_images.npy")).unwrap();
     let labels: ndarray::Array1<u8> = ndarray_npy::read_npy(fixture("mnist_heldout_labels.npy")).unwrap();
     let n = imgs.dim().0;
-    (Array4::from_shape_fn((n, 3, 28, 28), |(i, _, y, x)| imgs[[i, y, x]] as f32 / 255.0), labels.iter().map(|v| *v as usize).collect())
+    (
+        Array4::from_shape_fn((n, 3, 28, 28), |(i, _, y, x)| imgs[[i, y, x]] as f32 / 255.0),
+        labels.iter().map(|v| *v as usize).collect(),
+    )
 }
 
 /// The exported graph's input gradient against JAX autograd of the trained network.
@@ -222,7 +249,9 @@ fn robust_mnist_accuracy_clean_and_under_pgd() {
     let (x, y) = heldout();
     let n = y.len();
     let p = m.probabilities(x.view(), 250).unwrap();
-    let argmax = |r: ndarray::ArrayView1<f32>| r.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+    let argmax = |r: ndarray::ArrayView1<f32>| {
+        r.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0
+    };
     let clean = (0..n).filter(|&i| argmax(p.row(i)) == y[i]).count() as f64 / n as f64;
     let (eps, alpha) = (0.3f32, 0.025f32);
     let mut adv = x.clone();
@@ -230,7 +259,13 @@ fn robust_mnist_accuracy_clean_and_under_pgd() {
         let (_, grad) = g.logits_and_grad(adv.view(), &y).unwrap();
         // Lower log p_true: step against its gradient, project to the l∞ ball and the box.
         ndarray::Zip::from(&mut adv).and(&x).and(&grad).for_each(|a, &x0, &gr| {
-            let s = if gr > 0.0 { -alpha } else if gr < 0.0 { alpha } else { 0.0 };
+            let s = if gr > 0.0 {
+                -alpha
+            } else if gr < 0.0 {
+                alpha
+            } else {
+                0.0
+            };
             *a = (*a + s).clamp(x0 - eps, x0 + eps).clamp(0.0, 1.0);
         });
     }
@@ -251,7 +286,11 @@ impl Objective for Linear {
     fn eval(&self, x: ArrayView2<f32>, _targets: &[usize]) -> borex::Result<Evaluation> {
         let n = x.nrows();
         let value = x.rows().into_iter().map(|r| r.iter().zip(&self.0).map(|(a, b)| a * b).sum()).collect();
-        Ok(Evaluation { value, grad: Array2::from_shape_fn((n, self.0.len()), |(_, c)| self.0[c]), probs: Array2::from_elem((n, 2), 0.5) })
+        Ok(Evaluation {
+            value,
+            grad: Array2::from_shape_fn((n, self.0.len()), |(_, c)| self.0[c]),
+            probs: Array2::from_elem((n, 2), 0.5),
+        })
     }
 }
 
@@ -300,7 +339,9 @@ fn afw_on_robust_mnist_is_feasible_deterministic_and_reaches_targets() {
 fn digit_png(dir: &std::path::Path, i: usize) -> std::path::PathBuf {
     let (x, _) = heldout();
     let p = dir.join(format!("digit{i}.png"));
-    image::GrayImage::from_fn(28, 28, |c, r| image::Luma([(x[[i, 0, r as usize, c as usize]] * 255.0).round() as u8])).save(&p).unwrap();
+    image::GrayImage::from_fn(28, 28, |c, r| image::Luma([(x[[i, 0, r as usize, c as usize]] * 255.0).round() as u8]))
+        .save(&p)
+        .unwrap();
     p
 }
 
@@ -310,7 +351,24 @@ fn command_writes_the_counterfactual_and_report() {
     let img = digit_png(dir.path(), 0);
     let model = fixture("robust_mnist.onnx");
     let out = dir.path().join("out");
-    let o = run_borex(&["counterfactual", img.to_str().unwrap(), "--model", model.to_str().unwrap(), "--targets", "2", "--eps", "6", "--steps", "20", "-o", out.to_str().unwrap(), "-q"], &[]);
+    let o = run_borex(
+        &[
+            "counterfactual",
+            img.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--targets",
+            "2",
+            "--eps",
+            "6",
+            "--steps",
+            "20",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["model_robust"], true);
@@ -338,30 +396,64 @@ fn bad_inputs_are_named_errors() {
     let (i, m) = (img.to_str().unwrap(), model.to_str().unwrap());
     let out = dir.path().join("o");
     let o = out.to_str().unwrap();
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "10", "-o", o], &[]), &["--target: class 10 is out of range", "10 classes"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "-1", "-o", o], &[]), &["--target -1", "negative"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "eleven", "-o", o], &[]), &["--target", "eleven"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--eps", "0", "-o", o], &[]), &["--eps"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "1", "-o", o], &[]), &["--p 1 is not supported"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "inf", "-o", o], &[]), &["--p inf is not supported"]);
-    assert_error(&run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--steps", "0", "-o", o], &[]), &["--steps 0 is out of range"]);
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "10", "-o", o], &[]),
+        &["--target: class 10 is out of range", "10 classes"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "-1", "-o", o], &[]),
+        &["--target -1", "negative"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "eleven", "-o", o], &[]),
+        &["--target", "eleven"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--eps", "0", "-o", o], &[]),
+        &["--eps"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "1", "-o", o], &[]),
+        &["--p 1 is not supported"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--p", "inf", "-o", o], &[]),
+        &["--p inf is not supported"],
+    );
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", m, "--target", "3", "--steps", "0", "-o", o], &[]),
+        &["--steps 0 is out of range"],
+    );
     // A model without a gradient graph names the converter option.
     let tiny = fixture("gap_linear_logits.onnx");
-    assert_error(&run_borex(&["counterfactual", i, "--model", tiny.to_str().unwrap(), "--target", "1", "-o", o], &[]), &["no gradient graph", "--gradient"]);
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", tiny.to_str().unwrap(), "--target", "1", "-o", o], &[]),
+        &["no gradient graph", "--gradient"],
+    );
     // A gradient graph fixed at another size than the (dynamic-size) model runs at:
     // the bundled model with the tiny CNN's 9×11 graph named in its sidecar.
     let lite0 = dir.path().join("lite0.onnx");
     std::fs::copy(common::asset(borex::paths::default_model()), &lite0).unwrap();
     let grad = fixture("tiny_cnn.grad.onnx");
-    std::fs::write(dir.path().join("lite0.json"), serde_json::json!({"input_size": 224, "gradient": grad}).to_string()).unwrap();
-    assert_error(&run_borex(&["counterfactual", i, "--model", lite0.to_str().unwrap(), "--target", "3", "-o", o], &[]), &["takes 9×11 inputs", "224×224", "--input-size"]);
+    std::fs::write(dir.path().join("lite0.json"), serde_json::json!({"input_size": 224, "gradient": grad}).to_string())
+        .unwrap();
+    assert_error(
+        &run_borex(&["counterfactual", i, "--model", lite0.to_str().unwrap(), "--target", "3", "-o", o], &[]),
+        &["takes 9×11 inputs", "224×224", "--input-size"],
+    );
     // A colour image for a grey model.
     let colour = dir.path().join("c.png");
     image::RgbImage::from_fn(28, 28, |x, _| image::Rgb([(x * 9) as u8, 0, 200])).save(&colour).unwrap();
-    assert_error(&run_borex(&["counterfactual", colour.to_str().unwrap(), "--model", m, "--target", "3", "-o", o], &[]), &["colour image", "grayscale"]);
+    assert_error(
+        &run_borex(&["counterfactual", colour.to_str().unwrap(), "--model", m, "--target", "3", "-o", o], &[]),
+        &["colour image", "grayscale"],
+    );
     assert!(!out.exists(), "a failed run left an output folder");
     // The predicted class as target: said, and still run.
-    let r = run_borex(&["counterfactual", i, "--model", m, "--target", &predicted(&img).to_string(), "--steps", "3", "-o", o, "-q"], &[]);
+    let r = run_borex(
+        &["counterfactual", i, "--model", m, "--target", &predicted(&img).to_string(), "--steps", "3", "-o", o, "-q"],
+        &[],
+    );
     assert!(r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("already the predicted class"));
 }

@@ -10,7 +10,8 @@ use ndarray::{Array2, Array3};
 use serde_json::Value;
 
 fn causal_matches_numpy(kernels: &dyn ImageKernels, who: &str) {
-    let f: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("causal_numpy.json")).unwrap()).unwrap();
+    let f: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixture("causal_numpy.json")).unwrap()).unwrap();
     let img: Vec<Vec<Vec<f32>>> = serde_json::from_value(f["image"].clone()).unwrap();
     let map: Vec<Vec<f32>> = serde_json::from_value(f["map"].clone()).unwrap();
     let image = Array3::from_shape_fn((img.len(), img[0].len(), img[0][0].len()), |(c, y, x)| img[c][y][x]);
@@ -30,9 +31,19 @@ fn causal_matches_numpy(kernels: &dyn ImageKernels, who: &str) {
         };
         let curve = causal_curve(&scorer, kernels, image.view(), map.view(), class, metric, start).unwrap();
         let want: Vec<f32> = serde_json::from_value(c["scores"].clone()).unwrap();
-        assert!(common::max_abs_diff(&curve.scores, &want) < 1e-6, "{who} {} class {class}: {:?} vs {want:?}", c["curve"], curve.scores);
+        assert!(
+            common::max_abs_diff(&curve.scores, &want) < 1e-6,
+            "{who} {} class {class}: {:?} vs {want:?}",
+            c["curve"],
+            curve.scores
+        );
         let auc = c["auc"].as_f64().unwrap();
-        assert!((curve.auc as f64 - auc).abs() < 1e-6, "{who} {} class {class}: AUC {} vs numpy {auc}", c["curve"], curve.auc);
+        assert!(
+            (curve.auc as f64 - auc).abs() < 1e-6,
+            "{who} {} class {class}: AUC {} vs numpy {auc}",
+            c["curve"],
+            curve.auc
+        );
     }
 }
 
@@ -67,8 +78,18 @@ fn query_substrates(objective: borex::borex::Objective) -> (f32, f32, f32, f32) 
     let in_box = |y: usize, x: usize| y + sz >= r0 && y < r0 + sz && x + sz >= c0 && x < c0 + sz;
     let blur = kernels.baseline(image.view(), Baseline::Blur).unwrap();
     let p = |x: &Array3<f32>| scorer.probabilities(x.view()).unwrap()[1];
-    let kept_on = |base: &Array3<f32>| p(&Array3::from_shape_fn(image.raw_dim(), |(c, y, x)| if in_box(y, x) { image[[c, y, x]] } else { base[[c, y, x]] }));
-    let removed_to = |base: &Array3<f32>| p(&Array3::from_shape_fn(image.raw_dim(), |(c, y, x)| if in_box(y, x) { base[[c, y, x]] } else { image[[c, y, x]] }));
+    let kept_on = |base: &Array3<f32>| {
+        p(&Array3::from_shape_fn(
+            image.raw_dim(),
+            |(c, y, x)| if in_box(y, x) { image[[c, y, x]] } else { base[[c, y, x]] },
+        ))
+    };
+    let removed_to = |base: &Array3<f32>| {
+        p(&Array3::from_shape_fn(
+            image.raw_dim(),
+            |(c, y, x)| if in_box(y, x) { base[[c, y, x]] } else { image[[c, y, x]] },
+        ))
+    };
     let zero = Array3::zeros(image.raw_dim());
     let (want_in, want_out) = match objective {
         borex::borex::Objective::Paper => (kept_on(&zero), removed_to(&zero)),
@@ -84,7 +105,10 @@ fn every_objective_queries_its_substrates() {
     use borex::borex::Objective;
     for obj in [Objective::Paper, Objective::Matched, Objective::Insertion, Objective::Deletion] {
         let (got_in, want_in, got_out, want_out) = query_substrates(obj);
-        assert!((got_in - want_in).abs() < 1e-6 && (got_out - want_out).abs() < 1e-6, "{obj:?}: ({got_in}, {got_out}) vs ({want_in}, {want_out})");
+        assert!(
+            (got_in - want_in).abs() < 1e-6 && (got_out - want_out).abs() < 1e-6,
+            "{obj:?}: ({got_in}, {got_out}) vs ({want_in}, {want_out})"
+        );
     }
     // The substrates differ enough on this image for a swap to be caught.
     let (_, kept_zero, _, _) = query_substrates(Objective::Paper);
@@ -114,7 +138,21 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     let out = dir.path().join("ev");
     let manifest = dir.path().join("images.txt");
     std::fs::write(&manifest, format!("# two images, one missing\n{}\nnot-there.png\n", sample("coffee.png"))).unwrap();
-    let args = ["--device", "cpu", "-q", "eval", "--manifest", manifest.to_str().unwrap(), "--refine", "--objectives", "paper,matched", "--iters", "3", "-o", out.to_str().unwrap()];
+    let args = [
+        "--device",
+        "cpu",
+        "-q",
+        "eval",
+        "--manifest",
+        manifest.to_str().unwrap(),
+        "--refine",
+        "--objectives",
+        "paper,matched",
+        "--iters",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+    ];
     let o = run_borex(&args, &[]);
     // The missing image is reported, the other one is evaluated, and the exit status says something failed.
     assert_error(&o, &["1 of 2 images"]);
@@ -129,7 +167,8 @@ fn eval_refine_writes_tables_plots_and_resumes() {
         assert!((0.0..=1.0).contains(&f("insertion_zero")));
     }
     // summary.json's gain is refined − prior of the CSV values.
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let m = &s["methods"][0];
     assert_eq!(m["method"], "rise-fast");
     let paper = m["variants"].as_array().unwrap().iter().find(|v| v["variant"] == "paper").unwrap();
@@ -147,7 +186,11 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     // Rerun: nothing recomputed, the same table.
     let before = std::fs::read_to_string(out.join("results.csv")).unwrap();
     let o = run_borex(&args, &[]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 1 already done"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 1 already done"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), before);
 }
 
@@ -157,11 +200,26 @@ fn eval_rejects_bad_input_in_one_line() {
     let out = dir.path().join("o");
     let o = out.to_str().unwrap();
     assert_error(&run_borex(&["-q", "eval", "-o", o], &[]), &["no images"]);
-    assert_error(&run_borex(&["-q", "eval", "--manifest", "/nonexistent/list.txt", "-o", o], &[]), &["manifest", "/nonexistent/list.txt"]);
-    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "rise-fast,magic", "-o", o], &[]), &["magic"]);
-    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--objectives", "matched", "-o", o], &[]), &["--refine"]);
-    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--refine", "--objectives", "best", "-o", o], &[]), &["best"]);
-    assert_error(&run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]), &["{stem}"]);
+    assert_error(
+        &run_borex(&["-q", "eval", "--manifest", "/nonexistent/list.txt", "-o", o], &[]),
+        &["manifest", "/nonexistent/list.txt"],
+    );
+    assert_error(
+        &run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "rise-fast,magic", "-o", o], &[]),
+        &["magic"],
+    );
+    assert_error(
+        &run_borex(&["-q", "eval", &sample("coffee.png"), "--objectives", "matched", "-o", o], &[]),
+        &["--refine"],
+    );
+    assert_error(
+        &run_borex(&["-q", "eval", &sample("coffee.png"), "--refine", "--objectives", "best", "-o", o], &[]),
+        &["best"],
+    );
+    assert_error(
+        &run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]),
+        &["{stem}"],
+    );
 }
 
 #[test]
@@ -171,23 +229,62 @@ fn eval_scores_map_files_and_reports_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
     let maps = dir.path().join("maps");
     std::fs::create_dir_all(&maps).unwrap();
-    let map = Array2::from_shape_fn((112, 112), |(y, x)| ((y as f32 - 56.0).powi(2) + (x as f32 - 56.0).powi(2)).sqrt());
+    let map =
+        Array2::from_shape_fn((112, 112), |(y, x)| ((y as f32 - 56.0).powi(2) + (x as f32 - 56.0).powi(2)).sqrt());
     ndarray_npy::write_npy(maps.join("coffee.npy"), &map).unwrap();
     let out = dir.path().join("o");
     let pattern = format!("file:{}/{{stem}}.npy", maps.display());
-    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &pattern, "-o", out.to_str().unwrap()], &[]);
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            &sample("coffee.png"),
+            &sample("chelsea.png"),
+            "--methods",
+            &pattern,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_error(&o, &["1 of 2 images"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("chelsea.npy"), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["key"], "coffee");
-    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json")).unwrap()).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            out.join("runs/coffee").join(borex::eval::file_safe(&pattern)).join("seed0/prior.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
     assert!(rec["notes"][0].as_str().unwrap().contains("stretched to 224×224"), "{rec}");
     // A map of a shape that is neither the input's nor the image's fails that image alone, named.
     ndarray_npy::write_npy(maps.join("chelsea.npy"), &Array2::<f32>::ones((50, 80))).unwrap();
-    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &pattern, "-o", out.to_str().unwrap()], &[]);
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            &sample("coffee.png"),
+            &sample("chelsea.png"),
+            "--methods",
+            &pattern,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_error(&o, &["1 of 2 images"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("is 50×80: expected the model input's size 224×224"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is 50×80: expected the model input's size 224×224"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -200,21 +297,43 @@ fn eval_compares_each_method_with_the_first_per_image() {
         let d = dir.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
         for (stem, (cy, cx)) in [("coffee", (112.0, 112.0)), ("chelsea", (60.0, 70.0))] {
-            let map = Array2::from_shape_fn((224, 224), |(y, x)| -sign * ((y as f32 - cy).powi(2) + (x as f32 - cx).powi(2)).sqrt());
+            let map = Array2::from_shape_fn((224, 224), |(y, x)| {
+                -sign * ((y as f32 - cy).powi(2) + (x as f32 - cx).powi(2)).sqrt()
+            });
             ndarray_npy::write_npy(d.join(format!("{stem}.npy")), &map).unwrap();
         }
     }
     let method = |name: &str| format!("file:{}/{{stem}}.npy", dir.path().join(name).display());
     let (blob, hole) = (method("blob"), method("hole"));
     let out = dir.path().join("o");
-    let o = run_borex(&["--device", "cpu", "-q", "eval", &sample("coffee.png"), &sample("chelsea.png"), "--methods", &format!("{blob},{hole}"), "-o", out.to_str().unwrap()], &[]);
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            &sample("coffee.png"),
+            &sample("chelsea.png"),
+            "--methods",
+            &format!("{blob},{hole}"),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("results.csv"));
-    let value = |m: &str, key: &str, metric: &str| rows.iter().find(|r| r["method"] == m && r["key"] == key).unwrap()[metric].parse::<f64>().unwrap();
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let value = |m: &str, key: &str, metric: &str| {
+        rows.iter().find(|r| r["method"] == m && r["key"] == key).unwrap()[metric].parse::<f64>().unwrap()
+    };
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let cmp = s["versus_first"].as_array().unwrap();
     assert_eq!(cmp.len(), 1);
-    assert_eq!((cmp[0]["method"].as_str().unwrap(), cmp[0]["reference"].as_str().unwrap()), (hole.as_str(), blob.as_str()));
+    assert_eq!(
+        (cmp[0]["method"].as_str().unwrap(), cmp[0]["reference"].as_str().unwrap()),
+        (hole.as_str(), blob.as_str())
+    );
     for (metric, higher) in [("ins_del_blur", true), ("deletion", false)] {
         let gains: Vec<f64> = ["coffee", "chelsea"]
             .iter()
@@ -222,7 +341,10 @@ fn eval_compares_each_method_with_the_first_per_image() {
             .collect();
         let t = cmp[0]["tests"].as_array().unwrap().iter().find(|t| t["metric"] == metric).unwrap();
         assert_eq!(t["n"], 2, "{metric}");
-        assert!((t["mean_gain"].as_f64().unwrap() - gains.iter().sum::<f64>() / 2.0).abs() < 2e-6, "{metric}: {t} vs {gains:?}");
+        assert!(
+            (t["mean_gain"].as_f64().unwrap() - gains.iter().sum::<f64>() / 2.0).abs() < 2e-6,
+            "{metric}: {t} vs {gains:?}"
+        );
         assert_eq!(t["wins"].as_u64().unwrap() as usize, gains.iter().filter(|g| **g > 0.0).count(), "{metric}");
     }
     assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("## Methods vs `file:"));
@@ -240,7 +362,10 @@ fn class_folder(root: &Path, classes: &[(&str, &str)]) {
         img.save(d.join("a.png")).unwrap();
         image::imageops::flip_horizontal(&img).save(d.join("b.png")).unwrap();
         let (w, h) = img.dimensions();
-        image::imageops::crop_imm(&img, w / 10, h / 10, w * 8 / 10, h * 8 / 10).to_image().save(d.join("c.png")).unwrap();
+        image::imageops::crop_imm(&img, w / 10, h / 10, w * 8 / 10, h * 8 / 10)
+            .to_image()
+            .save(d.join("c.png"))
+            .unwrap();
     }
 }
 
@@ -250,7 +375,23 @@ fn mosaic_metrics_and_reliability() {
     let classes = dir.path().join("classes");
     class_folder(&classes, &[("282", "chelsea.png"), ("967", "coffee.png"), ("657", "rocket.jpg")]);
     let out = dir.path().join("m");
-    let o = run_borex(&["--device", "cpu", "-q", "eval", "mosaic", classes.to_str().unwrap(), "--mosaics", "3", "--methods", "gradcam,cam", "-o", out.to_str().unwrap()], &[]);
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            "mosaic",
+            classes.to_str().unwrap(),
+            "--mosaics",
+            "3",
+            "--methods",
+            "gradcam,cam",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("mosaics.csv"));
     assert_eq!(rows.len(), 6);
@@ -261,11 +402,17 @@ fn mosaic_metrics_and_reliability() {
         assert!((f("precision") - f("tp") / (f("tp") + f("fp"))).abs() < 1e-5);
         assert_eq!((f("fn"), f("tn")), (0.0, 0.0));
         assert_eq!(f("recall"), 1.0);
-        assert_eq!(r["tiles"].matches(&format!("{}/", r["target_folder"])).count(), 2, "two target tiles: {}", r["tiles"]);
+        assert_eq!(
+            r["tiles"].matches(&format!("{}/", r["target_folder"])).count(),
+            2,
+            "two target tiles: {}",
+            r["tiles"]
+        );
     }
     let mean_precision: f64 = rows.iter().map(|r| r["precision"].parse::<f64>().unwrap()).sum::<f64>() / 6.0;
     assert!(mean_precision > 0.5, "the explained class's tiles hold most of the relevance: {mean_precision}");
-    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let rel = s["reliability"].as_array().unwrap();
     let recall = rel.iter().find(|r| r["metric"] == "recall").unwrap();
     assert!(recall["alpha"].is_null(), "a constant metric has undefined α, not a number: {recall}");
@@ -282,17 +429,32 @@ fn mosaic_rejects_bad_folders() {
     let out = dir.path().join("m");
     let one = dir.path().join("one");
     class_folder(&one, &[("282", "chelsea.png")]);
-    assert_error(&run_borex(&["-q", "eval", "mosaic", one.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["at least two classes"]);
+    assert_error(
+        &run_borex(&["-q", "eval", "mosaic", one.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]),
+        &["at least two classes"],
+    );
     let few = dir.path().join("few");
     class_folder(&few, &[("282", "chelsea.png"), ("967", "coffee.png")]);
     for f in ["b.png", "c.png"] {
         std::fs::remove_file(few.join("967").join(f)).unwrap();
     }
-    assert_error(&run_borex(&["-q", "eval", "mosaic", few.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["\"967\"", "at least two per class"]);
+    assert_error(
+        &run_borex(&["-q", "eval", "mosaic", few.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]),
+        &["\"967\"", "at least two per class"],
+    );
     let bad = dir.path().join("bad");
     class_folder(&bad, &[("282", "chelsea.png"), ("not-a-class", "coffee.png")]);
-    assert_error(&run_borex(&["-q", "eval", "mosaic", bad.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not-a-class"]);
-    assert_error(&run_borex(&["-q", "eval", "mosaic", dir.path().join("none").to_str().unwrap(), "-o", out.to_str().unwrap()], &[]), &["not a folder"]);
+    assert_error(
+        &run_borex(&["-q", "eval", "mosaic", bad.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]),
+        &["not-a-class"],
+    );
+    assert_error(
+        &run_borex(
+            &["-q", "eval", "mosaic", dir.path().join("none").to_str().unwrap(), "-o", out.to_str().unwrap()],
+            &[],
+        ),
+        &["not a folder"],
+    );
 }
 
 // ---- the point readout: μ at each pixel as a box centre, averaged over sizes, without window averaging.

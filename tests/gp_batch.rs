@@ -66,14 +66,25 @@ fn gp(k: usize, n: usize, ls: [f64; 3]) -> PosteriorInputs {
 
 /// Slot `slot` of the batch against loop `slot`'s CPU session (both loaded
 /// with the same GP; the CPU one asked for the UCB argmax with `kappa`).
-fn compare(name: &str, batch: &mut GpuGpBatch, slot: usize, cpu: &mut CpuGpSession, gpu_argmax: Option<(usize, f32)>, kappa: f32) {
+fn compare(
+    name: &str,
+    batch: &mut GpuGpBatch,
+    slot: usize,
+    cpu: &mut CpuGpSession,
+    gpu_argmax: Option<(usize, f32)>,
+    kappa: f32,
+) {
     let (mu_a, sd_a) = cpu.posterior().unwrap();
     let (mu_b, sd_b) = batch.posterior(slot).unwrap();
     let (dm, ds) = (max_abs_diff(&mu_a, &mu_b), max_abs_diff(&sd_a, &sd_b));
     assert!(dm <= 1e-4 && ds <= 1e-3, "{name} loop {slot}: mean diff {dm}, std diff {ds}");
     let (ia, va) = cpu.ucb_argmax(kappa).unwrap();
     let (ib, vb) = gpu_argmax.expect("an argmax was asked for");
-    assert!(ib < mu_b.len(), "{name} loop {slot}: argmax {ib} is not an index into the loop's own {} candidates", mu_b.len());
+    assert!(
+        ib < mu_b.len(),
+        "{name} loop {slot}: argmax {ib} is not an index into the loop's own {} candidates",
+        mu_b.len()
+    );
     // Same winner, or a near-tie the two paths' rounding may order differently.
     let ucb_b = |i: usize| mu_b[i] + kappa * sd_b[i];
     assert!(ia == ib || (ucb_b(ia) - vb).abs() <= 1e-3, "{name} loop {slot}: argmax {ia} ({va}) vs {ib} ({vb})");
@@ -91,7 +102,12 @@ fn three_loops_in_one_batch_match_three_cpu_sessions() {
     // Room for one loop's 8 rows per cache group: three groups, a loop's rows
     // at its place in its group (at its place in the batch, loop 1's 8th row
     // would fall past its group's buffer).
-    three_loops("three cache groups", GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_cache_bytes(8 * row).with_rows(8), &priors, true);
+    three_loops(
+        "three cache groups",
+        GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_cache_bytes(8 * row).with_rows(8),
+        &priors,
+        true,
+    );
     // Room for 4 rows per loop: 5 to 8 observations are recomputed in chunks.
     three_loops("chunked", GpuGpBatch::new(ctx, &grid, &views).unwrap().with_cache_bytes(3 * 4 * row), &priors, false);
 }
@@ -131,7 +147,11 @@ fn three_loops(name: &str, mut batch: GpuGpBatch, priors: &[Vec<f32>], cached: b
     for (e, k) in [2, 0, 1].into_iter().enumerate() {
         compare(&format!("{name}, second step"), &mut batch, k, &mut cpu[k], out.argmax[e], kappas[k]);
     }
-    let appended = if cached { PosteriorUpdates { incremental: 1, full: 1 } } else { PosteriorUpdates { incremental: 0, full: 2 } };
+    let appended = if cached {
+        PosteriorUpdates { incremental: 1, full: 1 }
+    } else {
+        PosteriorUpdates { incremental: 0, full: 2 }
+    };
     assert_eq!(batch.updates(0), appended, "{name}: loop 0 appended");
     assert_eq!(batch.updates(1), PosteriorUpdates { incremental: 0, full: 2 }, "{name}: loop 1 recomputed");
     assert_eq!(batch.updates(2), PosteriorUpdates { incremental: 0, full: 1 }, "{name}: loop 2 only reweighted");
@@ -169,7 +189,8 @@ fn a_batch_step_is_one_submission_and_one_readback() {
         let mut batch = GpuGpBatch::new(ctx.clone(), &grid, &views).unwrap().with_cache_bytes(cache_bytes).with_rows(8);
         for n in 4..7 {
             let gps: Vec<PosteriorInputs> = (0..f).map(|k| gp(k, n, [4.0, 5.0, 3.0])).collect();
-            let steps: Vec<BatchStep> = gps.iter().enumerate().map(|(k, g)| BatchStep { slot: k, gp: g, kappa: Some(2.0) }).collect();
+            let steps: Vec<BatchStep> =
+                gps.iter().enumerate().map(|(k, g)| BatchStep { slot: k, gp: g, kappa: Some(2.0) }).collect();
             let before = ctx.counters();
             let last = n == 6;
             let out = batch.step(&steps, if last { &[0] } else { &[] }).unwrap();

@@ -35,13 +35,25 @@ fn matches_scikit_learn() {
         let gp = Gp::fit(x.view(), &y, &FitOptions::default()).unwrap();
         assert_eq!(gp.fit_failure(), None);
         for (got, want) in gp.length_scales().iter().zip(&want) {
-            assert!((got - want).abs() <= 1e-3 * want, "seed {seed}: length scales {:?} vs sklearn {want:?}", gp.length_scales());
+            assert!(
+                (got - want).abs() <= 1e-3 * want,
+                "seed {seed}: length scales {:?} vs sklearn {want:?}",
+                gp.length_scales()
+            );
         }
-        assert!(gp.log_marginal_likelihood() >= lml - 1e-6 * lml.abs(), "seed {seed}: LML {} below sklearn's {lml}", gp.log_marginal_likelihood());
+        assert!(
+            gp.log_marginal_likelihood() >= lml - 1e-6 * lml.abs(),
+            "seed {seed}: LML {} below sklearn's {lml}",
+            gp.log_marginal_likelihood()
+        );
         interior += want.iter().all(|l| *l > 1.01 && *l < 19.9) as usize;
         // The posterior at sklearn's length scales, on, near and away from the data: the formulas exactly.
         let at = Gp::with_length_scales(x.view(), &y, &want, FitOptions::default().alpha).unwrap();
-        assert!((at.log_marginal_likelihood() - lml).abs() <= 1e-9 * lml.abs(), "seed {seed}: LML {} vs {lml}", at.log_marginal_likelihood());
+        assert!(
+            (at.log_marginal_likelihood() - lml).abs() <= 1e-9 * lml.abs(),
+            "seed {seed}: LML {} vs {lml}",
+            at.log_marginal_likelihood()
+        );
         let (mean, std) = at.predict(matrix(&c["test_x"]).view());
         for (i, (m, s)) in vector(&c["mean"]).iter().zip(vector(&c["std"])).enumerate() {
             assert!((mean[i] - m).abs() <= 1e-7, "seed {seed} point {i}: mean {} vs {m}", mean[i]);

@@ -39,7 +39,12 @@ fn load() -> (CandidateGrid, FitOptions, Vec<Case>) {
         ..CandidateGrid::new(u("height"), u("width"), list("sizes"))
     };
     let bounds: Vec<f64> = serde_json::from_value(g["bounds"].clone()).unwrap();
-    let opts = FitOptions { alpha: g["alpha"].as_f64().unwrap(), init: serde_json::from_value(g["init"].clone()).unwrap(), bounds: (bounds[0], bounds[1]), optimise: true };
+    let opts = FitOptions {
+        alpha: g["alpha"].as_f64().unwrap(),
+        init: serde_json::from_value(g["init"].clone()).unwrap(),
+        bounds: (bounds[0], bounds[1]),
+        optimise: true,
+    };
     let f64s = |c: &Value, k: &str| -> Vec<f64> { serde_json::from_value(c[k].clone()).unwrap() };
     let f32s = |c: &Value, k: &str| -> Vec<f32> { f64s(c, k).into_iter().map(|v| v as f32).collect() };
     let cases = v["cases"]
@@ -90,10 +95,23 @@ fn fit_matches_scikit_learn_in_five_dimensions() {
         assert_eq!(gp.length_scales().len(), 5);
         let close = gp.length_scales().iter().zip(&c.length_scales).all(|(a, b)| (a - b).abs() <= 1e-3 * b);
         // Where the likelihood is flat the optimisers may stop apart; borex's optimum is then no worse.
-        assert!(close || gp.log_marginal_likelihood() >= c.lml - 1e-6 * c.lml.abs(), "case {k}: {:?} vs sklearn {:?}", gp.length_scales(), c.length_scales);
-        assert!(gp.log_marginal_likelihood() >= c.lml - 1e-6 * c.lml.abs(), "case {k}: LML {} below sklearn's {}", gp.log_marginal_likelihood(), c.lml);
+        assert!(
+            close || gp.log_marginal_likelihood() >= c.lml - 1e-6 * c.lml.abs(),
+            "case {k}: {:?} vs sklearn {:?}",
+            gp.length_scales(),
+            c.length_scales
+        );
+        assert!(
+            gp.log_marginal_likelihood() >= c.lml - 1e-6 * c.lml.abs(),
+            "case {k}: LML {} below sklearn's {}",
+            gp.log_marginal_likelihood(),
+            c.lml
+        );
         let at = Gp::with_length_scales(c.x.view(), &c.y, &c.length_scales, opts.alpha).unwrap();
-        assert!((at.log_marginal_likelihood() - c.lml).abs() < 1e-7 * c.lml.abs().max(1.0), "case {k}: LML at sklearn's length scales");
+        assert!(
+            (at.log_marginal_likelihood() - c.lml).abs() < 1e-7 * c.lml.abs().max(1.0),
+            "case {k}: LML at sklearn's length scales"
+        );
     }
 }
 
@@ -143,5 +161,10 @@ fn a_clip_grid_refuses_three_dimensional_gp_inputs() {
     let err = s.set_gp(&gp.posterior_inputs()).expect_err("3-D inputs on a 5-D grid").to_string();
     assert!(err.contains("5-D GP inputs"), "{err}");
     // The prior has one plane per frame.
-    assert!(CpuKernels.session(&grid, &cases[0].prior[..grid.pixels()]).err().unwrap().to_string().contains("prior has"));
+    assert!(CpuKernels
+        .session(&grid, &cases[0].prior[..grid.pixels()])
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("prior has"));
 }

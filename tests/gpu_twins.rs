@@ -2,13 +2,13 @@
 
 mod common;
 
-use borex::compute::cpu::CpuKernels;
 use borex::borex::candidate_box;
+use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::{GpuContext, GpuKernels};
 use borex::compute::{gaussian_kernel_1d, Baseline, BoxMask, ImageKernels, Keep, Masks, StoredBox};
-use std::sync::Arc;
 use common::{gpu_or_skip, max_abs_diff};
 use ndarray::{Array3, ArrayView3};
+use std::sync::Arc;
 
 /// A deterministic pseudo-random C×H×W tensor.
 fn tensor(c: usize, h: usize, w: usize, seed: u32) -> Array3<f32> {
@@ -29,7 +29,13 @@ fn both(name: &str) -> Option<(CpuKernels, GpuKernels)> {
     gpu_or_skip(name).map(|ctx| (CpuKernels, GpuKernels::new(ctx)))
 }
 
-fn compare_masks(cpu: &dyn ImageKernels, gpu: &dyn ImageKernels, image: ArrayView3<f32>, baseline: Baseline, masks: Masks) {
+fn compare_masks(
+    cpu: &dyn ImageKernels,
+    gpu: &dyn ImageKernels,
+    image: ArrayView3<f32>,
+    baseline: Baseline,
+    masks: Masks,
+) {
     let b_cpu = cpu.baseline(image, baseline).unwrap();
     let b_gpu = gpu.baseline(image, baseline).unwrap();
     assert!(max_abs_diff(b_cpu.as_slice().unwrap(), b_gpu.as_slice().unwrap()) <= 1e-5, "baseline {baseline:?}");
@@ -58,7 +64,13 @@ fn box_masks_match_cpu() {
     for (i, (r, q, s)) in [(10u32, 10u32, 5u32), (0, 0, 30), (63, 47, 8), (32, 24, 100)].into_iter().enumerate() {
         let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
         for keep in [keep, if keep == Keep::Inside { Keep::Outside } else { Keep::Inside }] {
-            boxes.push(BoxMask { r0: r.saturating_sub(s), r1: (r + s).min(64), c0: q.saturating_sub(s), c1: (q + s).min(48), keep });
+            boxes.push(BoxMask {
+                r0: r.saturating_sub(s),
+                r1: (r + s).min(64),
+                c0: q.saturating_sub(s),
+                c1: (q + s).min(48),
+                keep,
+            });
         }
     }
     for baseline in [Baseline::Zero, Baseline::Blur] {
@@ -92,7 +104,13 @@ fn many_masks_are_chunked_and_still_match() {
     // 64 box masks on a 224×224 image: the batch BOREx and the bench use.
     let image = tensor(3, 224, 224, 5);
     let boxes: Vec<BoxMask> = (0..64u32)
-        .map(|i| BoxMask { r0: i, r1: i + 60, c0: 2 * i, c1: 2 * i + 30, keep: if i % 2 == 0 { Keep::Inside } else { Keep::Outside } })
+        .map(|i| BoxMask {
+            r0: i,
+            r1: i + 60,
+            c0: 2 * i,
+            c1: 2 * i + 30,
+            keep: if i % 2 == 0 { Keep::Inside } else { Keep::Outside },
+        })
         .collect();
     let zero = Array3::zeros(image.raw_dim());
     let a = cpu.apply_masks(image.view(), zero.view(), Masks::Boxes(&boxes)).unwrap();
@@ -123,7 +141,15 @@ fn stored_box_masks_of_many_loops_match_cpu_in_one_submission() {
     let store = gpu.mask_store(&views(&images), &views(&substrates)).unwrap().expect("the GPU path keeps a store");
     let mut boxes = vec![];
     // (image, substrate, r, q, s): inside, clipped at every edge, empty (s = 0), past the image.
-    for (image, substrate, r, q, s) in [(0, 0, 10, 10, 5), (0, 0, 0, 0, 9), (1, 1, 36, 52, 8), (1, 2, 20, 30, 0), (2, 3, 18, 26, 100), (2, 0, 40, 60, 3), (1, 1, 5, 50, 7)] {
+    for (image, substrate, r, q, s) in [
+        (0, 0, 10, 10, 5),
+        (0, 0, 0, 0, 9),
+        (1, 1, 36, 52, 8),
+        (1, 2, 20, 30, 0),
+        (2, 3, 18, 26, 100),
+        (2, 0, 40, 60, 3),
+        (1, 1, 5, 50, 7),
+    ] {
         for keep in [Keep::Inside, Keep::Outside] {
             boxes.push(StoredBox { image, substrate, mask: candidate_box(r, q, s, h, w, keep) });
         }
@@ -134,7 +160,9 @@ fn stored_box_masks_of_many_loops_match_cpu_in_one_submission() {
     assert_eq!((used.submits, used.readbacks), (1, 1), "one submission and one readback for all {} boxes", boxes.len());
     assert_eq!(got.dim(), (boxes.len(), 3, h as usize, w as usize));
     for (k, b) in boxes.iter().enumerate() {
-        let want = CpuKernels.apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask])).unwrap();
+        let want = CpuKernels
+            .apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask]))
+            .unwrap();
         // m is 0 or 1: image·m + substrate·(1 − m) is exact on both paths.
         assert_eq!(got.slice(ndarray::s![k..k + 1, .., .., ..]), want, "box {k}: {b:?}");
     }
@@ -159,7 +187,11 @@ fn a_large_stored_step_is_one_submission_and_matches_cpu() {
     let boxes: Vec<StoredBox> = (0..64u32)
         .map(|i| {
             let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
-            StoredBox { image: (i / 8) as usize, substrate: (i % 16) as usize, mask: candidate_box(3 * i, 200 - 3 * i, 10 + i, 224, 224, keep) }
+            StoredBox {
+                image: (i / 8) as usize,
+                substrate: (i % 16) as usize,
+                mask: candidate_box(3 * i, 200 - 3 * i, 10 + i, 224, 224, keep),
+            }
         })
         .collect();
     let before = gpu.context().counters();
@@ -167,7 +199,9 @@ fn a_large_stored_step_is_one_submission_and_matches_cpu() {
     let used = gpu.context().counters() - before;
     assert_eq!((used.submits, used.readbacks), (1, 1));
     for (k, b) in boxes.iter().enumerate() {
-        let want = CpuKernels.apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask])).unwrap();
+        let want = CpuKernels
+            .apply_masks(images[b.image].view(), substrates[b.substrate].view(), Masks::Boxes(&[b.mask]))
+            .unwrap();
         assert_eq!(got.slice(ndarray::s![k..k + 1, .., .., ..]), want, "box {k}");
     }
 }
@@ -263,7 +297,8 @@ mod gp {
         let per_size = sizes.iter().enumerate().map(|(k, &s)| {
             let s = s as usize;
             let (r0, r1, q0, q1) = (r.saturating_sub(s), (r + s + 1).min(h), q.saturating_sub(s), (q + s + 1).min(w));
-            let sum: f64 = (r0..r1).flat_map(|y| (q0..q1).map(move |x| (y, x))).map(|(y, x)| m[(k * h + y) * w + x] as f64).sum();
+            let sum: f64 =
+                (r0..r1).flat_map(|y| (q0..q1).map(move |x| (y, x))).map(|(y, x)| m[(k * h + y) * w + x] as f64).sum();
             sum / ((r1 - r0) * (q1 - q0)) as f64
         });
         per_size.sum::<f64>() / sizes.len() as f64
@@ -391,7 +426,11 @@ mod rise {
     fn masks_and_sums_match_cpu() {
         let Some((cpu, gpu)) = both("rise::masks_and_sums_match_cpu") else { return };
         let image = tensor(3, 50, 70, 9);
-        for params in [RiseParams::fast(0), RiseParams::standard(0xDEAD_BEEF_0000_0042), RiseParams { n: 20, s: 5, p: 0.25, seed: 7 }] {
+        for params in [
+            RiseParams::fast(0),
+            RiseParams::standard(0xDEAD_BEEF_0000_0042),
+            RiseParams { n: 20, s: 5, p: 0.25, seed: 7 },
+        ] {
             let mut a = cpu.rise_session(image.view(), &params, 2).unwrap();
             let mut b = gpu.rise_session(image.view(), &params, 2).unwrap();
             for (start, count) in [(0usize, 6usize), (6, 6), (12, 3)] {

@@ -122,7 +122,8 @@ fn refine_checked(kernels: Arc<dyn GpKernels>, refit: bool) -> (Seen, PosteriorU
     let cfg = RefineConfig { iters: 30, sizes: Some(vec![3, 5, 8]), refit, ..RefineConfig::default() };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let checked = Checked { inner: kernels, seen: seen.clone() };
-    let refined = refine(&scorer, &checked, image.view(), 0, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let refined =
+        refine(&scorer, &checked, image.view(), 0, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
     drop(checked);
     let seen = Arc::try_unwrap(seen).unwrap().into_inner().unwrap();
     assert_eq!(seen.checks, 30, "29 acquisitions and the final map, each checked");
@@ -169,11 +170,24 @@ fn report_counts_the_posterior_paths() {
     let out = dir.path().join("out");
     let image = common::asset(borex::paths::sample_image("chelsea.png"));
     let run = common::run_borex(
-        &["--device", "cpu", "-q", "refine", image.to_str().unwrap(), "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics", "--fixed-length-scales"],
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "refine",
+            image.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--iters",
+            "6",
+            "--no-metrics",
+            "--fixed-length-scales",
+        ],
         &[],
     );
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     // Fixed length scales: only the first query recomputes.
     assert_eq!(r["posterior_updates"], serde_json::json!({"incremental": 5, "full": 1}));
 }

@@ -29,7 +29,9 @@ fn tiny_inputs() -> (Classifier, Vec<LoopInput>) {
     let model = Classifier::load(&opts).unwrap();
     let inputs = (0..4)
         .map(|k| {
-            let x = Array3::from_shape_fn((3, 40, 40), |(c, y, x)| (((y + 3 * k) % 40) as f32 * 0.31 + c as f32).sin() + (((x + 5 * k) % 40) as f32 * 0.17).cos());
+            let x = Array3::from_shape_fn((3, 40, 40), |(c, y, x)| {
+                (((y + 3 * k) % 40) as f32 * 0.31 + c as f32).sin() + (((x + 5 * k) % 40) as f32 * 0.17).cos()
+            });
             let p = Array2::from_shape_fn((40, 40), |(y, x)| {
                 let (yy, xx) = (((y + 3 * k) % 40) as f32, ((x + 5 * k) % 40) as f32);
                 (-((yy - 12.0).powi(2) + (xx - 24.0).powi(2)) / 60.0).exp() + 0.1 * (xx * 0.3).sin()
@@ -53,7 +55,11 @@ fn same(name: &str, a: &Refined, b: &Refined) {
     assert_eq!(a.observations.len(), b.observations.len(), "{name}");
     for (t, (x, y)) in a.observations.iter().zip(&b.observations).enumerate() {
         assert_eq!((x.row, x.col, x.size, x.stored), (y.row, y.col, y.size, y.stored), "{name}: query {t}");
-        assert_eq!((x.p_inside.to_bits(), x.p_outside.to_bits(), x.f.to_bits()), (y.p_inside.to_bits(), y.p_outside.to_bits(), y.f.to_bits()), "{name}: query {t}");
+        assert_eq!(
+            (x.p_inside.to_bits(), x.p_outside.to_bits(), x.f.to_bits()),
+            (y.p_inside.to_bits(), y.p_outside.to_bits(), y.f.to_bits()),
+            "{name}: query {t}"
+        );
         assert_eq!(x.length_scales, y.length_scales, "{name}: query {t}");
     }
     assert_eq!(a.scaled_prior, b.scaled_prior, "{name}");
@@ -64,16 +70,28 @@ fn same(name: &str, a: &Refined, b: &Refined) {
 /// Returns the device readbacks of the single loops and of the lockstep run
 /// when `ctx` is the GPU context both ran on.
 #[allow(clippy::too_many_arguments)]
-fn check(name: &str, model: &Classifier, inputs: &[(Array3<f32>, Array2<f32>, RefineConfig)], class: usize, image_kernels: &dyn ImageKernels, gp_kernels: &dyn GpKernels, schedule: GpSchedule, ctx: Option<&GpuContext>) -> (u64, u64) {
+fn check(
+    name: &str,
+    model: &Classifier,
+    inputs: &[(Array3<f32>, Array2<f32>, RefineConfig)],
+    class: usize,
+    image_kernels: &dyn ImageKernels,
+    gp_kernels: &dyn GpKernels,
+    schedule: GpSchedule,
+    ctx: Option<&GpuContext>,
+) -> (u64, u64) {
     let hidden = indicatif::ProgressBar::hidden();
     let readbacks = || ctx.map_or(0, |c| c.counters().readbacks);
     let before = readbacks();
     let alone: Vec<Refined> = inputs
         .iter()
-        .map(|(x, p, cfg)| refine(&Scorer::new(model, image_kernels, 2), gp_kernels, x.view(), class, p.view(), cfg, &hidden).unwrap())
+        .map(|(x, p, cfg)| {
+            refine(&Scorer::new(model, image_kernels, 2), gp_kernels, x.view(), class, p.view(), cfg, &hidden).unwrap()
+        })
         .collect();
     let between = readbacks();
-    let specs: Vec<LoopSpec> = inputs.iter().map(|(x, p, cfg)| LoopSpec { image: x.view(), class, prior: p.view(), config: cfg }).collect();
+    let specs: Vec<LoopSpec> =
+        inputs.iter().map(|(x, p, cfg)| LoopSpec { image: x.view(), class, prior: p.view(), config: cfg }).collect();
     let scorer = Scorer::new(model, image_kernels, 2 * specs.len());
     let together = refine_lockstep(&scorer, gp_kernels, &specs, schedule, &hidden).unwrap();
     let after = readbacks();
@@ -85,7 +103,10 @@ fn check(name: &str, model: &Classifier, inputs: &[(Array3<f32>, Array2<f32>, Re
         same(&format!("{name} loop {k}"), a, b.as_ref().unwrap());
     }
     // The four inputs really differ: the test would not pass with one loop's result copied.
-    assert_ne!((alone[0].observations[0].row, alone[0].observations[0].col), (alone[1].observations[0].row, alone[1].observations[0].col));
+    assert_ne!(
+        (alone[0].observations[0].row, alone[0].observations[0].col),
+        (alone[1].observations[0].row, alone[1].observations[0].col)
+    );
     (between - before, after - between)
 }
 
@@ -131,7 +152,9 @@ fn lockstep_on_the_real_model_equals_single_loops() {
             let (p, _) = borex::image::load_input(&asset(borex::paths::sample_image(n)), &pre).unwrap();
             let (_, h, w) = p.tensor.dim();
             // A smooth prior with its peak in a different place per image.
-            let prior = Array2::from_shape_fn((h, w), |(y, x)| (-(((y as f32 - 40.0 * k as f32 - 50.0).powi(2) + (x as f32 - 100.0).powi(2)) / 2000.0)).exp());
+            let prior = Array2::from_shape_fn((h, w), |(y, x)| {
+                (-(((y as f32 - 40.0 * k as f32 - 50.0).powi(2) + (x as f32 - 100.0).powi(2)) / 2000.0)).exp()
+            });
             (p.tensor, prior, RefineConfig { iters: 3, seed: k as u64, ..RefineConfig::default() })
         })
         .collect();

@@ -20,7 +20,9 @@ fn expected_probabilities(x: &Array3<f32>) -> Vec<f32> {
 }
 
 fn inputs() -> Array4<f32> {
-    Array4::from_shape_fn((3, 3, 8, 8), |(n, c, y, x)| ((n + 1) as f32 * 0.3) * ((c as f32) - 1.0) + (y * x) as f32 / 64.0)
+    Array4::from_shape_fn((3, 3, 8, 8), |(n, c, y, x)| {
+        ((n + 1) as f32 * 0.3) * ((c as f32) - 1.0) + (y * x) as f32 / 64.0
+    })
 }
 
 #[test]

@@ -45,7 +45,10 @@ fn brute_force_refined(r: &serde_json::Value, s0: &Array2<f32>, y: usize, x: usi
     let xs: Vec<[f64; 3]> = obs.iter().map(|o| serde_json::from_value(o["stored"].clone()).unwrap()).collect();
     let ys: Vec<f64> = obs
         .iter()
-        .map(|o| o["f"].as_f64().unwrap() - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64)
+        .map(|o| {
+            o["f"].as_f64().unwrap()
+                - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64
+        })
         .collect();
     let ls: [f64; 3] = serde_json::from_value(r["refined"]["length_scales"].clone()).unwrap();
     let alpha = r["settings"]["refine"]["alpha"].as_f64().unwrap();
@@ -96,7 +99,11 @@ fn writes_maps_overlay_and_report() {
     let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
     for (y, x) in [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)] {
         let want = brute_force_refined(&r, &prior, y, x);
-        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+        assert!(
+            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
+            "refined ({y}, {x}) = {} vs brute force {want}",
+            refined[[y, x]]
+        );
     }
     // The refined map's insertion/deletion AUCs against a brute-force curve through the model.
     let model = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
@@ -129,7 +136,8 @@ fn writes_maps_overlay_and_report() {
     let sum: f64 = stages.iter().map(|k| t(k)).sum();
     assert!(sum <= t("total") + 0.05, "stages {sum} ms > total {} ms", t("total"));
     // No temporary files left behind.
-    let mut names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["overlay.png", "prior.npy", "refined.npy", "report.json"]);
 }
@@ -148,7 +156,21 @@ fn quick(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
 fn the_paper_objective_is_selectable_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("paper");
-    ok(&borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--objective", "paper", "--no-metrics"], &[]));
+    ok(&borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "refine",
+            &chelsea(),
+            "-o",
+            out.to_str().unwrap(),
+            "--objective",
+            "paper",
+            "--no-metrics",
+        ],
+        &[],
+    ));
     let r = report(&out);
     assert_eq!(r["settings"]["preset"], "paper");
     assert_eq!(r["settings"]["refine"]["objective"], "paper");
@@ -190,7 +212,22 @@ fn full_resolution_map_has_the_original_size() {
     // coffee.png is 600×400 (W×H).
     let coffee = asset(borex::paths::sample_image("coffee.png"));
     let out = dir.path().join("full");
-    ok(&borex(&["--device", "cpu", "-q", "refine", coffee.to_str().unwrap(), "-o", out.to_str().unwrap(), "--iters", "4", "--no-metrics", "--full-res"], &[]));
+    ok(&borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "refine",
+            coffee.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--iters",
+            "4",
+            "--no-metrics",
+            "--full-res",
+        ],
+        &[],
+    ));
     let full = npy(&out.join("refined_full.npy"));
     assert_eq!(full.dim(), (400, 600));
     assert!(full.iter().all(|v| v.is_finite()));
@@ -198,26 +235,58 @@ fn full_resolution_map_has_the_original_size() {
     // the original's 350×350 pixels from (125, 25); the rest, 1 − 350²/(600·400), is extrapolated.
     let r = report(&out);
     assert_eq!(r["full_res"]["crop"], serde_json::json!({"rows": [25, 375], "cols": [125, 475]}));
-    assert!((r["full_res"]["extrapolated_fraction"].as_f64().unwrap() - (1.0 - 350.0 * 350.0 / 240_000.0)).abs() < 1e-9);
+    assert!(
+        (r["full_res"]["extrapolated_fraction"].as_f64().unwrap() - (1.0 - 350.0 * 350.0 / 240_000.0)).abs() < 1e-9
+    );
     let notes = r["notes"].as_array().unwrap();
-    assert!(notes.iter().any(|n| n.as_str().unwrap().contains("rows 25..375 × columns 125..475") && n.as_str().unwrap().contains("49% is extrapolated")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains("rows 25..375 × columns 125..475")
+            && n.as_str().unwrap().contains("49% is extrapolated")),
+        "{notes:?}"
+    );
     // The centre of the original image is the centre of the model input.
     let model = npy(&out.join("refined.npy"));
-    assert!((full[[200, 300]] - model[[112, 112]]).abs() < 0.05 * model.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6));
+    assert!(
+        (full[[200, 300]] - model[[112, 112]]).abs()
+            < 0.05 * model.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6)
+    );
 }
 
 #[test]
 fn prior_of_another_shape_is_resized_or_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let cone = |h: usize, w: usize| Array2::from_shape_fn((h, w), |(y, x)| ((y as f64 - h as f64 / 2.0).powi(2) + (x as f64 - w as f64 / 2.0).powi(2)).sqrt());
+    let cone = |h: usize, w: usize| {
+        Array2::from_shape_fn((h, w), |(y, x)| {
+            ((y as f64 - h as f64 / 2.0).powi(2) + (x as f64 - w as f64 / 2.0).powi(2)).sqrt()
+        })
+    };
     // 7×7 (a CAM's resolution) has the input's aspect ratio: stretched, with a note.
     let coarse = dir.path().join("coarse.npy");
     ndarray_npy::write_npy(&coarse, &cone(7, 7)).unwrap();
-    let o = borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--prior", coarse.to_str().unwrap(), "--iters", "3", "--no-metrics"], &[]);
+    let o = borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "refine",
+            &chelsea(),
+            "-o",
+            out.to_str().unwrap(),
+            "--prior",
+            coarse.to_str().unwrap(),
+            "--iters",
+            "3",
+            "--no-metrics",
+        ],
+        &[],
+    );
     ok(&o);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("is 7×7, a map of the model input's shape at another resolution: stretched to 224×224"), "{err}");
+    assert!(
+        err.contains("is 7×7, a map of the model input's shape at another resolution: stretched to 224×224"),
+        "{err}"
+    );
     let written = npy(&out.join("prior.npy"));
     assert_eq!(written.dim(), (224, 224));
     assert!((mean_abs(&written) - 0.1).abs() < 1e-6, "prior.npy is in the GP's units (mean |S0| = 0.1)");
@@ -226,7 +295,23 @@ fn prior_of_another_shape_is_resized_or_refused() {
     let wrong = dir.path().join("wrong.npy");
     ndarray_npy::write_npy(&wrong, &cone(100, 120)).unwrap();
     let out2 = dir.path().join("o2");
-    let o = borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out2.to_str().unwrap(), "--prior", wrong.to_str().unwrap(), "--iters", "3", "--no-metrics"], &[]);
+    let o = borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "refine",
+            &chelsea(),
+            "-o",
+            out2.to_str().unwrap(),
+            "--prior",
+            wrong.to_str().unwrap(),
+            "--iters",
+            "3",
+            "--no-metrics",
+        ],
+        &[],
+    );
     assert_error(&o, &["is 100×120: expected the model input's size 224×224", "the image's 300×451"]);
     assert!(!out2.exists());
 }
@@ -241,7 +326,22 @@ fn bad_priors_are_errors() {
     m[[3, 4]] = f32::NAN;
     ndarray_npy::write_npy(&nan, &m).unwrap();
     let out = dir.path().join("o");
-    let run = |p: &Path| borex(&["--device", "cpu", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--prior", p.to_str().unwrap(), "--no-metrics"], &[]);
+    let run = |p: &Path| {
+        borex(
+            &[
+                "--device",
+                "cpu",
+                "refine",
+                &chelsea(),
+                "-o",
+                out.to_str().unwrap(),
+                "--prior",
+                p.to_str().unwrap(),
+                "--no-metrics",
+            ],
+            &[],
+        )
+    };
     assert_error(&run(&zero), &["prior map is all zero"]);
     assert_error(&run(&nan), &["non-finite"]);
     assert_error(&run(&dir.path().join("missing.npy")), &["missing.npy"]);
@@ -257,19 +357,31 @@ fn bad_arguments_are_errors() {
     let o = out.to_str().unwrap();
     assert_error(&borex(&["refine", &chelsea(), "-o", o, "--iters", "0"], &[]), &["--iters 0 is out of range"]);
     // Flag values are checked by clap (exit status 2, usage hint), naming the choices.
-    for (flag, value, needle) in [("--objective", "best", "unknown objective \"best\" (expected one of paper, matched"), ("--readout", "sharp", "unknown readout")] {
+    for (flag, value, needle) in [
+        ("--objective", "best", "unknown objective \"best\" (expected one of paper, matched"),
+        ("--readout", "sharp", "unknown readout"),
+    ] {
         let out = borex(&["refine", &chelsea(), "-o", o, flag, value], &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.lines().next().unwrap().contains(needle), "{err}");
     }
-    assert_error(&borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "1000", "--no-metrics"], &[]), &["class 1000 is out of range", "1000 classes"]);
-    assert_error(&borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "tabb", "--no-metrics"], &[]), &["unknown class \"tabb\"", "near matches", "281 (tabby)"]);
+    assert_error(
+        &borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "1000", "--no-metrics"], &[]),
+        &["class 1000 is out of range", "1000 classes"],
+    );
+    assert_error(
+        &borex(&["--device", "cpu", "refine", &chelsea(), "-o", o, "--class", "tabb", "--no-metrics"], &[]),
+        &["unknown class \"tabb\"", "near matches", "281 (tabby)"],
+    );
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
     assert_error(&borex(&["refine", &chelsea(), "-o", file.to_str().unwrap()], &[]), &["is an existing file"]);
     assert_error(
-        &borex(&["--device", "gpu", "refine", &chelsea(), "-o", o, "--no-metrics"], &[("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")]),
+        &borex(
+            &["--device", "gpu", "refine", &chelsea(), "-o", o, "--no-metrics"],
+            &[("VK_ICD_FILENAMES", "/nonexistent/icd.json"), ("VK_DRIVER_FILES", "/nonexistent/icd.json")],
+        ),
         &["no GPU adapter found", "mesa-vulkan-drivers", "--device cpu"],
     );
     assert!(!out.exists(), "a failed run creates no output folder");
@@ -295,7 +407,21 @@ fn any_explainer_can_be_the_prior() {
         if method == "gradcam" {
             // The same map as `borex explain -m gradcam`, scaled to mean |S0| = 0.1.
             let e = dir.path().join("explain-gradcam");
-            ok(&borex(&["--device", "cpu", "-q", "explain", &chelsea(), "-m", "gradcam", "--no-metrics", "-o", e.to_str().unwrap()], &[]));
+            ok(&borex(
+                &[
+                    "--device",
+                    "cpu",
+                    "-q",
+                    "explain",
+                    &chelsea(),
+                    "-m",
+                    "gradcam",
+                    "--no-metrics",
+                    "-o",
+                    e.to_str().unwrap(),
+                ],
+                &[],
+            ));
             let map = npy(&e.join("map.npy"));
             let want = map.mapv(|v| (v as f64 * 0.1 / mean_abs(&map)) as f32);
             let d = common::max_abs_diff(prior.as_slice().unwrap(), want.as_slice().unwrap());
@@ -321,8 +447,15 @@ fn refit_every_k_fits_only_at_the_refit_steps() {
     assert_eq!(r["settings"]["preset"], "custom");
     let s0 = npy(&out.join("prior.npy"));
     let obs = r["observations"].as_array().unwrap();
-    let xs: Vec<f64> = obs.iter().flat_map(|o| serde_json::from_value::<[f64; 3]>(o["stored"].clone()).unwrap()).collect();
-    let ys: Vec<f64> = obs.iter().map(|o| o["f"].as_f64().unwrap() - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64).collect();
+    let xs: Vec<f64> =
+        obs.iter().flat_map(|o| serde_json::from_value::<[f64; 3]>(o["stored"].clone()).unwrap()).collect();
+    let ys: Vec<f64> = obs
+        .iter()
+        .map(|o| {
+            o["f"].as_f64().unwrap()
+                - s0[[o["row"].as_u64().unwrap() as usize, o["col"].as_u64().unwrap() as usize]] as f64
+        })
+        .collect();
     let fresh = |t: usize| {
         let x = ndarray::ArrayView2::from_shape((t + 1, 3), &xs[..3 * (t + 1)]).unwrap();
         borex::gp::Gp::fit(x, &ys[..t + 1], &borex::gp::FitOptions::default()).unwrap().length_scales().to_vec()
@@ -340,16 +473,26 @@ fn refit_every_k_fits_only_at_the_refit_steps() {
             skipped_a_change |= !close(&fresh(t), &last);
         }
     }
-    assert!(skipped_a_change, "a refit at every query would have given the same length scales: the test cannot tell the schedules apart");
+    assert!(
+        skipped_a_change,
+        "a refit at every query would have given the same length scales: the test cannot tell the schedules apart"
+    );
     // Queries 1, 2, 4, 5 keep the length scales: each is an append.
     assert!(r["posterior_updates"]["incremental"].as_u64().unwrap() >= 4, "{}", r["posterior_updates"]);
     let refined = npy(&out.join("refined.npy"));
     let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
     for (y, x) in [(0, 0), (112, 112), (40, 190), (223, 31)] {
         let want = brute_force_refined(&r, &s0, y, x);
-        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+        assert!(
+            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
+            "refined ({y}, {x}) = {} vs brute force {want}",
+            refined[[y, x]]
+        );
     }
-    assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--refit-every", "0"], &[]), &["--refit-every 0"]);
+    assert_error(
+        &borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--refit-every", "0"], &[]),
+        &["--refit-every 0"],
+    );
 }
 
 /// `--stride 2`: every query after the first (the prior's peak) sits on an
@@ -363,13 +506,23 @@ fn stride_searches_every_other_pixel_and_maps_every_pixel() {
     assert_eq!(r["settings"]["refine"]["stride"], 2);
     let obs = r["observations"].as_array().unwrap();
     for o in &obs[1..] {
-        assert!(o["row"].as_u64().unwrap() % 2 == 0 && o["col"].as_u64().unwrap() % 2 == 0, "query off the stride-2 lattice: {o}");
+        assert!(
+            o["row"].as_u64().unwrap() % 2 == 0 && o["col"].as_u64().unwrap() % 2 == 0,
+            "query off the stride-2 lattice: {o}"
+        );
     }
     let (s0, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
     let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
     for (y, x) in [(0, 0), (1, 1), (113, 57), (223, 222)] {
         let want = brute_force_refined(&r, &s0, y, x);
-        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "refined ({y}, {x}) = {} vs brute force {want}", refined[[y, x]]);
+        assert!(
+            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
+            "refined ({y}, {x}) = {} vs brute force {want}",
+            refined[[y, x]]
+        );
     }
-    assert_error(&borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--stride", "0"], &[]), &["--stride 0"]);
+    assert_error(
+        &borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--stride", "0"], &[]),
+        &["--stride 0"],
+    );
 }

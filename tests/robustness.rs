@@ -34,7 +34,10 @@ fn ok(o: &Output) {
 fn npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+    let mut h = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+        if fortran { "True" } else { "False" }
+    );
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }
@@ -180,7 +183,10 @@ fn non_finite_settings_are_named() {
 #[test]
 fn nan_from_the_model_is_an_error_not_a_nan_map() {
     let m = fixture("nan_logits.onnx");
-    refine_fails(&["--model", s(&m), "--input-size", "64", "--prior", "rise-fast"], &["nan_logits.onnx", "non-finite scores"]);
+    refine_fails(
+        &["--model", s(&m), "--input-size", "64", "--prior", "rise-fast"],
+        &["nan_logits.onnx", "non-finite scores"],
+    );
 }
 
 #[test]
@@ -202,7 +208,8 @@ fn dropped_alpha_and_colour_priors_are_noted() {
     let err = stderr(&o);
     assert!(err.contains("the alpha channel is dropped"), "{err}");
     assert!(err.contains("is a colour image: its luminance is used"), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let notes = report["notes"].to_string();
     assert!(notes.contains("alpha channel is dropped") && notes.contains("luminance is used"), "{notes}");
 }
@@ -231,14 +238,20 @@ fn a_prior_at_the_original_resolution_is_cropped_like_the_image() {
 #[test]
 fn an_unloadable_runtime_library_says_why() {
     let c = chelsea();
-    assert_error(&borex(&["--ort-lib", "/etc/hostname", "classify", s(&c)]), &["/etc/hostname", "not a shared library"]);
+    assert_error(
+        &borex(&["--ort-lib", "/etc/hostname", "classify", s(&c)]),
+        &["/etc/hostname", "not a shared library"],
+    );
     // An ELF file the loader refuses: the loader's own reason is passed on.
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("libonnxruntime.so");
     let mut elf = b"\x7fELF".to_vec();
     elf.extend_from_slice(&[0u8; 60]);
     std::fs::write(&fake, elf).unwrap();
-    assert_error(&borex(&["--ort-lib", s(&fake), "classify", s(&c)]), &["libonnxruntime.so", "the dynamic loader says"]);
+    assert_error(
+        &borex(&["--ort-lib", s(&fake), "classify", s(&c)]),
+        &["libonnxruntime.so", "the dynamic loader says"],
+    );
 }
 
 #[test]
@@ -250,7 +263,12 @@ fn classify_reports_bad_files_and_classifies_the_rest() {
     let o = borex(&["classify", s(&bad), "/no/such.png", s(&c), "--top", "1", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("bad.png") && err.contains("/no/such.png") && err.contains("2 of 3 images could not be classified"), "{err}");
+    assert!(
+        err.contains("bad.png")
+            && err.contains("/no/such.png")
+            && err.contains("2 of 3 images could not be classified"),
+        "{err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[2]["predictions"][0]["class"], 282);
     assert!(v[0]["error"].as_str().unwrap().contains("not a readable image"));
@@ -258,7 +276,8 @@ fn classify_reports_bad_files_and_classifies_the_rest() {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<_> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -282,9 +301,15 @@ fn outputs_are_one_consistent_set() {
     let docs = dir.path().join("docs");
     std::fs::create_dir(&docs).unwrap();
     std::fs::write(docs.join("thesis.tex"), "").unwrap();
-    assert_error(&borex(&["refine", s(&c), "-o", s(&docs), "--iters", "2"]), &["docs", "not a borex output", "thesis.tex"]);
+    assert_error(
+        &borex(&["refine", s(&c), "-o", s(&docs), "--iters", "2"]),
+        &["docs", "not a borex output", "thesis.tex"],
+    );
     // An output folder that cannot be created is named before any work.
-    assert_error(&borex(&["refine", s(&c), "-o", "/proc/borex-out/x", "--iters", "2"]), &["output folder /proc/borex-out/x"]);
+    assert_error(
+        &borex(&["refine", s(&c), "-o", "/proc/borex-out/x", "--iters", "2"]),
+        &["output folder /proc/borex-out/x"],
+    );
 }
 
 #[test]
@@ -293,7 +318,8 @@ fn an_interrupted_run_leaves_the_earlier_outputs_alone() {
     let out = dir.path().join("o");
     let c = chelsea();
     ok(&borex(&["refine", s(&c), "-o", s(&out), "--iters", "2", "--no-metrics"]));
-    let before: Vec<(String, Vec<u8>)> = names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
+    let before: Vec<(String, Vec<u8>)> =
+        names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
     // A long run, interrupted with SIGINT (Ctrl-C) while it works.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
         .args(["refine", s(&c), "-o", s(&out), "--iters", "200", "--full-res", "--prior", "rise"])
@@ -305,7 +331,8 @@ fn an_interrupted_run_leaves_the_earlier_outputs_alone() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
-    let after: Vec<(String, Vec<u8>)> = names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
+    let after: Vec<(String, Vec<u8>)> =
+        names(&out).into_iter().map(|n| (n.clone(), std::fs::read(out.join(&n)).unwrap())).collect();
     assert!(before == after, "the earlier outputs changed");
     assert_eq!(names(dir.path()), ["o"], "staging folder or temporary file left behind");
 }
@@ -321,7 +348,8 @@ mod gpu {
     #[test]
     fn chunked_rise_batches_match_cpu() {
         let Some(ctx) = common::gpu_or_skip("chunked_rise_batches_match_cpu") else { return };
-        let image = ndarray::Array3::from_shape_fn((3, 40, 56), |(c, y, x)| ((c * 7 + y * 3 + x) % 11) as f32 / 11.0 - 0.4);
+        let image =
+            ndarray::Array3::from_shape_fn((3, 40, 56), |(c, y, x)| ((c * 7 + y * 3 + x) % 11) as f32 / 11.0 - 0.4);
         let params = RiseParams { n: 30, s: 6, p: 0.4, seed: 99 };
         let mut cpu = CpuKernels.rise_session(image.view(), &params, 2).unwrap();
         let mut gpu = GpuRiseSession::new(ctx, image.view(), &params, 2).unwrap();

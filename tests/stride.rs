@@ -33,7 +33,13 @@ fn fitted(n: usize) -> (CandidateGrid, Array2<f32>, Gp) {
 type Posterior = Vec<(f32, f32)>;
 
 /// (μ, σ) of the full grid at the coarse points, the coarse session's, and its UCB argmax.
-fn both(k: &dyn GpKernels, grid: &CandidateGrid, prior: &Array2<f32>, gp: &Gp, s: u32) -> (Posterior, Posterior, (usize, f32)) {
+fn both(
+    k: &dyn GpKernels,
+    grid: &CandidateGrid,
+    prior: &Array2<f32>,
+    gp: &Gp,
+    s: u32,
+) -> (Posterior, Posterior, (usize, f32)) {
     let mut full = k.session(grid, prior.as_slice().unwrap()).unwrap();
     full.set_gp(&gp.posterior_inputs()).unwrap();
     let (mu, sd) = full.posterior().unwrap();
@@ -68,7 +74,10 @@ fn the_coarse_search_is_the_full_posterior_subsampled() {
         // UCB argmax by brute force over the subsampled full posterior (first index on ties).
         let ucb: Vec<f32> = want.iter().map(|(m, sd)| m + 10.0 * sd).collect();
         let best = ucb.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b });
-        assert!(idx == best.0 || (ucb[idx] - best.1).abs() <= tol.max(1e-6), "stride {s}: argmax {idx} ({val}) vs brute force {best:?}");
+        assert!(
+            idx == best.0 || (ucb[idx] - best.1).abs() <= tol.max(1e-6),
+            "stride {s}: argmax {idx} ({val}) vs brute force {best:?}"
+        );
     }
 }
 

@@ -18,7 +18,20 @@ fn ok(out: &Output) -> String {
 
 /// FFmpeg's average frame rate and duration of a video's first stream.
 fn rate_and_duration(video: &Path) -> (String, f64) {
-    let out = Command::new("ffprobe").args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=avg_frame_rate,duration", "-of", "csv=p=0"]).arg(video).output().unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=avg_frame_rate,duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(video)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let (rate, dur) = text.trim().split_once(',').unwrap();
     (rate.to_string(), dur.parse().unwrap())
@@ -35,14 +48,26 @@ fn s(p: &Path) -> &str {
 /// FFmpeg's test pattern, `n` frames of 320×240 at 10 fps.
 fn test_pattern(dir: &Path, n: usize) -> PathBuf {
     let p = dir.join("pattern.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-frames:v", &n.to_string(), "-pix_fmt", "yuv420p", s(&p)]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=10",
+        "-frames:v",
+        &n.to_string(),
+        "-pix_fmt",
+        "yuv420p",
+        s(&p),
+    ]);
     p
 }
 
 /// A smooth prior map (224×224) so that the tests spend their time in the loop, not in a prior.
 fn blob_prior(dir: &Path) -> PathBuf {
     let p = dir.join("prior.npy");
-    let m = Array2::from_shape_fn((224, 224), |(y, x)| (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp());
+    let m = Array2::from_shape_fn((224, 224), |(y, x)| {
+        (-(((y as f32 - 90.0).powi(2) + (x as f32 - 130.0).powi(2)) / 3000.0)).exp()
+    });
     ndarray_npy::write_npy(&p, &m).unwrap();
     p
 }
@@ -67,12 +92,29 @@ fn the_refined_peak_follows_the_panning_object() {
     let chelsea = asset(borex::paths::sample_image("chelsea.png"));
     // The cat's head (120×120) at x = 16 + 52·t, y = 68 on a 256×256 grey field, one frame per second, lossless.
     ffmpeg(&[
-        "-f", "lavfi", "-i", "color=c=gray:s=256x256:r=1:d=3", "-i", s(&chelsea), "-filter_complex",
-        "[1]crop=300:300:40:0,scale=120:120[c];[0][c]overlay=x='16+52*t':y=68", "-frames:v", "3", "-pix_fmt", "yuv444p", "-c:v", "libx264",
-        "-qp", "0", s(&clip),
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=256x256:r=1:d=3",
+        "-i",
+        s(&chelsea),
+        "-filter_complex",
+        "[1]crop=300:300:40:0,scale=120:120[c];[0][c]overlay=x='16+52*t':y=68",
+        "-frames:v",
+        "3",
+        "-pix_fmt",
+        "yuv444p",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        s(&clip),
     ]);
     let out = dir.path().join("out");
-    ok(&run_borex(&["video", s(&clip), "-o", s(&out), "--prior", "cam", "--iters", "5", "--lockstep", "3", "--no-metrics", "-q"], &[]));
+    ok(&run_borex(
+        &["video", s(&clip), "-o", s(&out), "--prior", "cam", "--iters", "5", "--lockstep", "3", "--no-metrics", "-q"],
+        &[],
+    ));
     let maps = maps(&out);
     assert_eq!(maps.len(), 3);
     let mut last_x = None;
@@ -85,7 +127,10 @@ fn the_refined_peak_follows_the_panning_object() {
             }
         }
         let (x0, x1) = (52 * t, 52 * t + 120);
-        assert!((52..172).contains(&at.0) && (x0..x1).contains(&at.1), "frame {t}: peak {at:?} outside the head (rows 52..172, columns {x0}..{x1})");
+        assert!(
+            (52..172).contains(&at.0) && (x0..x1).contains(&at.1),
+            "frame {t}: peak {at:?} outside the head (rows 52..172, columns {x0}..{x1})"
+        );
         if let Some(l) = last_x {
             assert!(at.1 > l, "frame {t}: the peak did not move right with the head ({l} → {})", at.1);
         }
@@ -150,7 +195,8 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
     let mut a = vec!["video", s(&clip), "-o", s(&frame5), "--frames", "5:6"];
     a.extend_from_slice(&with_metrics);
     ok(&run_borex(&a, &[]));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(single.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(single.join("report.json")).unwrap()).unwrap();
     let row = &rows(&frame5)[0];
     assert_eq!(row[0], "5");
     for (col, key) in [(5, "insertion"), (6, "deletion")] {
@@ -163,9 +209,15 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
 
     // Kill a run with SIGKILL once some groups are done, rerun: the same outputs, no frame twice.
     let resumed = d.join("resumed");
-    let mut args: Vec<String> = ["video", s(&clip), "-o", s(&resumed), "--lockstep", "2"].iter().map(|x| x.to_string()).collect();
+    let mut args: Vec<String> =
+        ["video", s(&clip), "-o", s(&resumed), "--lockstep", "2"].iter().map(|x| x.to_string()).collect();
     args.extend(common.iter().map(|x| x.to_string()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_borex")).args(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let marker = resumed.join("parts").join("group_000001.json");
     let t0 = std::time::Instant::now();
     while !marker.exists() && t0.elapsed().as_secs() < 300 {
@@ -198,7 +250,10 @@ fn lockstep_resume_and_shards_reproduce_single_refines() {
         assert!(out.contains("this shard is done"), "{out}");
     }
     let merged = d.join("merged");
-    assert_error(&run_borex(&["video", "merge", s(&shard_dirs[0]), s(&shard_dirs[2]), "-o", s(&merged)], &[]), &["shard 1/3 is missing"]);
+    assert_error(
+        &run_borex(&["video", "merge", s(&shard_dirs[0]), s(&shard_dirs[2]), "-o", s(&merged)], &[]),
+        &["shard 1/3 is missing"],
+    );
     ok(&run_borex(&["video", "merge", s(&shard_dirs[0]), s(&shard_dirs[1]), s(&shard_dirs[2]), "-o", s(&merged)], &[]));
     assert_eq!(maps(&merged), m1);
     assert_eq!(rows(&merged), rows(&one));
@@ -226,7 +281,10 @@ fn bad_video_input_is_a_one_line_error() {
     let out = |n: &str| d.join(n);
     let text = d.join("notes.mp4");
     std::fs::write(&text, "not a video").unwrap();
-    assert_error(&run_borex(&["video", s(&text), "-o", s(&out("a"))], &[]), &["notes.mp4", "not a video FFmpeg can read"]);
+    assert_error(
+        &run_borex(&["video", s(&text), "-o", s(&out("a"))], &[]),
+        &["notes.mp4", "not a video FFmpeg can read"],
+    );
     // An audio-only file: no video frames.
     let audio = d.join("tone.m4a");
     ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", s(&audio)]);
@@ -234,14 +292,26 @@ fn bad_video_input_is_a_one_line_error() {
     let empty = d.join("frames");
     std::fs::create_dir(&empty).unwrap();
     std::fs::write(empty.join("readme.txt"), "").unwrap();
-    assert_error(&run_borex(&["video", s(&empty), "-o", s(&out("c"))], &[]), &["frame folder", "no PNG or JPEG frames"]);
+    assert_error(
+        &run_borex(&["video", s(&empty), "-o", s(&out("c"))], &[]),
+        &["frame folder", "no PNG or JPEG frames"],
+    );
     std::fs::write(empty.join("000.png"), "not a png").unwrap();
     assert_error(&run_borex(&["video", s(&empty), "-o", s(&out("c"))], &[]), &["000.png"]);
-    assert_error(&run_borex(&["video", s(&d.join("missing.mp4")), "-o", s(&out("d"))], &[]), &["missing.mp4", "no such file"]);
+    assert_error(
+        &run_borex(&["video", s(&d.join("missing.mp4")), "-o", s(&out("d"))], &[]),
+        &["missing.mp4", "no such file"],
+    );
     let clip = test_pattern(d, 3);
     assert_error(&run_borex(&["video", s(&clip), "-o", s(&out("e")), "--every", "0"], &[]), &["--every 0"]);
-    assert_error(&run_borex(&["video", s(&clip), "-o", s(&out("f")), "--frames", "2:9"], &[]), &["--frames ends at frame 9", "3 frames"]);
-    assert_error(&run_borex(&["video", s(&clip), "-o", s(&out("g")), "--frames", "5:"], &[]), &["--frames starts at frame 5"]);
+    assert_error(
+        &run_borex(&["video", s(&clip), "-o", s(&out("f")), "--frames", "2:9"], &[]),
+        &["--frames ends at frame 9", "3 frames"],
+    );
+    assert_error(
+        &run_borex(&["video", s(&clip), "-o", s(&out("g")), "--frames", "5:"], &[]),
+        &["--frames starts at frame 5"],
+    );
     assert_error(&run_borex(&["video", s(&clip), "-o", s(&out("h")), "--lockstep", "0"], &[]), &["--lockstep 0"]);
     assert!(!out("e").exists() && !out("f").exists(), "a refused run wrote its output folder");
 }
@@ -255,7 +325,10 @@ fn refine_many_images() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let prior = blob_prior(d);
-    let imgs: Vec<String> = ["chelsea.png", "coffee.png", "rocket.jpg"].iter().map(|n| asset(borex::paths::sample_image(n)).to_str().unwrap().to_string()).collect();
+    let imgs: Vec<String> = ["chelsea.png", "coffee.png", "rocket.jpg"]
+        .iter()
+        .map(|n| asset(borex::paths::sample_image(n)).to_str().unwrap().to_string())
+        .collect();
     let bad = d.join("broken.png");
     std::fs::write(&bad, "not an image").unwrap();
     let settings = ["--prior", s(&prior), "--iters", "3", "--no-metrics", "-q"];
@@ -265,7 +338,17 @@ fn refine_many_images() {
     ok(&run_borex(&a, &[]));
 
     let many = d.join("many");
-    let mut a = vec!["refine", imgs[0].as_str(), s(&bad), imgs[1].as_str(), imgs[2].as_str(), "-o", s(&many), "--lockstep", "2"];
+    let mut a = vec![
+        "refine",
+        imgs[0].as_str(),
+        s(&bad),
+        imgs[1].as_str(),
+        imgs[2].as_str(),
+        "-o",
+        s(&many),
+        "--lockstep",
+        "2",
+    ];
     a.extend_from_slice(&settings);
     let out = run_borex(&a, &[]);
     assert_eq!(out.status.code(), Some(1));
@@ -274,11 +357,18 @@ fn refine_many_images() {
     assert_eq!(npy(&many.join("coffee").join("refined.npy")), npy(&alone.join("refined.npy")));
     let mut r = csv::Reader::from_path(many.join("summary.csv")).unwrap();
     let recs: Vec<Vec<String>> = r.records().map(|x| x.unwrap().iter().map(str::to_string).collect()).collect();
-    assert_eq!(recs.iter().map(|r| (r[1].as_str(), r[2].as_str())).collect::<Vec<_>>(), [("chelsea", "ok"), ("broken", "failed"), ("coffee", "ok"), ("rocket", "ok")]);
+    assert_eq!(
+        recs.iter().map(|r| (r[1].as_str(), r[2].as_str())).collect::<Vec<_>>(),
+        [("chelsea", "ok"), ("broken", "failed"), ("coffee", "ok"), ("rocket", "ok")]
+    );
     assert!(!many.join("broken").exists());
     // Rerun: the three finished images are kept, the broken one fails again.
     let out = run_borex(&a, &[]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 refined, 3 kept"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 refined, 3 kept"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Two shards via a manifest, merged: the same folders and maps.
     let manifest = d.join("list.txt");
@@ -318,13 +408,19 @@ fn warm_start_chains_reuse_the_previous_map() {
     let prior = blob_prior(d);
     // Chains of 3 frames, 2 in lockstep: groups of 6 frames, [0 1 2 | 3 4 5], [6 7 8 | 9 10 11], [12].
     let args_with = |out: &Path, chain: &str, warm_iters: &str, extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = ["video", s(&clip), "-o", s(out), "--prior", s(&prior), "--iters", "3", "--no-metrics", "-q"].iter().map(|x| x.to_string()).collect();
+        let mut a: Vec<String> =
+            ["video", s(&clip), "-o", s(out), "--prior", s(&prior), "--iters", "3", "--no-metrics", "-q"]
+                .iter()
+                .map(|x| x.to_string())
+                .collect();
         a.extend(["--warm-start", "--keyframe-every", chain, "--warm-iters", warm_iters].iter().map(|x| x.to_string()));
         a.extend(extra.iter().map(|x| x.to_string()));
         a
     };
     let args = |out: &Path, extra: &[&str]| args_with(out, "3", "2", extra);
-    let video = |out: &Path, extra: &[&str]| ok(&run_borex(&args(out, extra).iter().map(String::as_str).collect::<Vec<_>>(), &[]));
+    let video = |out: &Path, extra: &[&str]| {
+        ok(&run_borex(&args(out, extra).iter().map(String::as_str).collect::<Vec<_>>(), &[]))
+    };
     let whole = d.join("whole");
     video(&whole, &["--lockstep", "2"]);
     let m = maps(&whole);
@@ -339,17 +435,29 @@ fn warm_start_chains_reuse_the_previous_map() {
     let refine = |n: u64, prior: &Path, iters: &str| -> Array2<f32> {
         let out = d.join(format!("refine{n}"));
         let png = frame_png(&clip, n, d);
-        ok(&run_borex(&["refine", s(&png), "-o", s(&out), "--prior", s(prior), "--iters", iters, "--no-metrics", "-q"], &[]));
+        ok(&run_borex(
+            &["refine", s(&png), "-o", s(&out), "--prior", s(prior), "--iters", iters, "--no-metrics", "-q"],
+            &[],
+        ));
         npy(&out.join("refined.npy"))
     };
     let map_file = |n: usize| whole.join("maps").join(format!("frame_{n:06}.npy"));
     for n in [4usize, 8] {
-        assert_eq!(refine(n as u64, &map_file(n - 1), "2"), m[n].1, "warm frame {n} is not refine with frame {}'s map as prior", n - 1);
+        assert_eq!(
+            refine(n as u64, &map_file(n - 1), "2"),
+            m[n].1,
+            "warm frame {n} is not refine with frame {}'s map as prior",
+            n - 1
+        );
     }
     for n in [3usize, 12] {
         assert_eq!(refine(n as u64, &prior, "3"), m[n].1, "keyframe {n} is not the cold refine");
     }
-    assert_ne!(m[4].1, refine(4, &prior, "2"), "frame 4 came out as if from the job's prior: the warm start did nothing");
+    assert_ne!(
+        m[4].1,
+        refine(4, &prior, "2"),
+        "frame 4 came out as if from the job's prior: the warm start did nothing"
+    );
 
     // One chain at a time: keyframes stay on every 3rd frame, so the maps are the same.
     let one = d.join("one");
@@ -359,7 +467,12 @@ fn warm_start_chains_reuse_the_previous_map() {
     // Kill once the first group is done, rerun: the next groups start at their keyframes, as they did uninterrupted.
     let resumed = d.join("resumed");
     let a = args(&resumed, &["--lockstep", "2"]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_borex")).args(&a).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let marker = resumed.join("parts").join("group_000000.json");
     let t0 = std::time::Instant::now();
     while !marker.exists() && t0.elapsed().as_secs() < 300 {
@@ -390,8 +503,17 @@ fn warm_start_chains_reuse_the_previous_map() {
     assert_eq!(frame_count(&merged.join("overlay.mp4")), 13);
 
     // Bad chain settings.
-    assert_error(&run_borex(&args_with(&d.join("bad"), "0", "2", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["--keyframe-every 0"]);
-    assert_error(&run_borex(&args_with(&d.join("bad"), "3", "0", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]), &["--warm-iters 0"]);
+    assert_error(
+        &run_borex(&args_with(&d.join("bad"), "0", "2", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]),
+        &["--keyframe-every 0"],
+    );
+    assert_error(
+        &run_borex(&args_with(&d.join("bad"), "3", "0", &[]).iter().map(String::as_str).collect::<Vec<_>>(), &[]),
+        &["--warm-iters 0"],
+    );
     let without = run_borex(&["video", s(&clip), "-o", s(&d.join("bad")), "--warm-iters", "3"], &[]);
-    assert!(!without.status.success() && String::from_utf8_lossy(&without.stderr).contains("--warm-start"), "--warm-iters without --warm-start was accepted");
+    assert!(
+        !without.status.success() && String::from_utf8_lossy(&without.stderr).contains("--warm-start"),
+        "--warm-iters without --warm-start was accepted"
+    );
 }

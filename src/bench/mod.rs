@@ -55,8 +55,17 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 9] =
-        [Stage::Masking, Stage::Blur, Stage::Rise, Stage::Posterior, Stage::PosteriorAppend, Stage::Fit, Stage::Refine, Stage::Insdel, Stage::Video];
+    pub const ALL: [Stage; 9] = [
+        Stage::Masking,
+        Stage::Blur,
+        Stage::Rise,
+        Stage::Posterior,
+        Stage::PosteriorAppend,
+        Stage::Fit,
+        Stage::Refine,
+        Stage::Insdel,
+        Stage::Video,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -130,7 +139,19 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { stages: Stage::ALL.to_vec(), paths: vec![BenchPath::Cpu, BenchPath::Gpu], repeat: 5, masks: 1000, iters: 50, observations: 50, batch: 32, seed: 0, lockstep: 8, refit_every: 1, stride: 1 }
+        Self {
+            stages: Stage::ALL.to_vec(),
+            paths: vec![BenchPath::Cpu, BenchPath::Gpu],
+            repeat: 5,
+            masks: 1000,
+            iters: 50,
+            observations: 50,
+            batch: 32,
+            seed: 0,
+            lockstep: 8,
+            refit_every: 1,
+            stride: 1,
+        }
     }
 }
 
@@ -223,7 +244,12 @@ impl Environment {
     pub fn cpu_model() -> String {
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_else(|| std::env::consts::ARCH.to_string())
     }
 
@@ -247,7 +273,12 @@ pub struct BenchInput<'a> {
     pub gpu: std::result::Result<Arc<GpuContext>, String>,
 }
 
-pub fn run_bench(input: &BenchInput, opts: &BenchOptions, environment: Environment, progress: &indicatif::ProgressBar) -> Result<BenchReport> {
+pub fn run_bench(
+    input: &BenchInput,
+    opts: &BenchOptions,
+    environment: Environment,
+    progress: &indicatif::ProgressBar,
+) -> Result<BenchReport> {
     opts.validate()?;
     let x = input.image.view();
     let probe = Scorer::new(input.model, &CpuKernels, opts.batch);
@@ -298,16 +329,26 @@ pub fn run_bench(input: &BenchInput, opts: &BenchOptions, environment: Environme
         let bound = runners.iter().zip(&timings).find(|((p, _), _)| p.is_none()).map(|(_, t)| t.clone());
         let mut cpu_median = None;
         for r in &mut results_of_stage {
-            let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Some(r.path)) else { continue };
+            let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Some(r.path)) else {
+                continue;
+            };
             r.throughput = Some(Throughput { per_second: runner.units / (t.median_ms / 1e3), unit: runner.unit });
             r.model_bound = bound.clone();
             r.bound_ratio = bound.as_ref().map(|b| t.median_ms / b.median_ms);
             r.note = runner.note.clone();
             // The breakdown of the run closest to the median (the warm-up is the first entry).
-            let closest = t.samples_ms.iter().enumerate().min_by(|a, b| (a.1 - t.median_ms).abs().total_cmp(&(b.1 - t.median_ms).abs())).map(|(i, _)| i + 1);
+            let closest = t
+                .samples_ms
+                .iter()
+                .enumerate()
+                .min_by(|a, b| (a.1 - t.median_ms).abs().total_cmp(&(b.1 - t.median_ms).abs()))
+                .map(|(i, _)| i + 1);
             r.breakdown = runner.breakdown.as_ref().and_then(|b| closest.and_then(|i| b.borrow().get(i).cloned()));
             if stage == Stage::PosteriorAppend && r.breakdown.as_ref().is_some_and(|b| b["update"] != "incremental") {
-                r.note = Some(format!("{}; recomputed in full: the kernel rows exceed this path's cache", runner.note.as_deref().unwrap_or("")));
+                r.note = Some(format!(
+                    "{}; recomputed in full: the kernel rows exceed this path's cache",
+                    runner.note.as_deref().unwrap_or("")
+                ));
             }
             match r.path {
                 BenchPath::Cpu => cpu_median = Some(t.median_ms),
@@ -347,7 +388,11 @@ impl<'a> Runner<'a> {
 }
 
 /// One warm-up run of each runner, then `repeat` rounds with each runner once per round.
-fn interleaved(runners: &mut [(Option<BenchPath>, Runner)], repeat: usize, progress: &indicatif::ProgressBar) -> Result<Vec<Timing>> {
+fn interleaved(
+    runners: &mut [(Option<BenchPath>, Runner)],
+    repeat: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<Timing>> {
     let mut samples = vec![Vec::with_capacity(repeat); runners.len()];
     for round in 0..=repeat {
         for ((_, r), s) in runners.iter_mut().zip(&mut samples) {
@@ -392,7 +437,12 @@ impl<'a> Ctx<'a> {
     fn model_bound(&self, plan: Vec<usize>) -> Runner<'a> {
         let (model, batch) = (self.model, self.opts.batch);
         let biggest = plan.iter().copied().max().unwrap_or(1);
-        let ready: Array4<f32> = self.x.insert_axis(Axis(0)).broadcast((biggest, 3, self.x.dim().1, self.x.dim().2)).expect("broadcast").to_owned();
+        let ready: Array4<f32> = self
+            .x
+            .insert_axis(Axis(0))
+            .broadcast((biggest, 3, self.x.dim().1, self.x.dim().2))
+            .expect("broadcast")
+            .to_owned();
         let evaluations: usize = plan.iter().sum();
         Runner::new(evaluations as f64, "evaluations", move || {
             for &b in &plan {
@@ -402,14 +452,22 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn runner(&self, stage: Stage, path: BenchPath, image_k: &'a dyn ImageKernels, gp_k: &'a dyn GpKernels) -> Result<Runner<'a>> {
+    fn runner(
+        &self,
+        stage: Stage,
+        path: BenchPath,
+        image_k: &'a dyn ImageKernels,
+        gp_k: &'a dyn GpKernels,
+    ) -> Result<Runner<'a>> {
         let (_, h, w) = self.x.dim();
         let (o, x, seed, model, class) = (self.opts, self.x, self.opts.seed, self.model, self.class);
         Ok(match stage {
             Stage::Masking => {
                 let boxes = bench_boxes(o.batch, h as u32, w as u32, seed);
                 let zero = Array3::zeros(x.raw_dim());
-                Runner::new(o.batch as f64, "masked images", move || image_k.apply_masks(x, zero.view(), Masks::Boxes(&boxes)).map(drop))
+                Runner::new(o.batch as f64, "masked images", move || {
+                    image_k.apply_masks(x, zero.view(), Masks::Boxes(&boxes)).map(drop)
+                })
             }
             Stage::Blur => {
                 let k = gaussian_kernel_1d(BLUR_KERNEL_SIZE, BLUR_SIGMA);
@@ -506,7 +564,13 @@ impl<'a> Ctx<'a> {
                 let f = o.lockstep;
                 let frames: Vec<Array3<f32>> = (0..f).map(|k| pan(x, 4 * k)).collect();
                 let prior = bench_prior(h, w);
-                let cfg = RefineConfig { iters: o.iters, seed, refit_every: o.refit_every, stride: o.stride, ..RefineConfig::default() };
+                let cfg = RefineConfig {
+                    iters: o.iters,
+                    seed,
+                    refit_every: o.refit_every,
+                    stride: o.stride,
+                    ..RefineConfig::default()
+                };
                 cfg.validate()?;
                 let schedule = if path == BenchPath::Cpu { GpSchedule::Parallel } else { GpSchedule::Sequential };
                 let gpu = if path == BenchPath::Gpu { self.gpu } else { None };
@@ -514,7 +578,10 @@ impl<'a> Ctx<'a> {
                 let log = parts.clone();
                 let mut r = Runner::new(f as f64, "frames", move || {
                     let scorer = Scorer::new(model, image_k, o.batch);
-                    let specs: Vec<LoopSpec> = frames.iter().map(|fr| LoopSpec { image: fr.view(), class, prior: prior.view(), config: &cfg }).collect();
+                    let specs: Vec<LoopSpec> = frames
+                        .iter()
+                        .map(|fr| LoopSpec { image: fr.view(), class, prior: prior.view(), config: &cfg })
+                        .collect();
                     let before = gpu.map(GpuContext::counters).unwrap_or_default();
                     let (mut fit, mut posterior) = (Duration::ZERO, Duration::ZERO);
                     for r in refine_lockstep(&scorer, gp_k, &specs, schedule, &indicatif::ProgressBar::hidden())? {
@@ -533,7 +600,10 @@ impl<'a> Ctx<'a> {
                     }));
                     Ok(())
                 })
-                .note(format!("F = {f} frames × {} queries in lockstep, refit every {}, stride {}", o.iters, o.refit_every, o.stride));
+                .note(format!(
+                    "F = {f} frames × {} queries in lockstep, refit every {}, stride {}",
+                    o.iters, o.refit_every, o.stride
+                ));
                 r.breakdown = Some(parts);
                 r
             }

@@ -9,7 +9,11 @@ pub fn render_table(report: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "CPU: {} ({} logical cores)", e.cpu_model, e.logical_cores);
     let _ = writeln!(out, "GPU path: {}", e.adapter);
-    let _ = writeln!(out, "ONNX Runtime {} (execution provider: {}); model {} at {}×{}", e.onnxruntime, e.execution_provider, e.model, e.input_size[0], e.input_size[1]);
+    let _ = writeln!(
+        out,
+        "ONNX Runtime {} (execution provider: {}); model {} at {}×{}",
+        e.onnxruntime, e.execution_provider, e.model, e.input_size[0], e.input_size[1]
+    );
     let _ = writeln!(
         out,
         "image {}; {} timed runs after one warm-up; batch {}; RISE N = {}; refine {} queries; n = {} observations",
@@ -46,7 +50,11 @@ pub fn render_table(report: &BenchReport) -> String {
     for r in &report.results {
         let Some(n) = &r.note else { continue };
         let same = report.results.iter().filter(|o| o.stage == r.stage).all(|o| o.note.as_ref() == Some(n));
-        let line = if same { format!("{}: {n}", r.stage.name()) } else { format!("{} ({}): {n}", r.stage.name(), r.path.name()) };
+        let line = if same {
+            format!("{}: {n}", r.stage.name())
+        } else {
+            format!("{} ({}): {n}", r.stage.name(), r.path.name())
+        };
         if !notes.contains(&line) {
             notes.push(line);
         }
@@ -61,9 +69,26 @@ pub fn render_table(report: &BenchReport) -> String {
 }
 
 fn row(r: &StageResult) -> [String; 8] {
-    let f = |v: f64| if v >= 100.0 { format!("{v:.0}") } else if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") };
+    let f = |v: f64| {
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else if v >= 10.0 {
+            format!("{v:.1}")
+        } else {
+            format!("{v:.2}")
+        }
+    };
     let Some(t) = &r.time else {
-        return [r.stage.name().into(), r.path.name().into(), "—".into(), "".into(), "".into(), "not available".into(), "".into(), "".into()];
+        return [
+            r.stage.name().into(),
+            r.path.name().into(),
+            "—".into(),
+            "".into(),
+            "".into(),
+            "not available".into(),
+            "".into(),
+            "".into(),
+        ];
     };
     [
         r.stage.name().into(),
@@ -79,7 +104,19 @@ fn row(r: &StageResult) -> [String; 8] {
 
 /// 3 significant figures with k / M suffixes.
 fn si(v: f64) -> String {
-    let (v, suffix) = if v >= 1e6 { (v / 1e6, " M") } else if v >= 1e3 { (v / 1e3, " k") } else { (v, "") };
-    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let (v, suffix) = if v >= 1e6 {
+        (v / 1e6, " M")
+    } else if v >= 1e3 {
+        (v / 1e3, " k")
+    } else {
+        (v, "")
+    };
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
     format!("{v:.digits$}{suffix}")
 }

@@ -61,17 +61,26 @@ pub fn drive_groups<'a, T>(
     // One model call per step: 2F boxes.
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch.max(2 * f));
     for group in groups {
-        let prepared: Vec<(T, Result<RefineUnit<'a>>)> = group.into_iter().map(|t| {
-            let u = prepare(&t);
-            (t, u)
-        }).collect();
+        let prepared: Vec<(T, Result<RefineUnit<'a>>)> = group
+            .into_iter()
+            .map(|t| {
+                let u = prepare(&t);
+                (t, u)
+            })
+            .collect();
         let units: Vec<&RefineUnit> = prepared.iter().filter_map(|(_, u)| u.as_ref().ok()).collect();
         let loops = match units.first() {
             None => vec![],
             Some(first) => {
                 let specs: Vec<_> = units.iter().map(|u| u.loop_spec()).collect();
                 let schedule = if first.gp_kernels_on_gpu() { GpSchedule::Sequential } else { GpSchedule::Parallel };
-                match refine_lockstep(&scorer, first.gp_kernels.as_ref(), &specs, schedule, &indicatif::ProgressBar::hidden()) {
+                match refine_lockstep(
+                    &scorer,
+                    first.gp_kernels.as_ref(),
+                    &specs,
+                    schedule,
+                    &indicatif::ProgressBar::hidden(),
+                ) {
                     Ok(r) => r,
                     Err(e) => specs.iter().map(|_| Err(e.duplicate())).collect(),
                 }
@@ -117,8 +126,19 @@ pub struct ManySummary {
 }
 
 pub const SUMMARY_HEADER: [&str; 13] = [
-    "image", "folder", "status", "class", "label", "probability", "prior_insertion", "prior_deletion", "refined_insertion",
-    "refined_deletion", "model_evaluations", "total_ms", "error",
+    "image",
+    "folder",
+    "status",
+    "class",
+    "label",
+    "probability",
+    "prior_insertion",
+    "prior_deletion",
+    "refined_insertion",
+    "refined_deletion",
+    "model_evaluations",
+    "total_ms",
+    "error",
 ];
 
 /// Sub-folder names: the file stems, made unique in input order (`x`, `x-2`, …).
@@ -127,10 +147,18 @@ pub fn folder_names(images: &[std::path::PathBuf]) -> Vec<String> {
     images
         .iter()
         .map(|p| {
-            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "image".into());
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "image".into());
             let n = seen.entry(stem.clone()).or_insert(0);
             *n += 1;
-            if *n == 1 { stem } else { format!("{stem}-{n}") }
+            if *n == 1 {
+                stem
+            } else {
+                format!("{stem}-{n}")
+            }
         })
         .collect()
 }
@@ -138,7 +166,13 @@ pub fn folder_names(images: &[std::path::PathBuf]) -> Vec<String> {
 /// Refine every image. An image whose sub-folder already holds a report for
 /// the same file is kept (a rerun resumes); an image that fails is reported
 /// and skipped. `summary.csv` is rewritten at the end.
-pub fn refine_many(run: &ManyImages, model: &Classifier, backend: &Backend, quiet: bool, progress: &indicatif::ProgressBar) -> Result<ManySummary> {
+pub fn refine_many(
+    run: &ManyImages,
+    model: &Classifier,
+    backend: &Backend,
+    quiet: bool,
+    progress: &indicatif::ProgressBar,
+) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     crate::output::prepare_dir(run.out_dir)?;
     let range = run.shard.range(run.images.len());
@@ -171,11 +205,22 @@ pub fn refine_many(run: &ManyImages, model: &Classifier, backend: &Backend, quie
         run.template,
         model,
         backend,
-        |&i| RefineUnit::prepare(&jobs[i], super::pipeline::Source::File(&jobs[i].image), model, backend, quiet, std::time::Instant::now()),
+        |&i| {
+            RefineUnit::prepare(
+                &jobs[i],
+                super::pipeline::Source::File(&jobs[i].image),
+                model,
+                backend,
+                quiet,
+                std::time::Instant::now(),
+            )
+        },
         |i, result| {
             let job = &jobs[i];
             let outcome = match result {
-                UnitResult::Done(unit, refined) => crate::output::OutputSet::begin(&job.out_dir).and_then(|out| unit.finish(refined, out)),
+                UnitResult::Done(unit, refined) => {
+                    crate::output::OutputSet::begin(&job.out_dir).and_then(|out| unit.finish(refined, out))
+                }
                 UnitResult::Failed(e) => Err(e),
             };
             rows[i] = Some(match outcome {
@@ -214,18 +259,30 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
     let mut infos = vec![];
     for dir in shards {
         let path = dir.join(SHARD_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| BorexError::invalid(format!("{}: not a `refine --shard` output ({e})", dir.display())))?;
-        let info: ShardInfo = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| BorexError::invalid(format!("{}: not a `refine --shard` output ({e})", dir.display())))?;
+        let info: ShardInfo =
+            serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))?;
         infos.push(info);
     }
     let count = infos[0].shard.count;
     let mut seen = vec![false; count];
     for (dir, info) in shards.iter().zip(&infos) {
         if info.shard.count != count || info.images != infos[0].images {
-            return Err(BorexError::invalid(format!("{}: shard of another job ({} of {} shards, {} images)", dir.display(), info.shard.index, info.shard.count, info.images)));
+            return Err(BorexError::invalid(format!(
+                "{}: shard of another job ({} of {} shards, {} images)",
+                dir.display(),
+                info.shard.index,
+                info.shard.count,
+                info.images
+            )));
         }
         if std::mem::replace(&mut seen[info.shard.index], true) {
-            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), info.shard.index)));
+            return Err(BorexError::invalid(format!(
+                "{}: shard {}/{count} given twice",
+                dir.display(),
+                info.shard.index
+            )));
         }
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
@@ -238,15 +295,21 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
     for k in order {
         let dir = &shards[k];
         let csv_path = dir.join("summary.csv");
-        let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
+        let mut reader = csv::Reader::from_path(&csv_path)
+            .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
         for rec in reader.records() {
-            let rec: Vec<String> = rec.map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?.iter().map(str::to_string).collect();
+            let rec: Vec<String> = rec
+                .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?
+                .iter()
+                .map(str::to_string)
+                .collect();
             if rec[2] != "failed" {
                 let out = crate::output::OutputSet::begin(&out_dir.join(&rec[1]))?;
                 let src = dir.join(&rec[1]);
                 for entry in std::fs::read_dir(&src).map_err(|e| BorexError::io(&src, e))? {
                     let entry = entry.map_err(|e| BorexError::io(&src, e))?;
-                    std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy())).map_err(|e| BorexError::io(entry.path(), e))?;
+                    std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy()))
+                        .map_err(|e| BorexError::io(entry.path(), e))?;
                 }
                 out.commit()?;
             }
@@ -254,7 +317,11 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
         }
     }
     if rows.len() != infos[0].images {
-        return Err(BorexError::invalid(format!("the shards' summaries list {} images, the job has {}", rows.len(), infos[0].images)));
+        return Err(BorexError::invalid(format!(
+            "the shards' summaries list {} images, the job has {}",
+            rows.len(),
+            infos[0].images
+        )));
     }
     crate::output::write_csv(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
     Ok(rows.len())
@@ -267,7 +334,13 @@ fn earlier_report(job: &RefineJob) -> Option<serde_json::Value> {
     (report["image"] == serde_json::json!(job.image)).then_some(report)
 }
 
-fn summary_row(job: &RefineJob, folder: &str, status: &str, report: Option<&serde_json::Value>, error: Option<&str>) -> Vec<String> {
+fn summary_row(
+    job: &RefineJob,
+    folder: &str,
+    status: &str,
+    report: Option<&serde_json::Value>,
+    error: Option<&str>,
+) -> Vec<String> {
     let cell = |v: &serde_json::Value| match v {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
@@ -316,7 +389,8 @@ impl std::str::FromStr for Shard {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let bad = || format!("--shard wants I/N with 0 ≤ I < N ≤ {}, not {s:?}", crate::limits::MAX_SHARDS);
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
         if count == 0 || count > crate::limits::MAX_SHARDS || index >= count {
             return Err(bad());
         }
@@ -329,12 +403,8 @@ impl std::str::FromStr for Shard {
 pub fn read_manifest(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
     let base = path.parent().unwrap_or(std::path::Path::new(""));
-    let images: Vec<_> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| base.join(l))
-        .collect();
+    let images: Vec<_> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| base.join(l)).collect();
     if images.is_empty() {
         return Err(crate::error::BorexError::invalid(format!("manifest {} lists no images", path.display())));
     }

@@ -48,8 +48,9 @@ impl ClipConfig {
     /// The space-time candidate grid of an H×W clip of T frames.
     pub fn grid(&self, frames: u32, height: u32, width: u32) -> Result<CandidateGrid> {
         let spans = self.spans(frames);
-        crate::limits::distinct_in_range("--temporal-sizes", &spans, 0, frames.saturating_sub(1))
-            .map_err(|e| BorexError::invalid(format!("{e} (temporal half-widths must be below the clip length {frames})")))?;
+        crate::limits::distinct_in_range("--temporal-sizes", &spans, 0, frames.saturating_sub(1)).map_err(|e| {
+            BorexError::invalid(format!("{e} (temporal half-widths must be below the clip length {frames})"))
+        })?;
         let unit = (TIME_UNIT * RefineConfig::pixel_scale(height, width)) as f32;
         Ok(CandidateGrid { time: Some(TimeAxis { frames, spans, unit }), ..self.refine.grid(height, width) })
     }
@@ -57,13 +58,17 @@ impl ClipConfig {
     pub fn validate(&self) -> Result<()> {
         self.refine.validate()?;
         if !self.refine.readout.is_window() {
-            return Err(BorexError::invalid("clip mode reads the map by window average only (--readout point is not supported)"));
+            return Err(BorexError::invalid(
+                "clip mode reads the map by window average only (--readout point is not supported)",
+            ));
         }
         if self.refine.stride != 1 || self.refine.refit_every != 1 {
             return Err(BorexError::invalid("clip mode searches every candidate and refits every query (--stride and --refit-every are not supported)"));
         }
         if !self.refine.prior_mean.is_scaled() {
-            return Err(BorexError::invalid("clip mode uses the paper's scaled prior mean only (--prior-mean fitted is not supported)"));
+            return Err(BorexError::invalid(
+                "clip mode uses the paper's scaled prior mean only (--prior-mean fitted is not supported)",
+            ));
         }
         if self.refine.jitter_draws.is_some() {
             return Err(BorexError::invalid("injected jitter draws are not supported in clip mode"));
@@ -137,9 +142,19 @@ impl ClipProbe {
     }
 
     /// The clips the query needs (one per side that is a box, inside first).
-    fn inputs(&self, kernels: &dyn ImageKernels, clip: ArrayView4<f32>, (r, q, s): (u32, u32, u32), (t, span): (u32, u32)) -> Result<Array5<f32>> {
+    fn inputs(
+        &self,
+        kernels: &dyn ImageKernels,
+        clip: ArrayView4<f32>,
+        (r, q, s): (u32, u32, u32),
+        (t, span): (u32, u32),
+    ) -> Result<Array5<f32>> {
         let (nt, c, h, w) = clip.dim();
-        let boxes: Vec<_> = self.sides.iter().filter_map(|s| if let Side::Box { keep, substrate } = s { Some((*keep, substrate)) } else { None }).collect();
+        let boxes: Vec<_> = self
+            .sides
+            .iter()
+            .filter_map(|s| if let Side::Box { keep, substrate } = s { Some((*keep, substrate)) } else { None })
+            .collect();
         let mut out = Array5::<f32>::zeros((boxes.len(), nt, c, h, w));
         for (k, (keep, substrate)) in boxes.into_iter().enumerate() {
             for f in 0..nt {
@@ -149,7 +164,11 @@ impl ClipProbe {
                 } else {
                     BoxMask { r0: 0, r1: 0, c0: 0, c1: 0, keep }
                 };
-                let x = kernels.apply_masks(clip.index_axis(Axis(0), f), substrate.index_axis(Axis(0), f), Masks::Boxes(&[mask]))?;
+                let x = kernels.apply_masks(
+                    clip.index_axis(Axis(0), f),
+                    substrate.index_axis(Axis(0), f),
+                    Masks::Boxes(&[mask]),
+                )?;
                 out.index_axis_mut(Axis(0), k).index_axis_mut(Axis(0), f).assign(&x.index_axis(Axis(0), 0));
             }
         }
@@ -203,7 +222,9 @@ pub fn refine_clip(
     let spans = grid.time.as_ref().expect("a clip grid").spans.clone();
     let (mut t, mut r, mut q) = ((first / (h * w)) as u32, (first / w % h) as u32, (first % w) as u32);
     let (mut si, mut sp) = (smallest(&grid.sizes), smallest(&spans));
-    let coords = |r: u32, q: u32, si: usize, t: u32, sp: usize| [r as f64, q as f64, grid.sizes[si] as f64, t as f64 * unit, spans[sp] as f64 * unit];
+    let coords = |r: u32, q: u32, si: usize, t: u32, sp: usize| {
+        [r as f64, q as f64, grid.sizes[si] as f64, t as f64 * unit, spans[sp] as f64 * unit]
+    };
     let mut stored = coords(r, q, si, t, sp);
 
     let (mut xs, mut ys) = (vec![], vec![]);
@@ -218,7 +239,17 @@ pub fn refine_clip(
         let (p_inside, p_outside) = probe.combine(&super::class_column(&probs, class)?)?;
         timings.model += tm.elapsed();
         let f = objective_value(rc.gain, p_inside - p_outside);
-        observations.push(ClipObservation { row: r, col: q, size: grid.sizes[si], frame: t, span: spans[sp], stored: stored.to_vec(), p_inside, p_outside, f });
+        observations.push(ClipObservation {
+            row: r,
+            col: q,
+            size: grid.sizes[si],
+            frame: t,
+            span: spans[sp],
+            stored: stored.to_vec(),
+            p_inside,
+            p_outside,
+            f,
+        });
         xs.extend_from_slice(&stored);
         ys.push(f as f64 - s0[[t as usize, r as usize, q as usize]] as f64);
 
@@ -238,7 +269,10 @@ pub fn refine_clip(
             (r, q, si) = grid.decode(idx);
             (t, sp) = grid.decode_time(idx);
             let g = coords(r, q, si, t, sp);
-            stored = [0, 1, 2, 3, 4].map(|d| { let z: f64 = rand_distr::StandardNormal.sample(&mut rng); g[d] + z * jitter[d] });
+            stored = [0, 1, 2, 3, 4].map(|d| {
+                let z: f64 = rand_distr::StandardNormal.sample(&mut rng);
+                g[d] + z * jitter[d]
+            });
         }
         timings.posterior += tp.elapsed();
         progress.inc(1);
@@ -246,7 +280,15 @@ pub fn refine_clip(
     let tp = Instant::now();
     let map = Array3::from_shape_vec((nt, h, w), session.mean_map()?).expect("T×H×W map");
     timings.posterior += tp.elapsed();
-    Ok(ClipRefined { map, scaled_prior: s0, observations, length_scales, timings, fit_failures, posterior_updates: session.updates() })
+    Ok(ClipRefined {
+        map,
+        scaled_prior: s0,
+        observations,
+        length_scales,
+        timings,
+        fit_failures,
+        posterior_updates: session.updates(),
+    })
 }
 
 #[cfg(test)]
@@ -264,7 +306,12 @@ mod tests {
         let clip = Array4::from_shape_fn((nt, c, h, w), |(t, ch, y, x)| (t * 1000 + ch * 100 + y * 10 + x) as f32);
         let blur = Array4::from_elem((nt, c, h, w), -1.0f32);
         let zero = Array4::from_elem((nt, c, h, w), -2.0f32);
-        let probe = ClipProbe { sides: [Side::Box { keep: Keep::Inside, substrate: blur }, Side::Box { keep: Keep::Outside, substrate: zero }] };
+        let probe = ClipProbe {
+            sides: [
+                Side::Box { keep: Keep::Inside, substrate: blur },
+                Side::Box { keep: Keep::Outside, substrate: zero },
+            ],
+        };
         let (r, q, s, t, span) = (4u32, 2u32, 2u32, 3u32, 1u32);
         let x = probe.inputs(&CpuKernels, clip.view(), (r, q, s), (t, span)).unwrap();
         assert_eq!(x.dim(), (2, nt, c, h, w));

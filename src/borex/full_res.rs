@@ -52,7 +52,12 @@ impl CropRegion {
     }
 }
 
-pub fn refined_full_res(refined: &Refined, cfg: &RefineConfig, crop: &Crop, kernels: &dyn GpKernels) -> Result<FullRes> {
+pub fn refined_full_res(
+    refined: &Refined,
+    cfg: &RefineConfig,
+    crop: &Crop,
+    kernels: &dyn GpKernels,
+) -> Result<FullRes> {
     let s0 = &refined.scaled_prior;
     let (h, w) = s0.dim();
     let grid = cfg.grid(h as u32, w as u32);
@@ -102,7 +107,12 @@ impl std::str::FromStr for Readout {
 }
 
 /// The [`Readout::Point`] map at the model-input resolution.
-pub fn point_map(gp: &crate::gp::Gp, scaled_prior: &Array2<f32>, cfg: &RefineConfig, kernels: &dyn GpKernels) -> Result<Array2<f32>> {
+pub fn point_map(
+    gp: &crate::gp::Gp,
+    scaled_prior: &Array2<f32>,
+    cfg: &RefineConfig,
+    kernels: &dyn GpKernels,
+) -> Result<Array2<f32>> {
     let (h, w) = scaled_prior.dim();
     let grid = cfg.grid(h as u32, w as u32);
     let map_grid = MapGrid {

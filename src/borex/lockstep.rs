@@ -85,13 +85,20 @@ impl Group {
     /// masked in the group's [`GroupMasks`] (one device call), or loop by
     /// loop: with `parallel` (the CPU twin) on the rayon pool, where one
     /// after another they were a sixth of the loop's non-model time.
-    fn score<'l, 'x: 'l>(&mut self, scorer: &Scorer, loops: &[LoopSpec], active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>, masking: Masking) -> Result<Vec<Vec<f32>>> {
+    fn score<'l, 'x: 'l>(
+        &mut self,
+        scorer: &Scorer,
+        loops: &[LoopSpec],
+        active: impl ExactSizeIterator<Item = (usize, &'l RefineLoop<'x>)>,
+        masking: Masking,
+    ) -> Result<Vec<Vec<f32>>> {
         let tm = Instant::now();
         let (ids, lps): (Vec<usize>, Vec<&RefineLoop>) = active.unzip();
         let (batch, counts) = match masking {
             Masking::Store(store) => store.batch(&ids, &lps)?,
             Masking::PerLoop { parallel } => {
-                let jobs: Vec<_> = lps.iter().map(|lp| lp.pending_job().expect("running loops have a pending query")).collect();
+                let jobs: Vec<_> =
+                    lps.iter().map(|lp| lp.pending_job().expect("running loops have a pending query")).collect();
                 let kernels = scorer.kernels;
                 let parts: Vec<ndarray::Array4<f32>> = if parallel {
                     jobs.par_iter().map(|job| job(kernels)).collect::<Result<_>>()?
@@ -133,7 +140,11 @@ struct GroupMasks {
 
 impl GroupMasks {
     /// `None` where the kernels keep no store (the CPU twin) or it does not fit.
-    fn new<'l, 'x: 'l>(kernels: &dyn ImageKernels, f: usize, loops: impl Iterator<Item = (usize, &'l RefineLoop<'x>)>) -> Result<Option<Self>> {
+    fn new<'l, 'x: 'l>(
+        kernels: &dyn ImageKernels,
+        f: usize,
+        loops: impl Iterator<Item = (usize, &'l RefineLoop<'x>)>,
+    ) -> Result<Option<Self>> {
         let mut slots = vec![None; f];
         let (mut images, mut substrates) = (vec![], vec![]);
         for (i, lp) in loops {
@@ -161,7 +172,14 @@ impl GroupMasks {
 }
 
 /// Each loop with its own GP session: in parallel (CPU twin) or in order.
-fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, loops: &[LoopSpec], schedule: GpSchedule, progress: &indicatif::ProgressBar) -> Result<()> {
+fn run_sessions(
+    group: &mut Group,
+    scorer: &Scorer,
+    gp_kernels: &dyn GpKernels,
+    loops: &[LoopSpec],
+    schedule: GpSchedule,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
     let mut active: Vec<(usize, RefineLoop)> = vec![];
     for (i, spec) in loops.iter().enumerate() {
         match RefineLoop::new(scorer, gp_kernels, spec.image, spec.class, spec.prior, spec.config) {
@@ -179,7 +197,12 @@ fn run_sessions(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, 
         if active.is_empty() {
             break;
         }
-        let observed = group.score(scorer, loops, active.iter().map(|(i, lp)| (*i, lp)), Masking::PerLoop { parallel: schedule == GpSchedule::Parallel })?;
+        let observed = group.score(
+            scorer,
+            loops,
+            active.iter().map(|(i, lp)| (*i, lp)),
+            Masking::PerLoop { parallel: schedule == GpSchedule::Parallel },
+        )?;
         let with_p: Vec<_> = active.into_iter().zip(observed).map(|((i, lp), p)| (i, (lp, p))).collect();
         let stepped = run_gp(with_p, schedule, |(mut lp, scores)| lp.observe_scores(&scores).map(|_| lp));
         progress.inc(stepped.len() as u64);
@@ -232,7 +255,14 @@ struct Member<'a> {
 
 /// The GPU path: every loop detached from a session of its own; per step the
 /// fits on the rayon pool, then one device step per batch.
-fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernels, loops: &[LoopSpec<'a>], plan: &[Vec<usize>], progress: &indicatif::ProgressBar) -> Result<()> {
+fn run_batched<'a>(
+    group: &mut Group,
+    scorer: &Scorer,
+    gp_kernels: &dyn GpKernels,
+    loops: &[LoopSpec<'a>],
+    plan: &[Vec<usize>],
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
     let mut batches: Vec<Box<dyn GpBatch>> = vec![];
     let mut active: Vec<Member<'a>> = vec![];
     for members in plan {
@@ -293,8 +323,13 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
             if mine.is_empty() {
                 continue;
             }
-            let steps: Vec<BatchStep> = mine.iter().map(|(m, s)| BatchStep { slot: m.slot, gp: &s.inputs, kappa: s.kappa }).collect();
-            let maps: Vec<usize> = mine.iter().filter(|(m, s)| s.kappa.is_none() && m.lp.wants_search_map()).map(|(m, _)| m.slot).collect();
+            let steps: Vec<BatchStep> =
+                mine.iter().map(|(m, s)| BatchStep { slot: m.slot, gp: &s.inputs, kappa: s.kappa }).collect();
+            let maps: Vec<usize> = mine
+                .iter()
+                .filter(|(m, s)| s.kappa.is_none() && m.lp.wants_search_map())
+                .map(|(m, _)| m.slot)
+                .collect();
             let tp = Instant::now();
             let out = batch.step(&steps, &maps);
             let share = tp.elapsed() / mine.len() as u32;
@@ -329,7 +364,8 @@ fn run_batched<'a>(group: &mut Group, scorer: &Scorer, gp_kernels: &dyn GpKernel
 /// `parallel` the copies run on the rayon pool.
 fn gather(parts: &[ndarray::Array4<f32>], parallel: bool) -> Result<ndarray::Array4<f32>> {
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    let stack = || ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("lockstep batch: {e}")));
+    let stack =
+        || ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("lockstep batch: {e}")));
     let Some(first) = parts.first() else { return stack() };
     let (_, c, h, w) = first.dim();
     // Mismatched parts: concatenate says what is wrong.
@@ -356,7 +392,11 @@ fn gather(parts: &[ndarray::Array4<f32>], parallel: bool) -> Result<ndarray::Arr
 }
 
 /// `f` on every item, on the rayon pool or in order.
-fn run_gp<T: Send, R: Send>(items: Vec<(usize, T)>, schedule: GpSchedule, f: impl Fn(T) -> R + Sync + Send) -> Vec<(usize, R)> {
+fn run_gp<T: Send, R: Send>(
+    items: Vec<(usize, T)>,
+    schedule: GpSchedule,
+    f: impl Fn(T) -> R + Sync + Send,
+) -> Vec<(usize, R)> {
     match schedule {
         GpSchedule::Parallel => items.into_par_iter().map(|(i, t)| (i, f(t))).collect(),
         GpSchedule::Sequential => items.into_iter().map(|(i, t)| (i, f(t))).collect(),

@@ -170,7 +170,13 @@ impl Default for RefineConfig {
 impl RefineConfig {
     /// The BOREx authors' "paper" preset (their objective, zero baseline).
     pub fn paper() -> Self {
-        Self { objective: Objective::Paper, baseline: Baseline::Zero, readout: full_res::Readout::Window, prior_mean: PriorMean::Scaled, ..Self::default() }
+        Self {
+            objective: Objective::Paper,
+            baseline: Baseline::Zero,
+            readout: full_res::Readout::Window,
+            prior_mean: PriorMean::Scaled,
+            ..Self::default()
+        }
     }
 
     /// "paper" or "default" when every knob but the seed matches that preset, else "custom".
@@ -225,7 +231,10 @@ impl RefineConfig {
         limits::non_negative("--gain", self.gain)?;
         limits::non_negative("--kappa", self.kappa)?;
         if !(self.prior_mean_abs.is_finite() && self.prior_mean_abs > 0.0) {
-            return Err(BorexError::invalid(format!("the prior scale must be a finite number > 0, not {}", self.prior_mean_abs)));
+            return Err(BorexError::invalid(format!(
+                "the prior scale must be a finite number > 0, not {}",
+                self.prior_mean_abs
+            )));
         }
         Ok(())
     }
@@ -366,7 +375,11 @@ pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
 
 /// A query's objective from P_in − P_out: 2·(sigmoid(g·d) − 0.5), or d when g = 0.
 pub(crate) fn objective_value(gain: f32, diff: f32) -> f32 {
-    if gain > 0.0 { 2.0 * (1.0 / (1.0 + (-gain * diff).exp()) - 0.5) } else { diff }
+    if gain > 0.0 {
+        2.0 * (1.0 / (1.0 + (-gain * diff).exp()) - 0.5)
+    } else {
+        diff
+    }
 }
 
 /// The box of candidate (r, q, s): rows [r−s, r+s) × cols [q−s, q+s), clipped.
@@ -400,7 +413,10 @@ pub fn refine(
 /// Class `class`'s column of a batch's probabilities.
 pub(crate) fn class_column(probs: &Array2<f32>, class: usize) -> Result<Vec<f32>> {
     if class >= probs.ncols() {
-        return Err(BorexError::Runtime(format!("model returned {} classes; class {class} is out of range", probs.ncols())));
+        return Err(BorexError::Runtime(format!(
+            "model returned {} classes; class {class} is out of range",
+            probs.ncols()
+        )));
     }
     Ok(probs.column(class).to_vec())
 }
@@ -454,7 +470,14 @@ pub struct RefineLoop<'a> {
 impl<'a> RefineLoop<'a> {
     /// Check the inputs, scale the prior, open the GP session and place the
     /// first query: the prior's argmax pixel (first on ties) with the smallest box, no jitter.
-    pub fn new(scorer: &Scorer, gp_kernels: &dyn GpKernels, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+    pub fn new(
+        scorer: &Scorer,
+        gp_kernels: &dyn GpKernels,
+        image: ArrayView3<'a, f32>,
+        class: usize,
+        prior: ArrayView2<f32>,
+        cfg: &'a RefineConfig,
+    ) -> Result<Self> {
         Self::build(scorer, Some(gp_kernels), image, class, prior, cfg)
     }
 
@@ -464,11 +487,24 @@ impl<'a> RefineLoop<'a> {
     /// [`search_prior`](Self::search_prior) as the mean, hands back the UCB
     /// argmax ([`choose`](Self::choose)) and at the end the map
     /// ([`finish_batched`](Self::finish_batched)).
-    pub fn detached(scorer: &Scorer, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+    pub fn detached(
+        scorer: &Scorer,
+        image: ArrayView3<'a, f32>,
+        class: usize,
+        prior: ArrayView2<f32>,
+        cfg: &'a RefineConfig,
+    ) -> Result<Self> {
         Self::build(scorer, None, image, class, prior, cfg)
     }
 
-    fn build(scorer: &Scorer, gp_kernels: Option<&dyn GpKernels>, image: ArrayView3<'a, f32>, class: usize, prior: ArrayView2<f32>, cfg: &'a RefineConfig) -> Result<Self> {
+    fn build(
+        scorer: &Scorer,
+        gp_kernels: Option<&dyn GpKernels>,
+        image: ArrayView3<'a, f32>,
+        class: usize,
+        prior: ArrayView2<f32>,
+        cfg: &'a RefineConfig,
+    ) -> Result<Self> {
         cfg.validate()?;
         let (_, h, w) = image.dim();
         if prior.dim() != (h, w) {
@@ -493,11 +529,16 @@ impl<'a> RefineLoop<'a> {
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
         let fit_options = cfg.fit_options(scale);
         if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
-            return Err(BorexError::invalid(format!("{} jitter draws for {} queries", cfg.jitter_draws.as_ref().map_or(0, Vec::len), cfg.iters)));
+            return Err(BorexError::invalid(format!(
+                "{} jitter draws for {} queries",
+                cfg.jitter_draws.as_ref().map_or(0, Vec::len),
+                cfg.iters
+            )));
         }
         // Standard-normal draws, scaled per axis in `observe`.
         let rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-        let first = covariate.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+        let first =
+            covariate.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
         let smallest = (0..grid.sizes.len()).min_by_key(|&i| grid.sizes[i]).expect("validated: sizes are not empty");
         let (r, q, si) = ((first / w) as u32, (first % w) as u32, smallest);
         let stored = [r as f64, q as f64, grid.sizes[si] as f64];
@@ -588,7 +629,10 @@ impl<'a> RefineLoop<'a> {
     pub fn observe(&mut self, p_inside: f32, p_outside: f32) -> Result<()> {
         let step = self.fit_observation(p_inside, p_outside)?;
         let tp = Instant::now();
-        let session = self.session.as_mut().ok_or_else(|| BorexError::invalid("a detached loop's posterior runs in its driver"))?;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| BorexError::invalid("a detached loop's posterior runs in its driver"))?;
         session.set_gp(&step.inputs)?;
         let next = match step.kappa {
             Some(kappa) => Some(session.ucb_argmax(kappa)?.0),
@@ -611,7 +655,11 @@ impl<'a> RefineLoop<'a> {
     pub fn choose(&mut self, next: Option<usize>, posterior: Duration) -> Result<()> {
         let (cfg, t) = (self.cfg, self.t);
         if next.is_some() != (t + 1 < cfg.iters) || t >= cfg.iters {
-            return Err(BorexError::invalid(format!("query {t} of {}: the next query's argmax is {}", cfg.iters, if next.is_some() { "not wanted" } else { "missing" })));
+            return Err(BorexError::invalid(format!(
+                "query {t} of {}: the next query's argmax is {}",
+                cfg.iters,
+                if next.is_some() { "not wanted" } else { "missing" }
+            )));
         }
         if let Some(idx) = next {
             let (i, j, si) = self.search.decode(idx);
@@ -650,7 +698,16 @@ impl<'a> RefineLoop<'a> {
         let (r, q, s) = (self.r, self.q, self.grid.sizes[self.si]);
         let diff = p_inside - p_outside;
         let f = objective_value(cfg.gain, diff);
-        self.observations.push(Observation { row: r, col: q, size: s, stored: self.stored, p_inside, p_outside, f, length_scales: [0.0; 3] });
+        self.observations.push(Observation {
+            row: r,
+            col: q,
+            size: s,
+            stored: self.stored,
+            p_inside,
+            p_outside,
+            f,
+            length_scales: [0.0; 3],
+        });
         self.xs.extend_from_slice(&self.stored);
         self.fs.push(f as f64);
         self.covs.push(self.covariate[[r as usize, q as usize]] as f64);
@@ -661,7 +718,9 @@ impl<'a> RefineLoop<'a> {
         let tf = Instant::now();
         let x = ndarray::ArrayView2::from_shape((ys.len(), 3), &self.xs).expect("n×3");
         let fitted = match &self.gp {
-            Some(last) if t % cfg.refit_every != 0 => Gp::with_length_scales(x, &ys, last.length_scales(), self.fit_options.alpha)?,
+            Some(last) if t % cfg.refit_every != 0 => {
+                Gp::with_length_scales(x, &ys, last.length_scales(), self.fit_options.alpha)?
+            }
             _ => Gp::fit(x, &ys, &self.fit_options)?,
         };
         if let (Some(o), [a, b, c]) = (self.observations.last_mut(), fitted.length_scales()) {
@@ -721,7 +780,12 @@ impl<'a> RefineLoop<'a> {
     fn finish_inner(mut self, gp_kernels: &dyn GpKernels, mut search: Option<SearchResult>) -> Result<Refined> {
         let gp = match (self.t == self.cfg.iters, self.gp) {
             (true, Some(gp)) => gp,
-            _ => return Err(BorexError::invalid(format!("refine finished after {} of {} queries", self.t, self.cfg.iters))),
+            _ => {
+                return Err(BorexError::invalid(format!(
+                    "refine finished after {} of {} queries",
+                    self.t, self.cfg.iters
+                )))
+            }
         };
         let tp = Instant::now();
         // The prior in the GP's units: a·S0 + b (S0 itself unless fitted).
@@ -731,17 +795,24 @@ impl<'a> RefineLoop<'a> {
             full_res::Readout::Window => {
                 let session_map = if self.stride > 1 {
                     // The search saw only the coarse points: one full-grid pass for the map.
-                    let mut full = gp_kernels.session(&self.grid, self.covariate.as_slice().expect("standard layout"))?;
+                    let mut full =
+                        gp_kernels.session(&self.grid, self.covariate.as_slice().expect("standard layout"))?;
                     full.set_gp(&Self::scaled_inputs(&gp, a))?;
                     full.mean_map()?
                 } else {
                     match (&mut search, &mut self.session) {
-                        (Some(s), _) => s.map.take().ok_or_else(|| BorexError::invalid("the driver's posterior gave no map"))?,
+                        (Some(s), _) => {
+                            s.map.take().ok_or_else(|| BorexError::invalid("the driver's posterior gave no map"))?
+                        }
                         (None, Some(session)) => session.mean_map()?,
                         (None, None) => return Err(BorexError::invalid("a detached loop's map comes from its driver")),
                     }
                 };
-                Array2::from_shape_vec((self.h, self.w), session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect()).expect("H×W map")
+                Array2::from_shape_vec(
+                    (self.h, self.w),
+                    session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect(),
+                )
+                .expect("H×W map")
             }
             full_res::Readout::Point => full_res::point_map(&gp, &prior, self.cfg, gp_kernels)?,
         };
@@ -750,7 +821,16 @@ impl<'a> RefineLoop<'a> {
             (Some(s), _) => s.updates,
             (None, session) => session.as_ref().map(|s| s.updates()).unwrap_or_default(),
         };
-        Ok(Refined { map, scaled_prior: prior, prior_affine: [a, b], observations: self.observations, gp, timings: self.timings, fit_failures: self.fit_failures, posterior_updates })
+        Ok(Refined {
+            map,
+            scaled_prior: prior,
+            prior_affine: [a, b],
+            observations: self.observations,
+            gp,
+            timings: self.timings,
+            fit_failures: self.fit_failures,
+            posterior_updates,
+        })
     }
 }
 

@@ -77,9 +77,19 @@ impl Objective {
     pub(crate) fn sides(self, baseline: Baseline) -> (SideSpec, SideSpec, bool) {
         use SideSpec::{Box, Constant};
         match self {
-            Objective::Paper => (Box { keep: Keep::Inside, substrate: baseline }, Box { keep: Keep::Outside, substrate: baseline }, true),
-            Objective::Matched => (Box { keep: Keep::Inside, substrate: Baseline::Blur }, Box { keep: Keep::Outside, substrate: Baseline::Zero }, false),
-            Objective::Insertion => (Box { keep: Keep::Inside, substrate: Baseline::Blur }, Constant(Some(Baseline::Blur)), false),
+            Objective::Paper => (
+                Box { keep: Keep::Inside, substrate: baseline },
+                Box { keep: Keep::Outside, substrate: baseline },
+                true,
+            ),
+            Objective::Matched => (
+                Box { keep: Keep::Inside, substrate: Baseline::Blur },
+                Box { keep: Keep::Outside, substrate: Baseline::Zero },
+                false,
+            ),
+            Objective::Insertion => {
+                (Box { keep: Keep::Inside, substrate: Baseline::Blur }, Constant(Some(Baseline::Blur)), false)
+            }
             Objective::Deletion => (Constant(None), Box { keep: Keep::Outside, substrate: Baseline::Zero }, false),
         }
     }
@@ -104,7 +114,13 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    pub fn new(scorer: &Scorer, image: ArrayView3<f32>, class: usize, objective: Objective, baseline: Baseline) -> Result<Self> {
+    pub fn new(
+        scorer: &Scorer,
+        image: ArrayView3<f32>,
+        class: usize,
+        objective: Objective,
+        baseline: Baseline,
+    ) -> Result<Self> {
         let sub = |b: Baseline| scorer.kernels.baseline(image, b);
         let constant = |b: Option<Baseline>| -> Result<f32> {
             let p = match b {
@@ -153,7 +169,14 @@ impl Probe {
 
     /// The model inputs box (r, q, s) needs, inside side first: one image per
     /// side that is a box ([`Probe::boxes`] masked one substrate at a time).
-    pub fn inputs(&self, kernels: &dyn ImageKernels, image: ArrayView3<f32>, r: u32, q: u32, s: u32) -> Result<Array4<f32>> {
+    pub fn inputs(
+        &self,
+        kernels: &dyn ImageKernels,
+        image: ArrayView3<f32>,
+        r: u32,
+        q: u32,
+        s: u32,
+    ) -> Result<Array4<f32>> {
         let (c, h, w) = image.dim();
         let substrates = self.substrates();
         let boxes = self.boxes(r, q, s, h as u32, w as u32);

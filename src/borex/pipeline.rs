@@ -68,7 +68,15 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
     let unit = RefineUnit::prepare(job, Source::File(&job.image), model, backend, quiet, t0)?;
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
     let loop_scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
-    let refined = refine(&loop_scorer, unit.gp_kernels.as_ref(), unit.input(), unit.prepared.class, unit.prior.view(), &job.config, &bar)?;
+    let refined = refine(
+        &loop_scorer,
+        unit.gp_kernels.as_ref(),
+        unit.input(),
+        unit.prepared.class,
+        unit.prior.view(),
+        &job.config,
+        &bar,
+    )?;
     bar.finish_and_clear();
     unit.finish(refined, outputs)
 }
@@ -102,7 +110,14 @@ pub struct RefineUnit<'a> {
 }
 
 impl<'a> RefineUnit<'a> {
-    pub fn prepare(job: &'a RefineJob, source: Source, model: &'a Classifier, backend: &'a Backend, quiet: bool, t0: Instant) -> Result<Self> {
+    pub fn prepare(
+        job: &'a RefineJob,
+        source: Source,
+        model: &'a Classifier,
+        backend: &'a Backend,
+        quiet: bool,
+        t0: Instant,
+    ) -> Result<Self> {
         Self::prepare_with_prior(job, source, model, backend, None, quiet, t0)
     }
 
@@ -134,7 +149,12 @@ impl<'a> RefineUnit<'a> {
         let tp = Instant::now();
         let prior = match given {
             Some(p) if p.dim() == (h, w) => p,
-            Some(p) => return Err(crate::error::BorexError::invalid(format!("given prior is {:?}, the model input {h}×{w}", p.dim()))),
+            Some(p) => {
+                return Err(crate::error::BorexError::invalid(format!(
+                    "given prior is {:?}, the model input {h}×{w}",
+                    p.dim()
+                )))
+            }
             None => compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?,
         };
         let prior_ms = ms(tp.elapsed());
@@ -154,7 +174,12 @@ impl<'a> RefineUnit<'a> {
 
     /// This unit's loop, for [`super::lockstep::refine_lockstep`].
     pub fn loop_spec(&self) -> super::lockstep::LoopSpec<'_> {
-        super::lockstep::LoopSpec { image: self.input(), class: self.prepared.class, prior: self.prior.view(), config: &self.job.config }
+        super::lockstep::LoopSpec {
+            image: self.input(),
+            class: self.prepared.class,
+            prior: self.prior.view(),
+            config: &self.job.config,
+        }
     }
 
     /// Insertion/deletion of the prior and the refined map (JSON, null without
@@ -165,7 +190,14 @@ impl<'a> RefineUnit<'a> {
             if !self.job.metrics {
                 return Ok(json!(null));
             }
-            causal_metrics(&self.scorer, self.backend.image.as_ref(), self.input(), m, self.prepared.class, &self.job.insertion_starts)
+            causal_metrics(
+                &self.scorer,
+                self.backend.image.as_ref(),
+                self.input(),
+                m,
+                self.prepared.class,
+                &self.job.insertion_starts,
+            )
         };
         let (p, r) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
         Ok((p, r, ms(tm.elapsed())))
@@ -176,7 +208,14 @@ impl<'a> RefineUnit<'a> {
         if !self.job.metrics {
             return Ok(json!(null));
         }
-        causal_metrics(&self.scorer, self.backend.image.as_ref(), self.input(), map, self.prepared.class, &self.job.insertion_starts)
+        causal_metrics(
+            &self.scorer,
+            self.backend.image.as_ref(),
+            self.input(),
+            map,
+            self.prepared.class,
+            &self.job.insertion_starts,
+        )
     }
 
     /// Milliseconds the prior took.
@@ -192,7 +231,8 @@ impl<'a> RefineUnit<'a> {
     /// Metrics, then every output of `refine` into `outputs` (committed at the end).
     pub fn finish(self, refined: Refined, outputs: output::OutputSet) -> Result<RefineOutcome> {
         let (job, model, backend, gp_kernels) = (self.job, self.model, self.backend, self.gp_kernels.clone());
-        let (x, class, probs, pre) = (self.prepared.pre.tensor.view(), self.prepared.class, &self.prepared.probs, &self.prepared.pre);
+        let (x, class, probs, pre) =
+            (self.prepared.pre.tensor.view(), self.prepared.class, &self.prepared.probs, &self.prepared.pre);
         let (_, h, w) = x.dim();
         let mut notes = self.notes.clone();
         let (prior, prior_ms, gp_device, t0) = (&self.prior, self.prior_ms, self.gp_device, self.t0);
@@ -279,7 +319,15 @@ impl<'a> RefineUnit<'a> {
 
 /// The prior map of `spec` at the model-input resolution (an explainer's map, or a
 /// map file resized with a note).
-pub fn compute_prior(spec: &PriorSpec, model: &Classifier, scorer: &Scorer, prepared: &Prepared, baseline: crate::compute::Baseline, quiet: bool, notes: &mut Vec<String>) -> Result<Array2<f32>> {
+pub fn compute_prior(
+    spec: &PriorSpec,
+    model: &Classifier,
+    scorer: &Scorer,
+    prepared: &Prepared,
+    baseline: crate::compute::Baseline,
+    quiet: bool,
+    notes: &mut Vec<String>,
+) -> Result<Array2<f32>> {
     let x = prepared.pre.tensor.view();
     let (_, h, w) = x.dim();
     Ok(match spec {
@@ -293,7 +341,8 @@ pub fn compute_prior(spec: &PriorSpec, model: &Classifier, scorer: &Scorer, prep
         PriorSpec::File(path) => {
             let file = read_map(path)?;
             notes.extend(file.notes);
-            let (m, note) = crate::image::map_to_input(file.map, &prepared.pre.crop, h, w, &format!("prior {}", path.display()))?;
+            let (m, note) =
+                crate::image::map_to_input(file.map, &prepared.pre.crop, h, w, &format!("prior {}", path.display()))?;
             notes.extend(note);
             m
         }

@@ -59,7 +59,11 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let stages = if args.stages.iter().any(|s| s == "all") {
         Stage::ALL.to_vec()
     } else {
-        args.stages.iter().map(|s| s.parse::<Stage>()).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--stages: {e}"))?
+        args.stages
+            .iter()
+            .map(|s| s.parse::<Stage>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--stages: {e}"))?
     };
     let paths = match global.device {
         DeviceChoice::Auto => vec![BenchPath::Cpu, BenchPath::Gpu],
@@ -98,7 +102,9 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             if sample.is_file() {
                 (borex::image::load_rgb(&sample)?, sample.display().to_string())
             } else {
-                let pattern = image::RgbImage::from_fn(300, 300, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8]));
+                let pattern = image::RgbImage::from_fn(300, 300, |x, y| {
+                    image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 251) as u8])
+                });
                 (pattern, "synthetic pattern".into())
             }
         }

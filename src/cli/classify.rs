@@ -1,9 +1,9 @@
-use std::io::Write;
 use super::{GlobalArgs, ModelArgs};
 use anyhow::Context;
 use borex::classify::{classify_files, display_name};
 use borex::model::Classifier;
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -46,7 +46,14 @@ pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         for r in results.iter().filter(|r| r.error.is_none()) {
             writeln!(out, "{}", display_name(&r.image))?;
             for (i, p) in r.predictions.iter().enumerate() {
-                writeln!(out, "  {}. {:>4}  {:<40} {:.4}", i + 1, p.class, p.label.as_deref().unwrap_or("-"), p.probability)?;
+                writeln!(
+                    out,
+                    "  {}. {:>4}  {:<40} {:.4}",
+                    i + 1,
+                    p.class,
+                    p.label.as_deref().unwrap_or("-"),
+                    p.probability
+                )?;
             }
         }
     }

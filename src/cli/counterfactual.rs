@@ -53,7 +53,14 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let job = CounterfactualJob {
         image: args.image.clone(),
         targets,
-        afw: AfwConfig { eps: args.eps, p: args.p, steps: args.steps, restarts: args.restarts, seed: args.seed, ..AfwConfig::default() },
+        afw: AfwConfig {
+            eps: args.eps,
+            p: args.p,
+            steps: args.steps,
+            restarts: args.restarts,
+            seed: args.seed,
+            ..AfwConfig::default()
+        },
         threshold: args.change_threshold,
         batch: args.batch,
         out_dir: args.out.clone(),
@@ -68,7 +75,13 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
     }
     let r = &outcome.report;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: predicted {} p={:.4}", args.image.display(), r["start_class"], r["start_probability"].as_f64().unwrap_or(0.0))?;
+    writeln!(
+        out,
+        "{}: predicted {} p={:.4}",
+        args.image.display(),
+        r["start_class"],
+        r["start_probability"].as_f64().unwrap_or(0.0)
+    )?;
     for t in r["targets"].as_array().into_iter().flatten() {
         writeln!(
             out,
@@ -82,11 +95,22 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
             100.0 * t["changed_fraction"].as_f64().unwrap_or(0.0),
         )?;
     }
-    writeln!(out, "  {:.1} ms per counterfactual; wrote {}", r["timings_ms"]["per_counterfactual"].as_f64().unwrap_or(0.0), args.out.display())?;
+    writeln!(
+        out,
+        "  {:.1} ms per counterfactual; wrote {}",
+        r["timings_ms"]["per_counterfactual"].as_f64().unwrap_or(0.0),
+        args.out.display()
+    )?;
     Ok(())
 }
 
 fn lp(norms: &serde_json::Value, p: f64) -> f64 {
-    let key = if p == 1.5 { "l1.5" } else if p == 2.0 { "l2" } else { "l1.5" };
+    let key = if p == 1.5 {
+        "l1.5"
+    } else if p == 2.0 {
+        "l2"
+    } else {
+        "l1.5"
+    };
     norms[key].as_f64().unwrap_or(f64::NAN)
 }

@@ -1,9 +1,9 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::borex::{Objective, RefineConfig};
 use borex::compute::{Backend, Baseline};
+use borex::eval::mosaic::{run_mosaic as run_mosaic_job, MosaicJob};
 use borex::eval::{read_manifest, run_eval, summary, EvalJob, Variant};
 use borex::model::Classifier;
-use borex::eval::mosaic::{run_mosaic as run_mosaic_job, MosaicJob};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -164,10 +164,21 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!("{} rows computed, {} already done; wrote {}", outcome.computed, outcome.skipped, out.join("summary.md").display());
+    println!(
+        "{} rows computed, {} already done; wrote {}",
+        outcome.computed,
+        outcome.skipped,
+        out.join("summary.md").display()
+    );
     for f in &outcome.failures {
         eprintln!("failed: {} ({}): {}", f.image.display(), f.what, f.error);
     }
-    anyhow::ensure!(outcome.failures.is_empty(), "{} of {} images had failures (the rest are in {})", outcome.failures.iter().map(|f| &f.image).collect::<std::collections::BTreeSet<_>>().len(), job.images.len(), out.display());
+    anyhow::ensure!(
+        outcome.failures.is_empty(),
+        "{} of {} images had failures (the rest are in {})",
+        outcome.failures.iter().map(|f| &f.image).collect::<std::collections::BTreeSet<_>>().len(),
+        job.images.len(),
+        out.display()
+    );
     Ok(())
 }

@@ -88,12 +88,28 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         eprintln!("note: {note}");
     }
     let r = outcome.report;
-    writeln!(out, "{}: {} for class {} ({})", args.image.display(), r["method"].as_str().unwrap_or(""), r["class"], r["label"].as_str().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "{}: {} for class {} ({})",
+        args.image.display(),
+        r["method"].as_str().unwrap_or(""),
+        r["class"],
+        r["label"].as_str().unwrap_or("-")
+    )?;
     if !args.no_metrics {
-        writeln!(out, "  insertion {:.4} deletion {:.4}", r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN), r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN))?;
+        writeln!(
+            out,
+            "  insertion {:.4} deletion {:.4}",
+            r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN),
+            r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN)
+        )?;
     }
     if let Some(rho) = r["sanity"]["spearman"].as_f64() {
-        writeln!(out, "  sanity: Spearman ρ = {rho:.3} between the map and the map with '{}' randomised", r["sanity"]["randomised"].as_str().unwrap_or("?"))?;
+        writeln!(
+            out,
+            "  sanity: Spearman ρ = {rho:.3} between the map and the map with '{}' randomised",
+            r["sanity"]["randomised"].as_str().unwrap_or("?")
+        )?;
     }
     writeln!(out, "  wrote {} ({} ms)", args.out.display(), r["timings_ms"]["total"])?;
     Ok(())

@@ -1,8 +1,8 @@
-use std::io::Write;
 use super::{GlobalArgs, ModelArgs};
 use borex::compute::Backend;
 use borex::model::{available_providers, runtime, runtime_version, Classifier};
 use clap::Args;
+use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -20,7 +20,11 @@ pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     match borex::compute::gpu::GpuContext::shared() {
         Ok(g) => {
             let i = g.adapter_info();
-            writeln!(out, "  wgpu adapter: {} | driver: {} {} | backend: {:?} | type: {:?}", i.name, i.driver, i.driver_info, i.backend, i.device_type)?;
+            writeln!(
+                out,
+                "  wgpu adapter: {} | driver: {} {} | backend: {:?} | type: {:?}",
+                i.name, i.driver, i.driver_info, i.backend, i.device_type
+            )?;
             if g.is_software() {
                 writeln!(out, "  (software adapter: tested against the CPU twin, used with --device gpu)")?;
             }
@@ -41,7 +45,8 @@ pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         writeln!(out, "  input: clips of {t} frames (N×T×C×H×W): borex video --mode clip")?;
     }
     let p = model.preprocess();
-    writeln!(out, 
+    writeln!(
+        out,
         "  preprocess: input {}x{}, resize {:?}, mean {:?}, std {:?}",
         p.input_size.0, p.input_size.1, p.resize, p.mean, p.std
     )?;

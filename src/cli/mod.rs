@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "borex", version, about = "Explain image classifiers and refine saliency maps with Bayesian optimisation")]
+#[command(
+    name = "borex",
+    version,
+    about = "Explain image classifiers and refine saliency maps with Bayesian optimisation"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -146,7 +150,8 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn parse_triplet(s: &str) -> Result<[f32; 3], String> {
-    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let v: Vec<f32> =
+        s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     <[f32; 3]>::try_from(v).map_err(|_| format!("expected three comma-separated numbers, not {s:?}"))
 }
 

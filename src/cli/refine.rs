@@ -126,7 +126,13 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
-    let run = borex::borex::bulk::ManyImages { images: &images, shard, template: &job, out_dir: &out_dir, lockstep: args.lockstep };
+    let run = borex::borex::bulk::ManyImages {
+        images: &images,
+        shard,
+        template: &job,
+        out_dir: &out_dir,
+        lockstep: args.lockstep,
+    };
     let summary = borex::borex::bulk::refine_many(&run, &model, &backend, true, &bar)?;
     bar.finish_and_clear();
     for (img, e) in &summary.failed {
@@ -142,7 +148,12 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         summary.failed.len(),
         out_dir.join("summary.csv").display()
     );
-    anyhow::ensure!(summary.failed.is_empty(), "{} of {} images failed (see summary.csv)", summary.failed.len(), shard.range(images.len()).len());
+    anyhow::ensure!(
+        summary.failed.is_empty(),
+        "{} of {} images failed (see summary.csv)",
+        summary.failed.len(),
+        shard.range(images.len()).len()
+    );
     Ok(())
 }
 
@@ -180,13 +191,23 @@ pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
     job.config.validate()?;
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     match &job.prior {
-        PriorSpec::File(p) => anyhow::ensure!(p.is_file(), "--prior {}: not a method ({}) nor an existing map file", p.display(), borex::explain::Method::NAMES.join(", ")),
+        PriorSpec::File(p) => anyhow::ensure!(
+            p.is_file(),
+            "--prior {}: not a method ({}) nor an existing map file",
+            p.display(),
+            borex::explain::Method::NAMES.join(", ")
+        ),
         PriorSpec::Method(m) => m.validate()?,
     }
     Ok(())
 }
 
-fn run_one(args: &RefineArgs, image: &std::path::Path, out_dir: &std::path::Path, global: &GlobalArgs) -> anyhow::Result<()> {
+fn run_one(
+    args: &RefineArgs,
+    image: &std::path::Path,
+    out_dir: &std::path::Path,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
     check(&args.settings, &job)?;
@@ -197,11 +218,22 @@ fn run_one(args: &RefineArgs, image: &std::path::Path, out_dir: &std::path::Path
         eprintln!("note: {note}");
     }
     let r = &outcome.report;
-    writeln!(out, "{}: class {} ({}) p={:.4}", image.display(), r["class"], r["label"].as_str().unwrap_or("-"), r["probability"].as_f64().unwrap_or(0.0))?;
+    writeln!(
+        out,
+        "{}: class {} ({}) p={:.4}",
+        image.display(),
+        r["class"],
+        r["label"].as_str().unwrap_or("-"),
+        r["probability"].as_f64().unwrap_or(0.0)
+    )?;
     if !args.settings.no_metrics {
         let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
-        for (who, label) in [("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))), ("refined", format!("refined ({} queries)", args.settings.iters))] {
-            let ins: Vec<String> = args.settings
+        for (who, label) in [
+            ("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))),
+            ("refined", format!("refined ({} queries)", args.settings.iters)),
+        ] {
+            let ins: Vec<String> = args
+                .settings
                 .insertion_start
                 .iter()
                 .map(|s| format!("insertion[{}] {}", s.name(), f(&r[who][format!("insertion_{}", s.name())])))

@@ -1,9 +1,9 @@
 use super::refine::{check, job, RefineSettings};
 use super::{GlobalArgs, MergeCommand};
 use borex::borex::bulk::Shard;
+use borex::borex::clip::ClipConfig;
 use borex::compute::Backend;
 use borex::model::Classifier;
-use borex::borex::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
 use borex::video::resume::merge_shards;
 use borex::video::run::{run, VideoJob, WarmStart};
@@ -87,11 +87,15 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         println!("merged {n} {what} from {} shards into {}", m.shards.len(), m.out.display());
         return Ok(());
     }
-    let (input, out) = (args.input.clone().expect("clap requires INPUT"), args.out.clone().expect("clap requires --out"));
+    let (input, out) =
+        (args.input.clone().expect("clap requires INPUT"), args.out.clone().expect("clap requires --out"));
     anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0, "--fps must be a number > 0, not {}", args.fps);
     borex::limits::in_range("--every", args.every as usize, 1, borex::limits::MAX_EVERY)?;
     borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
-    let warm = args.warm_start.then(|| WarmStart { keyframe_every: args.keyframe_every, iters: args.warm_iters.unwrap_or(args.settings.iters) });
+    let warm = args.warm_start.then(|| WarmStart {
+        keyframe_every: args.keyframe_every,
+        iters: args.warm_iters.unwrap_or(args.settings.iters),
+    });
     if let Some(w) = warm {
         borex::limits::in_range("--keyframe-every", w.keyframe_every, 1, borex::limits::MAX_EVERY)?;
         borex::limits::in_range("--warm-iters", w.iters, 1, borex::limits::MAX_ITERS)?;
@@ -103,7 +107,11 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if args.mode == VideoMode::Clip {
         return run_clip_mode(args, global, input, out, refine);
     }
-    let clip_only = [("--clip-len", args.clip_len.is_some()), ("--clip-stride", args.clip_stride.is_some()), ("--temporal-sizes", args.temporal_sizes.is_some())];
+    let clip_only = [
+        ("--clip-len", args.clip_len.is_some()),
+        ("--clip-stride", args.clip_stride.is_some()),
+        ("--temporal-sizes", args.temporal_sizes.is_some()),
+    ];
     if let Some((flag, _)) = clip_only.iter().find(|(_, given)| *given) {
         anyhow::bail!("{flag} applies to --mode clip only");
     }
@@ -122,12 +130,22 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     let quiet = global.quiet;
     let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
-    let done = if s.finished { format!("wrote {}", out.display()) } else { "this shard is done; `borex video merge` joins the shards".into() };
+    let done = if s.finished {
+        format!("wrote {}", out.display())
+    } else {
+        "this shard is done; `borex video merge` joins the shards".into()
+    };
     println!("{} frames: {} refined, {} done by an earlier run; {done}", s.frames, s.refined, s.kept);
     Ok(())
 }
 
-fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: PathBuf, refine: borex::borex::RefineJob) -> anyhow::Result<()> {
+fn run_clip_mode(
+    args: &VideoArgs,
+    global: &GlobalArgs,
+    input: PathBuf,
+    out: PathBuf,
+    refine: borex::borex::RefineJob,
+) -> anyhow::Result<()> {
     // What clip mode does not do (yet): say so rather than ignore it.
     for (flag, given) in [("--stack", args.stack), ("--warm-start", args.warm_start)] {
         anyhow::ensure!(!given, "{flag} is not supported with --mode clip");
@@ -156,8 +174,19 @@ fn run_clip_mode(args: &VideoArgs, global: &GlobalArgs, input: PathBuf, out: Pat
     };
     let quiet = global.quiet;
     let s = run_clips(&cjob, &model, &backend, &|n| borex::progress::rate_bar(n, "clips", quiet))?;
-    let left = if s.left_over > 0 { format!(" ({} frames after the last whole clip left out)", s.left_over) } else { String::new() };
-    let done = if s.finished { format!("wrote {}", out.display()) } else { "this shard is done; `borex video merge` joins the shards".into() };
-    println!("{} clips of {} frames: {} refined, {} done by an earlier run{left}; {done}", s.clips, s.clip_len, s.refined, s.kept);
+    let left = if s.left_over > 0 {
+        format!(" ({} frames after the last whole clip left out)", s.left_over)
+    } else {
+        String::new()
+    };
+    let done = if s.finished {
+        format!("wrote {}", out.display())
+    } else {
+        "this shard is done; `borex video merge` joins the shards".into()
+    };
+    println!(
+        "{} clips of {} frames: {} refined, {} done by an earlier run{left}; {done}",
+        s.clips, s.clip_len, s.refined, s.kept
+    );
     Ok(())
 }

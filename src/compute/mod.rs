@@ -39,7 +39,11 @@ impl BoxMask {
 
     /// The mask value at (r, c): 1 keeps the image, 0 takes the baseline.
     pub fn value(&self, r: u32, c: u32) -> f32 {
-        if self.contains(r, c) == (self.keep == Keep::Inside) { 1.0 } else { 0.0 }
+        if self.contains(r, c) == (self.keep == Keep::Inside) {
+            1.0
+        } else {
+            0.0
+        }
     }
 }
 
@@ -150,12 +154,21 @@ pub trait ImageKernels: Send + Sync {
 
     /// A streamed RISE run over `image` with `accumulators` weighted sums
     /// (zero baseline: masks multiply the image).
-    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>>;
+    fn rise_session(
+        &self,
+        image: ArrayView3<f32>,
+        params: &RiseParams,
+        accumulators: usize,
+    ) -> Result<Box<dyn RiseSession>>;
 
     /// A [`MaskStore`] holding `images` and `substrates` (all C×H×W of one
     /// shape) where the masking runs, or `None` where masking box by box is
     /// as good (the CPU twin) or the store does not fit the device.
-    fn mask_store(&self, images: &[ArrayView3<f32>], substrates: &[ArrayView3<f32>]) -> Result<Option<Box<dyn MaskStore>>> {
+    fn mask_store(
+        &self,
+        images: &[ArrayView3<f32>],
+        substrates: &[ArrayView3<f32>],
+    ) -> Result<Option<Box<dyn MaskStore>>> {
         let _ = (images, substrates);
         Ok(None)
     }
@@ -231,7 +244,11 @@ impl MapGrid<'_> {
         if self.prior.len() != self.prior_hw.0 * self.prior_hw.1 || self.prior.is_empty() {
             return Err(BorexError::invalid("prior does not match its stated size"));
         }
-        if self.sizes.len() != self.windows.len() || self.sizes.is_empty() || self.rows.is_empty() || self.cols.is_empty() {
+        if self.sizes.len() != self.windows.len()
+            || self.sizes.is_empty()
+            || self.rows.is_empty()
+            || self.cols.is_empty()
+        {
             return Err(BorexError::invalid("map grid needs sizes, windows, rows and columns"));
         }
         if gp.length_scales.len() != 3 || gp.x.len() != 3 * gp.n {
@@ -350,14 +367,23 @@ pub(crate) enum Step {
 
 impl Evaluated {
     pub fn new(gp: &PosteriorInputs, sigma: bool, cached: bool) -> Self {
-        Self { n: gp.n, x: gp.x.clone(), length_scales: gp.length_scales.clone(), weights: gp.weights.clone(), l_inv: gp.l_inv.clone(), sigma, cached }
+        Self {
+            n: gp.n,
+            x: gp.x.clone(),
+            length_scales: gp.length_scales.clone(),
+            weights: gp.weights.clone(),
+            l_inv: gp.l_inv.clone(),
+            sigma,
+            cached,
+        }
     }
 
     /// How to go from `prev` to `gp` (σ² too when `sigma`).
     pub fn step(prev: Option<&Self>, gp: &PosteriorInputs, sigma: bool) -> Step {
         let Some(e) = prev else { return Step::Full };
         let d = gp.length_scales.len();
-        let same_kernel = |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= d * n && e.x[..] == gp.x[..d * n];
+        let same_kernel =
+            |n: usize| e.length_scales == gp.length_scales && gp.x.len() >= d * n && e.x[..] == gp.x[..d * n];
         if e.n == gp.n && same_kernel(e.n) && e.weights == gp.weights && (e.sigma || !sigma) {
             Step::Same
         } else if e.cached && e.n + 1 == gp.n && same_kernel(e.n) && e.leading_rows_kept(gp) && (e.sigma || !sigma) {
@@ -372,7 +398,12 @@ impl Evaluated {
 pub(crate) fn check_session(grid: &CandidateGrid, prior: &[f32]) -> Result<()> {
     let frames = grid.time.as_ref().map_or(1, |t| t.frames as usize);
     if prior.len() != grid.pixels() * frames {
-        return Err(BorexError::invalid(format!("prior has {} values for a {frames}×{}×{} grid", prior.len(), grid.height, grid.width)));
+        return Err(BorexError::invalid(format!(
+            "prior has {} values for a {frames}×{}×{} grid",
+            prior.len(),
+            grid.height,
+            grid.width
+        )));
     }
     if grid.planes() == 0 || grid.pixels() == 0 {
         return Err(BorexError::invalid("empty candidate grid"));
@@ -422,15 +453,17 @@ pub fn temporal_map(grid: &CandidateGrid, planes: &[f32]) -> Vec<f32> {
 
 pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, masks: &Masks) -> Result<()> {
     if image.dim() != baseline.dim() {
-        return Err(BorexError::invalid(format!("baseline shape {:?} differs from image shape {:?}", baseline.dim(), image.dim())));
+        return Err(BorexError::invalid(format!(
+            "baseline shape {:?} differs from image shape {:?}",
+            baseline.dim(),
+            image.dim()
+        )));
     }
     let (_, h, w) = image.dim();
     match masks {
-        Masks::Dense(m) if (m.dim().1, m.dim().2) != (h, w) => Err(BorexError::invalid(format!(
-            "masks are {}×{} but the image is {h}×{w}",
-            m.dim().1,
-            m.dim().2
-        ))),
+        Masks::Dense(m) if (m.dim().1, m.dim().2) != (h, w) => {
+            Err(BorexError::invalid(format!("masks are {}×{} but the image is {h}×{w}", m.dim().1, m.dim().2)))
+        }
         _ => Ok(()),
     }
 }
@@ -461,7 +494,12 @@ pub struct Backend {
 
 impl Backend {
     pub fn select(choice: DeviceChoice) -> Result<Self> {
-        let cpu = || Backend { image: Arc::new(cpu::CpuKernels), gp: Arc::new(cpu::CpuKernels), gpu: None, fallback_reason: None };
+        let cpu = || Backend {
+            image: Arc::new(cpu::CpuKernels),
+            gp: Arc::new(cpu::CpuKernels),
+            gpu: None,
+            fallback_reason: None,
+        };
         let gpu = |ctx: Arc<gpu::GpuContext>| {
             let k = Arc::new(gpu::GpuKernels::new(ctx.clone()));
             Backend { image: k.clone(), gp: k, gpu: Some(ctx), fallback_reason: None }
@@ -485,7 +523,11 @@ impl Backend {
 
     /// "gpu" or "cpu".
     pub fn kind(&self) -> &'static str {
-        if self.gpu.is_some() { "gpu" } else { "cpu" }
+        if self.gpu.is_some() {
+            "gpu"
+        } else {
+            "cpu"
+        }
     }
 
     /// A one-line description of the device, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu]".
@@ -505,8 +547,17 @@ mod tests {
     fn blur_kernel_matches_scipy_reference() {
         // The 1-D factor of scipy.ndimage.gaussian_filter(delta 11×11, 5), printed by scripts/golden_blur_kernel.py.
         let golden = [
-            0.087_958_15f32, 0.088_896_12, 0.090_474_2, 0.092_191_12, 0.093_489_39, 0.093_982_06,
-            0.093_489_39, 0.092_191_12, 0.090_474_2, 0.088_896_12, 0.087_958_15,
+            0.087_958_15f32,
+            0.088_896_12,
+            0.090_474_2,
+            0.092_191_12,
+            0.093_489_39,
+            0.093_982_06,
+            0.093_489_39,
+            0.092_191_12,
+            0.090_474_2,
+            0.088_896_12,
+            0.087_958_15,
         ];
         let k = gaussian_kernel_1d(11, 5.0);
         for (a, b) in k.iter().zip(golden) {
@@ -520,7 +571,9 @@ mod tests {
         use crate::gp::Gp;
         let x = ndarray::array![[1.0, 2.0, 3.0], [7.0, 1.0, 3.5], [4.0, 9.0, 2.0]];
         let y = [0.3, -0.2, 0.5];
-        let gp = |n: usize, ls: f64, alpha: f64| Gp::with_length_scales(x.slice(ndarray::s![..n, ..]), &y[..n], &[ls; 3], alpha).unwrap().posterior_inputs();
+        let gp = |n: usize, ls: f64, alpha: f64| {
+            Gp::with_length_scales(x.slice(ndarray::s![..n, ..]), &y[..n], &[ls; 3], alpha).unwrap().posterior_inputs()
+        };
         let prev = Evaluated::new(&gp(2, 5.0, 0.01), true, true);
         assert_eq!(Evaluated::step(None, &gp(2, 5.0, 0.01), true), Step::Full);
         assert_eq!(Evaluated::step(Some(&prev), &gp(2, 5.0, 0.01), true), Step::Same);
@@ -528,7 +581,10 @@ mod tests {
         // Other length scales, another α, or no cached rows: recompute.
         assert_eq!(Evaluated::step(Some(&prev), &gp(3, 6.0, 0.01), true), Step::Full);
         assert_eq!(Evaluated::step(Some(&prev), &gp(3, 5.0, 0.02), true), Step::Full);
-        assert_eq!(Evaluated::step(Some(&Evaluated { cached: false, ..prev.clone() }), &gp(3, 5.0, 0.01), true), Step::Full);
+        assert_eq!(
+            Evaluated::step(Some(&Evaluated { cached: false, ..prev.clone() }), &gp(3, 5.0, 0.01), true),
+            Step::Full
+        );
         // σ² wanted but not stored: recompute; not wanted: append anyway.
         let mean_only = Evaluated { sigma: false, ..prev.clone() };
         assert_eq!(Evaluated::step(Some(&mean_only), &gp(3, 5.0, 0.01), true), Step::Full);

@@ -80,7 +80,11 @@ pub fn masks(params: &RiseParams, h: usize, w: usize, start: usize, count: usize
     out.axis_iter_mut(Axis(0)).enumerate().for_each(|(k, mut m)| {
         let i = (start + k) as u32;
         let cell = |gy: usize, gx: usize| -> f32 {
-            if unit(hash(params.seed, i, (gy * s + gx) as u32)) < params.p { 1.0 } else { 0.0 }
+            if unit(hash(params.seed, i, (gy * s + gx) as u32)) < params.p {
+                1.0
+            } else {
+                0.0
+            }
         };
         let dy = hash(params.seed, i, (s * s) as u32) as usize % cell_h;
         let dx = hash(params.seed, i, (s * s + 1) as u32) as usize % cell_w;
@@ -106,7 +110,13 @@ pub fn ratio(s: usize, up: usize) -> f32 {
 fn axis_taps(s: usize, ratio: f32, shift: usize, len: usize) -> Vec<(usize, usize, f32)> {
     let mirror = |i: isize| -> usize {
         let n = s as isize;
-        (if i < 0 { -i } else if i >= n { 2 * (n - 1) - i } else { i }) as usize
+        (if i < 0 {
+            -i
+        } else if i >= n {
+            2 * (n - 1) - i
+        } else {
+            i
+        }) as usize
     };
     (0..len)
         .map(|o| {
@@ -147,8 +157,10 @@ mod tests {
         // skimage.transform.resize(grid, (12, 12), order=1, mode="reflect", anti_aliasing=False),
         // row 0 and column 5, printed by scripts/golden_rise_upsample.py.
         let grid = [[1.0f32, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]];
-        let row0 = [0.390625f32, 0.546875, 0.546875, 0.390625, 0.234375, 0.078125, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
-        let col5 = [0.078125f32, 0.109375, 0.109375, 0.078125, 0.046875, 0.015625, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
+        let row0 =
+            [0.390625f32, 0.546875, 0.546875, 0.390625, 0.234375, 0.078125, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
+        let col5 =
+            [0.078125f32, 0.109375, 0.109375, 0.078125, 0.046875, 0.015625, 0.125, 0.375, 0.625, 0.875, 0.875, 0.625];
         let taps = axis_taps(3, ratio(3, 12), 0, 12);
         let at = |y: usize, x: usize| {
             let ((y0, y1, fy), (x0, x1, fx)) = (taps[y], taps[x]);

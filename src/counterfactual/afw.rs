@@ -50,7 +50,11 @@ impl AfwConfig {
             )));
         }
         if !(lmo::MIN_P..=lmo::MAX_P).contains(&p) {
-            return Err(BorexError::invalid(format!("--p {p} is out of range: it must be between {} and {}", lmo::MIN_P, lmo::MAX_P)));
+            return Err(BorexError::invalid(format!(
+                "--p {p} is out of range: it must be between {} and {}",
+                lmo::MIN_P,
+                lmo::MAX_P
+            )));
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
             return Err(BorexError::invalid(format!("--eps must be a finite number > 0, not {}", self.eps)));
@@ -99,7 +103,14 @@ pub fn checkpoints(steps: usize) -> Vec<usize> {
 
 /// Run AFW on `x0` (items × d, in [0,1]) towards `targets`; `start` is each
 /// item's start class (for the trace). `on_step` is called after every step.
-pub fn run(obj: &dyn Objective, x0: ArrayView2<f32>, start: &[usize], targets: &[usize], cfg: &AfwConfig, mut on_step: impl FnMut()) -> Result<Vec<AfwResult>> {
+pub fn run(
+    obj: &dyn Objective,
+    x0: ArrayView2<f32>,
+    start: &[usize],
+    targets: &[usize],
+    cfg: &AfwConfig,
+    mut on_step: impl FnMut(),
+) -> Result<Vec<AfwResult>> {
     cfg.validate()?;
     let (n, d) = x0.dim();
     let r = cfg.restarts.max(1);
@@ -197,7 +208,8 @@ pub fn run(obj: &dyn Objective, x0: ArrayView2<f32>, start: &[usize], targets: &
     // Best restart per item.
     Ok((0..n)
         .map(|i| {
-            let k = (i * r..(i + 1) * r).max_by(|a, b| best_v[*a].total_cmp(&best_v[*b]).then(b.cmp(a))).expect("r ≥ 1");
+            let k =
+                (i * r..(i + 1) * r).max_by(|a, b| best_v[*a].total_cmp(&best_v[*b]).then(b.cmp(a))).expect("r ≥ 1");
             AfwResult {
                 x: best_x.row(k).to_vec(),
                 value: best_v[k],

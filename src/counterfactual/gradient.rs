@@ -40,7 +40,11 @@ impl GradientModel {
     /// conv pads SAME) refuses any other: say so before the first step, not as ONNX Runtime's error.
     fn check_input_size(&self, (h, w): (u32, u32)) -> Result<()> {
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let dims: Option<Vec<i64>> = session.inputs().iter().find(|i| i.name() == INPUT).and_then(|i| i.dtype().tensor_shape().map(|s| s.iter().copied().collect()));
+        let dims: Option<Vec<i64>> = session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == INPUT)
+            .and_then(|i| i.dtype().tensor_shape().map(|s| s.iter().copied().collect()));
         if let Some([_, _, gh, gw]) = dims.as_deref() {
             if *gh > 0 && *gw > 0 && (*gh, *gw) != (h as i64, w as i64) {
                 return Err(BorexError::model(
@@ -85,11 +89,20 @@ impl GradientModel {
             .run(ort::inputs![INPUT => TensorRef::from_array_view(&input)?, TARGET => TensorRef::from_array_view(&t)?])
             .map_err(|e| BorexError::model(&self.path, format!("gradient graph failed: {e}")))?;
         let logits: ArrayViewD<f32> = outputs[LOGITS].try_extract_array()?;
-        let logits = logits.into_dimensionality::<Ix2>().map_err(|_| BorexError::model(&self.path, "logits are not batch × classes"))?.to_owned();
+        let logits = logits
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| BorexError::model(&self.path, "logits are not batch × classes"))?
+            .to_owned();
         let grad: ArrayViewD<f32> = outputs[GRAD].try_extract_array()?;
-        let grad = grad.into_dimensionality::<Ix4>().map_err(|_| BorexError::model(&self.path, "grad is not N×C×H×W"))?.to_owned();
+        let grad = grad
+            .into_dimensionality::<Ix4>()
+            .map_err(|_| BorexError::model(&self.path, "grad is not N×C×H×W"))?
+            .to_owned();
         if grad.dim() != input.dim() {
-            return Err(BorexError::model(&self.path, format!("grad has shape {:?}, the input {:?}", grad.dim(), input.dim())));
+            return Err(BorexError::model(
+                &self.path,
+                format!("grad has shape {:?}, the input {:?}", grad.dim(), input.dim()),
+            ));
         }
         if logits.iter().chain(grad.iter()).any(|v| !v.is_finite()) {
             return Err(BorexError::model(&self.path, "the gradient graph returned non-finite values"));

@@ -133,7 +133,9 @@ impl CounterfactualJob {
 
 /// The image in pixel space ([0,1], channels × H × W) at the model's input resolution.
 pub fn pixel_image(pre: &Preprocess, tensor: ArrayView3<f32>) -> Array3<f32> {
-    Array3::from_shape_fn(tensor.dim(), |(c, i, j)| ((tensor[[c, i, j]] * pre.std[c] + pre.mean[c]) / 255.0).clamp(0.0, 1.0))
+    Array3::from_shape_fn(tensor.dim(), |(c, i, j)| {
+        ((tensor[[c, i, j]] * pre.std[c] + pre.mean[c]) / 255.0).clamp(0.0, 1.0)
+    })
 }
 
 /// ‖δ‖ for p ∈ {1, 1.5, 2, ∞}, as JSON.
@@ -147,7 +149,12 @@ pub fn changed_pixels(delta: &[f32], channels: usize, threshold: f32) -> usize {
     (0..hw).filter(|&i| (0..channels).any(|c| delta[c * hw + i].abs() > threshold)).count()
 }
 
-pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &GradientModel, quiet: bool) -> Result<Outcome> {
+pub fn run_counterfactual(
+    job: &CounterfactualJob,
+    model: &Classifier,
+    grad: &GradientModel,
+    quiet: bool,
+) -> Result<Outcome> {
     job.validate()?;
     let t0 = Instant::now();
     let out = OutputSet::begin(&job.out_dir)?;
@@ -158,7 +165,10 @@ pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &Gr
     let (_, h, w) = pixels.dim();
     let channels = if model.grayscale() { 1 } else { 3 };
     if model.grayscale() {
-        let colour = pixels.outer_iter().skip(1).any(|ch| ch.iter().zip(pixels.index_axis(ndarray::Axis(0), 0)).any(|(a, b)| (a - b).abs() > 1.5 / 255.0));
+        let colour = pixels
+            .outer_iter()
+            .skip(1)
+            .any(|ch| ch.iter().zip(pixels.index_axis(ndarray::Axis(0), 0)).any(|(a, b)| (a - b).abs() > 1.5 / 255.0));
         if colour {
             return Err(BorexError::invalid(format!(
                 "{}: a colour image, but {} reads grey images (its sidecar says \"grayscale\": true); convert the image to greyscale",
@@ -174,7 +184,9 @@ pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &Gr
     let start = probs0.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
     let targets: Vec<usize> = match job.targets {
         Targets::Class(ref spec) => {
-            let t = spec.resolve(model, &probs0).map_err(|e| BorexError::invalid(format!("--target: {}", e.to_string().trim_start_matches("invalid input: "))))?;
+            let t = spec.resolve(model, &probs0).map_err(|e| {
+                BorexError::invalid(format!("--target: {}", e.to_string().trim_start_matches("invalid input: ")))
+            })?;
             if t == start {
                 notes.push(format!("--target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
             }
@@ -182,7 +194,10 @@ pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &Gr
         }
         Targets::TopOthers(k) => {
             if k > classes - 1 {
-                return Err(BorexError::invalid(format!("--targets {k}: the model has only {} classes besides the predicted one", classes - 1)));
+                return Err(BorexError::invalid(format!(
+                    "--targets {k}: the model has only {} classes besides the predicted one",
+                    classes - 1
+                )));
             }
             let mut idx: Vec<usize> = (0..classes).filter(|&c| c != start).collect();
             idx.sort_by(|&a, &b| probs0[b].total_cmp(&probs0[a]).then(a.cmp(&b)));
@@ -214,8 +229,11 @@ pub fn run_counterfactual(job: &CounterfactualJob, model: &Classifier, grad: &Gr
         let suffix = if n == 1 { String::new() } else { format!("_{t}") };
         let delta: Vec<f32> = r.x.iter().zip(&x0).map(|(a, b)| a - b).collect();
         let cf = Array3::from_shape_vec((channels, h, w), r.x.clone()).expect("shape");
-        let signed = Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j]).sum::<f32>());
-        let abs = Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j].abs()).sum::<f32>());
+        let signed =
+            Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j]).sum::<f32>());
+        let abs = Array2::from_shape_fn((h, w), |(i, j)| {
+            (0..channels).map(|c| delta[(c * h + i) * w + j].abs()).sum::<f32>()
+        });
         let cf_rgb = to_rgb(&r.x, channels, h, w);
         let change_rgb = diverging(signed.view());
         write_npy3(&out.file(&format!("counterfactual{suffix}.npy")), &cf)?;
@@ -266,7 +284,9 @@ fn write_npy3(path: &Path, a: &Array3<f32>) -> Result<()> {
 
 fn to_rgb(x: &[f32], channels: usize, h: usize, w: usize) -> image::RgbImage {
     image::RgbImage::from_fn(w as u32, h as u32, |j, i| {
-        let px = |c: usize| (x[(c.min(channels - 1) * h + i as usize) * w + j as usize] * 255.0).round().clamp(0.0, 255.0) as u8;
+        let px = |c: usize| {
+            (x[(c.min(channels - 1) * h + i as usize) * w + j as usize] * 255.0).round().clamp(0.0, 255.0) as u8
+        };
         image::Rgb([px(0), px(1), px(2)])
     })
 }
@@ -276,7 +296,8 @@ fn diverging(m: ArrayView2<f32>) -> image::RgbImage {
     let s = m.iter().fold(0.0f32, |a, v| a.max(v.abs())).max(1e-12);
     let (h, w) = m.dim();
     image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let c = colorous::RED_BLUE.eval_continuous((0.5 - 0.5 * m[[y as usize, x as usize]] / s).clamp(0.0, 1.0) as f64);
+        let c =
+            colorous::RED_BLUE.eval_continuous((0.5 - 0.5 * m[[y as usize, x as usize]] / s).clamp(0.0, 1.0) as f64);
         image::Rgb([c.r, c.g, c.b])
     })
 }
@@ -287,7 +308,8 @@ fn strip(rows: &[[image::RgbImage; 4]]) -> image::RgbImage {
     let (w0, h0) = rows[0][0].dimensions();
     let k = (112 / h0.min(w0).max(1)).max(1);
     let (w, h) = (w0 * k, h0 * k);
-    let mut out = image::RgbImage::from_pixel(4 * w + 3 * GAP, rows.len() as u32 * (h + GAP) - GAP, image::Rgb([255, 255, 255]));
+    let mut out =
+        image::RgbImage::from_pixel(4 * w + 3 * GAP, rows.len() as u32 * (h + GAP) - GAP, image::Rgb([255, 255, 255]));
     for (r, row) in rows.iter().enumerate() {
         for (c, p) in row.iter().enumerate() {
             let big = image::imageops::resize(p, w, h, image::imageops::FilterType::Nearest);

@@ -54,8 +54,20 @@ impl Variant {
                     "kappa" => config.kappa = value.parse().map_err(|e| bad(&e))?,
                     "gain" => config.gain = value.parse().map_err(|e| bad(&e))?,
                     "iters" => config.iters = value.parse().map_err(|e| bad(&e))?,
-                    "sizes" => config.sizes = Some(value.split('/').map(str::parse).collect::<std::result::Result<_, _>>().map_err(|e| bad(&e))?),
-                    _ => return Err(BorexError::invalid(format!("{spec:?}: unknown setting {key:?} (expected kappa, gain, iters or sizes)"))),
+                    "sizes" => {
+                        config.sizes = Some(
+                            value
+                                .split('/')
+                                .map(str::parse)
+                                .collect::<std::result::Result<_, _>>()
+                                .map_err(|e| bad(&e))?,
+                        )
+                    }
+                    _ => {
+                        return Err(BorexError::invalid(format!(
+                            "{spec:?}: unknown setting {key:?} (expected kappa, gain, iters or sizes)"
+                        )))
+                    }
                 }
                 config.validate()?;
                 continue;
@@ -125,8 +137,10 @@ impl EvalJob {
         self.images
             .iter()
             .map(|p| {
-                let stem: String = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-                let stem: String = stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+                let stem: String =
+                    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+                let stem: String =
+                    stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
                 let n = seen.entry(stem.clone()).or_insert(0);
                 *n += 1;
                 if *n == 1 {
@@ -161,7 +175,13 @@ pub struct Curves {
 }
 
 impl Scores {
-    pub fn compute(scorer: &Scorer, kernels: &dyn ImageKernels, x: ArrayView3<f32>, map: ArrayView2<f32>, class: usize) -> Result<Self> {
+    pub fn compute(
+        scorer: &Scorer,
+        kernels: &dyn ImageKernels,
+        x: ArrayView3<f32>,
+        map: ArrayView2<f32>,
+        class: usize,
+    ) -> Result<Self> {
         let ib = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, InsertionStart::Blur)?;
         let iz = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, InsertionStart::Zero)?;
         let d = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
@@ -251,7 +271,8 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
                 wanted.push((method, seed, dir, row));
             }
         }
-        let done: Vec<Vec<Option<Record>>> = wanted.iter().map(|(_, _, _, row)| row.iter().map(|(p, s, _)| read_record(p, s)).collect()).collect();
+        let done: Vec<Vec<Option<Record>>> =
+            wanted.iter().map(|(_, _, _, row)| row.iter().map(|(p, s, _)| read_record(p, s)).collect()).collect();
         if done.iter().flatten().all(Option::is_some) {
             records.extend(done.into_iter().flatten().flatten());
             skipped += wanted.len();
@@ -276,7 +297,11 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
             let ctx = RowCtx { job, model, backend, scorer: &scorer, prepared: &prepared, image, key, quiet };
             match ctx.run(method, seed, &dir, row, done) {
                 Ok(r) => records.extend(r),
-                Err(e) => failures.push(Failure { image: image.clone(), what: format!("{method} seed {seed}"), error: e.to_string() }),
+                Err(e) => failures.push(Failure {
+                    image: image.clone(),
+                    what: format!("{method} seed {seed}"),
+                    error: e.to_string(),
+                }),
             }
             computed += 1;
             bar.inc(1);
@@ -295,7 +320,9 @@ pub fn file_safe(s: &str) -> String {
 /// replaced by the image's file stem (maps from another tool, e.g. the BOREx authors' code).
 pub fn prior_spec(method: &str, image: &Path, seed: u64) -> PriorSpec {
     match method.strip_prefix("file:") {
-        Some(pattern) => PriorSpec::File(PathBuf::from(pattern.replace("{stem}", &image.file_stem().unwrap_or_default().to_string_lossy()))),
+        Some(pattern) => PriorSpec::File(PathBuf::from(
+            pattern.replace("{stem}", &image.file_stem().unwrap_or_default().to_string_lossy()),
+        )),
         None => PriorSpec::parse(method, seed),
     }
 }
@@ -318,7 +345,15 @@ struct RowCtx<'a> {
 }
 
 impl RowCtx<'_> {
-    fn record(&self, method: &str, seed: u64, variant: Option<String>, settings: serde_json::Value, map: ArrayView2<f32>, t: Instant) -> Result<Record> {
+    fn record(
+        &self,
+        method: &str,
+        seed: u64,
+        variant: Option<String>,
+        settings: serde_json::Value,
+        map: ArrayView2<f32>,
+        t: Instant,
+    ) -> Result<Record> {
         let p = self.prepared;
         let scores = Scores::compute(self.scorer, self.backend.image.as_ref(), p.pre.tensor.view(), map, p.class)?;
         Ok(Record {
@@ -338,7 +373,14 @@ impl RowCtx<'_> {
     }
 
     /// The prior (recomputed unless its record and map are on disk) and every missing refinement.
-    fn run(&self, method: &str, seed: u64, dir: &Path, row: Vec<Wanted>, done: Vec<Option<Record>>) -> Result<Vec<Record>> {
+    fn run(
+        &self,
+        method: &str,
+        seed: u64,
+        dir: &Path,
+        row: Vec<Wanted>,
+        done: Vec<Option<Record>>,
+    ) -> Result<Vec<Record>> {
         output::prepare_dir(dir)?;
         let prior_npy = dir.join("prior.npy");
         let mut out = vec![];
@@ -354,7 +396,15 @@ impl RowCtx<'_> {
                 let t = Instant::now();
                 let spec = prior_spec(method, self.image, seed);
                 let mut notes = vec![];
-                let map = compute_prior(&spec, self.model, self.scorer, self.prepared, self.job.baseline, self.quiet, &mut notes)?;
+                let map = compute_prior(
+                    &spec,
+                    self.model,
+                    self.scorer,
+                    self.prepared,
+                    self.job.baseline,
+                    self.quiet,
+                    &mut notes,
+                )?;
                 let r = Record { notes, ..self.record(method, seed, None, prior_settings, map.view(), t)? };
                 output::write_npy(&prior_npy, &map)?;
                 output::write_json(&prior_json, &r)?;
@@ -369,7 +419,15 @@ impl RowCtx<'_> {
             }
             let (variant, config) = variant.expect("refinements carry their variant");
             let t = Instant::now();
-            let refined = refine(self.scorer, self.backend.gp.as_ref(), self.prepared.pre.tensor.view(), self.prepared.class, prior.view(), &config, &indicatif::ProgressBar::hidden())?;
+            let refined = refine(
+                self.scorer,
+                self.backend.gp.as_ref(),
+                self.prepared.pre.tensor.view(),
+                self.prepared.class,
+                prior.view(),
+                &config,
+                &indicatif::ProgressBar::hidden(),
+            )?;
             let r = self.record(method, seed, Some(variant.label.clone()), settings, refined.map.view(), t)?;
             output::write_npy(&path.with_extension("npy"), &refined.map)?;
             output::write_json(&path, &r)?;
@@ -383,7 +441,8 @@ impl RowCtx<'_> {
 /// blank lines and `#` comments are skipped. Missing images are not checked
 /// here: they are reported per image and the rest continue.
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     Ok(text
         .lines()
@@ -407,19 +466,31 @@ mod tests {
     #[test]
     fn variants_parse() {
         let v = Variant::parse("paper:blur", &RefineConfig::default()).unwrap();
-        assert_eq!((v.config.objective, v.config.baseline, v.file_stem().as_str()), (Objective::Paper, Baseline::Blur, "paper-blur"));
+        assert_eq!(
+            (v.config.objective, v.config.baseline, v.file_stem().as_str()),
+            (Objective::Paper, Baseline::Blur, "paper-blur")
+        );
         assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.objective, Objective::Matched);
         assert!(Variant::parse("best", &RefineConfig::default()).is_err());
         assert!(Variant::parse("paper:grey", &RefineConfig::default()).is_err());
         let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
-        assert_eq!((p.config.objective, p.config.readout, p.file_stem().as_str()), (Objective::Matched, crate::borex::full_res::Readout::Point, "matched-point"));
+        assert_eq!(
+            (p.config.objective, p.config.readout, p.file_stem().as_str()),
+            (Objective::Matched, crate::borex::full_res::Readout::Point, "matched-point")
+        );
         assert!(Variant::parse("matched+blurry", &RefineConfig::default()).is_err());
         let k = Variant::parse("matched+fitted+kappa=2+sizes=15/30+iters=20", &RefineConfig::default()).unwrap();
         assert_eq!(k.config.prior_mean, crate::borex::PriorMean::Fitted);
         assert_eq!((k.config.kappa, k.config.sizes.clone(), k.config.iters), (2.0, Some(vec![15, 30]), 20));
         assert_eq!(k.file_stem(), "matched-fitted-kappa-2-sizes-15-30-iters-20");
-        assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default()).unwrap_err().to_string().contains("--kappa"));
-        assert!(Variant::parse("matched+tau=1", &RefineConfig::default()).unwrap_err().to_string().contains("unknown setting"));
+        assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default())
+            .unwrap_err()
+            .to_string()
+            .contains("--kappa"));
+        assert!(Variant::parse("matched+tau=1", &RefineConfig::default())
+            .unwrap_err()
+            .to_string()
+            .contains("unknown setting"));
     }
 
     #[test]

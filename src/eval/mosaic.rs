@@ -91,7 +91,8 @@ pub struct ClassFolder {
 
 /// The class folders of `dir` (sorted), each named by a class id or a label of the model.
 pub fn scan_classes(dir: &Path, model: &Classifier) -> Result<Vec<ClassFolder>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| BorexError::invalid(format!("mosaic folder {}: {e}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| BorexError::invalid(format!("mosaic folder {}: {e}", dir.display())))?;
     let mut folders: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     folders.sort();
     let n_classes = model.num_classes().or_else(|| model.labels().map(|l| l.len())).unwrap_or(0);
@@ -99,24 +100,33 @@ pub fn scan_classes(dir: &Path, model: &Classifier) -> Result<Vec<ClassFolder>> 
     let mut out = vec![];
     for f in folders {
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let class = name
-            .parse::<ClassSpec>()
-            .expect("infallible")
-            .resolve(model, &zeros)
-            .map_err(|e| BorexError::invalid(format!("class folder {name:?}: not a class id nor a label of the model ({e})")))?;
+        let class = name.parse::<ClassSpec>().expect("infallible").resolve(model, &zeros).map_err(|e| {
+            BorexError::invalid(format!("class folder {name:?}: not a class id nor a label of the model ({e})"))
+        })?;
         let mut images: Vec<PathBuf> = std::fs::read_dir(&f)
             .map_err(|e| BorexError::io(&f, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+            })
             .collect();
         images.sort();
         if images.len() < 2 {
-            return Err(BorexError::invalid(format!("class folder {name:?} has {} image(s); mosaics need at least two per class", images.len())));
+            return Err(BorexError::invalid(format!(
+                "class folder {name:?} has {} image(s); mosaics need at least two per class",
+                images.len()
+            )));
         }
         out.push(ClassFolder { name, class, images });
     }
     if out.len() < 2 {
-        return Err(BorexError::invalid(format!("{} has {} class folder(s); mosaics need at least two classes (one sub-folder per class)", dir.display(), out.len())));
+        return Err(BorexError::invalid(format!(
+            "{} has {} class folder(s); mosaics need at least two classes (one sub-folder per class)",
+            dir.display(),
+            out.len()
+        )));
     }
     Ok(out)
 }
@@ -146,7 +156,8 @@ pub fn build_specs(classes: &[ClassFolder], k: usize, seed: u64) -> Vec<MosaicSp
             let target = index % classes.len();
             let mut own: Vec<usize> = (0..classes[target].images.len()).collect();
             own.shuffle(&mut rng);
-            let mut tiles: Vec<(usize, PathBuf)> = own[..2].iter().map(|&i| (target, classes[target].images[i].clone())).collect();
+            let mut tiles: Vec<(usize, PathBuf)> =
+                own[..2].iter().map(|&i| (target, classes[target].images[i].clone())).collect();
             while tiles.len() < 4 {
                 let c = (target + 1 + rng.random_range(0..classes.len() - 1)) % classes.len();
                 let img = classes[c].images[rng.random_range(0..classes[c].images.len())].clone();
@@ -208,8 +219,11 @@ pub struct Reliability {
 
 /// α and the Spearman matrix of one metric from the rows.
 pub fn reliability(metric: &str, methods: &[String], mosaics: usize, rows: &[MosaicRow]) -> Reliability {
-    let value = |m: usize, method: &str| rows.iter().find(|r| r.mosaic == m && r.method == method).and_then(|r| r.metrics[metric]);
-    let table: Vec<Vec<Option<f64>>> = (0..mosaics).map(|m| methods.iter().map(|meth| value(m, meth)).collect()).collect();
+    let value = |m: usize, method: &str| {
+        rows.iter().find(|r| r.mosaic == m && r.method == method).and_then(|r| r.metrics[metric])
+    };
+    let table: Vec<Vec<Option<f64>>> =
+        (0..mosaics).map(|m| methods.iter().map(|meth| value(m, meth)).collect()).collect();
     // Each mosaic (rater) ranks the methods (units) it has values for; ties share the average rank.
     let ranked: Vec<Vec<Option<f64>>> = table
         .iter()
@@ -228,7 +242,8 @@ pub fn reliability(metric: &str, methods: &[String], mosaics: usize, rows: &[Mos
                 .iter()
                 .enumerate()
                 .map(|(b, _)| {
-                    let (xa, xb): (Vec<f64>, Vec<f64>) = table.iter().filter_map(|row| Some((row[a]?, row[b]?))).unzip();
+                    let (xa, xb): (Vec<f64>, Vec<f64>) =
+                        table.iter().filter_map(|row| Some((row[a]?, row[b]?))).unzip();
                     spearman(&xa, &xb)
                 })
                 .collect()
@@ -237,7 +252,16 @@ pub fn reliability(metric: &str, methods: &[String], mosaics: usize, rows: &[Mos
     let col = |i: usize| table.iter().filter_map(|row| row[i]).collect::<Vec<f64>>();
     Reliability {
         metric: metric.to_string(),
-        mean: methods.iter().enumerate().map(|(i, m)| (m.clone(), { let c = col(i); (!c.is_empty()).then(|| c.iter().sum::<f64>() / c.len() as f64) })).collect(),
+        mean: methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                (m.clone(), {
+                    let c = col(i);
+                    (!c.is_empty()).then(|| c.iter().sum::<f64>() / c.len() as f64)
+                })
+            })
+            .collect(),
         defined: methods.iter().enumerate().map(|(i, m)| (m.clone(), col(i).len())).collect(),
         alpha: krippendorff_alpha_ordinal(&ranked),
         spearman: spearman_m,
@@ -254,7 +278,11 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
     if job.mosaics == 0 {
         return Err(BorexError::invalid("--mosaics must be at least 1"));
     }
-    let methods: Vec<Method> = job.methods.iter().map(|m| Method::parse(m, job.seed).ok_or_else(|| crate::explain::unknown_method(m))).collect::<Result<_>>()?;
+    let methods: Vec<Method> = job
+        .methods
+        .iter()
+        .map(|m| Method::parse(m, job.seed).ok_or_else(|| crate::explain::unknown_method(m)))
+        .collect::<Result<_>>()?;
     let classes = scan_classes(&job.dir, model)?;
     output::prepare_dir(&job.out_dir)?;
     output::prepare_dir(&job.out_dir.join("mosaics"))?;
@@ -270,7 +298,8 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
         let class = classes[spec.target].class;
         for (method, name) in methods.iter().zip(&job.methods) {
             let input = ExplainInput { tensor: x.view(), rgb: &rgb, baseline: job.baseline };
-            let map = explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
+            let map =
+                explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
             let confusion = Confusion::of(map.view(), spec.target_quadrants());
             rows.push(MosaicRow {
                 mosaic: spec.index,
@@ -301,9 +330,26 @@ fn write_outputs(job: &MosaicJob, specs: &[MosaicSpec], o: &MosaicOutcome) -> Re
         header.extend(METRICS);
         c.write_record(&header)?;
         for r in &o.rows {
-            let tiles = specs[r.mosaic].tiles.iter().map(|(ci, p)| format!("{}/{}", o.classes[*ci].name, p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())).collect::<Vec<_>>().join(" ");
+            let tiles = specs[r.mosaic]
+                .tiles
+                .iter()
+                .map(|(ci, p)| {
+                    format!(
+                        "{}/{}",
+                        o.classes[*ci].name,
+                        p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             let k = &r.confusion;
-            let mut row = vec![r.mosaic.to_string(), r.target_class.to_string(), r.target_folder.clone(), tiles, r.method.clone()];
+            let mut row = vec![
+                r.mosaic.to_string(),
+                r.target_class.to_string(),
+                r.target_folder.clone(),
+                tiles,
+                r.method.clone(),
+            ];
             row.extend([k.tp, k.fn_, k.fp, k.tn].map(|v| format!("{v:.6}")));
             // Undefined values are empty cells, never 0.
             row.extend(METRICS.iter().map(|m| r.metrics[*m].map_or(String::new(), |v| format!("{v:.6}"))));
@@ -323,17 +369,35 @@ fn write_outputs(job: &MosaicJob, specs: &[MosaicSpec], o: &MosaicOutcome) -> Re
     output::write_json(&job.out_dir.join("summary.json"), &summary)?;
     let mut md = String::new();
     let _ = writeln!(md, "# borex eval mosaic: mosaic metrics and their reliability\n");
-    let _ = writeln!(md, "Generated by `{}`; {} mosaics (seed {}) from {} classes of `{}`.\n", job.command, specs.len(), job.seed, o.classes.len(), job.dir.display());
-    let _ = writeln!(md, "Mean per method over the mosaics where the metric is defined (defined / total in parentheses):\n");
+    let _ = writeln!(
+        md,
+        "Generated by `{}`; {} mosaics (seed {}) from {} classes of `{}`.\n",
+        job.command,
+        specs.len(),
+        job.seed,
+        o.classes.len(),
+        job.dir.display()
+    );
+    let _ = writeln!(
+        md,
+        "Mean per method over the mosaics where the metric is defined (defined / total in parentheses):\n"
+    );
     let _ = writeln!(md, "| metric | {} | Krippendorff α (ordinal) |", job.methods.join(" | "));
     let _ = writeln!(md, "|---|{}---|", "---|".repeat(job.methods.len()));
     for r in &o.reliability {
-        let cells: Vec<String> = job.methods.iter().map(|m| format!("{} ({}/{})", opt(r.mean[m]), r.defined[m], specs.len())).collect();
+        let cells: Vec<String> =
+            job.methods.iter().map(|m| format!("{} ({}/{})", opt(r.mean[m]), r.defined[m], specs.len())).collect();
         let _ = writeln!(md, "| {} | {} | {} |", r.metric, cells.join(" | "), opt(r.alpha));
     }
     let _ = writeln!(md, "\n## Spearman ρ between methods' per-mosaic scores\n");
     for r in &o.reliability {
-        let _ = writeln!(md, "### {}\n\n| | {} |\n|---|{}", r.metric, job.methods.join(" | "), "---|".repeat(job.methods.len()));
+        let _ = writeln!(
+            md,
+            "### {}\n\n| | {} |\n|---|{}",
+            r.metric,
+            job.methods.join(" | "),
+            "---|".repeat(job.methods.len())
+        );
         for (i, m) in job.methods.iter().enumerate() {
             let _ = writeln!(md, "| {m} | {} |", r.spearman[i].iter().map(|v| opt(*v)).collect::<Vec<_>>().join(" | "));
         }
@@ -372,7 +436,13 @@ mod tests {
 
     #[test]
     fn specs_have_two_target_tiles_and_distinct_images() {
-        let classes: Vec<ClassFolder> = (0..3).map(|c| ClassFolder { name: c.to_string(), class: c, images: (0..3).map(|i| PathBuf::from(format!("{c}/{i}.png"))).collect() }).collect();
+        let classes: Vec<ClassFolder> = (0..3)
+            .map(|c| ClassFolder {
+                name: c.to_string(),
+                class: c,
+                images: (0..3).map(|i| PathBuf::from(format!("{c}/{i}.png"))).collect(),
+            })
+            .collect();
         let specs = build_specs(&classes, 7, 5);
         assert_eq!(specs.len(), 7);
         for s in &specs {

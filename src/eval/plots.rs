@@ -30,7 +30,11 @@ fn register_font() {
 type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// Render into an RGB buffer and write it atomically.
-fn render(path: &Path, size: (u32, u32), draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> DrawResult<()>) -> Result<()> {
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend, plotters::coord::Shift>) -> DrawResult<()>,
+) -> Result<()> {
     register_font();
     let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
     {
@@ -59,7 +63,8 @@ fn of<'a>(records: &'a [Record], method: &'a str, variant: Option<&'a str>) -> i
 pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> Result<Vec<String>> {
     output::prepare_dir(dir)?;
     let mut names = vec![];
-    let maps: Vec<Option<&str>> = std::iter::once(None).chain(job.variants.iter().map(|v| Some(v.label.as_str()))).collect();
+    let maps: Vec<Option<&str>> =
+        std::iter::once(None).chain(job.variants.iter().map(|v| Some(v.label.as_str()))).collect();
     for method in &job.methods {
         let of = |v: Option<&'a str>| of(records, method, v);
         if of(None).next().is_none() {
@@ -78,7 +83,12 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
                     .x_label_area_size(35)
                     .y_label_area_size(45)
                     .build_cartesian_2d(0f32..1f32, 0f32..1f32)?;
-                chart.configure_mesh().x_desc("fraction of pixels").y_desc("P(class)").label_style(("sans-serif", 13)).draw()?;
+                chart
+                    .configure_mesh()
+                    .x_desc("fraction of pixels")
+                    .y_desc("P(class)")
+                    .label_style(("sans-serif", 13))
+                    .draw()?;
                 for (i, v) in maps.iter().enumerate() {
                     let pts = mean_curve(of(*v).map(|r| match k {
                         0 => &r.scores.curves.insertion_blur,
@@ -92,7 +102,12 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
                         .label(label)
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
                 }
-                chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).draw()?;
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .label_font(("sans-serif", 13))
+                    .draw()?;
             }
             root.present()?;
             Ok(())
@@ -102,18 +117,27 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
             continue;
         }
         let name = format!("scatter_{safe}.png");
-        let prior: std::collections::HashMap<(String, u64), f64> = of(None).map(|r| ((r.key.clone(), r.seed), super::summary::metric(r, "ins_del_blur"))).collect();
+        let prior: std::collections::HashMap<(String, u64), f64> =
+            of(None).map(|r| ((r.key.clone(), r.seed), super::summary::metric(r, "ins_del_blur"))).collect();
         let series: Vec<(String, Vec<(f32, f32)>)> = job
             .variants
             .iter()
             .map(|v| {
                 let pts = of(Some(&v.label))
-                    .filter_map(|r| prior.get(&(r.key.clone(), r.seed)).map(|p| (*p as f32, super::summary::metric(r, "ins_del_blur") as f32)))
+                    .filter_map(|r| {
+                        prior
+                            .get(&(r.key.clone(), r.seed))
+                            .map(|p| (*p as f32, super::summary::metric(r, "ins_del_blur") as f32))
+                    })
                     .collect();
                 (v.label.clone(), pts)
             })
             .collect();
-        let all: Vec<f32> = series.iter().flat_map(|(_, p)| p.iter().flat_map(|(a, b)| [*a, *b])).chain(prior.values().map(|v| *v as f32)).collect();
+        let all: Vec<f32> = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().flat_map(|(a, b)| [*a, *b]))
+            .chain(prior.values().map(|v| *v as f32))
+            .collect();
         let lo = all.iter().copied().fold(0.0f32, f32::min) - 0.05;
         let hi = all.iter().copied().fold(0.0f32, f32::max) + 0.05;
         render(&dir.join(&name), (640, 600), |root| {
@@ -124,7 +148,12 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
                 .x_label_area_size(40)
                 .y_label_area_size(50)
                 .build_cartesian_2d(lo..hi, lo..hi)?;
-            chart.configure_mesh().x_desc("prior").y_desc("refined (above the diagonal: better)").label_style(("sans-serif", 13)).draw()?;
+            chart
+                .configure_mesh()
+                .x_desc("prior")
+                .y_desc("refined (above the diagonal: better)")
+                .label_style(("sans-serif", 13))
+                .draw()?;
             chart.draw_series(LineSeries::new(vec![(lo, lo), (hi, hi)], RGBColor(150, 150, 150)))?;
             for (i, (label, pts)) in series.iter().enumerate() {
                 let colour = COLOURS[(i + 1) % COLOURS.len()];
@@ -133,7 +162,13 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
                     .label(format!("refined {label}"))
                     .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
             }
-            chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.85)).border_style(BLACK).label_font(("sans-serif", 13)).draw()?;
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 13))
+                .draw()?;
             root.present()?;
             Ok(())
         })?;

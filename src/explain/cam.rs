@@ -23,8 +23,12 @@ impl CamHead {
         })?;
         let graph = Graph::load(model.path())?;
         let (weights, _) = graph
-            .gap_linear_head(model.logits_output(), features, &|name| model.initializer_override(name).map(|o| o.data.clone()))
-            .map_err(|why| BorexError::model(model.path(), format!("CAM needs a global-average-pool + linear head: {why}")))?;
+            .gap_linear_head(model.logits_output(), features, &|name| {
+                model.initializer_override(name).map(|o| o.data.clone())
+            })
+            .map_err(|why| {
+                BorexError::model(model.path(), format!("CAM needs a global-average-pool + linear head: {why}"))
+            })?;
         Ok(Self { weights })
     }
 }
@@ -84,11 +88,21 @@ pub fn upsample_bilinear(m: ArrayView2<f32>, h: usize, w: usize) -> Array2<f32> 
 /// (m − min) / (max − min); an all-constant map becomes zeros.
 pub fn min_max(m: Array2<f32>) -> Array2<f32> {
     let (lo, hi) = m.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    if hi > lo { m.mapv(|v| (v - lo) / (hi - lo)) } else { Array2::zeros(m.raw_dim()) }
+    if hi > lo {
+        m.mapv(|v| (v - lo) / (hi - lo))
+    } else {
+        Array2::zeros(m.raw_dim())
+    }
 }
 
 /// CAM / Grad-CAM / Grad-CAM++ of `class` for one preprocessed input.
-pub fn cam(model: &Classifier, head: &CamHead, input: ArrayView3<f32>, class: usize, kind: CamKind) -> Result<Array2<f32>> {
+pub fn cam(
+    model: &Classifier,
+    head: &CamHead,
+    input: ArrayView3<f32>,
+    class: usize,
+    kind: CamKind,
+) -> Result<Array2<f32>> {
     let (_, h, w) = input.dim();
     let (_, feats) = model.probabilities_and_features(input.insert_axis(Axis(0)))?;
     check_class(head, class)?;
@@ -98,25 +112,43 @@ pub fn cam(model: &Classifier, head: &CamHead, input: ArrayView3<f32>, class: us
 
 fn check_class(head: &CamHead, class: usize) -> Result<()> {
     if class >= head.weights.nrows() {
-        return Err(BorexError::invalid(format!("class {class} is out of range for a {}-class head", head.weights.nrows())));
+        return Err(BorexError::invalid(format!(
+            "class {class} is out of range for a {}-class head",
+            head.weights.nrows()
+        )));
     }
     Ok(())
 }
 
 /// CAMERAS: the input image (model-input crop, `rgb`) at each scale (bicubic),
 /// per-scale CAM upsampled to the base input size, averaged, ReLU, min–max.
-pub fn cameras(model: &Classifier, head: &CamHead, rgb: &image::RgbImage, class: usize, scales: &[u32]) -> Result<Array2<f32>> {
+pub fn cameras(
+    model: &Classifier,
+    head: &CamHead,
+    rgb: &image::RgbImage,
+    class: usize,
+    scales: &[u32],
+) -> Result<Array2<f32>> {
     crate::explain::Method::Cameras { scales: scales.to_vec() }.validate()?;
     if !model.dynamic_spatial_size() {
-        return Err(BorexError::model(model.path(), "CAMERAS runs the image at several sizes and needs a model with a dynamic spatial input size"));
+        return Err(BorexError::model(
+            model.path(),
+            "CAMERAS runs the image at several sizes and needs a model with a dynamic spatial input size",
+        ));
     }
     check_class(head, class)?;
     let (w, h) = rgb.dimensions();
     let pre = model.preprocess();
     let mut acc = Array2::<f32>::zeros((h as usize, w as usize));
     for &s in scales {
-        let resized = if s == h && s == w { rgb.clone() } else { image::imageops::resize(rgb, s, s, image::imageops::FilterType::CatmullRom) };
-        let x = Array3::from_shape_fn((3, s as usize, s as usize), |(c, y, xx)| (resized.get_pixel(xx as u32, y as u32)[c] as f32 - pre.mean[c]) / pre.std[c]);
+        let resized = if s == h && s == w {
+            rgb.clone()
+        } else {
+            image::imageops::resize(rgb, s, s, image::imageops::FilterType::CatmullRom)
+        };
+        let x = Array3::from_shape_fn((3, s as usize, s as usize), |(c, y, xx)| {
+            (resized.get_pixel(xx as u32, y as u32)[c] as f32 - pre.mean[c]) / pre.std[c]
+        });
         let (_, feats) = model.probabilities_and_features(x.view().insert_axis(Axis(0)))?;
         let raw = raw_map(CamKind::Cam, feats.index_axis(Axis(0), 0), head, class);
         acc += &upsample_bilinear(raw.view(), h as usize, w as usize);
@@ -147,7 +179,10 @@ mod tests {
         let a = Array3::from_shape_vec((2, 1, 2), vec![1.0f32, 2.0, 0.5, 0.0]).unwrap();
         let head = CamHead { weights: array![[1.0f32, -2.0]] };
         assert_eq!(raw_map(CamKind::Cam, a.view(), &head, 0), array![[0.0f32, 2.0]]);
-        assert_eq!(raw_map(CamKind::GradCam, array![[[1.0f32, 0.0]], [[1.0, 0.0]]].view(), &head, 0), array![[0.0f32, 0.0]]);
+        assert_eq!(
+            raw_map(CamKind::GradCam, array![[[1.0f32, 0.0]], [[1.0, 0.0]]].view(), &head, 0),
+            array![[0.0f32, 0.0]]
+        );
         // Grad-CAM++: w = [1/(2 + 1·1.5), 0] → map = A_0 / 3.5.
         let pp = raw_map(CamKind::GradCamPlusPlus, a.view(), &head, 0);
         assert!((pp[[0, 1]] - 2.0 / 3.5).abs() < 1e-6);

@@ -30,7 +30,9 @@ pub enum Method {
     GradCam,
     #[serde(rename = "gradcam++")]
     GradCamPlusPlus,
-    Cameras { scales: Vec<u32> },
+    Cameras {
+        scales: Vec<u32>,
+    },
     Undesirable(UndesirableParams),
 }
 
@@ -59,14 +61,19 @@ impl Method {
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
+    pub const NAMES: &'static [&'static str] =
+        &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
 
     pub fn name(&self) -> String {
         match self {
             Method::Rise(p) if *p == RiseParams::standard(p.seed) => "rise".into(),
             Method::Rise(p) if *p == RiseParams::fast(p.seed) => "rise-fast".into(),
-            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::standard(p.seed) } == *p => format!("rise+masks={}", p.n),
-            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::fast(p.seed) } == *p => format!("rise-fast+masks={}", p.n),
+            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::standard(p.seed) } == *p => {
+                format!("rise+masks={}", p.n)
+            }
+            Method::Rise(p) if RiseParams { n: p.n, ..RiseParams::fast(p.seed) } == *p => {
+                format!("rise-fast+masks={}", p.n)
+            }
             Method::Rise(p) => format!("rise(N={}, s={}, p={})", p.n, p.s, p.p),
             Method::Occlusion(_) => "occlusion".into(),
             Method::Cam => "cam".into(),
@@ -138,8 +145,17 @@ impl Explanation {
 }
 
 /// Run `method` for `class`. `clean_probs` are the clean image's class probabilities.
-pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &ExplainInput, class: usize, clean_probs: &[f32], progress: &indicatif::ProgressBar) -> Result<Explanation> {
-    let cam_map = |kind| -> Result<Array2<f32>> { cam::cam(model, &CamHead::from_model(model)?, input.tensor, class, kind) };
+pub fn explain(
+    method: &Method,
+    model: &Classifier,
+    scorer: &Scorer,
+    input: &ExplainInput,
+    class: usize,
+    clean_probs: &[f32],
+    progress: &indicatif::ProgressBar,
+) -> Result<Explanation> {
+    let cam_map =
+        |kind| -> Result<Array2<f32>> { cam::cam(model, &CamHead::from_model(model)?, input.tensor, class, kind) };
     Ok(match method {
         Method::Rise(p) => {
             progress.set_length(p.n as u64);
@@ -152,7 +168,9 @@ pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &Exp
         Method::Cam => Explanation::single(cam_map(CamKind::Cam)?),
         Method::GradCam => Explanation::single(cam_map(CamKind::GradCam)?),
         Method::GradCamPlusPlus => Explanation::single(cam_map(CamKind::GradCamPlusPlus)?),
-        Method::Cameras { scales } => Explanation::single(cameras(model, &CamHead::from_model(model)?, input.rgb, class, scales)?),
+        Method::Cameras { scales } => {
+            Explanation::single(cameras(model, &CamHead::from_model(model)?, input.rgb, class, scales)?)
+        }
         Method::Undesirable(p) => {
             progress.set_length(p.rise.n as u64);
             let u = undesirable(scorer, input.tensor, class, clean_probs, p, progress)?;
@@ -168,7 +186,10 @@ pub fn explain(method: &Method, model: &Classifier, scorer: &Scorer, input: &Exp
 
 /// A user-facing error for an unknown method name.
 pub fn unknown_method(name: &str) -> BorexError {
-    BorexError::invalid(format!("unknown method {name:?}; expected one of {} (RISE with a mask count: rise+masks=N, rise-fast+masks=N)", Method::NAMES.join(", ")))
+    BorexError::invalid(format!(
+        "unknown method {name:?}; expected one of {} (RISE with a mask count: rise+masks=N, rise-fast+masks=N)",
+        Method::NAMES.join(", ")
+    ))
 }
 
 #[cfg(test)]

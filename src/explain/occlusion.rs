@@ -31,17 +31,30 @@ fn starts(len: u32, window: u32, stride: u32) -> Vec<u32> {
     v
 }
 
-pub fn occlusion(scorer: &Scorer, image: ArrayView3<f32>, baseline: ArrayView3<f32>, class: usize, params: &OcclusionParams, progress: &indicatif::ProgressBar) -> Result<Array2<f32>> {
+pub fn occlusion(
+    scorer: &Scorer,
+    image: ArrayView3<f32>,
+    baseline: ArrayView3<f32>,
+    class: usize,
+    params: &OcclusionParams,
+    progress: &indicatif::ProgressBar,
+) -> Result<Array2<f32>> {
     let (_, h, w) = image.dim();
     let (h32, w32) = (h as u32, w as u32);
     if params.window == 0 || params.stride == 0 {
         return Err(BorexError::invalid("occlusion window and stride must be positive"));
     }
     if params.window > h32 || params.window > w32 {
-        return Err(BorexError::invalid(format!("occlusion window {} is larger than the {h}×{w} input", params.window)));
+        return Err(BorexError::invalid(format!(
+            "occlusion window {} is larger than the {h}×{w} input",
+            params.window
+        )));
     }
     if params.stride > h32.max(w32) {
-        return Err(BorexError::invalid(format!("--stride {} is larger than the {h}×{w} input: the window would visit one position only", params.stride)));
+        return Err(BorexError::invalid(format!(
+            "--stride {} is larger than the {h}×{w} input: the window would visit one position only",
+            params.stride
+        )));
     }
     let clean = scorer.probabilities(image)?[class];
     let boxes: Vec<BoxMask> = starts(h32, params.window, params.stride)

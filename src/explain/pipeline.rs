@@ -47,14 +47,21 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
     let map = explanation.primary().clone();
     bar.finish_and_clear();
     if let Some((r, c)) = crate::image::first_non_finite(map.view()) {
-        return Err(crate::error::BorexError::invalid(format!("the {} map has a non-finite value at ({r}, {c})", job.method.name())));
+        return Err(crate::error::BorexError::invalid(format!(
+            "the {} map has a non-finite value at ({r}, {c})",
+            job.method.name()
+        )));
     }
     if map.iter().all(|v| *v == 0.0) {
         notes.push(format!("the {} map is all zero: it ranks no pixel above another", job.method.name()));
     }
     let method_ms = ms(t0.elapsed());
     let tm = Instant::now();
-    let metrics = if job.metrics { causal_metrics(&scorer, backend.image.as_ref(), x, map.view(), prepared.class, &job.insertion_starts)? } else { json!(null) };
+    let metrics = if job.metrics {
+        causal_metrics(&scorer, backend.image.as_ref(), x, map.view(), prepared.class, &job.insertion_starts)?
+    } else {
+        json!(null)
+    };
     // Every named map becomes NAME.npy; the overlay shows the maps a person reads (not the signed helper).
     let shown: Vec<_> = explanation.maps.iter().filter(|(n, _)| *n != "signed").map(|(_, m)| m.view()).collect();
     for (name, m) in &explanation.maps {
@@ -65,7 +72,17 @@ pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quie
         let ts = Instant::now();
         let (random, layer) = model.with_randomised_head(0x5a17)?;
         let rscorer = Scorer::new(&random, backend.image.as_ref(), job.batch);
-        let rmap = explain(&job.method, &random, &rscorer, &input, prepared.class, &prepared.probs, &indicatif::ProgressBar::hidden())?.primary().clone();
+        let rmap = explain(
+            &job.method,
+            &random,
+            &rscorer,
+            &input,
+            prepared.class,
+            &prepared.probs,
+            &indicatif::ProgressBar::hidden(),
+        )?
+        .primary()
+        .clone();
         output::write_npy(&outputs.file("sanity_map.npy"), &rmap)?;
         let rho = spearman(&map.iter().copied().collect::<Vec<_>>(), &rmap.iter().copied().collect::<Vec<_>>());
         json!({"randomised": layer, "spearman": rho, "map": "sanity_map.npy", "time_ms": ms(ts.elapsed()),

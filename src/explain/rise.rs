@@ -20,7 +20,13 @@ pub struct RiseSums {
     pub prob_sums: Vec<f64>,
 }
 
-pub fn rise_sums(scorer: &Scorer, image: ArrayView3<f32>, classes: &[usize], params: &RiseParams, progress: &indicatif::ProgressBar) -> Result<RiseSums> {
+pub fn rise_sums(
+    scorer: &Scorer,
+    image: ArrayView3<f32>,
+    classes: &[usize],
+    params: &RiseParams,
+    progress: &indicatif::ProgressBar,
+) -> Result<RiseSums> {
     params.validate()?;
     let mut session = scorer.kernels.rise_session(image, params, classes.len())?;
     let mut prob_sums = vec![0.0f64; classes.len()];
@@ -44,7 +50,13 @@ pub fn rise_sums(scorer: &Scorer, image: ArrayView3<f32>, classes: &[usize], par
 }
 
 /// The RISE saliency map of `class`.
-pub fn rise(scorer: &Scorer, image: ArrayView3<f32>, class: usize, params: &RiseParams, progress: &indicatif::ProgressBar) -> Result<Array2<f32>> {
+pub fn rise(
+    scorer: &Scorer,
+    image: ArrayView3<f32>,
+    class: usize,
+    params: &RiseParams,
+    progress: &indicatif::ProgressBar,
+) -> Result<Array2<f32>> {
     let sums = rise_sums(scorer, image, &[class], params, progress)?;
     let mut sal = sums.weighted.into_iter().next().expect("one class");
     sal /= params.n as f32 * params.p;
@@ -54,7 +66,13 @@ pub fn rise(scorer: &Scorer, image: ArrayView3<f32>, class: usize, params: &Rise
 /// RISE for a clip model on a clip (T×C×H×W): each mask is applied to every
 /// frame alike, so the map is spatial (H×W); the same normalisation as [`rise`].
 /// Clip mode's prior: the time axis is left to the refinement.
-pub fn rise_clip(scorer: &Scorer, clip: ndarray::ArrayView4<f32>, class: usize, params: &RiseParams, progress: &indicatif::ProgressBar) -> Result<Array2<f32>> {
+pub fn rise_clip(
+    scorer: &Scorer,
+    clip: ndarray::ArrayView4<f32>,
+    class: usize,
+    params: &RiseParams,
+    progress: &indicatif::ProgressBar,
+) -> Result<Array2<f32>> {
     use crate::compute::Masks;
     use ndarray::Axis;
     params.validate()?;

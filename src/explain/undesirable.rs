@@ -35,7 +35,14 @@ pub struct Undesirable {
     pub rivals: Vec<usize>,
 }
 
-pub fn undesirable(scorer: &Scorer, image: ArrayView3<f32>, class: usize, clean_probs: &[f32], params: &UndesirableParams, progress: &indicatif::ProgressBar) -> Result<Undesirable> {
+pub fn undesirable(
+    scorer: &Scorer,
+    image: ArrayView3<f32>,
+    class: usize,
+    clean_probs: &[f32],
+    params: &UndesirableParams,
+    progress: &indicatif::ProgressBar,
+) -> Result<Undesirable> {
     let mut order: Vec<usize> = (0..clean_probs.len()).collect();
     order.sort_by(|&a, &b| clean_probs[b].total_cmp(&clean_probs[a]));
     let rivals: Vec<usize> = order.into_iter().filter(|&j| j != class).take(params.top_k).collect();
@@ -70,7 +77,13 @@ pub struct RemovalCurve {
     pub beats_random: bool,
 }
 
-pub fn removal_curve(scorer: &Scorer, image: ArrayView3<f32>, map: ArrayView2<f32>, class: usize, seed: u64) -> Result<RemovalCurve> {
+pub fn removal_curve(
+    scorer: &Scorer,
+    image: ArrayView3<f32>,
+    map: ArrayView2<f32>,
+    class: usize,
+    seed: u64,
+) -> Result<RemovalCurve> {
     let (_, h, w) = image.dim();
     let fractions: Vec<f32> = (0..=10).map(|i| i as f32 * 0.05).collect();
     let mut by_map: Vec<usize> = (0..h * w).collect();
@@ -85,7 +98,11 @@ pub fn removal_curve(scorer: &Scorer, image: ArrayView3<f32>, map: ArrayView2<f3
             rank[p] = i;
         }
         let masks = Array3::from_shape_fn((fractions.len(), h, w), |(k, y, x)| {
-            if (rank[y * w + x] as f32) < fractions[k] * (h * w) as f32 { 0.0 } else { 1.0 }
+            if (rank[y * w + x] as f32) < fractions[k] * (h * w) as f32 {
+                0.0
+            } else {
+                1.0
+            }
         });
         scorer.class_probs(image, zero.view(), Masks::Dense(masks.view()), class)
     };

@@ -45,7 +45,11 @@ impl CandidateGrid {
 
     /// GP input dimensions: 3 (row, column, size), or 5 with (t, τ).
     pub fn dims(&self) -> usize {
-        if self.time.is_some() { 5 } else { 3 }
+        if self.time.is_some() {
+            5
+        } else {
+            3
+        }
     }
 
     /// (size, t, τ) planes of H×W candidates.
@@ -129,7 +133,10 @@ mod tests {
 
     #[test]
     fn time_grid_round_trips() {
-        let g = CandidateGrid { time: Some(TimeAxis { frames: 5, spans: vec![0, 2], unit: 4.0 }), ..CandidateGrid::new(6, 7, vec![1, 3, 4]) };
+        let g = CandidateGrid {
+            time: Some(TimeAxis { frames: 5, spans: vec![0, 2], unit: 4.0 }),
+            ..CandidateGrid::new(6, 7, vec![1, 3, 4])
+        };
         assert_eq!((g.dims(), g.planes(), g.len()), (5, 30, 30 * 42));
         let mut seen = vec![false; g.len()];
         for t in 0..5 {

@@ -59,7 +59,11 @@ fn kernel_matrix(x: ArrayView2<f64>, ls: &[f64], alpha: f64) -> DMatrix<f64> {
     let n = x.nrows();
     DMatrix::from_fn(n, n, |i, j| {
         let k = matern32(x.row(i).as_slice().unwrap(), x.row(j).as_slice().unwrap(), ls);
-        if i == j { k + alpha } else { k }
+        if i == j {
+            k + alpha
+        } else {
+            k
+        }
     })
 }
 
@@ -105,7 +109,11 @@ impl Gp {
     pub fn fit(x: ArrayView2<f64>, y: &[f64], opts: &FitOptions) -> Result<Self> {
         let d = x.ncols();
         if x.nrows() != y.len() || x.nrows() == 0 {
-            return Err(BorexError::invalid(format!("GP fit needs matching, non-empty inputs ({} rows, {} targets)", x.nrows(), y.len())));
+            return Err(BorexError::invalid(format!(
+                "GP fit needs matching, non-empty inputs ({} rows, {} targets)",
+                x.nrows(),
+                y.len()
+            )));
         }
         if opts.init.len() != d {
             return Err(BorexError::invalid(format!("{} initial length scales for {d}-D inputs", opts.init.len())));
@@ -117,8 +125,9 @@ impl Gp {
     /// The GP with fixed length scales.
     pub fn with_length_scales(x: ArrayView2<f64>, y: &[f64], ls: &[f64], alpha: f64) -> Result<Self> {
         let x = x.as_standard_layout().to_owned();
-        let chol = Cholesky::new(kernel_matrix(x.view(), ls, alpha))
-            .ok_or_else(|| BorexError::invalid("GP kernel matrix is not positive definite (duplicate inputs with alpha 0?)"))?;
+        let chol = Cholesky::new(kernel_matrix(x.view(), ls, alpha)).ok_or_else(|| {
+            BorexError::invalid("GP kernel matrix is not positive definite (duplicate inputs with alpha 0?)")
+        })?;
         let yv = DVector::from_column_slice(y);
         let weights = chol.solve(&yv);
         let log_det: f64 = chol.l_dirty().diagonal().iter().map(|v| v.ln()).sum();
@@ -167,11 +176,7 @@ impl Gp {
     /// K⁻¹y and L⁻¹ (so σ² = 1 − |L⁻¹k|² is a product, not a solve).
     pub fn posterior_inputs(&self) -> PosteriorInputs {
         let n = self.x.nrows();
-        let l_inv = self
-            .chol
-            .l()
-            .solve_lower_triangular(&DMatrix::identity(n, n))
-            .expect("L has a positive diagonal");
+        let l_inv = self.chol.l().solve_lower_triangular(&DMatrix::identity(n, n)).expect("L has a positive diagonal");
         PosteriorInputs {
             n,
             x: self.x.iter().map(|v| *v as f32).collect(),
@@ -232,7 +237,8 @@ fn fit_length_scales(x: ArrayView2<f64>, y: &[f64], opts: &FitOptions) -> (Vec<f
         }
         (c.1, c.2.clone())
     };
-    let control = OptimControl { maxit: 15000, factr: 1e7, pgtol: 1e-5, lmm: 10, ..OptimControl::default_for_dimension(d) };
+    let control =
+        OptimControl { maxit: 15000, factr: 1e7, pgtol: 1e-5, lmm: 10, ..OptimControl::default_for_dimension(d) };
     let bounds = Bounds::new(vec![lo; d], vec![hi; d]).expect("valid bounds");
     let result = optim_lbfgsb_with_gradient(theta0.clone(), bounds, |t| eval(t).0, |t| eval(t).1, control);
     let (theta, failure) = match result {
@@ -275,7 +281,11 @@ mod tests {
         // y² overflows: the LML is −∞ at every length scale, so L-BFGS-B cannot start.
         let bad = Gp::fit(x.view(), &[1e200, -1e200, 1e200], &opts).unwrap();
         assert!(bad.fit_failure().is_some_and(|w| !w.is_empty()), "{:?}", bad.fit_failure());
-        assert!(bad.length_scales().iter().zip([12.0, 12.0, 10.0]).all(|(a, b)| (a - b).abs() < 1e-12), "{:?}", bad.length_scales());
+        assert!(
+            bad.length_scales().iter().zip([12.0, 12.0, 10.0]).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{:?}",
+            bad.length_scales()
+        );
     }
 
     #[test]

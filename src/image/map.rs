@@ -54,7 +54,9 @@ fn read_npy(bytes: &[u8]) -> std::result::Result<Array2<f32>, String> {
     let have = (bytes.len() as u64).saturating_sub(cursor.position());
     let need = elements * item;
     if have < need {
-        return Err(format!("truncated: its header says {shape:?} {descr} ({need} bytes of data) but only {have} bytes follow"));
+        return Err(format!(
+            "truncated: its header says {shape:?} {descr} ({need} bytes of data) but only {have} bytes follow"
+        ));
     }
     let map = if item == 4 {
         Array2::<f32>::read_npy(&mut std::io::Cursor::new(bytes))
@@ -71,14 +73,19 @@ fn read_png(path: &Path) -> std::result::Result<MapFile, String> {
     let mut notes = vec![];
     let colour = img.color();
     if colour.has_color() {
-        notes.push(format!("prior map {} is a colour image: its luminance is used (borex expects a grayscale map)", path.display()));
+        notes.push(format!(
+            "prior map {} is a colour image: its luminance is used (borex expects a grayscale map)",
+            path.display()
+        ));
     }
     if colour.has_alpha() {
         notes.push(format!("prior map {}: its alpha channel is ignored", path.display()));
     }
     let luma = img.to_luma32f();
     Ok(MapFile {
-        map: Array2::from_shape_fn((luma.height() as usize, luma.width() as usize), |(y, x)| luma.get_pixel(x as u32, y as u32)[0]),
+        map: Array2::from_shape_fn((luma.height() as usize, luma.width() as usize), |(y, x)| {
+            luma.get_pixel(x as u32, y as u32)[0]
+        }),
         notes,
     })
 }
@@ -89,7 +96,13 @@ fn read_png(path: &Path) -> std::result::Result<MapFile, String> {
 /// coarser (or finer) map of the input's aspect ratio, such as a 7×7 CAM, is
 /// stretched, with a note. Any other shape cannot be placed on the image
 /// without guessing, so it is an error.
-pub fn map_to_input(map: Array2<f32>, crop: &Crop, h: usize, w: usize, what: &str) -> crate::error::Result<(Array2<f32>, Option<String>)> {
+pub fn map_to_input(
+    map: Array2<f32>,
+    crop: &Crop,
+    h: usize,
+    w: usize,
+    what: &str,
+) -> crate::error::Result<(Array2<f32>, Option<String>)> {
     let (mh, mw) = map.dim();
     let (ow, oh) = crop.original;
     if (mh, mw) == (h, w) {
@@ -108,7 +121,12 @@ pub fn map_to_input(map: Array2<f32>, crop: &Crop, h: usize, w: usize, what: &st
     // Same aspect ratio within 1 %: a map at another resolution of the input.
     let (ratio, input_ratio) = (mh as f64 / mw as f64, h as f64 / w as f64);
     if (ratio / input_ratio - 1.0).abs() <= 0.01 {
-        return Ok((crate::output::resize_map(map.view(), h, w), Some(format!("{what} is {mh}×{mw}, a map of the model input's shape at another resolution: stretched to {h}×{w}"))));
+        return Ok((
+            crate::output::resize_map(map.view(), h, w),
+            Some(format!(
+                "{what} is {mh}×{mw}, a map of the model input's shape at another resolution: stretched to {h}×{w}"
+            )),
+        ));
     }
     Err(crate::error::BorexError::invalid(format!(
         "{what} is {mh}×{mw}: expected the model input's size {h}×{w} (or its aspect ratio at another resolution) or the image's {oh}×{ow}"
@@ -125,7 +143,10 @@ mod tests {
     use super::*;
 
     fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+        let mut h = format!(
+            "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
+            if fortran { "True" } else { "False" }
+        );
         while (10 + h.len() + 1) % 64 != 0 {
             h.push(' ');
         }
@@ -147,7 +168,9 @@ mod tests {
         let le64f: Vec<u8> = col_major.iter().flat_map(|v| v.to_le_bytes()).collect();
         let be64: Vec<u8> = vals.iter().flat_map(|v| v.to_be_bytes()).collect();
         let expect = ndarray::array![[0.0f32, 1.0, 2.0], [3.0, 4.0, 5.0]];
-        for (descr, fortran, data) in [("<f4", false, le32), (">f4", true, be32f), ("<f8", true, le64f), (">f8", false, be64)] {
+        for (descr, fortran, data) in
+            [("<f4", false, le32), (">f4", true, be32f), ("<f8", true, le64f), (">f8", false, be64)]
+        {
             let m = read_npy(&npy_bytes(descr, fortran, "(2, 3)", &data)).unwrap();
             assert_eq!(m, expect, "{descr} fortran={fortran}");
             assert!(m.is_standard_layout());

@@ -28,7 +28,10 @@ pub fn load_image(path: &Path) -> Result<Decoded> {
     let img = decode(path)?;
     let mut notes = vec![];
     if img.color().has_alpha() {
-        notes.push(format!("{}: the alpha channel is dropped (transparent pixels keep their stored colour)", path.display()));
+        notes.push(format!(
+            "{}: the alpha channel is dropped (transparent pixels keep their stored colour)",
+            path.display()
+        ));
     }
     Ok(Decoded { rgb: img.to_rgb8(), notes })
 }
@@ -52,7 +55,8 @@ pub fn to_input(rgb: &image::RgbImage, name: &str, preprocess: &Preprocess) -> R
 pub(crate) fn decode(path: &Path) -> Result<image::DynamicImage> {
     let bad = |reason: String| BorexError::Image { path: path.into(), reason };
     let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
+    let mut reader =
+        image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
     if reader.format().is_none() {
         return Err(bad("unknown format (supported: PNG, JPEG)".into()));
     }
@@ -65,7 +69,8 @@ pub(crate) fn decode(path: &Path) -> Result<image::DynamicImage> {
     if w as u64 * h as u64 > MAX_IMAGE_PIXELS {
         return Err(bad(format!("{w}×{h} is larger than the {MAX_IMAGE_PIXELS} pixels borex decodes")));
     }
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
+    let mut reader =
+        image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
     reader.limits(decode_limits());
     reader.decode().map_err(|e| bad(e.to_string()))
 }

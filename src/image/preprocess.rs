@@ -105,9 +105,18 @@ mod tests {
     #[test]
     fn crop_is_centred_and_normalised() {
         // 40×20 image, left half black, right half white; resize short side 10, crop 10×10.
-        let img = image::RgbImage::from_fn(40, 20, |x, _| {
-            if x < 20 { image::Rgb([0, 0, 0]) } else { image::Rgb([255, 255, 255]) }
-        });
+        let img =
+            image::RgbImage::from_fn(
+                40,
+                20,
+                |x, _| {
+                    if x < 20 {
+                        image::Rgb([0, 0, 0])
+                    } else {
+                        image::Rgb([255, 255, 255])
+                    }
+                },
+            );
         let p = Preprocess { input_size: (10, 10), resize: Some(10), mean: [127.0; 3], std: [128.0; 3] };
         let out = p.apply(&img);
         assert_eq!(out.crop.resized, (20, 10));

@@ -90,14 +90,19 @@ pub fn causal_curve(
     let image_owned = image.to_owned();
     let (from, to) = match (metric, start) {
         (CausalMetric::Deletion, _) => (image_owned, Array3::zeros(image.raw_dim())),
-        (CausalMetric::Insertion, InsertionStart::Blur) => (kernels.baseline(image, crate::compute::Baseline::Blur)?, image_owned),
+        (CausalMetric::Insertion, InsertionStart::Blur) => {
+            (kernels.baseline(image, crate::compute::Baseline::Blur)?, image_owned)
+        }
         (CausalMetric::Insertion, InsertionStart::Zero) => (Array3::zeros(image.raw_dim()), image_owned),
     };
     let mut scores = Vec::with_capacity(n_steps + 1);
     let chunk = scorer.batch.max(1);
     for first in (0..=n_steps).step_by(chunk) {
         let count = chunk.min(n_steps + 1 - first);
-        let masks = Array3::from_shape_fn((count, h, w), |(k, y, x)| if rank[y * w + x] < (first + k) * step { 1.0 } else { 0.0 });
+        let masks = Array3::from_shape_fn(
+            (count, h, w),
+            |(k, y, x)| if rank[y * w + x] < (first + k) * step { 1.0 } else { 0.0 },
+        );
         scores.extend(scorer.class_probs(to.view(), from.view(), Masks::Dense(masks.view()), class)?);
     }
     Ok(Curve { metric, auc: auc(&scores), scores })

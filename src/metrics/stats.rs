@@ -125,7 +125,17 @@ pub fn wilcoxon(diffs: &[f64], method: WilcoxonMethod) -> Option<Wilcoxon> {
             (p.min(1.0), Some(z))
         }
     };
-    Some(Wilcoxon { n, zeros: diffs.len() - n, w_plus, w_minus, w: w_plus.min(w_minus), p, method, z, rank_biserial: (w_plus - w_minus) / total })
+    Some(Wilcoxon {
+        n,
+        zeros: diffs.len() - n,
+        w_plus,
+        w_minus,
+        w: w_plus.min(w_minus),
+        p,
+        method,
+        z,
+        rank_biserial: (w_plus - w_minus) / total,
+    })
 }
 
 /// Two-sided exact p of W+ = `w_plus` given the ranks: 2·min(P(W+ ≥ w), P(W+ ≤ w)),

@@ -60,12 +60,16 @@ impl Labels {
     /// error listing them, and an unknown one lists near matches.
     pub fn find(&self, query: &str) -> Result<usize> {
         let q = query.trim().to_lowercase();
-        let exact: Vec<usize> = (0..self.0.len()).filter(|&i| self.0[i].split(',').any(|s| s.trim().to_lowercase() == q)).collect();
+        let exact: Vec<usize> =
+            (0..self.0.len()).filter(|&i| self.0[i].split(',').any(|s| s.trim().to_lowercase() == q)).collect();
         match exact.as_slice() {
             [i] => return Ok(*i),
             [_, _, ..] => {
                 let list: Vec<String> = exact.iter().map(|&i| format!("{i} ({})", self.0[i])).collect();
-                return Err(BorexError::invalid(format!("class name {query:?} is ambiguous: it names {}; pass the class id", list.join(", "))));
+                return Err(BorexError::invalid(format!(
+                    "class name {query:?} is ambiguous: it names {}; pass the class id",
+                    list.join(", ")
+                )));
             }
             [] => {}
         }

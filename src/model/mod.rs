@@ -7,9 +7,9 @@ mod runtime;
 mod scorer;
 
 pub use labels::Labels;
-pub use scorer::Scorer;
-pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider, InitializerOverride};
 pub(crate) use runtime::session;
+pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider, InitializerOverride};
+pub use scorer::Scorer;
 
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
@@ -86,8 +86,8 @@ impl Sidecar {
             return Ok(Self::default());
         }
         let text = std::fs::read_to_string(&path).map_err(|e| BorexError::io(&path, e))?;
-        let mut s: Self = serde_json::from_str(&text)
-            .map_err(|e| BorexError::model(&path, format!("bad model config: {e}")))?;
+        let mut s: Self =
+            serde_json::from_str(&text).map_err(|e| BorexError::model(&path, format!("bad model config: {e}")))?;
         if let Some(l) = &s.labels {
             s.labels = Some(path.parent().unwrap_or(Path::new(".")).join(l));
         }
@@ -163,9 +163,13 @@ impl Classifier {
         // Clip models (N×T×C×H×W) have the frame axis before the image's.
         let o = in_dims.len() - 4;
         if in_dims[1 + o] > 0 && in_dims[1 + o] != 3 {
-            return Err(BorexError::model(path, format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1 + o])));
+            return Err(BorexError::model(
+                path,
+                format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1 + o]),
+            ));
         }
-        let static_hw = (in_dims[2 + o] > 0 && in_dims[3 + o] > 0).then(|| (in_dims[2 + o] as u32, in_dims[3 + o] as u32));
+        let static_hw =
+            (in_dims[2 + o] > 0 && in_dims[3 + o] > 0).then(|| (in_dims[2 + o] as u32, in_dims[3 + o] as u32));
 
         let outputs = session.outputs();
         let logits = outputs
@@ -175,7 +179,10 @@ impl Classifier {
             .ok_or_else(|| BorexError::model(path, "no rank-2 (batch × classes) output"))?;
         let out_dims = dims(logits.dtype()).unwrap_or_default();
         if out_dims.len() != 2 {
-            return Err(BorexError::model(path, format!("output '{}' has shape {out_dims:?}; expected batch × classes", logits.name())));
+            return Err(BorexError::model(
+                path,
+                format!("output '{}' has shape {out_dims:?}; expected batch × classes", logits.name()),
+            ));
         }
         let classes = (out_dims[1] > 0).then_some(out_dims[1] as usize);
         let features = outputs
@@ -185,7 +192,10 @@ impl Classifier {
 
         let input_size = match (opts.input_size.or(sidecar.input_size.map(|s| (s, s))), static_hw) {
             (Some(asked), Some(fixed)) if asked != fixed => {
-                return Err(BorexError::model(path, format!("input size {asked:?} asked, but the model's input is fixed at {fixed:?}")));
+                return Err(BorexError::model(
+                    path,
+                    format!("input size {asked:?} asked, but the model's input is fixed at {fixed:?}"),
+                ));
             }
             (asked, fixed) => fixed.or(asked).unwrap_or((224, 224)),
         };
@@ -263,9 +273,12 @@ impl Classifier {
         use rand::SeedableRng;
         use rand_distr::{Distribution, Normal};
         let graph = onnx_graph::Graph::load(&self.path)?;
-        let (name, init) = graph
-            .linear_weight(&self.logits)
-            .ok_or_else(|| BorexError::model(&self.path, "no Gemm layer with a float weight produces the class output; cannot randomise the head"))?;
+        let (name, init) = graph.linear_weight(&self.logits).ok_or_else(|| {
+            BorexError::model(
+                &self.path,
+                "no Gemm layer with a float weight produces the class output; cannot randomise the head",
+            )
+        })?;
         let n = init.data.len() as f64;
         let mean = init.data.iter().map(|v| *v as f64).sum::<f64>() / n;
         let std = (init.data.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-6);
@@ -341,7 +354,8 @@ impl Classifier {
 
     /// The input's declared shape, e.g. "[batch, 3, height, width]" (named for errors).
     pub fn input_shape_text(&self) -> String {
-        let axes: Vec<String> = self.input_shape.iter().map(|d| if *d > 0 { d.to_string() } else { "?".into() }).collect();
+        let axes: Vec<String> =
+            self.input_shape.iter().map(|d| if *d > 0 { d.to_string() } else { "?".into() }).collect();
         format!("[{}]", axes.join(", "))
     }
 
@@ -366,7 +380,11 @@ impl Classifier {
         };
         let t = clips.dim().1;
         if frames.is_some_and(|f| f != t) {
-            return Err(BorexError::invalid(format!("clips of {t} frames for a model whose input is fixed at {} (shape {})", frames.unwrap_or(0), self.input_shape_text())));
+            return Err(BorexError::invalid(format!(
+                "clips of {t} frames for a model whose input is fixed at {} (shape {})",
+                frames.unwrap_or(0),
+                self.input_shape_text()
+            )));
         }
         let n = clips.dim().0;
         let step = max_batch.max(1);
@@ -411,7 +429,10 @@ impl Classifier {
             .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?;
         if let Some(l) = &self.labels {
             if raw.ncols() != l.len() {
-                return Err(BorexError::model(&self.path, format!("model has {} classes but the labels list {}", raw.ncols(), l.len())));
+                return Err(BorexError::model(
+                    &self.path,
+                    format!("model has {} classes but the labels list {}", raw.ncols(), l.len()),
+                ));
             }
         }
         self.check_finite(raw.view())?;
@@ -437,13 +458,19 @@ impl Classifier {
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
         let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
-        let mut p = raw.into_dimensionality::<ndarray::Ix2>().map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?.to_owned();
+        let mut p = raw
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?
+            .to_owned();
         self.check_finite(p.view())?;
         if *self.output_kind.get_or_init(|| detect_output_kind(p.view())) == OutputKind::Logits {
             softmax_rows(&mut p);
         }
         let f: ArrayViewD<f32> = outputs[feat_name].try_extract_array()?;
-        let f = f.into_dimensionality::<ndarray::Ix4>().map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?.to_owned();
+        let f = f
+            .into_dimensionality::<ndarray::Ix4>()
+            .map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?
+            .to_owned();
         Ok((p, f))
     }
 
@@ -451,7 +478,10 @@ impl Classifier {
     fn check_finite(&self, raw: ndarray::ArrayView2<f32>) -> Result<()> {
         let bad = raw.rows().into_iter().filter(|r| r.iter().any(|v| !v.is_finite())).count();
         if bad > 0 {
-            return Err(BorexError::model(&self.path, format!("the model returned non-finite scores (NaN or infinity) for {bad} of {} inputs", raw.nrows())));
+            return Err(BorexError::model(
+                &self.path,
+                format!("the model returned non-finite scores (NaN or infinity) for {bad} of {} inputs", raw.nrows()),
+            ));
         }
         Ok(())
     }
@@ -484,10 +514,13 @@ impl Classifier {
 
 /// Rows that are non-negative and sum to one are probabilities; anything else is logits.
 fn detect_output_kind(out: ndarray::ArrayView2<f32>) -> OutputKind {
-    let is_prob = out.rows().into_iter().all(|r| {
-        r.iter().all(|v| (0.0..=1.0).contains(v)) && (r.sum() - 1.0).abs() < 1e-3
-    });
-    if is_prob { OutputKind::Probabilities } else { OutputKind::Logits }
+    let is_prob =
+        out.rows().into_iter().all(|r| r.iter().all(|v| (0.0..=1.0).contains(v)) && (r.sum() - 1.0).abs() < 1e-3);
+    if is_prob {
+        OutputKind::Probabilities
+    } else {
+        OutputKind::Logits
+    }
 }
 
 pub(crate) fn softmax_rows(a: &mut Array2<f32>) {

@@ -190,7 +190,8 @@ impl Graph {
 
     /// Follow Identity nodes back to the tensor they copy.
     fn source<'a>(&'a self, mut tensor: &'a str) -> &'a str {
-        while let Some(input) = self.producer(tensor).filter(|n| n.op_type == "Identity").and_then(|n| n.inputs.first()) {
+        while let Some(input) = self.producer(tensor).filter(|n| n.op_type == "Identity").and_then(|n| n.inputs.first())
+        {
             tensor = input;
         }
         tensor
@@ -206,13 +207,23 @@ impl Graph {
     /// The weights W (classes × K) and bias of a global-average-pool + linear
     /// head that maps `features` to `logits`, or why there is none.
     /// `overrides` replaces initializer values by name (weights swapped at load time).
-    pub fn gap_linear_head(&self, logits: &str, features: &str, overrides: &dyn Fn(&str) -> Option<Vec<f32>>) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
+    pub fn gap_linear_head(
+        &self,
+        logits: &str,
+        features: &str,
+        overrides: &dyn Fn(&str) -> Option<Vec<f32>>,
+    ) -> std::result::Result<(Array2<f32>, Vec<f32>), String> {
         let fc = self.producer(logits).ok_or_else(|| format!("no node produces '{logits}'"))?;
         let (w_name, b_name, trans_b, input) = match (fc.op_type.as_str(), fc.inputs.first(), fc.inputs.get(1)) {
-            ("Gemm", Some(a), Some(b)) => (b, fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, a),
+            ("Gemm", Some(a), Some(b)) => {
+                (b, fc.inputs.get(2), fc.int_attrs.get("transB").copied().unwrap_or(0) == 1, a)
+            }
             (other, ..) => return Err(format!("'{logits}' comes from {other}, not a Gemm (linear) layer")),
         };
-        let w = self.initializers.get(w_name).ok_or_else(|| format!("linear weight '{w_name}' is not a float initializer"))?;
+        let w = self
+            .initializers
+            .get(w_name)
+            .ok_or_else(|| format!("linear weight '{w_name}' is not a float initializer"))?;
         if w.dims.len() != 2 {
             return Err(format!("linear weight '{w_name}' has shape {:?}", w.dims));
         }
@@ -220,10 +231,17 @@ impl Graph {
         let data = overrides(w_name).unwrap_or_else(|| w.data.clone());
         let m = Array2::from_shape_vec((r, c), data).map_err(|e| e.to_string())?;
         let m = if trans_b { m } else { m.reversed_axes().as_standard_layout().to_owned() };
-        let bias = b_name.and_then(|b| self.initializers.get(b)).map(|b| b.data.clone()).unwrap_or_else(|| vec![0.0; m.nrows()]);
+        let bias = b_name
+            .and_then(|b| self.initializers.get(b))
+            .map(|b| b.data.clone())
+            .unwrap_or_else(|| vec![0.0; m.nrows()]);
         // Walk back: Flatten/Reshape ← GlobalAveragePool ← the feature map.
         let mut t = self.source(input);
-        while let Some(input) = self.producer(t).filter(|n| matches!(n.op_type.as_str(), "Flatten" | "Reshape" | "Squeeze")).and_then(|n| n.inputs.first()) {
+        while let Some(input) = self
+            .producer(t)
+            .filter(|n| matches!(n.op_type.as_str(), "Flatten" | "Reshape" | "Squeeze"))
+            .and_then(|n| n.inputs.first())
+        {
             t = self.source(input);
         }
         let pool = self.producer(t).ok_or_else(|| "the linear layer's input has no producer".to_string())?;

@@ -55,7 +55,13 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
             lib.display()
         )));
     }
-    let builder = ort::init_from(lib).map_err(|e| BorexError::Runtime(format!("cannot load {}: {}", lib.display(), loader_reason(lib).unwrap_or_else(|| e.to_string()))))?;
+    let builder = ort::init_from(lib).map_err(|e| {
+        BorexError::Runtime(format!(
+            "cannot load {}: {}",
+            lib.display(),
+            loader_reason(lib).unwrap_or_else(|| e.to_string())
+        ))
+    })?;
     let env = builder.with_name("borex").build()?;
     Ok(&ENV.get_or_init(|| (env, lib.to_path_buf())).0)
 }
@@ -64,9 +70,12 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
 /// a missing dependency), or `None` if it loads.
 fn loader_reason(lib: &Path) -> Option<String> {
     let mut magic = [0u8; 4];
-    let is_elf = std::fs::File::open(lib).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && magic == *b"\x7fELF";
+    let is_elf = std::fs::File::open(lib).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+        && magic == *b"\x7fELF";
     if cfg!(target_os = "linux") && !is_elf {
-        return Some("not a shared library (no ELF header); point --ort-lib / ORT_DYLIB_PATH at libonnxruntime.so".into());
+        return Some(
+            "not a shared library (no ELF header); point --ort-lib / ORT_DYLIB_PATH at libonnxruntime.so".into(),
+        );
     }
     // SAFETY: loading the library runs its initialisers, exactly as ort's own attempt just did.
     match unsafe { libloading::Library::new(lib) } {
@@ -118,16 +127,12 @@ pub(crate) fn session(
                 "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it".into(),
             ));
         }
-        builder = builder
-            .with_execution_providers([CUDA::default().build().error_on_failure()])
-            .map_err(rt)?;
+        builder = builder.with_execution_providers([CUDA::default().build().error_on_failure()]).map_err(rt)?;
     }
     for o in overrides {
         let tensor = ort::value::Tensor::from_array((o.dims.clone(), o.data.clone()))?;
         builder = builder.with_initializer(&o.name, std::sync::Arc::new(tensor.into_dyn())).map_err(rt)?;
     }
     let bytes = std::fs::read(model).map_err(|e| BorexError::io(model, e))?;
-    builder
-        .commit_from_memory(&bytes)
-        .map_err(|e| BorexError::model(model, format!("not a loadable ONNX model: {e}")))
+    builder.commit_from_memory(&bytes).map_err(|e| BorexError::model(model, format!("not a loadable ONNX model: {e}")))
 }

@@ -49,7 +49,13 @@ impl<'a> Scorer<'a> {
     }
 
     /// `P_class(image·m + baseline·(1−m))` for every mask, `batch` masks per model call.
-    pub fn class_probs(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks, class: usize) -> Result<Vec<f32>> {
+    pub fn class_probs(
+        &self,
+        image: ArrayView3<f32>,
+        baseline: ArrayView3<f32>,
+        masks: Masks,
+        class: usize,
+    ) -> Result<Vec<f32>> {
         Ok(self.all_probs(image, baseline, masks)?.into_iter().map(|row| row[class]).collect())
     }
 

@@ -24,7 +24,10 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
 }
 
 /// Write through `f` into a temporary file beside `path`, then rename it over `path`.
-pub fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>) -> Result<()> {
+pub fn write_atomic(
+    path: &Path,
+    f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
     let mut builder = tempfile::Builder::new();
@@ -32,9 +35,7 @@ pub fn write_atomic(path: &Path, f: impl FnOnce(&mut std::io::BufWriter<&mut std
     // Ordinary file permissions (temporary files default to owner-only).
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| BorexError::io(dir, e))?;
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| BorexError::io(dir, e))?;
     let tmp_path = tmp.path().to_path_buf();
     staging::register(&tmp_path);
     let written = (|| {

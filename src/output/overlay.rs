@@ -25,7 +25,8 @@ fn color(t: f32) -> Rgb<u8> {
 pub fn denormalise(tensor: ArrayView3<f32>, pre: &Preprocess) -> RgbImage {
     let (_, h, w) = tensor.dim();
     RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let px = |c: usize| (tensor[[c, y as usize, x as usize]] * pre.std[c] + pre.mean[c]).round().clamp(0.0, 255.0) as u8;
+        let px =
+            |c: usize| (tensor[[c, y as usize, x as usize]] * pre.std[c] + pre.mean[c]).round().clamp(0.0, 255.0) as u8;
         Rgb([px(0), px(1), px(2)])
     })
 }
@@ -43,7 +44,9 @@ pub fn resize_map(map: ArrayView2<f32>, h: usize, w: usize) -> Array2<f32> {
     if !(span > 0.0 && span.is_finite()) {
         return Array2::from_elem((h, w), if lo.is_finite() { lo } else { 0.0 });
     }
-    let buf = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(mw as u32, mh as u32, |x, y| image::Luma([(map[[y as usize, x as usize]] - lo) / span]));
+    let buf = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(mw as u32, mh as u32, |x, y| {
+        image::Luma([(map[[y as usize, x as usize]] - lo) / span])
+    });
     let out = image::imageops::resize(&buf, w as u32, h as u32, image::imageops::FilterType::Triangle);
     Array2::from_shape_fn((h, w), |(y, x)| out.get_pixel(x as u32, y as u32)[0] * span + lo)
 }

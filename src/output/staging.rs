@@ -62,7 +62,8 @@ impl OutputSet {
                 )));
             }
         }
-        let name = out_dir.file_name().ok_or_else(|| named("has no folder name".into()))?.to_string_lossy().into_owned();
+        let name =
+            out_dir.file_name().ok_or_else(|| named("has no folder name".into()))?.to_string_lossy().into_owned();
         let parent = match out_dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -84,7 +85,12 @@ impl OutputSet {
 
     /// Put the staged outputs in place of `out_dir`, all at once.
     pub fn commit(mut self) -> Result<()> {
-        let err = |e: std::io::Error| BorexError::invalid(format!("output folder {}: cannot move the outputs into place ({e})", self.target.display()));
+        let err = |e: std::io::Error| {
+            BorexError::invalid(format!(
+                "output folder {}: cannot move the outputs into place ({e})",
+                self.target.display()
+            ))
+        };
         if self.target.exists() {
             // The earlier outputs end up at the staging path and are removed with it.
             swap(&self.staging, &self.target).map_err(err)?;
@@ -113,9 +119,11 @@ fn swap(a: &Path, b: &Path) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::ffi::OsStrExt;
-        let (ca, cb) = (std::ffi::CString::new(a.as_os_str().as_bytes())?, std::ffi::CString::new(b.as_os_str().as_bytes())?);
+        let (ca, cb) =
+            (std::ffi::CString::new(a.as_os_str().as_bytes())?, std::ffi::CString::new(b.as_os_str().as_bytes())?);
         // SAFETY: both are valid NUL-terminated paths; the call only renames.
-        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+        let rc =
+            unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
         if rc == 0 {
             return Ok(());
         }
@@ -136,7 +144,8 @@ mod tests {
     use super::*;
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<_> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         v.sort();
         v
     }

@@ -64,8 +64,30 @@ pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
     let (w, h) = frames.first().map(|f| f.dimensions()).ok_or_else(|| BorexError::invalid("no frames to encode"))?;
     let size = format!("{w}x{h}");
     let args = [
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", fps, "-i", "-", "-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0", "-c:v", "libx264", "-bf", "0", "-preset",
-        "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-f", "h264",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        &size,
+        "-r",
+        fps,
+        "-i",
+        "-",
+        "-vf",
+        "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "0",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "h264",
     ];
     pipe_to_ffmpeg(path, &args, |stdin| {
         for f in frames {
@@ -85,7 +107,22 @@ pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
     if segments.is_empty() {
         return Err(BorexError::invalid("no video segments to join"));
     }
-    let args = ["-fflags", "+genpts", "-r", fps, "-f", "h264", "-i", "-", "-c", "copy", "-movflags", "+faststart", "-f", "mp4"];
+    let args = [
+        "-fflags",
+        "+genpts",
+        "-r",
+        fps,
+        "-f",
+        "h264",
+        "-i",
+        "-",
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+    ];
     pipe_to_ffmpeg(path, &args, |stdin| {
         for s in segments {
             std::fs::File::open(s).and_then(|mut f| std::io::copy(&mut f, stdin)).map_err(|e| BorexError::io(s, e))?;
@@ -96,7 +133,11 @@ pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
 
 /// `ffmpeg ARGS` writing a temporary beside `path` from what `feed` writes to
 /// its stdin, then moved into place.
-fn pipe_to_ffmpeg(path: &Path, args: &[&str], feed: impl FnOnce(&mut std::process::ChildStdin) -> Result<()>) -> Result<()> {
+fn pipe_to_ffmpeg(
+    path: &Path,
+    args: &[&str],
+    feed: impl FnOnce(&mut std::process::ChildStdin) -> Result<()>,
+) -> Result<()> {
     let tmp = temporary(path);
     let mut child = crate::video::tool("ffmpeg")?
         .args(["-v", "error", "-y"])
@@ -136,7 +177,8 @@ pub fn write_npy_stack(path: &Path, maps: &[PathBuf], (h, w): (usize, usize)) ->
         out.write_all(&(header.len() as u16).to_le_bytes())?;
         out.write_all(header.as_bytes())?;
         for m in maps {
-            let a: ndarray::Array2<f32> = ndarray_npy::read_npy(m).map_err(|e| std::io::Error::other(format!("{}: {e}", m.display())))?;
+            let a: ndarray::Array2<f32> =
+                ndarray_npy::read_npy(m).map_err(|e| std::io::Error::other(format!("{}: {e}", m.display())))?;
             if a.dim() != (h, w) {
                 return Err(std::io::Error::other(format!("{}: {:?}, expected {h}×{w}", m.display(), a.dim())));
             }
@@ -158,7 +200,11 @@ mod tests {
         let maps: Vec<PathBuf> = (0..3)
             .map(|k| {
                 let p = dir.path().join(format!("{k}.npy"));
-                super::super::write_npy(&p, &ndarray::Array2::from_shape_fn((5, 7), |(i, j)| (k * 100 + i * 7 + j) as f32)).unwrap();
+                super::super::write_npy(
+                    &p,
+                    &ndarray::Array2::from_shape_fn((5, 7), |(i, j)| (k * 100 + i * 7 + j) as f32),
+                )
+                .unwrap();
                 p
             })
             .collect();

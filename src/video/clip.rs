@@ -82,8 +82,19 @@ impl UnitJob for ClipJobFile {
     }
 }
 
-pub const CSV_HEADER: [&str; 11] =
-    ["clip", "first_frame", "last_frame", "start_time", "end_time", "class", "label", "probability", "peak_frame", "model_evaluations", "time_ms"];
+pub const CSV_HEADER: [&str; 11] = [
+    "clip",
+    "first_frame",
+    "last_frame",
+    "start_time",
+    "end_time",
+    "class",
+    "label",
+    "probability",
+    "peak_frame",
+    "model_evaluations",
+    "time_ms",
+];
 
 /// What a run did.
 #[derive(Debug)]
@@ -143,18 +154,30 @@ fn clip_prior(prior: &PriorSpec, (h, w): (u32, u32)) -> Result<ClipPrior> {
         PriorSpec::File(path) => {
             let map = crate::image::read_map(path)?.map;
             if map.dim() != (h as usize, w as usize) {
-                return Err(BorexError::invalid(format!("prior map {} is {:?}; clip mode needs the model input's {h}×{w}", path.display(), map.dim())));
+                return Err(BorexError::invalid(format!(
+                    "prior map {} is {:?}; clip mode needs the model input's {h}×{w}",
+                    path.display(),
+                    map.dim()
+                )));
             }
             Ok(ClipPrior::Map(map))
         }
-        other => Err(BorexError::invalid(format!("clip mode's prior is RISE (--prior rise-fast or rise) or an H×W map file, not {}", other.method()))),
+        other => Err(BorexError::invalid(format!(
+            "clip mode's prior is RISE (--prior rise-fast or rise) or an H×W map file, not {}",
+            other.method()
+        ))),
     }
 }
 
 /// Refine every clip of `job.input` (or this shard's share), resuming from
 /// the clips an earlier run finished; finish the outputs when the run covers
 /// every clip.
-pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress: &dyn Fn(u64) -> indicatif::ProgressBar) -> Result<ClipSummary> {
+pub fn run_clips(
+    job: &ClipJob,
+    model: &Classifier,
+    backend: &Backend,
+    progress: &dyn Fn(u64) -> indicatif::ProgressBar,
+) -> Result<ClipSummary> {
     let t = clip_length(model, job.clip_len)?;
     let stride = job.stride.unwrap_or(t);
     crate::limits::in_range("--clip-stride", stride, 1, crate::limits::MAX_FRAME as usize)?;
@@ -194,7 +217,14 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
     };
     let out = &job.out_dir;
     let in_shard = job.shard.range(starts.len()).len();
-    let summary = |refined: usize, finished: bool| ClipSummary { clips: in_shard, refined, kept: in_shard - refined, clip_len: t, left_over, finished };
+    let summary = |refined: usize, finished: bool| ClipSummary {
+        clips: in_shard,
+        refined,
+        kept: in_shard - refined,
+        clip_len: t,
+        left_over,
+        finished,
+    };
     if resume::begin(out, &file, &FINISHED)? {
         return Ok(summary(0, true));
     }
@@ -229,7 +259,8 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         }
         debug_assert!(window.len() == t && window[0].0 == s, "the window holds clip {k}'s frames");
         let views: Vec<_> = window.iter().map(|(_, _, p)| p.tensor.view()).collect();
-        let clip: Array4<f32> = ndarray::stack(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("clip tensor: {e}")))?;
+        let clip: Array4<f32> =
+            ndarray::stack(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("clip tensor: {e}")))?;
         let probs = scorer.score_clips(clip.view().insert_axis(Axis(0)))?;
         let probs = probs.row(0).to_vec();
         let class = job.class.resolve(model, &probs)?;
@@ -244,10 +275,19 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
         output::write_npy_nd(&out.join(map_name(k)), &r.map)?;
         // The overlay shows each frame once: a clip's frames up to the next clip's start.
         let shown = if k + 1 == starts.len() { t } else { stride.min(t) };
-        let overlays: Vec<_> = window.iter().take(shown).enumerate().map(|(f, (_, fr, pre))| output::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop)).collect();
+        let overlays: Vec<_> = window
+            .iter()
+            .take(shown)
+            .enumerate()
+            .map(|(f, (_, fr, pre))| output::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop))
+            .collect();
         output::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
         let frame_means: Vec<f32> = r.map.outer_iter().map(|m| m.mean().unwrap_or(0.0)).collect();
-        let peak = frame_means.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+        let peak = frame_means
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |b, (i, v)| if *v > b.1 { (i, *v) } else { b })
+            .0;
         let (first, last) = (&window[0].1, &window[t - 1].1);
         let evaluations = scorer.evaluations() - evals0;
         let row = vec![
@@ -278,7 +318,10 @@ pub fn run_clips(job: &ClipJob, model: &Classifier, backend: &Backend, progress:
             "observations": r.observations,
         });
         // The record last: it marks the clip done.
-        resume::commit_unit::<ClipJobFile>(out, &Record { unit: k, maps: vec![map_name(k)], rows: vec![row], report: vec![entry] })?;
+        resume::commit_unit::<ClipJobFile>(
+            out,
+            &Record { unit: k, maps: vec![map_name(k)], rows: vec![row], report: vec![entry] },
+        )?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -295,8 +338,16 @@ fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
     resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
         let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
         let entries: Vec<serde_json::Value> = records.iter().flat_map(|r| r.report.iter().cloned()).collect();
-        if rows.len() != file.clips || entries.len() != file.clips || rows.iter().enumerate().any(|(k, r)| r[0] != k.to_string()) {
-            return Err(BorexError::invalid(format!("{}: the clip records hold {} clips, not the {} of the job, in order", out.display(), rows.len(), file.clips)));
+        if rows.len() != file.clips
+            || entries.len() != file.clips
+            || rows.iter().enumerate().any(|(k, r)| r[0] != k.to_string())
+        {
+            return Err(BorexError::invalid(format!(
+                "{}: the clip records hold {} clips, not the {} of the job, in order",
+                out.display(),
+                rows.len(),
+                file.clips
+            )));
         }
         output::write_csv(&out.join("clips.csv"), &CSV_HEADER, &rows)?;
         let mut report = serde_json::json!({

@@ -41,7 +41,9 @@ fn parse_rate(s: &str) -> Option<f64> {
 pub(crate) fn tool(name: &str) -> Result<Command> {
     let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
     if !found {
-        return Err(BorexError::invalid(format!("{name} not found on PATH: install FFmpeg (scripts/setup.sh does: apt-get install ffmpeg)")));
+        return Err(BorexError::invalid(format!(
+            "{name} not found on PATH: install FFmpeg (scripts/setup.sh does: apt-get install ffmpeg)"
+        )));
     }
     Ok(Command::new(name))
 }
@@ -59,13 +61,20 @@ impl Input {
     /// A folder becomes a frame folder, anything else a video file.
     pub fn open(path: &Path, folder_fps: f64) -> Result<(Self, VideoInfo)> {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| BorexError::invalid(format!("frame folder {}: cannot read it ({e})", path.display())))?;
+            let entries = std::fs::read_dir(path)
+                .map_err(|e| BorexError::invalid(format!("frame folder {}: cannot read it ({e})", path.display())))?;
             let mut files: Vec<PathBuf> = entries
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")))
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+                })
                 .collect();
             files.sort();
-            let first = files.first().ok_or_else(|| BorexError::invalid(format!("frame folder {}: no PNG or JPEG frames in it", path.display())))?;
+            let first = files.first().ok_or_else(|| {
+                BorexError::invalid(format!("frame folder {}: no PNG or JPEG frames in it", path.display()))
+            })?;
             let (width, height) = crate::image::load_rgb(first)?.dimensions();
             let fps = format!("{folder_fps}");
             let info = VideoInfo { width, height, fps: fps.clone(), frames: files.len() as u64 };
@@ -145,7 +154,11 @@ impl FrameStream<'_> {
                             let _ = s.read_to_string(&mut err);
                         }
                         let why = err.lines().last().map(str::to_string).unwrap_or(e.to_string());
-                        return Err(BorexError::invalid(format!("{}: frame {} could not be decoded ({why})", path.display(), self.next_decoded)));
+                        return Err(BorexError::invalid(format!(
+                            "{}: frame {} could not be decoded ({why})",
+                            path.display(),
+                            self.next_decoded
+                        )));
                     }
                     self.next_decoded += 1;
                 }
@@ -178,7 +191,17 @@ impl Drop for FrameStream<'_> {
 /// counting packets: exact even where the container states no count).
 pub fn probe(path: &Path) -> Result<VideoInfo> {
     let out = tool("ffprobe")?
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=width,height,r_frame_rate,nb_read_packets", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=width,height,r_frame_rate,nb_read_packets",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .map_err(|e| BorexError::invalid(format!("cannot run ffprobe ({e})")))?;
@@ -187,8 +210,10 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
         let why = err.lines().last().unwrap_or("ffprobe failed").trim().to_string();
         return Err(BorexError::invalid(format!("{}: not a video FFmpeg can read ({why})", path.display())));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| BorexError::invalid(format!("{}: ffprobe output ({e})", path.display())))?;
-    let s = v["streams"].get(0).ok_or_else(|| BorexError::invalid(format!("{}: has no video stream", path.display())))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| BorexError::invalid(format!("{}: ffprobe output ({e})", path.display())))?;
+    let s =
+        v["streams"].get(0).ok_or_else(|| BorexError::invalid(format!("{}: has no video stream", path.display())))?;
     let num = |k: &str| s[k].as_u64().or_else(|| s[k].as_str().and_then(|x| x.parse().ok()));
     let (width, height) = (num("width").unwrap_or(0) as u32, num("height").unwrap_or(0) as u32);
     let frames = num("nb_read_packets").unwrap_or(0);
@@ -227,10 +252,17 @@ impl FrameSelection {
     pub fn indices(&self, frames: u64) -> Result<Vec<u64>> {
         crate::limits::in_range("--every", self.every as usize, 1, crate::limits::MAX_EVERY)?;
         if self.start >= frames {
-            return Err(BorexError::invalid(format!("--frames starts at frame {} but the video has {frames} frames (0–{})", self.start, frames - 1)));
+            return Err(BorexError::invalid(format!(
+                "--frames starts at frame {} but the video has {frames} frames (0–{})",
+                self.start,
+                frames - 1
+            )));
         }
         if let Some(end) = self.end.filter(|&e| e > frames) {
-            return Err(BorexError::invalid(format!("--frames ends at frame {end} but the video has {frames} frames (use {}:{frames} or leave the end out)", self.start)));
+            return Err(BorexError::invalid(format!(
+                "--frames ends at frame {end} but the video has {frames} frames (use {}:{frames} or leave the end out)",
+                self.start
+            )));
         }
         let end = self.end.unwrap_or(frames);
         Ok((self.start..end).step_by(self.every as usize).collect())
@@ -251,8 +283,16 @@ mod tests {
         let s = FrameSelection { start: 2, end: Some(9), every: 3 };
         assert_eq!(s.indices(10).unwrap(), [2, 5, 8]);
         assert!(s.indices(8).unwrap_err().to_string().contains("ends at frame 9"));
-        assert!(FrameSelection { start: 10, end: None, every: 1 }.indices(10).unwrap_err().to_string().contains("starts at frame 10"));
-        assert!(FrameSelection { start: 0, end: None, every: 0 }.indices(10).unwrap_err().to_string().contains("--every 0"));
+        assert!(FrameSelection { start: 10, end: None, every: 1 }
+            .indices(10)
+            .unwrap_err()
+            .to_string()
+            .contains("starts at frame 10"));
+        assert!(FrameSelection { start: 0, end: None, every: 0 }
+            .indices(10)
+            .unwrap_err()
+            .to_string()
+            .contains("--every 0"));
         assert_eq!(parse_rate("30000/1001").map(|r| (r * 1000.0).round()), Some(29970.0));
     }
 }

@@ -59,8 +59,10 @@ pub(crate) fn segment_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
 /// The mode and description of the job in `dir` (a `job.json` written before
 /// modes were recorded is frame mode's), or why there is none.
 fn job_value(dir: &Path) -> std::result::Result<(String, serde_json::Value), String> {
-    let text = std::fs::read_to_string(dir.join("job.json")).map_err(|e| format!("not a `borex video` output (job.json: {e})"))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("job.json is not a borex video job ({e})"))?;
+    let text = std::fs::read_to_string(dir.join("job.json"))
+        .map_err(|e| format!("not a `borex video` output (job.json: {e})"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("job.json is not a borex video job ({e})"))?;
     let mode = v.get("mode").and_then(|m| m.as_str()).unwrap_or("frame").to_string();
     Ok((mode, v))
 }
@@ -80,7 +82,9 @@ fn check_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
     if out.join("job.json").exists() {
         let old: J = read_job(out).map_err(|e| named(format!("{e}; use a new folder to start another")))?;
         if &old != job {
-            return Err(named("holds a `borex video` run with other input or settings; use a new folder to start another".into()));
+            return Err(named(
+                "holds a `borex video` run with other input or settings; use a new folder to start another".into(),
+            ));
         }
     } else if out.exists() {
         if !out.is_dir() {
@@ -152,13 +156,21 @@ pub(crate) fn commit_unit<J: UnitJob>(out: &Path, record: &Record) -> Result<()>
 /// from the records (in unit order), the segments become `overlay.mp4` at
 /// `fps`, then the parts are dropped. Each step can be repeated, so a run
 /// killed here finishes on the next.
-pub(crate) fn finalize<J: UnitJob>(out: &Path, job: &J, fps: &str, tables: impl FnOnce(&[Record]) -> Result<()>) -> Result<()> {
+pub(crate) fn finalize<J: UnitJob>(
+    out: &Path,
+    job: &J,
+    fps: &str,
+    tables: impl FnOnce(&[Record]) -> Result<()>,
+) -> Result<()> {
     let mut records = vec![];
     let mut missing = vec![];
     for k in 0..job.units() {
         let p = record_path::<J>(out, k);
         match std::fs::read_to_string(&p) {
-            Ok(text) => records.push(serde_json::from_str::<Record>(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?),
+            Ok(text) => records.push(
+                serde_json::from_str::<Record>(&text)
+                    .map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?,
+            ),
             Err(_) => missing.push(k),
         }
     }
@@ -184,16 +196,26 @@ pub(crate) fn finalize<J: UnitJob>(out: &Path, job: &J, fps: &str, tables: impl 
 /// shard once, every unit done. Returns the unsharded job (for the caller to
 /// [`finalize`]) and the records copied.
 pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Vec<Record>)> {
-    let jobs = shards.iter().map(|d| read_job::<J>(d).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display())))).collect::<Result<Vec<J>>>()?;
+    let jobs = shards
+        .iter()
+        .map(|d| read_job::<J>(d).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
+        .collect::<Result<Vec<J>>>()?;
     let first = jobs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?.with_shard(Shard::ALL);
     let count = jobs[0].shard().count;
     let mut seen = vec![false; count];
     for (dir, j) in shards.iter().zip(&jobs) {
         if j.with_shard(Shard::ALL) != first || j.shard().count != count {
-            return Err(BorexError::invalid(format!("{}: a shard of another job (other input or settings)", dir.display())));
+            return Err(BorexError::invalid(format!(
+                "{}: a shard of another job (other input or settings)",
+                dir.display()
+            )));
         }
         if std::mem::replace(&mut seen[j.shard().index], true) {
-            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), j.shard().index)));
+            return Err(BorexError::invalid(format!(
+                "{}: shard {}/{count} given twice",
+                dir.display(),
+                j.shard().index
+            )));
         }
     }
     if let Some(m) = seen.iter().position(|s| !s) {
@@ -204,9 +226,16 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Ve
     for (dir, j) in shards.iter().zip(&jobs) {
         for k in j.shard().range(j.units()) {
             let p = record_path::<J>(dir, k);
-            let text = std::fs::read_to_string(&p)
-                .map_err(|_| BorexError::invalid(format!("{}: {} {k} of shard {}/{count} is not done; rerun that shard", dir.display(), J::UNIT, j.shard().index)))?;
-            let rec: Record = serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
+            let text = std::fs::read_to_string(&p).map_err(|_| {
+                BorexError::invalid(format!(
+                    "{}: {} {k} of shard {}/{count} is not done; rerun that shard",
+                    dir.display(),
+                    J::UNIT,
+                    j.shard().index
+                ))
+            })?;
+            let rec: Record =
+                serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
             copies.push((dir, rec));
         }
     }
@@ -250,7 +279,9 @@ pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
     let n = match first.as_str() {
         "frame" => super::run::merge(shards, out)?,
         "clip" => super::clip::merge(shards, out)?,
-        other => return Err(BorexError::invalid(format!("{}: job.json has an unknown mode {other:?}", shards[0].display()))),
+        other => {
+            return Err(BorexError::invalid(format!("{}: job.json has an unknown mode {other:?}", shards[0].display())))
+        }
     };
     Ok((first.clone(), n))
 }

@@ -105,7 +105,8 @@ fn chains(m: usize, c: usize) -> Vec<std::ops::Range<usize>> {
     (0..m).step_by(c).map(|a| a..(a + c).min(m)).collect()
 }
 
-pub const CSV_HEADER: [&str; 9] = ["frame", "timestamp", "class", "label", "probability", "insertion", "deletion", "model_evaluations", "time_ms"];
+pub const CSV_HEADER: [&str; 9] =
+    ["frame", "timestamp", "class", "label", "probability", "insertion", "deletion", "model_evaluations", "time_ms"];
 
 /// What a run did.
 #[derive(Debug)]
@@ -141,7 +142,12 @@ fn map_path(out: &Path, frame: u64) -> PathBuf {
 /// Refine the selected frames of `job.input` (or this shard's share), resuming
 /// from the groups an earlier run finished; finish the outputs when the run
 /// covers every group.
-pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn Fn(u64) -> indicatif::ProgressBar) -> Result<VideoSummary> {
+pub fn run(
+    job: &VideoJob,
+    model: &Classifier,
+    backend: &Backend,
+    progress: &dyn Fn(u64) -> indicatif::ProgressBar,
+) -> Result<VideoSummary> {
     crate::limits::in_range("--lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
     let indices = job.selection.indices(info.frames)?;
@@ -184,13 +190,19 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
     let fps_out = overlay_rate(&info.fps, job.selection.every);
     let labels = model.labels();
     // Warm frames: the job with the warm query count, and each lane's last map.
-    let warm_job = job.warm.map(|w| RefineJob { config: RefineConfig { iters: w.iters, ..job.refine.config.clone() }, ..job.refine.clone() });
+    let warm_job = job.warm.map(|w| RefineJob {
+        config: RefineConfig { iters: w.iters, ..job.refine.config.clone() },
+        ..job.refine.clone()
+    });
     let last_maps = std::cell::RefCell::new(vec![None::<ndarray::Array2<f32>>; f]);
     let steps: Box<dyn Iterator<Item = Vec<Item>> + '_> = match job.warm {
         None => {
             let mut frames = input.frames(&info, todo_frames.clone())?.peekable();
             Box::new(std::iter::from_fn(move || {
-                frames.peek().is_some().then(|| frames.by_ref().take(f).map(|frame| Item { frame, lane: 0, warm: false }).collect())
+                frames
+                    .peek()
+                    .is_some()
+                    .then(|| frames.by_ref().take(f).map(|frame| Item { frame, lane: 0, warm: false }).collect())
             }))
         }
         Some(w) => {
@@ -210,7 +222,13 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             }
             let mut lanes = lane_frames.into_iter().map(|l| input.frames(&info, l)).collect::<Result<Vec<_>>>()?;
             Box::new(plan.into_iter().map(move |step| {
-                step.into_iter().map(|(lane, warm)| Item { frame: lanes[lane].next().expect("the plan follows each lane's frames"), lane, warm }).collect()
+                step.into_iter()
+                    .map(|(lane, warm)| Item {
+                        frame: lanes[lane].next().expect("the plan follows each lane's frames"),
+                        lane,
+                        warm,
+                    })
+                    .collect()
             }))
         }
     };
@@ -227,7 +245,9 @@ pub fn run(job: &VideoJob, model: &Classifier, backend: &Backend, progress: &dyn
             match (&warm_job, item.warm) {
                 (Some(wj), true) => {
                     let prior = last_maps.borrow_mut()[item.lane].take();
-                    let prior = prior.ok_or_else(|| BorexError::invalid(format!("frame {}: the previous frame of its chain has no map", fr.index)))?;
+                    let prior = prior.ok_or_else(|| {
+                        BorexError::invalid(format!("frame {}: the previous frame of its chain has no map", fr.index))
+                    })?;
                     RefineUnit::prepare_with_prior(wj, source, model, backend, Some(prior), true, Instant::now())
                 }
                 _ => RefineUnit::prepare(job.refine, source, model, backend, true, Instant::now()),
@@ -310,7 +330,12 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
         let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
         let frames: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap_or(u64::MAX)).collect();
         if frames.len() != file.frames || frames.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(BorexError::invalid(format!("{}: the group records hold {} frames, not the {} selected, in order", out.display(), frames.len(), file.frames)));
+            return Err(BorexError::invalid(format!(
+                "{}: the group records hold {} frames, not the {} selected, in order",
+                out.display(),
+                frames.len(),
+                file.frames
+            )));
         }
         output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
         if file.stack {
@@ -319,7 +344,8 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
             let (stack, maps_dir) = (out.join("maps.npy"), out.join("maps"));
             if !stack.exists() {
                 let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
-                let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0]).map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
+                let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0])
+                    .map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
                 output::write_npy_stack(&stack, &maps, first.dim())?;
             }
             if maps_dir.exists() {

@@ -67,7 +67,13 @@ pub fn assert_error(out: &Output, needles: &[&str]) {
 /// pixel first, numpy's flip(argsort)), W pixels per step; step i shows `to` on
 /// the first i·W pixels and `from` elsewhere; P_class of every step through the
 /// model; trapezoid AUC over [0, 1].
-pub fn causal_auc(model: &borex::model::Classifier, from: ndarray::ArrayView3<f32>, to: ndarray::ArrayView3<f32>, map: ndarray::ArrayView2<f32>, class: usize) -> f64 {
+pub fn causal_auc(
+    model: &borex::model::Classifier,
+    from: ndarray::ArrayView3<f32>,
+    to: ndarray::ArrayView3<f32>,
+    map: ndarray::ArrayView2<f32>,
+    class: usize,
+) -> f64 {
     let (c, h, w) = from.dim();
     let flat: Vec<f32> = map.iter().copied().collect();
     let mut order: Vec<usize> = (0..h * w).collect();
@@ -99,14 +105,28 @@ pub fn causal_auc(model: &borex::model::Classifier, from: ndarray::ArrayView3<f3
 
 /// Run `ffmpeg -v error -y ARGS`, failing the test with its message.
 pub fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg is installed (scripts/setup.sh)");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed (scripts/setup.sh)");
     assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The frames of a video's first stream, counted by decoding (ffprobe -count_packets).
 pub fn frame_count(video: &std::path::Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(video)
         .output()
         .unwrap();

@@ -144,7 +144,17 @@ impl CpuGpSession {
 
 /// Bring one block of candidates up to date (μ, σ² and the kernel rows `k`).
 #[allow(clippy::too_many_arguments)]
-fn block(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: Pass, si: usize, rows: std::ops::Range<u32>, k: &mut Vec<f32>, mu: &mut [f32], s2: &mut [f32]) {
+fn block(
+    grid: &CandidateGrid,
+    prior: &[f32],
+    gp: &PosteriorInputs,
+    pass: Pass,
+    si: usize,
+    rows: std::ops::Range<u32>,
+    k: &mut Vec<f32>,
+    mu: &mut [f32],
+    s2: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
@@ -157,13 +167,33 @@ fn block(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: Pass, 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn block_avx2(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: Pass, si: usize, rows: std::ops::Range<u32>, k: &mut Vec<f32>, mu: &mut [f32], s2: &mut [f32]) {
+unsafe fn block_avx2(
+    grid: &CandidateGrid,
+    prior: &[f32],
+    gp: &PosteriorInputs,
+    pass: Pass,
+    si: usize,
+    rows: std::ops::Range<u32>,
+    k: &mut Vec<f32>,
+    mu: &mut [f32],
+    s2: &mut [f32],
+) {
     block_impl(grid, prior, gp, pass, si, rows, k, mu, s2)
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block_impl(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: Pass, si: usize, rows: std::ops::Range<u32>, k: &mut Vec<f32>, mu: &mut [f32], s2: &mut [f32]) {
+fn block_impl(
+    grid: &CandidateGrid,
+    prior: &[f32],
+    gp: &PosteriorInputs,
+    pass: Pass,
+    si: usize,
+    rows: std::ops::Range<u32>,
+    k: &mut Vec<f32>,
+    mu: &mut [f32],
+    s2: &mut [f32],
+) {
     let w = grid.width as usize;
     let n = gp.n;
     let b = rows.len() * w;
@@ -256,7 +286,14 @@ fn block_impl(grid: &CandidateGrid, prior: &[f32], gp: &PosteriorInputs, pass: P
 /// of one plane (`coords`: its GP coordinates after row and column): `out`
 /// holds obs.len() rows of rows.len()·W values.
 #[inline(always)]
-fn kernel_rows(coords: &[f32], w: usize, gp: &PosteriorInputs, rows: std::ops::Range<u32>, obs: std::ops::Range<usize>, out: &mut [f32]) {
+fn kernel_rows(
+    coords: &[f32],
+    w: usize,
+    gp: &PosteriorInputs,
+    rows: std::ops::Range<u32>,
+    obs: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
     let d = coords.len() + 2;
     let (lr, lq) = (gp.length_scales[0], gp.length_scales[1]);
     let b = rows.len() * w;
@@ -264,10 +301,11 @@ fn kernel_rows(coords: &[f32], w: usize, gp: &PosteriorInputs, rows: std::ops::R
         let x = &gp.x[d * i..d * (i + 1)];
         let (xr, xq) = (x[0], x[1]);
         // The plane's part of the distance, summed in the 3-D order (size first).
-        let rest = coords.iter().zip(&x[2..]).zip(&gp.length_scales[2..]).fold(None, |acc: Option<f32>, ((c, xc), l)| {
-            let v = ((c - xc) / l).powi(2);
-            Some(acc.map_or(v, |a| a + v))
-        });
+        let rest =
+            coords.iter().zip(&x[2..]).zip(&gp.length_scales[2..]).fold(None, |acc: Option<f32>, ((c, xc), l)| {
+                let v = ((c - xc) / l).powi(2);
+                Some(acc.map_or(v, |a| a + v))
+            });
         let rest = rest.unwrap_or(0.0);
         for (dr_i, r) in rows.clone().enumerate() {
             let base = ((r as f32 - xr) / lr).powi(2) + rest;
@@ -304,7 +342,10 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     let n: i32 = unsafe { (x * std::f32::consts::LOG2_E - 0.5).to_int_unchecked() };
     let nf = n as f32;
     let r = (x - nf * LN2_HI) - nf * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     p * f32::from_bits(((n + 127) as u32) << 23)
 }
 
@@ -343,7 +384,9 @@ impl GpSession for CpuGpSession {
         // Clips: each plane's spatial window average, then the temporal one.
         let (h, w, hw) = (self.grid.height, self.grid.width, self.grid.pixels());
         let planes: Vec<f32> = (0..self.grid.planes())
-            .flat_map(|p| window_average(&CandidateGrid::new(h, w, vec![self.grid.plane_size(p)]), &self.mu[p * hw..(p + 1) * hw]))
+            .flat_map(|p| {
+                window_average(&CandidateGrid::new(h, w, vec![self.grid.plane_size(p)]), &self.mu[p * hw..(p + 1) * hw])
+            })
             .collect();
         Ok(crate::compute::temporal_map(&self.grid, &planes))
     }
@@ -437,7 +480,11 @@ fn block_argmax_impl(mu: &[f32], s2: &[f32], kappa: f32, offset: usize) -> (usiz
 
 /// Larger value wins; equal values go to the smaller index.
 pub(crate) fn first_max(a: (usize, f32), b: (usize, f32)) -> (usize, f32) {
-    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) { b } else { a }
+    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+        b
+    } else {
+        a
+    }
 }
 
 /// Per size, the mean of `m(·, ·, s)` over the in-image part of the (2s+1)²
@@ -584,7 +631,14 @@ mod tests {
         let grid = CandidateGrid::new(20, 300, vec![2, 4]);
         let prior: Vec<f32> = (0..grid.pixels()).map(|i| ((i * 7) % 23) as f32 * 0.01).collect();
         let mut sess = CpuGpSession::new(&grid, &prior).unwrap();
-        let pts = [[3.0, 20.0, 2.0], [15.0, 250.0, 4.0], [9.0, 140.0, 3.0], [0.0, 299.0, 2.0], [19.0, 5.0, 4.0], [11.0, 77.0, 2.5]];
+        let pts = [
+            [3.0, 20.0, 2.0],
+            [15.0, 250.0, 4.0],
+            [9.0, 140.0, 3.0],
+            [0.0, 299.0, 2.0],
+            [19.0, 5.0, 4.0],
+            [11.0, 77.0, 2.5],
+        ];
         let mut updates = 0;
         for n in 1..=pts.len() {
             let x = ndarray::Array2::from_shape_fn((n, 3), |(i, d)| pts[i][d]);

@@ -6,8 +6,8 @@ mod gp;
 pub use gp::{window_average, CpuGpSession};
 
 use super::{check_masks, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession};
-use crate::gp::{CandidateGrid, PosteriorInputs};
 use crate::error::Result;
+use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{parallel::prelude::*, Array2, Array3, Array4, ArrayView3, Axis, Zip};
 use rayon::slice::ParallelSliceMut;
 use std::mem::MaybeUninit;
@@ -25,7 +25,12 @@ impl ImageKernels for CpuKernels {
         Ok(apply_masks(image, baseline, masks))
     }
 
-    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>> {
+    fn rise_session(
+        &self,
+        image: ArrayView3<f32>,
+        params: &RiseParams,
+        accumulators: usize,
+    ) -> Result<Box<dyn RiseSession>> {
         params.validate()?;
         let (_, h, w) = image.dim();
         Ok(Box::new(CpuRiseSession {
@@ -103,7 +108,13 @@ impl GpKernels for CpuKernels {
 
 /// `image·m + baseline·(1−m)` into every value of `o` (C×H×W) for one
 /// mask; `mask(y)` is its row y (W values).
-fn blend<'m>(o: &mut [MaybeUninit<f32>], img: &[f32], base: &[f32], (c, h, w): (usize, usize, usize), mask: impl Fn(usize) -> &'m [f32]) {
+fn blend<'m>(
+    o: &mut [MaybeUninit<f32>],
+    img: &[f32],
+    base: &[f32],
+    (c, h, w): (usize, usize, usize),
+    mask: impl Fn(usize) -> &'m [f32],
+) {
     assert!(o.len() == c * h * w && img.len() == o.len() && base.len() == o.len(), "C×H×W blend buffers");
     for ch in 0..c {
         for y in 0..h {
@@ -217,7 +228,8 @@ mod tests {
         let image = Array3::from_shape_fn((c, h, w), |(ch, y, x)| (ch * 100 + y * w + x) as f32 * 0.37 - 20.0);
         let base = Array3::from_shape_fn((c, h, w), |(ch, y, x)| ((ch + 2 * y + 3 * x) % 5) as f32 - 1.5);
         // Inside, edge-touching, clipped, empty and whole-image boxes, both ways.
-        let spans = [(2, 5, 3, 8), (0, 1, 0, 1), (7, 9, 9, 11), (4, 4, 2, 6), (3, 6, 5, 5), (0, 9, 0, 11), (8, 20, 10, 30)];
+        let spans =
+            [(2, 5, 3, 8), (0, 1, 0, 1), (7, 9, 9, 11), (4, 4, 2, 6), (3, 6, 5, 5), (0, 9, 0, 11), (8, 20, 10, 30)];
         let boxes: Vec<BoxMask> = spans
             .iter()
             .flat_map(|&(r0, r1, c0, c1)| [Keep::Inside, Keep::Outside].map(|keep| BoxMask { r0, r1, c0, c1, keep }))

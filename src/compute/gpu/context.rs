@@ -91,7 +91,16 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&sink, e.to_string())));
         let sink = error.clone();
         device.set_device_lost_callback(move |reason, msg| record(&sink, format!("device lost ({reason:?}): {msg}")));
-        Ok(Self { device, queue, info, limits, pipelines: Mutex::new(HashMap::new()), error, submits: AtomicU64::new(0), readbacks: AtomicU64::new(0) })
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            error,
+            submits: AtomicU64::new(0),
+            readbacks: AtomicU64::new(0),
+        })
     }
 
     /// The process-wide context, created on first use.
@@ -177,7 +186,15 @@ impl GpuContext {
     fn fits(&self, label: &str, bytes: u64) -> bool {
         let limit = self.max_binding_bytes();
         if bytes > limit {
-            record(&self.error, format!("buffer '{label}' needs {} MiB, more than the {} MiB one binding of {} holds", bytes >> 20, limit >> 20, self.info.name));
+            record(
+                &self.error,
+                format!(
+                    "buffer '{label}' needs {} MiB, more than the {} MiB one binding of {} holds",
+                    bytes >> 20,
+                    limit >> 20,
+                    self.info.name
+                ),
+            );
             return false;
         }
         true
@@ -336,10 +353,14 @@ impl Commands<'_> {
         ctx.take_error()?;
         for (buffer, offset, size) in buffers {
             if offset + size > buffer.size() {
-                return Err(BorexError::Gpu(format!("readback of {size} bytes at {offset} from a {}-byte buffer", buffer.size())));
+                return Err(BorexError::Gpu(format!(
+                    "readback of {size} bytes at {offset} from a {}-byte buffer",
+                    buffer.size()
+                )));
             }
         }
-        let starts: Vec<u64> = buffers.iter().scan(0u64, |at, (_, _, size)| Some(std::mem::replace(at, *at + size))).collect();
+        let starts: Vec<u64> =
+            buffers.iter().scan(0u64, |at, (_, _, size)| Some(std::mem::replace(at, *at + size))).collect();
         let total: u64 = buffers.iter().map(|(_, _, s)| s).sum();
         if total == 0 {
             self.submit();
@@ -368,10 +389,13 @@ impl Commands<'_> {
         rx.recv()
             .map_err(|_| BorexError::Gpu("readback callback dropped".into()))?
             .map_err(|e| BorexError::Gpu(format!("cannot map readback buffer: {e}")))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| BorexError::Gpu(format!("cannot read mapped buffer: {e}")))?;
-        let out = buffers.iter().zip(&starts).map(|((_, _, size), at)| view[*at as usize..(at + size) as usize].to_vec()).collect();
+        let view =
+            staging.get_mapped_range(..).map_err(|e| BorexError::Gpu(format!("cannot read mapped buffer: {e}")))?;
+        let out = buffers
+            .iter()
+            .zip(&starts)
+            .map(|((_, _, size), at)| view[*at as usize..(at + size) as usize].to_vec())
+            .collect();
         drop(view);
         staging.unmap();
         ctx.take_error()?;

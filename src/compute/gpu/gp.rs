@@ -8,7 +8,10 @@
 //! refine's [`GpuGpSession`] is a batch of one.
 
 use super::context::{Commands, GpuContext, Kernel, U4, WORKGROUP};
-use crate::compute::{check_gp_dims, check_session, BatchOutput, BatchStep, Evaluated, GpBatch, GpSession, MapGrid, PosteriorUpdates, Step};
+use crate::compute::{
+    check_gp_dims, check_session, BatchOutput, BatchStep, Evaluated, GpBatch, GpSession, MapGrid, PosteriorUpdates,
+    Step,
+};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use std::sync::Arc;
@@ -155,7 +158,9 @@ impl GpuGpBatch {
         }
         let (loops, m) = (priors.len(), grid.len());
         if (loops * m * 4) as u64 > ctx.max_binding_bytes() {
-            return Err(BorexError::Gpu(format!("{loops} × {m} candidates exceed the adapter's largest storage buffer (use --device cpu)")));
+            return Err(BorexError::Gpu(format!(
+                "{loops} × {m} candidates exceed the adapter's largest storage buffer (use --device cpu)"
+            )));
         }
         let all: Vec<f32> = priors.concat();
         Ok(Self {
@@ -289,7 +294,13 @@ impl GpuGpBatch {
 
     /// [`Self::record_posterior`] for the loops of cache group `g`:
     /// (slot, GP, κ, step, first observation in `obs`) each.
-    fn record_group(&mut self, g: usize, plan: &[(usize, &PosteriorInputs, f32, Step, u32)], obs: &wgpu::Buffer, cmd: &mut Commands) {
+    fn record_group(
+        &mut self,
+        g: usize,
+        plan: &[(usize, &PosteriorInputs, f32, Step, u32)],
+        obs: &wgpu::Buffer,
+        cmd: &mut Commands,
+    ) {
         let m = self.grid.len();
         let (first_loop, loops) = (self.caches[g].first, self.caches[g].loops);
         let n_max = plan.iter().filter(|p| p.3 != Step::Same).map(|p| p.1.n).max().unwrap_or(0);
@@ -343,7 +354,10 @@ impl GpuGpBatch {
                 for (sp, gp) in &full {
                     if j0 < gp.n {
                         let j1 = (j0 + rows).min(gp.n);
-                        passes.push(SlotParams { mode: 3, j0: j0 as u32, j1: j1 as u32, ..*sp }, &gp.l_inv[j0 * gp.n..j1 * gp.n]);
+                        passes.push(
+                            SlotParams { mode: 3, j0: j0 as u32, j1: j1 as u32, ..*sp },
+                            &gp.l_inv[j0 * gp.n..j1 * gp.n],
+                        );
                     }
                 }
                 passes.close();
@@ -356,7 +370,11 @@ impl GpuGpBatch {
             .map(|(slots, coef)| {
                 let mut block = vec![0.0f32; COEF];
                 block[..coef.len()].copy_from_slice(coef);
-                (ctx.storage("posterior slots", slots), ctx.uniform_slice("posterior coefficients", &block), slots.len() as u32)
+                (
+                    ctx.storage("posterior slots", slots),
+                    ctx.uniform_slice("posterior coefficients", &block),
+                    slots.len() as u32,
+                )
             })
             .collect();
         let chunks: Vec<(usize, usize, usize, wgpu::Buffer)> = if fits {
@@ -373,7 +391,19 @@ impl GpuGpBatch {
             for (slots, coef, k) in &passes {
                 cmd.dispatch(
                     Kernel::GpPosterior,
-                    &[&params, &self.prior, &self.planes, obs, coef, cache, &self.mu, &self.s2, &self.sigma, &self.ucb, slots],
+                    &[
+                        &params,
+                        &self.prior,
+                        &self.planes,
+                        obs,
+                        coef,
+                        cache,
+                        &self.mu,
+                        &self.s2,
+                        &self.sigma,
+                        &self.ucb,
+                        slots,
+                    ],
                     *count as u64,
                     *k,
                 );
@@ -397,9 +427,17 @@ impl GpuGpBatch {
         let segs = self.ctx.storage("argmax segments", slots);
         let k = slots.len() as u32;
         let first = self.ctx.uniform("argmax params", &U4([len as u32, 1, 1, 0]));
-        cmd.dispatch_groups(Kernel::Argmax, &[&first, &self.ucb, &self.ucb, &self.partial_v, &self.partial_i, &segs], (groups, k, 1));
+        cmd.dispatch_groups(
+            Kernel::Argmax,
+            &[&first, &self.ucb, &self.ucb, &self.partial_v, &self.partial_i, &segs],
+            (groups, k, 1),
+        );
         let second = self.ctx.uniform("argmax params", &U4([groups, 0, 0, 0]));
-        cmd.dispatch_groups(Kernel::Argmax, &[&second, &self.partial_v, &self.partial_i, &self.best_v, &self.best_i, &segs], (1, k, 1));
+        cmd.dispatch_groups(
+            Kernel::Argmax,
+            &[&second, &self.partial_v, &self.partial_i, &self.best_v, &self.best_i, &segs],
+            (1, k, 1),
+        );
     }
 
     /// Record the window passes of `slots`' maps into a new buffer (map y for
@@ -408,7 +446,11 @@ impl GpuGpBatch {
         let g = &self.grid;
         let clip = g.time.is_some();
         // Clips: every plane's spatial average comes back for the temporal pass.
-        let dims = if clip { U4([g.height, g.width, g.planes() as u32, 1]) } else { U4([g.height, g.width, g.sizes.len() as u32, 0]) };
+        let dims = if clip {
+            U4([g.height, g.width, g.planes() as u32, 1])
+        } else {
+            U4([g.height, g.width, g.sizes.len() as u32, 0])
+        };
         let params = self.ctx.uniform("window params", &dims);
         let segs = self.ctx.storage("map segments", slots);
         let k = slots.len() as u32;
@@ -455,7 +497,8 @@ impl GpBatch for GpuGpBatch {
         let ctx = self.ctx.clone();
         let mut cmd = ctx.commands();
         // A loop without a new κ keeps its last one (its UCB is not wanted).
-        let entries: Vec<_> = steps.iter().map(|s| (s.slot, s.gp, s.kappa.or(self.state[s.slot].ucb_kappa).unwrap_or(0.0))).collect();
+        let entries: Vec<_> =
+            steps.iter().map(|s| (s.slot, s.gp, s.kappa.or(self.state[s.slot].ucb_kappa).unwrap_or(0.0))).collect();
         self.record_posterior(&entries, &mut cmd);
         // Loops asked for a map but not stepped still need their posterior
         // up to date, which it is (their stored one).
@@ -476,14 +519,21 @@ impl GpBatch for GpuGpBatch {
         }
         let mut back = cmd.read(&reads)?.into_iter();
         let (values, indices) = (back.next().expect("values"), back.next().expect("indices"));
-        let (values, indices): (Vec<f32>, Vec<u32>) = (bytemuck::pod_collect_to_vec(&values), bytemuck::pod_collect_to_vec(&indices));
+        let (values, indices): (Vec<f32>, Vec<u32>) =
+            (bytemuck::pod_collect_to_vec(&values), bytemuck::pod_collect_to_vec(&indices));
         let mut found = indices.iter().zip(values).map(|(i, v)| (*i as usize, v));
         let argmax = steps.iter().map(|s| if s.kappa.is_some() { found.next() } else { None }).collect();
         let maps = match (back.next(), map) {
             (Some(bytes), Some((_, len))) => {
                 let all: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
                 all.chunks_exact(len)
-                    .map(|m| if self.grid.time.is_some() { crate::compute::temporal_map(&self.grid, m) } else { m.to_vec() })
+                    .map(|m| {
+                        if self.grid.time.is_some() {
+                            crate::compute::temporal_map(&self.grid, m)
+                        } else {
+                            m.to_vec()
+                        }
+                    })
                     .collect()
             }
             _ => vec![],
@@ -509,7 +559,11 @@ impl GpBatch for GpuGpBatch {
 fn check_gp(grid: &CandidateGrid, gp: &PosteriorInputs) -> Result<()> {
     check_gp_dims(grid, gp)?;
     if 2 * gp.n > COEF {
-        return Err(BorexError::Gpu(format!("the GPU posterior holds at most {} observations, got {}; use --device cpu", COEF / 2, gp.n)));
+        return Err(BorexError::Gpu(format!(
+            "the GPU posterior holds at most {} observations, got {}; use --device cpu",
+            COEF / 2,
+            gp.n
+        )));
     }
     Ok(())
 }

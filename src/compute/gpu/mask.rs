@@ -77,7 +77,16 @@ impl MaskStore for GpuMaskStore {
                 )));
             }
             let m = b.mask;
-            table.push(GpuBox { r0: m.r0, r1: m.r1, c0: m.c0, c1: m.c1, keep_inside: (m.keep == Keep::Inside) as u32, src: b.image as u32, sub: b.substrate as u32, _pad: 0 });
+            table.push(GpuBox {
+                r0: m.r0,
+                r1: m.r1,
+                c0: m.c0,
+                c1: m.c1,
+                keep_inside: (m.keep == Keep::Inside) as u32,
+                src: b.image as u32,
+                sub: b.substrate as u32,
+                _pad: 0,
+            });
         }
         if n == 0 {
             return Ok(Array4::zeros((0, c, h, w)));
@@ -93,7 +102,12 @@ impl MaskStore for GpuMaskStore {
             let params = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
             let table = ctx.storage("boxes", part);
             let dst = ctx.output::<f32>("masked", m * per_mask);
-            commands.dispatch(Kernel::ApplyBoxMasks, &[&params, &self.images, &self.substrates, &table, &dst], (m * per_mask) as u64, 1);
+            commands.dispatch(
+                Kernel::ApplyBoxMasks,
+                &[&params, &self.images, &self.substrates, &table, &dst],
+                (m * per_mask) as u64,
+                1,
+            );
             outputs.push((dst, (m * per_mask * 4) as u64));
         }
         let reads: Vec<_> = outputs.iter().map(|(b, size)| (b, 0, *size)).collect();

@@ -5,16 +5,19 @@ mod gp;
 mod mask;
 mod rise;
 
-pub use context::{GpuContext, Kernel};
-use context::U4;
 pub use context::GpuCounters;
+use context::U4;
+pub use context::{GpuContext, Kernel};
 pub use gp::{GpuGpBatch, GpuGpSession};
 pub use mask::GpuMaskStore;
 pub use rise::GpuRiseSession;
 
-use super::{check_masks, GpBatch, GpKernels, GpSession, ImageKernels, MapGrid, MaskStore, Masks, RiseParams, RiseSession, StoredBox};
-use crate::gp::{CandidateGrid, PosteriorInputs};
+use super::{
+    check_masks, GpBatch, GpKernels, GpSession, ImageKernels, MapGrid, MaskStore, Masks, RiseParams, RiseSession,
+    StoredBox,
+};
 use crate::error::{BorexError, Result};
+use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{Array3, Array4, ArrayView3};
 use std::sync::Arc;
 
@@ -22,7 +25,6 @@ use std::sync::Arc;
 pub struct GpuKernels {
     ctx: Arc<GpuContext>,
 }
-
 
 impl GpuKernels {
     pub fn new(ctx: Arc<GpuContext>) -> Self {
@@ -39,7 +41,12 @@ fn contiguous(a: &ArrayView3<f32>) -> Vec<f32> {
 }
 
 impl ImageKernels for GpuKernels {
-    fn rise_session(&self, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Box<dyn RiseSession>> {
+    fn rise_session(
+        &self,
+        image: ArrayView3<f32>,
+        params: &RiseParams,
+        accumulators: usize,
+    ) -> Result<Box<dyn RiseSession>> {
         Ok(Box::new(GpuRiseSession::new(self.ctx.clone(), image, params, accumulators)?))
     }
 
@@ -90,7 +97,11 @@ impl ImageKernels for GpuKernels {
         Ok(Array4::from_shape_vec((n, c, h, w), out).expect("shape matches"))
     }
 
-    fn mask_store(&self, images: &[ArrayView3<f32>], substrates: &[ArrayView3<f32>]) -> Result<Option<Box<dyn MaskStore>>> {
+    fn mask_store(
+        &self,
+        images: &[ArrayView3<f32>],
+        substrates: &[ArrayView3<f32>],
+    ) -> Result<Option<Box<dyn MaskStore>>> {
         let Some(first) = images.first() else { return Ok(None) };
         if !GpuMaskStore::fits(&self.ctx, first.dim(), images.len(), substrates.len()) {
             return Ok(None);

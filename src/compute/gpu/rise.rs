@@ -139,7 +139,11 @@ impl RiseSession for GpuRiseSession {
             let masks = &self.masks.as_ref().expect("generated").0;
             let dims = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
             let out = ctx.output::<f32>("masked", m * c * h * w);
-            ctx.dispatch(Kernel::ApplyDenseMasks, &[&dims, &self.image, &self.zero, masks, &out], (m * c * h * w) as u64);
+            ctx.dispatch(
+                Kernel::ApplyDenseMasks,
+                &[&dims, &self.image, &self.zero, masks, &out],
+                (m * c * h * w) as u64,
+            );
             data.extend(ctx.read::<f32>(&out, m * c * h * w)?);
         }
         self.batch = Some((start, count));
@@ -159,7 +163,11 @@ impl RiseSession for GpuRiseSession {
             let masks = &self.masks.as_ref().expect("generated").0;
             let params = self.ctx.uniform("rise acc params", &U4([m as u32, j as u32, (h * w) as u32, 0]));
             let wbuf = self.ctx.storage("rise weights", &weights[k * j..(k + m) * j]);
-            self.ctx.dispatch(Kernel::RiseAccumulate, &[&params, masks, &wbuf, &self.acc, &self.mask_sum], (h * w) as u64);
+            self.ctx.dispatch(
+                Kernel::RiseAccumulate,
+                &[&params, masks, &wbuf, &self.acc, &self.mask_sum],
+                (h * w) as u64,
+            );
         }
         Ok(())
     }
