@@ -7,11 +7,11 @@
 //! `BOREX_BENCH_ITERS` (default 50). Under `cargo test` it runs 2 frames of
 //! 2 queries at F = 1, 2 as a smoke test.
 
-use borex::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
-use borex::borex::{candidate_box, RefineConfig};
 use borex::compute::cpu::CpuKernels;
 use borex::compute::{ImageKernels, Keep, Masks};
 use borex::model::{Classifier, ModelOptions, Scorer};
+use borex::refine::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
+use borex::refine::{candidate_box, RefineConfig};
 use ndarray::{concatenate, Array2, Array3, Axis};
 use std::time::Instant;
 

@@ -7,7 +7,7 @@
 //! - [`compute`]: the kernel seam, with the wgpu path ([`compute::gpu`]) and its
 //!   CPU twin ([`compute::cpu`]);
 //! - [`gp`]: the Gaussian process (Matérn 3/2, L-BFGS-B fit) and the candidate grid;
-//! - [`borex`]: the refinement loop;
+//! - [`refine`]: the BOREx refinement loop (single, lockstep, bulk, clip);
 //! - [`explain`]: prior maps (RISE, ...);
 //! - [`metrics`]: insertion / deletion, rank statistics;
 //! - [`eval`]: `borex eval` (metrics over image sets, paired tests, plots);
@@ -16,7 +16,6 @@
 //! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
 
 pub mod bench;
-pub mod borex;
 pub mod classify;
 pub mod compute;
 pub mod counterfactual;
@@ -32,6 +31,7 @@ pub mod model;
 pub mod output;
 pub mod paths;
 pub mod progress;
+pub mod refine;
 pub mod video;
 
 pub use error::{BorexError, Result};

@@ -11,11 +11,11 @@
 
 mod common;
 
-use borex::borex::{refine, RefineConfig};
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::GpuKernels;
 use borex::compute::{GpKernels, ImageKernels};
 use borex::model::{Classifier, ModelOptions, Scorer};
+use borex::refine::{refine, RefineConfig};
 use common::{fixture, gpu_or_skip};
 use ndarray::{Array2, Array3};
 use serde_json::Value;

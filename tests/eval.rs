@@ -61,9 +61,9 @@ fn insertion_deletion_match_numpy_on_gpu() {
 
 // ---- refine objectives: each query's two probabilities use the substrates the objective names.
 
-fn query_substrates(objective: borex::borex::Objective) -> (f32, f32, f32, f32) {
-    use borex::borex::{refine, RefineConfig};
+fn query_substrates(objective: borex::refine::Objective) -> (f32, f32, f32, f32) {
     use borex::compute::{Baseline, ImageKernels};
+    use borex::refine::{refine, RefineConfig};
     let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_probs.onnx"))).unwrap();
     let kernels = CpuKernels;
     let scorer = Scorer::new(&model, &kernels, 4);
@@ -92,17 +92,17 @@ fn query_substrates(objective: borex::borex::Objective) -> (f32, f32, f32, f32) 
     };
     let zero = Array3::zeros(image.raw_dim());
     let (want_in, want_out) = match objective {
-        borex::borex::Objective::Paper => (kept_on(&zero), removed_to(&zero)),
-        borex::borex::Objective::Matched => (kept_on(&blur), removed_to(&zero)),
-        borex::borex::Objective::Insertion => (kept_on(&blur), p(&blur)),
-        borex::borex::Objective::Deletion => (p(&image), removed_to(&zero)),
+        borex::refine::Objective::Paper => (kept_on(&zero), removed_to(&zero)),
+        borex::refine::Objective::Matched => (kept_on(&blur), removed_to(&zero)),
+        borex::refine::Objective::Insertion => (kept_on(&blur), p(&blur)),
+        borex::refine::Objective::Deletion => (p(&image), removed_to(&zero)),
     };
     (o.p_inside, want_in, o.p_outside, want_out)
 }
 
 #[test]
 fn every_objective_queries_its_substrates() {
-    use borex::borex::Objective;
+    use borex::refine::Objective;
     for obj in [Objective::Paper, Objective::Matched, Objective::Insertion, Objective::Deletion] {
         let (got_in, want_in, got_out, want_out) = query_substrates(obj);
         assert!(
@@ -460,8 +460,8 @@ fn mosaic_rejects_bad_folders() {
 // ---- the point readout: μ at each pixel as a box centre, averaged over sizes, without window averaging.
 
 fn point_readout_matches_brute_force(kernels: &dyn borex::compute::GpKernels, who: &str) {
-    use borex::borex::{full_res::point_map, RefineConfig};
     use borex::gp::{FitOptions, Gp};
+    use borex::refine::{full_res::point_map, RefineConfig};
     let (h, w) = (40, 50);
     let x = Array2::from_shape_fn((8, 3), |(i, j)| match j {
         0 => (5 + 4 * i) as f64,

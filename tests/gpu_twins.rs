@@ -2,10 +2,10 @@
 
 mod common;
 
-use borex::borex::candidate_box;
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::{GpuContext, GpuKernels};
 use borex::compute::{gaussian_kernel_1d, Baseline, BoxMask, ImageKernels, Keep, Masks, StoredBox};
+use borex::refine::candidate_box;
 use common::{gpu_or_skip, max_abs_diff};
 use ndarray::{Array3, ArrayView3};
 use std::sync::Arc;

@@ -6,13 +6,13 @@
 
 mod common;
 
-use borex::borex::{refine, RefineConfig};
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::GpuKernels;
 use borex::compute::{GpKernels, GpSession, MapGrid, PosteriorUpdates};
 use borex::error::Result;
 use borex::gp::{CandidateGrid, PosteriorInputs};
 use borex::model::{Classifier, ModelOptions, Scorer};
+use borex::refine::{refine, RefineConfig};
 use ndarray::{Array2, Array3};
 use std::sync::{Arc, Mutex};
 

@@ -7,12 +7,12 @@
 
 mod common;
 
-use borex::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
-use borex::borex::{refine, Objective, RefineConfig, Refined};
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::{GpuContext, GpuKernels};
 use borex::compute::{GpKernels, ImageKernels};
 use borex::model::{Classifier, ModelOptions, Scorer};
+use borex::refine::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
+use borex::refine::{refine, Objective, RefineConfig, Refined};
 use common::{asset, fixture, gpu_or_skip};
 use ndarray::{Array2, Array3};
 

@@ -6,10 +6,10 @@
 
 mod common;
 
-use borex::borex::{coarse_grid, coarse_inputs, coarse_prior};
 use borex::compute::cpu::CpuKernels;
 use borex::compute::GpKernels;
 use borex::gp::{CandidateGrid, FitOptions, Gp};
+use borex::refine::{coarse_grid, coarse_inputs, coarse_prior};
 use ndarray::Array2;
 
 /// A GP fitted to `n` BOREx-like observations, and a prior, on the 224×224 reference grid.

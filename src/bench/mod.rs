@@ -8,7 +8,6 @@ mod table;
 
 pub use table::render_table;
 
-use crate::borex::{refine, RefineConfig};
 use crate::compute::cpu::CpuKernels;
 use crate::compute::gpu::{GpuContext, GpuKernels};
 use crate::compute::{gaussian_kernel_1d, BoxMask, GpKernels, ImageKernels, Keep, Masks, BLUR_KERNEL_SIZE, BLUR_SIGMA};
@@ -18,6 +17,7 @@ use crate::gp::{CandidateGrid, FitOptions, Gp, PosteriorInputs};
 use crate::job::{causal_metrics, ms};
 use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
+use crate::refine::{refine, RefineConfig};
 use ndarray::{s, Array2, Array3, Array4, ArrayView3, Axis};
 use serde::Serialize;
 use serde_json::json;
@@ -560,7 +560,7 @@ impl<'a> Ctx<'a> {
                 .note(format!("2 curves × {} points", h + 1))
             }
             Stage::Video => {
-                use crate::borex::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
+                use crate::refine::lockstep::{refine_lockstep, GpSchedule, LoopSpec};
                 let f = o.lockstep;
                 let frames: Vec<Array3<f32>> = (0..f).map(|k| pan(x, 4 * k)).collect();
                 let prior = bench_prior(h, w);
@@ -625,7 +625,7 @@ fn bench_boxes(count: usize, h: u32, w: u32, seed: u64) -> Vec<BoxMask> {
         .map(|i| {
             let (r, q) = ((next() * h as f64) as u32, (next() * w as f64) as u32);
             let keep = if i % 2 == 0 { Keep::Inside } else { Keep::Outside };
-            crate::borex::candidate_box(r, q, grid.sizes[i % grid.sizes.len()], h, w, keep)
+            crate::refine::candidate_box(r, q, grid.sizes[i % grid.sizes.len()], h, w, keep)
         })
         .collect()
 }

@@ -1,9 +1,9 @@
 use super::{GlobalArgs, ModelArgs};
-use borex::borex::{Objective, RefineConfig};
 use borex::compute::{Backend, Baseline};
 use borex::eval::mosaic::{run_mosaic as run_mosaic_job, MosaicJob};
 use borex::eval::{read_manifest, run_eval, summary, EvalJob, Variant};
 use borex::model::Classifier;
+use borex::refine::{Objective, RefineConfig};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 

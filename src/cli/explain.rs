@@ -1,9 +1,9 @@
 use super::{GlobalArgs, ModelArgs};
-use borex::borex::ClassSpec;
 use borex::compute::{Backend, Baseline};
 use borex::explain::{run_explain, unknown_method, ExplainJob, Method, OcclusionParams, RiseParams};
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
+use borex::refine::ClassSpec;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 use super::{GlobalArgs, MergeCommand, ModelArgs};
 use anyhow::Context;
-use borex::borex::{run_refine, ClassSpec, PriorSpec, RefineConfig, RefineJob};
 use borex::compute::{Backend, Baseline};
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
+use borex::refine::{run_refine, ClassSpec, PriorSpec, RefineConfig, RefineJob};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +25,7 @@ pub struct RefineArgs {
     pub lockstep: usize,
     /// Only the I-th of N slices of the images (0-based), for job arrays; `borex refine merge` joins the outputs.
     #[arg(long)]
-    pub shard: Option<borex::borex::bulk::Shard>,
+    pub shard: Option<borex::refine::bulk::Shard>,
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
     #[arg(short, long, required = true)]
     pub out: Option<PathBuf>,
@@ -81,16 +81,16 @@ pub struct RefineSettings {
     /// What a query measures: paper (P(box kept) − P(box removed), both on --baseline; the BOREx
     /// authors' objective), matched (box kept on blur − box removed to zero: the default metric's
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
-    #[arg(long, default_value_t = borex::borex::Objective::default())]
-    pub objective: borex::borex::Objective,
+    #[arg(long, default_value_t = borex::refine::Objective::default())]
+    pub objective: borex::refine::Objective,
     /// How the map is read from the GP posterior mean: window (the paper's box-window average)
     /// or point (the mean at each pixel as a box centre, no window average).
     #[arg(long, default_value = "window")]
-    pub readout: borex::borex::full_res::Readout,
+    pub readout: borex::refine::full_res::Readout,
     /// The GP's prior mean from the prior map: scaled (the paper's: the map scaled to mean |S0| = 0.1)
     /// or fitted (a·S0 + b, scale and offset fitted to the observations by least squares).
     #[arg(long, default_value = "scaled")]
-    pub prior_mean: borex::borex::PriorMean,
+    pub prior_mean: borex::refine::PriorMean,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
@@ -107,7 +107,7 @@ pub struct RefineSettings {
 
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(MergeCommand::Merge(m)) = &args.merge {
-        let s = borex::borex::bulk::merge_refine(&m.shards, &m.out)?;
+        let s = borex::refine::bulk::merge_refine(&m.shards, &m.out)?;
         println!("merged {} images from {} shards into {}", s, m.shards.len(), m.out.display());
         return Ok(());
     }
@@ -116,24 +116,24 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return run_one(args, &args.image[0], &out_dir, global);
     }
     let images = match &args.manifest {
-        Some(m) => borex::borex::bulk::read_manifest(m)?,
+        Some(m) => borex::refine::bulk::read_manifest(m)?,
         None => args.image.clone(),
     };
-    let shard = args.shard.unwrap_or(borex::borex::bulk::Shard::ALL);
+    let shard = args.shard.unwrap_or(borex::refine::bulk::Shard::ALL);
     borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
     let job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
-    let run = borex::borex::bulk::ManyImages {
+    let run = borex::refine::bulk::ManyImages {
         images: &images,
         shard,
         template: &job,
         out_dir: &out_dir,
         lockstep: args.lockstep,
     };
-    let summary = borex::borex::bulk::refine_many(&run, &model, &backend, true, &bar)?;
+    let summary = borex::refine::bulk::refine_many(&run, &model, &backend, true, &bar)?;
     bar.finish_and_clear();
     for (img, e) in &summary.failed {
         // Most errors already name their file.

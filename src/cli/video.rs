@@ -1,9 +1,9 @@
 use super::refine::{check, job, RefineSettings};
 use super::{GlobalArgs, MergeCommand};
-use borex::borex::bulk::Shard;
-use borex::borex::clip::ClipConfig;
 use borex::compute::Backend;
 use borex::model::Classifier;
+use borex::refine::bulk::Shard;
+use borex::refine::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
 use borex::video::resume::merge_shards;
 use borex::video::run::{run, VideoJob, WarmStart};
@@ -144,7 +144,7 @@ fn run_clip_mode(
     global: &GlobalArgs,
     input: PathBuf,
     out: PathBuf,
-    refine: borex::borex::RefineJob,
+    refine: borex::refine::RefineJob,
 ) -> anyhow::Result<()> {
     // What clip mode does not do (yet): say so rather than ignore it.
     for (flag, given) in [("--stack", args.stack), ("--warm-start", args.warm_start)] {

@@ -8,8 +8,6 @@ pub mod mosaic;
 pub mod plots;
 pub mod summary;
 
-use crate::borex::pipeline::compute_prior;
-use crate::borex::{refine, Objective, PriorSpec, RefineConfig};
 use crate::compute::{Backend, Baseline, ImageKernels};
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
@@ -17,6 +15,8 @@ use crate::job::{ms, ClassSpec, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
+use crate::refine::pipeline::compute_prior;
+use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ impl Variant {
                 config.validate()?;
                 continue;
             }
-            match (suffix.parse::<crate::borex::full_res::Readout>(), suffix.parse::<crate::borex::PriorMean>()) {
+            match (suffix.parse::<crate::refine::full_res::Readout>(), suffix.parse::<crate::refine::PriorMean>()) {
                 (Ok(r), _) => config.readout = r,
                 (_, Ok(m)) => config.prior_mean = m,
                 (Err(a), Err(b)) => return Err(BorexError::invalid(format!("{spec:?}: {a}; {b}"))),
@@ -476,11 +476,11 @@ mod tests {
         let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
         assert_eq!(
             (p.config.objective, p.config.readout, p.file_stem().as_str()),
-            (Objective::Matched, crate::borex::full_res::Readout::Point, "matched-point")
+            (Objective::Matched, crate::refine::full_res::Readout::Point, "matched-point")
         );
         assert!(Variant::parse("matched+blurry", &RefineConfig::default()).is_err());
         let k = Variant::parse("matched+fitted+kappa=2+sizes=15/30+iters=20", &RefineConfig::default()).unwrap();
-        assert_eq!(k.config.prior_mean, crate::borex::PriorMean::Fitted);
+        assert_eq!(k.config.prior_mean, crate::refine::PriorMean::Fitted);
         assert_eq!((k.config.kappa, k.config.sizes.clone(), k.config.iters), (2.0, Some(vec![15, 30]), 20));
         assert_eq!(k.file_stem(), "matched-fitted-kappa-2-sizes-15-30-iters-20");
         assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default())

@@ -1,7 +1,7 @@
 //! `borex video --mode clip`: for a classifier whose input has a time axis
 //! (N×T×C×H×W), the selected frames are cut into clips of T frames (every
 //! `stride` frames) and each clip is one BOREx problem over space-time boxes
-//! ([`crate::borex::clip`]). OUTDIR gets `maps/clip_NNNNNN.npy` (T×H×W per
+//! ([`crate::refine::clip`]). OUTDIR gets `maps/clip_NNNNNN.npy` (T×H×W per
 //! clip), `clips.csv`, `overlay.mp4` (each frame with its clip's map at that
 //! frame) and `report.json`. A clip is a unit of work of the resumable folder
 //! ([`super::resume`]), as a group is in frame mode: its map, overlay segment
@@ -14,9 +14,6 @@
 use super::resume::{self, Record, UnitJob};
 use super::run::overlay_rate;
 use super::{FrameSelection, Input, VideoInfo};
-use crate::borex::bulk::Shard;
-use crate::borex::clip::{refine_clip, ClipConfig};
-use crate::borex::{ClassSpec, PriorSpec};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
@@ -24,6 +21,9 @@ use crate::image::Preprocessed;
 use crate::job::ms;
 use crate::model::{Classifier, InputKind, Scorer};
 use crate::output;
+use crate::refine::bulk::Shard;
+use crate::refine::clip::{refine_clip, ClipConfig};
+use crate::refine::{ClassSpec, PriorSpec};
 use ndarray::{Array3, Array4, Axis};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;

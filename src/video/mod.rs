@@ -1,7 +1,7 @@
 //! Video in and out: frames stream from FFmpeg (`ffmpeg … -f rawvideo -pix_fmt
 //! rgb24 -`) or from a folder of images, one at a time, so memory never
 //! depends on the length of the video. The refinement itself is the bulk
-//! driver's ([`crate::borex::bulk`]); [`run`] holds frame mode's job, [`clip`]
+//! driver's ([`crate::refine::bulk`]); [`run`] holds frame mode's job, [`clip`]
 //! clip mode's, and [`resume`] the resumable, shardable output folder both share.
 
 pub mod clip;

@@ -9,9 +9,9 @@
 //! into `overlay.mp4`; `--shard I/N` takes a contiguous slice of the units and
 //! [`merge`] joins the shards' folders.
 
-use crate::borex::bulk::Shard;
 use crate::error::{BorexError, Result};
 use crate::output;
+use crate::refine::bulk::Shard;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

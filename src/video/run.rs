@@ -16,14 +16,14 @@
 
 use super::resume::{self, Record, UnitJob};
 use super::{FrameSelection, Input, VideoInfo};
-use crate::borex::bulk::{drive_groups, Shard, UnitResult};
-use crate::borex::pipeline::{RefineJob, RefineUnit, Source};
-use crate::borex::RefineConfig;
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::job::ms;
 use crate::model::Classifier;
 use crate::output;
+use crate::refine::bulk::{drive_groups, Shard, UnitResult};
+use crate::refine::pipeline::{RefineJob, RefineUnit, Source};
+use crate::refine::RefineConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
