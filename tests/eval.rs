@@ -419,8 +419,81 @@ fn mosaic_metrics_and_reliability() {
     assert!(recall["spearman"][0][1].is_null());
     let precision = rel.iter().find(|r| r["metric"] == "precision").unwrap();
     let a = precision["alpha"].as_f64().unwrap();
-    assert!((-1.0..=1.0).contains(&a));
+    // Against a brute-force ordinal α over the written rows: each mosaic ranks the methods by precision.
+    let methods = ["gradcam", "cam"];
+    let table: Vec<Vec<f64>> = (0..3)
+        .map(|m| {
+            let value = |meth: &str| {
+                let r = rows.iter().find(|r| r["mosaic"] == m.to_string() && r["method"] == meth).unwrap();
+                r["precision"].parse::<f64>().unwrap()
+            };
+            let v: Vec<f64> = methods.iter().map(|meth| value(meth)).collect();
+            // Average ranks, by counting: 1 + (number below) + (ties − 1)/2.
+            v.iter()
+                .map(|x| {
+                    let below = v.iter().filter(|y| *y < x).count() as f64;
+                    let ties = v.iter().filter(|y| *y == x).count() as f64;
+                    1.0 + below + (ties - 1.0) / 2.0
+                })
+                .collect()
+        })
+        .collect();
+    let want = brute_force_alpha_ordinal(&table);
+    assert!((a - want).abs() < 1e-9, "α {a} vs brute force {want} over {table:?}");
     assert_eq!(std::fs::read_dir(out.join("mosaics")).unwrap().count(), 3);
+}
+
+/// Krippendorff's ordinal α by its pairwise definition (Krippendorff 2011, §3–4), not the
+/// coincidence matrix borex uses: `ratings[rater][unit]`, every value present.
+/// D_o averages δ² over ordered pairs within a unit (weight 1/(m_u − 1)), D_e over all
+/// ordered pairs of values; δ²(c, k) = (Σ_{g between c and k} n_g − (n_c + n_k)/2)².
+fn brute_force_alpha_ordinal(ratings: &[Vec<f64>]) -> f64 {
+    let units = ratings[0].len();
+    let values: Vec<f64> = ratings.iter().flatten().copied().collect();
+    let n = values.len() as f64;
+    let count = |v: f64| values.iter().filter(|x| **x == v).count() as f64;
+    let delta = |c: f64, k: f64| {
+        let (lo, hi) = (c.min(k), c.max(k));
+        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| *v >= lo && *v <= hi).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        (distinct.iter().map(|g| count(*g)).sum::<f64>() - (count(c) + count(k)) / 2.0).powi(2)
+    };
+    let mut observed = 0.0;
+    for u in 0..units {
+        let in_unit: Vec<f64> = ratings.iter().map(|r| r[u]).collect();
+        let m = in_unit.len() as f64;
+        for i in 0..in_unit.len() {
+            for j in 0..in_unit.len() {
+                if i != j {
+                    observed += delta(in_unit[i], in_unit[j]) / (m - 1.0);
+                }
+            }
+        }
+    }
+    let mut expected = 0.0;
+    for i in 0..values.len() {
+        for j in 0..values.len() {
+            if i != j {
+                expected += delta(values[i], values[j]);
+            }
+        }
+    }
+    1.0 - (observed / n) / (expected / (n * (n - 1.0)))
+}
+
+#[test]
+fn brute_force_alpha_matches_the_krippendorff_package() {
+    // krippendorff 0.9.0 (PyPI): alpha(reliability_data=D, level_of_measurement="ordinal"), D raters × units.
+    for (data, want) in [
+        (vec![vec![1.0, 2.0, 3.0, 3.0], vec![1.0, 2.0, 3.0, 4.0], vec![2.0, 2.0, 3.0, 4.0]], 0.875),
+        (vec![vec![1.0, 2.0], vec![2.0, 1.0], vec![1.0, 2.0]], -0.11111111111111116),
+        // Rank ties, as a mosaic whose two methods score alike gives.
+        (vec![vec![1.0, 2.0], vec![1.5, 1.5], vec![1.0, 2.0]], 0.5833333333333333),
+    ] {
+        let got = brute_force_alpha_ordinal(&data);
+        assert!((got - want).abs() < 1e-12, "{data:?}: {got} vs the package's {want}");
+    }
 }
 
 #[test]
