@@ -151,7 +151,7 @@ impl JobDescription {
         match obj.get("format") {
             None => {
                 return Err(bad(
-                    "was written by an older borex (it has no `format`); use a new folder for this run".into(),
+                    "was written by an older borex (it has no `format`); use a new folder for this run".into()
                 ))
             }
             Some(f) if f.as_u64() != Some(FORMAT as u64) => {
@@ -248,7 +248,11 @@ impl JobDescription {
 
 /// `--seed (0 in the folder, 5 now), …`, for one-line messages.
 pub fn explain(diffs: &[Difference], recorded: &str, now: &str) -> String {
-    diffs.iter().map(|d| format!("{} ({} {recorded}, {} {now})", d.what, d.recorded, d.now)).collect::<Vec<_>>().join(", ")
+    diffs
+        .iter()
+        .map(|d| format!("{} ({} {recorded}, {} {now})", d.what, d.recorded, d.now))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Open OUTDIR for the run `desc` and lock it: OUTDIR is new or empty (the

@@ -78,7 +78,11 @@ pub fn unique_names(inputs: &[PathBuf]) -> Vec<String> {
 /// The entries of a manifest's text: one per line, trimmed; blank lines,
 /// `#` comments and a leading UTF-8 byte-order mark (Windows editors write one) skipped.
 pub fn manifest_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.strip_prefix('\u{feff}').unwrap_or(text).lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    text.strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 #[cfg(test)]

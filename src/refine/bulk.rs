@@ -271,7 +271,9 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
                 d.display(),
                 j.kind.command()
             ))),
-            None => Err(BorexError::invalid(format!("{}: not a `borex refine --shard` output (no job.json)", d.display()))),
+            None => {
+                Err(BorexError::invalid(format!("{}: not a `borex refine --shard` output (no job.json)", d.display())))
+            }
         })
         .collect::<Result<Vec<_>>>()?;
     let whole = descs[0].with_shard(Shard::ALL);

@@ -90,7 +90,11 @@ impl RefineJob {
             }
         }
         // Fields the config leaves out of JSON at their defaults, named anyway so a message shows the value.
-        for (k, v) in [("--refit-every", json!(1)), ("--stride", json!(1)), ("--readout", json!(super::full_res::Readout::Window))] {
+        for (k, v) in [
+            ("--refit-every", json!(1)),
+            ("--stride", json!(1)),
+            ("--readout", json!(super::full_res::Readout::Window)),
+        ] {
             s.entry(k.to_string()).or_insert(v);
         }
         s.entry("--prior-mean".to_string()).or_insert(json!(super::PriorMean::Scaled));
