@@ -11,10 +11,13 @@ pub mod summary;
 use crate::compute::{Backend, Baseline, ImageKernels};
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
-use crate::job::{ms, ClassSpec, Prepared};
+use crate::job::description::{Inputs, ModelId, Settings};
+use crate::job::lock::DirLock;
+use crate::job::{ms, ClassSpec, JobDescription, JobKind, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
+use crate::refine::bulk::Shard;
 use crate::refine::pipeline::compute_prior;
 use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
 use ndarray::{Array2, ArrayView2, ArrayView3};
@@ -131,25 +134,28 @@ impl EvalJob {
         Ok(())
     }
 
-    /// A unique, file-safe key per image: its file stem, numbered on clashes.
+    /// A unique, file-safe key per image: its sanitised file stem, numbered on
+    /// clashes ([`crate::job::names::unique_names`]), so `runs/KEY` stays inside `runs/`.
     pub fn image_keys(&self) -> Vec<String> {
-        let mut seen = std::collections::HashMap::<String, usize>::new();
-        self.images
+        crate::job::names::unique_names(&self.images)
+    }
+
+    /// This evaluation's job description: the model, the methods, seeds,
+    /// refinements and baseline, the image list.
+    pub fn description(&self, model: &Classifier) -> Result<JobDescription> {
+        let variants: Vec<serde_json::Value> = self
+            .variants
             .iter()
-            .map(|p| {
-                let stem: String =
-                    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-                let stem: String =
-                    stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-                let n = seen.entry(stem.clone()).or_insert(0);
-                *n += 1;
-                if *n == 1 {
-                    stem
-                } else {
-                    format!("{stem}-{n}")
-                }
-            })
-            .collect()
+            .map(|v| serde_json::json!({"label": v.label, "config": v.config, "baseline": v.config.baseline}))
+            .collect();
+        let settings = Settings::from([
+            ("--methods".to_string(), serde_json::json!(self.methods)),
+            ("--seeds".to_string(), serde_json::json!(self.seeds)),
+            ("--baseline".to_string(), serde_json::json!(self.baseline)),
+            ("--objectives".to_string(), serde_json::json!(self.variants.iter().map(|v| &v.label).collect::<Vec<_>>())),
+            ("the refinements' settings".to_string(), serde_json::json!(variants)),
+        ]);
+        Ok(JobDescription::new(JobKind::Eval, ModelId::of(model)?, settings, Inputs::of(&self.images), Shard::ALL))
     }
 
     fn row_dir(&self, key: &str, method: &str, seed: u64) -> PathBuf {
@@ -232,6 +238,8 @@ pub struct Failure {
 }
 
 pub struct EvalOutcome {
+    /// The lock on OUTDIR, held until the outcome is dropped (the summary is written under it).
+    pub lock: DirLock,
     pub records: Vec<Record>,
     pub failures: Vec<Failure>,
     /// (image, method, seed) rows computed now / found done.
@@ -248,7 +256,7 @@ fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
 /// written by [`summary::write_all`].
 pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<EvalOutcome> {
     job.validate()?;
-    output::prepare_dir(&job.out_dir)?;
+    let lock = crate::job::begin_run(&job.out_dir, &job.description(model)?)?;
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let keys = job.image_keys();
     let rows = job.images.len() * job.methods.len() * job.seeds.len();
@@ -261,11 +269,11 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         for method in &job.methods {
             for &seed in &job.seeds {
                 let dir = job.row_dir(key, method, seed);
-                let prior_settings = serde_json::json!({"model": model_id, "image": image, "method": method, "seed": seed, "baseline": format!("{:?}", job.baseline)});
+                let prior_settings = serde_json::json!({"model": model_id, "image": image, "method": method, "seed": seed, "baseline": job.baseline});
                 let mut row = vec![(dir.join("prior.json"), prior_settings.clone(), None)];
                 for v in &job.variants {
                     let config = RefineConfig { seed, ..v.config.clone() };
-                    let s = serde_json::json!({"prior": prior_settings, "refine": config, "refine_baseline": format!("{:?}", config.baseline)});
+                    let s = serde_json::json!({"prior": prior_settings, "refine": config, "refine_baseline": config.baseline});
                     row.push((dir.join(format!("{}.json", v.file_stem())), s, Some((v, config))));
                 }
                 wanted.push((method, seed, dir, row));
@@ -308,7 +316,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         }
     }
     bar.finish_and_clear();
-    Ok(EvalOutcome { records, failures, computed, skipped })
+    Ok(EvalOutcome { lock, records, failures, computed, skipped })
 }
 
 /// A method name as a folder or file name.
@@ -437,26 +445,15 @@ impl RowCtx<'_> {
     }
 }
 
-/// Image paths from a manifest: one per line, relative to the manifest's folder;
-/// blank lines and `#` comments are skipped. Missing images are not checked
+/// Image paths from a manifest: one per line, relative to the manifest's folder
+/// (an absolute path is taken as is); blank lines, `#` comments and a UTF-8
+/// byte-order mark are skipped. Missing images are not checked
 /// here: they are reported per image and the rest continue.
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let p = PathBuf::from(l);
-            if p.is_absolute() {
-                p
-            } else {
-                base.join(p)
-            }
-        })
-        .collect())
+    Ok(crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect())
 }
 
 #[cfg(test)]
