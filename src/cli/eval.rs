@@ -43,6 +43,9 @@ pub struct EvalArgs {
     /// Output folder: results.csv, summary.md, summary.json, plots/, runs/ (kept for resuming).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -76,6 +79,9 @@ pub struct MosaicArgs {
     /// Output folder: mosaics.csv, summary.md, summary.json, mosaics/.
     #[arg(short, long)]
     pub out: PathBuf,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -109,6 +115,9 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         println!("{:<12} α (ordinal) {a}", r.metric);
     }
     println!("wrote {}", args.out.join("summary.md").display());
+    if args.report {
+        super::report::write(&args.out, None, global.quiet)?;
+    }
     Ok(())
 }
 
@@ -172,6 +181,9 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     );
     for f in &outcome.failures {
         eprintln!("failed: {} ({}): {}", f.image.display(), f.what, f.error);
+    }
+    if args.report {
+        super::report::write(&out, None, global.quiet)?;
     }
     anyhow::ensure!(
         outcome.failures.is_empty(),
