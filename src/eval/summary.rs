@@ -565,6 +565,10 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         let _ = writeln!(md, "| method | refine | group | images | 1. beats prior | 2. ≥ equal-budget | 3. ≥ fixed count | 4. not worse |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
         for r in &s.bar {
+            if r.images == 0 {
+                let _ = writeln!(md, "| {} | `{}` | {} | 0 | no images | | | |", r.method, r.variant, r.group);
+                continue;
+            }
             let yes = |b: bool| if b { "**met**" } else { "not met" };
             let pair = |f: &dyn Fn(&Gain) -> String, g: &[Gain]| g.iter().map(f).collect::<Vec<_>>().join(" / ");
             let p1 = pair(
