@@ -302,7 +302,7 @@ pub struct EvalOutcome {
     pub not_run: Vec<PathBuf>,
 }
 
-fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
+pub(crate) fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
     let r: Record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     (r.settings == *settings).then_some(r)
 }
