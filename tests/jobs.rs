@@ -235,7 +235,7 @@ fn refine_merge_checks_its_shards_and_keeps_failures() {
 
 /// Spawn `borex ARGS` and wait until `ready` exists (the run has started writing).
 fn spawn_until(args: &[&str], ready: &Path) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -247,6 +247,8 @@ fn spawn_until(args: &[&str], ready: &Path) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{} did not appear", ready.display());
 }
 

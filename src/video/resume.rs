@@ -80,6 +80,32 @@ pub struct Record {
     pub report: Vec<serde_json::Value>,
 }
 
+impl Record {
+    /// Parse untrusted bytes (a unit's record in a resumed folder or a shard
+    /// being merged): the record, whose map files are `maps/NAME.npy` names
+    /// (never a path out of the folder), or a one-line reason.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
+        let r: Self =
+            serde_json::from_slice(bytes).map_err(|e| BorexError::invalid(format!("not a borex unit record ({e})")))?;
+        if let Some(m) = r.maps.iter().find(|m| !is_map_name(m)) {
+            return Err(BorexError::invalid(format!("names the map {m:?}, not a maps/NAME.npy file")));
+        }
+        Ok(r)
+    }
+
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        Self::from_json_bytes(&bytes).map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(e))))
+    }
+}
+
+fn plain(e: BorexError) -> String {
+    match e {
+        BorexError::InvalidInput(m) => m,
+        other => other.to_string(),
+    }
+}
+
 pub(crate) fn record_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
     out.join("parts").join(format!("{}_{unit:06}.json", J::UNIT))
 }
