@@ -136,8 +136,13 @@ fn a_rerun_with_other_settings_is_refused_naming_them() {
     // Other images into the same folder.
     assert_error(&refine(&[s(&coffee), s(&chelsea), "-o", s(&out)], &prior, &[]), &["the inputs (2 inputs there"]);
     assert!(tree(&out) == before, "a refused rerun changed the folder");
-    // The same job resumes.
+    // The same job resumes; what a killed run left (a staging folder, a temporary) is removed.
+    let stale = out.join(".coffee.borex-Ab12Cd");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("prior.npy"), "half").unwrap();
+    std::fs::write(out.join(".summary.csv.x1y2.tmp"), "half").unwrap();
     assert!(ok(&refine(&m, &prior, &[])).contains("0 refined, 2 kept from an earlier run"));
+    assert_eq!(names(&out), [".borex.lock", "chelsea", "coffee", "job.json", "summary.csv"]);
 }
 
 /// `refine merge`: shards of another job (settings, image list, shard count)
