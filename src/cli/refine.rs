@@ -35,6 +35,9 @@ pub struct RefineArgs {
     /// Print where the time went.
     #[arg(long)]
     pub timings: bool,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
     #[command(flatten)]
     pub settings: RefineSettings,
 }
@@ -159,6 +162,9 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         summary.failed.len(),
         out_dir.join("summary.csv").display()
     );
+    if args.report {
+        super::report::write(&out_dir, None, global.quiet)?;
+    }
     anyhow::ensure!(
         summary.failed.is_empty(),
         "{} of {} images failed (see summary.csv)",
@@ -257,5 +263,9 @@ fn run_one(
         writeln!(out, "  device: {}", r["device"])?;
     }
     writeln!(out, "  wrote {}", out_dir.display())?;
+    drop(out);
+    if args.report {
+        super::report::write(out_dir, None, global.quiet)?;
+    }
     Ok(())
 }

@@ -302,6 +302,15 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
             let input = ExplainInput { tensor: x.view(), rgb: &rgb, baseline: job.baseline };
             let map =
                 explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
+            // The map beside its mosaic, for `borex report`.
+            output::write_npy(
+                &job.out_dir.join("mosaics").join(format!(
+                    "mosaic_{:03}_{}.npy",
+                    spec.index,
+                    crate::eval::file_safe(name)
+                )),
+                &map,
+            )?;
             let confusion = Confusion::of(map.view(), spec.target_quadrants());
             rows.push(MosaicRow {
                 mosaic: spec.index,

@@ -131,15 +131,31 @@ pub fn causal_metrics(
     class: usize,
     starts: &[InsertionStart],
 ) -> Result<serde_json::Value> {
-    let mut out = json!({"deletion": causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?.auc});
+    Ok(causal_metrics_with_curves(scorer, kernels, x, map, class, starts)?.0)
+}
+
+/// [`causal_metrics`] and the curves themselves (`{"deletion": [...], "insertion_<start>": [...]}`:
+/// P_c after each step, the untouched start first), for `curves.json` and `borex report`.
+pub fn causal_metrics_with_curves(
+    scorer: &Scorer,
+    kernels: &dyn ImageKernels,
+    x: ArrayView3<f32>,
+    map: ArrayView2<f32>,
+    class: usize,
+    starts: &[InsertionStart],
+) -> Result<(serde_json::Value, serde_json::Value)> {
+    let deletion = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
+    let mut out = json!({"deletion": deletion.auc});
+    let mut curves = json!({"deletion": deletion.scores});
     for (i, &start) in starts.iter().enumerate() {
-        let auc = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?.auc;
+        let c = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?;
         if i == 0 {
-            out["insertion"] = json!(auc);
+            out["insertion"] = json!(c.auc);
         }
-        out[format!("insertion_{}", start.name())] = json!(auc);
+        out[format!("insertion_{}", start.name())] = json!(c.auc);
+        curves[format!("insertion_{}", start.name())] = json!(c.scores);
     }
-    Ok(out)
+    Ok((out, curves))
 }
 
 /// Milliseconds with two decimals, for reports.

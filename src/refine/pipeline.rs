@@ -6,7 +6,7 @@ use crate::compute::Backend;
 use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
 use crate::job::description::Settings;
-use crate::job::{causal_metrics, ms, read_map, ClassSpec, Prepared};
+use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, ClassSpec, Prepared};
 use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
 use crate::output;
@@ -238,14 +238,15 @@ impl<'a> RefineUnit<'a> {
     }
 
     /// Insertion/deletion of the prior and the refined map (JSON, null without
-    /// `metrics`) and the milliseconds they took.
-    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, f64)> {
+    /// `metrics`), their curves (`{"prior": {...}, "refined": {...}}`, null
+    /// without `metrics`) and the milliseconds they took.
+    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, serde_json::Value, f64)> {
         let tm = Instant::now();
-        let metrics = |m: ArrayView2<f32>| -> Result<serde_json::Value> {
-            if !self.job.metrics {
-                return Ok(json!(null));
-            }
-            causal_metrics(
+        if !self.job.metrics {
+            return Ok((json!(null), json!(null), json!(null), ms(tm.elapsed())));
+        }
+        let metrics = |m: ArrayView2<f32>| {
+            causal_metrics_with_curves(
                 &self.scorer,
                 self.backend.image.as_ref(),
                 self.input(),
@@ -254,8 +255,8 @@ impl<'a> RefineUnit<'a> {
                 &self.job.insertion_starts,
             )
         };
-        let (p, r) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
-        Ok((p, r, ms(tm.elapsed())))
+        let ((p, pc), (r, rc)) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
+        Ok((p, r, json!({"prior": pc, "refined": rc}), ms(tm.elapsed())))
     }
 
     /// Insertion/deletion of one map of this unit's input (JSON, null without `metrics`).
@@ -300,7 +301,7 @@ impl<'a> RefineUnit<'a> {
             ));
         }
 
-        let (prior_metrics, refined_metrics, metrics_ms) = self.metrics(&refined)?;
+        let (prior_metrics, refined_metrics, curves, metrics_ms) = self.metrics(&refined)?;
 
         // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
         // the GP's mean function, in the same units as refined.npy.
@@ -308,6 +309,10 @@ impl<'a> RefineUnit<'a> {
         output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
         let panel = output::overlay_panels(&self.prepared.rgb, &[prior.view(), refined.map.view()]);
         output::write_png(&outputs.file("overlay.png"), &panel)?;
+        if !curves.is_null() {
+            // The insertion/deletion curves behind the AUCs, for `borex report`.
+            output::write_json(&outputs.file("curves.json"), &curves)?;
+        }
         let mut full_res = json!(null);
         if job.full_res {
             let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
