@@ -177,6 +177,7 @@ pub fn refine_many(
 ) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
+    remove_stale_staging(run.out_dir);
     let range = run.shard.range(run.images.len());
     let names = folder_names(run.images)[range.clone()].to_vec();
     let jobs: Vec<RefineJob> = run.images[range]
@@ -242,6 +243,24 @@ pub fn refine_many(
     summary.rows = rows.into_iter().map(|r| r.expect("every image has a row")).collect();
     crate::output::write_csv(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
     Ok(summary)
+}
+
+/// Under the lock, an image's staging folder (`.NAME.borex-XXXXXX`) or a
+/// temporary file in OUTDIR is what a killed run left: remove it.
+fn remove_stale_staging(out: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            continue;
+        }
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && name.contains(".borex-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if !is_dir && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// What `refine merge` joined.
