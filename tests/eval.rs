@@ -137,7 +137,9 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ev");
     let manifest = dir.path().join("images.txt");
-    std::fs::write(&manifest, format!("# two images, one missing\n{}\nnot-there.png\n", sample("coffee.png"))).unwrap();
+    // A file that is not an image fails alone (a missing one stops the run before it starts: see below).
+    std::fs::write(dir.path().join("broken.png"), b"not a PNG").unwrap();
+    std::fs::write(&manifest, format!("# two images, one broken\n{}\nbroken.png\n", sample("coffee.png"))).unwrap();
     let args = [
         "--device",
         "cpu",
@@ -154,9 +156,9 @@ fn eval_refine_writes_tables_plots_and_resumes() {
         out.to_str().unwrap(),
     ];
     let o = run_borex(&args, &[]);
-    // The missing image is reported, the other one is evaluated, and the exit status says something failed.
+    // The broken image is reported, the other one is evaluated, and the exit status says something failed.
     assert_error(&o, &["1 of 2 images"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not-there.png"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken.png"));
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 3, "prior + two refinements");
     let maps: Vec<&str> = rows.iter().map(|r| r["map"].as_str()).collect();
@@ -178,7 +180,7 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     assert_eq!(test["n"], 1);
     assert_eq!(s["failures"].as_array().unwrap().len(), 1);
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(md.contains("paired Wilcoxon") && md.contains("not-there.png"));
+    assert!(md.contains("paired Wilcoxon") && md.contains("broken.png"));
     for p in ["plots/curves_rise-fast.png", "plots/scatter_rise-fast.png"] {
         let img = image::open(out.join(p)).unwrap();
         assert!(img.width() > 300 && img.height() > 300, "{p}");
@@ -220,6 +222,215 @@ fn eval_rejects_bad_input_in_one_line() {
         &run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]),
         &["{stem}"],
     );
+    // Baselines: unknown names, counts beyond src/limits.rs or not beyond the prior's masks,
+    // equal-budget without a refinement, a prior that is not RISE.
+    let coffee = sample("coffee.png");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["-q", "eval", coffee.as_str(), "-o", o];
+        args.extend_from_slice(extra);
+        run_borex(&args, &[])
+    };
+    assert_error(
+        &eval(&["--refine", "--baselines", "equal-budget,cheap"]),
+        &["unknown baseline \"cheap\"", "equal-budget"],
+    );
+    assert_error(&eval(&["--refine", "--baselines", "2000000"]), &["--baselines 2000000 is out of range", "1000000"]);
+    assert_error(&eval(&["--refine", "--baselines", "100"]), &["--baselines 100", "does not continue", "rise-fast"]);
+    assert_error(
+        &eval(&["--refine", "--iters", "2000", "--baselines", "equal-budget", "--methods", "rise+masks=999000"]),
+        &["--baselines 1003000 is out of range"],
+    );
+    assert_error(&eval(&["--baselines", "equal-budget"]), &["equal-budget needs --refine"]);
+    assert_error(&eval(&["--refine", "--methods", "gradcam", "--baselines", "1000"]), &["\"gradcam\" is not RISE"]);
+    assert_error(&eval(&["--refine", "--baselines", "1000,1000"]), &["same baseline twice"]);
+    // A manifest naming a missing file stops the run before any work, naming the file.
+    let manifest = dir.path().join("set.txt");
+    std::fs::write(&manifest, format!("{coffee}\nnot-there.jpg\n")).unwrap();
+    assert_error(
+        &run_borex(&["-q", "eval", "--manifest", manifest.to_str().unwrap(), "-o", o], &[]),
+        &["set.txt names", "not-there.jpg", "does not exist"],
+    );
+    assert!(!out.exists(), "no output folder for rejected input");
+}
+
+// ---- baselines: RISE continued from the prior's masks is RISE computed directly.
+
+fn continuation_is_direct_rise(kernels: &dyn ImageKernels, who: &str) {
+    use borex::eval::baselines::rise_continued;
+    use borex::explain::rise::{rise, RiseParams};
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_probs.onnx"))).unwrap();
+    // Batch 5 against counts 7, 23, 40: the continuation cuts batches where a direct run does not.
+    let scorer = Scorer::new(&model, kernels, 5);
+    let image = Array3::from_shape_fn((3, 24, 24), |(c, y, x)| ((c * 5 + y * 7 + x * 3) % 13) as f32 / 6.0 - 1.0);
+    let params = RiseParams { n: 7, s: 4, p: 0.4, seed: 11 };
+    let counts = [7, 23, 40];
+    for class in [1, 3] {
+        let maps = rise_continued(&scorer, image.view(), class, &params, &counts).unwrap();
+        for (n, map) in counts.iter().zip(&maps) {
+            let direct =
+                rise(&scorer, image.view(), class, &RiseParams { n: *n, ..params }, &indicatif::ProgressBar::hidden())
+                    .unwrap();
+            assert!(map == direct, "{who} class {class}: RISE-{n} continued differs from RISE-{n} computed directly");
+        }
+        // And differs from another seed's (the test can tell maps apart).
+        let other = rise(
+            &scorer,
+            image.view(),
+            class,
+            &RiseParams { n: 40, seed: 12, ..params },
+            &indicatif::ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert!(maps[2] != other);
+    }
+}
+
+#[test]
+fn rise_continued_equals_rise_computed_directly_bit_for_bit() {
+    continuation_is_direct_rise(&CpuKernels, "cpu");
+    if let Some(ctx) = common::gpu_or_skip("rise_continued_equals_rise_computed_directly_bit_for_bit") {
+        continuation_is_direct_rise(&GpuKernels::new(ctx), "gpu");
+    }
+    // The real model at batch 32, as `borex eval --baselines` runs it: the RISE-100 prior continued
+    // to 130 masks (the batch of masks 96–127 is cut at 100) is RISE-130.
+    use borex::eval::baselines::rise_continued;
+    use borex::explain::rise::{rise, RiseParams};
+    let model = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
+    let scorer = Scorer::new(&model, &CpuKernels, 32);
+    let x = borex::image::load_input(Path::new(&sample("coffee.png")), model.preprocess()).unwrap().0.tensor;
+    let params = RiseParams::fast(4);
+    let maps = rise_continued(&scorer, x.view(), 967, &params, &[100, 130]).unwrap();
+    let hidden = indicatif::ProgressBar::hidden();
+    assert!(maps[0] == rise(&scorer, x.view(), 967, &params, &hidden).unwrap(), "RISE-100 from the continuation");
+    assert!(maps[1] == rise(&scorer, x.view(), 967, &RiseParams { n: 130, ..params }, &hidden).unwrap(), "RISE-130");
+}
+
+// ---- claims by confidence group, checked against a recount of results.csv.
+
+#[test]
+fn eval_groups_and_baselines_match_a_recount_of_the_csv() {
+    // A 10-class GAP + linear model on 32×32 inputs keeps this fast; images of different
+    // colours get top-1 probabilities in different confidence groups.
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, (0..10).map(|i| format!("class{i}\n")).collect::<String>()).unwrap();
+    let colours: [[u8; 3]; 6] =
+        [[250, 10, 10], [10, 240, 20], [20, 20, 230], [128, 128, 128], [250, 250, 10], [5, 5, 5]];
+    let mut manifest = String::new();
+    for (i, c) in colours.iter().enumerate() {
+        let img = image::RgbImage::from_fn(40, 40, |x, y| {
+            let t = ((x * 3 + y * 5) % 40) as u8;
+            image::Rgb([c[0].saturating_add(t), c[1].saturating_sub(t / 2), c[2].saturating_add(t / 3)])
+        });
+        img.save(dir.path().join(format!("im{i}.png"))).unwrap();
+        manifest.push_str(&format!("im{i}.png\n"));
+    }
+    std::fs::write(dir.path().join("set.txt"), manifest).unwrap();
+    let out = dir.path().join("o");
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            "--manifest",
+            dir.path().join("set.txt").to_str().unwrap(),
+            "--model",
+            common::fixture("ten_classes.onnx").to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--input-size",
+            "32",
+            "--methods",
+            "rise-fast+masks=20",
+            "--seeds",
+            "0,1",
+            "--refine",
+            "--objectives",
+            "matched+sizes=4/6",
+            "--iters",
+            "3",
+            "--baselines",
+            "equal-budget,60",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("results.csv"));
+    // Per image and seed: prior, refined, RISE-26 (20 + 2·3: equal budget) and RISE-60.
+    assert_eq!(rows.len(), 6 * 2 * 4);
+    let methods: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["method"].as_str()).collect();
+    assert_eq!(
+        methods.into_iter().collect::<Vec<_>>(),
+        ["rise-fast+masks=20", "rise-fast+masks=26", "rise-fast+masks=60"]
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // Brute force: each image's group from its probability, then each group's gains by hand.
+    let group = |p: f64| {
+        if p >= 0.5 {
+            0
+        } else if p >= 0.2 {
+            1
+        } else {
+            2
+        }
+    };
+    let value = |key: &str, seed: &str, method: &str, map: &str, metric: &str| -> f64 {
+        rows.iter()
+            .find(|r| r["key"] == key && r["seed"] == seed && r["method"] == method && r["map"] == map)
+            .unwrap_or_else(|| panic!("no row {key} {seed} {method} {map}"))[metric]
+            .parse()
+            .unwrap()
+    };
+    let mut nonempty = 0;
+    for (g, gs) in s["groups"].as_array().unwrap().iter().enumerate() {
+        let keys: std::collections::BTreeSet<&str> =
+            rows.iter().filter(|r| group(r["probability"].parse().unwrap()) == g).map(|r| r["key"].as_str()).collect();
+        assert_eq!(gs["images"].as_u64().unwrap() as usize, keys.len(), "group {g} membership");
+        nonempty += usize::from(!keys.is_empty());
+        let m = &gs["methods"][0];
+        for metric in ["ins_del_blur", "ins_del_zero"] {
+            let gains = |method: &str, map: &str| -> Vec<f64> {
+                keys.iter()
+                    .flat_map(|k| ["0", "1"].map(|seed| (*k, seed)))
+                    .map(|(k, seed)| {
+                        value(k, seed, method, map, metric) - value(k, seed, "rise-fast+masks=20", "prior", metric)
+                    })
+                    .collect()
+            };
+            let check = |tests: &serde_json::Value, want: Vec<f64>, what: &str| {
+                let t = tests.as_array().unwrap().iter().find(|t| t["metric"] == metric).unwrap();
+                assert_eq!(t["n"].as_u64().unwrap() as usize, want.len(), "group {g} {what} {metric} n");
+                assert_eq!(t["wins"].as_u64().unwrap() as usize, want.iter().filter(|x| **x > 0.0).count());
+                if !want.is_empty() {
+                    let mean = want.iter().sum::<f64>() / want.len() as f64;
+                    // The CSV keeps six decimals.
+                    assert!((t["mean_gain"].as_f64().unwrap() - mean).abs() < 2e-6, "group {g} {what} {metric}");
+                }
+            };
+            check(&m["variants"][0]["tests"], gains("rise-fast+masks=20", "refined:matched+sizes=4/6"), "refined");
+            let bs = m["baselines"].as_array().unwrap();
+            assert_eq!(bs.len(), 2);
+            for (b, method) in bs.iter().zip(["rise-fast+masks=26", "rise-fast+masks=60"]) {
+                assert_eq!(b["method"], method);
+                check(&b["vs_prior"], gains(method, "prior"), method);
+            }
+        }
+    }
+    assert!(nonempty >= 2, "the colours should fall in at least two confidence groups");
+    // Overall and per group, one bar row each.
+    let bar = s["bar"].as_array().unwrap();
+    assert_eq!(
+        bar.iter().map(|r| r["group"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["all", "P ≥ 0.5", "0.2 ≤ P < 0.5", "P < 0.2"]
+    );
+    assert_eq!(bar[0]["equal_budget"]["masks"], 26);
+    assert_eq!(bar[0]["fixed"]["masks"], 60);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## The bar") && md.contains("top-1 confidence") && md.contains("RISE-60"));
 }
 
 #[test]
@@ -419,8 +630,81 @@ fn mosaic_metrics_and_reliability() {
     assert!(recall["spearman"][0][1].is_null());
     let precision = rel.iter().find(|r| r["metric"] == "precision").unwrap();
     let a = precision["alpha"].as_f64().unwrap();
-    assert!((-1.0..=1.0).contains(&a));
+    // Against a brute-force ordinal α over the written rows: each mosaic ranks the methods by precision.
+    let methods = ["gradcam", "cam"];
+    let table: Vec<Vec<f64>> = (0..3)
+        .map(|m| {
+            let value = |meth: &str| {
+                let r = rows.iter().find(|r| r["mosaic"] == m.to_string() && r["method"] == meth).unwrap();
+                r["precision"].parse::<f64>().unwrap()
+            };
+            let v: Vec<f64> = methods.iter().map(|meth| value(meth)).collect();
+            // Average ranks, by counting: 1 + (number below) + (ties − 1)/2.
+            v.iter()
+                .map(|x| {
+                    let below = v.iter().filter(|y| *y < x).count() as f64;
+                    let ties = v.iter().filter(|y| *y == x).count() as f64;
+                    1.0 + below + (ties - 1.0) / 2.0
+                })
+                .collect()
+        })
+        .collect();
+    let want = brute_force_alpha_ordinal(&table);
+    assert!((a - want).abs() < 1e-9, "α {a} vs brute force {want} over {table:?}");
     assert_eq!(std::fs::read_dir(out.join("mosaics")).unwrap().count(), 3);
+}
+
+/// Krippendorff's ordinal α by its pairwise definition (Krippendorff 2011, §3–4), not the
+/// coincidence matrix borex uses: `ratings[rater][unit]`, every value present.
+/// D_o averages δ² over ordered pairs within a unit (weight 1/(m_u − 1)), D_e over all
+/// ordered pairs of values; δ²(c, k) = (Σ_{g between c and k} n_g − (n_c + n_k)/2)².
+fn brute_force_alpha_ordinal(ratings: &[Vec<f64>]) -> f64 {
+    let units = ratings[0].len();
+    let values: Vec<f64> = ratings.iter().flatten().copied().collect();
+    let n = values.len() as f64;
+    let count = |v: f64| values.iter().filter(|x| **x == v).count() as f64;
+    let delta = |c: f64, k: f64| {
+        let (lo, hi) = (c.min(k), c.max(k));
+        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| *v >= lo && *v <= hi).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        (distinct.iter().map(|g| count(*g)).sum::<f64>() - (count(c) + count(k)) / 2.0).powi(2)
+    };
+    let mut observed = 0.0;
+    for u in 0..units {
+        let in_unit: Vec<f64> = ratings.iter().map(|r| r[u]).collect();
+        let m = in_unit.len() as f64;
+        for i in 0..in_unit.len() {
+            for j in 0..in_unit.len() {
+                if i != j {
+                    observed += delta(in_unit[i], in_unit[j]) / (m - 1.0);
+                }
+            }
+        }
+    }
+    let mut expected = 0.0;
+    for i in 0..values.len() {
+        for j in 0..values.len() {
+            if i != j {
+                expected += delta(values[i], values[j]);
+            }
+        }
+    }
+    1.0 - (observed / n) / (expected / (n * (n - 1.0)))
+}
+
+#[test]
+fn brute_force_alpha_matches_the_krippendorff_package() {
+    // krippendorff 0.9.0 (PyPI): alpha(reliability_data=D, level_of_measurement="ordinal"), D raters × units.
+    for (data, want) in [
+        (vec![vec![1.0, 2.0, 3.0, 3.0], vec![1.0, 2.0, 3.0, 4.0], vec![2.0, 2.0, 3.0, 4.0]], 0.875),
+        (vec![vec![1.0, 2.0], vec![2.0, 1.0], vec![1.0, 2.0]], -0.11111111111111116),
+        // Rank ties, as a mosaic whose two methods score alike gives.
+        (vec![vec![1.0, 2.0], vec![1.5, 1.5], vec![1.0, 2.0]], 0.5833333333333333),
+    ] {
+        let got = brute_force_alpha_ordinal(&data);
+        assert!((got - want).abs() < 1e-12, "{data:?}: {got} vs the package's {want}");
+    }
 }
 
 #[test]

@@ -254,7 +254,53 @@ fn explain_writes_map_overlay_and_report() {
         let got = r["metrics"][k].as_f64().unwrap();
         assert!((got - want).abs() < 1e-4, "{k}: report {got} vs brute force {want}");
     }
-    assert!(image::open(out.join("overlay.png")).is_ok());
+    check_overlay(&out.join("overlay.png"), x.view(), plain.preprocess(), map.view());
+}
+
+/// The overlay's pixels against the input and the map: panel 1 is the model's
+/// input (denormalised by hand); panel 2 is half image, half the map through
+/// inferno, whose values are matplotlib's table (0 → #000004, 0.5 → #bc3754,
+/// 1 → #fcffa4); the legend under it runs through the same colours.
+fn check_overlay(
+    path: &std::path::Path,
+    x: ndarray::ArrayView3<f32>,
+    pre: &borex::image::Preprocess,
+    map: ndarray::ArrayView2<f32>,
+) {
+    let img = image::open(path).unwrap().to_rgb8();
+    let (h, w) = map.dim();
+    let (h32, w32) = (h as u32, w as u32);
+    assert_eq!(img.dimensions(), (2 * w32 + 4, h32 + 4 + 12), "two panels and a legend strip");
+    let input = |c: usize, y: usize, xx: usize| (x[[c, y, xx]] * pre.std[c] + pre.mean[c]).round().clamp(0.0, 255.0);
+    for (y, xx) in [(0, 0), (h / 2, w / 3), (h - 1, w - 1)] {
+        let p = img.get_pixel(xx as u32, y as u32);
+        for c in 0..3 {
+            assert!((p[c] as f32 - input(c, y, xx)).abs() <= 1.0, "image panel at ({y},{xx}) channel {c}");
+        }
+    }
+    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let anchors = [(0.0f32, [0u8, 0, 4]), (0.5, [188, 55, 84]), (1.0, [252, 255, 164])];
+    let mut seen = [0usize; 3];
+    for y in 0..h {
+        for xx in 0..w {
+            let t = (map[[y, xx]] - lo) / (hi - lo);
+            let Some(k) = anchors.iter().position(|(a, _)| (t - a).abs() < 0.002) else { continue };
+            seen[k] += 1;
+            let p = img.get_pixel(w32 + 4 + xx as u32, y as u32);
+            for c in 0..3 {
+                // (image + colour) / 2, truncated; the colour's neighbours within 0.002 differ by ≤ 2.
+                let want = (input(c, y, xx) + anchors[k].1[c] as f32) / 2.0;
+                assert!((p[c] as f32 - want).abs() <= 2.0, "map {t} at ({y},{xx}) channel {c}: {} vs {want}", p[c]);
+            }
+        }
+    }
+    assert!(seen[0] > 0 && seen[2] > 0, "the map's minimum and maximum are drawn: {seen:?}");
+    for (xx, k) in [(0, 0), (w32 - 1, 2)] {
+        let p = img.get_pixel(w32 + 4 + xx, h32 + 4 + 6);
+        for c in 0..3 {
+            assert!((p[c] as i32 - anchors[k].1[c] as i32).abs() <= 1, "legend at {xx}: {p:?}");
+        }
+    }
 }
 
 #[test]

@@ -151,12 +151,23 @@ fn counts_and_sizes_are_bounded_with_the_flag_named() {
 
 #[test]
 fn refine_rejects_sizes_that_ask_one_question_everywhere() {
-    // Not the error path: a size over half the input is a note, the refine runs.
+    // Half-width 224 at a 224×224 input: every box covers the whole input, refused before any model work.
+    refine_fails(&["--sizes", "30,224"], &["--sizes 224", "covers the whole 224×224 input", "use sizes below 224"]);
+    // One less is not refused: boxes centred near an edge leave part of the input out. A size over
+    // half the input is a note, and the run asks its questions with the sizes given.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o");
-    let o = borex(&["refine", s(&chelsea()), "-o", s(&out), "--sizes", "30,150", "--iters", "2", "--no-metrics"]);
+    let o = borex(&["refine", s(&chelsea()), "-o", s(&out), "--sizes", "30,223", "--iters", "3", "--no-metrics"]);
     ok(&o);
-    assert!(stderr(&o).contains("note: box half-width 150 is more than half"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("note: box half-width 223 is more than half"), "{}", stderr(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let obs = r["observations"].as_array().unwrap();
+    assert_eq!(obs.len(), 3);
+    // The first query is the prior's peak with the smallest box; every query uses one of the two sizes.
+    assert_eq!(obs[0]["size"], 30);
+    assert!(obs.iter().all(|o| o["size"] == 30 || o["size"] == 223), "{obs:?}");
+    assert!(r["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("half-width 223")));
 }
 
 #[test]

@@ -39,10 +39,82 @@ impl Kernel {
     }
 }
 
-/// Four u32s: the uniform block of the small kernels (dimensions, counts).
+/// `Params` of apply_dense_masks.wgsl and apply_box_masks.wgsl: masks, then the image's C×H×W.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct U4(pub [u32; 4]);
+pub(crate) struct MaskDims {
+    pub n: u32,
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+}
+
+/// `Params` of gaussian_blur.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct BlurParams {
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+    pub radius: u32,
+}
+
+/// `Params` of argmax.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ArgmaxParams {
+    pub len: u32,
+    pub identity: u32,
+    pub mapped: u32,
+    pub _pad1: u32,
+}
+
+/// `Params` of window_rows.wgsl and window_cols.wgsl (the rows pass ignores `per_plane`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct WindowParams {
+    pub h: u32,
+    pub w: u32,
+    pub n_sizes: u32,
+    pub per_plane: u32,
+}
+
+/// `Params` of rise_accumulate.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct RiseAccParams {
+    pub count: u32,
+    pub j: u32,
+    pub hw: u32,
+    pub _pad: u32,
+}
+
+/// One host `#[repr(C)]` twin of a shader struct: its size and the offsets of
+/// its fields, for tests/shader_layout.rs (which reads the shader side with naga).
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct HostLayout {
+    /// The shader file in `shaders/`.
+    pub shader: &'static str,
+    /// The struct's name in that file.
+    pub wgsl_struct: &'static str,
+    pub size: usize,
+    /// Field name and byte offset, in declaration order.
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+pub(super) fn host_layouts() -> Vec<HostLayout> {
+    vec![
+        host_layout!(MaskDims, "apply_dense_masks.wgsl", "Params", [n, c, h, w]),
+        host_layout!(MaskDims, "apply_box_masks.wgsl", "Params", [n, c, h, w]),
+        host_layout!(BlurParams, "gaussian_blur.wgsl", "Params", [c, h, w, radius]),
+        host_layout!(ArgmaxParams, "argmax.wgsl", "Params", [len, identity, mapped, _pad1]),
+        // The rows pass has padding where the columns pass reads `per_plane`.
+        host_layout!(WindowParams, "window_rows.wgsl", "Params", [h, w, n_sizes]),
+        host_layout!(WindowParams, "window_cols.wgsl", "Params", [h, w, n_sizes, per_plane]),
+        host_layout!(RiseAccParams, "rise_accumulate.wgsl", "Params", [count, j, hw, _pad]),
+    ]
+}
 
 /// Threads per workgroup of every 1-D kernel (matches `@workgroup_size` in the shaders).
 pub const WORKGROUP: u32 = 256;

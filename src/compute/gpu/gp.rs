@@ -7,7 +7,7 @@
 //! readback of every loop's argmax (and the maps of loops that end). A single
 //! refine's [`GpuGpSession`] is a batch of one.
 
-use super::context::{Commands, GpuContext, Kernel, U4, WORKGROUP};
+use super::context::{ArgmaxParams, Commands, GpuContext, HostLayout, Kernel, WindowParams, WORKGROUP};
 use crate::compute::{
     check_gp_dims, check_session, BatchOutput, BatchStep, Evaluated, GpBatch, GpSession, MapGrid, PosteriorUpdates,
     Step,
@@ -64,6 +64,29 @@ struct SlotParams {
     /// The loop's place in its cache group's kernel-row buffer.
     cseg: u32,
     _pad: u32,
+}
+
+pub(super) fn host_layouts() -> Vec<HostLayout> {
+    vec![
+        host_layout!(
+            PosteriorParams,
+            "gp_posterior.wgsl",
+            "Params",
+            [h, w, offset, count, stride, loops, m, prior_len, time, planes_per_frame, _pad]
+        ),
+        host_layout!(
+            SlotParams,
+            "gp_posterior.wgsl",
+            "Slot",
+            [seg, mode, n, first, j0, j1, coef_base, obs_base, kappa, lr, lq, ls, lt, ltau, cseg, _pad]
+        ),
+        host_layout!(
+            MeanGridParams,
+            "gp_mean_grid.wgsl",
+            "Params",
+            [out_h, out_w, prior_h, prior_w, n, size, lr, lq, ls, _pad]
+        ),
+    ]
 }
 
 /// Posterior dispatches of one step, each with its slots and coefficient
@@ -426,13 +449,14 @@ impl GpuGpBatch {
         let groups = (len.div_ceil(WORKGROUP as usize) as u32).clamp(1, ARGMAX_GROUPS);
         let segs = self.ctx.storage("argmax segments", slots);
         let k = slots.len() as u32;
-        let first = self.ctx.uniform("argmax params", &U4([len as u32, 1, 1, 0]));
+        let first =
+            self.ctx.uniform("argmax params", &ArgmaxParams { len: len as u32, identity: 1, mapped: 1, _pad1: 0 });
         cmd.dispatch_groups(
             Kernel::Argmax,
             &[&first, &self.ucb, &self.ucb, &self.partial_v, &self.partial_i, &segs],
             (groups, k, 1),
         );
-        let second = self.ctx.uniform("argmax params", &U4([groups, 0, 0, 0]));
+        let second = self.ctx.uniform("argmax params", &ArgmaxParams { len: groups, identity: 0, mapped: 0, _pad1: 0 });
         cmd.dispatch_groups(
             Kernel::Argmax,
             &[&second, &self.partial_v, &self.partial_i, &self.best_v, &self.best_i, &segs],
@@ -447,9 +471,9 @@ impl GpuGpBatch {
         let clip = g.time.is_some();
         // Clips: every plane's spatial average comes back for the temporal pass.
         let dims = if clip {
-            U4([g.height, g.width, g.planes() as u32, 1])
+            WindowParams { h: g.height, w: g.width, n_sizes: g.planes() as u32, per_plane: 1 }
         } else {
-            U4([g.height, g.width, g.sizes.len() as u32, 0])
+            WindowParams { h: g.height, w: g.width, n_sizes: g.sizes.len() as u32, per_plane: 0 }
         };
         let params = self.ctx.uniform("window params", &dims);
         let segs = self.ctx.storage("map segments", slots);
@@ -694,7 +718,7 @@ pub fn map_on_grid(ctx: &GpuContext, grid: &MapGrid, gp: &PosteriorInputs) -> Re
             },
         );
         ctx.dispatch(Kernel::GpMeanGrid, &[&params, &prior, &rows, &cols, &obs, &mu], (h * w) as u64);
-        let dims = ctx.uniform("window params", &U4([h as u32, w as u32, 1, 0]));
+        let dims = ctx.uniform("window params", &WindowParams { h: h as u32, w: w as u32, n_sizes: 1, per_plane: 0 });
         let sizes = ctx.storage("window", &[window]);
         ctx.dispatch(Kernel::WindowRows, &[&dims, &sizes, &mu, &sums, &segment], h as u64);
         ctx.dispatch(Kernel::WindowCols, &[&dims, &sizes, &sums, &map, &segment], w as u64);

@@ -1,7 +1,7 @@
 //! Box masking on the device: images and substrates uploaded once, boxes per
 //! call, every box of a call in one submission and one readback.
 
-use super::context::{GpuContext, Kernel, U4};
+use super::context::{GpuContext, HostLayout, Kernel, MaskDims};
 use crate::compute::{Keep, MaskStore, StoredBox};
 use crate::error::{BorexError, Result};
 use ndarray::{Array4, ArrayView3};
@@ -19,6 +19,10 @@ struct GpuBox {
     src: u32,
     sub: u32,
     _pad: u32,
+}
+
+pub(super) fn host_layouts() -> Vec<HostLayout> {
+    vec![host_layout!(GpuBox, "apply_box_masks.wgsl", "BoxMask", [r0, r1, c0, c1, keep_inside, src, sub, _pad])]
 }
 
 /// Images and substrates on the device (see [`MaskStore`]).
@@ -99,7 +103,7 @@ impl MaskStore for GpuMaskStore {
         let mut outputs = vec![];
         for part in table.chunks(chunk) {
             let m = part.len();
-            let params = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
+            let params = ctx.uniform("mask params", &MaskDims { n: m as u32, c: c as u32, h: h as u32, w: w as u32 });
             let table = ctx.storage("boxes", part);
             let dst = ctx.output::<f32>("masked", m * per_mask);
             commands.dispatch(

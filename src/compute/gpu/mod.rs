@@ -1,16 +1,38 @@
 //! The wgpu path: WGSL kernels behind the same trait as their CPU twins.
 
+/// A [`context::HostLayout`] of `$ty` with the listed fields (each checked by `offset_of!`).
+macro_rules! host_layout {
+    ($ty:ty, $shader:literal, $name:literal, [$($field:ident),* $(,)?]) => {
+        $crate::compute::gpu::HostLayout {
+            shader: $shader,
+            wgsl_struct: $name,
+            size: std::mem::size_of::<$ty>(),
+            fields: vec![$((stringify!($field), std::mem::offset_of!($ty, $field))),*],
+        }
+    };
+}
+
 mod context;
 mod gp;
 mod mask;
 mod rise;
 
 pub use context::GpuCounters;
-use context::U4;
-pub use context::{GpuContext, Kernel};
+use context::{BlurParams, MaskDims};
+pub use context::{GpuContext, HostLayout, Kernel};
 pub use gp::{GpuGpBatch, GpuGpSession};
 pub use mask::GpuMaskStore;
 pub use rise::GpuRiseSession;
+
+/// Every host twin of a shader uniform or storage struct (tests/shader_layout.rs).
+#[doc(hidden)]
+pub fn host_layouts() -> Vec<HostLayout> {
+    let mut all = context::host_layouts();
+    all.extend(gp::host_layouts());
+    all.extend(mask::host_layouts());
+    all.extend(rise::host_layouts());
+    all
+}
 
 use super::{
     check_masks, GpBatch, GpKernels, GpSession, ImageKernels, MapGrid, MaskStore, Masks, RiseParams, RiseSession,
@@ -56,7 +78,10 @@ impl ImageKernels for GpuKernels {
         }
         let (c, h, w) = image.dim();
         let ctx = &self.ctx;
-        let params = ctx.uniform("blur params", &U4([c as u32, h as u32, w as u32, (weights.len() / 2) as u32]));
+        let params = ctx.uniform(
+            "blur params",
+            &BlurParams { c: c as u32, h: h as u32, w: w as u32, radius: (weights.len() / 2) as u32 },
+        );
         let input = ctx.storage("blur input", &contiguous(&image));
         let k = ctx.storage("blur weights", weights);
         let out = ctx.output::<f32>("blur output", c * h * w);
@@ -86,7 +111,7 @@ impl ImageKernels for GpuKernels {
         let mut out = Vec::with_capacity(n * per_mask);
         for start in (0..n).step_by(chunk) {
             let m = chunk.min(n - start);
-            let params = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
+            let params = ctx.uniform("mask params", &MaskDims { n: m as u32, c: c as u32, h: h as u32, w: w as u32 });
             let slab = d.slice(ndarray::s![start..start + m, .., ..]);
             let data: Vec<f32> = slab.as_standard_layout().iter().copied().collect();
             let mask_buf = ctx.storage("masks", &data);

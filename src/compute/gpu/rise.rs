@@ -3,7 +3,7 @@
 //! comes back (the model needs it) and the scores go up. Memory is bounded by
 //! one batch whatever N is.
 
-use super::context::{GpuContext, Kernel, U4};
+use super::context::{GpuContext, HostLayout, Kernel, MaskDims, RiseAccParams};
 use crate::compute::rise_masks::{ratio, RiseParams};
 use crate::compute::RiseSession;
 use crate::error::{BorexError, Result};
@@ -25,6 +25,15 @@ struct MaskParams {
     p: f32,
     ratio_h: f32,
     ratio_w: f32,
+}
+
+pub(super) fn host_layouts() -> Vec<HostLayout> {
+    vec![host_layout!(
+        MaskParams,
+        "rise_masks.wgsl",
+        "Params",
+        [count, h, w, s, cell_h, cell_w, start, seed_lo, seed_hi, p, ratio_h, ratio_w]
+    )]
 }
 
 pub struct GpuRiseSession {
@@ -137,7 +146,7 @@ impl RiseSession for GpuRiseSession {
             self.generate(start + k, m)?;
             let ctx = &self.ctx;
             let masks = &self.masks.as_ref().expect("generated").0;
-            let dims = ctx.uniform("mask params", &U4([m as u32, c as u32, h as u32, w as u32]));
+            let dims = ctx.uniform("mask params", &MaskDims { n: m as u32, c: c as u32, h: h as u32, w: w as u32 });
             let out = ctx.output::<f32>("masked", m * c * h * w);
             ctx.dispatch(
                 Kernel::ApplyDenseMasks,
@@ -161,7 +170,10 @@ impl RiseSession for GpuRiseSession {
         for (k, m) in chunks {
             self.ensure_chunk(k, m)?;
             let masks = &self.masks.as_ref().expect("generated").0;
-            let params = self.ctx.uniform("rise acc params", &U4([m as u32, j as u32, (h * w) as u32, 0]));
+            let params = self.ctx.uniform(
+                "rise acc params",
+                &RiseAccParams { count: m as u32, j: j as u32, hw: (h * w) as u32, _pad: 0 },
+            );
             let wbuf = self.ctx.storage("rise weights", &weights[k * j..(k + m) * j]);
             self.ctx.dispatch(
                 Kernel::RiseAccumulate,

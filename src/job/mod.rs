@@ -1,5 +1,13 @@
 //! What every image job shares: load and preprocess the image, pick the
-//! class, read external maps, score maps with insertion/deletion.
+//! class, read external maps, score maps with insertion/deletion; and what
+//! every resumable run shares: its description ([`description`]), the lock
+//! on its folder ([`lock`]) and safe names for its sub-folders ([`names`]).
+
+pub mod description;
+pub mod lock;
+pub mod names;
+
+pub use description::{begin_run, JobDescription, JobKind};
 
 use crate::compute::ImageKernels;
 use crate::error::{BorexError, Result};
@@ -33,6 +41,17 @@ impl std::str::FromStr for ClassSpec {
                 .map_err(|_| format!("class id {i} is negative: ids start at 0"));
         }
         Ok(ClassSpec::Name(t.to_string()))
+    }
+}
+
+/// As the user wrote it: `"top1"`, a class id, or a label name (job descriptions, reports).
+impl serde::Serialize for ClassSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ClassSpec::Top1 => s.serialize_str("top1"),
+            ClassSpec::Id(i) => s.serialize_u64(*i as u64),
+            ClassSpec::Name(n) => s.serialize_str(n),
+        }
     }
 }
 
