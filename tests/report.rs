@@ -252,7 +252,7 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
         },
         {
             "name": "video",
-            "path": html_out,
+            "path": &html_out,
             "panels": [{"css": "#frame-0 figure[data-panel=frame] img", "npy": first_frame}],
             "sort_table": "frames",
             "screenshot": d.join("video.png"),
@@ -272,6 +272,13 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
         // For the README's screenshot and sizes: keep the pages.
         for f in ["refine.png", "eval.png", "video.png"] {
             let _ = std::fs::copy(d.join(f), Path::new(&keep).join(f));
+        }
+        for (from, to) in [
+            (refine.join("report.html"), "refine.html"),
+            (eval.join("report.html"), "eval.html"),
+            (html_out, "video.html"),
+        ] {
+            let _ = std::fs::copy(from, Path::new(&keep).join(to));
         }
     }
 }
@@ -334,4 +341,98 @@ fn bad_folders_get_a_one_line_error_or_a_page_that_says_what_is_missing() {
     assert!(page.contains("after query 2 of 2"));
     assert_self_contained(&page);
     assert_alt_text(&page);
+}
+
+#[test]
+fn counterfactual_and_many_image_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A counterfactual of a digit on the robust MNIST model (fast).
+    let x: ndarray::Array3<u8> = ndarray_npy::read_npy(common::fixture("mnist_heldout_images.npy")).unwrap();
+    let digit = d.join("digit.png");
+    image::GrayImage::from_fn(28, 28, |c, r| image::Luma([x[[0, r as usize, c as usize]]])).save(&digit).unwrap();
+    let cf = d.join("cf");
+    let model = common::fixture("robust_mnist.onnx");
+    ok(&run_borex(
+        &[
+            "-q",
+            "counterfactual",
+            s(&digit),
+            "--model",
+            s(&model),
+            "--target",
+            "7",
+            "--eps",
+            "6",
+            "--steps",
+            "20",
+            "-o",
+            s(&cf),
+        ],
+        &[],
+    ));
+    let said = ok(&run_borex(&["report", s(&cf)], &[]));
+    assert!(said.contains("counterfactual report"), "{said}");
+    let page = read(&cf.join("report.html"));
+    assert_self_contained(&page);
+    assert_alt_text(&page);
+    // The mask counts the pixels whose summed |change| is over the threshold: counted here from change_abs.npy.
+    let abs = npy(&cf.join("change_abs.npy"));
+    let n = abs.iter().filter(|v| **v > 0.01f32).count();
+    assert!(n > 0);
+    assert!(page.contains(&format!("Σ|change| &gt; 0.0100: {n}")), "mask count {n} not on the page");
+    let r: serde_json::Value = serde_json::from_str(&read(&cf.join("report.json"))).unwrap();
+    let t = &r["targets"][0];
+    let (before, after) = (t["probability_before"].as_f64().unwrap(), t["probability_after"].as_f64().unwrap());
+    let fmt = |v: f64| borex::report::html::num(Some(v));
+    assert!(page.contains(&format!("{} → {}", fmt(before), fmt(after))), "probabilities before → after");
+    for panel in ["original", "counterfactual", "change", "mask"] {
+        assert!(page.contains(&format!("data-panel=\"{panel}\"")), "{panel}");
+    }
+
+    // Many images: a folder per image and summary.csv; each table row links to its section.
+    let blob = blob_prior(d);
+    let many = d.join("many");
+    ok(&run_borex(
+        &[
+            "-q",
+            "refine",
+            &sample("coffee.png"),
+            &sample("rocket.jpg"),
+            "-o",
+            s(&many),
+            "--prior",
+            s(&blob),
+            "--iters",
+            "3",
+            "--no-metrics",
+            "--report",
+        ],
+        &[],
+    ));
+    let page = read(&many.join("report.html"));
+    assert_self_contained(&page);
+    assert_alt_text(&page);
+    for i in 0..2 {
+        assert!(page.contains(&format!("href=\"#img-{i}\"")) && page.contains(&format!("<section id=\"img-{i}\"")));
+    }
+    assert_eq!(page.matches("data-panel=\"refined\"").count(), 2);
+
+    if !browser_or_skip("counterfactual_and_many_image_pages") {
+        return;
+    }
+    let spec = serde_json::json!({"pages": [
+        {"name": "counterfactual", "path": cf.join("report.html")},
+        {
+            "name": "many",
+            "path": many.join("report.html"),
+            "panels": [{"css": "#img-0 figure[data-panel=refined] img", "npy": many.join("coffee/refined.npy")}],
+        },
+    ]});
+    let spec_path = d.join("spec.json");
+    std::fs::write(&spec_path, serde_json::to_string_pretty(&spec).unwrap()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/browser_check.py");
+    let out = Command::new(python()).arg(script).arg(&spec_path).output().expect("python runs");
+    let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "browser check failed:\n{so}\n{se}");
 }

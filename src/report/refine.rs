@@ -140,12 +140,10 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
                 );
             }
         }
-        s.push_str("</div>");
     }
 
-    // Queries.
+    // Queries: every box on the image (in the overlays' row), the step-through, the table.
     if n > 0 {
-        let _ = write!(s, "<h3 id=\"{id}-queries\">Queries</h3>");
         if let (Some(i), Some((h, w))) = (&l.image, r.input_size()) {
             let _ = write!(
                 s,
@@ -167,6 +165,12 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
             }
             let _ = write!(s, "</svg></div><figcaption>Each query's box (orange solid: objective &gt; 0, light blue dashed: ≤ 0), numbered in order; the table lists each value.</figcaption></figure>");
         }
+    }
+    if l.image.is_some() {
+        s.push_str("</div>");
+    }
+    if n > 0 {
+        let _ = write!(s, "<h3 id=\"{id}-queries\">Queries</h3>");
         if let Some(st) = step_maps {
             step_through(&mut s, id, l, &st, &scale);
         }
@@ -302,7 +306,7 @@ fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, 
     let first = &steps[last];
     let _ = write!(
         s,
-        r#"<section class="steps" data-steps="{id}-steps-data" aria-labelledby="{id}-steps-h"><h3 id="{id}-steps-h">The posterior after each query</h3>
+        r#"<section class="steps" data-steps="{id}-steps-data" aria-labelledby="{id}-steps-h"><h4 id="{id}-steps-h">The posterior after each query</h4>
 <div class="controls"><button type="button" class="prev" aria-label="previous query">◀ previous</button><label for="{id}-step">query</label><input type="range" id="{id}-step" min="0" max="{last}" step="1" value="{last}" aria-describedby="{id}-step-label"><button type="button" class="next" aria-label="next query">next ▶</button></div>
 <p class="step-label" id="{id}-step-label" aria-live="polite">{label}</p><div class="row">"#,
         label = esc(first["label"].as_str().unwrap_or_default())
