@@ -60,9 +60,8 @@ pub fn detect(dir: &Path) -> Result<Kind> {
     let has = |f: &str| dir.join(f).is_file();
     if has(crate::job::description::JOB_FILE) {
         // A resumable run's description names its command (the error names job.json).
-        let job = crate::job::JobDescription::read(dir)?.ok_or_else(|| {
-            BorexError::invalid(format!("{}: job.json vanished", dir.display()))
-        })?;
+        let job = crate::job::JobDescription::read(dir)?
+            .ok_or_else(|| BorexError::invalid(format!("{}: job.json vanished", dir.display())))?;
         return Ok(match job.kind {
             crate::job::JobKind::VideoFrame => Kind::Video,
             crate::job::JobKind::VideoClip => Kind::VideoClip,
