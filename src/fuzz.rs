@@ -14,8 +14,11 @@ use crate::error::BorexError;
 use crate::limits::{MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, MAX_MAP_ELEMENTS};
 use std::path::{Path, PathBuf};
 
-/// Every target: its name (the folder of its corpus) and its body.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target: its name (the folder of its corpus) and its body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
     ("npy_map", npy_map),
     ("png_map", png_map),
     ("image", image),
@@ -180,12 +183,21 @@ pub fn onnx_graph(data: &[u8]) {
     }
 }
 
-/// The job description a resumed run or a merge compares against: today
-/// `video`'s `job.json` (both modes), read as a resume and as a one-shard
-/// merge would. When borex gains one typed job description for every
-/// resumable command, parse it here too: the target, its corpus and the
-/// replay test already exist under this name.
+/// The job description (`job.json`) every resumable command writes and a
+/// rerun, resume or merge compares against: parsed as bytes
+/// ([`crate::job::JobDescription::from_json_bytes`]: a valid description or
+/// a one-line error), then read as `video`'s resume and one-shard merge
+/// would (both modes).
 pub fn job_description(data: &[u8]) {
+    match crate::job::JobDescription::from_json_bytes(data) {
+        Ok(d) => {
+            assert_eq!(d.format, crate::job::description::FORMAT);
+            assert!(d.shard.count >= 1 && d.shard.index < d.shard.count, "an impossible shard was accepted");
+            assert!(d.shard.count <= crate::limits::MAX_SHARDS, "a shard count over the limit was accepted");
+            assert_eq!((d.model.sha256.len(), d.inputs.sha256.len()), (64, 64));
+        }
+        Err(e) => assert_eq!(e.to_string().lines().count(), 1, "a multi-line error: {e}"),
+    }
     let s = Scratch::new();
     let shard = s.path().join("shard");
     let p = s.file("shard/job.json", data);
@@ -224,11 +236,11 @@ pub fn video_record(data: &[u8]) {
 /// A frame-mode `job.json` of one unit (one frame), as `borex video` writes it.
 pub const VIDEO_JOB: &[u8] = include_bytes!("../fuzz/corpus/job_description/frame_job.json");
 
-/// `shard.json` of a `refine --shard` folder, as `refine merge` reads it.
+/// The `job.json` of a `refine --shard` folder, as `refine merge` reads it.
 pub fn refine_shard(data: &[u8]) {
     let s = Scratch::new();
     let shard = s.path().join("shard");
-    let p = s.file("shard/shard.json", data);
+    let p = s.file("shard/job.json", data);
     if let Err(e) = crate::refine::bulk::merge_refine(std::slice::from_ref(&shard), &s.path().join("out")) {
         let msg = e.to_string();
         assert!(msg.contains("shard"), "unnamed: {msg} ({})", p.display());

@@ -428,7 +428,7 @@ fn summary_row(
 /// `--shard I/N`: the I-th of N contiguous, nearly equal slices of a run's
 /// units (images in input order, groups of frames), so N machines split a
 /// job deterministically.
-/// A shard read from a file (`shard.json`, `job.json`) is checked as `--shard` is:
+/// A shard read from a file (`job.json`) is checked as `--shard` is:
 /// a merge indexes its coverage table by `index` and divides by `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "RawShard")]

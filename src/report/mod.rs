@@ -58,16 +58,16 @@ pub fn detect(dir: &Path) -> Result<Kind> {
         return Err(BorexError::invalid(format!("{}: not a folder", dir.display())));
     }
     let has = |f: &str| dir.join(f).is_file();
-    if has("job.json") {
-        let v: serde_json::Value = views::read_json(&dir.join("job.json"))?;
-        return match v.get("mode").and_then(|m| m.as_str()) {
-            Some("clip") => Ok(Kind::VideoClip),
-            Some("frame") | None => Ok(Kind::Video),
-            Some(other) => Err(BorexError::invalid(format!(
-                "{}: a video job of unknown mode {other:?} (an older or newer layout?)",
-                dir.join("job.json").display()
-            ))),
-        };
+    if has(crate::job::description::JOB_FILE) {
+        // A resumable run's description names its command (the error names job.json).
+        let job = crate::job::JobDescription::read(dir)?
+            .ok_or_else(|| BorexError::invalid(format!("{}: job.json vanished", dir.display())))?;
+        return Ok(match job.kind {
+            crate::job::JobKind::VideoFrame => Kind::Video,
+            crate::job::JobKind::VideoClip => Kind::VideoClip,
+            crate::job::JobKind::Refine => Kind::RefineMany,
+            crate::job::JobKind::Eval => Kind::Eval,
+        });
     }
     if has("mosaics.csv") {
         return Ok(Kind::EvalMosaic);
