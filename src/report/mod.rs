@@ -59,13 +59,20 @@ pub fn detect(dir: &Path) -> Result<Kind> {
     }
     let has = |f: &str| dir.join(f).is_file();
     if has("job.json") {
-        let v: serde_json::Value = views::read_json(&dir.join("job.json"))?;
-        return match v.get("mode").and_then(|m| m.as_str()) {
-            Some("clip") => Ok(Kind::VideoClip),
-            Some("frame") | None => Ok(Kind::Video),
-            Some(other) => Err(BorexError::invalid(format!(
-                "{}: a video job of unknown mode {other:?} (an older or newer layout?)",
-                dir.join("job.json").display()
+        // The job description (`kind`: refine, video-frame, video-clip, eval), or an older video layout (`mode`).
+        let path = dir.join("job.json");
+        let v: serde_json::Value = views::read_json(&path)?;
+        let kind = v.get("kind").or(v.get("mode")).and_then(|m| m.as_str());
+        return match kind {
+            Some("video-clip") | Some("clip") => Ok(Kind::VideoClip),
+            Some("video-frame") | Some("frame") => Ok(Kind::Video),
+            Some("eval") if has("mosaics.csv") => Ok(Kind::EvalMosaic),
+            Some("eval") => Ok(Kind::Eval),
+            Some("refine") => Ok(Kind::RefineMany),
+            other => Err(BorexError::invalid(format!(
+                "{}: a job of unknown kind {} (an older or newer layout?)",
+                path.display(),
+                other.map_or("(none)".to_string(), |k| format!("{k:?}"))
             ))),
         };
     }
