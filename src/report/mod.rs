@@ -233,6 +233,20 @@ mod tests {
         assert!(detect(d.path()).unwrap_err().to_string().contains("explain"));
         std::fs::write(d.path().join("report.json"), r#"{"observations": []}"#).unwrap();
         assert_eq!(detect(d.path()).unwrap(), Kind::Refine);
+        // A job description decides: its kind, or an older video folder's mode.
+        for (job, kind) in [
+            (r#"{"kind": "video-frame"}"#, Kind::Video),
+            (r#"{"kind": "video-clip"}"#, Kind::VideoClip),
+            (r#"{"mode": "clip"}"#, Kind::VideoClip),
+            (r#"{"kind": "refine"}"#, Kind::RefineMany),
+            (r#"{"kind": "eval"}"#, Kind::Eval),
+        ] {
+            std::fs::write(d.path().join("job.json"), job).unwrap();
+            assert_eq!(detect(d.path()).unwrap(), kind, "{job}");
+        }
+        std::fs::write(d.path().join("job.json"), r#"{"kind": "bench"}"#).unwrap();
+        let e = detect(d.path()).unwrap_err().to_string();
+        assert!(e.contains("job.json") && e.contains("unknown kind \"bench\""), "{e}");
     }
 
     #[test]
