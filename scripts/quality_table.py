@@ -10,9 +10,11 @@ blur and from zero), overall and by the model's top-1 confidence:
              so that a partial run covers every group
   samples:   the nine sample images of scripts/setup.sh, a group of their own
 
-Each study runs seed by seed (`borex eval` resumes: rerunning skips finished maps), under `nice -n 19`.
-With --summarise-only nothing is computed: each study's tables are made from the images whose maps are
-all on disk (the rest are named as not run), which is how a study stopped at a deadline is reported.
+Each study runs one `borex eval` per seed (out/quality/STUDY/seedS: seed 0 over the whole set first; a
+run resumes, skipping finished maps), under `nice -n 19`. The tables come from `borex eval --summary-only`
+over the seeds' maps put together (out/quality/STUDY/all, hard links): it computes nothing, and images
+whose maps are not all there are named as not run. With --summarise-only no run is started, which is how a
+study stopped at a deadline is reported.
 Paths in the generated text are relative to the repository. Earlier studies on the sample images only
 (objectives, prior means, box sizes; issue #8) are kept, not regenerated, in docs/quality-samples.md.
 
@@ -77,23 +79,31 @@ def key_of(line: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
 
 
-def done_manifest(study: str, manifest: str, out: str, seeds: list[int]) -> tuple[str, list[str], list[str]]:
-    """A manifest (next to `manifest`, so image paths stay the same) of the images whose maps are all on
-    disk for `seeds`; the done and the missing images' keys."""
-    lines = manifest_lines(manifest)
-    done, missing = [], []
-    for line in lines:
-        key = key_of(line)
-        ok = all(os.path.exists(os.path.join(ROOT, out, "runs", key, m, f"seed{s}", f)) for m, f in MAPS for s in seeds)
-        (done if ok else missing).append(line)
-    path = os.path.join(os.path.dirname(manifest), f"done-{study}.txt")
-    write_text(os.path.join(ROOT, path), f"# images of the {study} study with every map done\n" + "".join(x + "\n" for x in done))
-    return path, [key_of(x) for x in done], [key_of(x) for x in missing]
+def finished(out: str, lines: list[str], seed: int) -> set[str]:
+    """Keys of the images whose maps (prior, refined, both baselines) are all in a seed's run."""
+    return {key_of(x) for x in lines
+            if all(os.path.exists(os.path.join(ROOT, out, "runs", key_of(x), m, f"seed{seed}", f)) for m, f in MAPS)}
 
 
-def run_eval(borex: str, manifest: str, seeds: list[int], out: str) -> None:
+def gather_runs(study: str, lines: list[str], seeds: list[int]) -> tuple[str, list[int]]:
+    """One folder with the maps of every seed's run (hard links), for a summary over seeds: the
+    seeds whose run has finished every image seed 0's run (the first) has."""
+    base = os.path.join("out", "quality", study)
+    first = finished(os.path.join(base, f"seed{seeds[0]}"), lines, seeds[0])
+    use = [s for s in seeds if os.path.isdir(os.path.join(ROOT, base, f"seed{s}"))
+           and first <= finished(os.path.join(base, f"seed{s}"), lines, s)] or seeds[:1]
+    out = os.path.join(base, "all")
+    shutil.rmtree(os.path.join(ROOT, out), ignore_errors=True)
+    for s in use:
+        runs = os.path.join(ROOT, base, f"seed{s}", "runs")
+        if os.path.isdir(runs):
+            shutil.copytree(runs, os.path.join(ROOT, out, "runs"), copy_function=os.link, dirs_exist_ok=True)
+    return out, use
+
+
+def run_eval(borex: str, manifest: str, seeds: list[int], out: str, summary_only: bool = False) -> None:
     cmd = ["nice", "-n", "19", borex, "--device", "cpu", "-q", "eval", "--manifest", manifest, *ARGS,
-           "--seeds", ",".join(map(str, seeds)), "-o", out]
+           "--seeds", ",".join(map(str, seeds)), "-o", out, *(["--summary-only"] if summary_only else [])]
     log("+ " + " ".join(cmd))
     subprocess.run(cmd, cwd=ROOT, check=True)
 
@@ -206,28 +216,30 @@ def main() -> None:
     borex = a.borex if os.path.isabs(a.borex) else os.path.join(ROOT, a.borex)
     if not os.path.exists(os.path.join(ROOT, SET, "manifest.txt")):
         sys.exit("quality_table: no evaluation set: run .venv/bin/python scripts/eval_set.py first")
-    results: list[tuple[str, dict, str, list[str], list[str]]] = []
+    results: list[tuple[str, dict, str, list[str], list[str], list[int]]] = []
     for study in a.studies:
-        out = os.path.join("out", "quality", study)
         manifest = by_group_manifest(borex) if study == "eval-set" else os.path.join(SET, "samples.txt")
+        lines = manifest_lines(manifest)
         if not a.summarise_only:
-            for k in range(1, len(a.seeds) + 1):  # seed by seed: an interrupted study keeps whole seeds
-                run_eval(borex, manifest, a.seeds[:k], out)
-        done, keys, missing = done_manifest(study, manifest, out, a.seeds)
-        if not keys:
-            log(f"{study}: no image has every map for seeds {a.seeds}; left out")
-            continue
-        run_eval(borex, done, a.seeds, out)  # every map on disk: only the tables are made
+            for seed in a.seeds:  # one run (and folder) per seed: seed 0 over the whole set first
+                run_eval(borex, manifest, [seed], os.path.join("out", "quality", study, f"seed{seed}"))
+        out, seeds = gather_runs(study, lines, a.seeds)
+        run_eval(borex, manifest, seeds, out, summary_only=True)  # computes nothing: the tables
         with open(os.path.join(ROOT, out, "summary.json")) as f:
             summary = json.load(f)
-        results.append((study, summary, out, keys, missing))
+        missing = [key_of(str(p)) for p in summary["not_run"]]
+        keys = [key_of(x) for x in lines if key_of(x) not in missing]
+        if not keys:
+            log(f"{study}: no image has every map for seeds {seeds}; left out")
+            continue
+        results.append((study, summary, out, keys, missing, seeds))
     if not results:
         sys.exit("quality_table: nothing finished to report")
     docs = os.path.join(ROOT, "docs")
     plots = os.path.join(docs, "quality")
     os.makedirs(plots, exist_ok=True)
     parts = []
-    for study, summary, out, keys, missing in results:
+    for study, summary, out, keys, missing, seeds in results:
         with open(os.path.join(ROOT, out, "summary.md")) as f:
             md = f.read()
         for p in os.listdir(os.path.join(ROOT, out, "plots")):
@@ -245,8 +257,8 @@ def main() -> None:
             "evaluations), on insertion − deletion with insertion from blur (the default metric) and from zero (the "
             "BOREx authors' code), over (image, seed) pairs; overall and by the model's top-1 probability P. Images: "
             "docs/eval-set.md. Machine: 2-core VM shared with other jobs, `--device cpu`."), ""]
-    for study, summary, out, keys, missing in results:
-        head += [f"**{study}**: {claims(study, summary, out, keys, missing, a.seeds)}", "",
+    for study, summary, out, keys, missing, seeds in results:
+        head += [f"**{study}**: {claims(study, summary, out, keys, missing, seeds)}", "",
                  f"The bar ({study}): {bar_verdict(summary)}.", ""]
     if not any(r[0] == "samples" for r in results):
         head += [SAMPLES_BEFORE, ""]
@@ -254,7 +266,7 @@ def main() -> None:
              "occlusion; issue #8) are kept, not regenerated, in docs/quality-samples.md."), ""]
     write_text(os.path.join(docs, "quality.md"), "\n".join(head) + "\n" + "\n\n".join(parts))
     log("wrote docs/quality.md")
-    readme_paragraph(os.path.join(ROOT, a.readme), results, a.seeds)
+    readme_paragraph(os.path.join(ROOT, a.readme), results)
 
 
 # The sample group when this study did not run on it: issue #8's figures (docs/quality-samples.md).
@@ -321,7 +333,7 @@ def readme_claim(summary: dict, out: str, keys: list[str], missing: list[str], s
     return text
 
 
-def readme_paragraph(readme: str, results: list[tuple[str, dict, str, list[str], list[str]]], seeds: list[int]) -> None:
+def readme_paragraph(readme: str, results: list[tuple[str, dict, str, list[str], list[str], list[int]]]) -> None:
     """The README's first paragraph: the intro and the measured claims (docs/quality.md)."""
     with open(readme) as f:
         text = f.read()
@@ -332,7 +344,7 @@ def readme_paragraph(readme: str, results: list[tuple[str, dict, str, list[str],
     if not found:
         log("no eval-set study: the README's paragraph is left as it is")
         return
-    _, summary, out, keys, missing = found[0]
+    _, summary, out, keys, missing, seeds = found[0]
     para = INTRO + " " + readme_claim(summary, out, keys, missing, seeds)
     para += f" The bar of issue #18: {bar_verdict(summary)}."
     write_text(readme, text[:m.start(1)] + wrap(para) + text[m.end(1):])

@@ -23,6 +23,8 @@ pub mod counterfactual;
 pub mod error;
 pub mod eval;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gp;
 pub mod image;
 pub mod job;

@@ -431,6 +431,50 @@ fn eval_groups_and_baselines_match_a_recount_of_the_csv() {
     assert_eq!(bar[0]["fixed"]["masks"], 60);
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("## The bar") && md.contains("top-1 confidence") && md.contains("RISE-60"));
+    // --summary-only with one more image: nothing computed, the same tables, the new image named as not run.
+    let before = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    std::fs::copy(dir.path().join("im0.png"), dir.path().join("late.png")).unwrap();
+    let set = std::fs::read_to_string(dir.path().join("set.txt")).unwrap();
+    std::fs::write(dir.path().join("more.txt"), format!("{set}late.png\n")).unwrap();
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            "--manifest",
+            dir.path().join("more.txt").to_str().unwrap(),
+            "--model",
+            common::fixture("ten_classes.onnx").to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--input-size",
+            "32",
+            "--methods",
+            "rise-fast+masks=20",
+            "--seeds",
+            "0,1",
+            "--refine",
+            "--objectives",
+            "matched+sizes=4/6",
+            "--iters",
+            "3",
+            "--baselines",
+            "equal-budget,60",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-only",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 12 already done"));
+    assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), before);
+    assert!(!out.join("runs/late").exists());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["images"], 6);
+    assert!(s["not_run"][0].as_str().unwrap().ends_with("late.png"), "{}", s["not_run"]);
 }
 
 #[test]
@@ -651,7 +695,13 @@ fn mosaic_metrics_and_reliability() {
         .collect();
     let want = brute_force_alpha_ordinal(&table);
     assert!((a - want).abs() < 1e-9, "α {a} vs brute force {want} over {table:?}");
-    assert_eq!(std::fs::read_dir(out.join("mosaics")).unwrap().count(), 3);
+    // Each mosaic's PNG, and beside it each method's map (for `borex report`).
+    let files: Vec<String> = std::fs::read_dir(out.join("mosaics"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.iter().filter(|f| f.ends_with(".png")).count(), 3, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.ends_with(".npy")).count(), 3 * methods.len(), "{files:?}");
 }
 
 /// Krippendorff's ordinal α by its pairwise definition (Krippendorff 2011, §3–4), not the

@@ -136,8 +136,13 @@ fn a_rerun_with_other_settings_is_refused_naming_them() {
     // Other images into the same folder.
     assert_error(&refine(&[s(&coffee), s(&chelsea), "-o", s(&out)], &prior, &[]), &["the inputs (2 inputs there"]);
     assert!(tree(&out) == before, "a refused rerun changed the folder");
-    // The same job resumes.
+    // The same job resumes; what a killed run left (a staging folder, a temporary) is removed.
+    let stale = out.join(".coffee.borex-Ab12Cd");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("prior.npy"), "half").unwrap();
+    std::fs::write(out.join(".summary.csv.x1y2.tmp"), "half").unwrap();
     assert!(ok(&refine(&m, &prior, &[])).contains("0 refined, 2 kept from an earlier run"));
+    assert_eq!(names(&out), [".borex.lock", "chelsea", "coffee", "job.json", "summary.csv"]);
 }
 
 /// `refine merge`: shards of another job (settings, image list, shard count)
@@ -235,7 +240,7 @@ fn refine_merge_checks_its_shards_and_keeps_failures() {
 
 /// Spawn `borex ARGS` and wait until `ready` exists (the run has started writing).
 fn spawn_until(args: &[&str], ready: &Path) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -247,6 +252,8 @@ fn spawn_until(args: &[&str], ready: &Path) -> std::process::Child {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{} did not appear", ready.display());
 }
 

@@ -177,6 +177,11 @@ fn extreme_aspect_ratio_is_refused_before_resizing() {
     image::RgbImage::new(24000, 1).save(&p).unwrap();
     assert!(std::fs::metadata(&p).unwrap().len() < 1000);
     assert_error(&borex(&["classify", s(&p)]), &["wide.png", "24000×1", "extreme aspect ratio", "6144000×256"]);
+    // Under the pixel limit but not the side limit: 1×2000 would be resized to 256×512000 (found by fuzzing,
+    // fuzz/regressions/image/thin_1x2000.png: 20 s and 470 MB before the side bound).
+    let thin = dir.path().join("thin.png");
+    image::RgbImage::new(1, 2000).save(&thin).unwrap();
+    assert_error(&borex(&["classify", s(&thin)]), &["thin.png", "1×2000", "extreme aspect ratio", "256×512000"]);
 }
 
 #[test]

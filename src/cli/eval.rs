@@ -51,6 +51,10 @@ pub struct EvalArgs {
     /// Also write OUTDIR/report.html (`borex report`) at the end.
     #[arg(long)]
     pub report: bool,
+    /// Compute nothing: write the tables for the images whose maps are all in OUTDIR/runs
+    /// (e.g. put together from one run per seed) and name the others.
+    #[arg(long)]
+    pub summary_only: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -163,6 +167,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         out_dir: out.clone(),
         batch: args.batch,
         command: command_line(),
+        summary_only: args.summary_only,
     };
     job.validate()?;
     let backend = Backend::select(global.device)?;

@@ -111,6 +111,8 @@ pub struct EvalJob {
     pub batch: usize,
     /// The command line, for the summary.
     pub command: String,
+    /// Compute nothing: summarise the images whose records are all on disk, name the rest.
+    pub summary_only: bool,
 }
 
 impl EvalJob {
@@ -296,9 +298,11 @@ pub struct EvalOutcome {
     /// (image, method, seed) rows computed now / found done.
     pub computed: usize,
     pub skipped: usize,
+    /// With `summary_only`: images without every record on disk, left out of the tables.
+    pub not_run: Vec<PathBuf>,
 }
 
-fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
+pub(crate) fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
     let r: Record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     (r.settings == *settings).then_some(r)
 }
@@ -307,12 +311,19 @@ fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
 /// written by [`summary::write_all`].
 pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<EvalOutcome> {
     job.validate()?;
-    let lock = crate::job::begin_run(&job.out_dir, &job.description(model)?)?;
+    // Summarising computes nothing and writes only the tables, so it may read records that
+    // several runs (one per seed, say) put together in one folder.
+    let lock = if job.summary_only {
+        output::prepare_dir(&job.out_dir)?;
+        crate::job::lock::lock_dir(&job.out_dir)?
+    } else {
+        crate::job::begin_run(&job.out_dir, &job.description(model)?)?
+    };
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let keys = job.image_keys();
     let rows = job.images.len() * job.methods.len() * job.seeds.len();
     let bar = crate::progress::bar(rows as u64, "eval", quiet);
-    let (mut records, mut failures, mut computed, mut skipped) = (vec![], vec![], 0, 0);
+    let (mut records, mut failures, mut computed, mut skipped, mut not_run) = (vec![], vec![], 0, 0, vec![]);
     let model_id = json_path(model.path());
     for (image, key) in job.images.iter().zip(&keys) {
         // Settings of every record this image needs; when all are on disk the image is not even loaded.
@@ -351,6 +362,11 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
             bar.inc(wanted.len() as u64);
             continue;
         }
+        if job.summary_only {
+            not_run.push(image.clone());
+            bar.inc(wanted.len() as u64);
+            continue;
+        }
         let prepared = match Prepared::new(image, model, &scorer, &ClassSpec::Top1) {
             Ok(p) => p,
             Err(e) => {
@@ -380,7 +396,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         }
     }
     bar.finish_and_clear();
-    Ok(EvalOutcome { lock, records, failures, computed, skipped })
+    Ok(EvalOutcome { lock, records, failures, computed, skipped, not_run })
 }
 
 /// A method name as a folder or file name.
@@ -611,6 +627,7 @@ mod tests {
             seeds: vec![0],
             variants: vec![],
             baselines: vec![],
+            summary_only: false,
             baseline: Baseline::Zero,
             out_dir: "o".into(),
             batch: 1,

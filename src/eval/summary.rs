@@ -194,6 +194,8 @@ pub struct Summary {
     /// Every method after the first against the first (empty for one method).
     pub versus_first: Vec<MethodComparison>,
     pub failures: Vec<super::Failure>,
+    /// Images left out of a summary-only run's tables: not every map of theirs is on disk.
+    pub not_run: Vec<std::path::PathBuf>,
 }
 
 /// The paired tests of `pairs` (reference, map) on every metric.
@@ -388,13 +390,14 @@ pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
             std::env::consts::ARCH,
             std::thread::available_parallelism().map_or(1, |n| n.get())
         ),
-        images: job.images.len(),
+        images: job.images.len() - outcome.not_run.len(),
         seeds: job.seeds.clone(),
         methods,
         groups,
         bar,
         versus_first,
         failures: outcome.failures.clone(),
+        not_run: outcome.not_run.clone(),
     }
 }
 
@@ -622,6 +625,15 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         }
     }
     let _ = writeln!(md, "Per-map values: `results.csv` (one row per image, method, seed and map).");
+    if !s.not_run.is_empty() {
+        let names: Vec<String> = s.not_run.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(
+            md,
+            "\nNot in the tables, their maps not all computed yet ({}): {}.",
+            names.len(),
+            names.join(", ")
+        );
+    }
     if !s.failures.is_empty() {
         let _ = writeln!(md, "\n## Failures\n");
         for f in &s.failures {

@@ -64,11 +64,13 @@ impl Preprocess {
     /// aspect ratio: 24000×1 resized to a short side of 256) is an error.
     pub fn check(&self, width: u32, height: u32) -> Result<(), String> {
         let (rw, rh) = self.geometry(width, height).resized;
-        if rw as u64 * rh as u64 > crate::limits::MAX_IMAGE_PIXELS {
+        // The side bound too: a 1×2000 image would otherwise become 512000×256 (400 MB, 20 s) for a 224² crop.
+        if rw as u64 * rh as u64 > crate::limits::MAX_IMAGE_PIXELS || rw.max(rh) > crate::limits::MAX_IMAGE_SIDE {
             return Err(format!(
-                "{width}×{height} has an extreme aspect ratio: resizing its short side to {} would make a {rw}×{rh} image (limit {} pixels)",
+                "{width}×{height} has an extreme aspect ratio: resizing its short side to {} would make a {rw}×{rh} image (limit {} pixels, {} per side)",
                 self.resize.unwrap_or(0),
-                crate::limits::MAX_IMAGE_PIXELS
+                crate::limits::MAX_IMAGE_PIXELS,
+                crate::limits::MAX_IMAGE_SIDE
             ));
         }
         Ok(())

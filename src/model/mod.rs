@@ -64,23 +64,23 @@ impl ModelOptions {
 /// The optional `model.json` beside a model.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Sidecar {
+pub(crate) struct Sidecar {
     input_size: Option<u32>,
     resize: Option<u32>,
     mean: Option<[f32; 3]>,
     std: Option<[f32; 3]>,
     output: Option<OutputKind>,
-    labels: Option<PathBuf>,
+    pub(crate) labels: Option<PathBuf>,
     /// Whether the model was trained to be adversarially robust (reported by `counterfactual`).
     robust: Option<bool>,
     /// The forward+gradient graph (`counterfactual`), relative to the sidecar.
-    gradient: Option<PathBuf>,
+    pub(crate) gradient: Option<PathBuf>,
     /// The model reads the channel mean: a grey image (counterfactuals change all three channels alike).
     grayscale: Option<bool>,
 }
 
 impl Sidecar {
-    fn load(model: &Path) -> Result<Self> {
+    pub(crate) fn load(model: &Path) -> Result<Self> {
         let path = model.with_extension("json");
         if !path.exists() {
             return Ok(Self::default());

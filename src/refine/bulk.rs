@@ -177,6 +177,7 @@ pub fn refine_many(
 ) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
+    remove_stale_staging(run.out_dir);
     let range = run.shard.range(run.images.len());
     let names = folder_names(run.images)[range.clone()].to_vec();
     let jobs: Vec<RefineJob> = run.images[range]
@@ -242,6 +243,24 @@ pub fn refine_many(
     summary.rows = rows.into_iter().map(|r| r.expect("every image has a row")).collect();
     crate::output::write_csv(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
     Ok(summary)
+}
+
+/// Under the lock, an image's staging folder (`.NAME.borex-XXXXXX`) or a
+/// temporary file in OUTDIR is what a killed run left: remove it.
+fn remove_stale_staging(out: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            continue;
+        }
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && name.contains(".borex-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if !is_dir && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// What `refine merge` joined.
@@ -409,10 +428,34 @@ fn summary_row(
 /// `--shard I/N`: the I-th of N contiguous, nearly equal slices of a run's
 /// units (images in input order, groups of frames), so N machines split a
 /// job deterministically.
+/// A shard read from a file (`shard.json`, `job.json`) is checked as `--shard` is:
+/// a merge indexes its coverage table by `index` and divides by `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     pub index: usize,
     pub count: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct RawShard {
+    index: usize,
+    count: usize,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = String;
+    fn try_from(r: RawShard) -> std::result::Result<Self, String> {
+        if r.count == 0 || r.count > crate::limits::MAX_SHARDS || r.index >= r.count {
+            return Err(format!(
+                "shard {}/{} is not a shard: it needs 0 ≤ index < count ≤ {}",
+                r.index,
+                r.count,
+                crate::limits::MAX_SHARDS
+            ));
+        }
+        Ok(Shard { index: r.index, count: r.count })
+    }
 }
 
 impl Shard {
@@ -469,6 +512,11 @@ mod tests {
         assert_eq!("2/5".parse::<Shard>(), Ok(Shard { index: 2, count: 5 }));
         for bad in ["5/5", "1/0", "x/2", "3", "-1/4"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        // From a file too (found by fuzzing `refine merge`: index 3 of 2 indexed past the coverage table).
+        assert_eq!(serde_json::from_str::<Shard>(r#"{"index": 1, "count": 2}"#).unwrap(), Shard { index: 1, count: 2 });
+        for bad in [r#"{"index": 3, "count": 2}"#, r#"{"index": 0, "count": 0}"#, r#"{"index": 0, "count": 100001}"#] {
+            assert!(serde_json::from_str::<Shard>(bad).unwrap_err().to_string().contains("is not a shard"), "{bad}");
         }
     }
 }

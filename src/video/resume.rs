@@ -68,7 +68,8 @@ impl<J: UnitJob> UnitRun<J> {
 
 /// A finished unit (`parts/UNIT_NNNNNN.json`).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Record {
+#[serde(deny_unknown_fields)]
+pub struct Record {
     pub unit: usize,
     /// Its map files, relative to OUTDIR (written before the record).
     pub maps: Vec<String>,
@@ -77,6 +78,32 @@ pub(crate) struct Record {
     /// Its entries of the mode's report, if it writes one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub report: Vec<serde_json::Value>,
+}
+
+impl Record {
+    /// Parse untrusted bytes (a unit's record in a resumed folder or a shard
+    /// being merged): the record, whose map files are `maps/NAME.npy` names
+    /// (never a path out of the folder), or a one-line reason.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
+        let r: Self =
+            serde_json::from_slice(bytes).map_err(|e| BorexError::invalid(format!("not a borex unit record ({e})")))?;
+        if let Some(m) = r.maps.iter().find(|m| !is_map_name(m)) {
+            return Err(BorexError::invalid(format!("names the map {m:?}, not a maps/NAME.npy file")));
+        }
+        Ok(r)
+    }
+
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        Self::from_json_bytes(&bytes).map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(e))))
+    }
+}
+
+fn plain(e: BorexError) -> String {
+    match e {
+        BorexError::InvalidInput(m) => m,
+        other => other.to_string(),
+    }
 }
 
 pub(crate) fn record_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
@@ -157,12 +184,10 @@ pub(crate) fn finalize<J: UnitJob>(
     let mut missing = vec![];
     for k in 0..job.units() {
         let p = record_path::<J>(out, k);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => records.push(
-                serde_json::from_str::<Record>(&text)
-                    .map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?,
-            ),
-            Err(_) => missing.push(k),
+        if p.exists() {
+            records.push(Record::read(&p)?);
+        } else {
+            missing.push(k);
         }
     }
     if let Some(first) = missing.first() {
@@ -224,17 +249,16 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitR
     for (dir, r) in shards.iter().zip(&runs) {
         for k in r.shard().range(r.plan.units()) {
             let p = record_path::<J>(dir, k);
-            let text = std::fs::read_to_string(&p).map_err(|_| {
-                BorexError::invalid(format!(
+            if !p.exists() {
+                return Err(BorexError::invalid(format!(
                     "{}: {} {k} of shard {}/{count} is not done; rerun that shard",
                     dir.display(),
                     J::UNIT,
                     r.shard().index
-                ))
-            })?;
-            let rec: Record =
-                serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
-            if rec.unit != k || rec.maps.iter().any(|m| !is_map_name(m)) {
+                )));
+            }
+            let rec = Record::read(&p)?;
+            if rec.unit != k {
                 return Err(BorexError::invalid(format!("{}: not the record of {} {k}", p.display(), J::UNIT)));
             }
             copies.push((dir, rec));
@@ -315,4 +339,27 @@ pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
         }
     };
     Ok((mode(first).to_string(), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_name_only_files_in_maps() {
+        let good = br#"{"unit": 3, "maps": ["maps/frame_000012.npy"], "rows": [["12", "0.4"]]}"#;
+        let r = Record::from_json_bytes(good).unwrap();
+        assert_eq!((r.unit, r.maps.len(), r.rows[0][0].as_str()), (3, 1, "12"));
+        for (bytes, needle) in [
+            (&br#"{"unit": 0, "maps": ["../../etc/x.npy"], "rows": []}"#[..], "names the map \"../../etc/x.npy\""),
+            (br#"{"unit": 0, "maps": ["maps/../x.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"unit": 0, "maps": ["/abs.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"unit": -1, "maps": [], "rows": []}"#, "not a borex unit record"),
+            (br#"{"unit": 0, "maps": [], "rows": [], "extra": 1}"#, "unknown field"),
+            (b"\xff\xfe", "not a borex unit record"),
+        ] {
+            let e = Record::from_json_bytes(bytes).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle:?} not in {e:?}");
+        }
+    }
 }
