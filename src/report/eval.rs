@@ -73,6 +73,11 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
     for m in summary.get("methods").and_then(|m| m.as_array()).into_iter().flatten() {
         let method = m.get("method").and_then(|v| v.as_str()).unwrap_or("?");
         let variants: Vec<&Value> = m.get("variants").and_then(|v| v.as_array()).into_iter().flatten().collect();
+        // RISE continued from the prior (`eval --baselines`), where the run has them.
+        let baselines: Vec<&Value> = m.get("baselines").and_then(|v| v.as_array()).into_iter().flatten().collect();
+        let baseline_name = |b: &Value| {
+            format!("{} ({} masks)", b["baseline"].as_str().unwrap_or("baseline"), b["masks"].as_u64().unwrap_or(0))
+        };
         let _ = write!(
             s,
             r#"<div class="scroll"><table><caption>{}: mean ± std per metric</caption><thead><tr><th scope="col">metric</th><th scope="col">prior</th>"#,
@@ -85,11 +90,17 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
                 esc(v.get("variant").and_then(|v| v.as_str()).unwrap_or("?"))
             );
         }
+        for b in &baselines {
+            let _ = write!(s, r#"<th scope="col">{}</th>"#, esc(&baseline_name(b)));
+        }
         s.push_str("</tr></thead><tbody>");
         for (key, name) in METRIC_NAMES {
             let _ = write!(s, r#"<tr><th scope="row">{}</th><td>{}</td>"#, esc(name), esc(&mean_std(&m["prior"][key])));
             for v in &variants {
                 let _ = write!(s, "<td>{}</td>", esc(&mean_std(&v["refined"][key])));
+            }
+            for b in &baselines {
+                let _ = write!(s, "<td>{}</td>", esc(&mean_std(&b["map"][key])));
             }
             s.push_str("</tr>");
         }
@@ -101,6 +112,14 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
                 &format!("refined {} vs prior", v.get("variant").and_then(|v| v.as_str()).unwrap_or("?")),
                 &v["tests"],
             );
+        }
+        for b in &baselines {
+            let name = baseline_name(b);
+            tests_rows(&mut test_rows, method, &format!("{name} vs prior"), &b["vs_prior"]);
+            for rv in b["refined_vs"].as_array().into_iter().flatten() {
+                let v = rv["variant"].as_str().unwrap_or("?");
+                tests_rows(&mut test_rows, method, &format!("refined {v} vs {name}"), &rv["tests"]);
+            }
         }
     }
     for c in summary.get("versus_first").and_then(|m| m.as_array()).into_iter().flatten() {

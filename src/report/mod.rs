@@ -58,16 +58,23 @@ pub fn detect(dir: &Path) -> Result<Kind> {
         return Err(BorexError::invalid(format!("{}: not a folder", dir.display())));
     }
     let has = |f: &str| dir.join(f).is_file();
-    if has(crate::job::description::JOB_FILE) {
-        // A resumable run's description names its command (the error names job.json).
-        let job = crate::job::JobDescription::read(dir)?
-            .ok_or_else(|| BorexError::invalid(format!("{}: job.json vanished", dir.display())))?;
-        return Ok(match job.kind {
-            crate::job::JobKind::VideoFrame => Kind::Video,
-            crate::job::JobKind::VideoClip => Kind::VideoClip,
-            crate::job::JobKind::Refine => Kind::RefineMany,
-            crate::job::JobKind::Eval => Kind::Eval,
-        });
+    if has("job.json") {
+        // The job description (`kind`: refine, video-frame, video-clip, eval), or an older video layout (`mode`).
+        let path = dir.join("job.json");
+        let v: serde_json::Value = views::read_json(&path)?;
+        let kind = v.get("kind").or(v.get("mode")).and_then(|m| m.as_str());
+        return match kind {
+            Some("video-clip") | Some("clip") => Ok(Kind::VideoClip),
+            Some("video-frame") | Some("frame") => Ok(Kind::Video),
+            Some("eval") if has("mosaics.csv") => Ok(Kind::EvalMosaic),
+            Some("eval") => Ok(Kind::Eval),
+            Some("refine") => Ok(Kind::RefineMany),
+            other => Err(BorexError::invalid(format!(
+                "{}: a job of unknown kind {} (an older or newer layout?)",
+                path.display(),
+                other.map_or("(none)".to_string(), |k| format!("{k:?}"))
+            ))),
+        };
     }
     if has("mosaics.csv") {
         return Ok(Kind::EvalMosaic);
@@ -226,6 +233,20 @@ mod tests {
         assert!(detect(d.path()).unwrap_err().to_string().contains("explain"));
         std::fs::write(d.path().join("report.json"), r#"{"observations": []}"#).unwrap();
         assert_eq!(detect(d.path()).unwrap(), Kind::Refine);
+        // A job description decides: its kind, or an older video folder's mode.
+        for (job, kind) in [
+            (r#"{"kind": "video-frame"}"#, Kind::Video),
+            (r#"{"kind": "video-clip"}"#, Kind::VideoClip),
+            (r#"{"mode": "clip"}"#, Kind::VideoClip),
+            (r#"{"kind": "refine"}"#, Kind::RefineMany),
+            (r#"{"kind": "eval"}"#, Kind::Eval),
+        ] {
+            std::fs::write(d.path().join("job.json"), job).unwrap();
+            assert_eq!(detect(d.path()).unwrap(), kind, "{job}");
+        }
+        std::fs::write(d.path().join("job.json"), r#"{"kind": "bench"}"#).unwrap();
+        let e = detect(d.path()).unwrap_err().to_string();
+        assert!(e.contains("job.json") && e.contains("unknown kind \"bench\""), "{e}");
     }
 
     #[test]
