@@ -200,7 +200,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         eprintln!("failed: {} ({}): {}", f.image.display(), f.what, f.error);
     }
     if args.report {
-        super::report::write(&out, None, global.quiet)?;
+        super::report::write(out, None, global.quiet)?;
     }
     anyhow::ensure!(
         outcome.failures.is_empty(),
