@@ -108,6 +108,10 @@ def run_eval(borex: str, manifest: str, seeds: list[int], out: str, summary_only
     subprocess.run(cmd, cwd=ROOT, check=True)
 
 
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def fmt(x: float) -> str:
     return f"{x:+.3f}".replace("-", "−")
 
@@ -176,7 +180,7 @@ def claims(study: str, summary: dict, out: str, keys: list[str], missing: list[s
     for g in summary["groups"]:
         r = bar_row(summary, g["group"])
         if r and r["images"]:
-            group_bits.append(f"{GROUP_NAMES.get(g['group'], g['group'])}, {r['images']} images: "
+            group_bits.append(f"{GROUP_NAMES.get(g['group'], g['group'])}, {plural(r['images'], 'image')}: "
                               + " / ".join(f"{fmt(x['mean_gain'])} ({x['wins']}/{x['n']})" for x in r["gain"]))
     if group_bits:
         text += " By the model's top-1 confidence (gain blur / zero, better pairs): " + "; ".join(group_bits) + "."
@@ -200,7 +204,7 @@ def bar_verdict(summary: dict) -> str:
     items = [f"1. beats its prior with p < 0.01 on both metrics: {yes(every['beats_prior'])}",
              f"2. gain ≥ equal-budget RISE-{eb['masks']}: {yes(eb['met'])}" if eb else "2. no equal-budget baseline",
              f"3. gain ≥ RISE-{fx['masks']}: {yes(fx['met'])}" if fx else "3. no fixed-count baseline",
-             (f"4. hard group (P < 0.2, {hard['images']} images) not worse on average: {yes(hard['not_worse'])}"
+             (f"4. hard group (P < 0.2, {plural(hard['images'], 'image')}) not worse on average: {yes(hard['not_worse'])}"
               if hard and hard["images"] else "4. no hard image finished")]
     return "; ".join(items)
 
@@ -321,7 +325,7 @@ def readme_claim(summary: dict, out: str, keys: list[str], missing: list[str], s
     text += "."
     hard = bar_row(summary, "P < 0.2")
     if hard and hard["images"]:
-        text += (f" On the {hard['images']} hard images (top-1 P < 0.2) refinement changes them by "
+        text += (f" On the {plural(hard['images'], 'hard image')} (top-1 P < 0.2) refinement changes the metrics by "
                  + " / ".join(fmt(x["mean_gain"]) for x in hard["gain"]) + ".")
     lost = losses(out, keys)
     if lost:
