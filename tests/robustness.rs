@@ -170,6 +170,64 @@ fn refine_rejects_sizes_that_ask_one_question_everywhere() {
     assert!(r["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("half-width 223")));
 }
 
+/// Every count flag of every subcommand is bounded, and the bound is checked before any model work:
+/// each case names a model that does not exist, so an error about the flag (not about the model) shows the
+/// check came first. Before: `eval mosaic --mosaics 99999999999` and `bench --observations 100000000`
+/// aborted on an allocation, `bench --repeat/--masks` were unbounded, `bench --iters 5000` failed after 68 s.
+#[test]
+fn every_count_flag_is_bounded_before_any_model_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = dir.path().join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let out = dir.path().join("out");
+    let (img, c, o) = (chelsea(), s(&classes).to_string(), s(&out).to_string());
+    let i = s(&img).to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["eval", "mosaic", &c, "-o", &o, "--mosaics", "99999999999"],
+            "--mosaics 99999999999 is out of range: it must be between 1 and 100000",
+        ),
+        (vec!["eval", "mosaic", &c, "-o", &o, "--batch", "100000"], "--batch 100000 is out of range"),
+        (vec!["eval", &i, "-o", &o, "--iters", "5000"], "--iters 5000 is out of range: it must be between 1 and 2000"),
+        (vec!["eval", &i, "-o", &o, "--batch", "0"], "--batch 0 is out of range"),
+        (
+            vec!["bench", "--observations", "100000000"],
+            "--observations 100000000 is out of range: it must be between 2 and 2000",
+        ),
+        (vec!["bench", "--repeat", "100000000"], "--repeat 100000000 is out of range: it must be between 1 and 1000"),
+        (vec!["bench", "--masks", "100000000"], "--masks 100000000 is out of range: it must be between 1 and 1000000"),
+        (vec!["bench", "--iters", "5000"], "--iters 5000 is out of range: it must be between 1 and 2000"),
+        (vec!["bench", "--batch", "5000"], "--batch 5000 is out of range"),
+        (vec!["bench", "--stride", "1000"], "--stride 1000 is out of range"),
+        (vec!["bench", "--refit-every", "100000"], "--refit-every 100000 is out of range"),
+        (vec!["bench", "--size", "8"], "--size 8 is out of range: it must be between 32 and 4096"),
+        (vec!["classify", &i, "--top", "1000000000"], "--top 1000000000 is out of range"),
+        (vec!["classify", &i, "--batch", "100000"], "--batch 100000 is out of range"),
+        (vec!["counterfactual", &i, "-o", &o, "--targets", "100000"], "--targets 100000 is out of range"),
+        (
+            vec!["counterfactual", &i, "-o", &o, "--target", "1", "--steps", "100000000"],
+            "--steps 100000000 is out of range",
+        ),
+        (
+            vec!["counterfactual", &i, "-o", &o, "--target", "1", "--restarts", "100000"],
+            "--restarts 100000 is out of range",
+        ),
+        (vec!["refine", &i, "-o", &o, "--lockstep", "100000"], "--lockstep 100000 is out of range"),
+        (vec!["refine", &i, "-o", &o, "--refit-every", "100000"], "--refit-every 100000 is out of range"),
+        (vec!["video", &c, "-o", &o, "--every", "100000000"], "--every 100000000 is out of range"),
+        (
+            vec!["video", &c, "-o", &o, "--warm-start", "--keyframe-every", "100000000"],
+            "--keyframe-every 100000000 is out of range",
+        ),
+        (vec!["video", &c, "-o", &o, "--mode", "clip", "--clip-len", "100000"], "--clip-len 100000 is out of range"),
+    ];
+    for (mut args, needle) in cases {
+        args.extend(["--model", "/nonexistent/never.onnx"]);
+        assert_error(&borex(&args), &[needle]);
+        assert!(!out.exists(), "{args:?} wrote its output folder");
+    }
+}
+
 #[test]
 fn extreme_aspect_ratio_is_refused_before_resizing() {
     let dir = tempfile::tempdir().unwrap();
