@@ -228,6 +228,80 @@ fn every_count_flag_is_bounded_before_any_model_work() {
     }
 }
 
+/// Negative and non-finite values get borex's own message naming the flag, not clap's
+/// "to pass '-1' as a value, use '-- -1'" nor an error blaming the model.
+#[test]
+fn negative_and_non_finite_values_get_borexs_message() {
+    let i = chelsea();
+    let usage = |args: &[&str], needles: &[&str]| {
+        let o = borex(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(!e.contains("'-- -1'") && !e.contains("unexpected argument"), "{args:?}: clap's message: {e}");
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: {n:?} not in {e}");
+        }
+    };
+    usage(&["video", "x.mp4", "-o", "/tmp/never", "--every", "-1"], &["--every", "must be a whole number ≥ 1, not -1"]);
+    usage(&["video", "x.mp4", "-o", "/tmp/never", "--shard", "-1/2"], &["--shard", "I/N with 0 ≤ I < N"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--shard", "-1/2"], &["--shard", "I/N with 0 ≤ I < N"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--std", "-1,1,1"], &["--std", "each std must be > 0, not -1"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--mean", "nan,1,1"], &["--mean", "finite numbers"]);
+    usage(&["classify", s(&i), "--mean", "-inf,1,1"], &["--mean", "finite numbers"]);
+    assert!(!Path::new("/tmp/never").exists());
+}
+
+/// `-o .` says why it cannot be used (a run is written beside OUTDIR and swapped in whole).
+#[test]
+fn output_to_the_current_folder_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .current_dir(dir.path())
+        .args(["refine", s(&chelsea()), "-o", ".", "--iters", "1", "--no-metrics"])
+        .output()
+        .unwrap();
+    assert_error(&o, &["output folder .", "names no folder of its own", "e.g. -o out"]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
+
+/// `video merge` of a finished unsharded run says so (it used to say a group "is not done").
+#[test]
+fn merging_an_unsharded_video_run_says_it_is_unsharded() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("maps")).unwrap();
+    // A finished frame-mode run's job.json (shard 0/1), as `borex video` writes it.
+    let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/job_description/frame_job.json");
+    std::fs::copy(job, run.join("job.json")).unwrap();
+    let out = dir.path().join("merged");
+    assert_error(
+        &borex(&["video", "merge", s(&run), "-o", s(&out)]),
+        &["run", "an unsharded run (it ran without --shard)", "nothing to merge", "its outputs are complete"],
+    );
+    assert!(!out.exists());
+}
+
+/// Every `counterfactual` flag has a help line.
+#[test]
+fn every_counterfactual_flag_has_help() {
+    let o = borex(&["counterfactual", "--help"]);
+    ok(&o);
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = help.lines().collect();
+    let mut flags = 0;
+    for (k, l) in lines.iter().enumerate() {
+        if !l.trim_start().starts_with('-') {
+            continue;
+        }
+        flags += 1;
+        // Help on the flag's line ("  --flag <V>  Help") or, when long, indented on the next.
+        let inline = l.trim_start().split_once("  ").map(|(_, t)| t.trim()).unwrap_or("");
+        let next = lines.get(k + 1).map(|n| n.trim()).unwrap_or("");
+        assert!(!inline.is_empty() || (!next.is_empty() && !next.starts_with('-')), "no help for {l:?}");
+    }
+    assert!(flags >= 15, "{help}");
+}
+
 #[test]
 fn extreme_aspect_ratio_is_refused_before_resizing() {
     let dir = tempfile::tempdir().unwrap();

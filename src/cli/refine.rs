@@ -24,7 +24,7 @@ pub struct RefineArgs {
     #[arg(long, default_value_t = 1)]
     pub lockstep: usize,
     /// Only the I-th of N slices of the images (0-based), for job arrays; `borex refine merge` joins the outputs.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub shard: Option<borex::refine::bulk::Shard>,
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
     #[arg(short, long, required = true)]

@@ -200,6 +200,13 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Ve
         .iter()
         .map(|d| read_job::<J>(d).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
         .collect::<Result<Vec<J>>>()?;
+    if let Some((dir, _)) = shards.iter().zip(&jobs).find(|(_, j)| j.shard() == Shard::ALL) {
+        return Err(BorexError::invalid(format!(
+            "{}: an unsharded run (it ran without --shard), not a shard: there is nothing to merge{}",
+            dir.display(),
+            if dir.join("parts").exists() { "; rerun its command to finish it" } else { "; its outputs are complete" }
+        )));
+    }
     let first = jobs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?.with_shard(Shard::ALL);
     let count = jobs[0].shard().count;
     let mut seen = vec![false; count];
