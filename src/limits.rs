@@ -50,6 +50,9 @@ pub const MAX_OBSERVATIONS: usize = MAX_ITERS;
 pub const MAX_MOSAICS: usize = 100_000;
 /// `eval --seeds`: how many seeds (each multiplies the work by the images × methods).
 pub const MAX_SEEDS: usize = 1000;
+/// Video frames: the smallest side a map is shown on, the highest frame rate (`--fps`, a video's own).
+pub const MIN_FRAME_SIDE: u32 = 16;
+pub const MAX_FPS: f64 = 1000.0;
 /// `classify --top`.
 pub const MAX_TOP: usize = 100_000;
 /// Elements of a map read from a file.

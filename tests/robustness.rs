@@ -251,6 +251,22 @@ fn negative_and_non_finite_values_get_borexs_message() {
     assert!(!Path::new("/tmp/never").exists());
 }
 
+/// Nonsense that used to exit 0: a duplicate method, a 1×1 video, an absurd frame rate.
+#[test]
+fn nonsense_video_and_method_lists_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let i = chelsea();
+    assert_error(&borex(&["eval", s(&i), "-o", s(&out), "--methods", "cam,cam"]), &["--methods lists cam twice"]);
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    image::RgbImage::new(1, 1).save(frames.join("f0.png")).unwrap();
+    assert_error(&borex(&["video", s(&frames), "-o", s(&out)]), &["frames", "1×1 are too small", "16×16"]);
+    image::RgbImage::new(32, 32).save(frames.join("f0.png")).unwrap();
+    assert_error(&borex(&["video", s(&frames), "-o", s(&out), "--fps", "1e9"]), &["frame rate of 1000000000", "--fps"]);
+    assert!(!out.exists());
+}
+
 /// `-o .` says why it cannot be used (a run is written beside OUTDIR and swapped in whole).
 #[test]
 fn output_to_the_current_folder_says_why() {
