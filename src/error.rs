@@ -46,7 +46,9 @@ impl BorexError {
     }
 
     pub fn invalid(msg: impl Into<String>) -> Self {
-        Self::InvalidInput(msg.into())
+        // A message that quotes another invalid-input error would print its prefix twice
+        // ("invalid input: frame 3: invalid input: …"): the outer one is enough.
+        Self::InvalidInput(msg.into().replace("invalid input: ", ""))
     }
 
     /// The same error again, variant and message kept (the type is not
@@ -78,6 +80,13 @@ impl From<ort::Error> for BorexError {
 #[cfg(test)]
 mod tests {
     use super::BorexError;
+
+    #[test]
+    fn a_quoted_invalid_input_error_has_one_prefix() {
+        let inner = BorexError::invalid("--std values must be finite");
+        let outer = BorexError::invalid(format!("frame 3: {inner}"));
+        assert_eq!(outer.to_string(), "invalid input: frame 3: --std values must be finite");
+    }
 
     #[test]
     fn a_duplicate_reads_like_the_original() {

@@ -14,11 +14,11 @@ use crate::error::BorexError;
 use crate::limits::{MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, MAX_MAP_ELEMENTS};
 use std::path::{Path, PathBuf};
 
-/// A target: its name (the folder of its corpus) and its body.
-pub type Target = (&'static str, fn(&[u8]));
+/// A target's body: the fuzzer's input bytes, a panic when a promise breaks.
+pub type Body = fn(&[u8]);
 
-/// Every target.
-pub const TARGETS: &[Target] = &[
+/// Every target: its name (the folder of its corpus) and its body.
+pub const TARGETS: &[(&str, Body)] = &[
     ("npy_map", npy_map),
     ("png_map", png_map),
     ("image", image),

@@ -42,6 +42,19 @@ pub const MAX_FRAME: u64 = 100_000_000;
 pub const MAX_STRIDE: usize = 64;
 /// Shards of a bulk run (`--shard I/N`).
 pub const MAX_SHARDS: usize = 100_000;
+/// `bench`: timed runs per stage (`--repeat`) and GP observations of the posterior and fit stages
+/// (`--observations`: as many as a refine may make).
+pub const MAX_REPEAT: usize = 1000;
+pub const MAX_OBSERVATIONS: usize = MAX_ITERS;
+/// `eval mosaic --mosaics` (each is a 2×2 mosaic scored by every method).
+pub const MAX_MOSAICS: usize = 100_000;
+/// `eval --seeds`: how many seeds (each multiplies the work by the images × methods).
+pub const MAX_SEEDS: usize = 1000;
+/// Video frames: the smallest side a map is shown on, the highest frame rate (`--fps`, a video's own).
+pub const MIN_FRAME_SIDE: u32 = 16;
+pub const MAX_FPS: f64 = 1000.0;
+/// `classify --top`.
+pub const MAX_TOP: usize = 100_000;
 /// Elements of a map read from a file.
 pub const MAX_MAP_ELEMENTS: u64 = MAX_IMAGE_PIXELS;
 

@@ -170,6 +170,154 @@ fn refine_rejects_sizes_that_ask_one_question_everywhere() {
     assert!(r["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("half-width 223")));
 }
 
+/// Every count flag of every subcommand is bounded, and the bound is checked before any model work:
+/// each case names a model that does not exist, so an error about the flag (not about the model) shows the
+/// check came first. Before: `eval mosaic --mosaics 99999999999` and `bench --observations 100000000`
+/// aborted on an allocation, `bench --repeat/--masks` were unbounded, `bench --iters 5000` failed after 68 s.
+#[test]
+fn every_count_flag_is_bounded_before_any_model_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let classes = dir.path().join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let out = dir.path().join("out");
+    let (img, c, o) = (chelsea(), s(&classes).to_string(), s(&out).to_string());
+    let i = s(&img).to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["eval", "mosaic", &c, "-o", &o, "--mosaics", "99999999999"],
+            "--mosaics 99999999999 is out of range: it must be between 1 and 100000",
+        ),
+        (vec!["eval", "mosaic", &c, "-o", &o, "--batch", "100000"], "--batch 100000 is out of range"),
+        (vec!["eval", &i, "-o", &o, "--iters", "5000"], "--iters 5000 is out of range: it must be between 1 and 2000"),
+        (vec!["eval", &i, "-o", &o, "--batch", "0"], "--batch 0 is out of range"),
+        (
+            vec!["bench", "--observations", "100000000"],
+            "--observations 100000000 is out of range: it must be between 2 and 2000",
+        ),
+        (vec!["bench", "--repeat", "100000000"], "--repeat 100000000 is out of range: it must be between 1 and 1000"),
+        (vec!["bench", "--masks", "100000000"], "--masks 100000000 is out of range: it must be between 1 and 1000000"),
+        (vec!["bench", "--iters", "5000"], "--iters 5000 is out of range: it must be between 1 and 2000"),
+        (vec!["bench", "--batch", "5000"], "--batch 5000 is out of range"),
+        (vec!["bench", "--stride", "1000"], "--stride 1000 is out of range"),
+        (vec!["bench", "--refit-every", "100000"], "--refit-every 100000 is out of range"),
+        (vec!["bench", "--size", "8"], "--size 8 is out of range: it must be between 32 and 4096"),
+        (vec!["classify", &i, "--top", "1000000000"], "--top 1000000000 is out of range"),
+        (vec!["classify", &i, "--batch", "100000"], "--batch 100000 is out of range"),
+        (vec!["counterfactual", &i, "-o", &o, "--targets", "100000"], "--targets 100000 is out of range"),
+        (
+            vec!["counterfactual", &i, "-o", &o, "--target", "1", "--steps", "100000000"],
+            "--steps 100000000 is out of range",
+        ),
+        (
+            vec!["counterfactual", &i, "-o", &o, "--target", "1", "--restarts", "100000"],
+            "--restarts 100000 is out of range",
+        ),
+        (vec!["refine", &i, "-o", &o, "--lockstep", "100000"], "--lockstep 100000 is out of range"),
+        (vec!["refine", &i, "-o", &o, "--refit-every", "100000"], "--refit-every 100000 is out of range"),
+        (vec!["video", &c, "-o", &o, "--every", "100000000"], "--every 100000000 is out of range"),
+        (
+            vec!["video", &c, "-o", &o, "--warm-start", "--keyframe-every", "100000000"],
+            "--keyframe-every 100000000 is out of range",
+        ),
+        (vec!["video", &c, "-o", &o, "--mode", "clip", "--clip-len", "100000"], "--clip-len 100000 is out of range"),
+    ];
+    for (mut args, needle) in cases {
+        args.extend(["--model", "/nonexistent/never.onnx"]);
+        assert_error(&borex(&args), &[needle]);
+        assert!(!out.exists(), "{args:?} wrote its output folder");
+    }
+}
+
+/// Negative and non-finite values get borex's own message naming the flag, not clap's
+/// "to pass '-1' as a value, use '-- -1'" nor an error blaming the model.
+#[test]
+fn negative_and_non_finite_values_get_borexs_message() {
+    let i = chelsea();
+    let usage = |args: &[&str], needles: &[&str]| {
+        let o = borex(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert!(!e.contains("'-- -1'") && !e.contains("unexpected argument"), "{args:?}: clap's message: {e}");
+        for n in needles {
+            assert!(e.contains(n), "{args:?}: {n:?} not in {e}");
+        }
+    };
+    usage(&["video", "x.mp4", "-o", "/tmp/never", "--every", "-1"], &["--every", "must be a whole number ≥ 1, not -1"]);
+    usage(&["video", "x.mp4", "-o", "/tmp/never", "--shard", "-1/2"], &["--shard", "I/N with 0 ≤ I < N"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--shard", "-1/2"], &["--shard", "I/N with 0 ≤ I < N"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--std", "-1,1,1"], &["--std", "each std must be > 0, not -1"]);
+    usage(&["refine", s(&i), "-o", "/tmp/never", "--mean", "nan,1,1"], &["--mean", "finite numbers"]);
+    usage(&["classify", s(&i), "--mean", "-inf,1,1"], &["--mean", "finite numbers"]);
+    assert!(!Path::new("/tmp/never").exists());
+}
+
+/// Nonsense that used to exit 0: a duplicate method, a 1×1 video, an absurd frame rate.
+#[test]
+fn nonsense_video_and_method_lists_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let i = chelsea();
+    assert_error(&borex(&["eval", s(&i), "-o", s(&out), "--methods", "cam,cam"]), &["--methods lists cam twice"]);
+    let frames = dir.path().join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    image::RgbImage::new(1, 1).save(frames.join("f0.png")).unwrap();
+    assert_error(&borex(&["video", s(&frames), "-o", s(&out)]), &["frames", "1×1 are too small", "16×16"]);
+    image::RgbImage::new(32, 32).save(frames.join("f0.png")).unwrap();
+    assert_error(&borex(&["video", s(&frames), "-o", s(&out), "--fps", "1e9"]), &["frame rate of 1000000000", "--fps"]);
+    assert!(!out.exists());
+}
+
+/// `-o .` says why it cannot be used (a run is written beside OUTDIR and swapped in whole).
+#[test]
+fn output_to_the_current_folder_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .current_dir(dir.path())
+        .args(["refine", s(&chelsea()), "-o", ".", "--iters", "1", "--no-metrics"])
+        .output()
+        .unwrap();
+    assert_error(&o, &["output folder .", "names no folder of its own", "e.g. -o out"]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
+
+/// `video merge` of a finished unsharded run says so (it used to say a group "is not done").
+#[test]
+fn merging_an_unsharded_video_run_says_it_is_unsharded() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("maps")).unwrap();
+    // A finished frame-mode run's job.json (shard 0/1), as `borex video` writes it.
+    let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/job_description/frame_job.json");
+    std::fs::copy(job, run.join("job.json")).unwrap();
+    let out = dir.path().join("merged");
+    assert_error(
+        &borex(&["video", "merge", s(&run), "-o", s(&out)]),
+        &["run", "an unsharded run (it ran without --shard)", "nothing to merge", "its outputs are complete"],
+    );
+    assert!(!out.exists());
+}
+
+/// Every `counterfactual` flag has a help line.
+#[test]
+fn every_counterfactual_flag_has_help() {
+    let o = borex(&["counterfactual", "--help"]);
+    ok(&o);
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<&str> = help.lines().collect();
+    let mut flags = 0;
+    for (k, l) in lines.iter().enumerate() {
+        if !l.trim_start().starts_with('-') {
+            continue;
+        }
+        flags += 1;
+        // Help on the flag's line ("  --flag <V>  Help") or, when long, indented on the next.
+        let inline = l.trim_start().split_once("  ").map(|(_, t)| t.trim()).unwrap_or("");
+        let next = lines.get(k + 1).map(|n| n.trim()).unwrap_or("");
+        assert!(!inline.is_empty() || (!next.is_empty() && !next.starts_with('-')), "no help for {l:?}");
+    }
+    assert!(flags >= 15, "{help}");
+}
+
 #[test]
 fn extreme_aspect_ratio_is_refused_before_resizing() {
     let dir = tempfile::tempdir().unwrap();

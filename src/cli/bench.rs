@@ -70,7 +70,9 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         DeviceChoice::Cpu => vec![BenchPath::Cpu],
         DeviceChoice::Gpu => vec![BenchPath::Gpu],
     };
-    anyhow::ensure!(args.size.is_none_or(|s| s >= 8), "--size must be at least 8 pixels");
+    if let Some(s) = args.size {
+        borex::limits::in_range("--size", s, borex::limits::MIN_INPUT, borex::limits::MAX_INPUT)?;
+    }
     if let Some(o) = &args.out {
         anyhow::ensure!(!o.is_dir(), "--out {} is a folder; give a file name for the JSON report", o.display());
     }

@@ -26,7 +26,7 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    anyhow::ensure!(args.top > 0, "--top must be at least 1");
+    borex::limits::in_range("--top", args.top, 1, borex::limits::MAX_TOP)?;
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     let model = Classifier::load(&args.model.options(global))?;
     let bar = borex::progress::bar(args.images.len() as u64, "classify", global.quiet || args.images.len() < 2);

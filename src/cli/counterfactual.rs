@@ -37,7 +37,7 @@ pub struct CounterfactualArgs {
     /// A pixel counts as changed when |δ| exceeds this in some channel ([0,1] units).
     #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
     pub change_threshold: f32,
-    /// Images per model call.
+    /// Images per model call; targets × restarts are optimised in chunks of this many (bounds the memory).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     #[command(flatten)]

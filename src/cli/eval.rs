@@ -100,8 +100,8 @@ fn command_line() -> String {
 }
 
 fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(args.mosaics > 0, "--mosaics must be at least 1");
+    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    borex::limits::in_range("--mosaics", args.mosaics, 1, borex::limits::MAX_MOSAICS)?;
     anyhow::ensure!(args.dir.is_dir(), "mosaic folder {} is not a folder", args.dir.display());
     let job = MosaicJob {
         dir: args.dir.clone(),
@@ -113,8 +113,9 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         batch: args.batch,
         command: command_line(),
     };
-    for m in &job.methods {
+    for (i, m) in job.methods.iter().enumerate() {
         anyhow::ensure!(borex::explain::Method::parse(m, 0).is_some(), "{}", borex::explain::unknown_method(m));
+        anyhow::ensure!(!job.methods[..i].contains(m), "--methods lists {m} twice");
     }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
@@ -135,8 +136,8 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return run_mosaic(m, global);
     }
     let Some(out) = &args.out else { anyhow::bail!("-o OUTDIR is required") };
-    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    anyhow::ensure!(args.iters > 0, "--iters must be at least 1");
+    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    borex::limits::in_range("--iters", args.iters, 1, borex::limits::MAX_ITERS)?;
     anyhow::ensure!(args.refine || args.objectives.is_empty(), "--objectives needs --refine");
     let mut images = args.images.clone();
     if let Some(m) = &args.manifest {

@@ -100,10 +100,10 @@ pub struct ModelArgs {
     #[arg(long)]
     pub resize: Option<u32>,
     /// Per-channel mean on 0–255 values, "r,g,b".
-    #[arg(long, value_parser = parse_triplet)]
+    #[arg(long, value_parser = parse_triplet, allow_hyphen_values = true)]
     pub mean: Option<[f32; 3]>,
-    /// Per-channel std on 0–255 values, "r,g,b".
-    #[arg(long, value_parser = parse_triplet)]
+    /// Per-channel std on 0–255 values, "r,g,b" (each > 0).
+    #[arg(long, value_parser = parse_std, allow_hyphen_values = true)]
     pub std: Option<[f32; 3]>,
     /// Whether the model outputs logits or probabilities (default: detected).
     #[arg(long, value_enum)]
@@ -153,9 +153,34 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 }
 
 fn parse_triplet(s: &str) -> Result<[f32; 3], String> {
-    let v: Vec<f32> =
-        s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    <[f32; 3]>::try_from(v).map_err(|_| format!("expected three comma-separated numbers, not {s:?}"))
+    let bad = || format!("expected three comma-separated finite numbers, not {s:?}");
+    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|_| bad())?;
+    let v = <[f32; 3]>::try_from(v).map_err(|_| bad())?;
+    // NaN or infinity would reach the model as non-finite inputs, and the error would blame the model.
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+fn parse_std(s: &str) -> Result<[f32; 3], String> {
+    let v = parse_triplet(s)?;
+    if let Some(x) = v.iter().find(|x| **x <= 0.0) {
+        return Err(format!("each std must be > 0, not {x}"));
+    }
+    Ok(v)
+}
+
+/// A whole-number flag whose negative values reach borex (`allow_hyphen_values`) and get its
+/// own message, not clap's "to pass '-1' as a value, use '-- -1'".
+pub(crate) fn count<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim().parse::<T>().map_err(|_| {
+        if s.trim_start().starts_with('-') {
+            format!("must be a whole number ≥ 1, not {s}")
+        } else {
+            format!("expected a whole number, not {s:?}")
+        }
+    })
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -183,5 +208,9 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert_eq!(parse_triplet("1, 2,3.5"), Ok([1.0, 2.0, 3.5]));
         assert!(parse_triplet("1,2").is_err());
+        assert!(parse_triplet("nan,1,1").is_err() && parse_triplet("1,inf,1").is_err());
+        assert_eq!(parse_triplet("-1,0,1"), Ok([-1.0, 0.0, 1.0]));
+        assert_eq!(parse_std("-1,1,1"), Err("each std must be > 0, not -1".into()));
+        assert_eq!(count::<u64>("-1"), Err("must be a whole number ≥ 1, not -1".into()));
     }
 }

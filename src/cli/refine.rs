@@ -24,7 +24,7 @@ pub struct RefineArgs {
     #[arg(long, default_value_t = 1)]
     pub lockstep: usize,
     /// Only the I-th of N slices of the images (0-based), for job arrays; `borex refine merge` joins the outputs.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub shard: Option<borex::refine::bulk::Shard>,
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
     #[arg(short, long, required = true)]
@@ -126,6 +126,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let out_dir = args.out.clone().expect("clap requires --out");
+    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
     if args.image.len() == 1 && args.manifest.is_none() && args.shard.is_none() {
         return run_one(args, &args.image[0], &out_dir, global);
     }
@@ -134,7 +135,6 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => args.image.clone(),
     };
     let shard = args.shard.unwrap_or(borex::refine::bulk::Shard::ALL);
-    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
     let job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;

@@ -25,7 +25,7 @@ pub struct VideoArgs {
     #[arg(short, long, required = true)]
     pub out: Option<PathBuf>,
     /// Refine every K-th frame.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = super::count::<u64>)]
     pub every: u64,
     /// Frames A:B (0-based, B excluded; A: or :B leave an end open).
     #[arg(long, value_parser = FrameSelection::parse_range)]
@@ -44,7 +44,7 @@ pub struct VideoArgs {
     pub fps: f64,
     /// Only the I-th of N slices of the frame groups (clip mode: of the clips; 0-based), for job
     /// arrays; `borex video merge` joins them.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub shard: Option<Shard>,
     /// frame: one BO problem per frame (an image classifier); clip: one per clip of
     /// --clip-len frames over space-time boxes (a classifier with an N×T×C×H×W input;

@@ -109,6 +109,21 @@ pub fn run(
     start: &[usize],
     targets: &[usize],
     cfg: &AfwConfig,
+    on_step: impl FnMut(),
+) -> Result<Vec<AfwResult>> {
+    run_from(obj, x0, start, targets, cfg, 0, on_step)
+}
+
+/// [`run`] on items `first_item..` of a larger set: random restarts are seeded
+/// by the item's place in the whole set, so a set run in chunks (memory bounded
+/// by the chunk) gives what one run of the whole set gives.
+pub fn run_from(
+    obj: &dyn Objective,
+    x0: ArrayView2<f32>,
+    start: &[usize],
+    targets: &[usize],
+    cfg: &AfwConfig,
+    first_item: usize,
     mut on_step: impl FnMut(),
 ) -> Result<Vec<AfwResult>> {
     cfg.validate()?;
@@ -126,7 +141,8 @@ pub fn run(
             continue;
         }
         // A random start: half-way to the LMO vertex of a random direction (inside C, as C is convex and holds 0).
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let row = (first_item * r + k) as u64;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let dir: Vec<f32> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
         lmo::lmo(&dir, orig.row(k).as_slice().expect("standard layout"), cfg.eps, cfg.p, &mut delta);
         for c in 0..d {

@@ -213,50 +213,60 @@ pub fn run_counterfactual(
 
     let n = targets.len();
     let d = x0.len();
-    let x0s = Array2::from_shape_fn((n, d), |(_, c)| x0[c]);
     let obj = ModelObjective { grad, preprocess: model.preprocess(), channels, batch: job.batch };
-    let bar = crate::progress::bar(job.afw.steps as u64, "AFW steps", quiet);
-    let t_afw = Instant::now();
-    let results = afw::run(&obj, x0s.view(), &vec![start; n], &targets, &job.afw, || bar.inc(1))?;
-    bar.finish_and_clear();
-    let afw_ms = crate::job::ms(t_afw.elapsed());
+    // Targets × restarts rows are optimised together; in chunks of at most --batch rows, so memory
+    // follows --batch, not --targets (each chunk's outputs are written before the next starts).
+    let per_chunk = (job.batch / job.afw.restarts.max(1)).max(1);
+    let chunks = n.div_ceil(per_chunk);
+    let bar = crate::progress::bar((job.afw.steps * chunks) as u64, "AFW steps", quiet);
+    let mut afw_time = std::time::Duration::ZERO;
 
     let label = |c: usize| model.labels().and_then(|l| l.name(c)).map(str::to_string);
     let mut per_target = vec![];
     let mut strip_rows = vec![];
     let original_rgb = to_rgb(&x0, channels, h, w);
-    for (t, r) in targets.iter().zip(&results) {
-        let suffix = if n == 1 { String::new() } else { format!("_{t}") };
-        let delta: Vec<f32> = r.x.iter().zip(&x0).map(|(a, b)| a - b).collect();
-        let cf = Array3::from_shape_vec((channels, h, w), r.x.clone()).expect("shape");
-        let signed =
-            Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j]).sum::<f32>());
-        let abs = Array2::from_shape_fn((h, w), |(i, j)| {
-            (0..channels).map(|c| delta[(c * h + i) * w + j].abs()).sum::<f32>()
-        });
-        let cf_rgb = to_rgb(&r.x, channels, h, w);
-        let change_rgb = diverging(signed.view());
-        write_npy3(&out.file(&format!("counterfactual{suffix}.npy")), &cf)?;
-        crate::output::write_png(&out.file(&format!("counterfactual{suffix}.png")), &cf_rgb)?;
-        crate::output::write_npy(&out.file(&format!("change{suffix}.npy")), &signed)?;
-        crate::output::write_npy(&out.file(&format!("change_abs{suffix}.npy")), &abs)?;
-        crate::output::write_png(&out.file(&format!("change{suffix}.png")), &change_rgb)?;
-        strip_rows.push([original_rgb.clone(), cf_rgb, change_rgb, crate::output::colorize(abs.view())]);
-        let pred = r.probs.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
-        let changed = changed_pixels(&delta, channels, job.threshold);
-        per_target.push(json!({
-            "class": t, "label": label(*t),
-            "probability_before": probs0[*t], "probability_after": r.probs[*t],
-            "start_probability_after": r.probs[start],
-            "predicted_after": pred, "success": r.probs[*t] > 0.5,
-            "norms": norms(&delta),
-            "changed_pixels": changed, "changed_fraction": changed as f64 / (h * w) as f64,
-            "step_halvings": r.halvings,
-            "trace": {"start_probability": r.trace_start, "target_probability": r.trace_target},
-            "files": {"counterfactual": format!("counterfactual{suffix}.png"), "npy": format!("counterfactual{suffix}.npy"),
-                      "change": format!("change{suffix}.npy"), "change_abs": format!("change_abs{suffix}.npy"), "change_png": format!("change{suffix}.png")},
-        }));
+    for (chunk, chunk_targets) in targets.chunks(per_chunk).enumerate() {
+        let x0s = Array2::from_shape_fn((chunk_targets.len(), d), |(_, c)| x0[c]);
+        let t_afw = Instant::now();
+        let starts = vec![start; chunk_targets.len()];
+        let results =
+            afw::run_from(&obj, x0s.view(), &starts, chunk_targets, &job.afw, chunk * per_chunk, || bar.inc(1))?;
+        afw_time += t_afw.elapsed();
+        for (t, r) in chunk_targets.iter().zip(&results) {
+            let suffix = if n == 1 { String::new() } else { format!("_{t}") };
+            let delta: Vec<f32> = r.x.iter().zip(&x0).map(|(a, b)| a - b).collect();
+            let cf = Array3::from_shape_vec((channels, h, w), r.x.clone()).expect("shape");
+            let signed =
+                Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j]).sum::<f32>());
+            let abs = Array2::from_shape_fn((h, w), |(i, j)| {
+                (0..channels).map(|c| delta[(c * h + i) * w + j].abs()).sum::<f32>()
+            });
+            let cf_rgb = to_rgb(&r.x, channels, h, w);
+            let change_rgb = diverging(signed.view());
+            write_npy3(&out.file(&format!("counterfactual{suffix}.npy")), &cf)?;
+            crate::output::write_png(&out.file(&format!("counterfactual{suffix}.png")), &cf_rgb)?;
+            crate::output::write_npy(&out.file(&format!("change{suffix}.npy")), &signed)?;
+            crate::output::write_npy(&out.file(&format!("change_abs{suffix}.npy")), &abs)?;
+            crate::output::write_png(&out.file(&format!("change{suffix}.png")), &change_rgb)?;
+            strip_rows.push([original_rgb.clone(), cf_rgb, change_rgb, crate::output::colorize(abs.view())]);
+            let pred = r.probs.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
+            let changed = changed_pixels(&delta, channels, job.threshold);
+            per_target.push(json!({
+                "class": t, "label": label(*t),
+                "probability_before": probs0[*t], "probability_after": r.probs[*t],
+                "start_probability_after": r.probs[start],
+                "predicted_after": pred, "success": r.probs[*t] > 0.5,
+                "norms": norms(&delta),
+                "changed_pixels": changed, "changed_fraction": changed as f64 / (h * w) as f64,
+                "step_halvings": r.halvings,
+                "trace": {"start_probability": r.trace_start, "target_probability": r.trace_target},
+                "files": {"counterfactual": format!("counterfactual{suffix}.png"), "npy": format!("counterfactual{suffix}.npy"),
+                          "change": format!("change{suffix}.npy"), "change_abs": format!("change_abs{suffix}.npy"), "change_png": format!("change{suffix}.png")},
+            }));
+        }
     }
+    bar.finish_and_clear();
+    let afw_ms = crate::job::ms(afw_time);
     crate::output::write_png(&out.file("overlay.png"), &strip(&strip_rows))?;
     let report = json!({
         "image": job.image, "model": model.path(), "gradient_graph": grad.path(),
@@ -267,7 +277,7 @@ pub fn run_counterfactual(
         "space": {"channels": channels, "height": h, "width": w, "range": [0.0, 1.0]},
         "ep": model.ep().name(),
         "targets": per_target,
-        "model_calls": job.afw.steps + 1,
+        "model_calls": job.afw.steps * chunks + 1,
         "timings_ms": {"afw": afw_ms, "per_counterfactual": afw_ms / n as f64, "total": crate::job::ms(t0.elapsed())},
         "notes": notes,
         "overlay": "overlay.png: rows per target: image | counterfactual | signed change (blue −, red +) | |change|",

@@ -123,6 +123,13 @@ impl EvalJob {
         if self.methods.is_empty() || self.seeds.is_empty() {
             return Err(BorexError::invalid("--methods and --seeds need at least one value each"));
         }
+        crate::limits::in_range("--seeds (how many)", self.seeds.len(), 1, crate::limits::MAX_SEEDS)?;
+        if let Some(s) = self.seeds.iter().enumerate().find_map(|(i, s)| self.seeds[..i].contains(s).then_some(s)) {
+            return Err(BorexError::invalid(format!("--seeds lists {s} twice")));
+        }
+        if let Some(m) = self.methods.iter().enumerate().find_map(|(i, m)| self.methods[..i].contains(m).then_some(m)) {
+            return Err(BorexError::invalid(format!("--methods lists {m} twice")));
+        }
         for m in &self.methods {
             match m.strip_prefix("file:") {
                 Some(p) if !p.contains("{stem}") => return Err(BorexError::invalid(format!("method {m:?}: a map-file pattern needs {{stem}} (the image's file stem), e.g. file:maps/{{stem}}.npy"))),

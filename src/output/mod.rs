@@ -8,7 +8,7 @@ mod video;
 
 pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
 pub use staging::{interrupt, interrupted, remove_registered, OutputSet};
-pub use video::{encode_h264, join_h264, overlay_frame, write_npy_stack};
+pub use video::{encode_h264, encode_h264_raw_files, join_h264, overlay_frame, write_npy_stack};
 
 use crate::error::{BorexError, Result};
 use ndarray::Array2;

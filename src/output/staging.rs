@@ -88,8 +88,17 @@ impl OutputSet {
                 )));
             }
         }
-        let name =
-            out_dir.file_name().ok_or_else(|| named("has no folder name".into()))?.to_string_lossy().into_owned();
+        let name = out_dir
+            .file_name()
+            .ok_or_else(|| {
+                named(
+                    "names no folder of its own: borex writes a run into a new folder beside OUTDIR and swaps it in \
+                     whole, which it cannot do to the current or a parent folder; give a folder name (e.g. -o out)"
+                        .into(),
+                )
+            })?
+            .to_string_lossy()
+            .into_owned();
         let parent = match out_dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

@@ -62,6 +62,41 @@ fn finish_ffmpeg(out: std::process::Output, tmp: &Path, path: &Path) -> Result<(
 /// concatenate byte for byte; [`join_h264`] makes them one MP4.
 pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
     let (w, h) = frames.first().map(|f| f.dimensions()).ok_or_else(|| BorexError::invalid("no frames to encode"))?;
+    encode_h264_with(path, (w, h), fps, |stdin| {
+        for f in frames {
+            if f.dimensions() != (w, h) {
+                return Err(BorexError::invalid("frames of different sizes in one video"));
+            }
+            stdin.write_all(f.as_raw()).map_err(|e| BorexError::io(path, e))?;
+        }
+        Ok(())
+    })
+}
+
+/// [`encode_h264`] of `w×h` frames kept in raw RGB files (w·h·3 bytes each), read one at a time,
+/// so a long group of frames is never in memory at once.
+pub fn encode_h264_raw_files(path: &Path, files: &[PathBuf], (w, h): (u32, u32), fps: &str) -> Result<()> {
+    if files.is_empty() {
+        return Err(BorexError::invalid("no frames to encode"));
+    }
+    encode_h264_with(path, (w, h), fps, |stdin| {
+        for f in files {
+            let bytes = std::fs::read(f).map_err(|e| BorexError::io(f, e))?;
+            if bytes.len() != w as usize * h as usize * 3 {
+                return Err(BorexError::invalid(format!("{}: not a {w}×{h} RGB frame", f.display())));
+            }
+            stdin.write_all(&bytes).map_err(|e| BorexError::io(path, e))?;
+        }
+        Ok(())
+    })
+}
+
+fn encode_h264_with(
+    path: &Path,
+    (w, h): (u32, u32),
+    fps: &str,
+    write: impl FnOnce(&mut std::process::ChildStdin) -> Result<()>,
+) -> Result<()> {
     let size = format!("{w}x{h}");
     let args = [
         "-f",
@@ -89,15 +124,7 @@ pub fn encode_h264(path: &Path, frames: &[RgbImage], fps: &str) -> Result<()> {
         "-f",
         "h264",
     ];
-    pipe_to_ffmpeg(path, &args, |stdin| {
-        for f in frames {
-            if f.dimensions() != (w, h) {
-                return Err(BorexError::invalid("frames of different sizes in one video"));
-            }
-            stdin.write_all(f.as_raw()).map_err(|e| BorexError::io(path, e))?;
-        }
-        Ok(())
-    })
+    pipe_to_ffmpeg(path, &args, write)
 }
 
 /// Raw H.264 segments of one encoding, in order, as one MP4 at `fps`, without

@@ -37,6 +37,28 @@ fn parse_rate(s: &str) -> Option<f64> {
     (v.is_finite() && v > 0.0).then_some(v)
 }
 
+/// Frames too small to show a map on (a 1×1 video: the maps were computed, then the overlay
+/// failed on every rerun) or a rate no video has, refused before any model work.
+fn check_info(path: &Path, info: &VideoInfo) -> Result<()> {
+    use crate::limits::{MAX_FPS, MIN_FRAME_SIDE};
+    if info.width < MIN_FRAME_SIDE || info.height < MIN_FRAME_SIDE {
+        return Err(BorexError::invalid(format!(
+            "{}: frames of {}×{} are too small to explain (at least {MIN_FRAME_SIDE}×{MIN_FRAME_SIDE})",
+            path.display(),
+            info.width,
+            info.height
+        )));
+    }
+    match parse_rate(&info.fps) {
+        Some(r) if r <= MAX_FPS => Ok(()),
+        _ => Err(BorexError::invalid(format!(
+            "{}: a frame rate of {} is not a video's (it must be > 0 and at most {MAX_FPS}; for a frame folder: --fps)",
+            path.display(),
+            info.fps
+        ))),
+    }
+}
+
 /// The name of a command borex runs, or a clear error when it is missing.
 pub(crate) fn tool(name: &str) -> Result<Command> {
     let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
@@ -60,6 +82,12 @@ pub enum Input {
 impl Input {
     /// A folder becomes a frame folder, anything else a video file.
     pub fn open(path: &Path, folder_fps: f64) -> Result<(Self, VideoInfo)> {
+        let (input, info) = Self::open_unchecked(path, folder_fps)?;
+        check_info(path, &info)?;
+        Ok((input, info))
+    }
+
+    fn open_unchecked(path: &Path, folder_fps: f64) -> Result<(Self, VideoInfo)> {
         if path.is_dir() {
             let entries = std::fs::read_dir(path)
                 .map_err(|e| BorexError::invalid(format!("frame folder {}: cannot read it ({e})", path.display())))?;

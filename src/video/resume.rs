@@ -216,6 +216,13 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitR
     let first = runs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
     let whole = UnitRun { desc: first.desc.with_shard(Shard::ALL), plan: first.plan.clone() };
     let count = first.shard().count;
+    if let Some((dir, _)) = shards.iter().zip(&runs).find(|(_, r)| r.shard() == Shard::ALL) {
+        return Err(BorexError::invalid(format!(
+            "{}: an unsharded run (it ran without --shard), not a shard: there is nothing to merge{}",
+            dir.display(),
+            if dir.join("parts").exists() { "; rerun its command to finish it" } else { "; its outputs are complete" }
+        )));
+    }
     let mut seen = vec![false; count];
     for (dir, r) in shards.iter().zip(&runs) {
         let mut why = whole.desc.differences(&r.desc.with_shard(Shard::ALL));

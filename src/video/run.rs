@@ -83,7 +83,20 @@ impl UnitJob for JobFile {
 }
 
 /// A group being finished: its number and each done frame's (index, row, overlay frame).
-type PendingGroup = (usize, Vec<(u64, Vec<String>, image::RgbImage)>);
+type PendingGroup = (usize, Vec<(u64, Vec<String>, Overlay)>);
+
+/// A done frame's overlay until its group is encoded: in memory, or (with a
+/// warm start, whose group is F chains of up to `--keyframe-every` frames, as
+/// long as the video) a raw RGB file in `parts/`, so memory does not grow with
+/// the chain. The file is a borex temporary (`.….tmp`): a killed run's are removed.
+enum Overlay {
+    Frame(image::RgbImage),
+    Spilled(std::path::PathBuf, (u32, u32)),
+}
+
+fn spill_path(out: &Path, frame: u64) -> std::path::PathBuf {
+    out.join("parts").join(format!(".overlay_{frame:06}.rgb.tmp"))
+}
 
 /// One frame on its way through the lockstep driver.
 struct Item {
@@ -285,6 +298,13 @@ pub fn run(
                 format!("{time_ms:.2}"),
             ];
             let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
+            let overlay = if job.warm.is_some() {
+                let p = spill_path(out, frame.index);
+                std::fs::write(&p, overlay.as_raw()).map_err(|e| BorexError::io(&p, e))?;
+                Overlay::Spilled(p, overlay.dimensions())
+            } else {
+                Overlay::Frame(overlay)
+            };
             let g = group_of(frame.index);
             let entry = pending.get_or_insert_with(|| (g, vec![]));
             entry.1.push((frame.index, row, overlay));
@@ -294,7 +314,24 @@ pub fn run(
                 done.sort_by_key(|d| d.0);
                 let maps = done.iter().map(|d| map_name(d.0)).collect();
                 let (rows, overlays): (Vec<_>, Vec<_>) = done.into_iter().map(|(_, row, o)| (row, o)).unzip();
-                output::encode_h264(&resume::segment_path::<JobFile>(out, g), &overlays, &fps_out)?;
+                let segment = resume::segment_path::<JobFile>(out, g);
+                let mut frames = vec![];
+                let mut spilled = vec![];
+                for o in overlays {
+                    match o {
+                        Overlay::Frame(f) => frames.push(f),
+                        Overlay::Spilled(p, size) => spilled.push((p, size)),
+                    }
+                }
+                if let Some(&(_, size)) = spilled.first() {
+                    let files: Vec<_> = spilled.into_iter().map(|(p, _)| p).collect();
+                    output::encode_h264_raw_files(&segment, &files, size, &fps_out)?;
+                    for f in &files {
+                        let _ = std::fs::remove_file(f);
+                    }
+                } else {
+                    output::encode_h264(&segment, &frames, &fps_out)?;
+                }
                 // The record last: it marks the group done.
                 resume::commit_unit::<JobFile>(out, &Record { unit: g, maps, rows, report: vec![] })?;
             }
