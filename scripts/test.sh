@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
 # Set up (idempotent), then run every test in release mode (one build shared
 # with the main job). The setup installs Mesa's software Vulkan driver; GPU
-# tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set.
+# tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set; the browser
+# tests of `borex report` fail without Chromium unless BOREX_ALLOW_NO_BROWSER=1.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+
+# Test-only tools, not needed by the main job: headless Chromium and its
+# driver (Debian's), and Selenium + html5lib in the project's venv, for the
+# browser checks of `borex report` pages (tests/report.rs, scripts/browser_check.py).
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+need_deb=()
+for p in chromium chromium-driver; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_deb+=("$p")
+done
+if ((${#need_deb[@]})); then
+  echo "[test] installing Debian packages: ${need_deb[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_deb[@]}" >/dev/null
+fi
+TEST_PY_PKGS=(selenium==4.36.0 html5lib==1.1)
+if ! .venv/bin/python -c "import selenium, html5lib; assert selenium.__version__ == '4.36.0'" 2>/dev/null; then
+  echo "[test] installing ${TEST_PY_PKGS[*]} into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check "${TEST_PY_PKGS[@]}"
+fi
+
 cargo test --release --all-targets

@@ -30,6 +30,10 @@ pub enum BorexError {
 
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// Ctrl-C / SIGTERM arrived ([`crate::output::interrupt`]): the work in flight is dropped, not failed.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl BorexError {
@@ -62,6 +66,7 @@ impl BorexError {
             Self::Gpu(m) => Self::Gpu(m.clone()),
             Self::NoAdapter(m) => Self::NoAdapter(m.clone()),
             Self::InvalidInput(m) => Self::InvalidInput(m.clone()),
+            Self::Interrupted => Self::Interrupted,
         }
     }
 }

@@ -216,7 +216,7 @@ pub fn video_record(data: &[u8]) {
     s.file("shard/parts/group_000000.json", data);
     let out = s.path().join("out");
     match crate::video::resume::merge::<crate::video::run::JobFile>(std::slice::from_ref(&shard), &out) {
-        Ok((_, records)) => assert_eq!(records.len(), 1),
+        Ok((_, records, _lock)) => assert_eq!(records.len(), 1),
         Err(e) => {
             let msg = e.to_string();
             assert!(msg.contains(&shard.display().to_string()), "the error names no file of the shard: {msg}");

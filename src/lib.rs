@@ -12,6 +12,7 @@
 //! - [`metrics`]: insertion / deletion, rank statistics;
 //! - [`eval`]: `borex eval` (metrics over image sets, paired tests, plots);
 //! - [`output`]: atomic .npy / PNG / JSON writers and overlays;
+//! - [`report`]: `borex report`, one self-contained HTML page per run folder;
 //! - [`classify`]: top-k classification of image files;
 //! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
 
@@ -34,6 +35,7 @@ pub mod output;
 pub mod paths;
 pub mod progress;
 pub mod refine;
+pub mod report;
 pub mod video;
 
 pub use error::{BorexError, Result};

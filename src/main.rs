@@ -14,10 +14,14 @@ fn main() -> ExitCode {
     }
     // Ctrl-C / SIGTERM: remove the run's staging folder and temporary files,
     // so an interrupted run leaves its output folder as it was.
+    // The process ends with _exit, not exit: exit would run ONNX Runtime's
+    // destructors while the main thread is still in a model call, which then
+    // fails (logging its error) and could be recorded as a failed image.
     let _ = ctrlc::set_handler(|| {
-        borex::output::remove_registered();
+        borex::output::interrupt();
         eprintln!("error: interrupted; the unfinished outputs were removed (finished frames and images of a video or many-image run are kept for a rerun)");
-        std::process::exit(130);
+        // SAFETY: _exit ends the process without running any user-space code.
+        unsafe { libc::_exit(130) };
     });
     let args = cli::Cli::parse();
     match cli::run(args) {

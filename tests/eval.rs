@@ -137,7 +137,9 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ev");
     let manifest = dir.path().join("images.txt");
-    std::fs::write(&manifest, format!("# two images, one missing\n{}\nnot-there.png\n", sample("coffee.png"))).unwrap();
+    // A file that is not an image fails alone (a missing one stops the run before it starts: see below).
+    std::fs::write(dir.path().join("broken.png"), b"not a PNG").unwrap();
+    std::fs::write(&manifest, format!("# two images, one broken\n{}\nbroken.png\n", sample("coffee.png"))).unwrap();
     let args = [
         "--device",
         "cpu",
@@ -154,9 +156,9 @@ fn eval_refine_writes_tables_plots_and_resumes() {
         out.to_str().unwrap(),
     ];
     let o = run_borex(&args, &[]);
-    // The missing image is reported, the other one is evaluated, and the exit status says something failed.
+    // The broken image is reported, the other one is evaluated, and the exit status says something failed.
     assert_error(&o, &["1 of 2 images"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not-there.png"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken.png"));
     let rows = csv_rows(&out.join("results.csv"));
     assert_eq!(rows.len(), 3, "prior + two refinements");
     let maps: Vec<&str> = rows.iter().map(|r| r["map"].as_str()).collect();
@@ -178,7 +180,7 @@ fn eval_refine_writes_tables_plots_and_resumes() {
     assert_eq!(test["n"], 1);
     assert_eq!(s["failures"].as_array().unwrap().len(), 1);
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(md.contains("paired Wilcoxon") && md.contains("not-there.png"));
+    assert!(md.contains("paired Wilcoxon") && md.contains("broken.png"));
     for p in ["plots/curves_rise-fast.png", "plots/scatter_rise-fast.png"] {
         let img = image::open(out.join(p)).unwrap();
         assert!(img.width() > 300 && img.height() > 300, "{p}");
@@ -220,6 +222,259 @@ fn eval_rejects_bad_input_in_one_line() {
         &run_borex(&["-q", "eval", &sample("coffee.png"), "--methods", "file:maps/x.npy", "-o", o], &[]),
         &["{stem}"],
     );
+    // Baselines: unknown names, counts beyond src/limits.rs or not beyond the prior's masks,
+    // equal-budget without a refinement, a prior that is not RISE.
+    let coffee = sample("coffee.png");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["-q", "eval", coffee.as_str(), "-o", o];
+        args.extend_from_slice(extra);
+        run_borex(&args, &[])
+    };
+    assert_error(
+        &eval(&["--refine", "--baselines", "equal-budget,cheap"]),
+        &["unknown baseline \"cheap\"", "equal-budget"],
+    );
+    assert_error(&eval(&["--refine", "--baselines", "2000000"]), &["--baselines 2000000 is out of range", "1000000"]);
+    assert_error(&eval(&["--refine", "--baselines", "100"]), &["--baselines 100", "does not continue", "rise-fast"]);
+    assert_error(
+        &eval(&["--refine", "--iters", "2000", "--baselines", "equal-budget", "--methods", "rise+masks=999000"]),
+        &["--baselines 1003000 is out of range"],
+    );
+    assert_error(&eval(&["--baselines", "equal-budget"]), &["equal-budget needs --refine"]);
+    assert_error(&eval(&["--refine", "--methods", "gradcam", "--baselines", "1000"]), &["\"gradcam\" is not RISE"]);
+    assert_error(&eval(&["--refine", "--baselines", "1000,1000"]), &["same baseline twice"]);
+    // A manifest naming a missing file stops the run before any work, naming the file.
+    let manifest = dir.path().join("set.txt");
+    std::fs::write(&manifest, format!("{coffee}\nnot-there.jpg\n")).unwrap();
+    assert_error(
+        &run_borex(&["-q", "eval", "--manifest", manifest.to_str().unwrap(), "-o", o], &[]),
+        &["set.txt names", "not-there.jpg", "does not exist"],
+    );
+    assert!(!out.exists(), "no output folder for rejected input");
+}
+
+// ---- baselines: RISE continued from the prior's masks is RISE computed directly.
+
+fn continuation_is_direct_rise(kernels: &dyn ImageKernels, who: &str) {
+    use borex::eval::baselines::rise_continued;
+    use borex::explain::rise::{rise, RiseParams};
+    let model = Classifier::load(&ModelOptions::new(common::fixture("gap_linear_probs.onnx"))).unwrap();
+    // Batch 5 against counts 7, 23, 40: the continuation cuts batches where a direct run does not.
+    let scorer = Scorer::new(&model, kernels, 5);
+    let image = Array3::from_shape_fn((3, 24, 24), |(c, y, x)| ((c * 5 + y * 7 + x * 3) % 13) as f32 / 6.0 - 1.0);
+    let params = RiseParams { n: 7, s: 4, p: 0.4, seed: 11 };
+    let counts = [7, 23, 40];
+    for class in [1, 3] {
+        let maps = rise_continued(&scorer, image.view(), class, &params, &counts).unwrap();
+        for (n, map) in counts.iter().zip(&maps) {
+            let direct =
+                rise(&scorer, image.view(), class, &RiseParams { n: *n, ..params }, &indicatif::ProgressBar::hidden())
+                    .unwrap();
+            assert!(map == direct, "{who} class {class}: RISE-{n} continued differs from RISE-{n} computed directly");
+        }
+        // And differs from another seed's (the test can tell maps apart).
+        let other = rise(
+            &scorer,
+            image.view(),
+            class,
+            &RiseParams { n: 40, seed: 12, ..params },
+            &indicatif::ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert!(maps[2] != other);
+    }
+}
+
+#[test]
+fn rise_continued_equals_rise_computed_directly_bit_for_bit() {
+    continuation_is_direct_rise(&CpuKernels, "cpu");
+    if let Some(ctx) = common::gpu_or_skip("rise_continued_equals_rise_computed_directly_bit_for_bit") {
+        continuation_is_direct_rise(&GpuKernels::new(ctx), "gpu");
+    }
+    // The real model at batch 32, as `borex eval --baselines` runs it: the RISE-100 prior continued
+    // to 130 masks (the batch of masks 96–127 is cut at 100) is RISE-130.
+    use borex::eval::baselines::rise_continued;
+    use borex::explain::rise::{rise, RiseParams};
+    let model = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
+    let scorer = Scorer::new(&model, &CpuKernels, 32);
+    let x = borex::image::load_input(Path::new(&sample("coffee.png")), model.preprocess()).unwrap().0.tensor;
+    let params = RiseParams::fast(4);
+    let maps = rise_continued(&scorer, x.view(), 967, &params, &[100, 130]).unwrap();
+    let hidden = indicatif::ProgressBar::hidden();
+    assert!(maps[0] == rise(&scorer, x.view(), 967, &params, &hidden).unwrap(), "RISE-100 from the continuation");
+    assert!(maps[1] == rise(&scorer, x.view(), 967, &RiseParams { n: 130, ..params }, &hidden).unwrap(), "RISE-130");
+}
+
+// ---- claims by confidence group, checked against a recount of results.csv.
+
+#[test]
+fn eval_groups_and_baselines_match_a_recount_of_the_csv() {
+    // A 10-class GAP + linear model on 32×32 inputs keeps this fast; images of different
+    // colours get top-1 probabilities in different confidence groups.
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, (0..10).map(|i| format!("class{i}\n")).collect::<String>()).unwrap();
+    let colours: [[u8; 3]; 6] =
+        [[250, 10, 10], [10, 240, 20], [20, 20, 230], [128, 128, 128], [250, 250, 10], [5, 5, 5]];
+    let mut manifest = String::new();
+    for (i, c) in colours.iter().enumerate() {
+        let img = image::RgbImage::from_fn(40, 40, |x, y| {
+            let t = ((x * 3 + y * 5) % 40) as u8;
+            image::Rgb([c[0].saturating_add(t), c[1].saturating_sub(t / 2), c[2].saturating_add(t / 3)])
+        });
+        img.save(dir.path().join(format!("im{i}.png"))).unwrap();
+        manifest.push_str(&format!("im{i}.png\n"));
+    }
+    std::fs::write(dir.path().join("set.txt"), manifest).unwrap();
+    let out = dir.path().join("o");
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            "--manifest",
+            dir.path().join("set.txt").to_str().unwrap(),
+            "--model",
+            common::fixture("ten_classes.onnx").to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--input-size",
+            "32",
+            "--methods",
+            "rise-fast+masks=20",
+            "--seeds",
+            "0,1",
+            "--refine",
+            "--objectives",
+            "matched+sizes=4/6",
+            "--iters",
+            "3",
+            "--baselines",
+            "equal-budget,60",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = csv_rows(&out.join("results.csv"));
+    // Per image and seed: prior, refined, RISE-26 (20 + 2·3: equal budget) and RISE-60.
+    assert_eq!(rows.len(), 6 * 2 * 4);
+    let methods: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["method"].as_str()).collect();
+    assert_eq!(
+        methods.into_iter().collect::<Vec<_>>(),
+        ["rise-fast+masks=20", "rise-fast+masks=26", "rise-fast+masks=60"]
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    // Brute force: each image's group from its probability, then each group's gains by hand.
+    let group = |p: f64| {
+        if p >= 0.5 {
+            0
+        } else if p >= 0.2 {
+            1
+        } else {
+            2
+        }
+    };
+    let value = |key: &str, seed: &str, method: &str, map: &str, metric: &str| -> f64 {
+        rows.iter()
+            .find(|r| r["key"] == key && r["seed"] == seed && r["method"] == method && r["map"] == map)
+            .unwrap_or_else(|| panic!("no row {key} {seed} {method} {map}"))[metric]
+            .parse()
+            .unwrap()
+    };
+    let mut nonempty = 0;
+    for (g, gs) in s["groups"].as_array().unwrap().iter().enumerate() {
+        let keys: std::collections::BTreeSet<&str> =
+            rows.iter().filter(|r| group(r["probability"].parse().unwrap()) == g).map(|r| r["key"].as_str()).collect();
+        assert_eq!(gs["images"].as_u64().unwrap() as usize, keys.len(), "group {g} membership");
+        nonempty += usize::from(!keys.is_empty());
+        let m = &gs["methods"][0];
+        for metric in ["ins_del_blur", "ins_del_zero"] {
+            let gains = |method: &str, map: &str| -> Vec<f64> {
+                keys.iter()
+                    .flat_map(|k| ["0", "1"].map(|seed| (*k, seed)))
+                    .map(|(k, seed)| {
+                        value(k, seed, method, map, metric) - value(k, seed, "rise-fast+masks=20", "prior", metric)
+                    })
+                    .collect()
+            };
+            let check = |tests: &serde_json::Value, want: Vec<f64>, what: &str| {
+                let t = tests.as_array().unwrap().iter().find(|t| t["metric"] == metric).unwrap();
+                assert_eq!(t["n"].as_u64().unwrap() as usize, want.len(), "group {g} {what} {metric} n");
+                assert_eq!(t["wins"].as_u64().unwrap() as usize, want.iter().filter(|x| **x > 0.0).count());
+                if !want.is_empty() {
+                    let mean = want.iter().sum::<f64>() / want.len() as f64;
+                    // The CSV keeps six decimals.
+                    assert!((t["mean_gain"].as_f64().unwrap() - mean).abs() < 2e-6, "group {g} {what} {metric}");
+                }
+            };
+            check(&m["variants"][0]["tests"], gains("rise-fast+masks=20", "refined:matched+sizes=4/6"), "refined");
+            let bs = m["baselines"].as_array().unwrap();
+            assert_eq!(bs.len(), 2);
+            for (b, method) in bs.iter().zip(["rise-fast+masks=26", "rise-fast+masks=60"]) {
+                assert_eq!(b["method"], method);
+                check(&b["vs_prior"], gains(method, "prior"), method);
+            }
+        }
+    }
+    assert!(nonempty >= 2, "the colours should fall in at least two confidence groups");
+    // Overall and per group, one bar row each.
+    let bar = s["bar"].as_array().unwrap();
+    assert_eq!(
+        bar.iter().map(|r| r["group"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["all", "P ≥ 0.5", "0.2 ≤ P < 0.5", "P < 0.2"]
+    );
+    assert_eq!(bar[0]["equal_budget"]["masks"], 26);
+    assert_eq!(bar[0]["fixed"]["masks"], 60);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## The bar") && md.contains("top-1 confidence") && md.contains("RISE-60"));
+    // --summary-only with one more image: nothing computed, the same tables, the new image named as not run.
+    let before = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    std::fs::copy(dir.path().join("im0.png"), dir.path().join("late.png")).unwrap();
+    let set = std::fs::read_to_string(dir.path().join("set.txt")).unwrap();
+    std::fs::write(dir.path().join("more.txt"), format!("{set}late.png\n")).unwrap();
+    let o = run_borex(
+        &[
+            "--device",
+            "cpu",
+            "-q",
+            "eval",
+            "--manifest",
+            dir.path().join("more.txt").to_str().unwrap(),
+            "--model",
+            common::fixture("ten_classes.onnx").to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--input-size",
+            "32",
+            "--methods",
+            "rise-fast+masks=20",
+            "--seeds",
+            "0,1",
+            "--refine",
+            "--objectives",
+            "matched+sizes=4/6",
+            "--iters",
+            "3",
+            "--baselines",
+            "equal-budget,60",
+            "-o",
+            out.to_str().unwrap(),
+            "--summary-only",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 12 already done"));
+    assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), before);
+    assert!(!out.join("runs/late").exists());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["images"], 6);
+    assert!(s["not_run"][0].as_str().unwrap().ends_with("late.png"), "{}", s["not_run"]);
 }
 
 #[test]
@@ -440,7 +695,13 @@ fn mosaic_metrics_and_reliability() {
         .collect();
     let want = brute_force_alpha_ordinal(&table);
     assert!((a - want).abs() < 1e-9, "α {a} vs brute force {want} over {table:?}");
-    assert_eq!(std::fs::read_dir(out.join("mosaics")).unwrap().count(), 3);
+    // Each mosaic's PNG, and beside it each method's map (for `borex report`).
+    let files: Vec<String> = std::fs::read_dir(out.join("mosaics"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.iter().filter(|f| f.ends_with(".png")).count(), 3, "{files:?}");
+    assert_eq!(files.iter().filter(|f| f.ends_with(".npy")).count(), 3 * methods.len(), "{files:?}");
 }
 
 /// Krippendorff's ordinal α by its pairwise definition (Krippendorff 2011, §3–4), not the

@@ -1,7 +1,7 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::compute::{Backend, Baseline};
 use borex::eval::mosaic::{run_mosaic as run_mosaic_job, MosaicJob};
-use borex::eval::{read_manifest, run_eval, summary, EvalJob, Variant};
+use borex::eval::{read_manifest, run_eval, summary, EvalJob, RiseBaseline, Variant};
 use borex::model::Classifier;
 use borex::refine::{Objective, RefineConfig};
 use clap::{Args, Subcommand};
@@ -34,6 +34,11 @@ pub struct EvalArgs {
     /// Refinement queries.
     #[arg(long, default_value_t = 50)]
     pub iters: usize,
+    /// Baselines for the refinements, comma-separated: RISE continued from each RISE prior's own
+    /// masks to `equal-budget` (the prior's masks + 2 per query: as many model evaluations as
+    /// prior and refinement together) or to a fixed mask count, e.g. `equal-budget,1000`.
+    #[arg(long, value_delimiter = ',')]
+    pub baselines: Vec<String>,
     /// What removed pixels become for the explainers: zero, blur or a constant.
     #[arg(long, default_value = "zero")]
     pub baseline: Baseline,
@@ -43,6 +48,13 @@ pub struct EvalArgs {
     /// Output folder: results.csv, summary.md, summary.json, plots/, runs/ (kept for resuming).
     #[arg(short, long)]
     pub out: Option<PathBuf>,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
+    /// Compute nothing: write the tables for the images whose maps are all in OUTDIR/runs
+    /// (e.g. put together from one run per seed) and name the others.
+    #[arg(long)]
+    pub summary_only: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -76,6 +88,9 @@ pub struct MosaicArgs {
     /// Output folder: mosaics.csv, summary.md, summary.json, mosaics/.
     #[arg(short, long)]
     pub out: PathBuf,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -110,6 +125,9 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         println!("{:<12} α (ordinal) {a}", r.metric);
     }
     println!("wrote {}", args.out.join("summary.md").display());
+    if args.report {
+        super::report::write(&args.out, None, global.quiet)?;
+    }
     Ok(())
 }
 
@@ -123,8 +141,14 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.refine || args.objectives.is_empty(), "--objectives needs --refine");
     let mut images = args.images.clone();
     if let Some(m) = &args.manifest {
-        images.extend(read_manifest(m)?);
+        let listed = read_manifest(m)?;
+        // A study runs for hours: a manifest naming a missing file stops it before it starts.
+        if let Some(p) = listed.iter().find(|p| !p.exists()) {
+            anyhow::bail!("manifest {} names {}, which does not exist", m.display(), p.display());
+        }
+        images.extend(listed);
     }
+    let baselines = args.baselines.iter().map(|b| RiseBaseline::parse(b)).collect::<Result<Vec<_>, _>>()?;
     let base = RefineConfig { iters: args.iters, ..RefineConfig::default() };
     let specs: Vec<String> = if !args.refine {
         vec![]
@@ -139,10 +163,12 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         methods: args.methods.iter().map(|m| m.trim().to_string()).collect(),
         seeds: args.seeds.clone(),
         variants,
+        baselines,
         baseline: args.baseline,
         out_dir: out.clone(),
         batch: args.batch,
         command: command_line(),
+        summary_only: args.summary_only,
     };
     job.validate()?;
     let backend = Backend::select(global.device)?;
@@ -173,6 +199,9 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     );
     for f in &outcome.failures {
         eprintln!("failed: {} ({}): {}", f.image.display(), f.what, f.error);
+    }
+    if args.report {
+        super::report::write(out, None, global.quiet)?;
     }
     anyhow::ensure!(
         outcome.failures.is_empty(),

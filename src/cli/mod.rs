@@ -7,6 +7,7 @@ mod eval;
 mod explain;
 mod info;
 mod refine;
+mod report;
 mod video;
 
 use borex::compute::DeviceChoice;
@@ -61,6 +62,8 @@ pub enum Command {
     Video(Box<video::VideoArgs>),
     /// A sparse visual counterfactual: a small change (l_p ball, p = 1.5) that makes the model say --target.
     Counterfactual(Box<counterfactual::CounterfactualArgs>),
+    /// One self-contained HTML page for a run's output folder (images, maps, tables, plots).
+    Report(report::ReportArgs),
 }
 
 /// `borex refine merge` and `borex video merge`: the outputs of `--shard` runs.
@@ -190,6 +193,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a, &cli.global),
         Command::Video(a) => video::run_video(a, &cli.global),
         Command::Counterfactual(a) => counterfactual::run(a, &cli.global),
+        Command::Report(a) => report::run(a, &cli.global),
     }
 }
 

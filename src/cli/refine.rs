@@ -35,6 +35,9 @@ pub struct RefineArgs {
     /// Print where the time went.
     #[arg(long)]
     pub timings: bool,
+    /// Also write OUTDIR/report.html (`borex report`) at the end.
+    #[arg(long)]
+    pub report: bool,
     #[command(flatten)]
     pub settings: RefineSettings,
 }
@@ -107,8 +110,19 @@ pub struct RefineSettings {
 
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(MergeCommand::Merge(m)) = &args.merge {
-        let s = borex::refine::bulk::merge_refine(&m.shards, &m.out)?;
-        println!("merged {} images from {} shards into {}", s, m.shards.len(), m.out.display());
+        let merged = borex::refine::bulk::merge_refine(&m.shards, &m.out)?;
+        for (img, e) in &merged.failed {
+            eprintln!("error: {img}: {e}");
+        }
+        println!("merged {} images from {} shards into {}", merged.images, m.shards.len(), m.out.display());
+        // As the unsharded run would: images that failed in a shard fail the merge.
+        anyhow::ensure!(
+            merged.failed.is_empty(),
+            "{} of {} images failed in their shards (see {}); rerun those shards, then merge again",
+            merged.failed.len(),
+            merged.images,
+            m.out.join("summary.csv").display()
+        );
         return Ok(());
     }
     let out_dir = args.out.clone().expect("clap requires --out");
@@ -148,6 +162,9 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         summary.failed.len(),
         out_dir.join("summary.csv").display()
     );
+    if args.report {
+        super::report::write(&out_dir, None, global.quiet)?;
+    }
     anyhow::ensure!(
         summary.failed.is_empty(),
         "{} of {} images failed (see summary.csv)",
@@ -246,5 +263,9 @@ fn run_one(
         writeln!(out, "  device: {}", r["device"])?;
     }
     writeln!(out, "  wrote {}", out_dir.display())?;
+    drop(out);
+    if args.report {
+        super::report::write(out_dir, None, global.quiet)?;
+    }
     Ok(())
 }

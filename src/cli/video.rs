@@ -36,6 +36,9 @@ pub struct VideoArgs {
     /// One stacked maps.npy (N×H×W, frames in order) instead of maps/.
     #[arg(long)]
     pub stack: bool,
+    /// Also write OUTDIR/report.html (`borex report`) at the end (when the run is finished, not a shard).
+    #[arg(long)]
+    pub report: bool,
     /// Frame rate of a frame folder.
     #[arg(long, default_value_t = 25.0)]
     pub fps: f64,
@@ -136,6 +139,9 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         "this shard is done; `borex video merge` joins the shards".into()
     };
     println!("{} frames: {} refined, {} done by an earlier run; {done}", s.frames, s.refined, s.kept);
+    if args.report && s.finished {
+        super::report::write(&out, None, global.quiet)?;
+    }
     Ok(())
 }
 
@@ -188,5 +194,8 @@ fn run_clip_mode(
         "{} clips of {} frames: {} refined, {} done by an earlier run{left}; {done}",
         s.clips, s.clip_len, s.refined, s.kept
     );
+    if args.report && s.finished {
+        super::report::write(&out, None, global.quiet)?;
+    }
     Ok(())
 }

@@ -4,17 +4,24 @@
 //! its own file as soon as it exists, so a rerun skips finished work and a
 //! failing image loses nothing else.
 
+pub mod baselines;
 pub mod mosaic;
 pub mod plots;
 pub mod summary;
 
+pub use baselines::RiseBaseline;
+
 use crate::compute::{Backend, Baseline, ImageKernels};
 use crate::error::{BorexError, Result};
+use crate::explain::rise::RiseParams;
 use crate::explain::Method;
-use crate::job::{ms, ClassSpec, Prepared};
+use crate::job::description::{Inputs, ModelId, Settings};
+use crate::job::lock::DirLock;
+use crate::job::{ms, ClassSpec, JobDescription, JobKind, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
+use crate::refine::bulk::Shard;
 use crate::refine::pipeline::compute_prior;
 use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
 use ndarray::{Array2, ArrayView2, ArrayView3};
@@ -96,12 +103,16 @@ pub struct EvalJob {
     pub seeds: Vec<u64>,
     /// Refinements to run on every prior; empty scores the priors only.
     pub variants: Vec<Variant>,
+    /// RISE continued from each (RISE) prior's masks, compared with the refinements.
+    pub baselines: Vec<RiseBaseline>,
     /// What removed pixels become for the explainers.
     pub baseline: Baseline,
     pub out_dir: PathBuf,
     pub batch: usize,
     /// The command line, for the summary.
     pub command: String,
+    /// Compute nothing: summarise the images whose records are all on disk, name the rest.
+    pub summary_only: bool,
 }
 
 impl EvalJob {
@@ -135,28 +146,76 @@ impl EvalJob {
         for v in &self.variants {
             v.config.validate()?;
         }
+        if !self.baselines.is_empty() {
+            let mut b = self.baselines.clone();
+            b.sort();
+            if b.windows(2).any(|w| w[0] == w[1]) {
+                return Err(BorexError::invalid("--baselines lists the same baseline twice"));
+            }
+            if self.variants.is_empty() && self.baselines.contains(&RiseBaseline::EqualBudget) {
+                return Err(BorexError::invalid(
+                    "--baselines equal-budget needs --refine (its budget is the prior's plus the refinement's evaluations)",
+                ));
+            }
+            for m in &self.methods {
+                self.baseline_masks(m)?;
+            }
+        }
         Ok(())
     }
 
-    /// A unique, file-safe key per image: its file stem, numbered on clashes.
-    pub fn image_keys(&self) -> Vec<String> {
-        let mut seen = std::collections::HashMap::<String, usize>::new();
-        self.images
-            .iter()
-            .map(|p| {
-                let stem: String =
-                    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-                let stem: String =
-                    stem.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-                let n = seen.entry(stem.clone()).or_insert(0);
-                *n += 1;
-                if *n == 1 {
-                    stem
-                } else {
-                    format!("{stem}-{n}")
+    /// Every (baseline, variant label or `None` for a fixed count, mask count) of a RISE
+    /// `method`; a count that does not extend the prior is an error.
+    pub fn baseline_masks(&self, method: &str) -> Result<Vec<(RiseBaseline, Option<String>, usize)>> {
+        let n0 = baselines::rise_params(method)?.n;
+        let mut out = vec![];
+        for b in &self.baselines {
+            let per: Vec<(Option<String>, usize)> = match b {
+                RiseBaseline::EqualBudget => {
+                    self.variants.iter().map(|v| (Some(v.label.clone()), b.masks(n0, v.config.iters))).collect()
                 }
-            })
-            .collect()
+                RiseBaseline::Masks(n) => vec![(None, *n)],
+            };
+            for (variant, n) in per {
+                if n <= n0 {
+                    return Err(BorexError::invalid(format!(
+                        "--baselines {}: RISE with {n} masks does not continue {method}'s {n0} masks (give more than {n0})",
+                        b.label()
+                    )));
+                }
+                crate::limits::in_range("--baselines", n, 1, crate::limits::MAX_MASKS)?;
+                out.push((*b, variant, n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A unique, file-safe key per image: its sanitised file stem, numbered on
+    /// clashes ([`crate::job::names::unique_names`]), so `runs/KEY` stays inside `runs/`.
+    pub fn image_keys(&self) -> Vec<String> {
+        crate::job::names::unique_names(&self.images)
+    }
+
+    /// This evaluation's job description: the model, the methods, seeds,
+    /// refinements and baseline, the image list.
+    pub fn description(&self, model: &Classifier) -> Result<JobDescription> {
+        let variants: Vec<serde_json::Value> = self
+            .variants
+            .iter()
+            .map(|v| serde_json::json!({"label": v.label, "config": v.config, "baseline": v.config.baseline}))
+            .collect();
+        let settings = Settings::from([
+            ("--methods".to_string(), serde_json::json!(self.methods)),
+            ("--seeds".to_string(), serde_json::json!(self.seeds)),
+            ("--baseline".to_string(), serde_json::json!(self.baseline)),
+            ("--objectives".to_string(), serde_json::json!(self.variants.iter().map(|v| &v.label).collect::<Vec<_>>())),
+            ("the refinements' settings".to_string(), serde_json::json!(variants)),
+            (
+                "--baselines".to_string(),
+                serde_json::json!(self.baselines.iter().map(|b| b.label()).collect::<Vec<_>>()),
+            ),
+        ]);
+        Ok(JobDescription::new(JobKind::Eval, ModelId::of(model)?, settings, Inputs::of(&self.images), Shard::ALL))
     }
 
     fn row_dir(&self, key: &str, method: &str, seed: u64) -> PathBuf {
@@ -239,11 +298,15 @@ pub struct Failure {
 }
 
 pub struct EvalOutcome {
+    /// The lock on OUTDIR, held until the outcome is dropped (the summary is written under it).
+    pub lock: DirLock,
     pub records: Vec<Record>,
     pub failures: Vec<Failure>,
     /// (image, method, seed) rows computed now / found done.
     pub computed: usize,
     pub skipped: usize,
+    /// With `summary_only`: images without every record on disk, left out of the tables.
+    pub not_run: Vec<PathBuf>,
 }
 
 pub(crate) fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
@@ -255,12 +318,19 @@ pub(crate) fn read_record(path: &Path, settings: &serde_json::Value) -> Option<R
 /// written by [`summary::write_all`].
 pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<EvalOutcome> {
     job.validate()?;
-    output::prepare_dir(&job.out_dir)?;
+    // Summarising computes nothing and writes only the tables, so it may read records that
+    // several runs (one per seed, say) put together in one folder.
+    let lock = if job.summary_only {
+        output::prepare_dir(&job.out_dir)?;
+        crate::job::lock::lock_dir(&job.out_dir)?
+    } else {
+        crate::job::begin_run(&job.out_dir, &job.description(model)?)?
+    };
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let keys = job.image_keys();
     let rows = job.images.len() * job.methods.len() * job.seeds.len();
     let bar = crate::progress::bar(rows as u64, "eval", quiet);
-    let (mut records, mut failures, mut computed, mut skipped) = (vec![], vec![], 0, 0);
+    let (mut records, mut failures, mut computed, mut skipped, mut not_run) = (vec![], vec![], 0, 0, vec![]);
     let model_id = json_path(model.path());
     for (image, key) in job.images.iter().zip(&keys) {
         // Settings of every record this image needs; when all are on disk the image is not even loaded.
@@ -268,12 +338,25 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         for method in &job.methods {
             for &seed in &job.seeds {
                 let dir = job.row_dir(key, method, seed);
-                let prior_settings = serde_json::json!({"model": model_id, "image": image, "method": method, "seed": seed, "baseline": format!("{:?}", job.baseline)});
-                let mut row = vec![(dir.join("prior.json"), prior_settings.clone(), None)];
+                let settings_of = |method: &str| serde_json::json!({"model": model_id, "image": image, "method": method, "seed": seed, "baseline": job.baseline});
+                let prior_settings = settings_of(method);
+                let mut row = vec![(dir.join("prior.json"), prior_settings.clone(), Wants::Prior)];
                 for v in &job.variants {
                     let config = RefineConfig { seed, ..v.config.clone() };
-                    let s = serde_json::json!({"prior": prior_settings, "refine": config, "refine_baseline": format!("{:?}", config.baseline)});
-                    row.push((dir.join(format!("{}.json", v.file_stem())), s, Some((v, config))));
+                    let s = serde_json::json!({"prior": prior_settings, "refine": config, "refine_baseline": config.baseline});
+                    row.push((dir.join(format!("{}.json", v.file_stem())), s, Wants::Refined(v, config)));
+                }
+                // A baseline is stored as the map of RISE with its mask count (the record a
+                // direct run of that method writes), once per count.
+                if !job.baselines.is_empty() {
+                    let mut counts: Vec<usize> = job.baseline_masks(method)?.into_iter().map(|(_, _, n)| n).collect();
+                    counts.sort_unstable();
+                    counts.dedup();
+                    for n in counts {
+                        let name = baselines::method_name(method, n)?;
+                        let path = job.row_dir(key, &name, seed).join("prior.json");
+                        row.push((path, settings_of(&name), Wants::Baseline(name, n)));
+                    }
                 }
                 wanted.push((method, seed, dir, row));
             }
@@ -283,6 +366,11 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         if done.iter().flatten().all(Option::is_some) {
             records.extend(done.into_iter().flatten().flatten());
             skipped += wanted.len();
+            bar.inc(wanted.len() as u64);
+            continue;
+        }
+        if job.summary_only {
+            not_run.push(image.clone());
             bar.inc(wanted.len() as u64);
             continue;
         }
@@ -315,7 +403,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         }
     }
     bar.finish_and_clear();
-    Ok(EvalOutcome { records, failures, computed, skipped })
+    Ok(EvalOutcome { lock, records, failures, computed, skipped, not_run })
 }
 
 /// A method name as a folder or file name.
@@ -338,7 +426,14 @@ fn json_path(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-type Wanted<'a> = (PathBuf, serde_json::Value, Option<(&'a Variant, RefineConfig)>);
+/// What a record of a row is: the prior, a refinement, or a RISE baseline (its method name and masks).
+enum Wants<'a> {
+    Prior,
+    Refined(&'a Variant, RefineConfig),
+    Baseline(String, usize),
+}
+
+type Wanted<'a> = (PathBuf, serde_json::Value, Wants<'a>);
 
 struct RowCtx<'a> {
     job: &'a EvalJob,
@@ -394,6 +489,7 @@ impl RowCtx<'_> {
         let mut done = done.into_iter();
         let mut row = row.into_iter();
         let (prior_json, prior_settings, _) = row.next().expect("the prior comes first");
+        let mut missing_baselines = vec![];
         let prior = match (done.next().flatten(), ndarray_npy::read_npy::<_, Array2<f32>>(&prior_npy).ok()) {
             (Some(r), Some(map)) => {
                 out.push(r);
@@ -419,12 +515,19 @@ impl RowCtx<'_> {
                 map
             }
         };
-        for ((path, settings, variant), have) in row.zip(done) {
+        for ((path, settings, wants), have) in row.zip(done) {
             if let Some(r) = have {
                 out.push(r);
                 continue;
             }
-            let (variant, config) = variant.expect("refinements carry their variant");
+            let (variant, config) = match wants {
+                Wants::Refined(v, c) => (v, c),
+                Wants::Baseline(name, n) => {
+                    missing_baselines.push((path, settings, name, n));
+                    continue;
+                }
+                Wants::Prior => unreachable!("the prior comes first"),
+            };
             let t = Instant::now();
             let refined = refine(
                 self.scorer,
@@ -440,30 +543,53 @@ impl RowCtx<'_> {
             output::write_json(&path, &r)?;
             out.push(r);
         }
+        if !missing_baselines.is_empty() {
+            out.extend(self.baselines(method, seed, prior.view(), missing_baselines)?);
+        }
+        Ok(out)
+    }
+
+    /// The missing RISE baselines of a row from one session continued from the prior's masks;
+    /// the map at the prior's own count is checked against the prior.
+    fn baselines(
+        &self,
+        method: &str,
+        seed: u64,
+        prior: ArrayView2<f32>,
+        missing: Vec<(PathBuf, serde_json::Value, String, usize)>,
+    ) -> Result<Vec<Record>> {
+        let t = Instant::now();
+        let params = RiseParams { seed, ..baselines::rise_params(method)? };
+        let mut counts = vec![params.n];
+        counts.extend(missing.iter().map(|m| m.3));
+        let p = self.prepared;
+        let maps = baselines::rise_continued(self.scorer, p.pre.tensor.view(), p.class, &params, &counts)?;
+        let mut notes = vec![];
+        if maps[0] != prior {
+            let d = maps[0].iter().zip(prior.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            notes.push(format!("the continuation's first {} masks differ from the prior by up to {d:e}", params.n));
+        }
+        let mut out = vec![];
+        for ((path, settings, name, _), map) in missing.into_iter().zip(maps.into_iter().skip(1)) {
+            let r = Record { notes: notes.clone(), ..self.record(&name, seed, None, settings, map.view(), t)? };
+            output::prepare_dir(path.parent().expect("a row folder"))?;
+            output::write_npy(&path.with_extension("npy"), &map)?;
+            output::write_json(&path, &r)?;
+            out.push(r);
+        }
         Ok(out)
     }
 }
 
-/// Image paths from a manifest: one per line, relative to the manifest's folder;
-/// blank lines and `#` comments are skipped. Missing images are not checked
+/// Image paths from a manifest: one per line, relative to the manifest's folder
+/// (an absolute path is taken as is); blank lines, `#` comments and a UTF-8
+/// byte-order mark are skipped. Missing images are not checked
 /// here: they are reported per image and the rest continue.
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let p = PathBuf::from(l);
-            if p.is_absolute() {
-                p
-            } else {
-                base.join(p)
-            }
-        })
-        .collect())
+    Ok(crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect())
 }
 
 #[cfg(test)]
@@ -507,6 +633,8 @@ mod tests {
             methods: vec!["rise-fast".into()],
             seeds: vec![0],
             variants: vec![],
+            baselines: vec![],
+            summary_only: false,
             baseline: Baseline::Zero,
             out_dir: "o".into(),
             batch: 1,

@@ -285,6 +285,8 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
         .collect::<Result<_>>()?;
     let classes = scan_classes(&job.dir, model)?;
     output::prepare_dir(&job.out_dir)?;
+    // One run at a time: a second into the same folder would interleave its files.
+    let _lock = crate::job::lock::lock_dir(&job.out_dir)?;
     output::prepare_dir(&job.out_dir.join("mosaics"))?;
     let specs = build_specs(&classes, job.mosaics, job.seed);
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
@@ -300,6 +302,15 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
             let input = ExplainInput { tensor: x.view(), rgb: &rgb, baseline: job.baseline };
             let map =
                 explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
+            // The map beside its mosaic, for `borex report`.
+            output::write_npy(
+                &job.out_dir.join("mosaics").join(format!(
+                    "mosaic_{:03}_{}.npy",
+                    spec.index,
+                    crate::eval::file_safe(name)
+                )),
+                &map,
+            )?;
             let confusion = Confusion::of(map.view(), spec.target_quadrants());
             rows.push(MosaicRow {
                 mosaic: spec.index,

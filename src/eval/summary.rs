@@ -80,7 +80,96 @@ pub struct MethodSummary {
     pub method: String,
     pub prior: BTreeMap<String, Option<MeanStd>>,
     pub variants: Vec<VariantSummary>,
+    /// RISE continued from this method's prior (`--baselines`).
+    pub baselines: Vec<BaselineSummary>,
 }
+
+/// A refinement against a baseline: gain = refined − baseline (baseline − refined for deletion).
+#[derive(Debug, Clone, Serialize)]
+pub struct RefinedVsBaseline {
+    pub variant: String,
+    pub tests: Vec<PairedTest>,
+}
+
+/// One `--baselines` entry of one method: RISE continued to `masks` masks.
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineSummary {
+    /// `equal-budget` or the fixed mask count.
+    pub baseline: String,
+    /// For `equal-budget`: the refinement whose evaluations it matches.
+    pub variant: Option<String>,
+    pub masks: usize,
+    /// The method name its maps are stored under, e.g. `rise-fast+masks=200`.
+    pub method: String,
+    pub map: BTreeMap<String, Option<MeanStd>>,
+    /// Baseline vs the prior (gain = baseline − prior).
+    pub vs_prior: Vec<PairedTest>,
+    /// Each refinement (for `equal-budget`: its own) vs this baseline.
+    pub refined_vs: Vec<RefinedVsBaseline>,
+}
+
+/// The model's top-1 confidence groups that claims are reported by: name, lower bound (inclusive),
+/// upper bound (exclusive).
+pub const GROUPS: [(&str, f32, f32); 3] =
+    [("P ≥ 0.5", 0.5, f32::INFINITY), ("0.2 ≤ P < 0.5", 0.2, 0.5), ("P < 0.2", f32::NEG_INFINITY, 0.2)];
+
+/// The index in [`GROUPS`] of a top-1 probability.
+pub fn group_of(p: f32) -> usize {
+    GROUPS.iter().position(|(_, lo, hi)| p >= *lo && p < *hi).unwrap_or(GROUPS.len() - 1)
+}
+
+/// The same tables for the images of one confidence group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSummary {
+    pub group: String,
+    /// Images with at least one record in the group.
+    pub images: usize,
+    pub methods: Vec<MethodSummary>,
+}
+
+/// A gain on one metric over (image, seed) pairs, for the bar.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gain {
+    pub metric: String,
+    pub mean_gain: f64,
+    pub wins: usize,
+    pub n: usize,
+    pub p: Option<f64>,
+}
+
+/// A baseline in the bar: its gain over the prior and the refinement's gain over it, per metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct BarBaseline {
+    pub masks: usize,
+    pub baseline_gain: Vec<Gain>,
+    /// Refined − baseline.
+    pub refined_minus_baseline: Vec<Gain>,
+    pub met: bool,
+}
+
+/// The four points of the bar for one method, refinement and group (`all` or a confidence group).
+#[derive(Debug, Clone, Serialize)]
+pub struct BarRow {
+    pub method: String,
+    pub variant: String,
+    pub group: String,
+    pub images: usize,
+    /// Refined − prior on each bar metric.
+    pub gain: Vec<Gain>,
+    /// 1. Refined beats its prior on both metrics with paired Wilcoxon p < 0.01 (and a positive mean gain).
+    pub beats_prior: bool,
+    /// 2. Its mean gain is at least that of RISE continued to the same evaluations, on both metrics.
+    pub equal_budget: Option<BarBaseline>,
+    /// 3. Its mean gain is at least that of RISE with the largest fixed `--baselines` count.
+    pub fixed: Option<BarBaseline>,
+    /// 4. Not worse than the prior on average (mean gain ≥ 0) on both metrics: the bar asks it of `P < 0.2`.
+    pub not_worse: bool,
+}
+
+/// The metrics of the bar: insertion − deletion from both insertion starts.
+pub const BAR_METRICS: [&str; 2] = ["ins_del_blur", "ins_del_zero"];
+/// Point 1's significance level.
+pub const BAR_P: f64 = 0.01;
 
 /// A method's map (its prior, not refined) vs the first method's, same image and seed.
 #[derive(Debug, Clone, Serialize)]
@@ -98,9 +187,15 @@ pub struct Summary {
     pub images: usize,
     pub seeds: Vec<u64>,
     pub methods: Vec<MethodSummary>,
+    /// The same per top-1 confidence group ([`GROUPS`]).
+    pub groups: Vec<GroupSummary>,
+    /// The bar's four points per method and refinement, overall and per group.
+    pub bar: Vec<BarRow>,
     /// Every method after the first against the first (empty for one method).
     pub versus_first: Vec<MethodComparison>,
     pub failures: Vec<super::Failure>,
+    /// Images left out of a summary-only run's tables: not every map of theirs is on disk.
+    pub not_run: Vec<std::path::PathBuf>,
 }
 
 /// The paired tests of `pairs` (reference, map) on every metric.
@@ -138,15 +233,18 @@ fn means(records: &[&Record]) -> BTreeMap<String, Option<MeanStd>> {
         .collect()
 }
 
-pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
-    let of = |method: &str, variant: Option<&str>| -> BTreeMap<(String, u64), &Record> {
-        outcome
-            .records
-            .iter()
-            .filter(|r| r.method == method && r.variant.as_deref() == variant)
-            .map(|r| ((r.key.clone(), r.seed), r))
-            .collect()
-    };
+/// The records of `method` and `variant` (`None`: its own map) by (image key, seed).
+fn records_of<'a>(records: &[&'a Record], method: &str, variant: Option<&str>) -> BTreeMap<(String, u64), &'a Record> {
+    records
+        .iter()
+        .filter(|r| r.method == method && r.variant.as_deref() == variant)
+        .map(|r| ((r.key.clone(), r.seed), *r))
+        .collect()
+}
+
+/// Per-method tables (maps, refined vs prior, baselines) over `records`.
+fn method_summaries(job: &EvalJob, records: &[&Record]) -> Vec<MethodSummary> {
+    let of = |method: &str, variant: Option<&str>| records_of(records, method, variant);
     let mut methods = vec![];
     for method in &job.methods {
         let prior = of(method, None);
@@ -163,11 +261,113 @@ pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
                 }
             })
             .collect();
+        // A job validated with baselines has a RISE prior for every method.
+        let baselines = job
+            .baseline_masks(method)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(b, variant, masks)| {
+                let name = super::baselines::method_name(method, masks).ok()?;
+                let maps = of(&name, None);
+                let refined_vs = job
+                    .variants
+                    .iter()
+                    .filter(|v| variant.as_ref().is_none_or(|l| *l == v.label))
+                    .map(|v| RefinedVsBaseline {
+                        variant: v.label.clone(),
+                        tests: paired_tests(&pairs(&maps, &of(method, Some(&v.label)))),
+                    })
+                    .collect();
+                Some(BaselineSummary {
+                    baseline: b.label(),
+                    variant,
+                    masks,
+                    method: name,
+                    map: means(&maps.values().copied().collect::<Vec<_>>()),
+                    vs_prior: paired_tests(&pairs(&prior, &maps)),
+                    refined_vs,
+                })
+            })
+            .collect();
         methods.push(MethodSummary {
             method: method.clone(),
             prior: means(&prior.values().copied().collect::<Vec<_>>()),
             variants,
+            baselines,
         });
+    }
+    methods
+}
+
+fn gain(tests: &[PairedTest], metric: &str) -> Option<Gain> {
+    tests.iter().find(|t| t.metric == metric).map(|t| Gain {
+        metric: metric.to_string(),
+        mean_gain: t.mean_gain,
+        wins: t.wins,
+        n: t.n,
+        p: t.wilcoxon.as_ref().map(|w| w.p),
+    })
+}
+
+/// The bar's rows of one group's tables.
+fn bar_rows(group: &str, images: usize, methods: &[MethodSummary]) -> Vec<BarRow> {
+    let gains = |tests: &[PairedTest]| BAR_METRICS.iter().filter_map(|m| gain(tests, m)).collect::<Vec<_>>();
+    let mut rows = vec![];
+    for m in methods {
+        for v in &m.variants {
+            let g = gains(&v.tests);
+            let beats_prior = g.len() == BAR_METRICS.len()
+                && g.iter().all(|x| x.n > 0 && x.mean_gain > 0.0 && x.p.is_some_and(|p| p < BAR_P));
+            let not_worse = g.len() == BAR_METRICS.len() && g.iter().all(|x| x.n > 0 && x.mean_gain >= 0.0);
+            let against = |b: &BaselineSummary| -> Option<BarBaseline> {
+                let vs = b.refined_vs.iter().find(|r| r.variant == v.variant)?;
+                let diff = gains(&vs.tests);
+                Some(BarBaseline {
+                    masks: b.masks,
+                    baseline_gain: gains(&b.vs_prior),
+                    met: diff.len() == BAR_METRICS.len() && diff.iter().all(|x| x.n > 0 && x.mean_gain >= 0.0),
+                    refined_minus_baseline: diff,
+                })
+            };
+            let equal_budget = m
+                .baselines
+                .iter()
+                .find(|b| b.baseline == "equal-budget" && b.variant.as_deref() == Some(&v.variant))
+                .and_then(against);
+            let fixed =
+                m.baselines.iter().filter(|b| b.baseline != "equal-budget").max_by_key(|b| b.masks).and_then(against);
+            rows.push(BarRow {
+                method: m.method.clone(),
+                variant: v.variant.clone(),
+                group: group.to_string(),
+                images,
+                gain: g,
+                beats_prior,
+                equal_budget,
+                fixed,
+                not_worse,
+            });
+        }
+    }
+    rows
+}
+
+pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
+    let all: Vec<&Record> = outcome.records.iter().collect();
+    let of = |method: &str, variant: Option<&str>| records_of(&all, method, variant);
+    let methods = method_summaries(job, &all);
+    let count_images = |rs: &[&Record]| rs.iter().map(|r| &r.key).collect::<std::collections::BTreeSet<_>>().len();
+    let mut bar = bar_rows("all", count_images(&all), &methods);
+    let groups: Vec<GroupSummary> = GROUPS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, _))| {
+            let rs: Vec<&Record> = all.iter().copied().filter(|r| group_of(r.probability) == i).collect();
+            GroupSummary { group: name.to_string(), images: count_images(&rs), methods: method_summaries(job, &rs) }
+        })
+        .collect();
+    for g in &groups {
+        bar.extend(bar_rows(&g.group, g.images, &g.methods));
     }
     let versus_first = match job.methods.split_first() {
         Some((first, rest)) => {
@@ -190,11 +390,14 @@ pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
             std::env::consts::ARCH,
             std::thread::available_parallelism().map_or(1, |n| n.get())
         ),
-        images: job.images.len(),
+        images: job.images.len() - outcome.not_run.len(),
         seeds: job.seeds.clone(),
         methods,
+        groups,
+        bar,
         versus_first,
         failures: outcome.failures.clone(),
+        not_run: outcome.not_run.clone(),
     }
 }
 
@@ -268,30 +471,136 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
                 }
             }
         }
-        let _ = writeln!(md, "\n## The bar: refined beats the prior on the default metric\n");
-        let _ = writeln!(md, "Required: refined better on ≥ 80 % of (image, seed) pairs and Wilcoxon p < 0.05 on insertion(blur) − deletion.\n");
-        let _ = writeln!(md, "| method | refine | refined better | p | zero-start gain | met |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|");
+    }
+    if s.methods.iter().any(|m| !m.baselines.is_empty()) {
+        let _ = writeln!(md, "\n## Baselines: RISE continued from the prior's own masks\n");
+        let _ = writeln!(
+            md,
+            "Each baseline is RISE with more masks of the prior's seed (its first masks are the prior's): `equal-budget` \
+             spends as many model evaluations as the prior and the refinement together (2 per query). Gains over the prior, \
+             and refined − baseline (paired per image and seed; positive: the refinement is better).\n"
+        );
+        let _ = writeln!(md, "| method | baseline | masks | metric | baseline − prior | better | refine | refined − baseline | refined better | p |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         for m in &s.methods {
-            for v in &m.variants {
-                let t = v.tests.iter().find(|t| t.metric == DEFAULT_METRIC).expect("default metric");
-                let z = v.tests.iter().find(|t| t.metric == "ins_del_zero").expect("zero metric");
-                let p = t.wilcoxon.as_ref().map(|w| w.p);
-                let frac = if t.n > 0 { t.wins as f64 / t.n as f64 } else { 0.0 };
-                let met = frac >= 0.8 && p.is_some_and(|p| p < 0.05) && t.mean_gain > 0.0;
-                let _ = writeln!(
-                    md,
-                    "| {} | `{}` | {}/{} ({:.0} %) | {} | {:+.4} | {} |",
-                    m.method,
-                    v.variant,
-                    t.wins,
-                    t.n,
-                    100.0 * frac,
-                    p.map_or("undefined".into(), fmt_p),
-                    z.mean_gain,
-                    if met { "yes" } else { "no" }
-                );
+            for b in &m.baselines {
+                for r in &b.refined_vs {
+                    for metric in BAR_METRICS {
+                        let (Some(g), Some(d)) = (gain(&b.vs_prior, metric), gain(&r.tests, metric)) else { continue };
+                        let _ = writeln!(
+                            md,
+                            "| {} | {} | {} | {} | {:+.4} | {}/{} | `{}` | {:+.4} | {}/{} | {} |",
+                            m.method,
+                            b.baseline,
+                            b.masks,
+                            metric_title(metric),
+                            g.mean_gain,
+                            g.wins,
+                            g.n,
+                            r.variant,
+                            d.mean_gain,
+                            d.wins,
+                            d.n,
+                            d.p.map_or("undefined".into(), fmt_p)
+                        );
+                    }
+                }
             }
+        }
+    }
+    if s.methods.iter().any(|m| !m.variants.is_empty()) {
+        let _ = writeln!(md, "\n## Gains over the prior by the model's top-1 confidence\n");
+        let _ = writeln!(
+            md,
+            "Images grouped by the top-1 probability P of the explained class (the hard group is P < 0.2). Mean gain over \
+             the prior, maps better than the prior / pairs, and the paired Wilcoxon p.\n"
+        );
+        let _ = writeln!(
+            md,
+            "| group | images | method | map | {} | {} |",
+            metric_title(BAR_METRICS[0]),
+            metric_title(BAR_METRICS[1])
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let overall = [("all", s.images_evaluated(), &s.methods)];
+        let groups = s.groups.iter().map(|g| (g.group.as_str(), g.images, &g.methods));
+        for (group, images, methods) in overall.into_iter().chain(groups) {
+            for m in methods.iter() {
+                let mut rows: Vec<(String, &[PairedTest])> =
+                    m.variants.iter().map(|v| (format!("refined `{}`", v.variant), v.tests.as_slice())).collect();
+                let mut seen = std::collections::BTreeSet::new();
+                for b in &m.baselines {
+                    if seen.insert(b.masks) {
+                        rows.push((format!("RISE-{} ({})", b.masks, b.baseline), b.vs_prior.as_slice()));
+                    }
+                }
+                for (map, tests) in rows {
+                    let cell = |metric: &str| {
+                        gain(tests, metric).filter(|g| g.n > 0).map_or("no pairs".into(), |g| {
+                            format!(
+                                "{:+.4} ({}/{}, p {})",
+                                g.mean_gain,
+                                g.wins,
+                                g.n,
+                                g.p.map_or("undefined".into(), fmt_p)
+                            )
+                        })
+                    };
+                    let _ = writeln!(
+                        md,
+                        "| {group} | {images} | {} | {map} | {} | {} |",
+                        m.method,
+                        cell(BAR_METRICS[0]),
+                        cell(BAR_METRICS[1])
+                    );
+                }
+            }
+        }
+        let _ = writeln!(md, "\n## The bar\n");
+        let _ = writeln!(
+            md,
+            "On both metrics (insertion − deletion from blur and from zero): **1.** refined beats its prior with paired \
+             Wilcoxon p < {BAR_P}; **2.** its mean gain is at least that of RISE continued to the same evaluations \
+             (equal-budget); **3.** at least that of RISE with the largest fixed `--baselines` count; **4.** it does not make \
+             maps worse on average (mean gain ≥ 0; the bar asks this of the hard group, P < 0.2). Points 2 and 3 compare \
+             refined − baseline per pair (mean ≥ 0). Figures: blur / zero.\n"
+        );
+        let _ = writeln!(md, "| method | refine | group | images | 1. beats prior | 2. ≥ equal-budget | 3. ≥ fixed count | 4. not worse |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+        for r in &s.bar {
+            if r.images == 0 {
+                let _ = writeln!(md, "| {} | `{}` | {} | 0 | no images | | | |", r.method, r.variant, r.group);
+                continue;
+            }
+            let yes = |b: bool| if b { "**met**" } else { "not met" };
+            let pair = |f: &dyn Fn(&Gain) -> String, g: &[Gain]| g.iter().map(f).collect::<Vec<_>>().join(" / ");
+            let p1 = pair(
+                &|g| format!("{:+.3} ({}/{}, p {})", g.mean_gain, g.wins, g.n, g.p.map_or("–".into(), fmt_p)),
+                &r.gain,
+            );
+            let base = |b: &Option<BarBaseline>| match b {
+                Some(b) => format!(
+                    "{}: RISE-{} gains {}; refined − it {}",
+                    yes(b.met),
+                    b.masks,
+                    pair(&|g| format!("{:+.3}", g.mean_gain), &b.baseline_gain),
+                    pair(&|g| format!("{:+.3}", g.mean_gain), &b.refined_minus_baseline)
+                ),
+                None => "no baseline".into(),
+            };
+            let p4 = pair(&|g| format!("{:+.3}", g.mean_gain), &r.gain);
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} | {}: {p1} | {} | {} | {}: {p4} |",
+                r.method,
+                r.variant,
+                r.group,
+                r.images,
+                yes(r.beats_prior),
+                base(&r.equal_budget),
+                base(&r.fixed),
+                yes(r.not_worse)
+            );
         }
     }
     if let Some(c) = s.versus_first.first() {
@@ -316,6 +625,15 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         }
     }
     let _ = writeln!(md, "Per-map values: `results.csv` (one row per image, method, seed and map).");
+    if !s.not_run.is_empty() {
+        let names: Vec<String> = s.not_run.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(
+            md,
+            "\nNot in the tables, their maps not all computed yet ({}): {}.",
+            names.len(),
+            names.join(", ")
+        );
+    }
     if !s.failures.is_empty() {
         let _ = writeln!(md, "\n## Failures\n");
         for f in &s.failures {
@@ -323,6 +641,17 @@ pub fn markdown(s: &Summary, plots: &[String]) -> String {
         }
     }
     md
+}
+
+fn metric_title(metric: &str) -> &'static str {
+    METRICS.iter().find(|x| x.0 == metric).map_or("", |x| x.1)
+}
+
+impl Summary {
+    /// Images with at least one record.
+    pub fn images_evaluated(&self) -> usize {
+        self.groups.iter().map(|g| g.images).sum()
+    }
 }
 
 /// A paired test's cells from the metric on: metric (the default in bold),
@@ -366,6 +695,8 @@ pub fn write_csv(path: &std::path::Path, records: &[Record]) -> Result<()> {
 pub fn write_all(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Result<Summary> {
     let mut records = outcome.records.clone();
     records.sort_by(|a, b| (&a.key, &a.method, a.seed, &a.variant).cmp(&(&b.key, &b.method, b.seed, &b.variant)));
+    // A baseline that is also a listed method (e.g. rise-fast+masks=200) is one map, not two rows.
+    records.dedup_by(|a, b| (&a.key, &a.method, a.seed, &a.variant) == (&b.key, &b.method, b.seed, &b.variant));
     write_csv(&job.out_dir.join("results.csv"), &records)?;
     let summary = summarise(job, outcome, model);
     let plots = super::plots::write_plots(&job.out_dir.join("plots"), job, &records)?;

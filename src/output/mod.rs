@@ -7,7 +7,7 @@ mod staging;
 mod video;
 
 pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
-pub use staging::{remove_registered, OutputSet};
+pub use staging::{interrupt, interrupted, remove_registered, OutputSet};
 pub use video::{encode_h264, encode_h264_raw_files, join_h264, overlay_frame, write_npy_stack};
 
 use crate::error::{BorexError, Result};
@@ -28,6 +28,10 @@ pub fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
+    if staging::interrupted() {
+        // The signal handler has cleaned up; a file started now would be left behind.
+        return Err(BorexError::Interrupted);
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
     let mut builder = tempfile::Builder::new();

@@ -6,7 +6,26 @@
 
 use crate::error::{BorexError, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// Set once Ctrl-C / SIGTERM arrived: work still running is dropped, not recorded.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`interrupt`] was called: a bulk run then records nothing more
+/// (an image whose model call was cut short did not fail), and no new file is started.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// For a signal handler: mark the process interrupted, then remove every
+/// staging folder and temporary file in flight ([`remove_registered`]).
+/// The caller then ends the process at once (`libc::_exit`), so no
+/// destructor runs while the main thread is still in a model call.
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    remove_registered();
+}
 
 /// Paths to remove if the process is interrupted (staging folders, temporary files).
 static REGISTERED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -43,6 +62,13 @@ impl OutputSet {
     /// must be empty or an earlier borex output (it holds `report.json`): it is
     /// replaced whole, and nothing else is ever deleted.
     pub fn begin(out_dir: &Path) -> Result<Self> {
+        if interrupted() {
+            return Err(BorexError::Interrupted);
+        }
+        // `-o LINK` to a folder: the outputs go into the link's target, and the
+        // swap below exchanges that folder, never the user's link.
+        let resolved = resolve_link(out_dir)?;
+        let out_dir = resolved.as_path();
         let named = |reason: String| BorexError::invalid(format!("output folder {}: {reason}", out_dir.display()));
         if out_dir.exists() {
             if !out_dir.is_dir() {
@@ -119,6 +145,20 @@ impl Drop for OutputSet {
             let _ = std::fs::remove_dir_all(&self.staging);
             unregister(&self.staging);
         }
+    }
+}
+
+/// `path` itself, or the folder a symbolic link at `path` points to (which must exist).
+fn resolve_link(path: &Path) -> Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| {
+            BorexError::invalid(format!(
+                "output folder {}: is a link to {}, which cannot be used ({e})",
+                path.display(),
+                std::fs::read_link(path).map(|t| t.display().to_string()).unwrap_or_default()
+            ))
+        }),
+        _ => Ok(path.to_path_buf()),
     }
 }
 

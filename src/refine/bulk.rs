@@ -8,7 +8,9 @@ use super::lockstep::{refine_lockstep, GpSchedule};
 use super::pipeline::{RefineJob, RefineUnit};
 use super::Refined;
 use crate::compute::Backend;
-use crate::error::Result;
+use crate::error::{BorexError, Result};
+use crate::job::description::{Inputs, ModelId};
+use crate::job::{JobDescription, JobKind};
 use crate::model::{Classifier, Scorer};
 
 /// How each input of a bulk run ended. Made once per input and consumed at
@@ -141,31 +143,31 @@ pub const SUMMARY_HEADER: [&str; 13] = [
     "error",
 ];
 
-/// Sub-folder names: the file stems, made unique in input order (`x`, `x-2`, …).
+/// Sub-folder names: the sanitised file stems, made unique in input order
+/// (`x`, `x-2`, …; see [`crate::job::names::unique_names`]).
 pub fn folder_names(images: &[std::path::PathBuf]) -> Vec<String> {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    images
-        .iter()
-        .map(|p| {
-            let stem = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "image".into());
-            let n = seen.entry(stem.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                stem
-            } else {
-                format!("{stem}-{n}")
-            }
-        })
-        .collect()
+    crate::job::names::unique_names(images)
 }
 
-/// Refine every image. An image whose sub-folder already holds a report for
-/// the same file is kept (a rerun resumes); an image that fails is reported
-/// and skipped. `summary.csv` is rewritten at the end.
+impl ManyImages<'_> {
+    /// This run's job description: the model, every setting of the template, the image list, the shard.
+    pub fn description(&self, model: &Classifier) -> Result<JobDescription> {
+        Ok(JobDescription::new(
+            JobKind::Refine,
+            ModelId::of(model)?,
+            self.template.settings()?,
+            Inputs::of(self.images),
+            self.shard,
+        ))
+    }
+}
+
+/// Refine every image. OUTDIR holds the job's description (`job.json`) and
+/// is locked while the run writes; a rerun must be the same job (else it is
+/// refused, naming what differs). An image whose sub-folder already holds a
+/// report for the same file is kept (a rerun resumes); an image that fails is
+/// reported and skipped. `summary.csv` is rewritten at the end. Interrupted
+/// (Ctrl-C), the images in flight are not recorded at all: a rerun does them.
 pub fn refine_many(
     run: &ManyImages,
     model: &Classifier,
@@ -174,13 +176,10 @@ pub fn refine_many(
     progress: &indicatif::ProgressBar,
 ) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
-    crate::output::prepare_dir(run.out_dir)?;
+    let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
+    remove_stale_staging(run.out_dir);
     let range = run.shard.range(run.images.len());
     let names = folder_names(run.images)[range.clone()].to_vec();
-    if run.shard != Shard::ALL {
-        let info = ShardInfo { shard: run.shard, images: run.images.len() };
-        crate::output::write_json(&run.out_dir.join(SHARD_FILE), &info)?;
-    }
     let jobs: Vec<RefineJob> = run.images[range]
         .iter()
         .zip(&names)
@@ -216,6 +215,10 @@ pub fn refine_many(
             )
         },
         |i, result| {
+            // Ctrl-C: a loop cut short is no failure of its image; stop without recording it.
+            if crate::output::interrupted() {
+                return Err(BorexError::Interrupted);
+            }
             let job = &jobs[i];
             let outcome = match result {
                 UnitResult::Done(unit, refined) => {
@@ -242,89 +245,146 @@ pub fn refine_many(
     Ok(summary)
 }
 
-const SHARD_FILE: &str = "shard.json";
+/// Under the lock, an image's staging folder (`.NAME.borex-XXXXXX`) or a
+/// temporary file in OUTDIR is what a killed run left: remove it.
+fn remove_stale_staging(out: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            continue;
+        }
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && name.contains(".borex-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if !is_dir && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
 
-/// Which slice a shard's folder holds, for `merge` to check coverage.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct ShardInfo {
-    shard: Shard,
-    images: usize,
+/// What `refine merge` joined.
+#[derive(Debug)]
+pub struct Merged {
+    pub images: usize,
+    /// (image, error) of every image a shard recorded as failed.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Join the folders of `refine --shard` runs into `out_dir`: every shard of
-/// the same job present exactly once, each image's sub-folder copied in (as
-/// one staged set), one `summary.csv`. Returns the number of images.
-pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) -> Result<usize> {
-    use crate::error::BorexError;
-    let mut infos = vec![];
-    for dir in shards {
-        let path = dir.join(SHARD_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| BorexError::invalid(format!("{}: not a `refine --shard` output ({e})", dir.display())))?;
-        let info: ShardInfo =
-            serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))?;
-        infos.push(info);
-    }
-    let count = infos[0].shard.count;
+/// the same job (the same description but for the shard) present exactly
+/// once, each image's sub-folder copied in (as one staged set), one
+/// `summary.csv`. Every shard's table and folders are checked before anything
+/// is written: a shard of another job, an unfinished shard, a folder name two
+/// shards share or one borex would not make, and an OUTDIR holding other
+/// files are refused. Failed images stay failed (the caller exits non-zero).
+pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) -> Result<Merged> {
+    use crate::job::description::explain;
+    let first_dir = shards.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    let descs = shards
+        .iter()
+        .map(|d| match JobDescription::read(d)? {
+            Some(j) if j.kind == JobKind::Refine => Ok(j),
+            Some(j) => Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `borex refine --shard` one",
+                d.display(),
+                j.kind.command()
+            ))),
+            None => {
+                Err(BorexError::invalid(format!("{}: not a `borex refine --shard` output (no job.json)", d.display())))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let whole = descs[0].with_shard(Shard::ALL);
+    let count = descs[0].shard.count;
     let mut seen = vec![false; count];
-    for (dir, info) in shards.iter().zip(&infos) {
-        if info.shard.count != count || info.images != infos[0].images {
+    for (dir, d) in shards.iter().zip(&descs) {
+        let mut why = whole.differences(&d.with_shard(Shard::ALL));
+        if d.shard.count != count {
+            why.push(crate::job::description::Difference {
+                what: "the shard count".into(),
+                recorded: count.to_string(),
+                now: d.shard.count.to_string(),
+            });
+        }
+        if !why.is_empty() {
             return Err(BorexError::invalid(format!(
-                "{}: shard of another job ({} of {} shards, {} images)",
+                "{}: a shard of another job (other input or settings: {})",
                 dir.display(),
-                info.shard.index,
-                info.shard.count,
-                info.images
+                explain(&why, &format!("in {}", first_dir.display()), "here")
             )));
         }
-        if std::mem::replace(&mut seen[info.shard.index], true) {
-            return Err(BorexError::invalid(format!(
-                "{}: shard {}/{count} given twice",
-                dir.display(),
-                info.shard.index
-            )));
+        if std::mem::replace(&mut seen[d.shard.index], true) {
+            return Err(BorexError::invalid(format!("{}: shard {}/{count} given twice", dir.display(), d.shard.index)));
         }
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
         return Err(BorexError::invalid(format!("shard {missing}/{count} is missing")));
     }
-    crate::output::prepare_dir(out_dir)?;
     let mut order: Vec<usize> = (0..shards.len()).collect();
-    order.sort_by_key(|&k| infos[k].shard.index);
-    let mut rows = vec![];
+    order.sort_by_key(|&k| descs[k].shard.index);
+    let (mut rows, mut copies, mut failed) = (vec![], vec![], vec![]);
+    let mut folders = std::collections::HashSet::new();
     for k in order {
         let dir = &shards[k];
         let csv_path = dir.join("summary.csv");
-        let mut reader = csv::Reader::from_path(&csv_path)
-            .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
+        if !csv_path.is_file() {
+            return Err(BorexError::invalid(format!(
+                "{}: shard {}/{count} has no summary.csv (it has not finished); rerun that shard",
+                dir.display(),
+                descs[k].shard.index
+            )));
+        }
+        let bad = |e: &dyn std::fmt::Display| BorexError::invalid(format!("{}: {e}", csv_path.display()));
+        let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| bad(&e))?;
+        let mut n = 0;
         for rec in reader.records() {
-            let rec: Vec<String> = rec
-                .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?
-                .iter()
-                .map(str::to_string)
-                .collect();
-            if rec[2] != "failed" {
-                let out = crate::output::OutputSet::begin(&out_dir.join(&rec[1]))?;
-                let src = dir.join(&rec[1]);
-                for entry in std::fs::read_dir(&src).map_err(|e| BorexError::io(&src, e))? {
-                    let entry = entry.map_err(|e| BorexError::io(&src, e))?;
-                    std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy()))
-                        .map_err(|e| BorexError::io(entry.path(), e))?;
+            let rec: Vec<String> = rec.map_err(|e| bad(&e))?.iter().map(str::to_string).collect();
+            if rec.len() != SUMMARY_HEADER.len() {
+                return Err(bad(&format!("a row has {} cells, not {}", rec.len(), SUMMARY_HEADER.len())));
+            }
+            let folder = &rec[1];
+            if *folder != crate::job::names::sanitise(folder) {
+                return Err(bad(&format!("folder {folder:?} is not a name borex makes")));
+            }
+            if !folders.insert(folder.to_lowercase()) {
+                return Err(bad(&format!("folder {folder:?} is in another shard too: these shards are not one job")));
+            }
+            if rec[2] == "failed" {
+                failed.push((rec[0].clone(), rec[12].clone()));
+            } else {
+                let src = dir.join(folder);
+                if !src.join("report.json").is_file() {
+                    return Err(BorexError::invalid(format!(
+                        "{}: no report.json though summary.csv says done; rerun that shard",
+                        src.display()
+                    )));
                 }
-                out.commit()?;
+                copies.push((src, folder.clone()));
             }
             rows.push(rec);
+            n += 1;
+        }
+        let want = descs[k].shard.range(whole.inputs.count).len();
+        if n != want {
+            return Err(bad(&format!("lists {n} images, but shard {}/{count} has {want}", descs[k].shard.index)));
         }
     }
-    if rows.len() != infos[0].images {
-        return Err(BorexError::invalid(format!(
-            "the shards' summaries list {} images, the job has {}",
-            rows.len(),
-            infos[0].images
-        )));
+    let _lock = crate::job::begin_run(out_dir, &whole)?;
+    for (src, folder) in copies {
+        let out = crate::output::OutputSet::begin(&out_dir.join(&folder))?;
+        for entry in std::fs::read_dir(&src).map_err(|e| BorexError::io(&src, e))? {
+            let entry = entry.map_err(|e| BorexError::io(&src, e))?;
+            // Files only: a link in a shard's folder is not followed out of it.
+            if entry.file_type().map_err(|e| BorexError::io(entry.path(), e))?.is_file() {
+                std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy()))
+                    .map_err(|e| BorexError::io(entry.path(), e))?;
+            }
+        }
+        out.commit()?;
     }
     crate::output::write_csv(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
-    Ok(rows.len())
+    Ok(Merged { images: rows.len(), failed })
 }
 
 /// The report an earlier run left for this image, if its folder holds one for the same file.
@@ -423,12 +483,11 @@ impl std::str::FromStr for Shard {
 }
 
 /// Image paths from a manifest: one per line, blank lines and `#` comments
-/// skipped, relative paths taken from the manifest's folder.
+/// skipped (and a UTF-8 byte-order mark), relative paths taken from the manifest's folder.
 pub fn read_manifest(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
     let base = path.parent().unwrap_or(std::path::Path::new(""));
-    let images: Vec<_> =
-        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| base.join(l)).collect();
+    let images: Vec<_> = crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect();
     if images.is_empty() {
         return Err(crate::error::BorexError::invalid(format!("manifest {} lists no images", path.display())));
     }
@@ -459,11 +518,5 @@ mod tests {
         for bad in [r#"{"index": 3, "count": 2}"#, r#"{"index": 0, "count": 0}"#, r#"{"index": 0, "count": 100001}"#] {
             assert!(serde_json::from_str::<Shard>(bad).unwrap_err().to_string().contains("is not a shard"), "{bad}");
         }
-    }
-
-    #[test]
-    fn folder_names_are_unique() {
-        let p: Vec<std::path::PathBuf> = ["a/x.png", "b/x.png", "y.jpg", "c/x.jpg"].iter().map(Into::into).collect();
-        assert_eq!(folder_names(&p), ["x", "x-2", "y", "x-3"]);
     }
 }

@@ -5,7 +5,8 @@ use super::{refine, RefineConfig, Refined};
 use crate::compute::Backend;
 use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
-use crate::job::{causal_metrics, ms, read_map, ClassSpec, Prepared};
+use crate::job::description::Settings;
+use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, ClassSpec, Prepared};
 use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
 use crate::output;
@@ -51,6 +52,60 @@ pub struct RefineJob {
     /// Compute insertion/deletion of both maps.
     pub metrics: bool,
     pub batch: usize,
+}
+
+impl PriorSpec {
+    /// The prior as a job setting: a method's name, or a map file's path and content hash.
+    pub fn setting(&self) -> Result<serde_json::Value> {
+        Ok(match self {
+            PriorSpec::Method(m) => json!(m.name()),
+            PriorSpec::File(p) => json!({"file": p, "sha256": crate::job::description::sha256_file(p)?}),
+        })
+    }
+}
+
+/// The flags of [`RefineConfig`]'s fields; the others are named by field.
+const CONFIG_FLAGS: [&str; 10] =
+    ["iters", "sizes", "kappa", "gain", "refit_every", "stride", "seed", "objective", "readout", "prior_mean"];
+
+impl RefineJob {
+    /// Every setting that changes a result (for the job description), keyed
+    /// by its flag: class, prior, each refine knob, baseline, metrics. The
+    /// batch size and the lockstep width change only the speed.
+    pub fn settings(&self) -> Result<Settings> {
+        let mut s = Settings::new();
+        s.insert("--class".into(), json!(self.class));
+        s.insert("--prior".into(), self.prior.setting()?);
+        if let serde_json::Value::Object(fields) = json!(self.config) {
+            for (k, v) in fields {
+                let key = match k.as_str() {
+                    "refit" => {
+                        s.insert("--fixed-length-scales".into(), json!(v == json!(false)));
+                        continue;
+                    }
+                    f if CONFIG_FLAGS.contains(&f) => format!("--{}", f.replace('_', "-")),
+                    f => format!("config.{f}"),
+                };
+                s.insert(key, v);
+            }
+        }
+        // Fields the config leaves out of JSON at their defaults, named anyway so a message shows the value.
+        for (k, v) in [
+            ("--refit-every", json!(1)),
+            ("--stride", json!(1)),
+            ("--readout", json!(super::full_res::Readout::Window)),
+        ] {
+            s.entry(k.to_string()).or_insert(v);
+        }
+        s.entry("--prior-mean".to_string()).or_insert(json!(super::PriorMean::Scaled));
+        s.insert("--baseline".into(), json!(self.config.baseline));
+        s.insert("--no-metrics".into(), json!(!self.metrics));
+        if self.metrics {
+            s.insert("--insertion-start".into(), json!(self.insertion_starts));
+        }
+        s.insert("--full-res".into(), json!(self.full_res));
+        Ok(s)
+    }
 }
 
 /// What the refine produced (also written to `report.json`).
@@ -183,14 +238,15 @@ impl<'a> RefineUnit<'a> {
     }
 
     /// Insertion/deletion of the prior and the refined map (JSON, null without
-    /// `metrics`) and the milliseconds they took.
-    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, f64)> {
+    /// `metrics`), their curves (`{"prior": {...}, "refined": {...}}`, null
+    /// without `metrics`) and the milliseconds they took.
+    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, serde_json::Value, f64)> {
         let tm = Instant::now();
-        let metrics = |m: ArrayView2<f32>| -> Result<serde_json::Value> {
-            if !self.job.metrics {
-                return Ok(json!(null));
-            }
-            causal_metrics(
+        if !self.job.metrics {
+            return Ok((json!(null), json!(null), json!(null), ms(tm.elapsed())));
+        }
+        let metrics = |m: ArrayView2<f32>| {
+            causal_metrics_with_curves(
                 &self.scorer,
                 self.backend.image.as_ref(),
                 self.input(),
@@ -199,8 +255,8 @@ impl<'a> RefineUnit<'a> {
                 &self.job.insertion_starts,
             )
         };
-        let (p, r) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
-        Ok((p, r, ms(tm.elapsed())))
+        let ((p, pc), (r, rc)) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
+        Ok((p, r, json!({"prior": pc, "refined": rc}), ms(tm.elapsed())))
     }
 
     /// Insertion/deletion of one map of this unit's input (JSON, null without `metrics`).
@@ -245,7 +301,7 @@ impl<'a> RefineUnit<'a> {
             ));
         }
 
-        let (prior_metrics, refined_metrics, metrics_ms) = self.metrics(&refined)?;
+        let (prior_metrics, refined_metrics, curves, metrics_ms) = self.metrics(&refined)?;
 
         // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
         // the GP's mean function, in the same units as refined.npy.
@@ -253,6 +309,10 @@ impl<'a> RefineUnit<'a> {
         output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
         let panel = output::overlay_panels(&self.prepared.rgb, &[prior.view(), refined.map.view()]);
         output::write_png(&outputs.file("overlay.png"), &panel)?;
+        if !curves.is_null() {
+            // The insertion/deletion curves behind the AUCs, for `borex report`.
+            output::write_json(&outputs.file("curves.json"), &curves)?;
+        }
         let mut full_res = json!(null);
         if job.full_res {
             let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;

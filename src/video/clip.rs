@@ -11,14 +11,15 @@
 //! built from the records at the end. Frames stream through a window of one
 //! clip, so memory does not grow with the video.
 
-use super::resume::{self, Record, UnitJob};
+use super::resume::{self, Record, UnitJob, UnitRun};
 use super::run::overlay_rate;
 use super::{FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
 use crate::image::Preprocessed;
-use crate::job::ms;
+use crate::job::description::{Inputs, ModelId};
+use crate::job::{ms, JobDescription, JobKind};
 use crate::model::{Classifier, InputKind, Scorer};
 use crate::output;
 use crate::refine::bulk::Shard;
@@ -52,33 +53,28 @@ pub struct ClipJob {
     pub out_dir: PathBuf,
 }
 
-/// `job.json` of a clip-mode run: what a resumed run or a shard being merged must match.
+/// Clip mode's plan (the `plan` of `job.json`): the input, its clips, and
+/// what `report.json` states; a resumed run or a shard being merged must match it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClipJobFile {
     pub input: String,
     pub info: VideoInfo,
     pub selection: FrameSelection,
     pub clip_len: usize,
     pub clip_stride: usize,
-    /// Every refine setting (class, prior, refine config, temporal sizes, model and its input).
+    /// The settings `report.json` states (class, prior, refine config, temporal sizes, model and its input).
     pub settings: serde_json::Value,
     pub clips: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over_frames: usize,
-    pub shard: Shard,
 }
 
 impl UnitJob for ClipJobFile {
-    const MODE: &'static str = "clip";
+    const KIND: JobKind = JobKind::VideoClip;
     const UNIT: &'static str = "clip";
     fn units(&self) -> usize {
         self.clips
-    }
-    fn shard(&self) -> Shard {
-        self.shard
-    }
-    fn with_shard(&self, shard: Shard) -> Self {
-        Self { shard, ..self.clone() }
     }
 }
 
@@ -139,6 +135,38 @@ pub fn clip_length(model: &Classifier, asked: Option<usize>) -> Result<usize> {
     };
     crate::limits::in_range("--clip-len", t, 1, crate::limits::MAX_CLIP_LEN)?;
     Ok(t)
+}
+
+/// The job description of a clip-mode run: the refine knobs, the clip
+/// geometry (T, stride, temporal sizes) and the frame selection.
+fn description(job: &ClipJob, model: &Classifier, t: usize, stride: usize) -> Result<JobDescription> {
+    let refine = crate::refine::RefineJob {
+        image: PathBuf::new(),
+        class: job.class.clone(),
+        prior: job.prior.clone(),
+        config: job.config.refine.clone(),
+        out_dir: PathBuf::new(),
+        full_res: false,
+        insertion_starts: vec![],
+        metrics: false,
+        batch: job.batch,
+    };
+    let mut settings = refine.settings()?;
+    // Clip mode scores no insertion/deletion: the metric flags do not apply.
+    settings.remove("--full-res");
+    settings.remove("--no-metrics");
+    settings.insert("--clip-len".into(), serde_json::json!(t));
+    settings.insert("--clip-stride".into(), serde_json::json!(stride));
+    settings.insert("--temporal-sizes".into(), serde_json::json!(job.config.spans(t as u32)));
+    settings.insert("--every".into(), serde_json::json!(job.selection.every));
+    settings.insert("--frames".into(), serde_json::json!([job.selection.start, job.selection.end]));
+    Ok(JobDescription::new(
+        JobKind::VideoClip,
+        ModelId::of(model)?,
+        settings,
+        Inputs::of(std::slice::from_ref(&job.input)),
+        job.shard,
+    ))
 }
 
 /// Where a clip's spatial prior comes from (spread over its T frames).
@@ -203,7 +231,7 @@ pub fn run_clips(
         clip_len: t,
         clip_stride: stride,
         settings: serde_json::json!({
-            "class": format!("{:?}", job.class),
+            "class": job.class,
             "prior": job.prior.method(),
             "refine": job.config.refine,
             "baseline": job.config.refine.baseline,
@@ -213,8 +241,9 @@ pub fn run_clips(
         }),
         clips: starts.len(),
         left_over_frames: left_over,
-        shard: job.shard,
     };
+    let run = UnitRun::new(description(job, model, t, stride)?, file)?;
+    let file = &run.plan;
     let out = &job.out_dir;
     let in_shard = job.shard.range(starts.len()).len();
     let summary = |refined: usize, finished: bool| ClipSummary {
@@ -225,10 +254,11 @@ pub fn run_clips(
         left_over,
         finished,
     };
-    if resume::begin(out, &file, &FINISHED)? {
+    let begun = resume::begin(out, &run, &FINISHED)?;
+    if begun.finished {
         return Ok(summary(0, true));
     }
-    let todo = resume::todo(out, &file);
+    let todo = resume::todo(out, &run);
     // Every selected frame a clip to do uses, once, in order.
     let mut wanted: Vec<usize> = todo.iter().flat_map(|&k| starts[k]..starts[k] + t).collect();
     wanted.sort_unstable();
@@ -327,7 +357,7 @@ pub fn run_clips(
     bar.finish_and_clear();
     let finished = job.shard == Shard::ALL;
     if finished {
-        finalize(out, &file)?;
+        finalize(out, file)?;
     }
     Ok(summary(todo.len(), finished))
 }
@@ -370,7 +400,7 @@ fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
 /// Join the folders of clip-mode `video --shard` runs into `out` and finish
 /// it as an unsharded run would. Returns the number of clips.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<usize> {
-    let (whole, records) = resume::merge::<ClipJobFile>(shards, out)?;
-    finalize(out, &whole)?;
+    let (whole, records, _lock) = resume::merge::<ClipJobFile>(shards, out)?;
+    finalize(out, &whole.plan)?;
     Ok(records.len())
 }

@@ -1,7 +1,7 @@
 //! The resumable output folder both `borex video` modes share. A run is cut
 //! into numbered units of work (frame mode: groups of frames; clip mode:
-//! clips). OUTDIR holds `job.json` (the job description, tagged with its
-//! mode), `maps/`, and until the run is complete one record and one overlay
+//! clips). OUTDIR holds `job.json` (the job description,
+//! [`crate::job::JobDescription`], whose `plan` is the mode's [`UnitJob`]), `maps/`, and until the run is complete one record and one overlay
 //! segment per unit (`parts/UNIT_NNNNNN.json`, `parts/UNIT_NNNNNN.h264`).
 //! Every file is written atomically and a unit's record last, so a killed run
 //! resumes from the units whose record exists: none missing, none done twice.
@@ -10,27 +10,66 @@
 //! [`merge`] joins the shards' folders.
 
 use crate::error::{BorexError, Result};
+use crate::job::description::{begin_run, explain, Difference};
+use crate::job::lock::DirLock;
+use crate::job::{JobDescription, JobKind};
 use crate::output;
 use crate::refine::bulk::Shard;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A mode's job description (`job.json`): what a resumed run or a shard
-/// being merged must match.
+/// A mode's plan: what it derived from the input and settings (frames,
+/// units) and needs to finish a resumed or merged run. It is the `plan` of
+/// the job description.
 pub(crate) trait UnitJob: Serialize + DeserializeOwned + PartialEq + Clone {
-    /// `job.json`'s `mode`: a folder or shard of the other mode is refused by name.
-    const MODE: &'static str;
+    /// The description's kind: a folder or shard of the other mode is refused by name.
+    const KIND: JobKind;
     /// A unit's name in file names and messages.
     const UNIT: &'static str;
     fn units(&self) -> usize;
-    fn shard(&self) -> Shard;
-    fn with_shard(&self, shard: Shard) -> Self;
+}
+
+/// A video run: its description and the mode's plan (also in `desc.plan`).
+pub(crate) struct UnitRun<J> {
+    pub desc: JobDescription,
+    pub plan: J,
+}
+
+impl<J: UnitJob> UnitRun<J> {
+    pub fn new(mut desc: JobDescription, plan: J) -> Result<Self> {
+        desc.plan = serde_json::to_value(&plan).map_err(|e| BorexError::invalid(format!("job plan: {e}")))?;
+        Ok(Self { desc, plan })
+    }
+
+    pub fn shard(&self) -> Shard {
+        self.desc.shard
+    }
+
+    /// The run in `dir`, which must be of `J`'s mode.
+    fn read(dir: &Path) -> Result<Self> {
+        let desc = JobDescription::read(dir)?.ok_or_else(|| {
+            BorexError::invalid(format!("{}: not a `borex video` output (no job.json)", dir.display()))
+        })?;
+        if desc.kind != J::KIND {
+            return Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `{}` one",
+                dir.display(),
+                desc.kind.command(),
+                J::KIND.command()
+            )));
+        }
+        let plan = serde_json::from_value(desc.plan.clone()).map_err(|e| {
+            BorexError::invalid(format!("{}: job.json's plan is not a {} plan ({e})", dir.display(), J::KIND.command()))
+        })?;
+        Ok(Self { desc, plan })
+    }
 }
 
 /// A finished unit (`parts/UNIT_NNNNNN.json`).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Record {
+#[serde(deny_unknown_fields)]
+pub struct Record {
     pub unit: usize,
     /// Its map files, relative to OUTDIR (written before the record).
     pub maps: Vec<String>,
@@ -41,11 +80,30 @@ pub(crate) struct Record {
     pub report: Vec<serde_json::Value>,
 }
 
-#[derive(Serialize)]
-struct Tagged<'a, J> {
-    mode: &'a str,
-    #[serde(flatten)]
-    job: &'a J,
+impl Record {
+    /// Parse untrusted bytes (a unit's record in a resumed folder or a shard
+    /// being merged): the record, whose map files are `maps/NAME.npy` names
+    /// (never a path out of the folder), or a one-line reason.
+    pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
+        let r: Self =
+            serde_json::from_slice(bytes).map_err(|e| BorexError::invalid(format!("not a borex unit record ({e})")))?;
+        if let Some(m) = r.maps.iter().find(|m| !is_map_name(m)) {
+            return Err(BorexError::invalid(format!("names the map {m:?}, not a maps/NAME.npy file")));
+        }
+        Ok(r)
+    }
+
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        Self::from_json_bytes(&bytes).map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(e))))
+    }
+}
+
+fn plain(e: BorexError) -> String {
+    match e {
+        BorexError::InvalidInput(m) => m,
+        other => other.to_string(),
+    }
 }
 
 pub(crate) fn record_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
@@ -56,60 +114,15 @@ pub(crate) fn segment_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
     out.join("parts").join(format!("{}_{unit:06}.h264", J::UNIT))
 }
 
-/// The mode and description of the job in `dir` (a `job.json` written before
-/// modes were recorded is frame mode's), or why there is none.
-fn job_value(dir: &Path) -> std::result::Result<(String, serde_json::Value), String> {
-    let text = std::fs::read_to_string(dir.join("job.json"))
-        .map_err(|e| format!("not a `borex video` output (job.json: {e})"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("job.json is not a borex video job ({e})"))?;
-    let mode = v.get("mode").and_then(|m| m.as_str()).unwrap_or("frame").to_string();
-    Ok((mode, v))
-}
-
-/// The job in `dir`, which must be one of `J`'s mode, or why not.
-fn read_job<J: UnitJob>(dir: &Path) -> std::result::Result<J, String> {
-    let (mode, v) = job_value(dir)?;
-    if mode != J::MODE {
-        return Err(format!("holds a `borex video --mode {mode}` run, not --mode {}", J::MODE));
-    }
-    serde_json::from_value(v).map_err(|e| format!("job.json is not a borex video job ({e})"))
-}
-
-/// OUTDIR is new, empty, or holds the same job.
-fn check_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
-    let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
-    if out.join("job.json").exists() {
-        let old: J = read_job(out).map_err(|e| named(format!("{e}; use a new folder to start another")))?;
-        if &old != job {
-            return Err(named(
-                "holds a `borex video` run with other input or settings; use a new folder to start another".into(),
-            ));
-        }
-    } else if out.exists() {
-        if !out.is_dir() {
-            return Err(named("is an existing file".into()));
-        }
-        if std::fs::read_dir(out).map_err(|e| named(format!("cannot read it ({e})")))?.next().is_some() {
-            return Err(named("is not empty and holds no borex video job; choose a new or empty folder".into()));
-        }
-    }
-    Ok(())
-}
-
-/// Open OUTDIR for `job`: new, or holding the same job (a resumed run);
-/// temporaries a killed run left are removed.
-fn open_out_dir<J: UnitJob>(out: &Path, job: &J) -> Result<()> {
-    check_out_dir(out, job)?;
+/// Open OUTDIR for `run` and lock it: new, or holding the same job (a
+/// resumed run); temporaries a killed run left are removed.
+fn open_out_dir<J: UnitJob>(out: &Path, run: &UnitRun<J>) -> Result<DirLock> {
+    let lock = begin_run(out, &run.desc)?;
     for d in ["maps", "parts"] {
         output::prepare_dir(&out.join(d))?;
     }
-    let job_path = out.join("job.json");
-    if !job_path.exists() {
-        output::write_json(&job_path, &Tagged { mode: J::MODE, job })?;
-    }
     remove_stale_temporaries(out);
-    Ok(())
+    Ok(lock)
 }
 
 /// Remove temporaries a killed run left (`.NAME.….tmp`, borex's own naming).
@@ -130,21 +143,26 @@ fn is_finished(out: &Path, files: &[&str]) -> bool {
     files.iter().all(|f| out.join(f).is_file()) && !out.join("parts").exists()
 }
 
-/// Start or resume `job` in OUTDIR. `true`: an unsharded run of this very
-/// job already finished there (its outputs `finished` are in place), so
-/// there is nothing to do; otherwise the folder is open for the units to do.
-pub(crate) fn begin<J: UnitJob>(out: &Path, job: &J, finished: &[&str]) -> Result<bool> {
-    if job.shard() == Shard::ALL && is_finished(out, finished) {
-        check_out_dir(out, job)?;
-        return Ok(true);
-    }
-    open_out_dir(out, job)?;
-    Ok(false)
+/// A run's folder, open and locked.
+pub(crate) struct Begun {
+    pub _lock: DirLock,
+    /// An unsharded run of this very job already finished there (its outputs
+    /// are in place): nothing to do.
+    pub finished: bool,
 }
 
-/// The units of `job`'s shard that have no record yet.
-pub(crate) fn todo<J: UnitJob>(out: &Path, job: &J) -> Vec<usize> {
-    job.shard().range(job.units()).filter(|&k| !record_path::<J>(out, k).exists()).collect()
+/// Start or resume `run` in OUTDIR (its outputs, once finished, are `finished`).
+pub(crate) fn begin<J: UnitJob>(out: &Path, run: &UnitRun<J>, finished: &[&str]) -> Result<Begun> {
+    if run.shard() == Shard::ALL && is_finished(out, finished) {
+        let lock = begin_run(out, &run.desc)?;
+        return Ok(Begun { _lock: lock, finished: true });
+    }
+    Ok(Begun { _lock: open_out_dir(out, run)?, finished: false })
+}
+
+/// The units of `run`'s shard that have no record yet.
+pub(crate) fn todo<J: UnitJob>(out: &Path, run: &UnitRun<J>) -> Vec<usize> {
+    run.shard().range(run.plan.units()).filter(|&k| !record_path::<J>(out, k).exists()).collect()
 }
 
 /// Mark a unit done: its maps and segment are written, now its record.
@@ -166,12 +184,10 @@ pub(crate) fn finalize<J: UnitJob>(
     let mut missing = vec![];
     for k in 0..job.units() {
         let p = record_path::<J>(out, k);
-        match std::fs::read_to_string(&p) {
-            Ok(text) => records.push(
-                serde_json::from_str::<Record>(&text)
-                    .map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?,
-            ),
-            Err(_) => missing.push(k),
+        if p.exists() {
+            records.push(Record::read(&p)?);
+        } else {
+            missing.push(k);
         }
     }
     if let Some(first) = missing.first() {
@@ -193,35 +209,42 @@ pub(crate) fn finalize<J: UnitJob>(
 }
 
 /// Copy the units of `video --shard` folders into `out`: the same job, every
-/// shard once, every unit done. Returns the unsharded job (for the caller to
-/// [`finalize`]) and the records copied.
-pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Vec<Record>)> {
-    let jobs = shards
-        .iter()
-        .map(|d| read_job::<J>(d).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
-        .collect::<Result<Vec<J>>>()?;
-    if let Some((dir, _)) = shards.iter().zip(&jobs).find(|(_, j)| j.shard() == Shard::ALL) {
+/// shard once, every unit done. Returns the unsharded run (for the caller to
+/// [`finalize`] under the returned lock) and the records copied.
+pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitRun<J>, Vec<Record>, DirLock)> {
+    let runs = shards.iter().map(|d| UnitRun::<J>::read(d)).collect::<Result<Vec<_>>>()?;
+    if let Some((dir, _)) = shards.iter().zip(&runs).find(|(_, r)| r.shard() == Shard::ALL) {
         return Err(BorexError::invalid(format!(
             "{}: an unsharded run (it ran without --shard), not a shard: there is nothing to merge{}",
             dir.display(),
             if dir.join("parts").exists() { "; rerun its command to finish it" } else { "; its outputs are complete" }
         )));
     }
-    let first = jobs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?.with_shard(Shard::ALL);
-    let count = jobs[0].shard().count;
+    let first = runs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    let whole = UnitRun { desc: first.desc.with_shard(Shard::ALL), plan: first.plan.clone() };
+    let count = first.shard().count;
     let mut seen = vec![false; count];
-    for (dir, j) in shards.iter().zip(&jobs) {
-        if j.with_shard(Shard::ALL) != first || j.shard().count != count {
+    for (dir, r) in shards.iter().zip(&runs) {
+        let mut why = whole.desc.differences(&r.desc.with_shard(Shard::ALL));
+        if r.shard().count != count {
+            why.push(Difference {
+                what: "the shard count".into(),
+                recorded: count.to_string(),
+                now: r.shard().count.to_string(),
+            });
+        }
+        if !why.is_empty() {
             return Err(BorexError::invalid(format!(
-                "{}: a shard of another job (other input or settings)",
-                dir.display()
+                "{}: a shard of another job (other input or settings: {})",
+                dir.display(),
+                explain(&why, &format!("in {}", shards[0].display()), "here")
             )));
         }
-        if std::mem::replace(&mut seen[j.shard().index], true) {
+        if std::mem::replace(&mut seen[r.shard().index], true) {
             return Err(BorexError::invalid(format!(
                 "{}: shard {}/{count} given twice",
                 dir.display(),
-                j.shard().index
+                r.shard().index
             )));
         }
     }
@@ -230,23 +253,25 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Ve
     }
     // Every record is read before anything is written, so an unfinished shard leaves `out` untouched.
     let mut copies = vec![];
-    for (dir, j) in shards.iter().zip(&jobs) {
-        for k in j.shard().range(j.units()) {
+    for (dir, r) in shards.iter().zip(&runs) {
+        for k in r.shard().range(r.plan.units()) {
             let p = record_path::<J>(dir, k);
-            let text = std::fs::read_to_string(&p).map_err(|_| {
-                BorexError::invalid(format!(
+            if !p.exists() {
+                return Err(BorexError::invalid(format!(
                     "{}: {} {k} of shard {}/{count} is not done; rerun that shard",
                     dir.display(),
                     J::UNIT,
-                    j.shard().index
-                ))
-            })?;
-            let rec: Record =
-                serde_json::from_str(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", p.display())))?;
+                    r.shard().index
+                )));
+            }
+            let rec = Record::read(&p)?;
+            if rec.unit != k {
+                return Err(BorexError::invalid(format!("{}: not the record of {} {k}", p.display(), J::UNIT)));
+            }
             copies.push((dir, rec));
         }
     }
-    open_out_dir(out, &first)?;
+    let lock = open_out_dir(out, &whole)?;
     let mut records = vec![];
     for (dir, rec) in copies {
         for m in &rec.maps {
@@ -257,7 +282,15 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Ve
         commit_unit::<J>(out, &rec)?;
         records.push(rec);
     }
-    Ok((first, records))
+    Ok((whole, records, lock))
+}
+
+/// A record's map file name as borex writes it (`maps/NAME.npy`), so a
+/// crafted record cannot name a file outside the shard's or OUTDIR's `maps/`.
+fn is_map_name(m: &str) -> bool {
+    m.strip_prefix("maps/")
+        .and_then(|n| n.strip_suffix(".npy"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
 }
 
 /// Copy through a temporary name, so a copy is whole or absent.
@@ -270,25 +303,70 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 /// ran in (all must be one job). Returns the mode and the frames (frame mode)
 /// or clips (clip mode) merged.
 pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
-    let modes = shards
+    let kinds = shards
         .iter()
-        .map(|d| job_value(d).map(|(m, _)| m).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
+        .map(|d| {
+            JobDescription::read(d)?.map(|j| j.kind).ok_or_else(|| {
+                BorexError::invalid(format!("{}: not a `borex video` output (no job.json)", d.display()))
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
-    let first = modes.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
-    if let Some(k) = modes.iter().position(|m| m != first) {
+    let first = *kinds.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    let mode = |k: JobKind| match k {
+        JobKind::VideoFrame => "frame",
+        JobKind::VideoClip => "clip",
+        _ => "",
+    };
+    if let Some(k) = kinds.iter().position(|m| *m != first) {
+        if mode(kinds[k]).is_empty() || mode(first).is_empty() {
+            let (dir, kind) = if mode(first).is_empty() { (&shards[0], first) } else { (&shards[k], kinds[k]) };
+            return Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `borex video` shard",
+                dir.display(),
+                kind.command()
+            )));
+        }
         return Err(BorexError::invalid(format!(
-            "{}: a --mode {} shard, but {} is --mode {first}: merge the shards of one job",
+            "{}: a --mode {} shard, but {} is --mode {}: merge the shards of one job",
             shards[k].display(),
-            modes[k],
-            shards[0].display()
+            mode(kinds[k]),
+            shards[0].display(),
+            mode(first)
         )));
     }
-    let n = match first.as_str() {
-        "frame" => super::run::merge(shards, out)?,
-        "clip" => super::clip::merge(shards, out)?,
+    let n = match first {
+        JobKind::VideoFrame => super::run::merge(shards, out)?,
+        JobKind::VideoClip => super::clip::merge(shards, out)?,
         other => {
-            return Err(BorexError::invalid(format!("{}: job.json has an unknown mode {other:?}", shards[0].display())))
+            return Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `borex video` shard",
+                shards[0].display(),
+                other.command()
+            )))
         }
     };
-    Ok((first.clone(), n))
+    Ok((mode(first).to_string(), n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_name_only_files_in_maps() {
+        let good = br#"{"unit": 3, "maps": ["maps/frame_000012.npy"], "rows": [["12", "0.4"]]}"#;
+        let r = Record::from_json_bytes(good).unwrap();
+        assert_eq!((r.unit, r.maps.len(), r.rows[0][0].as_str()), (3, 1, "12"));
+        for (bytes, needle) in [
+            (&br#"{"unit": 0, "maps": ["../../etc/x.npy"], "rows": []}"#[..], "names the map \"../../etc/x.npy\""),
+            (br#"{"unit": 0, "maps": ["maps/../x.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"unit": 0, "maps": ["/abs.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"unit": -1, "maps": [], "rows": []}"#, "not a borex unit record"),
+            (br#"{"unit": 0, "maps": [], "rows": [], "extra": 1}"#, "unknown field"),
+            (b"\xff\xfe", "not a borex unit record"),
+        ] {
+            let e = Record::from_json_bytes(bytes).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle:?} not in {e:?}");
+        }
+    }
 }

@@ -14,17 +14,19 @@
 //! a group, so a resumed run or a shard starts each group cold at its
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
-use super::resume::{self, Record, UnitJob};
+use super::resume::{self, Record, UnitJob, UnitRun};
 use super::{FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
-use crate::job::ms;
+use crate::job::description::{Inputs, ModelId};
+use crate::job::{ms, JobDescription, JobKind};
 use crate::model::Classifier;
 use crate::output;
 use crate::refine::bulk::{drive_groups, Shard, UnitResult};
 use crate::refine::pipeline::{RefineJob, RefineUnit, Source};
 use crate::refine::RefineConfig;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -55,35 +57,28 @@ pub struct WarmStart {
     pub iters: usize,
 }
 
-/// `job.json`: what a resumed run or a shard being merged must match.
+/// Frame mode's plan (the `plan` of `job.json`): the input, its frames and
+/// how they are cut into groups; a resumed run or a shard being merged must match it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JobFile {
     pub input: String,
     pub info: VideoInfo,
     pub selection: FrameSelection,
     pub lockstep: usize,
     pub stack: bool,
-    /// Every refine setting (class, prior, config, model, metrics).
-    pub settings: serde_json::Value,
     /// Selected frames and the groups of `lockstep` they form.
     pub frames: usize,
     pub groups: usize,
-    pub shard: Shard,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<WarmStart>,
 }
 
 impl UnitJob for JobFile {
-    const MODE: &'static str = "frame";
+    const KIND: JobKind = JobKind::VideoFrame;
     const UNIT: &'static str = "group";
     fn units(&self) -> usize {
         self.groups
-    }
-    fn shard(&self) -> Shard {
-        self.shard
-    }
-    fn with_shard(&self, shard: Shard) -> Self {
-        Self { shard, ..self.clone() }
     }
 }
 
@@ -132,16 +127,23 @@ pub struct VideoSummary {
     pub finished: bool,
 }
 
-fn settings(job: &RefineJob, model: &Classifier) -> serde_json::Value {
-    serde_json::json!({
-        "class": format!("{:?}", job.class),
-        "prior": job.prior.method(),
-        "refine": job.config,
-        "baseline": job.config.baseline,
-        "metrics": job.metrics,
-        "insertion_starts": job.insertion_starts,
-        "model": model.path(),
-    })
+/// The job description of a frame-mode run: every refine setting, and the
+/// video settings that change which frames are refined or how a warm chain runs.
+fn description(job: &VideoJob, model: &Classifier) -> Result<JobDescription> {
+    let mut settings = job.refine.settings()?;
+    settings.remove("--full-res");
+    settings.insert("--every".into(), json!(job.selection.every));
+    settings.insert("--frames".into(), json!([job.selection.start, job.selection.end]));
+    settings.insert("--lockstep".into(), json!(job.lockstep));
+    settings.insert("--stack".into(), json!(job.stack));
+    settings.insert("--warm-start".into(), json!(job.warm));
+    Ok(JobDescription::new(
+        JobKind::VideoFrame,
+        ModelId::of(model)?,
+        settings,
+        Inputs::of(std::slice::from_ref(&job.input)),
+        job.shard,
+    ))
 }
 
 fn map_name(frame: u64) -> String {
@@ -178,19 +180,20 @@ pub fn run(
         selection: job.selection,
         lockstep: f,
         stack: job.stack,
-        settings: settings(job.refine, model),
         frames: indices.len(),
         groups,
-        shard: job.shard,
         warm: job.warm,
     };
+    let run = UnitRun::new(description(job, model)?, file)?;
+    let file = &run.plan;
     let out = &job.out_dir;
-    if resume::begin(out, &file, &FINISHED)? {
+    let begun = resume::begin(out, &run, &FINISHED)?;
+    if begun.finished {
         return Ok(VideoSummary { frames: indices.len(), refined: 0, kept: indices.len(), finished: true });
     }
 
     let mine = job.shard.range(groups);
-    let todo = resume::todo(out, &file);
+    let todo = resume::todo(out, &run);
     let group_frames = |g: usize| &indices[g * per_group..((g + 1) * per_group).min(indices.len())];
     let todo_frames: Vec<u64> = todo.iter().flat_map(|&g| group_frames(g).iter().copied()).collect();
     let group_of = |frame: u64| indices.binary_search(&frame).expect("a selected frame") / per_group;
@@ -338,7 +341,7 @@ pub fn run(
     )?;
     bar.finish_and_clear();
     let finished = if job.shard == Shard::ALL {
-        finalize(out, &file)?;
+        finalize(out, file)?;
         true
     } else {
         false
@@ -396,7 +399,7 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
 /// Join the folders of frame-mode `video --shard` runs into `out` and finish
 /// it as an unsharded run would. Returns the number of frames.
 pub fn merge(shards: &[PathBuf], out: &Path) -> Result<usize> {
-    let (whole, records) = resume::merge::<JobFile>(shards, out)?;
-    finalize(out, &whole)?;
+    let (whole, records, _lock) = resume::merge::<JobFile>(shards, out)?;
+    finalize(out, &whole.plan)?;
     Ok(records.iter().map(|r| r.rows.len()).sum())
 }

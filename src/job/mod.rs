@@ -1,5 +1,13 @@
 //! What every image job shares: load and preprocess the image, pick the
-//! class, read external maps, score maps with insertion/deletion.
+//! class, read external maps, score maps with insertion/deletion; and what
+//! every resumable run shares: its description ([`description`]), the lock
+//! on its folder ([`lock`]) and safe names for its sub-folders ([`names`]).
+
+pub mod description;
+pub mod lock;
+pub mod names;
+
+pub use description::{begin_run, JobDescription, JobKind};
 
 use crate::compute::ImageKernels;
 use crate::error::{BorexError, Result};
@@ -33,6 +41,17 @@ impl std::str::FromStr for ClassSpec {
                 .map_err(|_| format!("class id {i} is negative: ids start at 0"));
         }
         Ok(ClassSpec::Name(t.to_string()))
+    }
+}
+
+/// As the user wrote it: `"top1"`, a class id, or a label name (job descriptions, reports).
+impl serde::Serialize for ClassSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            ClassSpec::Top1 => s.serialize_str("top1"),
+            ClassSpec::Id(i) => s.serialize_u64(*i as u64),
+            ClassSpec::Name(n) => s.serialize_str(n),
+        }
     }
 }
 
@@ -112,15 +131,31 @@ pub fn causal_metrics(
     class: usize,
     starts: &[InsertionStart],
 ) -> Result<serde_json::Value> {
-    let mut out = json!({"deletion": causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?.auc});
+    Ok(causal_metrics_with_curves(scorer, kernels, x, map, class, starts)?.0)
+}
+
+/// [`causal_metrics`] and the curves themselves (`{"deletion": [...], "insertion_<start>": [...]}`:
+/// P_c after each step, the untouched start first), for `curves.json` and `borex report`.
+pub fn causal_metrics_with_curves(
+    scorer: &Scorer,
+    kernels: &dyn ImageKernels,
+    x: ArrayView3<f32>,
+    map: ArrayView2<f32>,
+    class: usize,
+    starts: &[InsertionStart],
+) -> Result<(serde_json::Value, serde_json::Value)> {
+    let deletion = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
+    let mut out = json!({"deletion": deletion.auc});
+    let mut curves = json!({"deletion": deletion.scores});
     for (i, &start) in starts.iter().enumerate() {
-        let auc = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?.auc;
+        let c = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?;
         if i == 0 {
-            out["insertion"] = json!(auc);
+            out["insertion"] = json!(c.auc);
         }
-        out[format!("insertion_{}", start.name())] = json!(auc);
+        out[format!("insertion_{}", start.name())] = json!(c.auc);
+        curves[format!("insertion_{}", start.name())] = json!(c.scores);
     }
-    Ok(out)
+    Ok((out, curves))
 }
 
 /// Milliseconds with two decimals, for reports.

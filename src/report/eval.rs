@@ -1,0 +1,426 @@
+//! Pages of `borex eval` (summary tables, paired tests, plots, per-image
+//! rows with their maps and curves) and `borex eval mosaic` (each mosaic
+//! with its maps, the per-mosaic table and the reliability table).
+
+use super::html::{self, esc, img, legend, num, png_uri, Cell, Scale};
+use super::svg::{self, Series};
+use super::views::{read_json, read_map, read_png, Csv};
+use super::Problems;
+use crate::error::Result;
+use serde_json::Value;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+const METRIC_NAMES: [(&str, &str); 5] = [
+    ("insertion_blur", "insertion (blur start) ↑"),
+    ("insertion_zero", "insertion (zero start) ↑"),
+    ("deletion", "deletion ↓"),
+    ("ins_del_blur", "insertion(blur) − deletion ↑"),
+    ("ins_del_zero", "insertion(zero) − deletion ↑"),
+];
+
+fn f(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn mean_std(v: &Value) -> String {
+    match (v.get("mean").and_then(f), v.get("std").and_then(f), v.get("n").and_then(|n| n.as_u64())) {
+        (Some(m), Some(s), Some(n)) => format!("{} ± {} (n = {n})", num(Some(m)), num(Some(s))),
+        (Some(m), None, Some(n)) => format!("{} (n = {n})", num(Some(m))),
+        _ => "–".into(),
+    }
+}
+
+fn tests_rows(rows: &mut Vec<Vec<Cell>>, who: &str, against: &str, tests: &Value) {
+    for t in tests.as_array().into_iter().flatten() {
+        let w = t.get("wilcoxon").cloned().unwrap_or(Value::Null);
+        rows.push(vec![
+            Cell::text(who),
+            Cell::text(against),
+            Cell::text(t.get("metric").and_then(|m| m.as_str()).unwrap_or("?")),
+            Cell::num(t.get("mean_gain").and_then(f)),
+            Cell::html(
+                format!(
+                    "{} / {}",
+                    t.get("wins").and_then(|v| v.as_u64()).unwrap_or(0),
+                    t.get("n").and_then(|v| v.as_u64()).unwrap_or(0)
+                ),
+                &t.get("wins").and_then(|v| v.as_u64()).unwrap_or(0).to_string(),
+            ),
+            Cell::num(w.get("w").and_then(f)),
+            Cell::num(w.get("p").and_then(f)),
+            Cell::num(w.get("rank_biserial").and_then(f)),
+        ]);
+    }
+}
+
+/// `borex eval`: `summary.json`, `results.csv`, `plots/`, `runs/`.
+pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
+    let summary: Value = read_json(&dir.join("summary.json"))?;
+    let results = Csv::read(&dir.join("results.csv"))?;
+    let mut s = String::new();
+    let mut info = vec![];
+    for k in ["command", "model", "machine", "images", "seeds"] {
+        if let Some(v) = summary.get(k) {
+            info.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+        }
+    }
+    s.push_str(&html::kv_table("Run", &info));
+
+    // Summary tables: mean ± std per method and map.
+    s.push_str("<h2 id=\"summary\">Summary</h2>");
+    let mut test_rows = vec![];
+    for m in summary.get("methods").and_then(|m| m.as_array()).into_iter().flatten() {
+        let method = m.get("method").and_then(|v| v.as_str()).unwrap_or("?");
+        let variants: Vec<&Value> = m.get("variants").and_then(|v| v.as_array()).into_iter().flatten().collect();
+        let _ = write!(
+            s,
+            r#"<div class="scroll"><table><caption>{}: mean ± std per metric</caption><thead><tr><th scope="col">metric</th><th scope="col">prior</th>"#,
+            esc(method)
+        );
+        for v in &variants {
+            let _ = write!(
+                s,
+                r#"<th scope="col">refined: {}</th>"#,
+                esc(v.get("variant").and_then(|v| v.as_str()).unwrap_or("?"))
+            );
+        }
+        s.push_str("</tr></thead><tbody>");
+        for (key, name) in METRIC_NAMES {
+            let _ = write!(s, r#"<tr><th scope="row">{}</th><td>{}</td>"#, esc(name), esc(&mean_std(&m["prior"][key])));
+            for v in &variants {
+                let _ = write!(s, "<td>{}</td>", esc(&mean_std(&v["refined"][key])));
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table></div>");
+        for v in &variants {
+            tests_rows(
+                &mut test_rows,
+                method,
+                &format!("refined {} vs prior", v.get("variant").and_then(|v| v.as_str()).unwrap_or("?")),
+                &v["tests"],
+            );
+        }
+    }
+    for c in summary.get("versus_first").and_then(|m| m.as_array()).into_iter().flatten() {
+        let (m, r) = (c["method"].as_str().unwrap_or("?"), c["reference"].as_str().unwrap_or("?"));
+        tests_rows(&mut test_rows, m, &format!("vs {r}"), &c["tests"]);
+    }
+    s.push_str("<h2 id=\"tests\">Paired tests</h2><p>Two-sided Wilcoxon signed-rank test over (image, seed) pairs; gain: better than the reference when &gt; 0.</p>");
+    if test_rows.is_empty() {
+        s.push_str("<p>No paired tests (one method, no refinement).</p>");
+    } else {
+        s.push_str(&html::sortable_table(
+            "tests",
+            "Paired tests",
+            &["method", "comparison", "metric", "mean gain", "wins / n", "W", "p", "rank-biserial r"],
+            &test_rows,
+        ));
+    }
+    if let Some(fails) = summary.get("failures").and_then(|v| v.as_array()).filter(|a| !a.is_empty()) {
+        s.push_str("<h3>Failures</h3><ul>");
+        for x in fails {
+            let _ = write!(s, "<li>{}: {}</li>", esc(&x["image"].to_string()), esc(x["error"].as_str().unwrap_or("?")));
+        }
+        s.push_str("</ul>");
+    }
+
+    // Plots written by eval.
+    s.push_str("<h2 id=\"plots\">Plots</h2>");
+    let mut plots: Vec<PathBuf> = std::fs::read_dir(dir.join("plots"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect())
+        .unwrap_or_default();
+    plots.sort();
+    if plots.is_empty() {
+        problems.push(format!("{}: no plots", dir.join("plots").display()));
+    }
+    for p in plots {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(i) = problems.keep(read_png(&p)) {
+            let what = if name.starts_with("curves") {
+                "mean insertion and deletion curves per map"
+            } else {
+                "prior vs refined scores, one point per image and seed"
+            };
+            let _ = write!(
+                s,
+                r#"<figure>{}<figcaption>{}: {}</figcaption></figure>"#,
+                img(&png_uri(&i), &format!("Plot {name}: {what}"), r#"style="max-width:100%""#),
+                esc(&name),
+                what
+            );
+        }
+    }
+
+    // Per-image rows, each linking to its maps.
+    let keys: Vec<String> = {
+        let mut k: Vec<String> = results.rows.iter().map(|r| results.get(r, "key").to_string()).collect();
+        k.dedup();
+        k.sort();
+        k.dedup();
+        k
+    };
+    let mut rows = vec![];
+    for r in &results.rows {
+        let key = results.get(r, "key");
+        let pos = keys.iter().position(|k| k == key).unwrap_or(0);
+        let link = if pos < super::runs::MAX_SECTIONS {
+            format!(r##"<a href="#img-{}">{}</a>"##, esc(key), esc(key))
+        } else {
+            esc(key)
+        };
+        let mut cells = vec![
+            Cell::html(link, key),
+            Cell::text(results.get(r, "method")),
+            Cell::num(results.num(r, "seed")),
+            Cell::text(results.get(r, "map")),
+            Cell::html(
+                esc(&format!("{} ({})", results.get(r, "label"), results.get(r, "class"))),
+                results.get(r, "class"),
+            ),
+            Cell::num(results.num(r, "probability")),
+        ];
+        for (m, _) in METRIC_NAMES {
+            cells.push(Cell::num(results.num(r, m)));
+        }
+        rows.push(cells);
+    }
+    s.push_str("<h2 id=\"rows\">Per image</h2>");
+    s.push_str(&html::sortable_table(
+        "results",
+        "results.csv: one row per image, method, seed and map",
+        &[
+            "image",
+            "method",
+            "seed",
+            "map",
+            "class",
+            "probability",
+            "ins. (blur)",
+            "ins. (zero)",
+            "deletion",
+            "ins.−del. (blur)",
+            "ins.−del. (zero)",
+        ],
+        &rows,
+    ));
+    for key in keys.iter().take(super::runs::MAX_SECTIONS) {
+        s.push_str(&eval_image(dir, key, problems));
+    }
+    Ok(s)
+}
+
+/// One image's maps: per method and seed, the prior and every refined map on one scale, and their curves.
+fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
+    let base = dir.join("runs").join(key);
+    let mut s = format!(
+        r#"<section id="img-{}" aria-labelledby="img-{}-h"><h3 id="img-{}-h">{}</h3>"#,
+        esc(key),
+        esc(key),
+        esc(key),
+        esc(key)
+    );
+    let mut groups: Vec<PathBuf> = std::fs::read_dir(&base)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .flat_map(|m| {
+                    std::fs::read_dir(m.path())
+                        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect::<Vec<_>>())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    groups.sort();
+    if groups.is_empty() {
+        problems.push(format!("{}: no maps", base.display()));
+        s.push_str(&html::missing("no maps under runs/ for this image"));
+    }
+    for g in groups {
+        let mut recs: Vec<(String, Value, Option<ndarray::Array2<f32>>)> = vec![];
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&g)
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect())
+            .unwrap_or_default();
+        // The prior first, then the refinements by name.
+        files.sort_by_key(|p| (p.file_stem().is_none_or(|s| s != "prior"), p.clone()));
+        for jf in files {
+            let Some(rec) = problems.keep(read_json::<Value>(&jf)) else { continue };
+            let map = problems.keep(read_map(&jf.with_extension("npy")));
+            let label = match rec.get("variant").and_then(|v| v.as_str()) {
+                Some(v) => format!("refined: {v}"),
+                None => "prior".into(),
+            };
+            recs.push((label, rec, map));
+        }
+        let Some((_, first, _)) = recs.first() else { continue };
+        let (method, seed) = (first["method"].as_str().unwrap_or("?").to_string(), first["seed"].to_string());
+        let views: Vec<_> = recs.iter().filter_map(|r| r.2.as_ref().map(|m| m.view())).collect();
+        let scale = Scale::of(&views);
+        let _ = write!(s, r#"<h4>{} · seed {}</h4><div class="row">"#, esc(&method), esc(&seed));
+        for (label, rec, map) in &recs {
+            let sc = &rec["scores"];
+            let cap = format!(
+                "{label}: insertion (blur) {}, deletion {}",
+                num(sc.get("insertion_blur").and_then(f)),
+                num(sc.get("deletion").and_then(f))
+            );
+            match map {
+                Some(m) => {
+                    let _ = write!(
+                        s,
+                        r#"<figure class="panel" data-panel="eval-map">{}<figcaption>{}</figcaption></figure>"#,
+                        img(
+                            &png_uri(&html::colorize(m.view(), &scale)),
+                            &format!("{method} {label} map of {key}, seed {seed}"),
+                            ""
+                        ),
+                        esc(&cap)
+                    );
+                }
+                None => s.push_str(&html::missing(&format!("{label}: map missing or unreadable"))),
+            }
+        }
+        let curves: Vec<(String, Vec<f32>)> = recs
+            .iter()
+            .flat_map(|(label, rec, _)| {
+                ["insertion_blur", "deletion"].into_iter().filter_map(move |k| {
+                    let v: Vec<f32> = rec["scores"]["curves"][k]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|x| x.as_f64().map(|x| x as f32))
+                        .collect();
+                    (!v.is_empty()).then(|| (format!("{label} {k} (AUC {})", num(Some(super::auc(&v))),), v))
+                })
+            })
+            .collect();
+        if !curves.is_empty() {
+            let series: Vec<Series> = curves.iter().map(|(n, v)| Series { name: n.clone(), values: v }).collect();
+            s.push_str(&svg::curves(
+                &format!("{key}: {method}, seed {seed}"),
+                "fraction of pixels inserted / deleted",
+                "P(class)",
+                &series,
+            ));
+        }
+        s.push_str("</div>");
+        s.push_str(&legend(&scale, "This group's maps share this scale"));
+    }
+    s.push_str(r##"<p><a href="#rows">back to the table</a></p></section>"##);
+    s
+}
+
+/// `borex eval mosaic`: `summary.json`, `mosaics.csv`, `mosaics/`.
+pub fn mosaic(dir: &Path, problems: &mut Problems) -> Result<String> {
+    let summary: Value = read_json(&dir.join("summary.json"))?;
+    let csv = Csv::read(&dir.join("mosaics.csv"))?;
+    let methods: Vec<String> =
+        summary.get("methods").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
+    let mut s = String::new();
+    let mut info = vec![];
+    for k in ["command", "folder", "seed"] {
+        if let Some(v) = summary.get(k) {
+            info.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+        }
+    }
+    s.push_str(&html::kv_table("Run", &info));
+
+    // Reliability: mean per method, Krippendorff's α, Spearman between methods.
+    s.push_str("<h2 id=\"reliability\">Reliability</h2>");
+    let mut rows = vec![];
+    for r in summary.get("reliability").and_then(|v| v.as_array()).into_iter().flatten() {
+        let mut cells = vec![Cell::text(r["metric"].as_str().unwrap_or("?"))];
+        for m in &methods {
+            cells.push(Cell::num(r["mean"][m].as_f64()));
+        }
+        cells.push(Cell::num(r["alpha"].as_f64()));
+        rows.push(cells);
+    }
+    let mut headers: Vec<String> = vec!["metric".into()];
+    headers.extend(methods.iter().map(|m| format!("mean: {m}")));
+    headers.push("Krippendorff α (ordinal)".into());
+    let hs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    s.push_str(&html::sortable_table(
+        "reliability",
+        "Per metric: mean over mosaics where defined (– undefined), and the reliability of the method ranking",
+        &hs,
+        &rows,
+    ));
+
+    // Per-mosaic rows.
+    let mut rows = vec![];
+    for row in &csv.rows {
+        let mut cells = vec![];
+        for (h, v) in csv.header.iter().zip(row) {
+            cells.push(if h == "mosaic" {
+                let n: usize = v.parse().unwrap_or(0);
+                Cell::html(format!(r##"<a href="#mosaic-{n}">{}</a>"##, esc(v)), v)
+            } else if h == "tiles" || h == "method" || h == "target_folder" {
+                Cell::text(v)
+            } else {
+                Cell::num(v.parse().ok())
+            });
+        }
+        rows.push(cells);
+    }
+    let hs: Vec<&str> = csv.header.iter().map(String::as_str).collect();
+    s.push_str("<h2 id=\"rows\">Per mosaic and method</h2>");
+    s.push_str(&html::sortable_table("mosaics", "mosaics.csv (empty: undefined)", &hs, &rows));
+
+    // Each mosaic with its maps (written by eval mosaic as mosaics/mosaic_NNN_METHOD.npy).
+    s.push_str("<h2>Mosaics</h2>");
+    let mut pngs: Vec<PathBuf> = std::fs::read_dir(dir.join("mosaics"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "png")
+                        && p.file_stem().is_some_and(|s| s.to_string_lossy().matches('_').count() == 1)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    pngs.sort();
+    for (i, p) in pngs.iter().enumerate().take(super::runs::MAX_SECTIONS) {
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let n: usize = stem.trim_start_matches("mosaic_").parse().unwrap_or(i);
+        let _ = write!(s, r#"<section id="mosaic-{n}"><h3>Mosaic {n}</h3><div class="row">"#);
+        if let Some(im) = problems.keep(read_png(p)) {
+            let _ = write!(
+                s,
+                r#"<figure class="panel">{}<figcaption>{}</figcaption></figure>"#,
+                img(&png_uri(&im), &format!("Mosaic {n}: four tiles, two of the target class"), ""),
+                esc(&stem)
+            );
+        }
+        let maps: Vec<(String, ndarray::Array2<f32>)> = methods
+            .iter()
+            .filter_map(|m| {
+                let mp = p.with_file_name(format!("{stem}_{}.npy", crate::eval::file_safe(m)));
+                if mp.exists() {
+                    problems.keep(read_map(&mp)).map(|a| (m.clone(), a))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (m, a) in &maps {
+            let sc = Scale::of(&[a.view()]);
+            let _ = write!(
+                s,
+                r#"<figure class="panel" data-panel="mosaic-map">{}<figcaption>{} (own min–max scale)</figcaption></figure>"#,
+                img(&png_uri(&html::colorize(a.view(), &sc)), &format!("{m} map of mosaic {n}"), ""),
+                esc(m)
+            );
+        }
+        if maps.is_empty() {
+            s.push_str(&html::missing("no maps saved for this mosaic (runs before borex report saved none)"));
+        }
+        s.push_str(r##"</div><p><a href="#rows">back to the table</a></p></section>"##);
+    }
+    if pngs.is_empty() {
+        problems.push(format!("{}: no mosaic images", dir.join("mosaics").display()));
+    }
+    Ok(s)
+}

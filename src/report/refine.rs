@@ -1,0 +1,330 @@
+//! The refine page (and each image's section of a many-image run): image,
+//! prior and refined maps on one colour scale, overlays, the queries drawn
+//! on the image, a step-through of the posterior after each query,
+//! insertion/deletion curves, settings, timings and the model.
+
+use super::html::{self, esc, img, legend, num, png_uri, Cell, Scale};
+use super::svg::{self, Series};
+use super::views::{read_json, read_map, read_png, CurvesFile, RefineReport};
+use super::Problems;
+use crate::error::Result;
+use ndarray::Array2;
+use std::fmt::Write;
+use std::path::Path;
+
+/// At most this many posterior maps in the step-through (evenly spaced beyond it).
+pub const MAX_STEPS: usize = 50;
+
+/// What a section needs to show and what a table row needs to say about it.
+pub struct Loaded {
+    pub report: RefineReport,
+    pub image: Option<image::RgbImage>,
+    pub prior: Option<Array2<f32>>,
+    pub refined: Option<Array2<f32>>,
+    pub curves: Option<CurvesFile>,
+}
+
+/// Read a refine folder; `report.json` must be there, the rest is marked missing in `problems`.
+pub fn load(dir: &Path, problems: &mut Problems) -> Result<Loaded> {
+    let report: RefineReport = read_json(&dir.join("report.json"))?;
+    let prior = problems.keep(read_map(&dir.join("prior.npy")));
+    let refined = problems.keep(read_map(&dir.join("refined.npy")));
+    let (h, w) = report.input_size().or(prior.as_ref().map(|p| p.dim())).unwrap_or((0, 0));
+    let image = problems.keep(read_png(&dir.join("overlay.png"))).and_then(|o| {
+        // overlay.png's first panel is the model input as RGB.
+        if h == 0 || o.width() < w as u32 || o.height() < h as u32 {
+            problems.push(format!("{}: smaller than the {h}×{w} model input", dir.join("overlay.png").display()));
+            return None;
+        }
+        Some(image::imageops::crop_imm(&o, 0, 0, w as u32, h as u32).to_image())
+    });
+    for (name, m) in [("prior.npy", &prior), ("refined.npy", &refined)] {
+        if let Some(m) = m {
+            if h > 0 && m.dim() != (h, w) {
+                problems.push(format!("{}: {:?}, the report says {h}×{w}", dir.join(name).display(), m.dim()));
+            }
+        }
+    }
+    let curves_path = dir.join("curves.json");
+    let curves = if curves_path.exists() {
+        problems.keep(read_json::<CurvesFile>(&curves_path))
+    } else {
+        problems.push(format!(
+            "{}: absent (written by refine since borex report; the curves are left out, the AUCs are shown)",
+            curves_path.display()
+        ));
+        None
+    };
+    Ok(Loaded { report, image, prior, refined, curves })
+}
+
+/// (label, prior, refined, higher is better) for each metric the report has.
+pub fn scores(r: &RefineReport) -> Vec<(&'static str, Option<f64>, Option<f64>, bool)> {
+    let mut v = vec![];
+    if r.prior.insertion_blur.is_some() || r.refined.insertion_blur.is_some() {
+        v.push(("insertion (blur start)", r.prior.insertion_blur, r.refined.insertion_blur, true));
+    }
+    if r.prior.insertion_zero.is_some() || r.refined.insertion_zero.is_some() {
+        v.push(("insertion (zero start)", r.prior.insertion_zero, r.refined.insertion_zero, true));
+    }
+    if v.is_empty() {
+        v.push(("insertion", r.prior.insertion, r.refined.insertion, true));
+    }
+    v.push(("deletion", r.prior.deletion, r.refined.deletion, false));
+    v
+}
+
+/// The gain refined over prior (deletion: lower is better, so prior − refined).
+pub fn gain(p: Option<f64>, r: Option<f64>, higher: bool) -> Option<f64> {
+    Some(if higher { r? - p? } else { p? - r? })
+}
+
+/// One refine's section. `id` prefixes element ids; `steps` adds the posterior step-through.
+pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> String {
+    let r = &l.report;
+    let mut s = String::new();
+    let n = r.observations.len();
+    let _ = write!(
+        s,
+        "<p>Class <strong>{}</strong>, probability {}; prior <code>{}</code>, {n} queries, {} model evaluations.</p>",
+        esc(&r.class_name()),
+        num(r.probability),
+        esc(r.prior.method.as_deref().unwrap_or("?")),
+        r.model_evaluations.map_or("?".into(), |v| v.to_string()),
+    );
+    let step_maps = match (&l.prior, steps) {
+        (Some(p), true) => problems.keep(
+            super::steps::posterior_steps(r, p.view(), MAX_STEPS)
+                .map_err(|e| crate::error::BorexError::invalid(format!("step-through of the posterior: {e}"))),
+        ),
+        _ => None,
+    };
+    let mut views: Vec<ndarray::ArrayView2<f32>> = vec![];
+    views.extend(l.prior.iter().map(|m| m.view()));
+    views.extend(l.refined.iter().map(|m| m.view()));
+    if let Some(st) = &step_maps {
+        views.extend(st.maps.iter().map(|(_, m)| m.view()));
+    }
+    let scale = Scale::of(&views);
+
+    // Image, prior, refined, overlays: one colour scale.
+    s.push_str(r#"<div class="row maps">"#);
+    match &l.image {
+        Some(i) => panel(&mut s, &png_uri(i), "The model input (the image as the model sees it)", "image", "image"),
+        None => s.push_str(&html::missing("image: overlay.png is missing or unreadable")),
+    }
+    for (name, m, what) in [("prior", &l.prior, "Prior map"), ("refined", &l.refined, "Refined map")] {
+        match m {
+            Some(m) => panel(
+                &mut s,
+                &png_uri(&html::colorize(m.view(), &scale)),
+                &format!("{what} ({name}.npy), mean {}", num(Some(mean(m) as f64))),
+                &format!("{what}, colour scale {} to {}", num(Some(scale.lo as f64)), num(Some(scale.hi as f64))),
+                name,
+            ),
+            None => s.push_str(&html::missing(&format!("{what}: {name}.npy is missing or unreadable"))),
+        }
+    }
+    s.push_str("</div>");
+    s.push_str(&legend(&scale, "Prior, refined and every posterior map share this scale"));
+    if let Some(i) = &l.image {
+        s.push_str(r#"<div class="row maps">"#);
+        for (name, m, what) in [("prior", &l.prior, "Prior"), ("refined", &l.refined, "Refined")] {
+            if let Some(m) = m {
+                panel(
+                    &mut s,
+                    &png_uri(&html::blend(i, m.view(), &scale)),
+                    &format!("{what} map over the image (50 %)"),
+                    &format!("{what} map blended over the image"),
+                    &format!("{name}-overlay"),
+                );
+            }
+        }
+    }
+
+    // Queries: every box on the image (in the overlays' row), the step-through, the table.
+    if n > 0 {
+        if let (Some(i), Some((h, w))) = (&l.image, r.input_size()) {
+            let _ = write!(
+                s,
+                r#"<figure class="panel"><div class="stack">{}<svg class="boxes" viewBox="0 0 {w} {h}" role="img" aria-label="Every query's box on the image">"#,
+                img(&png_uri(i), &format!("The image with the {n} query boxes drawn over it"), "")
+            );
+            for (k, o) in r.observations.iter().enumerate() {
+                let (x, y, bw, bh) = box_rect(o.row, o.col, o.size, h, w);
+                let (c, d) = if o.f > 0.0 { ("#E69F00", "") } else { ("#56B4E9", "4 2") };
+                let _ = write!(
+                    s,
+                    r#"<rect x="{x}" y="{y}" width="{bw}" height="{bh}" fill="none" stroke="{c}" stroke-width="1.5" stroke-dasharray="{d}"><title>query {}: f = {}</title></rect><text x="{}" y="{}" font-size="9" fill="{c}">{}</text>"#,
+                    k + 1,
+                    num(Some(o.f)),
+                    o.col,
+                    o.row,
+                    k + 1
+                );
+            }
+            let _ = write!(s, "</svg></div><figcaption>Each query's box (orange solid: objective &gt; 0, light blue dashed: ≤ 0), numbered in order; the table lists each value.</figcaption></figure>");
+        }
+    }
+    if l.image.is_some() {
+        s.push_str("</div>");
+    }
+    if n > 0 {
+        let _ = write!(s, "<h3 id=\"{id}-queries\">Queries</h3>");
+        if let Some(st) = step_maps {
+            step_through(&mut s, id, l, &st, &scale);
+        }
+        let rows: Vec<Vec<Cell>> = r
+            .observations
+            .iter()
+            .enumerate()
+            .map(|(k, o)| {
+                vec![
+                    Cell::num(Some((k + 1) as f64)),
+                    Cell::num(Some(o.row as f64)),
+                    Cell::num(Some(o.col as f64)),
+                    Cell::num(Some(o.size as f64)),
+                    Cell::num(Some(o.p_inside)),
+                    Cell::num(Some(o.p_outside)),
+                    Cell::num(Some(o.f)),
+                ]
+            })
+            .collect();
+        s.push_str(&html::sortable_table(
+            &format!("{id}-query-table"),
+            "Queries in order: box centre (row, column), half-width, P(class | box kept), P(class | box removed), objective",
+            &["query", "row", "column", "half-width", "P kept", "P removed", "objective"],
+            &rows,
+        ));
+    }
+
+    // Insertion / deletion.
+    let _ = write!(s, "<h3 id=\"{id}-curves\">Insertion and deletion</h3>");
+    let mut t = vec![];
+    for (label, p, q, higher) in scores(r) {
+        t.push((label.to_string(), format!("prior {}, refined {}, gain {}", num(p), num(q), num(gain(p, q, higher)))));
+    }
+    s.push_str(&html::kv_table("AUC (gain: refined better than prior when > 0)", &t));
+    if let Some(c) = &l.curves {
+        let mut series = vec![];
+        for map in ["prior", "refined"] {
+            let Some(m) = c.get(map) else { continue };
+            for (metric, values) in m {
+                let auc = super::auc(values);
+                series.push(Series { name: format!("{map} {metric} (AUC {})", num(Some(auc))), values });
+            }
+        }
+        s.push_str(r#"<div class="row">"#);
+        s.push_str(&svg::curves(
+            "Insertion and deletion curves",
+            "fraction of pixels inserted / deleted (most salient first)",
+            "P(class)",
+            &series,
+        ));
+        s.push_str("</div>");
+    }
+
+    // Settings, timings, model.
+    let _ = write!(s, "<h3 id=\"{id}-settings\">Settings, timings and model</h3>");
+    let mut info = vec![];
+    if let Some(m) = &r.model {
+        info.push(("model".to_string(), m.clone()));
+    }
+    if let Some(i) = &r.image {
+        info.push(("image".to_string(), i.clone()));
+    }
+    html::flatten("device", &r.device, &mut info);
+    s.push_str(r#"<div class="row">"#);
+    s.push_str(&html::kv_table("Run", &info));
+    let timings: Vec<(String, String)> =
+        r.timings_ms.iter().map(|(k, v)| (k.clone(), format!("{} ms", num(Some(*v))))).collect();
+    s.push_str(&html::kv_table("Timings", &timings));
+    let mut settings = vec![];
+    html::flatten("", &r.settings, &mut settings);
+    s.push_str(&html::kv_table("Settings", &settings));
+    s.push_str("</div>");
+    if !r.notes.is_empty() {
+        s.push_str(r#"<ul class="notes">"#);
+        for note in &r.notes {
+            let _ = write!(s, "<li>{}</li>", esc(note));
+        }
+        s.push_str("</ul>");
+    }
+    s
+}
+
+/// A step's map at half resolution when the input is at least 112 pixels on its short side: the posterior
+/// is smooth on the scale of its length scales (≥ 12 pixels at 224²), and it halves the page.
+fn step_view(m: &Array2<f32>) -> Array2<f32> {
+    let (h, w) = m.dim();
+    if h.min(w) >= 112 {
+        crate::output::resize_map(m.view(), h / 2, w / 2)
+    } else {
+        m.clone()
+    }
+}
+
+fn mean(m: &Array2<f32>) -> f32 {
+    m.iter().sum::<f32>() / m.len().max(1) as f32
+}
+
+/// A query's box [r−s, r+s) × [q−s, q+s), clipped: (x, y, width, height).
+fn box_rect(r: u32, q: u32, s: u32, h: usize, w: usize) -> (u32, u32, u32, u32) {
+    let (r0, r1, c0, c1) = (r.saturating_sub(s), (r + s).min(h as u32), q.saturating_sub(s), (q + s).min(w as u32));
+    (c0, r0, c1.saturating_sub(c0), r1.saturating_sub(r0))
+}
+
+fn panel(s: &mut String, uri: &str, caption: &str, alt: &str, class: &str) {
+    let _ = write!(
+        s,
+        r#"<figure class="panel {class}" data-panel="{class}">{}<figcaption>{}</figcaption></figure>"#,
+        img(uri, alt, ""),
+        esc(caption)
+    );
+}
+
+fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, scale: &Scale) {
+    let r = &l.report;
+    let n = r.observations.len();
+    let Some((h, w)) = r.input_size() else { return };
+    let steps: Vec<serde_json::Value> = st
+        .maps
+        .iter()
+        .map(|(k, m)| {
+            let o = &r.observations[k - 1];
+            let (x, y, bw, bh) = box_rect(o.row, o.col, o.size, h, w);
+            serde_json::json!({
+                "src": png_uri(&html::colorize(step_view(m).view(), scale)),
+                "alt": format!("Posterior mean map after query {k} of {n}"),
+                "label": format!("after query {k} of {n}: box at row {}, column {}, half-width {}; objective {}", o.row, o.col, o.size, num(Some(o.f))),
+                "box": [x, y, bw, bh],
+            })
+        })
+        .collect();
+    let last = steps.len().saturating_sub(1);
+    let data = serde_json::json!({ "steps": steps }).to_string().replace("</", "<\\/");
+    let first = &steps[last];
+    let _ = write!(
+        s,
+        r#"<section class="steps" data-steps="{id}-steps-data" aria-labelledby="{id}-steps-h"><h4 id="{id}-steps-h">The posterior after each query</h4>
+<div class="controls"><button type="button" class="prev" aria-label="previous query">◀ previous</button><label for="{id}-step">query</label><input type="range" id="{id}-step" min="0" max="{last}" step="1" value="{last}" aria-describedby="{id}-step-label"><button type="button" class="next" aria-label="next query">next ▶</button></div>
+<p class="step-label" id="{id}-step-label" aria-live="polite">{label}</p><div class="row">"#,
+        label = esc(first["label"].as_str().unwrap_or_default())
+    );
+    if let Some(i) = &l.image {
+        let _ = write!(
+            s,
+            r##"<figure class="panel"><div class="stack">{}<svg class="boxes" viewBox="0 0 {w} {h}" aria-hidden="true"><rect class="step-box" fill="none" stroke="#E69F00" stroke-width="2.5"/></svg></div><figcaption>This query's box</figcaption></figure>"##,
+            img(&png_uri(i), "The image with the current query's box", "")
+        );
+    }
+    let _ = write!(
+        s,
+        r#"<figure class="panel step" data-panel="step">{}<figcaption>Posterior mean map after the query (same scale as above)</figcaption></figure></div><script type="application/json" id="{id}-steps-data">{data}</script></section>"#,
+        img(
+            first["src"].as_str().unwrap_or_default(),
+            first["alt"].as_str().unwrap_or_default(),
+            r#"class="step-map""#
+        )
+    );
+}
