@@ -213,9 +213,6 @@ pub(crate) fn finalize<J: UnitJob>(
 /// [`finalize`] under the returned lock) and the records copied.
 pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitRun<J>, Vec<Record>, DirLock)> {
     let runs = shards.iter().map(|d| UnitRun::<J>::read(d)).collect::<Result<Vec<_>>>()?;
-    let first = runs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
-    let whole = UnitRun { desc: first.desc.with_shard(Shard::ALL), plan: first.plan.clone() };
-    let count = first.shard().count;
     if let Some((dir, _)) = shards.iter().zip(&runs).find(|(_, r)| r.shard() == Shard::ALL) {
         return Err(BorexError::invalid(format!(
             "{}: an unsharded run (it ran without --shard), not a shard: there is nothing to merge{}",
@@ -223,6 +220,9 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitR
             if dir.join("parts").exists() { "; rerun its command to finish it" } else { "; its outputs are complete" }
         )));
     }
+    let first = runs.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    let whole = UnitRun { desc: first.desc.with_shard(Shard::ALL), plan: first.plan.clone() };
+    let count = first.shard().count;
     let mut seen = vec![false; count];
     for (dir, r) in shards.iter().zip(&runs) {
         let mut why = whole.desc.differences(&r.desc.with_shard(Shard::ALL));
