@@ -145,7 +145,7 @@ fn writes_maps_overlay_and_report() {
     let mut names: Vec<String> =
         std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["overlay.png", "prior.npy", "refined.npy", "report.json"]);
+    assert_eq!(names, ["curves.json", "overlay.png", "prior.npy", "refined.npy", "report.json"]);
 }
 
 /// A short refine (6 queries, no metrics) with extra arguments (global flags may follow the subcommand).
