@@ -131,7 +131,10 @@ fn class_count_differs_from_labels() {
 
 #[test]
 fn top_zero() {
-    assert_error(&borex(&["classify", s(&image("chelsea.png")), "--top", "0"]), &["--top 0 is out of range: it must be between 1 and"]);
+    assert_error(
+        &borex(&["classify", s(&image("chelsea.png")), "--top", "0"]),
+        &["--top 0 is out of range: it must be between 1 and"],
+    );
 }
 
 #[test]
