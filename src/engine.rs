@@ -8,6 +8,8 @@
 //! [`crate::counterfactual`], [`crate::metrics`]): the same settings give the
 //! same maps as the command, bit for bit, without writing any file.
 
+#![warn(missing_docs)]
+
 use crate::compute::{Backend, Baseline, DeviceChoice};
 use crate::counterfactual::{AfwConfig, CounterfactualJob, GradientModel, Targets};
 use crate::error::{BorexError, Result};

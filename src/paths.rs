@@ -5,6 +5,8 @@
 //! A binary from `cargo install` or a Python wheel thus finds its model
 //! without the checkout.
 
+#![warn(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
 /// Which of the places [`home`] looks in was used.

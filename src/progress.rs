@@ -8,6 +8,8 @@
 //! and threading a factory through every signature would tie each of them to
 //! the command's notion of bars.
 
+#![warn(missing_docs)]
+
 use std::sync::OnceLock;
 
 /// A unit of work being counted: the library sets its length, counts steps and finishes it.

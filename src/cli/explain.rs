@@ -1,6 +1,6 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::compute::{Backend, Baseline};
-use borex::explain::{run_explain, unknown_method, ExplainJob, Method, OcclusionParams, RiseParams};
+use borex::explain::{run_explain, ExplainJob, OcclusionParams};
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
 use borex::refine::ClassSpec;
@@ -58,18 +58,16 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    let mut method = Method::parse(&args.method, args.seed).ok_or_else(|| unknown_method(&args.method))?;
-    match &mut method {
-        Method::Rise(p) => {
-            if let Some(n) = args.masks {
-                *p = RiseParams { n, ..*p };
-            }
-        }
-        Method::Occlusion(p) => *p = OcclusionParams { window: args.window, stride: args.stride },
-        Method::Cameras { scales } => *scales = args.scales.clone(),
-        _ => {}
+    // The library's settings make the method, as Engine::explain does.
+    let method = borex::engine::ExplainSettings {
+        method: args.method.clone(),
+        seed: args.seed,
+        masks: args.masks,
+        occlusion: OcclusionParams { window: args.window, stride: args.stride },
+        scales: args.scales.clone(),
+        ..Default::default()
     }
-    method.validate()?;
+    .method()?;
     let job = ExplainJob {
         image: args.image.clone(),
         class: args.class.clone(),

@@ -459,6 +459,20 @@ pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
+/// One score of a record by name: `insertion_blur`, `insertion_zero`, `deletion`,
+/// `ins_del_blur` or `ins_del_zero` (insertion − deletion).
+pub fn metric(r: &Record, name: &str) -> f64 {
+    let s = &r.scores;
+    match name {
+        "insertion_blur" => s.insertion_blur,
+        "insertion_zero" => s.insertion_zero,
+        "deletion" => s.deletion,
+        "ins_del_blur" => s.insertion_blur - s.deletion,
+        "ins_del_zero" => s.insertion_zero - s.deletion,
+        other => unreachable!("unknown metric {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,19 +520,5 @@ mod tests {
             command: String::new(),
         };
         assert_eq!(job.image_keys(), vec!["x", "x-2", "y_z"]);
-    }
-}
-
-/// One score of a record by name: `insertion_blur`, `insertion_zero`, `deletion`,
-/// `ins_del_blur` or `ins_del_zero` (insertion − deletion).
-pub fn metric(r: &Record, name: &str) -> f64 {
-    let s = &r.scores;
-    match name {
-        "insertion_blur" => s.insertion_blur,
-        "insertion_zero" => s.insertion_zero,
-        "deletion" => s.deletion,
-        "ins_del_blur" => s.insertion_blur - s.deletion,
-        "ins_del_zero" => s.insertion_zero - s.deletion,
-        other => unreachable!("unknown metric {other}"),
     }
 }
