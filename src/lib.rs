@@ -19,6 +19,7 @@ pub mod bench;
 pub mod classify;
 pub mod compute;
 pub mod counterfactual;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod explain;
@@ -34,4 +35,5 @@ pub mod progress;
 pub mod refine;
 pub mod video;
 
+pub use engine::Engine;
 pub use error::{BorexError, Result};

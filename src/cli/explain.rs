@@ -92,25 +92,26 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         out,
         "{}: {} for class {} ({})",
         args.image.display(),
-        r["method"].as_str().unwrap_or(""),
-        r["class"],
-        r["label"].as_str().unwrap_or("-")
+        r.method,
+        r.class,
+        r.label.as_deref().unwrap_or("-")
     )?;
     if !args.no_metrics {
+        let m = r.metrics.unwrap_or_default();
         writeln!(
             out,
             "  insertion {:.4} deletion {:.4}",
-            r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN),
-            r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN)
+            m.insertion.map_or(f64::NAN, f64::from),
+            m.deletion.map_or(f64::NAN, f64::from)
         )?;
     }
-    if let Some(rho) = r["sanity"]["spearman"].as_f64() {
+    if let Some(rho) = r.sanity.as_ref().and_then(|s| s.spearman) {
         writeln!(
             out,
             "  sanity: Spearman ρ = {rho:.3} between the map and the map with '{}' randomised",
-            r["sanity"]["randomised"].as_str().unwrap_or("?")
+            r.sanity.as_ref().map_or("?", |s| s.randomised.as_str())
         )?;
     }
-    writeln!(out, "  wrote {} ({} ms)", args.out.display(), r["timings_ms"]["total"])?;
+    writeln!(out, "  wrote {} ({} ms)", args.out.display(), serde_json::json!(r.timings_ms.total))?;
     Ok(())
 }

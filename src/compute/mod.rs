@@ -69,7 +69,7 @@ impl Masks<'_> {
 }
 
 /// What removed pixels become (in the model's normalised input space).
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "value")]
 pub enum Baseline {
     /// 0 in the normalised space: the dataset's mean colour.
@@ -324,7 +324,7 @@ pub trait GpBatch: Send {
 
 /// Posterior updates by path: `incremental` appended one observation to the
 /// previous posterior (same length scales), `full` recomputed it from scratch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PosteriorUpdates {
     pub incremental: usize,
     pub full: usize,

@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
 /// Every method `borex explain` and `borex refine --prior` accept.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Method {
     Rise(RiseParams),

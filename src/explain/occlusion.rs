@@ -9,7 +9,7 @@ use crate::model::Scorer;
 use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct OcclusionParams {
     /// Window side in pixels.
     pub window: u32,

@@ -18,7 +18,7 @@ pub enum CausalMetric {
 }
 
 /// Where insertion starts: the reference's blurred image, or zeros (the BOREx code's choice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum InsertionStart {
     #[default]

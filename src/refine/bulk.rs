@@ -5,7 +5,7 @@
 //! says where inputs come from and what happens to each result.
 
 use super::lockstep::{refine_lockstep, GpSchedule};
-use super::pipeline::{RefineJob, RefineUnit};
+use super::pipeline::{RefineJob, RefineReport, RefineUnit};
 use super::Refined;
 use crate::compute::Backend;
 use crate::error::Result;
@@ -328,39 +328,39 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
 }
 
 /// The report an earlier run left for this image, if its folder holds one for the same file.
-fn earlier_report(job: &RefineJob) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(job.out_dir.join("report.json")).ok()?;
-    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (report["image"] == serde_json::json!(job.image)).then_some(report)
+fn earlier_report(job: &RefineJob) -> Option<RefineReport> {
+    let report: RefineReport = crate::output::read_report(&job.out_dir.join("report.json")).ok()?;
+    (report.image == job.image).then_some(report)
 }
 
 fn summary_row(
     job: &RefineJob,
     folder: &str,
     status: &str,
-    report: Option<&serde_json::Value>,
+    report: Option<&RefineReport>,
     error: Option<&str>,
 ) -> Vec<String> {
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let null = serde_json::Value::Null;
-    let r = report.unwrap_or(&null);
+    // Cells print as the JSON of report.json does (an f32 as the f64 it widens to).
+    fn cell<T: serde::Serialize>(v: Option<T>) -> String {
+        match v.map(|v| serde_json::to_value(v).unwrap_or_default()) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => other.to_string(),
+        }
+    }
     vec![
         job.image.display().to_string(),
         folder.to_string(),
         status.to_string(),
-        cell(&r["class"]),
-        cell(&r["label"]),
-        cell(&r["probability"]),
-        cell(&r["prior"]["insertion"]),
-        cell(&r["prior"]["deletion"]),
-        cell(&r["refined"]["insertion"]),
-        cell(&r["refined"]["deletion"]),
-        cell(&r["model_evaluations"]),
-        cell(&r["timings_ms"]["total"]),
+        cell(report.map(|r| r.class)),
+        cell(report.and_then(|r| r.label.clone())),
+        cell(report.map(|r| r.probability)),
+        cell(report.and_then(|r| r.prior.scores.insertion)),
+        cell(report.and_then(|r| r.prior.scores.deletion)),
+        cell(report.and_then(|r| r.refined.scores.insertion)),
+        cell(report.and_then(|r| r.refined.scores.deletion)),
+        cell(report.map(|r| r.model_evaluations)),
+        cell(report.map(|r| r.timings_ms.total)),
         error.unwrap_or("").to_string(),
     ]
 }

@@ -269,15 +269,15 @@ pub fn run(
                 last_maps.borrow_mut()[lane] = Some(r.map.clone());
             }
             let class = unit.prepared.class;
-            let cell = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.6}")).unwrap_or_default();
+            let cell = |v: Option<f32>| v.map(|x| format!("{:.6}", f64::from(x))).unwrap_or_default();
             let row = vec![
                 frame.index.to_string(),
                 format!("{:.6}", frame.timestamp),
                 class.to_string(),
                 labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
                 format!("{:.6}", unit.prepared.probs[class]),
-                cell(&metrics["insertion"]),
-                cell(&metrics["deletion"]),
+                cell(metrics.and_then(|m| m.insertion)),
+                cell(metrics.and_then(|m| m.deletion)),
                 unit.evaluations(&r).to_string(),
                 format!("{time_ms:.2}"),
             ];
