@@ -113,13 +113,17 @@ class RefineResult:
     resolution in the same units (the prior as the GP used it, scaled to mean
     |S0| = 0.1, and the posterior mean): the arrays ``refined.npy`` and
     ``prior.npy`` of ``borex refine``. ``queries`` lists every box queried,
-    in order; ``report`` is what ``borex refine`` writes to report.json.
+    in order (row, column, half-width ``size``, ``p_inside``, ``p_outside``,
+    objective ``f``, ...); ``report`` is what ``borex refine`` writes to
+    report.json. ``refined_full`` is the map at the original image's
+    resolution with ``full_res=True`` (``refined_full.npy``), else None.
     """
 
     refined: npt.NDArray[np.float32]
     prior: npt.NDArray[np.float32]
     queries: list[dict[str, Any]]
     report: dict[str, Any] = field(repr=False)
+    refined_full: npt.NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
     def class_id(self) -> int:
@@ -132,7 +136,9 @@ class CounterfactualResult:
     """A visual counterfactual: the changed image and the change.
 
     ``counterfactual`` is H×W×3 float32 in [0, 1] at the model input's
-    resolution, ``change`` the signed change (counterfactual − image);
+    resolution (``counterfactual.npy`` of ``borex counterfactual`` is the same
+    values as 3×H×W), ``change`` the signed change summed over the channels
+    (H×W, ``change.npy``);
     ``report`` is what ``borex counterfactual`` writes to report.json.
     """
 
@@ -168,7 +174,8 @@ class Engine:
         )
 
     def __repr__(self) -> str:
-        return f"borex.Engine({self._native.describe()})"
+        native = getattr(self, "_native", None)  # None when __init__ raised
+        return f"borex.Engine({native.describe() if native else 'not loaded'})"
 
     def classify(self, image: ImageLike, top: int = 5) -> ClassifyResult:
         """The ``top`` most probable classes of ``image``."""
@@ -201,8 +208,7 @@ class Engine:
         ``metrics`` (``no_metrics`` inverted), ``batch``. The same settings give
         the same maps as ``borex refine``, bit for bit.
         """
-        refined, prior_map, queries, report = self._native.refine(_image(image), prior, iters, seed, settings)
-        return RefineResult(refined, prior_map, queries, report)
+        return RefineResult(*self._native.refine(_image(image), prior, iters, seed, settings))
 
     def refine_many(
         self,
@@ -220,7 +226,7 @@ class Engine:
         imgs = [_image(i) for i in images]
         given = None if priors is None else list(priors)
         results = self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
-        return [RefineResult(r, p, q, rep) for r, p, q, rep in results]
+        return [RefineResult(*r) for r in results]
 
     def evaluate(self, image: ImageLike, saliency_map: npt.NDArray[Any], **settings: Any) -> dict[str, Any]:
         """Insertion and deletion AUC of ``saliency_map`` (H×W at the model input's size)

@@ -5,29 +5,13 @@
 //! transposed, sliced or negative-stride array reads as numpy shows it; a
 //! C-contiguous array of the wanted dtype is borrowed without a copy.
 
+use borex::engine::Image;
 use borex::BorexError;
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use std::path::PathBuf;
-
-/// An image as borex takes it: a file it decodes itself, or decoded pixels.
-pub enum ImageArg {
-    Path(PathBuf),
-    /// RGB pixels and how errors name the image.
-    Rgb(image::RgbImage, String),
-}
-
-impl ImageArg {
-    /// How errors and reports name this image.
-    pub fn name(&self) -> String {
-        match self {
-            ImageArg::Path(p) => p.display().to_string(),
-            ImageArg::Rgb(_, n) => n.clone(),
-        }
-    }
-}
 
 /// The exception class `borex.errors.<name>`.
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
@@ -49,15 +33,25 @@ pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
 
 /// The library's error as the fitting `borex` exception, with its one-line message.
 pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
-    let name = match &e {
+    error(py, class_name(&e), e.to_string())
+}
+
+/// The `borex.errors` class of a library error.
+pub fn class_name(e: &BorexError) -> &'static str {
+    match e {
         BorexError::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => "MissingFileError",
         BorexError::Io { .. } => "BorexIOError",
+        // "model file not found": the file system, not the message, says which class.
+        BorexError::Model { path, .. } | BorexError::Labels { path, .. }
+            if !path.as_os_str().is_empty() && !path.exists() =>
+        {
+            "MissingFileError"
+        }
         BorexError::Image { .. } => "ImageError",
         BorexError::Model { .. } | BorexError::Labels { .. } => "ModelError",
         BorexError::InvalidInput(_) => "InvalidInputError",
         _ => "BorexRuntimeError",
-    };
-    error(py, name, e.to_string())
+    }
 }
 
 /// A Rust panic as `borex.InternalError` (never an abort, never a BaseException).
@@ -92,12 +86,12 @@ fn shape_text(shape: &[usize]) -> String {
 /// uint8 (0–255) or float32/float64 in [0, 1] (rounded to 8 bits, the
 /// precision every borex image has). PIL images arrive as arrays (the
 /// Python layer converts them).
-pub fn image_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<ImageArg> {
+pub fn image_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Image> {
     if let Ok(a) = obj.cast::<PyUntypedArray>() {
-        return image_from_array(py, a, what).map(|rgb| ImageArg::Rgb(rgb, what.to_string()));
+        return image_from_array(py, a, what).map(|rgb| Image::rgb(rgb, what));
     }
     if let Ok(p) = obj.extract::<PathBuf>() {
-        return Ok(ImageArg::Path(p));
+        return Ok(Image::Path(p));
     }
     let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
     Err(invalid(py, format!("{what}: expected a path, a numpy array (H×W×3) or a PIL image, got {t}")))
@@ -112,7 +106,10 @@ fn image_from_array(py: Python<'_>, a: &Bound<'_, PyUntypedArray>, what: &str) -
             [3, _, _] => " (channels first: transpose to H×W×3, a.transpose(1, 2, 0))",
             _ => "",
         };
-        return Err(invalid(py, format!("{what}: image array must be H×W×3 (RGB), got shape {}{hint}", shape_text(&shape))));
+        return Err(invalid(
+            py,
+            format!("{what}: image array must be H×W×3 (RGB), got shape {}{hint}", shape_text(&shape)),
+        ));
     }
     let (h, w) = (shape[0], shape[1]);
     if h < 2 || w < 2 {
@@ -257,12 +254,17 @@ pub fn number(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f6
     if obj.is_instance_of::<pyo3::types::PyBool>() || obj.is_none() {
         return Err(invalid(py, format!("{name} must be a number, got {}", obj.repr()?)));
     }
-    obj.extract::<f64>().map_err(|_| invalid(py, format!("{name} must be a number, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default())))
+    obj.extract::<f64>().map_err(|_| {
+        invalid(py, format!("{name} must be a number, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()))
+    })
 }
 
 /// A Python bool, named in the error otherwise.
 pub fn boolean(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
-    obj.cast::<pyo3::types::PyBool>()
-        .map(|b| b.is_true())
-        .map_err(|_| invalid(py, format!("{name} must be True or False, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default())))
+    obj.cast::<pyo3::types::PyBool>().map(|b| b.is_true()).map_err(|_| {
+        invalid(
+            py,
+            format!("{name} must be True or False, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()),
+        )
+    })
 }

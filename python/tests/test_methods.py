@@ -106,7 +106,8 @@ def test_counterfactual_matches_cli(engine: borex.Engine, chelsea: Path, tmp_pat
     )
     got = engine.counterfactual(chelsea, target=1, eps=12.0, p=1.5, steps=4)
     assert got.counterfactual.dtype == np.float32
-    assert np.array_equal(got.counterfactual, np.load(out / "counterfactual.npy"))
+    # The command line writes channels first (3×H×W); Python gets H×W×3.
+    assert np.array_equal(got.counterfactual, np.load(out / "counterfactual.npy").transpose(1, 2, 0))
     assert np.array_equal(got.change, np.load(out / "change.npy"))
     # The change is the counterfactual minus the model input's pixels, inside the l1.5 ball.
     assert np.sum(np.abs(got.change.astype(np.float64)) ** 1.5) ** (1 / 1.5) <= 12.0 * (1 + 1e-4)

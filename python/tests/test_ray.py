@@ -35,7 +35,15 @@ def test_ray_refine_equals_cli(tmp_path: Path) -> None:
     for n in names:
         shutil.copy(IMAGES / n, images / n)
     example = _load_example()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        # Loopback only; the workers import the example's module (its RefineWorker class) from its folder.
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT / "examples" / "python")}},
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     try:
         summary = example.run(
             str(images),
