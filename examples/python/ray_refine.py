@@ -1,7 +1,8 @@
 """Refine the saliency maps of a folder of images on a Ray cluster.
 
     python examples/python/ray_refine.py IMAGES_DIR -o OUT [--iters 50] [--seed 0]
-        [--workers 2] [--batch 8] [--lockstep 8] [--address auto] [--setting NAME=VALUE ...]
+        [--workers 2] [--batch 8] [--lockstep 8] [--cpus-per-worker 1] [--address auto]
+        [--setting NAME=VALUE ...]
 
 Ray Data reads the images (``ray.data.read_images``), and ``map_batches``
 hands batches of them to a pool of actors, each holding one
@@ -48,6 +49,11 @@ def _setting(text: str) -> tuple[str, Any]:
     return name.replace("-", "_"), value
 
 
+def _num(x: Any) -> float:
+    """A report number, NaN where the report has none (metrics off)."""
+    return float("nan") if x is None else float(x)
+
+
 def map_name(path: str) -> str:
     """Where an image's map goes: its file name without the extension, plus `.npy`."""
     return Path(path).stem + ".npy"
@@ -84,9 +90,9 @@ class RefineWorker:
             rows["map"].append(str(target))
             rows["class"].append(r.class_id)
             rows["label"].append(str(r.report.get("label", "")))
-            rows["probability"].append(float(r.report.get("probability", float("nan"))))
-            rows["insertion"].append(float(metrics.get("insertion", float("nan"))))
-            rows["deletion"].append(float(metrics.get("deletion", float("nan"))))
+            rows["probability"].append(_num(r.report.get("probability")))
+            rows["insertion"].append(_num(metrics.get("insertion")))
+            rows["deletion"].append(_num(metrics.get("deletion")))
             rows["queries"].append(len(r.queries))
             rows["seconds"].append(seconds)
         return {k: np.asarray(v) for k, v in rows.items()}
@@ -101,9 +107,12 @@ def run(
     batch: int = 8,
     lockstep: int = 8,
     settings: dict[str, Any] | None = None,
+    cpus_per_worker: float = 1.0,
 ) -> Any:
     """Refine every image under `images` into `out`; returns the summary (a pandas DataFrame).
-    Ray must be initialised (`ray.init(...)`) by the caller."""
+    Ray must be initialised (`ray.init(...)`) by the caller. `cpus_per_worker` is what each actor
+    reserves in Ray's scheduler (borex itself uses every core it finds); leave CPUs unreserved for
+    Ray Data's read tasks, or they wait for the actors, which wait for them."""
     import ray
 
     out_dir = Path(out).resolve()
@@ -121,8 +130,7 @@ def run(
         compute=ray.data.ActorPoolStrategy(size=workers),
         batch_size=batch,
         batch_format="numpy",
-        # One CPU per worker for scheduling; borex itself uses the cores it finds.
-        num_cpus=1,
+        num_cpus=cpus_per_worker,
     )
     summary = refined.to_pandas().sort_values("path").reset_index(drop=True)
     for name, write in (("summary.csv", summary.to_csv), ("summary.parquet", summary.to_parquet)):
@@ -141,6 +149,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="actors, each with its own borex.Engine")
     ap.add_argument("--batch", type=int, default=8, help="images per map_batches call")
     ap.add_argument("--lockstep", type=int, default=8)
+    ap.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs each actor reserves in Ray")
     ap.add_argument("--address", default=None, help="a Ray cluster to join ('auto' on a cluster node)")
     ap.add_argument("--setting", type=_setting, action="append", default=[], help="a refine setting, NAME=VALUE")
     a = ap.parse_args()
@@ -148,7 +157,7 @@ def main() -> None:
     import ray
 
     ray.init(address=a.address)
-    summary = run(a.images, a.out, a.iters, a.seed, a.workers, a.batch, a.lockstep, dict(a.setting))
+    summary = run(a.images, a.out, a.iters, a.seed, a.workers, a.batch, a.lockstep, dict(a.setting), a.cpus_per_worker)
     print(summary.to_string(index=False))
     print(f"wrote {len(summary)} maps to {Path(a.out) / 'maps'} and {Path(a.out) / 'summary.csv'}")
 

@@ -308,10 +308,19 @@ fn _time_rust_refine(
     })
 }
 
+/// Panics inside the computation path (GIL released, as every method's work
+/// is): python/tests checks that it arrives as `borex.InternalError` and the
+/// interpreter lives on.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
+    compute(py, || -> borex::Result<()> { panic!("{message}") })
+}
+
 #[pymodule]
 fn _borex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyEngine>()?;
     m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     Ok(())
 }

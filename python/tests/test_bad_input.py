@@ -162,3 +162,13 @@ def test_nothing_crashes_the_interpreter_on_a_corrupt_labels_file(tmp_path: Path
     labels.write_text("")
     with pytest.raises(borex.BorexError):
         borex.Engine(model=HOME / "models" / "efficientnet-lite0.onnx", labels=labels)
+
+
+def test_a_rust_panic_is_an_exception_not_an_abort() -> None:
+    from borex import _borex
+
+    with pytest.raises(borex.InternalError, match="boom") as e:
+        _borex._panic_for_test("boom")
+    assert isinstance(e.value, RuntimeError)
+    # The interpreter and the module still work.
+    assert borex.__version__

@@ -54,6 +54,8 @@ def test_ray_refine_equals_cli(tmp_path: Path) -> None:
             batch=2,
             lockstep=2,
             settings={"metrics": False},
+            # Two actors on two CPUs would leave none for the read tasks: each reserves half a CPU.
+            cpus_per_worker=0.5,
         )
     finally:
         ray.shutdown()
