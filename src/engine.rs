@@ -535,7 +535,7 @@ impl Engine {
                 });
                 Ok(())
             },
-            &indicatif::ProgressBar::hidden(),
+            &crate::progress::NoProgress,
         )?;
         Ok(results.into_iter().map(|r| r.expect("every image has a result")).collect())
     }

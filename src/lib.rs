@@ -15,6 +15,40 @@
 //! - [`classify`]: top-k classification of image files;
 //! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
 
+/// `NAMES`, `name()`, `FromStr` and `Display` for a field-less enum whose
+/// values have one name each (what a command line or a config file spells).
+macro_rules! named_enum {
+    ($t:ident, $what:literal, { $($v:ident => $n:literal),+ $(,)? }) => {
+        impl $t {
+            /// Every value's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($n),+];
+
+            /// This value's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($t::$v => $n),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s.trim() {
+                    $($n => Ok($t::$v),)+
+                    other => Err(format!("unknown {} {other:?} (expected one of {})", $what, Self::NAMES.join(", "))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod bench;
 pub mod classify;
 pub mod compute;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         eprintln!("error: interrupted; the unfinished outputs were removed (finished frames and images of a video or many-image run are kept for a rerun)");
         std::process::exit(130);
     });
+    cli::progress::install();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

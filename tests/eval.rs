@@ -71,7 +71,7 @@ fn query_substrates(objective: borex::refine::Objective) -> (f32, f32, f32, f32)
     let image = Array3::from_shape_fn((3, h, w), |(c, y, x)| ((c * 7 + y * 3 + x * 5) % 11) as f32 / 5.0 - 1.0);
     let prior = Array2::from_shape_fn((h, w), |(y, x)| (y * w + x) as f32 / 100.0);
     let cfg = RefineConfig { iters: 1, sizes: Some(vec![4, 6]), objective, ..RefineConfig::default() };
-    let r = refine(&scorer, &kernels, image.view(), 1, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let r = refine(&scorer, &kernels, image.view(), 1, prior.view(), &cfg, &borex::progress::NoProgress).unwrap();
     let o = &r.observations[0];
     // The box by hand: rows/cols [c − s, c + s) clipped; blend by hand.
     let (r0, c0, sz) = (o.row as usize, o.col as usize, o.size as usize);

@@ -42,7 +42,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_metrics: bool,
     /// Where insertion starts; several, comma-separated, are each reported.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    #[arg(long, value_delimiter = ',', default_value = "blur", value_parser = super::named::<InsertionStart>())]
     pub insertion_start: Vec<InsertionStart>,
     /// Sanity check: re-run with the final linear layer's weights randomised and
     /// report the rank correlation between the two maps (a faithful map changes).

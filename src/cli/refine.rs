@@ -93,7 +93,7 @@ pub struct RefineSettings {
     pub prior_mean: borex::refine::PriorMean,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    #[arg(long, value_delimiter = ',', default_value = "blur", value_parser = super::named::<InsertionStart>())]
     pub insertion_start: Vec<InsertionStart>,
     /// Skip insertion/deletion of the two maps.
     #[arg(long)]
@@ -134,7 +134,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         lockstep: args.lockstep,
     };
     let summary = borex::refine::bulk::refine_many(&run, &model, &backend, true, &bar)?;
-    bar.finish_and_clear();
+    bar.finish();
     for (img, e) in &summary.failed {
         // Most errors already name their file.
         let named = e.contains(&img.display().to_string());

@@ -472,7 +472,7 @@ pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, m
 /// one; a software adapter (Mesa's llvmpipe) is reported but not used by
 /// `auto`, because the CPU twin is much faster on the same cores (measured in
 /// docs/benchmarks.md); `gpu` forces any adapter, software included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     #[default]
@@ -480,6 +480,8 @@ pub enum DeviceChoice {
     Gpu,
     Cpu,
 }
+
+named_enum!(DeviceChoice, "device", { Auto => "auto", Gpu => "gpu", Cpu => "cpu" });
 
 /// The chosen backend and what it runs on.
 #[derive(Clone)]

@@ -443,7 +443,7 @@ pub fn counterfactual_source(
     let bar = crate::progress::bar(job.afw.steps as u64, "AFW steps", quiet);
     let t_afw = Instant::now();
     let results = afw::run(&obj, x0s.view(), &vec![start; n], &targets, &job.afw, || bar.inc(1))?;
-    bar.finish_and_clear();
+    bar.finish();
     let afw_ms = crate::job::ms(t_afw.elapsed());
 
     let label = |c: usize| model.labels().and_then(|l| l.name(c)).map(str::to_string);

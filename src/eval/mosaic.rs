@@ -299,7 +299,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
         for (method, name) in methods.iter().zip(&job.methods) {
             let input = ExplainInput { tensor: x.view(), rgb: &rgb, baseline: job.baseline };
             let map =
-                explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
+                explain(method, model, &scorer, &input, class, &probs, &crate::progress::NoProgress)?.into_prior();
             let confusion = Confusion::of(map.view(), spec.target_quadrants());
             rows.push(MosaicRow {
                 mosaic: spec.index,
@@ -312,7 +312,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
             bar.inc(1);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     let reliability = METRICS.iter().map(|m| reliability(m, &job.methods, specs.len(), &rows)).collect();
     let outcome = MosaicOutcome { rows, reliability, classes };
     write_outputs(job, &specs, &outcome)?;

@@ -152,7 +152,7 @@ pub fn explain(
     input: &ExplainInput,
     class: usize,
     clean_probs: &[f32],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Explanation> {
     let cam_map =
         |kind| -> Result<Array2<f32>> { cam::cam(model, &CamHead::from_model(model)?, input.tensor, class, kind) };

@@ -151,7 +151,7 @@ pub fn explain_source(
     let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.baseline };
     let explanation = explain(&job.method, model, &scorer, &input, prepared.class, &prepared.probs, &bar)?;
     let map = explanation.primary().clone();
-    bar.finish_and_clear();
+    bar.finish();
     if let Some((r, c)) = crate::image::first_non_finite(map.view()) {
         return Err(crate::error::BorexError::invalid(format!(
             "the {} map has a non-finite value at ({r}, {c})",
@@ -180,7 +180,7 @@ pub fn explain_source(
             &input,
             prepared.class,
             &prepared.probs,
-            &indicatif::ProgressBar::hidden(),
+            &crate::progress::NoProgress,
         )?
         .primary()
         .clone();

@@ -41,7 +41,7 @@ pub fn undesirable(
     class: usize,
     clean_probs: &[f32],
     params: &UndesirableParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Undesirable> {
     let mut order: Vec<usize> = (0..clean_probs.len()).collect();
     order.sort_by(|&a, &b| clean_probs[b].total_cmp(&clean_probs[a]));

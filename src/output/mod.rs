@@ -92,6 +92,19 @@ pub fn read_report<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| crate::error::BorexError::invalid(format!("{}: {e}", path.display())))
 }
 
+/// A CSV table of serde rows under `header` (written even when there are no
+/// rows); the header names the row type's fields in order.
+pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut c = csv::WriterBuilder::new().has_headers(false).from_writer(w);
+        c.write_record(header).map_err(std::io::Error::other)?;
+        for r in rows {
+            c.serialize(r).map_err(std::io::Error::other)?;
+        }
+        c.flush()
+    })
+}
+
 /// A CSV table: a header and rows of already formatted cells.
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     write_atomic(path, |w| {

@@ -34,7 +34,7 @@ pub fn drive<'a, T>(
     backend: &'a Backend,
     prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
     finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let f = lockstep.max(1);
     let mut items = items.peekable();
@@ -55,7 +55,7 @@ pub fn drive_groups<'a, T>(
     backend: &'a Backend,
     mut prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
     mut finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let f = lockstep.max(1);
     // One model call per step: 2F boxes.
@@ -79,7 +79,7 @@ pub fn drive_groups<'a, T>(
                     first.gp_kernels.as_ref(),
                     &specs,
                     schedule,
-                    &indicatif::ProgressBar::hidden(),
+                    &crate::progress::NoProgress,
                 ) {
                     Ok(r) => r,
                     Err(e) => specs.iter().map(|_| Err(e.duplicate())).collect(),
@@ -117,7 +117,8 @@ pub struct ManyImages<'a> {
 
 /// How each image ended, in input order.
 pub struct ManySummary {
-    pub rows: Vec<Vec<String>>,
+    /// `summary.csv`'s rows.
+    pub rows: Vec<SummaryRow>,
     pub done: usize,
     /// Refined by an earlier run into the same folder and kept.
     pub earlier: usize,
@@ -125,6 +126,39 @@ pub struct ManySummary {
     pub failed: Vec<(std::path::PathBuf, String)>,
 }
 
+/// One row of `summary.csv`: how one image of a bulk refine ended. Numbers
+/// are written as report.json has them (an f32 as the f64 it widens to).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryRow {
+    /// The image file.
+    pub image: String,
+    /// Its sub-folder.
+    pub folder: String,
+    /// `ok`, `earlier` (kept from an earlier run) or `failed`.
+    pub status: String,
+    /// The explained class.
+    pub class: Option<usize>,
+    /// Its label.
+    pub label: Option<String>,
+    /// The model's probability of `class`.
+    pub probability: Option<f64>,
+    /// The prior's insertion AUC.
+    pub prior_insertion: Option<f64>,
+    /// The prior's deletion AUC.
+    pub prior_deletion: Option<f64>,
+    /// The refined map's insertion AUC.
+    pub refined_insertion: Option<f64>,
+    /// The refined map's deletion AUC.
+    pub refined_deletion: Option<f64>,
+    /// Model evaluations.
+    pub model_evaluations: Option<u64>,
+    /// The refine's total milliseconds.
+    pub total_ms: Option<f64>,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// `summary.csv`'s columns: [`SummaryRow`]'s fields.
 pub const SUMMARY_HEADER: [&str; 13] = [
     "image",
     "folder",
@@ -171,7 +205,7 @@ pub fn refine_many(
     model: &Classifier,
     backend: &Backend,
     quiet: bool,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     crate::output::prepare_dir(run.out_dir)?;
@@ -186,7 +220,7 @@ pub fn refine_many(
         .zip(&names)
         .map(|(img, name)| RefineJob { image: img.clone(), out_dir: run.out_dir.join(name), ..run.template.clone() })
         .collect();
-    let mut rows: Vec<Option<Vec<String>>> = vec![None; jobs.len()];
+    let mut rows: Vec<Option<SummaryRow>> = vec![None; jobs.len()];
     let mut summary = ManySummary { rows: vec![], done: 0, earlier: 0, failed: vec![] };
     let mut todo = vec![];
     for (i, job) in jobs.iter().enumerate() {
@@ -238,7 +272,7 @@ pub fn refine_many(
         progress,
     )?;
     summary.rows = rows.into_iter().map(|r| r.expect("every image has a row")).collect();
-    crate::output::write_csv(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
+    crate::output::write_csv_rows(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
     Ok(summary)
 }
 
@@ -297,15 +331,11 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
         let csv_path = dir.join("summary.csv");
         let mut reader = csv::Reader::from_path(&csv_path)
             .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
-        for rec in reader.records() {
-            let rec: Vec<String> = rec
-                .map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?
-                .iter()
-                .map(str::to_string)
-                .collect();
-            if rec[2] != "failed" {
-                let out = crate::output::OutputSet::begin(&out_dir.join(&rec[1]))?;
-                let src = dir.join(&rec[1]);
+        for rec in reader.deserialize() {
+            let rec: SummaryRow = rec.map_err(|e| BorexError::invalid(format!("{}: {e}", csv_path.display())))?;
+            if rec.status != "failed" {
+                let out = crate::output::OutputSet::begin(&out_dir.join(&rec.folder))?;
+                let src = dir.join(&rec.folder);
                 for entry in std::fs::read_dir(&src).map_err(|e| BorexError::io(&src, e))? {
                     let entry = entry.map_err(|e| BorexError::io(&src, e))?;
                     std::fs::copy(entry.path(), out.file(&entry.file_name().to_string_lossy()))
@@ -323,7 +353,7 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
             infos[0].images
         )));
     }
-    crate::output::write_csv(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
+    crate::output::write_csv_rows(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
     Ok(rows.len())
 }
 
@@ -339,30 +369,23 @@ fn summary_row(
     status: &str,
     report: Option<&RefineReport>,
     error: Option<&str>,
-) -> Vec<String> {
-    // Cells print as the JSON of report.json does (an f32 as the f64 it widens to).
-    fn cell<T: serde::Serialize>(v: Option<T>) -> String {
-        match v.map(|v| serde_json::to_value(v).unwrap_or_default()) {
-            None | Some(serde_json::Value::Null) => String::new(),
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-        }
+) -> SummaryRow {
+    let wide = |v: Option<f32>| v.map(f64::from);
+    SummaryRow {
+        image: job.image.display().to_string(),
+        folder: folder.to_string(),
+        status: status.to_string(),
+        class: report.map(|r| r.class),
+        label: report.and_then(|r| r.label.clone()),
+        probability: wide(report.map(|r| r.probability)),
+        prior_insertion: wide(report.and_then(|r| r.prior.scores.insertion)),
+        prior_deletion: wide(report.and_then(|r| r.prior.scores.deletion)),
+        refined_insertion: wide(report.and_then(|r| r.refined.scores.insertion)),
+        refined_deletion: wide(report.and_then(|r| r.refined.scores.deletion)),
+        model_evaluations: report.map(|r| r.model_evaluations),
+        total_ms: report.map(|r| r.timings_ms.total),
+        error: error.unwrap_or("").to_string(),
     }
-    vec![
-        job.image.display().to_string(),
-        folder.to_string(),
-        status.to_string(),
-        cell(report.map(|r| r.class)),
-        cell(report.and_then(|r| r.label.clone())),
-        cell(report.map(|r| r.probability)),
-        cell(report.and_then(|r| r.prior.scores.insertion)),
-        cell(report.and_then(|r| r.prior.scores.deletion)),
-        cell(report.and_then(|r| r.refined.scores.insertion)),
-        cell(report.and_then(|r| r.refined.scores.deletion)),
-        cell(report.map(|r| r.model_evaluations)),
-        cell(report.map(|r| r.timings_ms.total)),
-        error.unwrap_or("").to_string(),
-    ]
 }
 
 /// `--shard I/N`: the I-th of N contiguous, nearly equal slices of a run's
@@ -430,6 +453,45 @@ mod tests {
         for bad in ["5/5", "1/0", "x/2", "3", "-1/4"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn summary_cells_print_numbers_as_the_report_does() {
+        let row = SummaryRow {
+            image: "a, b.png".into(),
+            folder: "a".into(),
+            status: "ok".into(),
+            class: Some(281),
+            label: None,
+            probability: Some(f64::from(0.612_345_7f32)),
+            prior_insertion: Some(1.0),
+            prior_deletion: None,
+            refined_insertion: Some(1e-7),
+            refined_deletion: Some(0.25),
+            model_evaluations: Some(1000),
+            total_ms: Some(12.5),
+            error: String::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        crate::output::write_csv_rows(&path, &SUMMARY_HEADER, std::slice::from_ref(&row)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), SUMMARY_HEADER.join(","));
+        // Each number as serde_json writes the report's value (the f32 widened to f64).
+        let json = |v: f64| serde_json::to_string(&v).unwrap();
+        let want = format!(
+            "\"a, b.png\",a,ok,281,,{},{},,{},{},1000,{},",
+            json(f64::from(0.612_345_7f32)),
+            json(1.0),
+            json(1e-7),
+            json(0.25),
+            json(12.5)
+        );
+        assert_eq!(lines.next().unwrap(), want);
+        // And it reads back as the same row.
+        let back: Vec<SummaryRow> = csv::Reader::from_path(&path).unwrap().deserialize().map(|r| r.unwrap()).collect();
+        assert_eq!(back, [row]);
     }
 
     #[test]

@@ -400,7 +400,7 @@ pub fn refine(
     class: usize,
     prior: ArrayView2<f32>,
     cfg: &RefineConfig,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Refined> {
     let mut lp = RefineLoop::new(scorer, gp_kernels, image, class, prior, cfg)?;
     let model_before = scorer.elapsed();

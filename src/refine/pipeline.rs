@@ -292,7 +292,7 @@ pub fn refine_source(
         &job.config,
         &bar,
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     unit.conclude(refined)
 }
 
@@ -555,7 +555,7 @@ pub fn compute_prior(
             let bar = crate::progress::bar(0, "prior", quiet);
             let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline };
             let map = explain(m, model, scorer, &input, prepared.class, &prepared.probs, &bar)?.into_prior();
-            bar.finish_and_clear();
+            bar.finish();
             map
         }
         PriorSpec::File(path) => {

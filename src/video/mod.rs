@@ -269,6 +269,44 @@ impl FrameSelection {
     }
 }
 
+/// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
+pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
+    if every == 1 {
+        return fps.to_string();
+    }
+    match fps.split_once('/') {
+        Some((a, b)) => format!("{a}/{}", b.trim().parse::<u64>().unwrap_or(1) * every),
+        None => format!("{fps}/{every}"),
+    }
+}
+
+/// Join the folders of `video --shard` runs into `out`, whichever mode they
+/// ran in (all must be one job). Returns the mode and the frames (frame mode)
+/// or clips (clip mode) merged.
+pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
+    let modes = shards
+        .iter()
+        .map(|d| resume::job_value(d).map(|(m, _)| m).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
+        .collect::<Result<Vec<_>>>()?;
+    let first = modes.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    if let Some(k) = modes.iter().position(|m| m != first) {
+        return Err(BorexError::invalid(format!(
+            "{}: a --mode {} shard, but {} is --mode {first}: merge the shards of one job",
+            shards[k].display(),
+            modes[k],
+            shards[0].display()
+        )));
+    }
+    let n = match first.as_str() {
+        "frame" => run::merge(shards, out)?,
+        "clip" => clip::merge(shards, out)?,
+        other => {
+            return Err(BorexError::invalid(format!("{}: job.json has an unknown mode {other:?}", shards[0].display())))
+        }
+    };
+    Ok((first.clone(), n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -58,7 +58,7 @@ pub(crate) fn segment_path<J: UnitJob>(out: &Path, unit: usize) -> PathBuf {
 
 /// The mode and description of the job in `dir` (a `job.json` written before
 /// modes were recorded is frame mode's), or why there is none.
-fn job_value(dir: &Path) -> std::result::Result<(String, serde_json::Value), String> {
+pub(crate) fn job_value(dir: &Path) -> std::result::Result<(String, serde_json::Value), String> {
     let text = std::fs::read_to_string(dir.join("job.json"))
         .map_err(|e| format!("not a `borex video` output (job.json: {e})"))?;
     let v: serde_json::Value =
@@ -257,31 +257,4 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(J, Ve
 fn copy(from: &Path, to: &Path) -> Result<()> {
     let bytes = std::fs::read(from).map_err(|e| BorexError::io(from, e))?;
     output::write_atomic(to, |w| std::io::Write::write_all(w, &bytes))
-}
-
-/// Join the folders of `video --shard` runs into `out`, whichever mode they
-/// ran in (all must be one job). Returns the mode and the frames (frame mode)
-/// or clips (clip mode) merged.
-pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
-    let modes = shards
-        .iter()
-        .map(|d| job_value(d).map(|(m, _)| m).map_err(|e| BorexError::invalid(format!("{}: {e}", d.display()))))
-        .collect::<Result<Vec<_>>>()?;
-    let first = modes.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
-    if let Some(k) = modes.iter().position(|m| m != first) {
-        return Err(BorexError::invalid(format!(
-            "{}: a --mode {} shard, but {} is --mode {first}: merge the shards of one job",
-            shards[k].display(),
-            modes[k],
-            shards[0].display()
-        )));
-    }
-    let n = match first.as_str() {
-        "frame" => super::run::merge(shards, out)?,
-        "clip" => super::clip::merge(shards, out)?,
-        other => {
-            return Err(BorexError::invalid(format!("{}: job.json has an unknown mode {other:?}", shards[0].display())))
-        }
-    };
-    Ok((first.clone(), n))
 }

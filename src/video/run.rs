@@ -15,7 +15,7 @@
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
 use super::resume::{self, Record, UnitJob};
-use super::{FrameSelection, Input, VideoInfo};
+use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::job::ms;
@@ -146,7 +146,7 @@ pub fn run(
     job: &VideoJob,
     model: &Classifier,
     backend: &Backend,
-    progress: &dyn Fn(u64) -> indicatif::ProgressBar,
+    progress: &dyn Fn(u64) -> Box<dyn crate::progress::Progress>,
 ) -> Result<VideoSummary> {
     crate::limits::in_range("--lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
@@ -299,7 +299,7 @@ pub fn run(
         },
         &bar,
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     let finished = if job.shard == Shard::ALL {
         finalize(out, &file)?;
         true
@@ -307,17 +307,6 @@ pub fn run(
         false
     };
     Ok(VideoSummary { frames: in_shard, refined, kept: in_shard - refined, finished })
-}
-
-/// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
-pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
-    if every == 1 {
-        return fps.to_string();
-    }
-    match fps.split_once('/') {
-        Some((a, b)) => format!("{a}/{}", b.trim().parse::<u64>().unwrap_or(1) * every),
-        None => format!("{fps}/{every}"),
-    }
 }
 
 /// A finished frame-mode folder holds these (and no `parts/`).
