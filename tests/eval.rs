@@ -273,14 +273,9 @@ fn continuation_is_direct_rise(kernels: &dyn ImageKernels, who: &str) {
             assert!(map == direct, "{who} class {class}: RISE-{n} continued differs from RISE-{n} computed directly");
         }
         // And differs from another seed's (the test can tell maps apart).
-        let other = rise(
-            &scorer,
-            image.view(),
-            class,
-            &RiseParams { n: 40, seed: 12, ..params },
-            &borex::progress::NoProgress,
-        )
-        .unwrap();
+        let other =
+            rise(&scorer, image.view(), class, &RiseParams { n: 40, seed: 12, ..params }, &borex::progress::NoProgress)
+                .unwrap();
         assert!(maps[2] != other);
     }
 }
