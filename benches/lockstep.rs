@@ -53,7 +53,7 @@ fn main() {
     println!("|---|---|---|---|");
     for &f in &fs {
         let scorer = Scorer::new(&model, &kernels, 2 * f);
-        let hidden = indicatif::ProgressBar::hidden();
+        let hidden = borex::progress::NoProgress;
         let t = Instant::now();
         for group in frames.chunks(f) {
             let specs: Vec<LoopSpec> =

@@ -34,14 +34,9 @@ fn main() {
     for (name, kernels) in &paths {
         let scorer = Scorer::new(&model, kernels.as_ref(), batch);
         let t = Instant::now();
-        let map = rise(
-            &scorer,
-            x.view(),
-            282,
-            &RiseParams { n, ..RiseParams::standard(0) },
-            &indicatif::ProgressBar::hidden(),
-        )
-        .expect("rise");
+        let map =
+            rise(&scorer, x.view(), 282, &RiseParams { n, ..RiseParams::standard(0) }, &borex::progress::NoProgress)
+                .expect("rise");
         let total = t.elapsed().as_secs_f64();
         assert!(map.iter().all(|v| v.is_finite()));
         println!("  {name:<50} total {total:.2} s, overhead ×{:.2} over the bound", total / bound);

@@ -2,10 +2,13 @@
 # The main job on the bundled default: set up (idempotent), build, and refine
 # the RISE saliency map of the sample image with BOREx on the bundled
 # EfficientNet-Lite0. Outputs land in out/chelsea/, with their page out/chelsea/report.html.
+# Also builds the Python package `borex` into .venv.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
 cargo build --release --quiet
+# The Python package into .venv (skipped when up to date): `source .venv/bin/activate`, then `import borex`.
+bash scripts/python.sh
 ./target/release/borex info
 ./target/release/borex refine "$root/.borex/images/chelsea.png" -o "$root/out/chelsea" --timings --insertion-start blur,zero --report

@@ -3,6 +3,8 @@
 # with the main job). The setup installs Mesa's software Vulkan driver; GPU
 # tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set; the browser
 # tests of `borex report` fail without Chromium unless BOREX_ALLOW_NO_BROWSER=1.
+# After the Rust tests: the Python package built into .venv (scripts/python.sh
+# --test, which also installs pytest, ruff and Ray), ruff, and pytest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -28,3 +30,6 @@ if ! .venv/bin/python -c "import selenium, html5lib; assert selenium.__version__
 fi
 
 cargo test --release --all-targets
+bash scripts/python.sh --test
+.venv/bin/ruff check python examples/python
+.venv/bin/python -m pytest python/tests -q -p no:cacheprovider

@@ -27,7 +27,7 @@ pub fn classify_files(
     images: &[PathBuf],
     k: usize,
     batch: usize,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<ImagePredictions>> {
     if k == 0 {
         return Err(BorexError::invalid("--top must be at least 1"));

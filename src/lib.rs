@@ -1,25 +1,74 @@
 //! borex: explain image classifiers and refine their saliency maps with
 //! Bayesian optimisation (BOREx), on wgpu compute shaders and ONNX Runtime.
 //!
-//! Stages, each in its own module:
-//! - [`image`]: decode and preprocess images into model inputs;
-//! - [`model`]: the ONNX Runtime classifier (execution providers, labels, batching);
+//! Start at [`Engine`] ([`engine`]): one model session and one compute
+//! backend, with `classify`, `explain`, `refine`, `refine_many`, `evaluate`
+//! and `counterfactual` on plain values and typed results. What each stage
+//! computes, with its defaults and references, is in docs/algorithms.md.
+//!
+//! Modules:
+//! - [`engine`]: the entry point, a facade over the pipelines below;
+//! - [`image`]: decode and preprocess images into model inputs; external maps;
+//! - [`model`]: the ONNX Runtime classifier (execution providers, labels, batching, [`model::Scorer`]);
 //! - [`compute`]: the kernel seam, with the wgpu path ([`compute::gpu`]) and its
-//!   CPU twin ([`compute::cpu`]);
+//!   CPU twin ([`compute::cpu`]), and the device choice;
 //! - [`gp`]: the Gaussian process (Matérn 3/2, L-BFGS-B fit) and the candidate grid;
-//! - [`refine`]: the BOREx refinement loop (single, lockstep, bulk, clip);
-//! - [`explain`]: prior maps (RISE, ...);
+//! - [`refine`]: the BOREx refinement loop (single, lockstep, bulk, clip) and the `refine` pipeline;
+//! - [`explain`]: prior maps (RISE, occlusion, the CAM family, CAMERAS, undesirable pixels);
+//! - [`counterfactual`]: sparse visual counterfactuals (Auto-Frank-Wolfe on an l_p ball);
 //! - [`metrics`]: insertion / deletion, rank statistics;
-//! - [`eval`]: `borex eval` (metrics over image sets, paired tests, plots);
-//! - [`output`]: atomic .npy / PNG / JSON writers and overlays;
+//! - [`eval`]: `borex eval` (metrics over image sets, paired tests, plots, mosaics, baselines);
+//! - [`video`]: video and frame-folder sources, frame and clip runs, resumable output folders;
+//! - [`job`]: what every image job shares (typed job descriptions, preparing an image, choosing the class, scoring maps);
+//! - [`output`]: atomic .npy / PNG / JSON / CSV writers, staged output folders, overlays;
 //! - [`report`]: `borex report`, one self-contained HTML page per run folder;
 //! - [`classify`]: top-k classification of image files;
-//! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds).
+//! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds);
+//! - [`limits`]: the bound on every count and size a caller can ask for;
+//! - [`paths`]: where the bundled assets are found;
+//! - [`progress`]: the progress trait the library reports to;
+//! - [`report_types`]: every report and table row borex writes, in one place;
+//! - [`error`]: [`BorexError`], one line naming the file or value at fault.
+
+/// `NAMES`, `name()`, `FromStr` and `Display` for a field-less enum whose
+/// values have one name each (what a command line or a config file spells).
+macro_rules! named_enum {
+    ($t:ident, $what:literal, { $($v:ident => $n:literal),+ $(,)? }) => {
+        impl $t {
+            /// Every value's name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($n),+];
+
+            /// This value's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($t::$v => $n),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s.trim() {
+                    $($n => Ok($t::$v),)+
+                    other => Err(format!("unknown {} {other:?} (expected one of {})", $what, Self::NAMES.join(", "))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
 
 pub mod bench;
 pub mod classify;
 pub mod compute;
 pub mod counterfactual;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod explain;
@@ -38,4 +87,19 @@ pub mod refine;
 pub mod report;
 pub mod video;
 
+pub use engine::Engine;
+
+/// Every report and table row borex writes (each a serde type; the files are
+/// written from them and read back through them), re-exported from the module
+/// that makes it.
+pub mod report_types {
+    pub use crate::bench::{BenchReport, Breakdown, StageResult};
+    pub use crate::counterfactual::{CounterfactualReport, TargetReport};
+    pub use crate::engine::Evaluation;
+    pub use crate::explain::pipeline::{ExplainReport, SanityReport};
+    pub use crate::job::CausalScores;
+    pub use crate::refine::bulk::SummaryRow;
+    pub use crate::refine::pipeline::{PriorReport, RefineReport, RefinedReport};
+    pub use crate::video::clip::{ClipEntry, ClipReport};
+}
 pub use error::{BorexError, Result};

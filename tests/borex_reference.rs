@@ -55,8 +55,8 @@ fn check(name: &str, file: &str, image_kernels: &dyn ImageKernels, gp_kernels: &
     };
     let scorer = Scorer::new(&model, image_kernels, 2);
     let class = fx["class"].as_u64().unwrap() as usize;
-    let out = refine(&scorer, gp_kernels, image.view(), class, prior.view(), &cfg, &indicatif::ProgressBar::hidden())
-        .unwrap();
+    let out =
+        refine(&scorer, gp_kernels, image.view(), class, prior.view(), &cfg, &borex::progress::NoProgress).unwrap();
 
     let want_prior = grid(&fx["scaled_prior"]);
     let dp = common::max_abs_diff(out.scaled_prior.as_slice().unwrap(), want_prior.as_slice().unwrap());

@@ -71,7 +71,7 @@ fn query_substrates(objective: borex::refine::Objective) -> (f32, f32, f32, f32)
     let image = Array3::from_shape_fn((3, h, w), |(c, y, x)| ((c * 7 + y * 3 + x * 5) % 11) as f32 / 5.0 - 1.0);
     let prior = Array2::from_shape_fn((h, w), |(y, x)| (y * w + x) as f32 / 100.0);
     let cfg = RefineConfig { iters: 1, sizes: Some(vec![4, 6]), objective, ..RefineConfig::default() };
-    let r = refine(&scorer, &kernels, image.view(), 1, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let r = refine(&scorer, &kernels, image.view(), 1, prior.view(), &cfg, &borex::progress::NoProgress).unwrap();
     let o = &r.observations[0];
     // The box by hand: rows/cols [c − s, c + s) clipped; blend by hand.
     let (r0, c0, sz) = (o.row as usize, o.col as usize, o.size as usize);
@@ -268,19 +268,14 @@ fn continuation_is_direct_rise(kernels: &dyn ImageKernels, who: &str) {
         let maps = rise_continued(&scorer, image.view(), class, &params, &counts).unwrap();
         for (n, map) in counts.iter().zip(&maps) {
             let direct =
-                rise(&scorer, image.view(), class, &RiseParams { n: *n, ..params }, &indicatif::ProgressBar::hidden())
+                rise(&scorer, image.view(), class, &RiseParams { n: *n, ..params }, &borex::progress::NoProgress)
                     .unwrap();
             assert!(map == direct, "{who} class {class}: RISE-{n} continued differs from RISE-{n} computed directly");
         }
         // And differs from another seed's (the test can tell maps apart).
-        let other = rise(
-            &scorer,
-            image.view(),
-            class,
-            &RiseParams { n: 40, seed: 12, ..params },
-            &indicatif::ProgressBar::hidden(),
-        )
-        .unwrap();
+        let other =
+            rise(&scorer, image.view(), class, &RiseParams { n: 40, seed: 12, ..params }, &borex::progress::NoProgress)
+                .unwrap();
         assert!(maps[2] != other);
     }
 }
@@ -300,7 +295,7 @@ fn rise_continued_equals_rise_computed_directly_bit_for_bit() {
     let x = borex::image::load_input(Path::new(&sample("coffee.png")), model.preprocess()).unwrap().0.tensor;
     let params = RiseParams::fast(4);
     let maps = rise_continued(&scorer, x.view(), 967, &params, &[100, 130]).unwrap();
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = borex::progress::NoProgress;
     assert!(maps[0] == rise(&scorer, x.view(), 967, &params, &hidden).unwrap(), "RISE-100 from the continuation");
     assert!(maps[1] == rise(&scorer, x.view(), 967, &RiseParams { n: 130, ..params }, &hidden).unwrap(), "RISE-130");
 }

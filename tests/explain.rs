@@ -127,7 +127,7 @@ fn black_box_methods_match_on_gpu_and_cpu() {
         .apply(&borex::image::load_rgb(&asset(borex::paths::sample_image("coffee.png"))).unwrap())
         .tensor;
     let (cpu, gpu) = (CpuKernels, GpuKernels::new(ctx));
-    let bar = indicatif::ProgressBar::hidden();
+    let bar = borex::progress::NoProgress;
     let (sc, sg) = (Scorer::new(&model, &cpu, 16), Scorer::new(&model, &gpu, 16));
     let p = RiseParams { n: 24, ..RiseParams::fast(5) };
     let (a, b) = (rise(&sc, x.view(), 967, &p, &bar).unwrap(), rise(&sg, x.view(), 967, &p, &bar).unwrap());
@@ -159,7 +159,7 @@ fn occlusion_drop_is_exact_on_a_known_model() {
         zero.view(),
         1,
         &OcclusionParams { window: 4, stride: 4 },
-        &indicatif::ProgressBar::hidden(),
+        &borex::progress::NoProgress,
     )
     .unwrap();
     let clean = scorer.probabilities(x.view()).unwrap()[1];
@@ -196,7 +196,7 @@ fn overlapping_occlusion_windows_match_brute_force() {
     }
     let want = sum / count;
     let zero = Array3::zeros(x.raw_dim());
-    let bar = indicatif::ProgressBar::hidden();
+    let bar = borex::progress::NoProgress;
     let mut paths: Vec<(&str, Box<dyn borex::compute::ImageKernels>)> = vec![("cpu", Box::new(CpuKernels))];
     if let Some(ctx) = gpu_or_skip("overlapping_occlusion_windows_match_brute_force") {
         paths.push(("gpu", Box::new(GpuKernels::new(ctx))));
@@ -330,7 +330,7 @@ fn undesirable_target_map_peaks_where_the_class_is_hindered() {
     let scorer = Scorer::new(&model, &CpuKernels, 64);
     let clean = scorer.probabilities(x.view()).unwrap();
     let params = UndesirableParams { rise: RiseParams { n: 600, s: 8, p: 0.5, seed: 1 }, top_k: 1 };
-    let u = undesirable(&scorer, x.view(), 0, &clean, &params, &indicatif::ProgressBar::hidden()).unwrap();
+    let u = undesirable(&scorer, x.view(), 0, &clean, &params, &borex::progress::NoProgress).unwrap();
     assert_eq!(u.rivals, vec![1]);
     let (arg, _) = u.target.iter().enumerate().fold((0, f32::MIN), |m, (i, v)| if *v > m.1 { (i, *v) } else { m });
     let (r, c) = (arg / 40, arg % 40);

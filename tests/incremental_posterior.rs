@@ -122,8 +122,7 @@ fn refine_checked(kernels: Arc<dyn GpKernels>, refit: bool) -> (Seen, PosteriorU
     let cfg = RefineConfig { iters: 30, sizes: Some(vec![3, 5, 8]), refit, ..RefineConfig::default() };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let checked = Checked { inner: kernels, seen: seen.clone() };
-    let refined =
-        refine(&scorer, &checked, image.view(), 0, prior.view(), &cfg, &indicatif::ProgressBar::hidden()).unwrap();
+    let refined = refine(&scorer, &checked, image.view(), 0, prior.view(), &cfg, &borex::progress::NoProgress).unwrap();
     drop(checked);
     let seen = Arc::try_unwrap(seen).unwrap().into_inner().unwrap();
     assert_eq!(seen.checks, 30, "29 acquisitions and the final map, each checked");

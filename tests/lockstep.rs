@@ -80,7 +80,7 @@ fn check(
     schedule: GpSchedule,
     ctx: Option<&GpuContext>,
 ) -> (u64, u64) {
-    let hidden = indicatif::ProgressBar::hidden();
+    let hidden = borex::progress::NoProgress;
     let readbacks = || ctx.map_or(0, |c| c.counters().readbacks);
     let before = readbacks();
     let alone: Vec<Refined> = inputs

@@ -20,7 +20,6 @@ use crate::model::{Classifier, Scorer};
 use crate::refine::{refine, RefineConfig};
 use ndarray::{s, Array2, Array3, Array4, ArrayView3, Axis};
 use serde::Serialize;
-use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -224,7 +223,44 @@ pub struct StageResult {
     /// On the GPU row: its median over the CPU row's.
     pub gpu_over_cpu: Option<f64>,
     /// Where the time went (refine: milliseconds per part, of the median run).
-    pub breakdown: Option<serde_json::Value>,
+    pub breakdown: Option<Breakdown>,
+}
+
+/// A stage's breakdown of its median run (fields in the order the JSON has always had: sorted).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Breakdown {
+    /// `refine`: milliseconds per part.
+    Refine {
+        /// The GP fits.
+        gp_fit_ms: f64,
+        /// The loop's model calls.
+        loop_model_ms: f64,
+        /// Posterior and search.
+        posterior_ms: f64,
+        /// Posterior updates by path.
+        posterior_updates: crate::compute::PosteriorUpdates,
+        /// The RISE prior.
+        prior_ms: f64,
+        /// The prior's model calls.
+        prior_model_ms: f64,
+    },
+    /// `video`: per lockstep step and per frame.
+    Video {
+        /// GP fits per frame (ms).
+        gp_fit_ms_per_frame: f64,
+        /// Device readbacks per step.
+        gpu_readbacks_per_step: f64,
+        /// Device submissions per step.
+        gpu_submits_per_step: f64,
+        /// Posterior per frame (ms).
+        posterior_ms_per_frame: f64,
+    },
+    /// `posterior`, `posterior-append`: which path the update took.
+    Update {
+        /// `incremental` or `full`.
+        update: String,
+    },
 }
 
 /// The machine and software the figures come from.
@@ -280,7 +316,7 @@ pub fn run_bench(
     input: &BenchInput,
     opts: &BenchOptions,
     environment: Environment,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<BenchReport> {
     opts.validate()?;
     let x = input.image.view();
@@ -347,7 +383,11 @@ pub fn run_bench(
                 .min_by(|a, b| (a.1 - t.median_ms).abs().total_cmp(&(b.1 - t.median_ms).abs()))
                 .map(|(i, _)| i + 1);
             r.breakdown = runner.breakdown.as_ref().and_then(|b| closest.and_then(|i| b.borrow().get(i).cloned()));
-            if stage == Stage::PosteriorAppend && r.breakdown.as_ref().is_some_and(|b| b["update"] != "incremental") {
+            if stage == Stage::PosteriorAppend
+                && r.breakdown
+                    .as_ref()
+                    .is_some_and(|b| !matches!(b, Breakdown::Update { update } if update == "incremental"))
+            {
                 r.note = Some(format!(
                     "{}; recomputed in full: the kernel rows exceed this path's cache",
                     runner.note.as_deref().unwrap_or("")
@@ -376,7 +416,7 @@ struct Runner<'a> {
     unit: &'static str,
     note: Option<String>,
     /// Per run (warm-up first), where the time went.
-    breakdown: Option<Rc<RefCell<Vec<serde_json::Value>>>>,
+    breakdown: Option<Rc<RefCell<Vec<Breakdown>>>>,
 }
 
 impl<'a> Runner<'a> {
@@ -394,7 +434,7 @@ impl<'a> Runner<'a> {
 fn interleaved(
     runners: &mut [(Option<BenchPath>, Runner)],
     repeat: usize,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<Timing>> {
     let mut samples = vec![Vec::with_capacity(repeat); runners.len()];
     for round in 0..=repeat {
@@ -478,7 +518,7 @@ impl<'a> Ctx<'a> {
             }
             Stage::Rise => {
                 let params = RiseParams { n: o.masks, ..RiseParams::standard(seed) };
-                let hidden = indicatif::ProgressBar::hidden();
+                let hidden = crate::progress::NoProgress;
                 Runner::new(o.masks as f64, "masks", move || {
                     let scorer = Scorer::new(model, image_k, o.batch);
                     rise(&scorer, x, class, &params, &hidden).map(drop)
@@ -510,7 +550,9 @@ impl<'a> Ctx<'a> {
                     s.ucb_argmax(10.0)?;
                     // Which path the session took (the CPU twin stops caching past its memory budget).
                     let incremental = s.updates().incremental > before.incremental;
-                    taken.borrow_mut().push(json!({"update": if incremental { "incremental" } else { "full" }}));
+                    taken
+                        .borrow_mut()
+                        .push(Breakdown::Update { update: if incremental { "incremental" } else { "full" }.into() });
                     Ok(())
                 })
                 .note(format!("n = {n}, {} candidates", grid.len()));
@@ -531,7 +573,7 @@ impl<'a> Ctx<'a> {
             }
             Stage::Refine => {
                 let cfg = RefineConfig { iters: o.iters, seed, ..RefineConfig::default() };
-                let hidden = indicatif::ProgressBar::hidden();
+                let hidden = crate::progress::NoProgress;
                 let parts = Rc::new(RefCell::new(Vec::new()));
                 let log = parts.clone();
                 let mut r = Runner::new(1.0, "images", move || {
@@ -540,14 +582,14 @@ impl<'a> Ctx<'a> {
                     let prior = rise(&scorer, x, class, &RiseParams::fast(seed), &hidden)?;
                     let (prior_ms, prior_model_ms) = (ms(tp.elapsed()), ms(scorer.elapsed()));
                     let r = refine(&scorer, gp_k, x, class, prior.view(), &cfg, &hidden)?;
-                    log.borrow_mut().push(json!({
-                        "prior_ms": prior_ms,
-                        "prior_model_ms": prior_model_ms,
-                        "loop_model_ms": ms(r.timings.model),
-                        "gp_fit_ms": ms(r.timings.gp_fit),
-                        "posterior_ms": ms(r.timings.posterior),
-                        "posterior_updates": r.posterior_updates,
-                    }));
+                    log.borrow_mut().push(Breakdown::Refine {
+                        prior_ms,
+                        prior_model_ms,
+                        loop_model_ms: ms(r.timings.model),
+                        gp_fit_ms: ms(r.timings.gp_fit),
+                        posterior_ms: ms(r.timings.posterior),
+                        posterior_updates: r.posterior_updates,
+                    });
                     Ok(())
                 })
                 .note(format!("RISE N = 100 prior + {} queries, paper preset, no metrics", o.iters));
@@ -587,7 +629,7 @@ impl<'a> Ctx<'a> {
                         .collect();
                     let before = gpu.map(GpuContext::counters).unwrap_or_default();
                     let (mut fit, mut posterior) = (Duration::ZERO, Duration::ZERO);
-                    for r in refine_lockstep(&scorer, gp_k, &specs, schedule, &indicatif::ProgressBar::hidden())? {
+                    for r in refine_lockstep(&scorer, gp_k, &specs, schedule, &crate::progress::NoProgress)? {
                         let r = r?;
                         (fit, posterior) = (fit + r.timings.gp_fit, posterior + r.timings.posterior);
                     }
@@ -595,12 +637,12 @@ impl<'a> Ctx<'a> {
                     // masking call per loop), and per frame the GP time.
                     let used = gpu.map(GpuContext::counters).unwrap_or_default() - before;
                     let steps = o.iters as f64;
-                    log.borrow_mut().push(json!({
-                        "gpu_submits_per_step": used.submits as f64 / steps,
-                        "gpu_readbacks_per_step": used.readbacks as f64 / steps,
-                        "gp_fit_ms_per_frame": ms(fit) / f as f64,
-                        "posterior_ms_per_frame": ms(posterior) / f as f64,
-                    }));
+                    log.borrow_mut().push(Breakdown::Video {
+                        gpu_submits_per_step: used.submits as f64 / steps,
+                        gpu_readbacks_per_step: used.readbacks as f64 / steps,
+                        gp_fit_ms_per_frame: ms(fit) / f as f64,
+                        posterior_ms_per_frame: ms(posterior) / f as f64,
+                    });
                     Ok(())
                 })
                 .note(format!(

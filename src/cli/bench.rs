@@ -135,7 +135,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let bar = borex::progress::bar(opts.runs(), "bench", global.quiet);
     let input = BenchInput { model: &model, image: tensor, gpu };
     let report = run_bench(&input, &opts, environment, &bar)?;
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(o) = &args.out {
         borex::output::write_json(o, &report)?;
     }

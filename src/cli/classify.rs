@@ -31,7 +31,7 @@ pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let model = Classifier::load(&args.model.options(global))?;
     let bar = borex::progress::bar(args.images.len() as u64, "classify", global.quiet || args.images.len() < 2);
     let results = classify_files(&model, &args.images, args.top, args.batch, &bar)?;
-    bar.finish_and_clear();
+    bar.finish();
     for r in &results {
         for note in &r.notes {
             eprintln!("note: {note}");

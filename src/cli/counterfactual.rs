@@ -75,42 +75,20 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
     }
     let r = &outcome.report;
     let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{}: predicted {} p={:.4}",
-        args.image.display(),
-        r["start_class"],
-        r["start_probability"].as_f64().unwrap_or(0.0)
-    )?;
-    for t in r["targets"].as_array().into_iter().flatten() {
+    writeln!(out, "{}: predicted {} p={:.4}", args.image.display(), r.start_class, f64::from(r.start_probability))?;
+    for t in &r.targets {
         writeln!(
             out,
             "  → {}: p {:.4} → {:.4} ({}), ‖δ‖_{} = {:.3}, {:.1} % of pixels changed",
-            t["class"],
-            t["probability_before"].as_f64().unwrap_or(0.0),
-            t["probability_after"].as_f64().unwrap_or(0.0),
-            if t["success"].as_bool() == Some(true) { "reached" } else { "not reached" },
+            t.class,
+            f64::from(t.probability_before),
+            f64::from(t.probability_after),
+            if t.success { "reached" } else { "not reached" },
             args.p,
-            lp(&t["norms"], args.p),
-            100.0 * t["changed_fraction"].as_f64().unwrap_or(0.0),
+            if args.p == 2.0 { t.norms.l2 } else { t.norms.l1_5 },
+            100.0 * t.changed_fraction,
         )?;
     }
-    writeln!(
-        out,
-        "  {:.1} ms per counterfactual; wrote {}",
-        r["timings_ms"]["per_counterfactual"].as_f64().unwrap_or(0.0),
-        args.out.display()
-    )?;
+    writeln!(out, "  {:.1} ms per counterfactual; wrote {}", r.timings_ms.per_counterfactual, args.out.display())?;
     Ok(())
-}
-
-fn lp(norms: &serde_json::Value, p: f64) -> f64 {
-    let key = if p == 1.5 {
-        "l1.5"
-    } else if p == 2.0 {
-        "l2"
-    } else {
-        "l1.5"
-    };
-    norms[key].as_f64().unwrap_or(f64::NAN)
 }

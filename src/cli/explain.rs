@@ -1,6 +1,6 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::compute::{Backend, Baseline};
-use borex::explain::{run_explain, unknown_method, ExplainJob, Method, OcclusionParams, RiseParams};
+use borex::explain::{run_explain, ExplainJob, OcclusionParams};
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
 use borex::refine::ClassSpec;
@@ -42,7 +42,7 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub no_metrics: bool,
     /// Where insertion starts; several, comma-separated, are each reported.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    #[arg(long, value_delimiter = ',', default_value = "blur", value_parser = super::named::<InsertionStart>())]
     pub insertion_start: Vec<InsertionStart>,
     /// Sanity check: re-run with the final linear layer's weights randomised and
     /// report the rank correlation between the two maps (a faithful map changes).
@@ -58,18 +58,16 @@ pub struct ExplainArgs {
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    let mut method = Method::parse(&args.method, args.seed).ok_or_else(|| unknown_method(&args.method))?;
-    match &mut method {
-        Method::Rise(p) => {
-            if let Some(n) = args.masks {
-                *p = RiseParams { n, ..*p };
-            }
-        }
-        Method::Occlusion(p) => *p = OcclusionParams { window: args.window, stride: args.stride },
-        Method::Cameras { scales } => *scales = args.scales.clone(),
-        _ => {}
+    // The library's settings make the method, as Engine::explain does.
+    let method = borex::engine::ExplainSettings {
+        method: args.method.clone(),
+        seed: args.seed,
+        masks: args.masks,
+        occlusion: OcclusionParams { window: args.window, stride: args.stride },
+        scales: args.scales.clone(),
+        ..Default::default()
     }
-    method.validate()?;
+    .method()?;
     let job = ExplainJob {
         image: args.image.clone(),
         class: args.class.clone(),
@@ -92,25 +90,26 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         out,
         "{}: {} for class {} ({})",
         args.image.display(),
-        r["method"].as_str().unwrap_or(""),
-        r["class"],
-        r["label"].as_str().unwrap_or("-")
+        r.method,
+        r.class,
+        r.label.as_deref().unwrap_or("-")
     )?;
     if !args.no_metrics {
+        let m = r.metrics.unwrap_or_default();
         writeln!(
             out,
             "  insertion {:.4} deletion {:.4}",
-            r["metrics"]["insertion"].as_f64().unwrap_or(f64::NAN),
-            r["metrics"]["deletion"].as_f64().unwrap_or(f64::NAN)
+            m.insertion.map_or(f64::NAN, f64::from),
+            m.deletion.map_or(f64::NAN, f64::from)
         )?;
     }
-    if let Some(rho) = r["sanity"]["spearman"].as_f64() {
+    if let Some(rho) = r.sanity.as_ref().and_then(|s| s.spearman) {
         writeln!(
             out,
             "  sanity: Spearman ρ = {rho:.3} between the map and the map with '{}' randomised",
-            r["sanity"]["randomised"].as_str().unwrap_or("?")
+            r.sanity.as_ref().map_or("?", |s| s.randomised.as_str())
         )?;
     }
-    writeln!(out, "  wrote {} ({} ms)", args.out.display(), r["timings_ms"]["total"])?;
+    writeln!(out, "  wrote {} ({} ms)", args.out.display(), serde_json::json!(r.timings_ms.total))?;
     Ok(())
 }

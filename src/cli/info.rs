@@ -12,6 +12,9 @@ pub struct InfoArgs {
 
 pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
+    for line in borex::paths::describe_home() {
+        writeln!(out, "{line}")?;
+    }
     let backend = Backend::select(global.device)?;
     writeln!(out, "compute device: {} ({})", backend.describe(), backend.kind())?;
     if let Some(why) = &backend.fallback_reason {

@@ -6,6 +6,7 @@ mod counterfactual;
 mod eval;
 mod explain;
 mod info;
+pub mod progress;
 mod refine;
 mod report;
 mod video;
@@ -34,10 +35,10 @@ pub struct GlobalArgs {
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// Where GPU kernels run: auto picks a GPU adapter (software ones count) and falls back to the CPU.
-    #[arg(long, global = true, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, global = true, default_value_t = DeviceChoice::Auto, value_parser = named::<DeviceChoice>())]
     pub device: DeviceChoice,
     /// ONNX Runtime execution provider for model inference.
-    #[arg(long, global = true, value_enum, default_value_t = ExecutionProvider::Cpu)]
+    #[arg(long, global = true, default_value_t = ExecutionProvider::Cpu, value_parser = named::<ExecutionProvider>())]
     pub ep: ExecutionProvider,
     /// The ONNX Runtime library (default: $ORT_DYLIB_PATH, else the one scripts/setup.sh installed).
     #[arg(long, global = true)]
@@ -106,7 +107,7 @@ pub struct ModelArgs {
     #[arg(long, value_parser = parse_std, allow_hyphen_values = true)]
     pub std: Option<[f32; 3]>,
     /// Whether the model outputs logits or probabilities (default: detected).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = named::<OutputKind>())]
     pub output_kind: Option<OutputKind>,
 }
 
@@ -141,6 +142,32 @@ impl ModelArgs {
         o.std = self.std;
         o
     }
+}
+
+/// A library enum as a clap value: its names are the possible values (listed
+/// in `--help` and in the error for any other), parsed through its `FromStr`.
+pub fn named<T: Named>() -> impl clap::builder::TypedValueParser<Value = T> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(T::NAMES).map(|s| s.parse::<T>().expect("a listed name parses"))
+}
+
+/// The library enums the command line takes by name.
+pub trait Named: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static {
+    /// Every value's name.
+    const NAMES: &'static [&'static str];
+}
+
+impl Named for DeviceChoice {
+    const NAMES: &'static [&'static str] = DeviceChoice::NAMES;
+}
+impl Named for ExecutionProvider {
+    const NAMES: &'static [&'static str] = ExecutionProvider::NAMES;
+}
+impl Named for OutputKind {
+    const NAMES: &'static [&'static str] = OutputKind::NAMES;
+}
+impl Named for borex::metrics::InsertionStart {
+    const NAMES: &'static [&'static str] = borex::metrics::InsertionStart::NAMES;
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -96,7 +96,7 @@ pub struct RefineSettings {
     pub prior_mean: borex::refine::PriorMean,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "blur")]
+    #[arg(long, value_delimiter = ',', default_value = "blur", value_parser = super::named::<InsertionStart>())]
     pub insertion_start: Vec<InsertionStart>,
     /// Skip insertion/deletion of the two maps.
     #[arg(long)]
@@ -148,7 +148,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         lockstep: args.lockstep,
     };
     let summary = borex::refine::bulk::refine_many(&run, &model, &backend, true, &bar)?;
-    bar.finish_and_clear();
+    bar.finish();
     for (img, e) in &summary.failed {
         // Most errors already name their file.
         let named = e.contains(&img.display().to_string());
@@ -215,6 +215,7 @@ pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
             borex::explain::Method::NAMES.join(", ")
         ),
         PriorSpec::Method(m) => m.validate()?,
+        PriorSpec::Map(_) => {}
     }
     Ok(())
 }
@@ -239,28 +240,28 @@ fn run_one(
         out,
         "{}: class {} ({}) p={:.4}",
         image.display(),
-        r["class"],
-        r["label"].as_str().unwrap_or("-"),
-        r["probability"].as_f64().unwrap_or(0.0)
+        r.class,
+        r.label.as_deref().unwrap_or("-"),
+        f64::from(r.probability)
     )?;
     if !args.settings.no_metrics {
-        let f = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or("-".into());
-        for (who, label) in [
-            ("prior", format!("prior   ({})", r["prior"]["method"].as_str().unwrap_or(""))),
-            ("refined", format!("refined ({} queries)", args.settings.iters)),
+        let f = |v: Option<f32>| v.map(|x| format!("{:.4}", f64::from(x))).unwrap_or("-".into());
+        for (scores, label) in [
+            (&r.prior.scores, format!("prior   ({})", r.prior.method)),
+            (&r.refined.scores, format!("refined ({} queries)", args.settings.iters)),
         ] {
             let ins: Vec<String> = args
                 .settings
                 .insertion_start
                 .iter()
-                .map(|s| format!("insertion[{}] {}", s.name(), f(&r[who][format!("insertion_{}", s.name())])))
+                .map(|s| format!("insertion[{}] {}", s.name(), f(scores.insertion_from(*s))))
                 .collect();
-            writeln!(out, "  {label}: {} deletion {}", ins.join(" "), f(&r[who]["deletion"]))?;
+            writeln!(out, "  {label}: {} deletion {}", ins.join(" "), f(scores.deletion))?;
         }
     }
     if args.timings {
-        writeln!(out, "  timings (ms): {}", serde_json::to_string(&r["timings_ms"]).context("timings")?)?;
-        writeln!(out, "  device: {}", r["device"])?;
+        writeln!(out, "  timings (ms): {}", serde_json::to_value(&r.timings_ms).context("timings")?)?;
+        writeln!(out, "  device: {}", serde_json::to_value(&r.device).context("device")?)?;
     }
     writeln!(out, "  wrote {}", out_dir.display())?;
     drop(out);

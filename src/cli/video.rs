@@ -5,7 +5,7 @@ use borex::model::Classifier;
 use borex::refine::bulk::Shard;
 use borex::refine::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
-use borex::video::resume::merge_shards;
+use borex::video::merge_shards;
 use borex::video::run::{run, VideoJob, WarmStart};
 use borex::video::FrameSelection;
 use clap::Args;

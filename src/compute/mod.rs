@@ -69,7 +69,7 @@ impl Masks<'_> {
 }
 
 /// What removed pixels become (in the model's normalised input space).
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind", content = "value")]
 pub enum Baseline {
     /// 0 in the normalised space: the dataset's mean colour.
@@ -324,7 +324,7 @@ pub trait GpBatch: Send {
 
 /// Posterior updates by path: `incremental` appended one observation to the
 /// previous posterior (same length scales), `full` recomputed it from scratch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PosteriorUpdates {
     pub incremental: usize,
     pub full: usize,
@@ -472,7 +472,7 @@ pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, m
 /// one; a software adapter (Mesa's llvmpipe) is reported but not used by
 /// `auto`, because the CPU twin is much faster on the same cores (measured in
 /// docs/benchmarks.md); `gpu` forces any adapter, software included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     #[default]
@@ -480,6 +480,8 @@ pub enum DeviceChoice {
     Gpu,
     Cpu,
 }
+
+named_enum!(DeviceChoice, "device", { Auto => "auto", Gpu => "gpu", Cpu => "cpu" });
 
 /// The chosen backend and what it runs on.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use crate::error::{BorexError, Result};
 use ndarray::{Array3, Axis};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct RiseParams {
     /// Number of masks.
     pub n: usize,

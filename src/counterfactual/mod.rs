@@ -21,7 +21,7 @@ use crate::image::Preprocess;
 use crate::model::Classifier;
 use crate::output::OutputSet;
 use ndarray::{Array2, Array3, Array4, ArrayView2, ArrayView3};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -98,6 +98,7 @@ pub enum Targets {
     TopOthers(usize),
 }
 
+/// Everything a counterfactual needs besides the model and its gradient graph.
 pub struct CounterfactualJob {
     pub image: PathBuf,
     pub targets: Targets,
@@ -108,9 +109,180 @@ pub struct CounterfactualJob {
     pub out_dir: PathBuf,
 }
 
+/// What the counterfactual produced: one changed image per target and the report.
 pub struct Outcome {
-    pub report: serde_json::Value,
+    /// The report, as written to `report.json`.
+    pub report: CounterfactualReport,
+    /// Per target, in the report's order (empty from [`run_counterfactual`], which writes each
+    /// target's files as soon as it is done instead of keeping them).
+    pub targets: Vec<TargetImages>,
+    /// The original image in pixel space (channels × H × W, [0, 1]).
+    pub original: Array3<f32>,
+    /// What the user should know (also in the report).
     pub notes: Vec<String>,
+}
+
+/// One target's arrays (the files `counterfactual[_T].npy`, `change[_T].npy`, `change_abs[_T].npy`).
+pub struct TargetImages {
+    /// The target class.
+    pub class: usize,
+    /// The changed image in pixel space (channels × H × W, [0, 1]).
+    pub counterfactual: Array3<f32>,
+    /// The signed change summed over channels (H × W).
+    pub change: Array2<f32>,
+    /// The absolute change summed over channels (H × W).
+    pub change_abs: Array2<f32>,
+}
+
+/// `report.json` of `borex counterfactual`. Field names are the file's keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterfactualReport {
+    /// The image file (or an in-memory image's name).
+    pub image: PathBuf,
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// The forward+gradient graph.
+    pub gradient_graph: PathBuf,
+    /// Whether the model's sidecar declares it adversarially robust.
+    pub model_robust: Option<bool>,
+    /// Whether the model reads grey images.
+    pub grayscale_model: bool,
+    /// The predicted class of the image.
+    pub start_class: usize,
+    /// Its label.
+    pub start_label: Option<String>,
+    /// Its probability.
+    pub start_probability: f32,
+    /// Every setting.
+    pub settings: CounterfactualSettingsReport,
+    /// The pixel space the change lives in.
+    pub space: PixelSpace,
+    /// The ONNX Runtime execution provider.
+    pub ep: String,
+    /// One entry per target.
+    pub targets: Vec<TargetReport>,
+    /// Batched model calls.
+    pub model_calls: usize,
+    /// Where the time went (milliseconds).
+    pub timings_ms: CounterfactualTimingsMs,
+    /// What the user should know.
+    pub notes: Vec<String>,
+    /// How to read overlay.png.
+    pub overlay: String,
+}
+
+/// `report.json`'s `settings` of a counterfactual.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterfactualSettingsReport {
+    /// Radius of the l_p ball.
+    pub eps: f64,
+    /// The norm's p.
+    pub p: f64,
+    /// Auto-Frank-Wolfe steps.
+    pub steps: usize,
+    /// Runs per target.
+    pub restarts: usize,
+    /// Gradient momentum.
+    pub momentum: f32,
+    /// Seed of the restarts.
+    pub seed: u64,
+    /// |δ| above this counts a pixel as changed.
+    pub change_threshold: f32,
+    /// Items per model call.
+    pub batch: usize,
+}
+
+/// `report.json`'s `space`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PixelSpace {
+    /// 1 (grey) or 3.
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// The value range.
+    pub range: [f64; 2],
+}
+
+/// One target of a counterfactual report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// The target class.
+    pub class: usize,
+    /// Its label.
+    pub label: Option<String>,
+    /// P(target) on the image.
+    pub probability_before: f32,
+    /// P(target) on the counterfactual.
+    pub probability_after: f32,
+    /// P(start class) on the counterfactual.
+    pub start_probability_after: f32,
+    /// The counterfactual's predicted class.
+    pub predicted_after: usize,
+    /// P(target) > 0.5 on the counterfactual.
+    pub success: bool,
+    /// ‖δ‖ for several p.
+    pub norms: Norms,
+    /// Pixels changed by more than the threshold.
+    pub changed_pixels: usize,
+    /// Their share of the image.
+    pub changed_fraction: f64,
+    /// Step halvings of the line search.
+    pub step_halvings: usize,
+    /// Probabilities along the run.
+    pub trace: Trace,
+    /// The files written for this target.
+    pub files: TargetFiles,
+}
+
+/// ‖δ‖_p for p ∈ {1, 1.5, 2, ∞}.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Norms {
+    /// p = 1.
+    pub l1: f64,
+    /// p = 1.5.
+    #[serde(rename = "l1.5")]
+    pub l1_5: f64,
+    /// p = 2.
+    pub l2: f64,
+    /// p = ∞.
+    pub linf: f64,
+}
+
+/// Per AFW step (0 = the start): probabilities of the start class and of the target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trace {
+    /// P(start class).
+    pub start_probability: Vec<f32>,
+    /// P(target).
+    pub target_probability: Vec<f32>,
+}
+
+/// The file names of one target's outputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetFiles {
+    /// The changed image (PNG).
+    pub counterfactual: String,
+    /// The changed image (.npy, pixel space).
+    pub npy: String,
+    /// The signed change (.npy).
+    pub change: String,
+    /// The absolute change (.npy).
+    pub change_abs: String,
+    /// The signed change (PNG).
+    pub change_png: String,
+}
+
+/// `report.json`'s `timings_ms` of a counterfactual.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterfactualTimingsMs {
+    /// The AFW runs.
+    pub afw: f64,
+    /// Per target.
+    pub per_counterfactual: f64,
+    /// The whole command.
+    pub total: f64,
 }
 
 impl CounterfactualJob {
@@ -138,9 +310,14 @@ pub fn pixel_image(pre: &Preprocess, tensor: ArrayView3<f32>) -> Array3<f32> {
     })
 }
 
-/// ‖δ‖ for p ∈ {1, 1.5, 2, ∞}, as JSON.
-pub fn norms(delta: &[f32]) -> serde_json::Value {
-    json!({"l1": lmo::norm(delta, 1.0), "l1.5": lmo::norm(delta, 1.5), "l2": lmo::norm(delta, 2.0), "linf": lmo::norm(delta, f64::INFINITY)})
+/// ‖δ‖ for p ∈ {1, 1.5, 2, ∞}.
+pub fn norms(delta: &[f32]) -> Norms {
+    Norms {
+        l1: lmo::norm(delta, 1.0),
+        l1_5: lmo::norm(delta, 1.5),
+        l2: lmo::norm(delta, 2.0),
+        linf: lmo::norm(delta, f64::INFINITY),
+    }
 }
 
 /// Pixels (H×W positions) whose change exceeds `threshold` in any channel.
@@ -149,6 +326,7 @@ pub fn changed_pixels(delta: &[f32], channels: usize, threshold: f32) -> usize {
     (0..hw).filter(|&i| (0..channels).any(|c| delta[c * hw + i].abs() > threshold)).count()
 }
 
+/// Change `job.image` towards its targets and write the outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_counterfactual(
     job: &CounterfactualJob,
     model: &Classifier,
@@ -156,11 +334,110 @@ pub fn run_counterfactual(
     quiet: bool,
 ) -> Result<Outcome> {
     job.validate()?;
-    let t0 = Instant::now();
     let out = OutputSet::begin(&job.out_dir)?;
+    // Each target's files are written as its chunk finishes and its arrays dropped, so memory
+    // follows --batch, not --targets; only the overlay's small panels are kept.
+    let mut strip_rows = vec![];
+    let mut original_rgb = None;
+    let (report, original, notes) = counterfactual_stream(
+        job,
+        crate::job::Source::File(&job.image),
+        model,
+        grad,
+        quiet,
+        &mut |original, files, t| {
+            let rgb = original_rgb.get_or_insert_with(|| pixel_rgb(original));
+            strip_rows.push(write_target(&out, rgb, &files.files, &t)?);
+            Ok(())
+        },
+    )?;
+    crate::output::write_png(&out.file("overlay.png"), &strip(&strip_rows))?;
+    crate::output::write_report(&out.file("report.json"), &report)?;
+    out.commit()?;
+    Ok(Outcome { report, targets: vec![], original, notes })
+}
+
+/// The original image (channels × H × W, [0, 1]) as RGB.
+fn pixel_rgb(a: &Array3<f32>) -> image::RgbImage {
+    let (channels, h, w) = a.dim();
+    to_rgb(a.as_standard_layout().as_slice().expect("standard layout"), channels, h, w)
+}
+
+/// One target's files into `out`; returns its overlay row.
+fn write_target(
+    out: &OutputSet,
+    original_rgb: &image::RgbImage,
+    files: &TargetFiles,
+    t: &TargetImages,
+) -> Result<[image::RgbImage; 4]> {
+    let cf_rgb = pixel_rgb(&t.counterfactual);
+    let change_rgb = diverging(t.change.view());
+    write_npy3(&out.file(&files.npy), &t.counterfactual)?;
+    crate::output::write_png(&out.file(&files.counterfactual), &cf_rgb)?;
+    crate::output::write_npy(&out.file(&files.change), &t.change)?;
+    crate::output::write_npy(&out.file(&files.change_abs), &t.change_abs)?;
+    crate::output::write_png(&out.file(&files.change_png), &change_rgb)?;
+    Ok([original_rgb.clone(), cf_rgb, change_rgb, crate::output::colorize(t.change_abs.view())])
+}
+
+impl Outcome {
+    /// Every output of `counterfactual` into `out` (committed by the caller).
+    pub fn write(&self, out: &OutputSet) -> Result<()> {
+        let original_rgb = pixel_rgb(&self.original);
+        let mut strip_rows = vec![];
+        for (t, files) in self.targets.iter().zip(&self.report.targets) {
+            strip_rows.push(write_target(out, &original_rgb, &files.files, t)?);
+        }
+        crate::output::write_png(&out.file("overlay.png"), &strip(&strip_rows))?;
+        crate::output::write_report(&out.file("report.json"), &self.report)
+    }
+}
+
+/// A target's report and arrays, handed over as soon as its chunk is done; also gets the original image.
+pub type TargetSink<'a> = dyn FnMut(&Array3<f32>, &TargetReport, TargetImages) -> Result<()> + 'a;
+
+/// A counterfactual of one image, in memory: what [`run_counterfactual`] computes, without files.
+pub fn counterfactual_source(
+    job: &CounterfactualJob,
+    source: crate::job::Source,
+    model: &Classifier,
+    grad: &GradientModel,
+    quiet: bool,
+) -> Result<Outcome> {
+    let mut images = vec![];
+    let (report, original, notes) = counterfactual_stream(job, source, model, grad, quiet, &mut |_, _, t| {
+        images.push(t);
+        Ok(())
+    })?;
+    Ok(Outcome { report, targets: images, original, notes })
+}
+
+/// The counterfactual computation: targets × restarts rows are optimised in chunks of at most
+/// `--batch` rows, and each target goes to `sink` when its chunk is done. Returns the report, the
+/// original image (channels × H × W) and the notes.
+fn counterfactual_stream(
+    job: &CounterfactualJob,
+    source: crate::job::Source,
+    model: &Classifier,
+    grad: &GradientModel,
+    quiet: bool,
+    sink: &mut TargetSink,
+) -> Result<(CounterfactualReport, Array3<f32>, Vec<String>)> {
+    job.validate()?;
+    let t0 = Instant::now();
     let mut notes = vec![];
-    let (pre, decode_notes) = crate::image::load_input(&job.image, model.preprocess())?;
-    notes.extend(decode_notes);
+    let image_name = match source {
+        crate::job::Source::File(p) => p.to_path_buf(),
+        crate::job::Source::Rgb(_, name) => PathBuf::from(name),
+    };
+    let pre = match source {
+        crate::job::Source::File(path) => {
+            let (pre, decode_notes) = crate::image::load_input(path, model.preprocess())?;
+            notes.extend(decode_notes);
+            pre
+        }
+        crate::job::Source::Rgb(rgb, name) => crate::image::to_input(rgb, name, model.preprocess())?,
+    };
     let pixels = pixel_image(model.preprocess(), pre.tensor.view());
     let (_, h, w) = pixels.dim();
     let channels = if model.grayscale() { 1 } else { 3 };
@@ -172,7 +449,7 @@ pub fn run_counterfactual(
         if colour {
             return Err(BorexError::invalid(format!(
                 "{}: a colour image, but {} reads grey images (its sidecar says \"grayscale\": true); convert the image to greyscale",
-                job.image.display(),
+                image_name.display(),
                 model.path().display()
             )));
         }
@@ -214,17 +491,14 @@ pub fn run_counterfactual(
     let n = targets.len();
     let d = x0.len();
     let obj = ModelObjective { grad, preprocess: model.preprocess(), channels, batch: job.batch };
-    // Targets × restarts rows are optimised together; in chunks of at most --batch rows, so memory
-    // follows --batch, not --targets (each chunk's outputs are written before the next starts).
     let per_chunk = (job.batch / job.afw.restarts.max(1)).max(1);
     let chunks = n.div_ceil(per_chunk);
     let bar = crate::progress::bar((job.afw.steps * chunks) as u64, "AFW steps", quiet);
     let mut afw_time = std::time::Duration::ZERO;
+    let original = Array3::from_shape_vec((channels, h, w), x0.clone()).expect("shape");
 
     let label = |c: usize| model.labels().and_then(|l| l.name(c)).map(str::to_string);
     let mut per_target = vec![];
-    let mut strip_rows = vec![];
-    let original_rgb = to_rgb(&x0, channels, h, w);
     for (chunk, chunk_targets) in targets.chunks(per_chunk).enumerate() {
         let x0s = Array2::from_shape_fn((chunk_targets.len(), d), |(_, c)| x0[c]);
         let t_afw = Instant::now();
@@ -232,59 +506,77 @@ pub fn run_counterfactual(
         let results =
             afw::run_from(&obj, x0s.view(), &starts, chunk_targets, &job.afw, chunk * per_chunk, || bar.inc(1))?;
         afw_time += t_afw.elapsed();
-        for (t, r) in chunk_targets.iter().zip(&results) {
+        for (t, r) in chunk_targets.iter().zip(results) {
             let suffix = if n == 1 { String::new() } else { format!("_{t}") };
             let delta: Vec<f32> = r.x.iter().zip(&x0).map(|(a, b)| a - b).collect();
-            let cf = Array3::from_shape_vec((channels, h, w), r.x.clone()).expect("shape");
             let signed =
                 Array2::from_shape_fn((h, w), |(i, j)| (0..channels).map(|c| delta[(c * h + i) * w + j]).sum::<f32>());
             let abs = Array2::from_shape_fn((h, w), |(i, j)| {
                 (0..channels).map(|c| delta[(c * h + i) * w + j].abs()).sum::<f32>()
             });
-            let cf_rgb = to_rgb(&r.x, channels, h, w);
-            let change_rgb = diverging(signed.view());
-            write_npy3(&out.file(&format!("counterfactual{suffix}.npy")), &cf)?;
-            crate::output::write_png(&out.file(&format!("counterfactual{suffix}.png")), &cf_rgb)?;
-            crate::output::write_npy(&out.file(&format!("change{suffix}.npy")), &signed)?;
-            crate::output::write_npy(&out.file(&format!("change_abs{suffix}.npy")), &abs)?;
-            crate::output::write_png(&out.file(&format!("change{suffix}.png")), &change_rgb)?;
-            strip_rows.push([original_rgb.clone(), cf_rgb, change_rgb, crate::output::colorize(abs.view())]);
             let pred = r.probs.iter().enumerate().fold((0, f32::MIN), |b, (i, v)| if *v > b.1 { (i, *v) } else { b }).0;
             let changed = changed_pixels(&delta, channels, job.threshold);
-            per_target.push(json!({
-                "class": t, "label": label(*t),
-                "probability_before": probs0[*t], "probability_after": r.probs[*t],
-                "start_probability_after": r.probs[start],
-                "predicted_after": pred, "success": r.probs[*t] > 0.5,
-                "norms": norms(&delta),
-                "changed_pixels": changed, "changed_fraction": changed as f64 / (h * w) as f64,
-                "step_halvings": r.halvings,
-                "trace": {"start_probability": r.trace_start, "target_probability": r.trace_target},
-                "files": {"counterfactual": format!("counterfactual{suffix}.png"), "npy": format!("counterfactual{suffix}.npy"),
-                          "change": format!("change{suffix}.npy"), "change_abs": format!("change_abs{suffix}.npy"), "change_png": format!("change{suffix}.png")},
-            }));
+            let report = TargetReport {
+                class: *t,
+                label: label(*t),
+                probability_before: probs0[*t],
+                probability_after: r.probs[*t],
+                start_probability_after: r.probs[start],
+                predicted_after: pred,
+                success: r.probs[*t] > 0.5,
+                norms: norms(&delta),
+                changed_pixels: changed,
+                changed_fraction: changed as f64 / (h * w) as f64,
+                step_halvings: r.halvings,
+                trace: Trace { start_probability: r.trace_start, target_probability: r.trace_target },
+                files: TargetFiles {
+                    counterfactual: format!("counterfactual{suffix}.png"),
+                    npy: format!("counterfactual{suffix}.npy"),
+                    change: format!("change{suffix}.npy"),
+                    change_abs: format!("change_abs{suffix}.npy"),
+                    change_png: format!("change{suffix}.png"),
+                },
+            };
+            let cf = Array3::from_shape_vec((channels, h, w), r.x).expect("shape");
+            sink(&original, &report, TargetImages { class: *t, counterfactual: cf, change: signed, change_abs: abs })?;
+            per_target.push(report);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     let afw_ms = crate::job::ms(afw_time);
-    crate::output::write_png(&out.file("overlay.png"), &strip(&strip_rows))?;
-    let report = json!({
-        "image": job.image, "model": model.path(), "gradient_graph": grad.path(),
-        "model_robust": model.robust(), "grayscale_model": model.grayscale(),
-        "start_class": start, "start_label": label(start), "start_probability": probs0[start],
-        "settings": {"eps": job.afw.eps, "p": job.afw.p, "steps": job.afw.steps, "restarts": job.afw.restarts,
-                     "momentum": job.afw.momentum, "seed": job.afw.seed, "change_threshold": job.threshold, "batch": job.batch},
-        "space": {"channels": channels, "height": h, "width": w, "range": [0.0, 1.0]},
-        "ep": model.ep().name(),
-        "targets": per_target,
-        "model_calls": job.afw.steps * chunks + 1,
-        "timings_ms": {"afw": afw_ms, "per_counterfactual": afw_ms / n as f64, "total": crate::job::ms(t0.elapsed())},
-        "notes": notes,
-        "overlay": "overlay.png: rows per target: image | counterfactual | signed change (blue −, red +) | |change|",
-    });
-    crate::output::write_json(&out.file("report.json"), &report)?;
-    out.commit()?;
-    Ok(Outcome { report, notes })
+    let report = CounterfactualReport {
+        image: image_name,
+        model: model.path().to_path_buf(),
+        gradient_graph: grad.path().to_path_buf(),
+        model_robust: model.robust(),
+        grayscale_model: model.grayscale(),
+        start_class: start,
+        start_label: label(start),
+        start_probability: probs0[start],
+        settings: CounterfactualSettingsReport {
+            eps: job.afw.eps,
+            p: job.afw.p,
+            steps: job.afw.steps,
+            restarts: job.afw.restarts,
+            momentum: job.afw.momentum,
+            seed: job.afw.seed,
+            change_threshold: job.threshold,
+            batch: job.batch,
+        },
+        space: PixelSpace { channels, height: h, width: w, range: [0.0, 1.0] },
+        ep: model.ep().name().into(),
+        targets: per_target,
+        model_calls: job.afw.steps * chunks + 1,
+        timings_ms: CounterfactualTimingsMs {
+            afw: afw_ms,
+            per_counterfactual: afw_ms / n as f64,
+            total: crate::job::ms(t0.elapsed()),
+        },
+        notes: notes.clone(),
+        overlay: "overlay.png: rows per target: image | counterfactual | signed change (blue −, red +) | |change|"
+            .into(),
+    };
+    Ok((report, original, notes))
 }
 
 fn write_npy3(path: &Path, a: &Array3<f32>) -> Result<()> {

@@ -402,7 +402,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
             bar.inc(1);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     Ok(EvalOutcome { lock, records, failures, computed, skipped, not_run })
 }
 
@@ -536,7 +536,7 @@ impl RowCtx<'_> {
                 self.prepared.class,
                 prior.view(),
                 &config,
-                &indicatif::ProgressBar::hidden(),
+                &crate::progress::NoProgress,
             )?;
             let r = self.record(method, seed, Some(variant.label.clone()), settings, refined.map.view(), t)?;
             output::write_npy(&path.with_extension("npy"), &refined.map)?;
@@ -590,6 +590,20 @@ pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
         std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new("."));
     Ok(crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect())
+}
+
+/// One score of a record by name: `insertion_blur`, `insertion_zero`, `deletion`,
+/// `ins_del_blur` or `ins_del_zero` (insertion − deletion).
+pub fn metric(r: &Record, name: &str) -> f64 {
+    let s = &r.scores;
+    match name {
+        "insertion_blur" => s.insertion_blur,
+        "insertion_zero" => s.insertion_zero,
+        "deletion" => s.deletion,
+        "ins_del_blur" => s.insertion_blur - s.deletion,
+        "ins_del_zero" => s.insertion_zero - s.deletion,
+        other => unreachable!("unknown metric {other}"),
+    }
 }
 
 #[cfg(test)]

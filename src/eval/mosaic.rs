@@ -301,7 +301,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
         for (method, name) in methods.iter().zip(&job.methods) {
             let input = ExplainInput { tensor: x.view(), rgb: &rgb, baseline: job.baseline };
             let map =
-                explain(method, model, &scorer, &input, class, &probs, &indicatif::ProgressBar::hidden())?.into_prior();
+                explain(method, model, &scorer, &input, class, &probs, &crate::progress::NoProgress)?.into_prior();
             // The map beside its mosaic, for `borex report`.
             output::write_npy(
                 &job.out_dir.join("mosaics").join(format!(
@@ -323,7 +323,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
             bar.inc(1);
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     let reliability = METRICS.iter().map(|m| reliability(m, &job.methods, specs.len(), &rows)).collect();
     let outcome = MosaicOutcome { rows, reliability, classes };
     write_outputs(job, &specs, &outcome)?;

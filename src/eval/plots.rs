@@ -118,7 +118,7 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
         }
         let name = format!("scatter_{safe}.png");
         let prior: std::collections::HashMap<(String, u64), f64> =
-            of(None).map(|r| ((r.key.clone(), r.seed), super::summary::metric(r, "ins_del_blur"))).collect();
+            of(None).map(|r| ((r.key.clone(), r.seed), super::metric(r, "ins_del_blur"))).collect();
         let series: Vec<(String, Vec<(f32, f32)>)> = job
             .variants
             .iter()
@@ -127,7 +127,7 @@ pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> R
                     .filter_map(|r| {
                         prior
                             .get(&(r.key.clone(), r.seed))
-                            .map(|p| (*p as f32, super::summary::metric(r, "ins_del_blur") as f32))
+                            .map(|p| (*p as f32, super::metric(r, "ins_del_blur") as f32))
                     })
                     .collect();
                 (v.label.clone(), pts)

@@ -22,17 +22,8 @@ pub const METRICS: [(&str, &str, bool); 5] = [
 /// The default metric, the one refinement is judged by.
 pub const DEFAULT_METRIC: &str = "ins_del_blur";
 
-pub fn metric(r: &Record, name: &str) -> f64 {
-    let s = &r.scores;
-    match name {
-        "insertion_blur" => s.insertion_blur,
-        "insertion_zero" => s.insertion_zero,
-        "deletion" => s.deletion,
-        "ins_del_blur" => s.insertion_blur - s.deletion,
-        "ins_del_zero" => s.insertion_zero - s.deletion,
-        other => unreachable!("unknown metric {other}"),
-    }
-}
+// `metric` lives with `Record` (plots read it too, and summary calls plots).
+pub use super::metric;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MeanStd {

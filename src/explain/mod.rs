@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
 /// Every method `borex explain` and `borex refine --prior` accept.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Method {
     Rise(RiseParams),
@@ -152,7 +152,7 @@ pub fn explain(
     input: &ExplainInput,
     class: usize,
     clean_probs: &[f32],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Explanation> {
     let cam_map =
         |kind| -> Result<Array2<f32>> { cam::cam(model, &CamHead::from_model(model)?, input.tensor, class, kind) };

@@ -9,7 +9,7 @@ use crate::model::Scorer;
 use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct OcclusionParams {
     /// Window side in pixels.
     pub window: u32,
@@ -37,7 +37,7 @@ pub fn occlusion(
     baseline: ArrayView3<f32>,
     class: usize,
     params: &OcclusionParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Array2<f32>> {
     let (_, h, w) = image.dim();
     let (h32, w32) = (h as u32, w as u32);

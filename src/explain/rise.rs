@@ -25,7 +25,7 @@ pub fn rise_sums(
     image: ArrayView3<f32>,
     classes: &[usize],
     params: &RiseParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<RiseSums> {
     params.validate()?;
     let mut session = scorer.kernels.rise_session(image, params, classes.len())?;
@@ -55,7 +55,7 @@ pub fn rise(
     image: ArrayView3<f32>,
     class: usize,
     params: &RiseParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Array2<f32>> {
     let sums = rise_sums(scorer, image, &[class], params, progress)?;
     let mut sal = sums.weighted.into_iter().next().expect("one class");
@@ -71,7 +71,7 @@ pub fn rise_clip(
     clip: ndarray::ArrayView4<f32>,
     class: usize,
     params: &RiseParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Array2<f32>> {
     use crate::compute::Masks;
     use ndarray::Axis;

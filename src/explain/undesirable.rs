@@ -18,7 +18,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct UndesirableParams {
     pub rise: RiseParams,
     /// Rival classes: the top-k of the clean image other than the target.
@@ -41,7 +41,7 @@ pub fn undesirable(
     class: usize,
     clean_probs: &[f32],
     params: &UndesirableParams,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Undesirable> {
     let mut order: Vec<usize> = (0..clean_probs.len()).collect();
     order.sort_by(|&a, &b| clean_probs[b].total_cmp(&clean_probs[a]));

@@ -7,18 +7,18 @@ use serde::Serialize;
 /// `(plane · height + r) · width + q` on every backend. A plane is one
 /// size (`plane = size_index`) or, with a time axis, one (t, τ, size):
 /// `plane = (t · spans + span_index) · sizes + size_index`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CandidateGrid {
     pub height: u32,
     pub width: u32,
     pub sizes: Vec<u32>,
     /// Clips: the frames and temporal half-widths of space-time boxes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub time: Option<TimeAxis>,
 }
 
 /// The time coordinates of a clip's candidates.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TimeAxis {
     /// Frames T (centre frames t < T).
     pub frames: u32,

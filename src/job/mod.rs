@@ -15,6 +15,7 @@ use crate::image::Preprocessed;
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use ndarray::{ArrayView2, ArrayView3};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::Path;
 
@@ -79,6 +80,15 @@ impl ClassSpec {
     }
 }
 
+/// Where a job's image comes from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// An image file.
+    File(&'a Path),
+    /// A decoded image (a video frame, an image given in memory) and how errors name it.
+    Rgb(&'a image::RgbImage, &'a str),
+}
+
 /// An image ready for a method: model input, its RGB crop, and the class.
 pub struct Prepared {
     pub pre: Preprocessed,
@@ -94,6 +104,14 @@ impl Prepared {
     pub fn new(image: &Path, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
         let (pre, notes) = crate::image::load_input(image, model.preprocess())?;
         Self::from_input(pre, notes, model, scorer, class)
+    }
+
+    /// From a file or an image already decoded.
+    pub fn from_source(source: Source, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
+        match source {
+            Source::File(path) => Self::new(path, model, scorer, class),
+            Source::Rgb(rgb, name) => Self::from_rgb(rgb, name, model, scorer, class),
+        }
     }
 
     /// From an image already decoded (a video frame); `name` says which in errors.
@@ -121,8 +139,35 @@ impl Prepared {
     }
 }
 
-/// Insertion and deletion AUC of a map, as JSON: `insertion` uses the first
-/// of `starts`; every start also gets its own `insertion_<start>` entry.
+/// Insertion and deletion AUC of one map (a report's `metrics`, or the
+/// metric fields of its `prior` and `refined`). `insertion` is the first
+/// start's; every start scored also has its own `insertion_<start>` field.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CausalScores {
+    /// Insertion AUC from the first start asked for (`None` when metrics were off).
+    pub insertion: Option<f32>,
+    /// Deletion AUC (to zero).
+    pub deletion: Option<f32>,
+    /// Insertion AUC from a blurred copy, when that start was scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insertion_blur: Option<f32>,
+    /// Insertion AUC from zero, when that start was scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insertion_zero: Option<f32>,
+}
+
+impl CausalScores {
+    /// The insertion AUC from `start`, if it was scored.
+    pub fn insertion_from(&self, start: InsertionStart) -> Option<f32> {
+        match start {
+            InsertionStart::Blur => self.insertion_blur,
+            InsertionStart::Zero => self.insertion_zero,
+        }
+    }
+}
+
+/// Insertion and deletion AUC of a map: `insertion` uses the first of
+/// `starts`; every start also gets its own `insertion_<start>` entry.
 pub fn causal_metrics(
     scorer: &Scorer,
     kernels: &dyn ImageKernels,
@@ -130,7 +175,7 @@ pub fn causal_metrics(
     map: ArrayView2<f32>,
     class: usize,
     starts: &[InsertionStart],
-) -> Result<serde_json::Value> {
+) -> Result<CausalScores> {
     Ok(causal_metrics_with_curves(scorer, kernels, x, map, class, starts)?.0)
 }
 
@@ -143,16 +188,19 @@ pub fn causal_metrics_with_curves(
     map: ArrayView2<f32>,
     class: usize,
     starts: &[InsertionStart],
-) -> Result<(serde_json::Value, serde_json::Value)> {
+) -> Result<(CausalScores, serde_json::Value)> {
     let deletion = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
-    let mut out = json!({"deletion": deletion.auc});
+    let mut out = CausalScores { deletion: Some(deletion.auc), ..CausalScores::default() };
     let mut curves = json!({"deletion": deletion.scores});
     for (i, &start) in starts.iter().enumerate() {
         let c = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?;
         if i == 0 {
-            out["insertion"] = json!(c.auc);
+            out.insertion = Some(c.auc);
         }
-        out[format!("insertion_{}", start.name())] = json!(c.auc);
+        match start {
+            InsertionStart::Blur => out.insertion_blur = Some(c.auc),
+            InsertionStart::Zero => out.insertion_zero = Some(c.auc),
+        }
         curves[format!("insertion_{}", start.name())] = json!(c.scores);
     }
     Ok((out, curves))

@@ -18,7 +18,7 @@ pub enum CausalMetric {
 }
 
 /// Where insertion starts: the reference's blurred image, or zeros (the BOREx code's choice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InsertionStart {
     #[default]
@@ -26,14 +26,7 @@ pub enum InsertionStart {
     Zero,
 }
 
-impl InsertionStart {
-    pub fn name(self) -> &'static str {
-        match self {
-            InsertionStart::Blur => "blur",
-            InsertionStart::Zero => "zero",
-        }
-    }
-}
+named_enum!(InsertionStart, "insertion start", { Blur => "blur", Zero => "zero" });
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {

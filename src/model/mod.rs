@@ -20,12 +20,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// What the model's class output holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputKind {
     Logits,
     Probabilities,
 }
+
+named_enum!(OutputKind, "output kind", { Logits => "logits", Probabilities => "probabilities" });
 
 /// How to load a model; `None` fields come from the model's JSON sidecar
 /// (`model.json` beside `model.onnx`), else from defaults.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 /// Which ONNX Runtime execution provider scores images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionProvider {
     #[default]
@@ -15,14 +15,7 @@ pub enum ExecutionProvider {
     Cuda,
 }
 
-impl ExecutionProvider {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Cpu => "cpu",
-            Self::Cuda => "cuda",
-        }
-    }
-}
+named_enum!(ExecutionProvider, "execution provider", { Cpu => "cpu", Cuda => "cuda" });
 
 /// A weight replaced when the session is built (e.g. randomised for a sanity check).
 #[derive(Debug, Clone, PartialEq)]

@@ -80,6 +80,35 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// A report type as JSON, through `serde_json::Value`: the file keeps the
+/// layout of the reports built as values before the types existed (keys
+/// sorted, f32 fields printed as the f64 they widen to), so readers that
+/// compare files or digits see no change.
+pub fn write_report<T: serde::Serialize>(path: &Path, report: &T) -> Result<()> {
+    let value = serde_json::to_value(report)
+        .map_err(|e| crate::error::BorexError::invalid(format!("{}: {e}", path.display())))?;
+    write_json(path, &value)
+}
+
+/// Read a report written by [`write_report`] back into its type.
+pub fn read_report<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| crate::error::BorexError::invalid(format!("{}: {e}", path.display())))
+}
+
+/// A CSV table of serde rows under `header` (written even when there are no
+/// rows); the header names the row type's fields in order.
+pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &[T]) -> Result<()> {
+    write_atomic(path, |w| {
+        let mut c = csv::WriterBuilder::new().has_headers(false).from_writer(w);
+        c.write_record(header).map_err(std::io::Error::other)?;
+        for r in rows {
+            c.serialize(r).map_err(std::io::Error::other)?;
+        }
+        c.flush()
+    })
+}
+
 /// A CSV table: a header and rows of already formatted cells.
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     write_atomic(path, |w| {

@@ -5,7 +5,7 @@
 //! says where inputs come from and what happens to each result.
 
 use super::lockstep::{refine_lockstep, GpSchedule};
-use super::pipeline::{RefineJob, RefineUnit};
+use super::pipeline::{RefineJob, RefineReport, RefineUnit};
 use super::Refined;
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
@@ -36,7 +36,7 @@ pub fn drive<'a, T>(
     backend: &'a Backend,
     prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
     finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let f = lockstep.max(1);
     let mut items = items.peekable();
@@ -57,7 +57,7 @@ pub fn drive_groups<'a, T>(
     backend: &'a Backend,
     mut prepare: impl FnMut(&T) -> Result<RefineUnit<'a>>,
     mut finish: impl FnMut(T, UnitResult<'a>) -> Result<()>,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let f = lockstep.max(1);
     // One model call per step: 2F boxes.
@@ -81,7 +81,7 @@ pub fn drive_groups<'a, T>(
                     first.gp_kernels.as_ref(),
                     &specs,
                     schedule,
-                    &indicatif::ProgressBar::hidden(),
+                    &crate::progress::NoProgress,
                 ) {
                     Ok(r) => r,
                     Err(e) => specs.iter().map(|_| Err(e.duplicate())).collect(),
@@ -119,7 +119,8 @@ pub struct ManyImages<'a> {
 
 /// How each image ended, in input order.
 pub struct ManySummary {
-    pub rows: Vec<Vec<String>>,
+    /// `summary.csv`'s rows.
+    pub rows: Vec<SummaryRow>,
     pub done: usize,
     /// Refined by an earlier run into the same folder and kept.
     pub earlier: usize,
@@ -127,6 +128,39 @@ pub struct ManySummary {
     pub failed: Vec<(std::path::PathBuf, String)>,
 }
 
+/// One row of `summary.csv`: how one image of a bulk refine ended. Numbers
+/// are written as report.json has them (an f32 as the f64 it widens to).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryRow {
+    /// The image file.
+    pub image: String,
+    /// Its sub-folder.
+    pub folder: String,
+    /// `ok`, `earlier` (kept from an earlier run) or `failed`.
+    pub status: String,
+    /// The explained class.
+    pub class: Option<usize>,
+    /// Its label.
+    pub label: Option<String>,
+    /// The model's probability of `class`.
+    pub probability: Option<f64>,
+    /// The prior's insertion AUC.
+    pub prior_insertion: Option<f64>,
+    /// The prior's deletion AUC.
+    pub prior_deletion: Option<f64>,
+    /// The refined map's insertion AUC.
+    pub refined_insertion: Option<f64>,
+    /// The refined map's deletion AUC.
+    pub refined_deletion: Option<f64>,
+    /// Model evaluations.
+    pub model_evaluations: Option<u64>,
+    /// The refine's total milliseconds.
+    pub total_ms: Option<f64>,
+    /// Why it failed.
+    pub error: String,
+}
+
+/// `summary.csv`'s columns: [`SummaryRow`]'s fields.
 pub const SUMMARY_HEADER: [&str; 13] = [
     "image",
     "folder",
@@ -173,7 +207,7 @@ pub fn refine_many(
     model: &Classifier,
     backend: &Backend,
     quiet: bool,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ManySummary> {
     crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
@@ -185,7 +219,7 @@ pub fn refine_many(
         .zip(&names)
         .map(|(img, name)| RefineJob { image: img.clone(), out_dir: run.out_dir.join(name), ..run.template.clone() })
         .collect();
-    let mut rows: Vec<Option<Vec<String>>> = vec![None; jobs.len()];
+    let mut rows: Vec<Option<SummaryRow>> = vec![None; jobs.len()];
     let mut summary = ManySummary { rows: vec![], done: 0, earlier: 0, failed: vec![] };
     let mut todo = vec![];
     for (i, job) in jobs.iter().enumerate() {
@@ -241,7 +275,7 @@ pub fn refine_many(
         progress,
     )?;
     summary.rows = rows.into_iter().map(|r| r.expect("every image has a row")).collect();
-    crate::output::write_csv(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
+    crate::output::write_csv_rows(&run.out_dir.join("summary.csv"), &SUMMARY_HEADER, &summary.rows)?;
     Ok(summary)
 }
 
@@ -338,20 +372,17 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
         let bad = |e: &dyn std::fmt::Display| BorexError::invalid(format!("{}: {e}", csv_path.display()));
         let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| bad(&e))?;
         let mut n = 0;
-        for rec in reader.records() {
-            let rec: Vec<String> = rec.map_err(|e| bad(&e))?.iter().map(str::to_string).collect();
-            if rec.len() != SUMMARY_HEADER.len() {
-                return Err(bad(&format!("a row has {} cells, not {}", rec.len(), SUMMARY_HEADER.len())));
-            }
-            let folder = &rec[1];
+        for rec in reader.deserialize() {
+            let rec: SummaryRow = rec.map_err(|e| bad(&e))?;
+            let folder = &rec.folder;
             if *folder != crate::job::names::sanitise(folder) {
                 return Err(bad(&format!("folder {folder:?} is not a name borex makes")));
             }
             if !folders.insert(folder.to_lowercase()) {
                 return Err(bad(&format!("folder {folder:?} is in another shard too: these shards are not one job")));
             }
-            if rec[2] == "failed" {
-                failed.push((rec[0].clone(), rec[12].clone()));
+            if rec.status == "failed" {
+                failed.push((rec.image.clone(), rec.error.clone()));
             } else {
                 let src = dir.join(folder);
                 if !src.join("report.json").is_file() {
@@ -383,46 +414,39 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
         }
         out.commit()?;
     }
-    crate::output::write_csv(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
+    crate::output::write_csv_rows(&out_dir.join("summary.csv"), &SUMMARY_HEADER, &rows)?;
     Ok(Merged { images: rows.len(), failed })
 }
 
 /// The report an earlier run left for this image, if its folder holds one for the same file.
-fn earlier_report(job: &RefineJob) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(job.out_dir.join("report.json")).ok()?;
-    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
-    (report["image"] == serde_json::json!(job.image)).then_some(report)
+fn earlier_report(job: &RefineJob) -> Option<RefineReport> {
+    let report: RefineReport = crate::output::read_report(&job.out_dir.join("report.json")).ok()?;
+    (report.image == job.image).then_some(report)
 }
 
 fn summary_row(
     job: &RefineJob,
     folder: &str,
     status: &str,
-    report: Option<&serde_json::Value>,
+    report: Option<&RefineReport>,
     error: Option<&str>,
-) -> Vec<String> {
-    let cell = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let null = serde_json::Value::Null;
-    let r = report.unwrap_or(&null);
-    vec![
-        job.image.display().to_string(),
-        folder.to_string(),
-        status.to_string(),
-        cell(&r["class"]),
-        cell(&r["label"]),
-        cell(&r["probability"]),
-        cell(&r["prior"]["insertion"]),
-        cell(&r["prior"]["deletion"]),
-        cell(&r["refined"]["insertion"]),
-        cell(&r["refined"]["deletion"]),
-        cell(&r["model_evaluations"]),
-        cell(&r["timings_ms"]["total"]),
-        error.unwrap_or("").to_string(),
-    ]
+) -> SummaryRow {
+    let wide = |v: Option<f32>| v.map(f64::from);
+    SummaryRow {
+        image: job.image.display().to_string(),
+        folder: folder.to_string(),
+        status: status.to_string(),
+        class: report.map(|r| r.class),
+        label: report.and_then(|r| r.label.clone()),
+        probability: wide(report.map(|r| r.probability)),
+        prior_insertion: wide(report.and_then(|r| r.prior.scores.insertion)),
+        prior_deletion: wide(report.and_then(|r| r.prior.scores.deletion)),
+        refined_insertion: wide(report.and_then(|r| r.refined.scores.insertion)),
+        refined_deletion: wide(report.and_then(|r| r.refined.scores.deletion)),
+        model_evaluations: report.map(|r| r.model_evaluations),
+        total_ms: report.map(|r| r.timings_ms.total),
+        error: error.unwrap_or("").to_string(),
+    }
 }
 
 /// `--shard I/N`: the I-th of N contiguous, nearly equal slices of a run's
@@ -518,5 +542,44 @@ mod tests {
         for bad in [r#"{"index": 3, "count": 2}"#, r#"{"index": 0, "count": 0}"#, r#"{"index": 0, "count": 100001}"#] {
             assert!(serde_json::from_str::<Shard>(bad).unwrap_err().to_string().contains("is not a shard"), "{bad}");
         }
+    }
+
+    #[test]
+    fn summary_cells_print_numbers_as_the_report_does() {
+        let row = SummaryRow {
+            image: "a, b.png".into(),
+            folder: "a".into(),
+            status: "ok".into(),
+            class: Some(281),
+            label: None,
+            probability: Some(f64::from(0.612_345_7f32)),
+            prior_insertion: Some(1.0),
+            prior_deletion: None,
+            refined_insertion: Some(1e-7),
+            refined_deletion: Some(0.25),
+            model_evaluations: Some(1000),
+            total_ms: Some(12.5),
+            error: String::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        crate::output::write_csv_rows(&path, &SUMMARY_HEADER, std::slice::from_ref(&row)).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), SUMMARY_HEADER.join(","));
+        // Each number as serde_json writes the report's value (the f32 widened to f64).
+        let json = |v: f64| serde_json::to_string(&v).unwrap();
+        let want = format!(
+            "\"a, b.png\",a,ok,281,,{},{},,{},{},1000,{},",
+            json(f64::from(0.612_345_7f32)),
+            json(1.0),
+            json(1e-7),
+            json(0.25),
+            json(12.5)
+        );
+        assert_eq!(lines.next().unwrap(), want);
+        // And it reads back as the same row.
+        let back: Vec<SummaryRow> = csv::Reader::from_path(&path).unwrap().deserialize().map(|r| r.unwrap()).collect();
+        assert_eq!(back, [row]);
     }
 }

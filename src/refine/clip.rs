@@ -78,7 +78,7 @@ impl ClipConfig {
 }
 
 /// One space-time query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClipObservation {
     pub row: u32,
     pub col: u32,
@@ -195,7 +195,7 @@ pub fn refine_clip(
     class: usize,
     prior: ArrayView3<f32>,
     cfg: &ClipConfig,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<ClipRefined> {
     cfg.validate()?;
     let rc = &cfg.refine;

@@ -38,7 +38,7 @@ pub struct FullRes {
     pub crop: CropRegion,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CropRegion {
     pub rows: [usize; 2],
     pub cols: [usize; 2],
@@ -78,7 +78,7 @@ pub fn refined_full_res(
 }
 
 /// How the refined map is read from the GP posterior mean μ(row, column, size).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Readout {
     /// The paper's: μ window-averaged over each box (half-width s), averaged over sizes.

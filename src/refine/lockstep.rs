@@ -52,7 +52,7 @@ pub fn refine_lockstep(
     gp_kernels: &dyn GpKernels,
     loops: &[LoopSpec],
     schedule: GpSchedule,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<Result<Refined>>> {
     let mut group = Group::new(loops.len());
     match (schedule, batch_plan(gp_kernels, loops)) {
@@ -178,7 +178,7 @@ fn run_sessions(
     gp_kernels: &dyn GpKernels,
     loops: &[LoopSpec],
     schedule: GpSchedule,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let mut active: Vec<(usize, RefineLoop)> = vec![];
     for (i, spec) in loops.iter().enumerate() {
@@ -261,7 +261,7 @@ fn run_batched<'a>(
     gp_kernels: &dyn GpKernels,
     loops: &[LoopSpec<'a>],
     plan: &[Vec<usize>],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<()> {
     let mut batches: Vec<Box<dyn GpBatch>> = vec![];
     let mut active: Vec<Member<'a>> = vec![];

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// Every knob of the refinement. `Default` is the reference ("paper") preset
 /// except the query objective ([`Objective::Matched`], chosen by the study in
 /// docs/quality.md); [`RefineConfig::paper`] is the authors' preset.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RefineConfig {
     /// Observations T (each costs two model evaluations).
     pub iters: usize,
@@ -56,12 +56,12 @@ pub struct RefineConfig {
     /// With `refit`: run the length-scale fit (L-BFGS-B) only after queries
     /// 0, K, 2K, …; in between the GP keeps the last fitted length scales, so
     /// its posterior is a rank-one append. 1 (the reference) refits every time.
-    #[serde(skip_serializing_if = "is_one")]
+    #[serde(skip_serializing_if = "is_one", default = "one")]
     pub refit_every: usize,
     /// The UCB search looks at every `stride`-th row and column only (S²
     /// times fewer candidates per step); the refined map is still read at
     /// every pixel. 1 (the reference) searches every pixel.
-    #[serde(skip_serializing_if = "is_one")]
+    #[serde(skip_serializing_if = "is_one", default = "one")]
     pub stride: usize,
     pub seed: u64,
     /// What removed pixels become.
@@ -76,16 +76,16 @@ pub struct RefineConfig {
     pub objective: Objective,
     /// How the map is read from the posterior (see [`full_res::Readout`]);
     /// absent from JSON when it is the paper's window average.
-    #[serde(skip_serializing_if = "full_res::Readout::is_window")]
+    #[serde(skip_serializing_if = "full_res::Readout::is_window", default)]
     pub readout: full_res::Readout,
     /// How the prior map becomes the GP's mean function (see [`PriorMean`]);
     /// absent from JSON when it is the paper's fixed scaling.
-    #[serde(skip_serializing_if = "PriorMean::is_scaled")]
+    #[serde(skip_serializing_if = "PriorMean::is_scaled", default)]
     pub prior_mean: PriorMean,
 }
 
 /// The GP's prior mean m(r, q, s) from the prior map S0 (scaled to mean |S0| = m).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PriorMean {
     /// The paper's: m = S0. A RISE map is mostly offset (values 0.3–0.55),
@@ -264,6 +264,10 @@ fn is_one(v: &usize) -> bool {
     *v == 1
 }
 
+fn one() -> usize {
+    1
+}
+
 /// The candidates of `grid` on every `stride`-th row and column, as a grid of
 /// ⌈H/S⌉ × ⌈W/S⌉ whose point (i, j) stands for (S·i, S·j).
 pub fn coarse_grid(grid: &CandidateGrid, stride: u32) -> CandidateGrid {
@@ -318,7 +322,7 @@ pub struct SearchResult {
 }
 
 /// One query of the black box.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Observation {
     pub row: u32,
     pub col: u32,
@@ -396,7 +400,7 @@ pub fn refine(
     class: usize,
     prior: ArrayView2<f32>,
     cfg: &RefineConfig,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Refined> {
     let mut lp = RefineLoop::new(scorer, gp_kernels, image, class, prior, cfg)?;
     let model_before = scorer.elapsed();

@@ -12,7 +12,7 @@ use crate::model::Scorer;
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
     /// The BOREx paper: P(box kept, rest → baseline) − P(box → baseline), one

@@ -6,11 +6,13 @@ use crate::compute::Backend;
 use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
 use crate::job::description::Settings;
-use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, ClassSpec, Prepared};
+pub use crate::job::Source;
+use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, CausalScores, ClassSpec, Prepared};
 use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
 use crate::output;
 use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +24,10 @@ pub enum PriorSpec {
     Method(Method),
     /// A map from another tool: `.npy` (float32/float64, H×W) or a grayscale PNG.
     File(PathBuf),
+    /// A map given in memory (the library's callers): at the model input's
+    /// size, or the original image's (brought through its resize and crop,
+    /// like a file's).
+    Map(Array2<f32>),
 }
 
 impl PriorSpec {
@@ -33,6 +39,7 @@ impl PriorSpec {
         match self {
             PriorSpec::Method(m) => m.name(),
             PriorSpec::File(p) => format!("file:{}", p.display()),
+            PriorSpec::Map(_) => "array".into(),
         }
     }
 }
@@ -60,6 +67,11 @@ impl PriorSpec {
         Ok(match self {
             PriorSpec::Method(m) => json!(m.name()),
             PriorSpec::File(p) => json!({"file": p, "sha256": crate::job::description::sha256_file(p)?}),
+            // An in-memory map (the library's Engine) has no file to hash: its shape and values name it.
+            PriorSpec::Map(m) => {
+                let bytes: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();
+                json!({"array": [m.nrows(), m.ncols()], "sha256": crate::job::description::sha256_bytes(&bytes)})
+            }
         })
     }
 }
@@ -108,19 +120,233 @@ impl RefineJob {
     }
 }
 
-/// What the refine produced (also written to `report.json`).
+/// What the refine produced: the maps (`prior.npy`, `refined.npy`,
+/// `refined_full.npy`), the curves (`curves.json`) and the report (`report.json`).
 pub struct RefineOutcome {
-    pub report: serde_json::Value,
+    /// The report, as written to `report.json`.
+    pub report: RefineReport,
+    /// The prior at model-input resolution, as made (before scaling).
     pub prior: Array2<f32>,
+    /// The loop's result: `refined.map` is `refined.npy`, `refined.scaled_prior`
+    /// is `prior.npy` (the prior in the GP's units), `refined.observations` the queries.
     pub refined: Refined,
+    /// The refined map at the original resolution (`refined_full.npy`), with `full_res`.
+    pub full_res: Option<Array2<f32>>,
+    /// The insertion/deletion curves behind the AUCs (`curves.json`, for `borex report`), with `metrics`.
+    pub curves: Option<serde_json::Value>,
+    /// The model-input crop as RGB (the overlay's background).
+    pub rgb: image::RgbImage,
+    /// What the user should know (also in the report).
     pub notes: Vec<String>,
 }
 
+impl RefineOutcome {
+    /// The refined map (H×W, model-input resolution): `refined.npy`.
+    pub fn map(&self) -> &Array2<f32> {
+        &self.refined.map
+    }
+
+    /// Every output of `refine` into `outputs` (committed by the caller).
+    pub fn write(&self, outputs: &output::OutputSet) -> Result<()> {
+        // prior.npy is the scaled prior (mean |S0| = m), the GP's mean function, in the same units as refined.npy.
+        output::write_npy(&outputs.file("prior.npy"), &self.refined.scaled_prior)?;
+        output::write_npy(&outputs.file("refined.npy"), &self.refined.map)?;
+        let panel = output::overlay_panels(&self.rgb, &[self.prior.view(), self.refined.map.view()]);
+        output::write_png(&outputs.file("overlay.png"), &panel)?;
+        if let Some(full) = &self.full_res {
+            output::write_npy(&outputs.file("refined_full.npy"), full)?;
+        }
+        if let Some(curves) = &self.curves {
+            output::write_json(&outputs.file("curves.json"), curves)?;
+        }
+        output::write_report(&outputs.file("report.json"), &self.report)
+    }
+}
+
+/// `report.json` of `borex refine`. Field names are the file's keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefineReport {
+    /// The image file (or an in-memory image's name).
+    pub image: PathBuf,
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// The explained class.
+    pub class: usize,
+    /// Its label, when the model has labels.
+    pub label: Option<String>,
+    /// The model's probability of `class` on the clean image.
+    pub probability: f32,
+    /// The prior map: its method and insertion/deletion.
+    pub prior: PriorReport,
+    /// The refined map: the GP's last state and insertion/deletion.
+    pub refined: RefinedReport,
+    /// `refined_full.npy`, when written.
+    pub full_res: Option<FullResReport>,
+    /// How the metrics were computed.
+    pub metrics: MetricsInfo,
+    /// Every setting.
+    pub settings: RefineSettingsReport,
+    /// Where the work ran.
+    pub device: DeviceReport,
+    /// Model evaluations (images scored), the loop's two per query included.
+    pub model_evaluations: u64,
+    /// Every query, in order.
+    pub observations: Vec<super::Observation>,
+    /// Posterior updates by path.
+    pub posterior_updates: crate::compute::PosteriorUpdates,
+    /// Where the time went.
+    pub timings_ms: RefineTimingsMs,
+    /// What the user should know.
+    pub notes: Vec<String>,
+}
+
+/// `report.json`'s `prior`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PriorReport {
+    /// The method's name, `file:PATH` or `array`.
+    pub method: String,
+    /// Its insertion/deletion (null without metrics).
+    #[serde(flatten)]
+    pub scores: CausalScores,
+}
+
+/// `report.json`'s `refined`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefinedReport {
+    /// The last GP's length scales (row, column, size).
+    pub length_scales: Vec<f64>,
+    /// Iterations whose length-scale fit failed.
+    pub fit_failures: usize,
+    /// a of the prior mean a·S0 + b (1 unless fitted).
+    pub prior_scale: f64,
+    /// b of the prior mean a·S0 + b (0 unless fitted).
+    pub prior_offset: f64,
+    /// Its insertion/deletion (null without metrics).
+    #[serde(flatten)]
+    pub scores: CausalScores,
+}
+
+/// `report.json`'s `full_res`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FullResReport {
+    /// Rows and columns of `refined_full.npy`.
+    pub shape: [usize; 2],
+    /// The part inside the model's centre crop.
+    pub crop: super::full_res::CropRegion,
+    /// The share of pixels outside it (extrapolated).
+    pub extrapolated_fraction: f64,
+}
+
+/// `report.json`'s `metrics`: how insertion/deletion were computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsInfo {
+    /// The scored class.
+    pub class: usize,
+    /// The start of `insertion`.
+    pub insertion_start: Option<InsertionStart>,
+    /// Pixels per step.
+    pub step: usize,
+    /// What deletion removes pixels to.
+    pub baseline: String,
+}
+
+/// `report.json`'s `settings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefineSettingsReport {
+    /// `paper`, `default` or `custom`.
+    pub preset: String,
+    /// Every knob of the loop.
+    pub refine: super::RefineConfig,
+    /// What removed pixels become.
+    pub baseline: crate::compute::Baseline,
+    /// Where the prior came from.
+    pub prior: PriorSetting,
+    /// The candidate grid.
+    pub grid: crate::gp::CandidateGrid,
+    /// The model input (height, width).
+    pub input_size: [usize; 2],
+    /// Images per model call.
+    pub batch: usize,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// `settings.prior`: a method with its parameters, a map file, or an in-memory map.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PriorSetting {
+    /// One of borex's explainers.
+    Method {
+        /// Its name (as `--prior` takes it).
+        name: String,
+        /// Its parameters (`method` and the method's own).
+        #[serde(flatten)]
+        params: Method,
+    },
+    /// A map file.
+    File {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A map given in memory.
+    Array {
+        /// Its shape as given.
+        array: [usize; 2],
+    },
+}
+
+/// `report.json`'s `device`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Where the GP stages ran: `gpu` or `cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gp: Option<String>,
+    /// Where masking ran: `gpu` or `cpu`.
+    pub masking: String,
+    /// The adapter, in words.
+    pub adapter: String,
+    /// The ONNX Runtime execution provider.
+    pub ep: String,
+}
+
+/// `report.json`'s `timings_ms` (milliseconds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefineTimingsMs {
+    /// Making the prior.
+    pub prior: f64,
+    /// The loop's model calls.
+    pub model: f64,
+    /// Length-scale fits.
+    pub gp_fit: f64,
+    /// Posterior and UCB search.
+    pub posterior: f64,
+    /// Insertion/deletion of both maps.
+    pub metrics: f64,
+    /// The whole refine.
+    pub total: f64,
+}
+
+/// Refine `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<RefineOutcome> {
-    let t0 = Instant::now();
     job.config.validate()?;
     let outputs = output::OutputSet::begin(&job.out_dir)?;
-    let unit = RefineUnit::prepare(job, Source::File(&job.image), model, backend, quiet, t0)?;
+    let outcome = refine_source(job, Source::File(&job.image), model, backend, quiet)?;
+    outcome.write(&outputs)?;
+    outputs.commit()?;
+    Ok(outcome)
+}
+
+/// Refine one image, in memory: what [`run_refine`] computes, without files.
+pub fn refine_source(
+    job: &RefineJob,
+    source: Source,
+    model: &Classifier,
+    backend: &Backend,
+    quiet: bool,
+) -> Result<RefineOutcome> {
+    let t0 = Instant::now();
+    job.config.validate()?;
+    let unit = RefineUnit::prepare(job, source, model, backend, quiet, t0)?;
     let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
     let loop_scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let refined = refine(
@@ -132,16 +358,8 @@ pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet:
         &job.config,
         &bar,
     )?;
-    bar.finish_and_clear();
-    unit.finish(refined, outputs)
-}
-
-/// Where a unit's image comes from.
-#[derive(Clone, Copy)]
-pub enum Source<'a> {
-    File(&'a std::path::Path),
-    /// A decoded image (a video frame) and how errors name it.
-    Rgb(&'a image::RgbImage, &'a str),
+    bar.finish();
+    unit.conclude(refined)
 }
 
 /// One refine up to its BO loop (image prepared, class chosen, prior made),
@@ -188,10 +406,7 @@ impl<'a> RefineUnit<'a> {
         t0: Instant,
     ) -> Result<Self> {
         let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
-        let prepared = match source {
-            Source::File(path) => Prepared::new(path, model, &scorer, &job.class)?,
-            Source::Rgb(rgb, name) => Prepared::from_rgb(rgb, name, model, &scorer, &job.class)?,
-        };
+        let prepared = Prepared::from_source(source, model, &scorer, &job.class)?;
         let x = prepared.pre.tensor.view();
         let (_, h, w) = x.dim();
         crate::limits::batch_fits(job.batch, x.dim())?;
@@ -237,13 +452,13 @@ impl<'a> RefineUnit<'a> {
         }
     }
 
-    /// Insertion/deletion of the prior and the refined map (JSON, null without
-    /// `metrics`), their curves (`{"prior": {...}, "refined": {...}}`, null
+    /// Insertion/deletion of the prior and the refined map (empty without
+    /// `metrics`), their curves (`{"prior": {...}, "refined": {...}}`, `None`
     /// without `metrics`) and the milliseconds they took.
-    pub fn metrics(&self, refined: &Refined) -> Result<(serde_json::Value, serde_json::Value, serde_json::Value, f64)> {
+    pub fn metrics(&self, refined: &Refined) -> Result<(CausalScores, CausalScores, Option<serde_json::Value>, f64)> {
         let tm = Instant::now();
         if !self.job.metrics {
-            return Ok((json!(null), json!(null), json!(null), ms(tm.elapsed())));
+            return Ok((CausalScores::default(), CausalScores::default(), None, ms(tm.elapsed())));
         }
         let metrics = |m: ArrayView2<f32>| {
             causal_metrics_with_curves(
@@ -256,13 +471,13 @@ impl<'a> RefineUnit<'a> {
             )
         };
         let ((p, pc), (r, rc)) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
-        Ok((p, r, json!({"prior": pc, "refined": rc}), ms(tm.elapsed())))
+        Ok((p, r, Some(json!({"prior": pc, "refined": rc})), ms(tm.elapsed())))
     }
 
-    /// Insertion/deletion of one map of this unit's input (JSON, null without `metrics`).
-    pub fn map_metrics(&self, map: ArrayView2<f32>) -> Result<serde_json::Value> {
+    /// Insertion/deletion of one map of this unit's input (`None` without `metrics`).
+    pub fn map_metrics(&self, map: ArrayView2<f32>) -> Result<Option<CausalScores>> {
         if !self.job.metrics {
-            return Ok(json!(null));
+            return Ok(None);
         }
         causal_metrics(
             &self.scorer,
@@ -272,6 +487,7 @@ impl<'a> RefineUnit<'a> {
             self.prepared.class,
             &self.job.insertion_starts,
         )
+        .map(Some)
     }
 
     /// Milliseconds the prior took.
@@ -286,12 +502,20 @@ impl<'a> RefineUnit<'a> {
 
     /// Metrics, then every output of `refine` into `outputs` (committed at the end).
     pub fn finish(self, refined: Refined, outputs: output::OutputSet) -> Result<RefineOutcome> {
+        let outcome = self.conclude(refined)?;
+        outcome.write(&outputs)?;
+        outputs.commit()?;
+        Ok(outcome)
+    }
+
+    /// Metrics, the full-resolution map and the report: the outcome, in memory.
+    pub fn conclude(self, refined: Refined) -> Result<RefineOutcome> {
         let (job, model, backend, gp_kernels) = (self.job, self.model, self.backend, self.gp_kernels.clone());
         let (x, class, probs, pre) =
             (self.prepared.pre.tensor.view(), self.prepared.class, &self.prepared.probs, &self.prepared.pre);
         let (_, h, w) = x.dim();
         let mut notes = self.notes.clone();
-        let (prior, prior_ms, gp_device, t0) = (&self.prior, self.prior_ms, self.gp_device, self.t0);
+        let (prior_ms, gp_device, t0) = (self.prior_ms, self.gp_device, self.t0);
         if let Some((t, why)) = refined.fit_failures.first() {
             notes.push(format!(
                 "the length-scale fit (L-BFGS-B) failed in {} of {} iterations and kept the starting length scales (first at query {}: {why})",
@@ -303,20 +527,10 @@ impl<'a> RefineUnit<'a> {
 
         let (prior_metrics, refined_metrics, curves, metrics_ms) = self.metrics(&refined)?;
 
-        // Outputs, staged and moved into place together at the end. prior.npy is the scaled prior (mean |S0| = m),
-        // the GP's mean function, in the same units as refined.npy.
-        output::write_npy(&outputs.file("prior.npy"), &refined.scaled_prior)?;
-        output::write_npy(&outputs.file("refined.npy"), &refined.map)?;
-        let panel = output::overlay_panels(&self.prepared.rgb, &[prior.view(), refined.map.view()]);
-        output::write_png(&outputs.file("overlay.png"), &panel)?;
-        if !curves.is_null() {
-            // The insertion/deletion curves behind the AUCs, for `borex report`.
-            output::write_json(&outputs.file("curves.json"), &curves)?;
-        }
-        let mut full_res = json!(null);
+        let mut full_res = None;
+        let mut full_res_map = None;
         if job.full_res {
             let full = super::full_res::refined_full_res(&refined, &job.config, &pre.crop, gp_kernels.as_ref())?;
-            output::write_npy(&outputs.file("refined_full.npy"), &full.map)?;
             let (fh, fw) = full.map.dim();
             let outside = full.crop.outside_fraction((fh, fw));
             notes.push(format!("refined_full.npy: {fh}×{fw} (original resolution)"));
@@ -326,54 +540,75 @@ impl<'a> RefineUnit<'a> {
                     full.crop.rows[0], full.crop.rows[1], full.crop.cols[0], full.crop.cols[1], 100.0 * outside
                 ));
             }
-            full_res = json!({"shape": [fh, fw], "crop": full.crop, "extrapolated_fraction": outside});
+            full_res = Some(FullResReport { shape: [fh, fw], crop: full.crop, extrapolated_fraction: outside });
+            full_res_map = Some(full.map);
         }
 
         let label = model.labels().and_then(|l| l.name(class)).map(str::to_string);
         let t = &refined.timings;
-        let report = json!({
-            "image": job.image,
-            "model": model.path(),
-            "class": class,
-            "label": label,
-            "probability": probs[class],
-            "prior": with_fields(json!({"method": job.prior.method()}), &prior_metrics),
-            "refined": with_fields(
-                json!({"length_scales": refined.gp.length_scales(), "fit_failures": refined.fit_failures.len(), "prior_scale": refined.prior_affine[0], "prior_offset": refined.prior_affine[1]}),
-                &refined_metrics
-            ),
-            "full_res": full_res,
-            "metrics": {"class": class, "insertion_start": job.insertion_starts.first(), "step": w, "baseline": "zero"},
-            "settings": {
-                "preset": job.config.preset(),
-                "refine": job.config,
-                "baseline": job.config.baseline,
-                "prior": match &job.prior {
-                    PriorSpec::Method(m) => with_fields(json!({"name": m.name()}), &json!(m)),
-                    PriorSpec::File(p) => json!({"file": p}),
+        let report = RefineReport {
+            image: job.image.clone(),
+            model: model.path().to_path_buf(),
+            class,
+            label,
+            probability: probs[class],
+            prior: PriorReport { method: job.prior.method(), scores: prior_metrics },
+            refined: RefinedReport {
+                length_scales: refined.gp.length_scales().to_vec(),
+                fit_failures: refined.fit_failures.len(),
+                prior_scale: refined.prior_affine[0],
+                prior_offset: refined.prior_affine[1],
+                scores: refined_metrics,
+            },
+            full_res,
+            metrics: MetricsInfo {
+                class,
+                insertion_start: job.insertion_starts.first().copied(),
+                step: w,
+                baseline: "zero".into(),
+            },
+            settings: RefineSettingsReport {
+                preset: job.config.preset().into(),
+                refine: job.config.clone(),
+                baseline: job.config.baseline,
+                prior: match &job.prior {
+                    PriorSpec::Method(m) => PriorSetting::Method { name: m.name(), params: m.clone() },
+                    PriorSpec::File(p) => PriorSetting::File { file: p.clone() },
+                    PriorSpec::Map(m) => PriorSetting::Array { array: [m.nrows(), m.ncols()] },
                 },
-                "grid": job.config.grid(h as u32, w as u32),
-                "input_size": [h, w],
-                "batch": job.batch,
-                "seed": job.config.seed,
+                grid: job.config.grid(h as u32, w as u32),
+                input_size: [h, w],
+                batch: job.batch,
+                seed: job.config.seed,
             },
-            "device": {"gp": gp_device, "masking": backend.kind(), "adapter": backend.describe(), "ep": model.ep().name()},
-            "model_evaluations": self.evaluations(&refined),
-            "observations": refined.observations,
-            "posterior_updates": refined.posterior_updates,
-            "timings_ms": {
-                "prior": prior_ms,
-                "model": ms(t.model),
-                "gp_fit": ms(t.gp_fit),
-                "posterior": ms(t.posterior),
-                "metrics": metrics_ms,
-                "total": ms(t0.elapsed()),
+            device: DeviceReport {
+                gp: Some(gp_device.into()),
+                masking: backend.kind().into(),
+                adapter: backend.describe(),
+                ep: model.ep().name().into(),
             },
-            "notes": notes,
-        });
-        output::write_json(&outputs.file("report.json"), &report)?;
-        outputs.commit()?;
-        Ok(RefineOutcome { report, prior: self.prior, refined, notes })
+            model_evaluations: self.evaluations(&refined),
+            observations: refined.observations.clone(),
+            posterior_updates: refined.posterior_updates,
+            timings_ms: RefineTimingsMs {
+                prior: prior_ms,
+                model: ms(t.model),
+                gp_fit: ms(t.gp_fit),
+                posterior: ms(t.posterior),
+                metrics: metrics_ms,
+                total: ms(t0.elapsed()),
+            },
+            notes: notes.clone(),
+        };
+        Ok(RefineOutcome {
+            report,
+            prior: self.prior,
+            refined,
+            full_res: full_res_map,
+            curves,
+            rgb: self.prepared.rgb,
+            notes,
+        })
     }
 }
 
@@ -395,7 +630,7 @@ pub fn compute_prior(
             let bar = crate::progress::bar(0, "prior", quiet);
             let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline };
             let map = explain(m, model, scorer, &input, prepared.class, &prepared.probs, &bar)?.into_prior();
-            bar.finish_and_clear();
+            bar.finish();
             map
         }
         PriorSpec::File(path) => {
@@ -406,16 +641,18 @@ pub fn compute_prior(
             notes.extend(note);
             m
         }
+        PriorSpec::Map(map) => {
+            if map.is_empty() {
+                return Err(crate::error::BorexError::invalid("the prior map is empty"));
+            }
+            if let Some((r, c)) = crate::image::first_non_finite(map.view()) {
+                return Err(crate::error::BorexError::invalid(format!(
+                    "the prior map has a non-finite value (NaN or infinity) at ({r}, {c})"
+                )));
+            }
+            let (m, note) = crate::image::map_to_input(map.clone(), &prepared.pre.crop, h, w, "the prior map")?;
+            notes.extend(note);
+            m
+        }
     })
-}
-
-/// `base` with every field of `extra` (an object, or null for none) added.
-fn with_fields(mut base: serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
-    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    } else if let Some(b) = base.as_object_mut() {
-        b.insert("insertion".into(), serde_json::Value::Null);
-        b.insert("deletion".into(), serde_json::Value::Null);
-    }
-    base
 }

@@ -12,8 +12,7 @@
 //! clip, so memory does not grow with the video.
 
 use super::resume::{self, Record, UnitJob, UnitRun};
-use super::run::overlay_rate;
-use super::{FrameSelection, Input, VideoInfo};
+use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
@@ -204,7 +203,7 @@ pub fn run_clips(
     job: &ClipJob,
     model: &Classifier,
     backend: &Backend,
-    progress: &dyn Fn(u64) -> indicatif::ProgressBar,
+    progress: &dyn Fn(u64) -> Box<dyn crate::progress::Progress>,
 ) -> Result<ClipSummary> {
     let t = clip_length(model, job.clip_len)?;
     let stride = job.stride.unwrap_or(t);
@@ -272,7 +271,7 @@ pub fn run_clips(
     let fps_out = overlay_rate(&info.fps, job.selection.every);
     // Only this run's clips, so clips/s and the ETA are this run's.
     let bar = progress(todo.len() as u64);
-    let quiet = indicatif::ProgressBar::hidden();
+    let quiet = crate::progress::NoProgress;
     for &k in &todo {
         let s = starts[k];
         let t0 = Instant::now();
@@ -333,20 +332,27 @@ pub fn run_clips(
             evaluations.to_string(),
             format!("{:.2}", ms(t0.elapsed())),
         ];
-        let entry = serde_json::json!({
-            "clip": k,
-            "frames": [first.index, last.index],
-            "class": class,
-            "probability": probs[class],
-            "model_evaluations": evaluations,
-            "length_scales": r.length_scales,
-            "fit_failures": r.fit_failures.len(),
-            "posterior_updates": r.posterior_updates,
+        let entry = ClipEntry {
+            clip: k,
+            frames: [first.index, last.index],
+            class,
+            probability: probs[class],
+            model_evaluations: evaluations,
+            length_scales: r.length_scales.clone(),
+            fit_failures: r.fit_failures.len(),
+            posterior_updates: r.posterior_updates,
             // Where this clip ran: shards of one job may run on different machines.
-            "device": {"gp": backend.kind(), "adapter": backend.describe(), "ep": model.ep()},
-            "timings_ms": {"prior": prior_ms, "model": ms(r.timings.model), "gp_fit": ms(r.timings.gp_fit), "posterior": ms(r.timings.posterior), "total": ms(t0.elapsed())},
-            "observations": r.observations,
-        });
+            device: ClipDevice { gp: backend.kind().into(), adapter: backend.describe(), ep: model.ep() },
+            timings_ms: ClipTimingsMs {
+                prior: prior_ms,
+                model: ms(r.timings.model),
+                gp_fit: ms(r.timings.gp_fit),
+                posterior: ms(r.timings.posterior),
+                total: ms(t0.elapsed()),
+            },
+            observations: r.observations.clone(),
+        };
+        let entry = serde_json::to_value(&entry).map_err(|e| BorexError::Runtime(format!("clip {k}'s report: {e}")))?;
         // The record last: it marks the clip done.
         resume::commit_unit::<ClipJobFile>(
             out,
@@ -354,7 +360,7 @@ pub fn run_clips(
         )?;
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     let finished = job.shard == Shard::ALL;
     if finished {
         finalize(out, file)?;
@@ -362,12 +368,97 @@ pub fn run_clips(
     Ok(summary(todo.len(), finished))
 }
 
+/// `report.json` of `borex video --mode clip`. Field names are the file's keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipReport {
+    /// `clip`.
+    pub mode: String,
+    /// The video file or frame folder.
+    pub input: String,
+    /// The video's properties.
+    pub video: VideoInfo,
+    /// Which frames were used.
+    pub selection: FrameSelection,
+    /// Frames per clip.
+    pub clip_len: usize,
+    /// Frames from one clip's start to the next.
+    pub clip_stride: usize,
+    /// Selected frames after the last whole clip, left out.
+    pub left_over_frames: usize,
+    /// Every refine setting, as `job.json` records them (class, prior, refine, baseline,
+    /// temporal_sizes, model, model_input), at the top level.
+    #[serde(flatten)]
+    pub settings: serde_json::Value,
+    /// One entry per clip, in order.
+    pub clips: Vec<ClipEntry>,
+}
+
+/// One clip of a clip-mode report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipEntry {
+    /// The clip's number.
+    pub clip: usize,
+    /// Its first and last frame.
+    pub frames: [u64; 2],
+    /// The explained class.
+    pub class: usize,
+    /// The model's probability of it.
+    pub probability: f32,
+    /// Clips scored for this clip (each T frames).
+    pub model_evaluations: u64,
+    /// The last GP's length scales.
+    pub length_scales: Vec<f64>,
+    /// Iterations whose length-scale fit failed.
+    pub fit_failures: usize,
+    /// Posterior updates by path.
+    pub posterior_updates: crate::compute::PosteriorUpdates,
+    /// Where this clip ran.
+    pub device: ClipDevice,
+    /// Where the time went (milliseconds).
+    pub timings_ms: ClipTimingsMs,
+    /// Every space-time query.
+    pub observations: Vec<crate::refine::clip::ClipObservation>,
+}
+
+/// Where a clip ran (shards of one job may run on different machines).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipDevice {
+    /// `gpu` or `cpu`.
+    pub gp: String,
+    /// The adapter, in words.
+    pub adapter: String,
+    /// ONNX Runtime's execution provider.
+    pub ep: crate::model::ExecutionProvider,
+}
+
+/// A clip's `timings_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipTimingsMs {
+    /// The RISE prior.
+    pub prior: f64,
+    /// The loop's model calls.
+    pub model: f64,
+    /// Length-scale fits.
+    pub gp_fit: f64,
+    /// Posterior and search.
+    pub posterior: f64,
+    /// The whole clip.
+    pub total: f64,
+}
+
 /// Join every clip's record and segment into `clips.csv`, `report.json` and
 /// `overlay.mp4`, then drop the parts.
 fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
     resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
         let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
-        let entries: Vec<serde_json::Value> = records.iter().flat_map(|r| r.report.iter().cloned()).collect();
+        let entries = records
+            .iter()
+            .flat_map(|r| r.report.iter().cloned())
+            .map(|e| {
+                serde_json::from_value::<ClipEntry>(e)
+                    .map_err(|e| BorexError::invalid(format!("{}: a clip record's report: {e}", out.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
         if rows.len() != file.clips
             || entries.len() != file.clips
             || rows.iter().enumerate().any(|(k, r)| r[0] != k.to_string())
@@ -380,20 +471,18 @@ fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
             )));
         }
         output::write_csv(&out.join("clips.csv"), &CSV_HEADER, &rows)?;
-        let mut report = serde_json::json!({
-            "mode": "clip",
-            "input": file.input,
-            "video": file.info,
-            "selection": file.selection,
-            "clip_len": file.clip_len,
-            "clip_stride": file.clip_stride,
-            "left_over_frames": file.left_over_frames,
-        });
-        if let (Some(r), Some(settings)) = (report.as_object_mut(), file.settings.as_object()) {
-            r.extend(settings.clone());
-        }
-        report["clips"] = entries.into();
-        output::write_json(&out.join("report.json"), &report)
+        let report = ClipReport {
+            mode: "clip".into(),
+            input: file.input.clone(),
+            video: file.info.clone(),
+            selection: file.selection,
+            clip_len: file.clip_len,
+            clip_stride: file.clip_stride,
+            left_over_frames: file.left_over_frames,
+            settings: file.settings.clone(),
+            clips: entries,
+        };
+        output::write_report(&out.join("report.json"), &report)
     })
 }
 

@@ -9,6 +9,7 @@ pub mod resume;
 pub mod run;
 
 use crate::error::{BorexError, Result};
+use crate::job::{JobDescription, JobKind};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -295,6 +296,66 @@ impl FrameSelection {
         let end = self.end.unwrap_or(frames);
         Ok((self.start..end).step_by(self.every as usize).collect())
     }
+}
+
+/// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
+pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
+    if every == 1 {
+        return fps.to_string();
+    }
+    match fps.split_once('/') {
+        Some((a, b)) => format!("{a}/{}", b.trim().parse::<u64>().unwrap_or(1) * every),
+        None => format!("{fps}/{every}"),
+    }
+}
+
+/// Join the folders of `video --shard` runs into `out`, whichever mode they
+/// ran in (all must be one job). Returns the mode and the frames (frame mode)
+/// or clips (clip mode) merged.
+pub fn merge_shards(shards: &[PathBuf], out: &Path) -> Result<(String, usize)> {
+    let kinds = shards
+        .iter()
+        .map(|d| {
+            JobDescription::read(d)?.map(|j| j.kind).ok_or_else(|| {
+                BorexError::invalid(format!("{}: not a `borex video` output (no job.json)", d.display()))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let first = *kinds.first().ok_or_else(|| BorexError::invalid("no shards to merge"))?;
+    let mode = |k: JobKind| match k {
+        JobKind::VideoFrame => "frame",
+        JobKind::VideoClip => "clip",
+        _ => "",
+    };
+    if let Some(k) = kinds.iter().position(|m| *m != first) {
+        if mode(kinds[k]).is_empty() || mode(first).is_empty() {
+            let (dir, kind) = if mode(first).is_empty() { (&shards[0], first) } else { (&shards[k], kinds[k]) };
+            return Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `borex video` shard",
+                dir.display(),
+                kind.command()
+            )));
+        }
+        return Err(BorexError::invalid(format!(
+            "{}: a --mode {} shard, but {} is --mode {}: merge the shards of one job",
+            shards[k].display(),
+            mode(kinds[k]),
+            shards[0].display(),
+            mode(first)
+        )));
+    }
+    let n = match first {
+        JobKind::VideoFrame => run::merge(shards, out)?,
+        JobKind::VideoClip => clip::merge(shards, out)?,
+        other => {
+            return Err(BorexError::invalid(format!(
+                "{}: holds a `{}` run, not a `borex video` shard",
+                shards[0].display(),
+                other.command()
+            )))
+        }
+    };
+    Ok((mode(first).to_string(), n))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
 use super::resume::{self, Record, UnitJob, UnitRun};
-use super::{FrameSelection, Input, VideoInfo};
+use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::job::description::{Inputs, ModelId};
@@ -161,7 +161,7 @@ pub fn run(
     job: &VideoJob,
     model: &Classifier,
     backend: &Backend,
-    progress: &dyn Fn(u64) -> indicatif::ProgressBar,
+    progress: &dyn Fn(u64) -> Box<dyn crate::progress::Progress>,
 ) -> Result<VideoSummary> {
     crate::limits::in_range("--lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
@@ -285,15 +285,15 @@ pub fn run(
                 last_maps.borrow_mut()[lane] = Some(r.map.clone());
             }
             let class = unit.prepared.class;
-            let cell = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.6}")).unwrap_or_default();
+            let cell = |v: Option<f32>| v.map(|x| format!("{:.6}", f64::from(x))).unwrap_or_default();
             let row = vec![
                 frame.index.to_string(),
                 format!("{:.6}", frame.timestamp),
                 class.to_string(),
                 labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
                 format!("{:.6}", unit.prepared.probs[class]),
-                cell(&metrics["insertion"]),
-                cell(&metrics["deletion"]),
+                cell(metrics.and_then(|m| m.insertion)),
+                cell(metrics.and_then(|m| m.deletion)),
                 unit.evaluations(&r).to_string(),
                 format!("{time_ms:.2}"),
             ];
@@ -339,7 +339,7 @@ pub fn run(
         },
         &bar,
     )?;
-    bar.finish_and_clear();
+    bar.finish();
     let finished = if job.shard == Shard::ALL {
         finalize(out, file)?;
         true
@@ -347,17 +347,6 @@ pub fn run(
         false
     };
     Ok(VideoSummary { frames: in_shard, refined, kept: in_shard - refined, finished })
-}
-
-/// The overlay's frame rate: the input's, divided by `--every` so the overlay lasts as long as the input.
-pub(crate) fn overlay_rate(fps: &str, every: u64) -> String {
-    if every == 1 {
-        return fps.to_string();
-    }
-    match fps.split_once('/') {
-        Some((a, b)) => format!("{a}/{}", b.trim().parse::<u64>().unwrap_or(1) * every),
-        None => format!("{fps}/{every}"),
-    }
 }
 
 /// A finished frame-mode folder holds these (and no `parts/`).

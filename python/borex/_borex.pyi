@@ -1,0 +1,48 @@
+"""Type stubs of the native module `borex._borex` (Rust, PyO3). Use the
+`borex` package's `Engine`, which wraps this one."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_Map = npt.NDArray[np.float32]
+_RefineTuple = tuple[_Map, _Map, list[dict[str, Any]], dict[str, Any], _Map | None]
+
+class Engine:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        device: str = "auto",
+        ep: str = "cpu",
+        labels: str | os.PathLike[str] | None = None,
+    ) -> None: ...
+    def describe(self) -> str: ...
+    def classify(self, image: Any, top: int) -> list[tuple[int, str, float]]: ...
+    def explain(self, image: Any, method: str, settings: dict[str, Any]) -> _Map: ...
+    def refine(
+        self, image: Any, prior: str | npt.NDArray[Any], iters: int, seed: int, settings: dict[str, Any]
+    ) -> _RefineTuple: ...
+    def refine_many(
+        self,
+        images: list[Any],
+        priors: list[str | npt.NDArray[Any]] | None,
+        lockstep: int,
+        iters: int,
+        seed: int,
+        settings: dict[str, Any],
+    ) -> list[_RefineTuple]: ...
+    def evaluate(self, image: Any, saliency_map: npt.NDArray[Any], settings: dict[str, Any]) -> dict[str, Any]: ...
+    def counterfactual(
+        self, image: Any, target: int | str, eps: float, p: float, settings: dict[str, Any]
+    ) -> tuple[npt.NDArray[np.float32], _Map, dict[str, Any]]: ...
+
+def _time_rust_refine(
+    engine: Engine, image: str | os.PathLike[str], iters: int, seed: int, settings: dict[str, Any]
+) -> float: ...
+def _panic_for_test(message: str) -> None: ...

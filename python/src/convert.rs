@@ -1,0 +1,270 @@
+//! Python values → borex inputs: images (paths or arrays), maps (arrays), and
+//! borex errors → the `borex.errors` exception classes.
+//!
+//! Arrays are read through numpy's own strides (rust-numpy's views), so a
+//! transposed, sliced or negative-stride array reads as numpy shows it; a
+//! C-contiguous array of the wanted dtype is borrowed without a copy.
+
+use borex::engine::Image;
+use borex::BorexError;
+use ndarray::{Array2, ArrayView2, CowArray, Ix2};
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use std::path::PathBuf;
+
+/// The exception class `borex.errors.<name>`.
+fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    Ok(py.import("borex.errors")?.getattr(name)?.cast_into::<PyType>()?)
+}
+
+/// A `borex.errors.<name>` exception carrying `msg`.
+pub fn error(py: Python<'_>, name: &str, msg: impl Into<String>) -> PyErr {
+    match class(py, name) {
+        Ok(cls) => PyErr::from_type(cls, (msg.into(),)),
+        Err(e) => e,
+    }
+}
+
+/// `borex.InvalidInputError(msg)`.
+pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
+    error(py, "InvalidInputError", msg)
+}
+
+/// The library's error as the fitting `borex` exception, with its one-line message.
+pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
+    error(py, class_name(&e), e.to_string())
+}
+
+/// The `borex.errors` class of a library error.
+pub fn class_name(e: &BorexError) -> &'static str {
+    match e {
+        BorexError::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => "MissingFileError",
+        BorexError::Io { .. } => "BorexIOError",
+        // "model file not found": the file system, not the message, says which class.
+        BorexError::Model { path, .. } | BorexError::Labels { path, .. }
+            if !path.as_os_str().is_empty() && !path.exists() =>
+        {
+            "MissingFileError"
+        }
+        BorexError::Image { .. } => "ImageError",
+        BorexError::Model { .. } | BorexError::Labels { .. } => "ModelError",
+        BorexError::InvalidInput(_) => "InvalidInputError",
+        _ => "BorexRuntimeError",
+    }
+}
+
+/// A Rust panic as `borex.InternalError` (never an abort, never a BaseException).
+pub fn panic_to_py(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> PyErr {
+    let what = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    error(py, "InternalError", format!("internal error in borex (a bug; please report it): {what}"))
+}
+
+/// Run `f` with the GIL released, a panic caught and the error mapped.
+pub fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> borex::Result<T> + Send) -> PyResult<T> {
+    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py(py, e)),
+        Err(payload) => Err(panic_to_py(py, payload)),
+    }
+}
+
+fn dtype_name(a: &Bound<'_, PyUntypedArray>) -> String {
+    a.dtype().str().map(|s| s.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("({})", parts.join(", "))
+}
+
+/// An image argument: a path (str or os.PathLike), or an H×W×3 array of
+/// uint8 (0–255) or float32/float64 in [0, 1] (rounded to 8 bits, the
+/// precision every borex image has). PIL images arrive as arrays (the
+/// Python layer converts them).
+pub fn image_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Image> {
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        return image_from_array(py, a, what).map(|rgb| Image::rgb(rgb, what));
+    }
+    if let Ok(p) = obj.extract::<PathBuf>() {
+        return Ok(Image::Path(p));
+    }
+    let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    Err(invalid(py, format!("{what}: expected a path, a numpy array (H×W×3) or a PIL image, got {t}")))
+}
+
+fn image_from_array(py: Python<'_>, a: &Bound<'_, PyUntypedArray>, what: &str) -> PyResult<image::RgbImage> {
+    let shape = a.shape().to_vec();
+    if shape.len() != 3 || shape[2] != 3 {
+        let hint = match shape.as_slice() {
+            [_, _] => " (a grayscale H×W array: stack it to H×W×3, e.g. np.repeat(a[..., None], 3, axis=2))",
+            [_, _, 4] => " (RGBA: drop the alpha channel, a[..., :3])",
+            [3, _, _] => " (channels first: transpose to H×W×3, a.transpose(1, 2, 0))",
+            _ => "",
+        };
+        return Err(invalid(
+            py,
+            format!("{what}: image array must be H×W×3 (RGB), got shape {}{hint}", shape_text(&shape)),
+        ));
+    }
+    let (h, w) = (shape[0], shape[1]);
+    if h < 2 || w < 2 {
+        return Err(invalid(
+            py,
+            format!("{what}: image array is {h}×{w}: an image needs at least 2×2 pixels to be explained"),
+        ));
+    }
+    let limit = borex::limits::MAX_IMAGE_SIDE as usize;
+    if h > limit || w > limit || (h as u64) * (w as u64) > borex::limits::MAX_IMAGE_PIXELS {
+        return Err(invalid(
+            py,
+            format!(
+                "{what}: image array is {h}×{w}, larger than borex takes ({limit} per side, {} pixels)",
+                borex::limits::MAX_IMAGE_PIXELS
+            ),
+        ));
+    }
+    let mut buf = Vec::with_capacity(h * w * 3);
+    if let Ok(arr) = a.cast::<PyArrayDyn<u8>>() {
+        let ro = arr.readonly();
+        let v = ro.as_array();
+        match v.as_slice() {
+            // C-contiguous: one memcpy into the image buffer.
+            Some(s) => buf.extend_from_slice(s),
+            // Any other layout, read in numpy's logical order.
+            None => buf.extend(v.iter().copied()),
+        }
+    } else if let Ok(arr) = a.cast::<PyArrayDyn<f32>>() {
+        let ro = arr.readonly();
+        unit_to_u8(py, ro.as_array().iter().map(|&x| x as f64), &mut buf, w, what)?;
+    } else if let Ok(arr) = a.cast::<PyArrayDyn<f64>>() {
+        let ro = arr.readonly();
+        unit_to_u8(py, ro.as_array().iter().copied(), &mut buf, w, what)?;
+    } else {
+        return Err(invalid(
+            py,
+            format!(
+                "{what}: image array dtype {} is not supported: pass uint8 (0–255) or float32/float64 in [0, 1]",
+                dtype_name(a)
+            ),
+        ));
+    }
+    Ok(image::RgbImage::from_raw(w as u32, h as u32, buf).expect("h·w·3 values"))
+}
+
+/// Floats in [0, 1] → 0–255, rounded; anything else is an error naming the first bad pixel.
+fn unit_to_u8(
+    py: Python<'_>,
+    values: impl Iterator<Item = f64>,
+    buf: &mut Vec<u8>,
+    w: usize,
+    what: &str,
+) -> PyResult<()> {
+    for (i, x) in values.enumerate() {
+        if !(0.0..=1.0).contains(&x) {
+            let (y, xx, c) = (i / 3 / w, (i / 3) % w, i % 3);
+            return Err(invalid(
+                py,
+                format!("{what}: float image values must be in [0, 1]; pixel ({y}, {xx}) channel {c} is {x}"),
+            ));
+        }
+        buf.push((x * 255.0).round() as u8);
+    }
+    Ok(())
+}
+
+/// A 2-D map argument (a prior or a saliency map) as float32: borrowed when it
+/// is float32 already (any strides), converted from float64; any other
+/// dtype or rank is an error. Values are not checked here (the library names
+/// the first non-finite one).
+pub enum MapArg<'py> {
+    F32(numpy::PyReadonlyArray2<'py, f32>),
+    Owned(Array2<f32>),
+}
+
+impl MapArg<'_> {
+    /// The map as a float32 view, row-major when numpy's was (no copy), else copied to row-major.
+    pub fn view(&self) -> CowArray<'_, f32, Ix2> {
+        match self {
+            MapArg::F32(r) => {
+                let v = r.as_array();
+                if v.is_standard_layout() {
+                    CowArray::from(v)
+                } else {
+                    CowArray::from(v.as_standard_layout().into_owned())
+                }
+            }
+            MapArg::Owned(a) => CowArray::from(a.view()),
+        }
+    }
+}
+
+pub fn map_arg<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<MapArg<'py>> {
+    let a = obj.cast::<PyUntypedArray>().map_err(|_| {
+        let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        invalid(py, format!("{what}: expected a 2-D numpy array (H×W float32), got {t}"))
+    })?;
+    if a.ndim() != 2 {
+        return Err(invalid(py, format!("{what}: a map must be 2-D (H×W), got shape {}", shape_text(a.shape()))));
+    }
+    if a.shape().contains(&0) {
+        return Err(invalid(py, format!("{what}: the map is empty, shape {}", shape_text(a.shape()))));
+    }
+    if let Ok(arr) = a.cast::<numpy::PyArray2<f32>>() {
+        return Ok(MapArg::F32(arr.readonly()));
+    }
+    if let Ok(arr) = a.cast::<numpy::PyArray2<f64>>() {
+        return Ok(MapArg::Owned(arr.readonly().as_array().mapv(|v| v as f32)));
+    }
+    Err(invalid(py, format!("{what}: map dtype {} is not supported: pass float32 or float64", dtype_name(a))))
+}
+
+/// A map's first non-finite value, as an error naming it.
+pub fn check_finite(py: Python<'_>, map: ArrayView2<'_, f32>, what: &str) -> PyResult<()> {
+    if let Some(((r, c), v)) = map.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(invalid(py, format!("{what}: the map must be finite; value at ({r}, {c}) is {v}")));
+    }
+    Ok(())
+}
+
+/// A Python int that must be ≥ 0 (usize), named in the error otherwise (`iters=-1`, `seed=None`).
+pub fn non_negative_int(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
+    if obj.is_none() {
+        return Err(invalid(py, format!("{name} must be a non-negative integer, got None")));
+    }
+    if obj.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(invalid(py, format!("{name} must be a non-negative integer, got a bool")));
+    }
+    match obj.extract::<i128>() {
+        Ok(v) if v >= 0 && v <= u64::MAX as i128 => Ok(v as u64),
+        Ok(v) => Err(invalid(py, format!("{name} must be a non-negative integer, got {v}"))),
+        Err(_) => {
+            let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            Err(invalid(py, format!("{name} must be a non-negative integer, got {t}")))
+        }
+    }
+}
+
+/// A Python number as f64 (ints accepted), named in the error otherwise.
+pub fn number(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if obj.is_instance_of::<pyo3::types::PyBool>() || obj.is_none() {
+        return Err(invalid(py, format!("{name} must be a number, got {}", obj.repr()?)));
+    }
+    obj.extract::<f64>().map_err(|_| {
+        invalid(py, format!("{name} must be a number, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()))
+    })
+}
+
+/// A Python bool, named in the error otherwise.
+pub fn boolean(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
+    obj.cast::<pyo3::types::PyBool>().map(|b| b.is_true()).map_err(|_| {
+        invalid(
+            py,
+            format!("{name} must be True or False, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()),
+        )
+    })
+}

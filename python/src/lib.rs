@@ -1,0 +1,326 @@
+//! `borex._borex`: the native half of the `borex` Python package, a thin
+//! binding of [`borex::engine::Engine`]. Arguments are checked and converted
+//! while the GIL is held; the work runs with the GIL released (two Python
+//! threads refine at once) and a Rust panic becomes `borex.InternalError`.
+//! Maps come back as numpy arrays that take over the Rust buffers (no copy).
+
+mod convert;
+mod settings;
+
+use borex::engine::{self, Prior};
+use convert::{compute, image_arg, invalid, map_arg, non_negative_int};
+use numpy::IntoPyArray;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use settings::Settings;
+use std::path::PathBuf;
+
+/// A serde value as Python objects (dicts, lists, str, int, float, bool, None).
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(a) => {
+            let items = a.iter().map(|x| json_to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, x) in o {
+                d.set_item(k, json_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// A report (any serde type) as a Python dict.
+fn report_to_py<'py>(py: Python<'py>, report: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    let v = serde_json::to_value(report).map_err(|e| invalid(py, format!("report: {e}")))?;
+    json_to_py(py, &v)
+}
+
+/// What Python gets of a refine (moved out of the outcome while the GIL is released).
+struct RefineParts {
+    map: ndarray::Array2<f32>,
+    scaled_prior: ndarray::Array2<f32>,
+    full_res: Option<ndarray::Array2<f32>>,
+    report: borex::refine::pipeline::RefineReport,
+}
+
+impl From<borex::refine::RefineOutcome> for RefineParts {
+    fn from(o: borex::refine::RefineOutcome) -> Self {
+        Self { map: o.refined.map, scaled_prior: o.refined.scaled_prior, full_res: o.full_res, report: o.report }
+    }
+}
+
+/// (refined, prior, queries, report, refined_full) of one refine, maps handed to numpy without a copy.
+fn refine_to_py<'py>(py: Python<'py>, out: RefineParts) -> PyResult<Bound<'py, PyTuple>> {
+    let report = report_to_py(py, &out.report)?;
+    let queries = report.get_item("observations")?;
+    let full = match out.full_res {
+        Some(f) => f.into_pyarray(py).into_any(),
+        None => py.None().into_bound(py),
+    };
+    PyTuple::new(
+        py,
+        [out.map.into_pyarray(py).into_any(), out.scaled_prior.into_pyarray(py).into_any(), queries, report, full],
+    )
+}
+
+/// A prior argument: a method name, a map file (str or path), or an H×W array.
+fn prior_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, seed: u64, what: &str) -> PyResult<Prior> {
+    if let Ok(s) = obj.extract::<String>() {
+        if borex::explain::Method::parse(&s, seed).is_some() {
+            return Ok(Prior::Method(s));
+        }
+        let p = PathBuf::from(&s);
+        if p.is_file() {
+            return Ok(Prior::File(p));
+        }
+        // Neither: the library names it as an unknown method, with the known ones.
+        return Ok(Prior::Method(s));
+    }
+    if obj.cast::<numpy::PyUntypedArray>().is_ok() {
+        let m = map_arg(py, obj, what)?;
+        let view = m.view();
+        convert::check_finite(py, view.view(), what)?;
+        return Ok(Prior::Map(view.into_owned()));
+    }
+    if let Ok(p) = obj.extract::<PathBuf>() {
+        return Ok(Prior::File(p));
+    }
+    let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    Err(invalid(py, format!("{what}: expected a method name, a map file or an H×W numpy array, got {t}")))
+}
+
+/// The borex engine: a classifier session and a compute backend, loaded once.
+#[pyclass(module = "borex._borex", name = "Engine", frozen)]
+struct PyEngine {
+    engine: engine::Engine,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (model=None, device="auto", ep="cpu", labels=None))]
+    fn new(py: Python<'_>, model: Option<PathBuf>, device: &str, ep: &str, labels: Option<PathBuf>) -> PyResult<Self> {
+        let options = engine::EngineOptions {
+            model,
+            labels,
+            device: settings::device(py, device)?,
+            ep: settings::ep(py, ep)?,
+            ort_lib: None,
+        };
+        let engine = compute(py, || engine::Engine::new(&options))?;
+        Ok(Self { engine })
+    }
+
+    /// Model, device and execution provider, for repr().
+    fn describe(&self) -> String {
+        let m = self.engine.model();
+        format!(
+            "model={:?}, device={:?}, ep={:?}",
+            m.path().display().to_string(),
+            self.engine.backend().kind(),
+            m.ep().name()
+        )
+    }
+
+    /// [(id, label, probability)] of the `top` most probable classes.
+    fn classify(
+        &self,
+        py: Python<'_>,
+        image: &Bound<'_, PyAny>,
+        top: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(usize, String, f32)>> {
+        let image = image_arg(py, image, "image")?;
+        let top = non_negative_int(py, top, "top")? as usize;
+        let preds = compute(py, || self.engine.classify(image, top))?;
+        Ok(preds.into_iter().map(|p| (p.class, p.label.unwrap_or_default(), p.probability)).collect())
+    }
+
+    /// The method's map (H×W float32).
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        method: &Bound<'py, PyAny>,
+        settings: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let image = image_arg(py, image, "image")?;
+        let mut s = Settings::new(py, settings, "explain")?;
+        let mut es = s.explain()?;
+        es.method = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
+        s.finish()?;
+        let out = compute(py, || self.engine.explain(image, &es))?;
+        Ok(out.map.into_pyarray(py).into_any())
+    }
+
+    /// (refined, prior, queries, report, refined_full or None).
+    fn refine<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        prior: &Bound<'py, PyAny>,
+        iters: &Bound<'py, PyAny>,
+        seed: &Bound<'py, PyAny>,
+        settings: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let image = image_arg(py, image, "image")?;
+        let mut rs = refine_settings(py, iters, seed, settings)?;
+        rs.prior = prior_arg(py, prior, rs.config.seed, "prior")?;
+        let out = compute(py, || self.engine.refine(image, &rs).map(RefineParts::from))?;
+        refine_to_py(py, out)
+    }
+
+    /// A list of refine tuples, one per image, in order. The first image that
+    /// failed raises its error (after the others finished).
+    #[allow(clippy::too_many_arguments)]
+    fn refine_many<'py>(
+        &self,
+        py: Python<'py>,
+        images: &Bound<'py, PyList>,
+        priors: Option<&Bound<'py, PyList>>,
+        lockstep: &Bound<'py, PyAny>,
+        iters: &Bound<'py, PyAny>,
+        seed: &Bound<'py, PyAny>,
+        settings: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let imgs = images
+            .iter()
+            .enumerate()
+            .map(|(i, x)| image_arg(py, &x, &format!("images[{i}]")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let lockstep = non_negative_int(py, lockstep, "lockstep")? as usize;
+        let rs = refine_settings(py, iters, seed, settings)?;
+        let priors = match priors {
+            Some(p) => Some(
+                p.iter()
+                    .enumerate()
+                    .map(|(i, x)| prior_arg(py, &x, rs.config.seed, &format!("priors[{i}]")))
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+            None => None,
+        };
+        let results = compute(py, || {
+            self.engine
+                .refine_many(&imgs, priors.as_deref(), &rs, lockstep)
+                .map(|rs| rs.into_iter().map(|r| r.map(RefineParts::from)).collect::<Vec<_>>())
+        })?;
+        let out = PyList::empty(py);
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(parts) => out.append(refine_to_py(py, parts)?)?,
+                Err(e) => return Err(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}"))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Insertion/deletion of a map, as a dict.
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        saliency_map: &Bound<'py, PyAny>,
+        settings: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let image = image_arg(py, image, "image")?;
+        let m = map_arg(py, saliency_map, "saliency_map")?;
+        let mut s = Settings::new(py, settings, "evaluate")?;
+        let es = s.evaluate()?;
+        s.finish()?;
+        // The map is borrowed from numpy when it is float32 and row-major (no copy).
+        let view = m.view();
+        let v = view.view();
+        let out = compute(py, || self.engine.evaluate(image, v, &es))?;
+        report_to_py(py, &out)
+    }
+
+    /// (counterfactual H×W×3 in [0, 1], change H×W, report).
+    fn counterfactual<'py>(
+        &self,
+        py: Python<'py>,
+        image: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        eps: &Bound<'py, PyAny>,
+        p: &Bound<'py, PyAny>,
+        settings: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let image = image_arg(py, image, "image")?;
+        let class = settings::class_spec(py, target, "target")?;
+        let mut s = Settings::new(py, settings, "counterfactual")?;
+        let mut cs = s.counterfactual()?;
+        s.finish()?;
+        cs.eps = convert::number(py, eps, "eps")?;
+        cs.p = convert::number(py, p, "p")?;
+        let out = compute(py, || self.engine.counterfactual(image, borex::counterfactual::Targets::Class(class), &cs))?;
+        let report = report_to_py(py, &out.report)?;
+        let t = out.targets.into_iter().next().ok_or_else(|| invalid(py, "the counterfactual produced no target"))?;
+        // C×H×W → H×W×3, the layout of every image array in this package.
+        let cf = t.counterfactual.permuted_axes([1, 2, 0]).as_standard_layout().into_owned();
+        PyTuple::new(py, [cf.into_pyarray(py).into_any(), t.change.into_pyarray(py).into_any(), report])
+    }
+}
+
+fn refine_settings(
+    py: Python<'_>,
+    iters: &Bound<'_, PyAny>,
+    seed: &Bound<'_, PyAny>,
+    settings: &Bound<'_, PyDict>,
+) -> PyResult<engine::RefineSettings> {
+    let mut s = Settings::new(py, settings, "refine")?;
+    let mut rs = s.refine()?;
+    s.finish()?;
+    rs.config.iters = non_negative_int(py, iters, "iters")? as usize;
+    rs.config.seed = non_negative_int(py, seed, "seed")?;
+    Ok(rs)
+}
+
+/// The seconds one `Engine::refine` of `image` takes in Rust alone (no Python
+/// conversions, the GIL released): the baseline of python/bench/overhead.py,
+/// which times the same call through `borex.Engine.refine` in the same process.
+#[pyfunction]
+fn _time_rust_refine(
+    py: Python<'_>,
+    engine: &Bound<'_, PyEngine>,
+    image: PathBuf,
+    iters: &Bound<'_, PyAny>,
+    seed: &Bound<'_, PyAny>,
+    settings: &Bound<'_, PyDict>,
+) -> PyResult<f64> {
+    let rs = refine_settings(py, iters, seed, settings)?;
+    let engine = &engine.get().engine;
+    compute(py, || {
+        let t = std::time::Instant::now();
+        let out = engine.refine(image.as_path(), &rs)?;
+        let secs = t.elapsed().as_secs_f64();
+        drop(out);
+        Ok(secs)
+    })
+}
+
+/// Panics inside the computation path (GIL released, as every method's work
+/// is): python/tests checks that it arrives as `borex.InternalError` and the
+/// interpreter lives on.
+#[pyfunction]
+fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
+    compute(py, || -> borex::Result<()> { panic!("{message}") })
+}
+
+#[pymodule]
+fn _borex(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<PyEngine>()?;
+    m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    Ok(())
+}
