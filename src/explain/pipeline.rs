@@ -169,6 +169,7 @@ pub fn explain_source(
         None
     };
     let metrics_ms = ms(tm.elapsed());
+    notes.extend(scorer.constant_note(prepared.class, &[]));
     let (sanity, sanity_map) = if job.sanity {
         let ts = Instant::now();
         let (random, layer) = model.with_randomised_head(0x5a17)?;

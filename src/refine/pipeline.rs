@@ -526,6 +526,9 @@ impl<'a> RefineUnit<'a> {
         }
 
         let (prior_metrics, refined_metrics, curves, metrics_ms) = self.metrics(&refined)?;
+        // Lockstep loops score through their own scorer: their observations count too.
+        let loop_scores: Vec<f32> = refined.observations.iter().flat_map(|o| [o.p_inside, o.p_outside]).collect();
+        notes.extend(self.scorer.constant_note(class, &loop_scores));
 
         let mut full_res = None;
         let mut full_res_map = None;
