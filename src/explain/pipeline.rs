@@ -124,7 +124,7 @@ impl ExplainOutcome {
 
 /// Explain `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<ExplainOutcome> {
-    let outputs = output::OutputSet::begin(&job.out_dir)?;
+    let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
     let outcome = explain_source(job, Source::File(&job.image), model, backend, quiet)?;
     outcome.write(&outputs)?;
     outputs.commit()?;

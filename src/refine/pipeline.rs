@@ -329,7 +329,7 @@ pub struct RefineTimingsMs {
 /// Refine `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<RefineOutcome> {
     job.config.validate()?;
-    let outputs = output::OutputSet::begin(&job.out_dir)?;
+    let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
     let outcome = refine_source(job, Source::File(&job.image), model, backend, quiet)?;
     outcome.write(&outputs)?;
     outputs.commit()?;
