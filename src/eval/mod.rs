@@ -606,8 +606,7 @@ impl RowCtx<'_> {
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    Ok(crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect())
+    crate::job::names::manifest_entries(path, &text)
 }
 
 /// One score of a record by name: `insertion_blur`, `insertion_zero`, `deletion`,
