@@ -214,23 +214,35 @@ pub fn job_description(data: &[u8]) {
 }
 
 /// A finished unit's record (`parts/group_000000.json`), as a merge reads it
-/// after a valid one-shard frame-mode `job.json` of one unit, with that unit's
-/// map and overlay segment in place.
+/// from shard 1/2 of a valid frame-mode job of one unit (shard 0/2 has no
+/// units), with that unit's map and overlay segment in place.
 pub fn video_record(data: &[u8]) {
-    let s = Scratch::new();
-    let shard = s.path().join("shard");
-    s.file("shard/job.json", VIDEO_JOB);
-    s.file("shard/maps/frame_000000.npy", b"map");
-    s.file("shard/parts/group_000000.h264", b"segment");
-    s.file("shard/parts/group_000000.json", data);
-    let out = s.path().join("out");
-    match crate::video::resume::merge::<crate::video::run::JobFile>(std::slice::from_ref(&shard), &out) {
-        Ok((_, records, _lock)) => assert_eq!(records.len(), 1),
-        Err(e) => {
-            let msg = e.to_string();
-            assert!(msg.contains(&shard.display().to_string()), "the error names no file of the shard: {msg}");
-        }
+    let (shard, merged) = merge_video_record(data);
+    match merged {
+        Ok(records) => assert_eq!(records, 1),
+        Err(msg) => assert!(msg.contains(&shard), "the error names no file of the shard: {msg}"),
     }
+}
+
+/// [`video_record`]'s merge: the record's shard folder, and the records merged or the error.
+fn merge_video_record(data: &[u8]) -> (String, std::result::Result<usize, String>) {
+    let s = Scratch::new();
+    // Two shards: a merge refuses an unsharded job before it reads any record, which left
+    // this target blind (every input the same coverage) until the shards were split.
+    let mut job: serde_json::Value = serde_json::from_slice(VIDEO_JOB).expect("the seed job parses");
+    for i in 0..2 {
+        job["shard"] = serde_json::json!({"index": i, "count": 2});
+        s.file(&format!("shard{i}/job.json"), &serde_json::to_vec(&job).expect("JSON"));
+    }
+    // The one unit is the last shard's (`Shard::range`: shard 0/2 of one unit is empty).
+    s.file("shard1/maps/frame_000000.npy", b"map");
+    s.file("shard1/parts/group_000000.h264", b"segment");
+    s.file("shard1/parts/group_000000.json", data);
+    let shards = [s.path().join("shard0"), s.path().join("shard1")];
+    let merged = crate::video::resume::merge::<crate::video::run::JobFile>(&shards, &s.path().join("out"))
+        .map(|(_, records, _lock)| records.len())
+        .map_err(|e| e.to_string());
+    (shards[1].display().to_string(), merged)
 }
 
 /// A frame-mode `job.json` of one unit (one frame), as `borex video` writes it.
@@ -252,4 +264,14 @@ pub fn eval_record(data: &[u8]) {
     let s = Scratch::new();
     let p = s.file("prior.json", data);
     let _ = crate::eval::read_record(&p, &serde_json::json!({"seed": 0}));
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_video_record_seed_is_merged() {
+        // The target reaches the record reader: its seed, a real record, merges.
+        let seed = include_bytes!("../fuzz/corpus/video_record/group_0.json");
+        assert_eq!(super::merge_video_record(seed).1, Ok(1));
+    }
 }

@@ -538,6 +538,49 @@ fn eval_scores_map_files_and_reports_missing_ones() {
 }
 
 #[test]
+fn eval_refuses_map_files_that_rank_no_pixel() {
+    // An all-zero or a constant map file used to be scored (pixels taken in index order)
+    // and summarised like an explainer's map, exit 0. Each is refused by name (refine's
+    // prior check, plus "constant"); the image with a real map is still scored.
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, (0..10).map(|i| format!("class{i}\n")).collect::<String>()).unwrap();
+    let maps = dir.path().join("maps");
+    std::fs::create_dir_all(&maps).unwrap();
+    let mut images = vec![];
+    for (stem, map) in [
+        ("zero", Array2::<f32>::zeros((32, 32))),
+        ("flat", Array2::from_elem((32, 32), 0.5f32)),
+        ("ramp", Array2::from_shape_fn((32, 32), |(y, x)| (y * 32 + x) as f32)),
+    ] {
+        let img = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90]));
+        let path = dir.path().join(format!("{stem}.png"));
+        img.save(&path).unwrap();
+        images.push(path.to_str().unwrap().to_string());
+        ndarray_npy::write_npy(maps.join(format!("{stem}.npy")), &map).unwrap();
+    }
+    let pattern = format!("file:{}/{{stem}}.npy", maps.display());
+    let out = dir.path().join("o");
+    let (model, labels) = (common::fixture("ten_classes.onnx"), labels.to_str().unwrap().to_string());
+    let mut args = vec!["--device", "cpu", "-q", "eval", "--model", model.to_str().unwrap(), "--labels", &labels];
+    args.extend(["--input-size", "32", "--methods", &pattern, "-o", out.to_str().unwrap()]);
+    args.extend(images.iter().map(String::as_str));
+    let o = run_borex(&args, &[]);
+    assert_error(&o, &["2 of 3 images had failures"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("map file {} is all zero", maps.join("zero.npy").display())), "{err}");
+    assert!(
+        err.contains(&format!("map file {} is constant (0.5 everywhere)", maps.join("flat.npy").display())),
+        "{err}"
+    );
+    let rows = csv_rows(&out.join("results.csv"));
+    assert_eq!(rows.iter().map(|r| r["key"].as_str()).collect::<Vec<_>>(), ["ramp"]);
+    // Nothing recorded for the refused maps: a rerun (after the file is fixed) computes them.
+    let row = |k: &str| out.join("runs").join(k).join(borex::eval::file_safe(&pattern)).join("seed0/prior.json");
+    assert!(row("ramp").exists() && !row("zero").exists() && !row("flat").exists());
+}
+
+#[test]
 fn eval_compares_each_method_with_the_first_per_image() {
     // Two map files per image: a centred blob and its negation. The summary's
     // "vs first" test must pair them by image (and seed) and take the
@@ -771,6 +814,14 @@ fn mosaic_rejects_bad_folders() {
         &run_borex(&["-q", "eval", "mosaic", few.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]),
         &["\"967\"", "at least two per class"],
     );
+    // One class under its id and its label: mosaics whose "other" tiles show the target class.
+    let twice = dir.path().join("twice");
+    class_folder(&twice, &[("282", "chelsea.png"), ("tiger cat", "chelsea.png"), ("967", "coffee.png")]);
+    assert_error(
+        &run_borex(&["-q", "eval", "mosaic", twice.to_str().unwrap(), "-o", out.to_str().unwrap()], &[]),
+        &["class folders \"282\" and \"tiger cat\" both name class 282 (tiger cat)"],
+    );
+    assert!(!out.exists(), "nothing written");
     let bad = dir.path().join("bad");
     class_folder(&bad, &[("282", "chelsea.png"), ("not-a-class", "coffee.png")]);
     assert_error(

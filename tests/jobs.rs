@@ -289,11 +289,43 @@ fn a_folder_in_use_is_refused_at_once() {
     blob_prior(&maps.join("chelsea.npy"));
     let method = format!("file:{}/{{stem}}.npy", s(&maps));
     assert_error(&run_borex(&["-q", "eval", s(&chelsea), "-o", s(&out), "--methods", &method], &[]), &[&busy]);
+    // Single-image commands take the same lock (they said "holds files that are not a borex output").
+    assert_error(&refine(&[s(&chelsea), "-o", s(&out)], &prior, &[]), &[&busy]);
+    assert_error(&run_borex(&["-q", "explain", s(&chelsea), "-o", s(&out), "--method", "occlusion"], &[]), &[&busy]);
+    assert_error(
+        &run_borex(&["-q", "counterfactual", s(&chelsea), "-o", s(&out), "--target", "1", "--steps", "1"], &[]),
+        &[&busy],
+    );
     // No second run's temporaries beside the first run's.
     let stray: Vec<String> = names(&out).into_iter().filter(|n| n.ends_with(".tmp")).collect();
     assert!(stray.is_empty(), "{stray:?}");
     let o = interrupt(first);
     assert_eq!(o.status.code(), Some(130));
+}
+
+/// A single-image run holds its OUTDIR as a bulk job does: it makes the folder to hold
+/// the lock, so a second run, single or bulk, stops at once instead of one swapping its
+/// outputs over a folder the other is writing; what it made goes if it never finishes.
+#[test]
+fn a_single_image_run_holds_its_folder_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prior = blob_prior(&d.join("prior.npy"));
+    let out = d.join("one");
+    let chelsea = sample("chelsea.png");
+    let long = ["-q", "refine", s(&chelsea), "-o", s(&out), "--prior", s(&prior), "--iters", "400", "--no-metrics"];
+    let first = spawn_until(&long, &out.join(".borex.lock"));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let busy = format!("is in use by process {}", first.id());
+    assert_error(&refine(&[s(&chelsea), "-o", s(&out)], &prior, &[]), &[&busy]);
+    assert_error(&refine(&[s(&chelsea), s(&chelsea), "-o", s(&out)], &prior, &[]), &[&busy]);
+    let o = interrupt(first);
+    assert_eq!(o.status.code(), Some(130));
+    assert!(!out.exists(), "an interrupted first run leaves no folder: {:?}", names(d));
+    // A finished run's folder holds its outputs and no lock file.
+    ok(&refine(&[s(&chelsea), "-o", s(&out)], &prior, &[]));
+    let files = names(&out);
+    assert!(files.contains(&"report.json".to_string()) && !files.contains(&".borex.lock".to_string()), "{files:?}");
 }
 
 /// Ctrl-C during a bulk run: the images in flight are not recorded as

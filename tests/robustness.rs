@@ -355,6 +355,80 @@ fn nan_from_the_model_is_an_error_not_a_nan_map() {
 }
 
 #[test]
+fn a_model_that_ignores_its_input_gets_a_note_not_a_confident_map() {
+    // constant_logits.onnx: logits = its bias whatever the input. Refine and explain wrote
+    // maps and scores with exit 0 and nothing saying they carry no information.
+    let dir = tempfile::tempdir().unwrap();
+    let c = chelsea();
+    let tiny = ["--input-size", "32", "--labels"];
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, "a\nb\nc\nd\n").unwrap();
+    let note = "does not change under any mask, so the map carries no information";
+    for (model, noted) in [("constant_logits.onnx", true), ("gap_linear_logits.onnx", false)] {
+        let m = fixture(model);
+        for cmd in [
+            vec!["refine", "--prior", "rise-fast", "--iters", "3"],
+            vec!["explain", "--method", "rise-fast"],
+            vec!["explain", "--method", "occlusion", "--no-metrics"],
+        ] {
+            let out = dir.path().join("o");
+            let mut args = cmd.clone();
+            args.extend([s(&c), "-o", s(&out), "--model", s(&m)]);
+            args.extend(tiny);
+            args.push(s(&labels));
+            let o = borex(&args);
+            ok(&o);
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+            let notes = report["notes"].to_string();
+            assert_eq!(stderr(&o).contains(note), noted, "{model} {cmd:?}: {}", stderr(&o));
+            assert_eq!(notes.contains(note), noted, "{model} {cmd:?}: {notes}");
+            if noted {
+                // The class and its (constant) probability, softmax of the bias [0.1, −0.2, 0.3, 0].
+                assert!(notes.contains("class 2 (c) is 0.315"), "{notes}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_one_class_model_is_refused_unless_its_output_is_a_probability() {
+    // Softmax over one class is 1 for every input: every map was flat, insertion = deletion = 1.
+    let m = fixture("one_class.onnx");
+    let one = ["--model", s(&m), "--input-size", "32"];
+    refine_fails(&one, &["one_class.onnx", "one class output", "--output-kind probabilities"]);
+    assert_error(&borex(&[&["classify", s(&chelsea()), "--top", "1"][..], &one].concat()), &["one class output"]);
+}
+
+#[test]
+fn classify_notes_scores_taken_as_probabilities_that_are_not() {
+    // gap_linear_logits.onnx outputs logits; `--output-kind probabilities` printed them as
+    // probabilities without a word. Detected (no flag), softmax is applied and nothing is said.
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, "a\nb\nc\nd\n").unwrap();
+    let (c, m) = (chelsea(), fixture("gap_linear_logits.onnx"));
+    let base =
+        ["classify", s(&c), "--model", s(&m), "--input-size", "32", "--labels", s(&labels), "--top", "4", "--json"];
+    let o = borex(&[&base[..], &["--output-kind", "probabilities"][..]].concat());
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let raw: Vec<f64> =
+        v[0]["predictions"].as_array().unwrap().iter().map(|p| p["probability"].as_f64().unwrap()).collect();
+    let sum: f64 = raw.iter().sum();
+    assert!(raw.iter().any(|p| !(0.0..=1.0).contains(p)) || (sum - 1.0).abs() > 1e-3, "not logits after all: {raw:?}");
+    let note = v[0]["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains("taken as probabilities") && note.contains("sum to"), "{v}");
+    assert!(stderr(&o).contains("note: ") && stderr(&o).contains("pass --output-kind logits"), "{}", stderr(&o));
+    let o = borex(&base);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v[0]["notes"].is_null() && !stderr(&o).contains("note: "), "{v} {}", stderr(&o));
+    let p: f64 = v[0]["predictions"].as_array().unwrap().iter().map(|p| p["probability"].as_f64().unwrap()).sum();
+    assert!((p - 1.0).abs() < 1e-5, "softmax over all four classes: {p}");
+}
+
+#[test]
 fn ambiguous_class_names_list_the_matches() {
     refine_fails(&["--class", "crane"], &["\"crane\" is ambiguous", "134 (crane)", "517 (crane)"]);
 }

@@ -334,7 +334,7 @@ pub fn run_counterfactual(
     quiet: bool,
 ) -> Result<Outcome> {
     job.validate()?;
-    let out = OutputSet::begin(&job.out_dir)?;
+    let out = OutputSet::begin_locked(&job.out_dir)?;
     // Each target's files are written as its chunk finishes and its arrays dropped, so memory
     // follows --batch, not --targets; only the overlay's small panels are kept.
     let mut strip_rows = vec![];

@@ -422,6 +422,21 @@ pub fn prior_spec(method: &str, image: &Path, seed: u64) -> PriorSpec {
     }
 }
 
+/// A map file scored as a method's map must rank some pixels above others: refine's prior
+/// check (no NaN or infinity, not all zero), and not constant. Either would be scored like
+/// any map (pixels taken in index order) and summarised as an explainer's result.
+fn check_map_file(map: ArrayView2<f32>, path: &Path) -> Result<()> {
+    let what = format!("map file {}", path.display());
+    crate::refine::check_prior(map, &what)?;
+    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    if lo == hi {
+        return Err(BorexError::invalid(format!(
+            "{what} is constant ({lo} everywhere): it ranks no pixel above another"
+        )));
+    }
+    Ok(())
+}
+
 fn json_path(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -508,6 +523,9 @@ impl RowCtx<'_> {
                     self.quiet,
                     &mut notes,
                 )?;
+                if let PriorSpec::File(path) = &spec {
+                    check_map_file(map.view(), path)?;
+                }
                 let r = Record { notes, ..self.record(method, seed, None, prior_settings, map.view(), t)? };
                 output::write_npy(&prior_npy, &map)?;
                 output::write_json(&prior_json, &r)?;
@@ -588,8 +606,7 @@ impl RowCtx<'_> {
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    Ok(crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect())
+    crate::job::names::manifest_entries(path, &text)
 }
 
 /// One score of a record by name: `insertion_blur`, `insertion_zero`, `deletion`,

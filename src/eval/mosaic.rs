@@ -97,12 +97,21 @@ pub fn scan_classes(dir: &Path, model: &Classifier) -> Result<Vec<ClassFolder>> 
     folders.sort();
     let n_classes = model.num_classes().or_else(|| model.labels().map(|l| l.len())).unwrap_or(0);
     let zeros = vec![0.0f32; n_classes];
-    let mut out = vec![];
+    let mut out: Vec<ClassFolder> = vec![];
     for f in folders {
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let class = name.parse::<ClassSpec>().expect("infallible").resolve(model, &zeros).map_err(|e| {
             BorexError::invalid(format!("class folder {name:?}: not a class id nor a label of the model ({e})"))
         })?;
+        // Two folders of one class (`282/` and `tiger cat/`) would make mosaics whose "other"
+        // tiles show the target class, scored as if they did not.
+        if let Some(first) = out.iter().find(|c| c.class == class) {
+            let label = model.labels().and_then(|l| l.name(class)).map(|l| format!(" ({l})")).unwrap_or_default();
+            return Err(BorexError::invalid(format!(
+                "class folders {:?} and {name:?} both name class {class}{label}: put its images in one folder",
+                first.name
+            )));
+        }
         let mut images: Vec<PathBuf> = std::fs::read_dir(&f)
             .map_err(|e| BorexError::io(&f, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -124,7 +124,7 @@ impl ExplainOutcome {
 
 /// Explain `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<ExplainOutcome> {
-    let outputs = output::OutputSet::begin(&job.out_dir)?;
+    let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
     let outcome = explain_source(job, Source::File(&job.image), model, backend, quiet)?;
     outcome.write(&outputs)?;
     outputs.commit()?;
@@ -169,6 +169,7 @@ pub fn explain_source(
         None
     };
     let metrics_ms = ms(tm.elapsed());
+    notes.extend(scorer.constant_note(prepared.class, &[]));
     let (sanity, sanity_map) = if job.sanity {
         let ts = Instant::now();
         let (random, layer) = model.with_randomised_head(0x5a17)?;

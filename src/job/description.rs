@@ -262,6 +262,8 @@ pub fn explain(diffs: &[Difference], recorded: &str, now: &str) -> String {
 /// setting that differs), a folder another process is writing.
 pub fn begin_run(out: &Path, desc: &JobDescription) -> Result<DirLock> {
     let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
+    // A folder a running job (a single-image one too) holds: "in use", whatever it holds.
+    let early = if out.is_dir() { super::lock::lock_existing(out)? } else { None };
     if out.exists() {
         if !out.is_dir() {
             return Err(named("is an existing file".into()));
@@ -284,7 +286,10 @@ pub fn begin_run(out: &Path, desc: &JobDescription) -> Result<DirLock> {
         }
     }
     crate::output::prepare_dir(out)?;
-    let lock = lock_dir(out)?;
+    let lock = match early {
+        Some(l) => l,
+        None => lock_dir(out)?,
+    };
     // Read under the lock: a run that started meanwhile has written its description.
     match JobDescription::read(out)? {
         None => desc.write(out)?,

@@ -59,6 +59,16 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     Ok(DirLock { _file: file, path })
 }
 
+/// Lock `dir`'s lock file if it has one (a borex job's folder, running or not), without
+/// creating it: a folder a running job holds is refused with "in use" before anything else
+/// about it (its files, its job) is judged.
+pub fn lock_existing(dir: &Path) -> Result<Option<DirLock>> {
+    if !dir.join(LOCK_FILE).is_file() {
+        return Ok(None);
+    }
+    lock_dir(dir).map(Some)
+}
+
 fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: flock on a file descriptor this function's caller owns for the call's duration.

@@ -4,6 +4,7 @@
 //! stem `..`, which would name OUTDIR itself or its parent, and
 //! `summary.csv.png` would name a folder where borex writes its summary.
 
+use crate::error::{BorexError, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,22 @@ pub fn manifest_lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// The images a manifest at `path` lists: its entries relative to its folder. An entry
+/// that can only name a folder (`.`, `..`, `x/`, `x/..`) is refused, naming it: it would
+/// fail as "Is a directory" after the run, or name the manifest's own folder (found by fuzzing).
+pub fn manifest_entries(path: &Path, text: &str) -> Result<Vec<PathBuf>> {
+    let base = path.parent().unwrap_or(Path::new(""));
+    manifest_lines(text)
+        .map(|l| match l.rsplit('/').next() {
+            Some("" | "." | "..") => Err(BorexError::invalid(format!(
+                "manifest {}: entry {l:?} names a folder, not an image file",
+                path.display()
+            ))),
+            _ => Ok(base.join(l)),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +141,22 @@ mod tests {
         assert_eq!(lines, ["a.png", "b c.png"]);
         // Only at the start: elsewhere it is part of a name.
         assert_eq!(manifest_lines("a.png\n\u{feff}b.png").collect::<Vec<_>>(), ["a.png", "\u{feff}b.png"]);
+    }
+
+    #[test]
+    fn manifest_entries_that_name_a_folder_are_refused() {
+        let list = Path::new("sets/list.txt");
+        assert_eq!(
+            manifest_entries(list, "a.png\nb/c.png\n").unwrap(),
+            [list.with_file_name("a.png"), list.with_file_name("b/c.png")]
+        );
+        // fuzz/regressions/manifest/dot_entry: "." joined to the manifest's folder is that folder.
+        for bad in [".", "..", "./", "b/", "b/..", "b/.", "/"] {
+            let e = manifest_entries(list, &format!("a.png\n{bad}\n")).unwrap_err().to_string();
+            assert!(e.contains("sets/list.txt") && e.contains(&format!("{bad:?} names a folder")), "{e}");
+        }
+        // A name that only starts with dots is a file name.
+        assert_eq!(manifest_entries(list, "..png").unwrap(), [list.with_file_name("..png")]);
     }
 
     #[test]

@@ -187,6 +187,9 @@ impl Classifier {
             ));
         }
         let classes = (out_dims[1] > 0).then_some(out_dims[1] as usize);
+        if classes == Some(1) && opts.output.or(sidecar.output) != Some(OutputKind::Probabilities) {
+            return Err(one_class(path));
+        }
         let features = outputs
             .iter()
             .find(|o| o.name() != logits.name() && dims(o.dtype()).is_some_and(|d| d.len() == 4))
@@ -325,6 +328,12 @@ impl Classifier {
         self.grayscale
     }
 
+    /// What the class output holds: as declared (`--output-kind`, the sidecar), else as
+    /// detected from the first model call (`None` before it).
+    pub fn output_kind(&self) -> Option<OutputKind> {
+        self.output_kind.get().copied()
+    }
+
     /// Number of classes, when the model states it statically.
     pub fn num_classes(&self) -> Option<usize> {
         self.classes
@@ -441,7 +450,7 @@ impl Classifier {
         let kind = *self.output_kind.get_or_init(|| detect_output_kind(raw.view()));
         let mut p = raw.to_owned();
         if kind == OutputKind::Logits {
-            softmax_rows(&mut p);
+            self.softmax(&mut p)?;
         }
         Ok(p)
     }
@@ -466,7 +475,7 @@ impl Classifier {
             .to_owned();
         self.check_finite(p.view())?;
         if *self.output_kind.get_or_init(|| detect_output_kind(p.view())) == OutputKind::Logits {
-            softmax_rows(&mut p);
+            self.softmax(&mut p)?;
         }
         let f: ArrayViewD<f32> = outputs[feat_name].try_extract_array()?;
         let f = f
@@ -474,6 +483,16 @@ impl Classifier {
             .map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?
             .to_owned();
         Ok((p, f))
+    }
+
+    /// Softmax of logits; one class's softmax is 1 whatever the input (a model whose width
+    /// the graph leaves dynamic gets here; a static width of 1 is refused at load).
+    fn softmax(&self, p: &mut Array2<f32>) -> Result<()> {
+        if p.ncols() == 1 {
+            return Err(one_class(&self.path));
+        }
+        softmax_rows(p);
+        Ok(())
     }
 
     /// NaN or infinite class scores would turn every later step into NaN: refuse them where they appear.
@@ -514,11 +533,23 @@ impl Classifier {
     }
 }
 
+/// A model with one class output read as logits: its softmax is 1 for every input, so every
+/// map would be flat. A sigmoid output (a binary classifier's P) is usable once declared.
+fn one_class(path: &Path) -> BorexError {
+    BorexError::model(
+        path,
+        "the model has one class output: read as logits, its softmax is 1 for every input and no map could show anything; if that output is a probability (a sigmoid), pass --output-kind probabilities",
+    )
+}
+
+/// Whether one output row reads as probabilities: every value in [0, 1], summing to 1.
+pub fn is_probability_row(r: ndarray::ArrayView1<f32>) -> bool {
+    r.iter().all(|v| (0.0..=1.0).contains(v)) && (r.sum() - 1.0).abs() < 1e-3
+}
+
 /// Rows that are non-negative and sum to one are probabilities; anything else is logits.
 fn detect_output_kind(out: ndarray::ArrayView2<f32>) -> OutputKind {
-    let is_prob =
-        out.rows().into_iter().all(|r| r.iter().all(|v| (0.0..=1.0).contains(v)) && (r.sum() - 1.0).abs() < 1e-3);
-    if is_prob {
+    if out.rows().into_iter().all(is_probability_row) {
         OutputKind::Probabilities
     } else {
         OutputKind::Logits

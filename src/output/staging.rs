@@ -54,6 +54,10 @@ pub struct OutputSet {
     target: PathBuf,
     staging: PathBuf,
     committed: bool,
+    /// [`OutputSet::begin_locked`]: the lock on OUTDIR, and what taking it created there
+    /// (OUTDIR itself, or its lock file), removed again if the run ends without a commit.
+    lock: Option<crate::job::lock::DirLock>,
+    created: Option<PathBuf>,
 }
 
 impl OutputSet {
@@ -78,6 +82,7 @@ impl OutputSet {
                 .map_err(|e| named(format!("cannot read it ({e})")))?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != crate::job::lock::LOCK_FILE)
                 .collect();
             if !entries.is_empty() && !entries.iter().any(|n| n == "report.json") {
                 let mut shown: Vec<_> = entries.into_iter().take(3).collect();
@@ -110,7 +115,36 @@ impl OutputSet {
             .map_err(|e| named(format!("cannot write in {} ({e})", parent.display())))?
             .keep();
         register(&staging);
-        Ok(Self { target: out_dir.to_path_buf(), staging, committed: false })
+        Ok(Self { target: out_dir.to_path_buf(), staging, committed: false, lock: None, created: None })
+    }
+
+    /// [`OutputSet::begin`] for a command whose one output folder is OUTDIR (`refine IMAGE`,
+    /// `explain`, `counterfactual`): it also holds OUTDIR's lock (`OUTDIR/.borex.lock`, the
+    /// one bulk jobs take) until the commit, so a run into a folder a running job holds,
+    /// or a job into a folder this run will replace, stops at once: "in use by process N".
+    /// OUTDIR is created to hold the lock; a run that ends without a commit removes what
+    /// taking the lock created, so a failed run still leaves OUTDIR as it was.
+    pub fn begin_locked(out_dir: &Path) -> Result<Self> {
+        use crate::job::lock::{lock_dir, lock_existing, LOCK_FILE};
+        let target = resolve_link(out_dir)?;
+        // First: a running job's folder is "in use", not "holds files that are not a borex output".
+        let held = if target.is_dir() { lock_existing(&target)? } else { None };
+        let mut set = Self::begin(out_dir)?;
+        set.lock = match held {
+            Some(l) => Some(l),
+            None => {
+                let created = if !target.exists() {
+                    std::fs::create_dir(&target).map_err(|e| BorexError::io(&target, e))?;
+                    target.clone()
+                } else {
+                    target.join(LOCK_FILE)
+                };
+                register(&created);
+                set.created = Some(created);
+                Some(lock_dir(&target)?)
+            }
+        };
+        Ok(set)
     }
 
     /// Where to write the output `name` during the run.
@@ -134,6 +168,10 @@ impl OutputSet {
             std::fs::rename(&self.staging, &self.target).map_err(err)?;
         }
         unregister(&self.staging);
+        // What taking the lock created was swapped out with the earlier outputs.
+        if let Some(c) = self.created.take() {
+            unregister(&c);
+        }
         self.committed = true;
         Ok(())
     }
@@ -144,6 +182,11 @@ impl Drop for OutputSet {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
             unregister(&self.staging);
+            if let Some(c) = self.created.take() {
+                // OUTDIR made for the lock holds only the lock file: removed with it.
+                let _ = if c.is_dir() { std::fs::remove_dir_all(&c) } else { std::fs::remove_file(&c) };
+                unregister(&c);
+            }
         }
     }
 }
@@ -230,6 +273,30 @@ mod tests {
         let set = OutputSet::begin(&out).unwrap();
         assert!(REGISTERED.lock().unwrap().contains(&set.staging));
         drop(set);
+        assert!(!REGISTERED.lock().unwrap().iter().any(|p| p.starts_with(root.path())));
+    }
+
+    #[test]
+    fn a_locked_run_holds_its_folder_and_leaves_nothing_of_the_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("new");
+        let first = OutputSet::begin_locked(&out).unwrap();
+        // flock belongs to the open file description: a second open here conflicts as another process would.
+        let e = OutputSet::begin_locked(&out).err().unwrap().to_string();
+        assert!(e.contains(&format!("is in use by process {}", std::process::id())), "{e}");
+        assert_eq!(names(&out), [crate::job::lock::LOCK_FILE]);
+        drop(first);
+        assert!(names(root.path()).is_empty(), "the folder made for the lock goes with an abandoned run");
+        // Into an earlier output: the lock file it adds goes too, and a commit leaves none.
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("report.json"), "old").unwrap();
+        drop(OutputSet::begin_locked(&out).unwrap());
+        assert_eq!(names(&out), ["report.json"]);
+        let set = OutputSet::begin_locked(&out).unwrap();
+        std::fs::write(set.file("report.json"), "new").unwrap();
+        set.commit().unwrap();
+        assert_eq!(names(&out), ["report.json"]);
+        assert_eq!(names(root.path()), ["new"]);
         assert!(!REGISTERED.lock().unwrap().iter().any(|p| p.starts_with(root.path())));
     }
 

@@ -510,8 +510,7 @@ impl std::str::FromStr for Shard {
 /// skipped (and a UTF-8 byte-order mark), relative paths taken from the manifest's folder.
 pub fn read_manifest(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
-    let base = path.parent().unwrap_or(std::path::Path::new(""));
-    let images: Vec<_> = crate::job::names::manifest_lines(&text).map(|l| base.join(l)).collect();
+    let images = crate::job::names::manifest_entries(path, &text)?;
     if images.is_empty() {
         return Err(crate::error::BorexError::invalid(format!("manifest {} lists no images", path.display())));
     }

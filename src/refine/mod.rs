@@ -364,15 +364,22 @@ pub struct Refined {
     pub posterior_updates: PosteriorUpdates,
 }
 
-/// Scale a prior to mean |S0| = m, rejecting maps BOREx cannot use.
-pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
+/// The mean |value| of a map BOREx can use as a prior; an error naming `what` for a map
+/// with a non-finite value or all zero (`eval` applies it to the map files it scores too).
+pub fn check_prior(prior: ArrayView2<f32>, what: &str) -> Result<f64> {
     if prior.iter().any(|v| !v.is_finite()) {
-        return Err(BorexError::invalid("prior map has non-finite values (NaN or infinity)"));
+        return Err(BorexError::invalid(format!("{what} has non-finite values (NaN or infinity)")));
     }
     let mean_abs = prior.iter().map(|v| v.abs() as f64).sum::<f64>() / prior.len().max(1) as f64;
     if mean_abs == 0.0 {
-        return Err(BorexError::invalid("prior map is all zero"));
+        return Err(BorexError::invalid(format!("{what} is all zero")));
     }
+    Ok(mean_abs)
+}
+
+/// Scale a prior to mean |S0| = m, rejecting maps BOREx cannot use ([`check_prior`]).
+pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
+    let mean_abs = check_prior(prior, "prior map")?;
     // Row-major whatever the input's layout: the GP session reads it as a slice.
     Ok(prior.as_standard_layout().mapv(|v| (v as f64 * m as f64 / mean_abs) as f32))
 }

@@ -329,7 +329,7 @@ pub struct RefineTimingsMs {
 /// Refine `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
 pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<RefineOutcome> {
     job.config.validate()?;
-    let outputs = output::OutputSet::begin(&job.out_dir)?;
+    let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
     let outcome = refine_source(job, Source::File(&job.image), model, backend, quiet)?;
     outcome.write(&outputs)?;
     outputs.commit()?;
@@ -526,6 +526,9 @@ impl<'a> RefineUnit<'a> {
         }
 
         let (prior_metrics, refined_metrics, curves, metrics_ms) = self.metrics(&refined)?;
+        // Lockstep loops score through their own scorer: their observations count too.
+        let loop_scores: Vec<f32> = refined.observations.iter().flat_map(|o| [o.p_inside, o.p_outside]).collect();
+        notes.extend(self.scorer.constant_note(class, &loop_scores));
 
         let mut full_res = None;
         let mut full_res_map = None;
