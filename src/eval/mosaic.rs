@@ -17,7 +17,7 @@ use crate::output;
 use ndarray::{s, Array3, ArrayView2};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -131,8 +131,38 @@ pub fn scan_classes(dir: &Path, model: &Classifier) -> Result<Vec<ClassFolder>> 
     Ok(out)
 }
 
+/// `summary.json` of `borex eval mosaic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MosaicSummary {
+    /// The command line that made it.
+    pub command: String,
+    /// The folder of class folders.
+    pub folder: PathBuf,
+    /// Each class folder.
+    pub classes: Vec<MosaicClass>,
+    /// Which image sits in each quadrant of each mosaic.
+    pub mosaics: Vec<MosaicSpec>,
+    /// The methods compared.
+    pub methods: Vec<String>,
+    /// The mosaics' seed.
+    pub seed: u64,
+    /// Per metric: the methods' means and their agreement.
+    pub reliability: Vec<Reliability>,
+}
+
+/// A class folder in `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MosaicClass {
+    /// The folder's name.
+    pub folder: String,
+    /// Its model class.
+    pub class: usize,
+    /// Its images.
+    pub images: usize,
+}
+
 /// Which image sits in each quadrant of one mosaic.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MosaicSpec {
     pub index: usize,
     /// Index into the class folders.
@@ -205,7 +235,7 @@ pub struct MosaicRow {
     pub metrics: BTreeMap<String, Option<f64>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reliability {
     pub metric: String,
     /// Mean over the mosaics where the metric is defined, per method.
@@ -368,15 +398,19 @@ fn write_outputs(job: &MosaicJob, specs: &[MosaicSpec], o: &MosaicOutcome) -> Re
         }
         c.flush()
     })?;
-    let summary = serde_json::json!({
-        "command": job.command,
-        "folder": job.dir,
-        "classes": o.classes.iter().map(|c| serde_json::json!({"folder": c.name, "class": c.class, "images": c.images.len()})).collect::<Vec<_>>(),
-        "mosaics": specs,
-        "methods": job.methods,
-        "seed": job.seed,
-        "reliability": o.reliability,
-    });
+    let summary = MosaicSummary {
+        command: job.command.clone(),
+        folder: job.dir.clone(),
+        classes: o
+            .classes
+            .iter()
+            .map(|c| MosaicClass { folder: c.name.clone(), class: c.class, images: c.images.len() })
+            .collect(),
+        mosaics: specs.to_vec(),
+        methods: job.methods.clone(),
+        seed: job.seed,
+        reliability: o.reliability.clone(),
+    };
     output::write_json(&job.out_dir.join("summary.json"), &summary)?;
     let mut md = String::new();
     let _ = writeln!(md, "# borex eval mosaic: mosaic metrics and their reliability\n");

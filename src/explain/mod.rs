@@ -122,12 +122,12 @@ pub struct ExplainInput<'a> {
 pub struct Explanation {
     /// The first map is the method's map (`map`; `target` for undesirable).
     pub maps: Vec<(&'static str, Array2<f32>)>,
-    pub details: serde_json::Value,
+    pub details: Option<undesirable::UndesirableDetails>,
 }
 
 impl Explanation {
     fn single(map: Array2<f32>) -> Self {
-        Self { maps: vec![("map", map)], details: serde_json::Value::Null }
+        Self { maps: vec![("map", map)], details: None }
     }
 
     pub fn primary(&self) -> &Array2<f32> {
@@ -177,7 +177,10 @@ pub fn explain(
             let target = removal_curve(scorer, input.tensor, u.target.view(), class, p.rise.seed)?;
             let others = removal_curve(scorer, input.tensor, u.others.view(), class, p.rise.seed)?;
             Explanation {
-                details: serde_json::json!({"rivals": u.rivals, "removal": {"target": target, "others": others}}),
+                details: Some(undesirable::UndesirableDetails {
+                    rivals: u.rivals,
+                    removal: undesirable::Removal { target, others },
+                }),
                 maps: vec![("target", u.target), ("others", u.others), ("signed", u.signed)],
             }
         }

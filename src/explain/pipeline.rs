@@ -66,8 +66,8 @@ pub struct ExplainReport {
     pub metrics: Option<CausalScores>,
     /// The map files.
     pub maps: Vec<String>,
-    /// Method-specific details (undesirable: rivals and removal curves).
-    pub details: serde_json::Value,
+    /// Method-specific details (undesirable: rivals and removal curves; null for the others).
+    pub details: Option<super::undesirable::UndesirableDetails>,
     /// What removed pixels become.
     pub baseline: Baseline,
     /// Where the work ran.

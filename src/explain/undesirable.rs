@@ -67,7 +67,7 @@ pub fn undesirable(
 /// P_c as the top-q of `map` is removed (set to zero), q = 0, 5, …, 50 %, and
 /// the same with a random pixel order; a map that finds undesirable pixels
 /// raises P_c faster than random removal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RemovalCurve {
     pub fractions: Vec<f32>,
     pub scores: Vec<f32>,
@@ -75,6 +75,25 @@ pub struct RemovalCurve {
     pub auc: f32,
     pub random_auc: f32,
     pub beats_random: bool,
+}
+
+/// `details` of an undesirable-pixels explanation: the rival classes and
+/// how P_c rises as each map's top pixels are removed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct UndesirableDetails {
+    /// The rival classes the others map is made against.
+    pub rivals: Vec<usize>,
+    /// The removal curves of the target and others maps.
+    pub removal: Removal,
+}
+
+/// The removal curves of an undesirable-pixels explanation.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Removal {
+    /// Removing the target map's top pixels.
+    pub target: RemovalCurve,
+    /// Removing the others map's top pixels.
+    pub others: RemovalCurve,
 }
 
 pub fn removal_curve(

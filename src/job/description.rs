@@ -91,7 +91,16 @@ impl Inputs {
 }
 
 /// Settings that change a result, keyed by their flag (`--seed`); values as JSON.
+/// Deliberately open: each command records its own flags (and a new flag must
+/// not change the file's layout), and the values are only compared and shown
+/// (`differences`), never read back into settings.
 pub type Settings = BTreeMap<String, Value>;
+
+/// A value as a job setting. Every type recorded serializes to JSON (string
+/// keys, finite numbers), so the `Null` fallback is never hit in practice.
+pub(crate) fn setting<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
 
 /// `job.json`: what a run into OUTDIR is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +115,9 @@ pub struct JobDescription {
     pub shard: Shard,
     /// What the command derived from its inputs and settings and needs to
     /// finish a resumed or merged run (video: the input's frames and how they
-    /// are cut into units); absent for the others.
+    /// are cut into units); absent for the others. JSON here because its type
+    /// depends on `kind`: the video modes read it back through their own plan
+    /// types (`video::resume::UnitRun`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub plan: Value,
     /// The borex version that started the run (for people; not compared).

@@ -16,7 +16,6 @@ use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use ndarray::{ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::Path;
 
 pub use crate::image::read_map;
@@ -53,6 +52,23 @@ impl serde::Serialize for ClassSpec {
             ClassSpec::Id(i) => s.serialize_u64(*i as u64),
             ClassSpec::Name(n) => s.serialize_str(n),
         }
+    }
+}
+
+/// Read back as written: `"top1"`, a class id, or a label name.
+impl<'de> serde::Deserialize<'de> for ClassSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Id(usize),
+            Text(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Id(i) => ClassSpec::Id(i),
+            Raw::Text(t) if t == "top1" => ClassSpec::Top1,
+            Raw::Text(t) => ClassSpec::Name(t),
+        })
     }
 }
 
@@ -179,6 +195,11 @@ pub fn causal_metrics(
     Ok(causal_metrics_with_curves(scorer, kernels, x, map, class, starts)?.0)
 }
 
+/// One map's insertion/deletion curves, keyed `deletion` and `insertion_<start>`
+/// (one per insertion start asked for, so the keys are not fixed): P_c after
+/// each step, the untouched start first.
+pub type Curves = std::collections::BTreeMap<String, Vec<f32>>;
+
 /// [`causal_metrics`] and the curves themselves (`{"deletion": [...], "insertion_<start>": [...]}`:
 /// P_c after each step, the untouched start first), for `curves.json` and `borex report`.
 pub fn causal_metrics_with_curves(
@@ -188,10 +209,10 @@ pub fn causal_metrics_with_curves(
     map: ArrayView2<f32>,
     class: usize,
     starts: &[InsertionStart],
-) -> Result<(CausalScores, serde_json::Value)> {
+) -> Result<(CausalScores, Curves)> {
     let deletion = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
     let mut out = CausalScores { deletion: Some(deletion.auc), ..CausalScores::default() };
-    let mut curves = json!({"deletion": deletion.scores});
+    let mut curves = Curves::from([("deletion".to_string(), deletion.scores)]);
     for (i, &start) in starts.iter().enumerate() {
         let c = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?;
         if i == 0 {
@@ -201,7 +222,7 @@ pub fn causal_metrics_with_curves(
             InsertionStart::Blur => out.insertion_blur = Some(c.auc),
             InsertionStart::Zero => out.insertion_zero = Some(c.auc),
         }
-        curves[format!("insertion_{}", start.name())] = json!(c.scores);
+        curves.insert(format!("insertion_{}", start.name()), c.scores);
     }
     Ok((out, curves))
 }

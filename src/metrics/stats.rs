@@ -49,7 +49,7 @@ pub fn spearman<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> Option<f64> {
 }
 
 /// How the signed-rank test's p-value is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WilcoxonMethod {
     /// Exact while n ≤ 50, else the normal approximation.
@@ -63,7 +63,7 @@ pub enum WilcoxonMethod {
 }
 
 /// A two-sided paired Wilcoxon signed-rank test.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Wilcoxon {
     /// Non-zero differences (zero differences are dropped before ranking:
     /// Wilcoxon's own rule, scipy's `zero_method="wilcox"`).

@@ -109,6 +109,26 @@ pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &
     })
 }
 
+/// A CSV table borex wrote from `T` with `header`: its rows, or a one-line
+/// error naming the file (unreadable, other columns, a cell of the wrong type).
+pub fn read_csv_rows<T: serde::de::DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<T>> {
+    let bad = |e: csv::Error| BorexError::invalid(format!("{}: not a readable CSV table ({e})", path.display()));
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(io) => BorexError::io(path, std::io::Error::new(io.kind(), io.to_string())),
+        _ => bad(e),
+    })?;
+    let found: Vec<String> = r.headers().map_err(bad)?.iter().map(str::to_string).collect();
+    if found != header {
+        return Err(BorexError::invalid(format!(
+            "{}: columns {} are not the expected {}",
+            path.display(),
+            found.join(","),
+            header.join(",")
+        )));
+    }
+    r.deserialize().collect::<std::result::Result<Vec<T>, _>>().map_err(bad)
+}
+
 /// A CSV table: a header and rows of already formatted cells.
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     write_atomic(path, |w| {

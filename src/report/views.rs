@@ -1,5 +1,13 @@
-//! Minimal, tolerant views of the files a run leaves (every field defaults,
-//! so an older or newer layout still reads), and readers whose errors name the file.
+//! Minimal, tolerant views of the refine and counterfactual `report.json`
+//! (every field defaults), and readers whose errors name the file. The page
+//! reads these rather than [`crate::report_types`]' strict types on purpose:
+//! a report of an older or newer layout, or a hand-trimmed one, still gets a
+//! page with what it has (tests/report.rs renders one). The tables, summaries
+//! and records of the other runs are read through their own types
+//! ([`crate::video::run::FrameRow`], [`crate::refine::bulk::SummaryRow`], …).
+//! `settings` stays JSON in these views because the page shows every key it
+//! holds; the few it computes with are read through [`RefineSettingsView`]
+//! and [`CounterfactualSettingsView`].
 
 use crate::error::{BorexError, Result};
 use ndarray::{Array2, ArrayD};
@@ -78,6 +86,71 @@ impl Csv {
     }
 }
 
+/// What `job.json` says its run is (`kind`; an older video layout's `mode`),
+/// to choose the page; the rest is read by the page's own type.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct JobProbe {
+    pub kind: Option<String>,
+    pub mode: Option<String>,
+}
+
+/// Which fields a `report.json` has, to tell a refine, counterfactual and explain report apart.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReportProbe {
+    pub targets: Option<serde::de::IgnoredAny>,
+    pub start_class: Option<serde::de::IgnoredAny>,
+    pub observations: Option<serde::de::IgnoredAny>,
+    pub method: Option<serde::de::IgnoredAny>,
+}
+
+/// The parts of a refine report's `settings` the page computes with (the
+/// step-through recomputes the posterior from them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct RefineSettingsView {
+    pub input_size: Option<[usize; 2]>,
+    pub grid: GridView,
+    pub refine: RefineKnobsView,
+}
+
+/// `settings.grid`: the box sizes (empty: the reference grid).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct GridView {
+    pub sizes: Vec<u32>,
+}
+
+/// `settings.refine`: the knobs the step-through needs, at their defaults when absent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RefineKnobsView {
+    pub readout: String,
+    pub prior_mean: crate::refine::PriorMean,
+    pub alpha: f64,
+}
+
+impl Default for RefineKnobsView {
+    fn default() -> Self {
+        Self { readout: "window".into(), prior_mean: crate::refine::PriorMean::Scaled, alpha: 0.01 }
+    }
+}
+
+/// The part of a counterfactual report's `settings` the page computes with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CounterfactualSettingsView {
+    /// Summed |change| over which a pixel counts as changed (the mask).
+    pub change_threshold: f64,
+}
+
+impl Default for CounterfactualSettingsView {
+    fn default() -> Self {
+        Self { change_threshold: 0.01 }
+    }
+}
+
 /// Scores of one map in a refine report.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -126,10 +199,14 @@ pub struct RefineReport {
 }
 
 impl RefineReport {
+    /// The settings the page computes with (defaults where absent or unreadable).
+    pub fn settings_view(&self) -> RefineSettingsView {
+        serde_json::from_value(self.settings.clone()).unwrap_or_default()
+    }
+
     /// The model-input size (H, W) the maps are at.
     pub fn input_size(&self) -> Option<(usize, usize)> {
-        let s = self.settings.get("input_size")?.as_array()?;
-        Some((s.first()?.as_u64()? as usize, s.get(1)?.as_u64()? as usize))
+        self.settings_view().input_size.map(|[h, w]| (h, w))
     }
 
     pub fn class_name(&self) -> String {
@@ -141,9 +218,6 @@ impl RefineReport {
         }
     }
 }
-
-/// `curves.json` of `borex refine`: P_c after each step, per map and metric.
-pub type CurvesFile = BTreeMap<String, BTreeMap<String, Vec<f32>>>;
 
 /// `report.json` of `borex counterfactual`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -160,6 +234,13 @@ pub struct CounterfactualReport {
     pub targets: Vec<CfTarget>,
     pub timings_ms: BTreeMap<String, f64>,
     pub notes: Vec<String>,
+}
+
+impl CounterfactualReport {
+    /// The settings the page computes with (defaults where absent or unreadable).
+    pub fn settings_view(&self) -> CounterfactualSettingsView {
+        serde_json::from_value(self.settings.clone()).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
