@@ -103,7 +103,9 @@ impl std::str::FromStr for Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchPath {
+    /// The CPU kernels (rayon).
     Cpu,
+    /// The wgpu kernels.
     Gpu,
 }
 

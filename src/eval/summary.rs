@@ -29,6 +29,7 @@ pub use super::metric;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MeanStd {
     /// Mean.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean: f64,
     /// Sample standard deviation (n − 1); undefined for one value.
     pub std: Option<f64>,
@@ -56,6 +57,7 @@ pub struct PairedTest {
     /// The metric (`insertion_blur`, `deletion`, `ins_del_blur`, …).
     pub metric: String,
     /// Mean of the improvement (map − reference; reference − map for deletion).
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean_gain: f64,
     /// Pairs where the map is strictly better than the reference.
     pub wins: usize,
@@ -144,6 +146,7 @@ pub struct Gain {
     /// The metric.
     pub metric: String,
     /// Mean gain over the pairs.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean_gain: f64,
     /// Pairs with a strictly positive gain.
     pub wins: usize,
@@ -739,4 +742,20 @@ pub fn write_all(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Result<Su
     let md = markdown(&summary, &plots);
     output::write_atomic(&job.out_dir.join("summary.md"), |w| std::io::Write::write_all(w, md.as_bytes()))?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_written_as_null_reads_back_as_nan() {
+        // serde_json writes a NaN mean gain (pairs that are all ties) as `null`;
+        // `borex report` must still read summary.json back through the type.
+        let t = PairedTest { metric: "deletion".into(), mean_gain: f64::NAN, wins: 0, n: 0, wilcoxon: None };
+        let text = serde_json::to_string(&t).unwrap();
+        assert!(text.contains("\"mean_gain\":null"), "{text}");
+        let back: PairedTest = serde_json::from_str(&text).unwrap();
+        assert!(back.mean_gain.is_nan() && back.n == 0 && back.metric == "deletion");
+    }
 }

@@ -23,8 +23,11 @@ pub use crate::image::read_map;
 /// Which class to explain.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClassSpec {
+    /// The model's most probable class.
     Top1,
+    /// A class index.
     Id(usize),
+    /// A label name (needs the model's labels).
     Name(String),
 }
 
@@ -73,6 +76,7 @@ impl<'de> serde::Deserialize<'de> for ClassSpec {
 }
 
 impl ClassSpec {
+    /// The class index this spec names given the model's probabilities: the top-1, an id in range, or a label's index.
     pub fn resolve(&self, model: &Classifier, probs: &[f32]) -> Result<usize> {
         match self {
             ClassSpec::Top1 => {
@@ -107,16 +111,20 @@ pub enum Source<'a> {
 
 /// An image ready for a method: model input, its RGB crop, and the class.
 pub struct Prepared {
+    /// The preprocessed model input (C×H×W) and its crop.
     pub pre: Preprocessed,
     /// The model-input crop as RGB (for overlays and rescaling methods).
     pub rgb: image::RgbImage,
+    /// The model's class probabilities on the clean input.
     pub probs: Vec<f32>,
+    /// The chosen class.
     pub class: usize,
     /// What decoding dropped (an alpha channel), for the report's notes.
     pub notes: Vec<String>,
 }
 
 impl Prepared {
+    /// Load `image`, preprocess it, score it and choose the class.
     pub fn new(image: &Path, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
         let (pre, notes) = crate::image::load_input(image, model.preprocess())?;
         Self::from_input(pre, notes, model, scorer, class)

@@ -70,10 +70,17 @@ pub struct Wilcoxon {
     pub n: usize,
     /// Zero differences dropped.
     pub zeros: usize,
+    /// Sum of the ranks of the positive differences.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w_plus: f64,
+    /// Sum of the ranks of the negative differences.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w_minus: f64,
     /// min(W+, W−), what scipy reports as the statistic.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w: f64,
+    /// Two-sided p-value.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub p: f64,
     /// The method actually used (Auto resolved).
     pub method: WilcoxonMethod,
@@ -81,6 +88,7 @@ pub struct Wilcoxon {
     pub z: Option<f64>,
     /// Matched-pairs rank-biserial correlation (W+ − W−)/(W+ + W−), in [−1, 1];
     /// positive when the differences are mostly positive.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub rank_biserial: f64,
 }
 

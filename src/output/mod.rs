@@ -67,12 +67,14 @@ pub fn write_npy_nd<D: ndarray::Dimension>(path: &Path, map: &ndarray::Array<f32
     write_atomic(path, |w| map.write_npy(w).map_err(std::io::Error::other))
 }
 
+/// Write an RGB PNG atomically.
 pub fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
     write_atomic(path, |w| {
         img.write_with_encoder(image::codecs::png::PngEncoder::new(w)).map_err(std::io::Error::other)
     })
 }
 
+/// Write a value as pretty JSON atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
@@ -107,6 +109,12 @@ pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &
         }
         c.flush()
     })
+}
+
+/// An f64 field as JSON has it: a number, or `null` for the NaN that
+/// serde_json writes as `null` (a statistic over no values, a test of ties).
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A CSV table borex wrote from `T` with `header`: its rows, or a one-line

@@ -30,10 +30,12 @@ pub enum PriorSpec {
 }
 
 impl PriorSpec {
+    /// `--prior`: a method's name (with its seed), else a map file's path.
     pub fn parse(s: &str, seed: u64) -> Self {
         Method::parse(s, seed).map(PriorSpec::Method).unwrap_or_else(|| PriorSpec::File(PathBuf::from(s)))
     }
 
+    /// The prior's name for reports: the method, `file:PATH` or `array`.
     pub fn method(&self) -> String {
         match self {
             PriorSpec::Method(m) => m.name(),
@@ -46,10 +48,15 @@ impl PriorSpec {
 /// Everything a refine needs besides the model and the backend.
 #[derive(Debug, Clone)]
 pub struct RefineJob {
+    /// The image file (the name reports give an in-memory image).
     pub image: PathBuf,
+    /// The class to explain.
     pub class: ClassSpec,
+    /// Where the prior comes from.
     pub prior: PriorSpec,
+    /// The loop's settings.
     pub config: RefineConfig,
+    /// OUTDIR.
     pub out_dir: PathBuf,
     /// Also write the refined map at the original image resolution.
     pub full_res: bool,
@@ -57,6 +64,7 @@ pub struct RefineJob {
     pub insertion_starts: Vec<InsertionStart>,
     /// Compute insertion/deletion of both maps.
     pub metrics: bool,
+    /// Images per model call.
     pub batch: usize,
 }
 
@@ -403,10 +411,13 @@ pub struct RefineUnit<'a> {
     /// This unit's own model calls (class choice, prior, metrics); the loop's
     /// are counted from its observations.
     scorer: Scorer<'a>,
+    /// The image, its class and probabilities.
     pub prepared: Prepared,
     /// The prior at model-input resolution, before scaling.
     pub prior: Array2<f32>,
+    /// What the user should know so far.
     pub notes: Vec<String>,
+    /// The kernels this unit's GP stages run on.
     pub gp_kernels: std::sync::Arc<dyn crate::compute::GpKernels>,
     gp_device: &'static str,
     prior_ms: f64,
@@ -414,6 +425,7 @@ pub struct RefineUnit<'a> {
 }
 
 impl<'a> RefineUnit<'a> {
+    /// Prepare one refine: load and score the image, choose the class, make the prior.
     pub fn prepare(
         job: &'a RefineJob,
         source: Source,

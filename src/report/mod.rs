@@ -33,12 +33,16 @@ pub enum Kind {
     Video,
     /// `borex video --mode clip`.
     VideoClip,
+    /// `borex eval`.
     Eval,
+    /// `borex eval mosaic`.
     EvalMosaic,
+    /// `borex counterfactual`.
     Counterfactual,
 }
 
 impl Kind {
+    /// The kind's name, for messages (`refine`, `video (frames)`, …).
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Refine => "refine",
@@ -125,6 +129,7 @@ impl Problems {
         }
     }
 
+    /// Note one more problem.
     pub fn push(&mut self, s: String) {
         self.0.push(s);
     }

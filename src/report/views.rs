@@ -6,8 +6,8 @@
 //! and records of the other runs are read through their own types
 //! ([`crate::video::run::FrameRow`], [`crate::refine::bulk::SummaryRow`], …).
 //! `settings` stays JSON in these views because the page shows every key it
-//! holds; the few it computes with are read through [`RefineSettingsView`]
-//! and [`CounterfactualSettingsView`].
+//! holds; the few it computes with are read through small typed views of it
+//! (`RefineSettingsView`, `CounterfactualSettingsView`).
 
 use crate::error::{BorexError, Result};
 use ndarray::{Array2, ArrayD};
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// A JSON file; errors say which file and why in one line.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| {
         BorexError::invalid(format!("{}: not a borex JSON file of the expected layout ({e})", path.display()))
@@ -24,7 +24,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 /// A float32 H×W map (`.npy`).
-pub fn read_map(path: &Path) -> Result<Array2<f32>> {
+pub(crate) fn read_map(path: &Path) -> Result<Array2<f32>> {
     let any = read_array(path)?;
     let shape = any.shape().to_vec();
     any.into_dimensionality::<ndarray::Ix2>()
@@ -32,7 +32,7 @@ pub fn read_map(path: &Path) -> Result<Array2<f32>> {
 }
 
 /// A float32 array of any rank (`.npy`).
-pub fn read_array(path: &Path) -> Result<ArrayD<f32>> {
+pub(crate) fn read_array(path: &Path) -> Result<ArrayD<f32>> {
     let file = std::fs::File::open(path).map_err(|e| BorexError::io(path, e))?;
     let a: ArrayD<f32> = ndarray_npy::ReadNpyExt::read_npy(std::io::BufReader::new(file))
         .map_err(|e| BorexError::invalid(format!("{}: not a readable float32 .npy ({e})", path.display())))?;
@@ -43,7 +43,7 @@ pub fn read_array(path: &Path) -> Result<ArrayD<f32>> {
 }
 
 /// A PNG (or any image the `image` crate reads) as RGB.
-pub fn read_png(path: &Path) -> Result<image::RgbImage> {
+pub(crate) fn read_png(path: &Path) -> Result<image::RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
     image::load_from_memory(&bytes)
         .map(|i| i.to_rgb8())
@@ -51,13 +51,13 @@ pub fn read_png(path: &Path) -> Result<image::RgbImage> {
 }
 
 /// A CSV table: its header and rows of cells.
-pub struct Csv {
+pub(crate) struct Csv {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
 
 impl Csv {
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         let bad = |e: csv::Error| BorexError::invalid(format!("{}: not a readable CSV table ({e})", path.display()));
         let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| match e.kind() {
             csv::ErrorKind::Io(io) => BorexError::io(path, std::io::Error::new(io.kind(), io.to_string())),
@@ -72,16 +72,16 @@ impl Csv {
         Ok(Self { header, rows })
     }
 
-    pub fn col(&self, name: &str) -> Option<usize> {
+    pub(crate) fn col(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)
     }
 
     /// Cell `name` of `row` ("" when the column is absent).
-    pub fn get<'a>(&self, row: &'a [String], name: &str) -> &'a str {
+    pub(crate) fn get<'a>(&self, row: &'a [String], name: &str) -> &'a str {
         self.col(name).and_then(|i| row.get(i)).map_or("", String::as_str)
     }
 
-    pub fn num(&self, row: &[String], name: &str) -> Option<f64> {
+    pub(crate) fn num(&self, row: &[String], name: &str) -> Option<f64> {
         self.get(row, name).trim().parse().ok()
     }
 }
@@ -90,7 +90,7 @@ impl Csv {
 /// to choose the page; the rest is read by the page's own type.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct JobProbe {
+pub(crate) struct JobProbe {
     pub kind: Option<String>,
     pub mode: Option<String>,
 }
@@ -98,7 +98,7 @@ pub struct JobProbe {
 /// Which fields a `report.json` has, to tell a refine, counterfactual and explain report apart.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ReportProbe {
+pub(crate) struct ReportProbe {
     pub targets: Option<serde::de::IgnoredAny>,
     pub start_class: Option<serde::de::IgnoredAny>,
     pub observations: Option<serde::de::IgnoredAny>,
@@ -109,7 +109,7 @@ pub struct ReportProbe {
 /// step-through recomputes the posterior from them).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct RefineSettingsView {
+pub(crate) struct RefineSettingsView {
     pub input_size: Option<[usize; 2]>,
     pub grid: GridView,
     pub refine: RefineKnobsView,
@@ -118,14 +118,14 @@ pub struct RefineSettingsView {
 /// `settings.grid`: the box sizes (empty: the reference grid).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct GridView {
+pub(crate) struct GridView {
     pub sizes: Vec<u32>,
 }
 
 /// `settings.refine`: the knobs the step-through needs, at their defaults when absent.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct RefineKnobsView {
+pub(crate) struct RefineKnobsView {
     pub readout: String,
     pub prior_mean: crate::refine::PriorMean,
     pub alpha: f64,
@@ -140,7 +140,7 @@ impl Default for RefineKnobsView {
 /// The part of a counterfactual report's `settings` the page computes with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct CounterfactualSettingsView {
+pub(crate) struct CounterfactualSettingsView {
     /// Summed |change| over which a pixel counts as changed (the mask).
     pub change_threshold: f64,
 }
@@ -155,13 +155,21 @@ impl Default for CounterfactualSettingsView {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct MapScores {
+    /// The prior's method (`rise-fast`, `file:PATH`, …).
     pub method: Option<String>,
+    /// Insertion AUC (the first insertion start).
     pub insertion: Option<f64>,
+    /// Deletion AUC.
     pub deletion: Option<f64>,
+    /// Insertion AUC from a blurred image.
     pub insertion_blur: Option<f64>,
+    /// Insertion AUC from a zero image.
     pub insertion_zero: Option<f64>,
+    /// The last GP's length scales (refined map).
     pub length_scales: Option<Vec<f64>>,
+    /// a of the prior mean a·S0 + b (refined map).
     pub prior_scale: Option<f64>,
+    /// b of the prior mean a·S0 + b (refined map).
     pub prior_offset: Option<f64>,
 }
 
@@ -169,13 +177,21 @@ pub struct MapScores {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct Query {
+    /// Row of the box centre, in model-input pixels.
     pub row: u32,
+    /// Column of the box centre.
     pub col: u32,
+    /// Box half-width.
     pub size: u32,
+    /// The GP training input (jittered row, column, size).
     pub stored: [f64; 3],
+    /// P_c with the box kept.
     pub p_inside: f64,
+    /// P_c with the box removed.
     pub p_outside: f64,
+    /// The objective value.
     pub f: f64,
+    /// The GP's length scales after this query.
     pub length_scales: [f64; 3],
 }
 
@@ -183,24 +199,37 @@ pub struct Query {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RefineReport {
+    /// The image file.
     pub image: Option<String>,
+    /// The model file.
     pub model: Option<String>,
+    /// The explained class.
     pub class: Option<usize>,
+    /// Its label.
     pub label: Option<String>,
+    /// The model's probability of it.
     pub probability: Option<f64>,
+    /// The prior map's scores.
     pub prior: MapScores,
+    /// The refined map's scores.
     pub refined: MapScores,
+    /// Every setting, as written (shown whole; see `settings_view` for the ones computed with).
     pub settings: serde_json::Value,
+    /// Where the work ran, as written.
     pub device: serde_json::Value,
+    /// Model evaluations.
     pub model_evaluations: Option<u64>,
+    /// Every query, in order.
     pub observations: Vec<Query>,
+    /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, f64>,
+    /// What the user should know.
     pub notes: Vec<String>,
 }
 
 impl RefineReport {
     /// The settings the page computes with (defaults where absent or unreadable).
-    pub fn settings_view(&self) -> RefineSettingsView {
+    pub(crate) fn settings_view(&self) -> RefineSettingsView {
         serde_json::from_value(self.settings.clone()).unwrap_or_default()
     }
 
@@ -209,6 +238,7 @@ impl RefineReport {
         self.settings_view().input_size.map(|[h, w]| (h, w))
     }
 
+    /// `label (class)`, or what of it the report has.
     pub fn class_name(&self) -> String {
         match (&self.label, self.class) {
             (Some(l), Some(c)) => format!("{l} ({c})"),
@@ -222,7 +252,7 @@ impl RefineReport {
 /// `report.json` of `borex counterfactual`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct CounterfactualReport {
+pub(crate) struct CounterfactualReport {
     pub image: Option<String>,
     pub model: Option<String>,
     pub start_class: Option<usize>,
@@ -238,14 +268,14 @@ pub struct CounterfactualReport {
 
 impl CounterfactualReport {
     /// The settings the page computes with (defaults where absent or unreadable).
-    pub fn settings_view(&self) -> CounterfactualSettingsView {
+    pub(crate) fn settings_view(&self) -> CounterfactualSettingsView {
         serde_json::from_value(self.settings.clone()).unwrap_or_default()
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct CfSpace {
+pub(crate) struct CfSpace {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
@@ -253,7 +283,7 @@ pub struct CfSpace {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct CfTarget {
+pub(crate) struct CfTarget {
     pub class: usize,
     pub label: Option<String>,
     pub probability_before: Option<f64>,

@@ -36,20 +36,27 @@ pub const DEFAULT_CLIP_LEN: usize = 8;
 
 /// A `borex video --mode clip` run.
 pub struct ClipJob {
+    /// The video file or frame folder.
     pub input: PathBuf,
+    /// Frame rate of a frame folder (a video file states its own).
     pub folder_fps: f64,
+    /// Which frames are cut into clips.
     pub selection: FrameSelection,
     /// Frames per clip; `None`: the model's, else [`DEFAULT_CLIP_LEN`].
     pub clip_len: Option<usize>,
     /// Frames from one clip's start to the next; `None`: the clip length.
     pub stride: Option<usize>,
+    /// The class to explain (`top1`: each clip's top class).
     pub class: ClassSpec,
     /// RISE (rise-fast, rise; each mask covers every frame of the clip alike) or an H×W map file.
     pub prior: PriorSpec,
+    /// The space-time refine loop's settings.
     pub config: ClipConfig,
     /// Images per model call (clips per call: batch / T, at least 2).
     pub batch: usize,
+    /// `--shard I/N`: this run's share of the clips.
     pub shard: Shard,
+    /// OUTDIR.
     pub out_dir: PathBuf,
 }
 
@@ -58,13 +65,19 @@ pub struct ClipJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClipJobFile {
+    /// The video file or frame folder.
     pub input: String,
+    /// Its frames' size, rate and count.
     pub info: VideoInfo,
+    /// Which frames are cut into clips.
     pub selection: FrameSelection,
+    /// Frames per clip (T).
     pub clip_len: usize,
+    /// Frames from one clip's start to the next.
     pub clip_stride: usize,
     /// The settings `report.json` states (class, prior, refine config, temporal sizes, model and its input).
     pub settings: ClipSettings,
+    /// Clips of the job.
     pub clips: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over_frames: usize,
@@ -157,7 +170,9 @@ pub struct ClipSummary {
     pub clips: usize,
     /// Clips this run refined (the others were done by an earlier run).
     pub refined: usize,
+    /// Clips an earlier run had done (kept).
     pub kept: usize,
+    /// Frames per clip (T).
     pub clip_len: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over: usize,

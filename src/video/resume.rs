@@ -1,13 +1,13 @@
 //! The resumable output folder both `borex video` modes share. A run is cut
 //! into numbered units of work (frame mode: groups of frames; clip mode:
 //! clips). OUTDIR holds `job.json` (the job description,
-//! [`crate::job::JobDescription`], whose `plan` is the mode's [`UnitJob`]), `maps/`, and until the run is complete one record and one overlay
+//! [`crate::job::JobDescription`], whose `plan` is the mode's `UnitJob`), `maps/`, and until the run is complete one record and one overlay
 //! segment per unit (`parts/UNIT_NNNNNN.json`, `parts/UNIT_NNNNNN.h264`).
 //! Every file is written atomically and a unit's record last, so a killed run
 //! resumes from the units whose record exists: none missing, none done twice.
-//! [`finalize`] joins the records into the mode's tables and the segments
+//! `finalize` joins the records into the mode's tables and the segments
 //! into `overlay.mp4`; `--shard I/N` takes a contiguous slice of the units and
-//! [`merge`] joins the shards' folders.
+//! `merge` joins the shards' folders.
 
 use crate::error::{BorexError, Result};
 use crate::job::description::{begin_run, explain, Difference};

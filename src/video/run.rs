@@ -31,16 +31,21 @@ use std::time::Instant;
 
 /// A `borex video` run.
 pub struct VideoJob<'a> {
+    /// The video file or frame folder.
     pub input: PathBuf,
     /// Frame rate of a frame folder (a video file states its own).
     pub folder_fps: f64,
+    /// Which frames to refine.
     pub selection: FrameSelection,
+    /// Frames refined in lockstep (F): one model call of 2F inputs per query.
     pub lockstep: usize,
+    /// `--shard I/N`: this run's share of the groups.
     pub shard: Shard,
     /// One N×H×W `maps.npy` instead of one `.npy` per frame.
     pub stack: bool,
     /// What every frame shares (its `image` and `out_dir` are unused).
     pub refine: &'a RefineJob,
+    /// OUTDIR.
     pub out_dir: PathBuf,
     /// Temporal warm start; `None` refines every frame from the job's prior.
     pub warm: Option<WarmStart>,
@@ -61,14 +66,21 @@ pub struct WarmStart {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
+    /// The video file or frame folder.
     pub input: String,
+    /// Its frames' size, rate and count.
     pub info: VideoInfo,
+    /// Which frames are refined.
     pub selection: FrameSelection,
+    /// Frames per lockstep group (F).
     pub lockstep: usize,
+    /// One `maps.npy` instead of one `.npy` per frame.
     pub stack: bool,
     /// Selected frames and the groups of `lockstep` they form.
     pub frames: usize,
+    /// Groups of the job.
     pub groups: usize,
+    /// The warm start, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<WarmStart>,
 }
@@ -160,9 +172,11 @@ impl FrameRow {
 /// What a run did.
 #[derive(Debug)]
 pub struct VideoSummary {
+    /// Frames of the run (of this shard).
     pub frames: usize,
     /// Frames this run refined (the others were done by an earlier run, or belong to other shards).
     pub refined: usize,
+    /// Frames an earlier run had done (kept).
     pub kept: usize,
     /// The outputs are complete (`frames.csv`, `overlay.mp4`); false for a shard.
     pub finished: bool,
