@@ -283,11 +283,10 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
             .iter()
             .flat_map(|(label, rec, _)| {
                 let c = &rec.scores.curves;
-                [("insertion_blur", &c.insertion_blur), ("deletion", &c.deletion)].into_iter().filter_map(
-                    move |(k, v)| {
-                        (!v.is_empty()).then(|| (format!("{label} {k} (AUC {})", num(Some(super::auc(v))),), v.clone()))
-                    },
-                )
+                [("insertion_blur", &c.insertion_blur), ("deletion", &c.deletion)]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(move |(k, v)| (format!("{label} {k} (AUC {})", num(Some(super::auc(v)))), v.clone()))
             })
             .collect();
         if !curves.is_empty() {
