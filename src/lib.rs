@@ -99,7 +99,7 @@ pub mod report_types {
     pub use crate::counterfactual::{CounterfactualReport, TargetReport};
     pub use crate::engine::Evaluation;
     pub use crate::eval::mosaic::MosaicSummary;
-    pub use crate::eval::summary::Summary as EvalSummary;
+    pub use crate::eval::summary::{ResultRow, Summary as EvalSummary};
     pub use crate::eval::{Record as EvalRecord, RecordSettings};
     pub use crate::explain::pipeline::{ExplainReport, SanityReport};
     pub use crate::explain::undesirable::UndesirableDetails;

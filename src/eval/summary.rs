@@ -706,27 +706,79 @@ fn test_cells(t: &PairedTest) -> String {
 
 /// One CSV row per record.
 pub fn write_csv(path: &std::path::Path, records: &[Record]) -> Result<()> {
-    output::write_atomic(path, |w| {
-        let mut c = csv::Writer::from_writer(w);
-        let mut header = vec!["image", "key", "class", "label", "probability", "method", "seed", "map"];
-        header.extend(METRICS.iter().map(|m| m.0));
-        c.write_record(&header)?;
-        for r in records {
-            let mut row = vec![
-                r.image.display().to_string(),
-                r.key.clone(),
-                r.class.to_string(),
-                r.label.clone().unwrap_or_default(),
-                format!("{:.6}", r.probability),
-                r.method.clone(),
-                r.seed.to_string(),
-                r.variant.as_ref().map_or("prior".into(), |v| format!("refined:{v}")),
-            ];
-            row.extend(METRICS.iter().map(|m| format!("{:.6}", metric(r, m.0))));
-            c.write_record(&row)?;
+    let rows: Vec<ResultRow> = records.iter().map(ResultRow::of).collect();
+    output::write_csv_rows(path, &RESULTS_HEADER, &rows)
+}
+
+/// `results.csv`'s columns: [`ResultRow`]'s fields, in order.
+pub const RESULTS_HEADER: [&str; 13] = [
+    "image",
+    "key",
+    "class",
+    "label",
+    "probability",
+    "method",
+    "seed",
+    "map",
+    "insertion_blur",
+    "insertion_zero",
+    "deletion",
+    "ins_del_blur",
+    "ins_del_zero",
+];
+
+/// One row of `results.csv`: one scored map (a prior or a refinement) of one
+/// image, method and seed; values rounded to 6 decimals as the table has always shown them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The image file.
+    pub image: String,
+    /// The image's key (`runs/KEY/`).
+    pub key: String,
+    /// The explained class.
+    pub class: usize,
+    /// Its label ("" without labels).
+    pub label: String,
+    /// The model's probability of it.
+    pub probability: f64,
+    /// The prior's method.
+    pub method: String,
+    /// The seed.
+    pub seed: u64,
+    /// `prior`, or `refined:LABEL` for a refinement.
+    pub map: String,
+    /// Insertion AUC from a blurred image.
+    pub insertion_blur: f64,
+    /// Insertion AUC from a zero image.
+    pub insertion_zero: f64,
+    /// Deletion AUC.
+    pub deletion: f64,
+    /// Insertion (blur) − deletion.
+    pub ins_del_blur: f64,
+    /// Insertion (zero) − deletion.
+    pub ins_del_zero: f64,
+}
+
+impl ResultRow {
+    /// The row of one record.
+    pub fn of(r: &Record) -> Self {
+        let m = |name: &str| crate::video::run::rounded(metric(r, name), 6);
+        Self {
+            image: r.image.display().to_string(),
+            key: r.key.clone(),
+            class: r.class,
+            label: r.label.clone().unwrap_or_default(),
+            probability: crate::video::run::rounded(f64::from(r.probability), 6),
+            method: r.method.clone(),
+            seed: r.seed,
+            map: r.variant.as_ref().map_or("prior".into(), |v| format!("refined:{v}")),
+            insertion_blur: m("insertion_blur"),
+            insertion_zero: m("insertion_zero"),
+            deletion: m("deletion"),
+            ins_del_blur: m("ins_del_blur"),
+            ins_del_zero: m("ins_del_zero"),
         }
-        c.flush()
-    })
+    }
 }
 
 /// results.csv, summary.json, summary.md and the plots.

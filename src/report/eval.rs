@@ -8,7 +8,7 @@ use super::views::{read_json, read_map, read_png, Csv};
 use super::Problems;
 use crate::error::Result;
 use crate::eval::mosaic::MosaicSummary;
-use crate::eval::summary::{BaselineSummary, MeanStd, PairedTest, Summary};
+use crate::eval::summary::{BaselineSummary, MeanStd, PairedTest, ResultRow, Summary, RESULTS_HEADER};
 use crate::eval::Record;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ fn tests_rows(rows: &mut Vec<Vec<Cell>>, who: &str, against: &str, tests: &[Pair
 /// `borex eval`: `summary.json`, `results.csv`, `plots/`, `runs/`.
 pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
     let summary: Summary = read_json(&dir.join("summary.json"))?;
-    let results = Csv::read(&dir.join("results.csv"))?;
+    let results: Vec<ResultRow> = crate::output::read_csv_rows(&dir.join("results.csv"), &RESULTS_HEADER)?;
     let mut s = String::new();
     let seeds: Vec<String> = summary.seeds.iter().map(u64::to_string).collect();
     let info = vec![
@@ -152,15 +152,14 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
 
     // Per-image rows, each linking to its maps.
     let keys: Vec<String> = {
-        let mut k: Vec<String> = results.rows.iter().map(|r| results.get(r, "key").to_string()).collect();
-        k.dedup();
+        let mut k: Vec<String> = results.iter().map(|r| r.key.clone()).collect();
         k.sort();
         k.dedup();
         k
     };
     let mut rows = vec![];
-    for r in &results.rows {
-        let key = results.get(r, "key");
+    for r in &results {
+        let key = r.key.as_str();
         let pos = keys.iter().position(|k| k == key).unwrap_or(0);
         let link = if pos < super::runs::MAX_SECTIONS {
             format!(r##"<a href="#img-{}">{}</a>"##, esc(key), esc(key))
@@ -169,17 +168,14 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
         };
         let mut cells = vec![
             Cell::html(link, key),
-            Cell::text(results.get(r, "method")),
-            Cell::num(results.num(r, "seed")),
-            Cell::text(results.get(r, "map")),
-            Cell::html(
-                esc(&format!("{} ({})", results.get(r, "label"), results.get(r, "class"))),
-                results.get(r, "class"),
-            ),
-            Cell::num(results.num(r, "probability")),
+            Cell::text(&r.method),
+            Cell::num(Some(r.seed as f64)),
+            Cell::text(&r.map),
+            Cell::html(esc(&format!("{} ({})", r.label, r.class)), &r.class.to_string()),
+            Cell::num(Some(r.probability)),
         ];
-        for (m, _) in METRIC_NAMES {
-            cells.push(Cell::num(results.num(r, m)));
+        for v in [r.insertion_blur, r.insertion_zero, r.deletion, r.ins_del_blur, r.ins_del_zero] {
+            cells.push(Cell::num(Some(v)));
         }
         rows.push(cells);
     }

@@ -50,7 +50,8 @@ pub(crate) fn read_png(path: &Path) -> Result<image::RgbImage> {
         .map_err(|e| BorexError::Image { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// A CSV table: its header and rows of cells.
+/// A CSV table: its header and rows of cells (`mosaics.csv`, shown column by
+/// column as written; the other tables are read through their row types).
 pub(crate) struct Csv {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -70,19 +71,6 @@ impl Csv {
             .collect::<Result<_, _>>()
             .map_err(bad)?;
         Ok(Self { header, rows })
-    }
-
-    pub(crate) fn col(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h == name)
-    }
-
-    /// Cell `name` of `row` ("" when the column is absent).
-    pub(crate) fn get<'a>(&self, row: &'a [String], name: &str) -> &'a str {
-        self.col(name).and_then(|i| row.get(i)).map_or("", String::as_str)
-    }
-
-    pub(crate) fn num(&self, row: &[String], name: &str) -> Option<f64> {
-        self.get(row, name).trim().parse().ok()
     }
 }
 
