@@ -6,8 +6,10 @@ use ndarray::{Array4, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// The top-k classes of one image file.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImagePredictions {
+    /// The image file.
     pub image: PathBuf,
     /// Empty when the image could not be classified (see `error`).
     pub predictions: Vec<Prediction>,

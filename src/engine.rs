@@ -403,6 +403,9 @@ struct GradientPair {
 /// so one engine can serve several threads (their model calls take turns on
 /// the session; the rest of their work runs side by side).
 ///
+/// The example runs as a doctest (`cargo test --release --doc`) on the bundled
+/// model and sample image, which `scripts/setup.sh` installs ([`crate::paths`]).
+///
 /// ```
 /// use borex::engine::{Engine, EngineOptions, RefineSettings};
 ///
@@ -414,6 +417,12 @@ struct GradientPair {
 /// let out = engine.refine(&image, &settings)?;
 /// assert_eq!(out.map().dim(), (224, 224));
 /// assert_eq!(out.report.observations.len(), 3);
+///
+/// // The report is the serde type `report.json` is written from, and reads back through it.
+/// let json = serde_json::to_string(&out.report).expect("a report serializes");
+/// let back: borex::report_types::RefineReport = serde_json::from_str(&json).expect("and reads back");
+/// assert_eq!(back.class, out.report.class);
+/// assert_eq!(back.observations.len(), 3);
 /// # Ok::<(), borex::BorexError>(())
 /// ```
 pub struct Engine {

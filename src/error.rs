@@ -2,32 +2,62 @@
 
 use std::path::PathBuf;
 
+/// A result whose error is [`BorexError`].
 pub type Result<T, E = BorexError> = std::result::Result<T, E>;
 
+/// Every error the library returns; its message is one line naming the file or value at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum BorexError {
     // The io::Error is part of the message, not a `source`: reports print the chain once.
+    /// A file could not be read or written.
     #[error("{path}: {err}")]
-    Io { path: PathBuf, err: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        err: std::io::Error,
+    },
 
+    /// An image file could not be decoded.
     #[error("{path}: not a readable image ({reason})")]
-    Image { path: PathBuf, reason: String },
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's reason.
+        reason: String,
+    },
 
+    /// A model file is unusable (unreadable, or an input or output borex cannot use).
     #[error("{path}: {reason}")]
-    Model { path: PathBuf, reason: String },
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// A labels file could not be read or parsed.
     #[error("{path}: labels: {reason}")]
-    Labels { path: PathBuf, reason: String },
+    Labels {
+        /// The labels file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
+    /// ONNX Runtime failed (loading the library, building a session, a run).
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
 
+    /// A wgpu call failed (device lost, out of memory, a buffer mapping).
     #[error("GPU: {0}")]
     Gpu(String),
 
+    /// `--device gpu` was asked for and there is no Vulkan adapter.
     #[error("no GPU adapter found ({0}); install a Vulkan driver (on machines without a GPU: Debian's mesa-vulkan-drivers and libvulkan1, which scripts/setup.sh installs) or use --device cpu")]
     NoAdapter(String),
 
+    /// Bad input: a file, a flag or a value, named in the message.
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
@@ -37,14 +67,17 @@ pub enum BorexError {
 }
 
 impl BorexError {
+    /// A file could not be read or written.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), err: source }
     }
 
+    /// A model file is unusable, and why.
     pub fn model(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Model { path: path.into(), reason: reason.into() }
     }
 
+    /// Bad input (a file, a flag, a value), in one line.
     pub fn invalid(msg: impl Into<String>) -> Self {
         // A message that quotes another invalid-input error would print its prefix twice
         // ("invalid input: frame 3: invalid input: …"): the outer one is enough.

@@ -263,7 +263,14 @@ pub fn refine_shard(data: &[u8]) {
 pub fn eval_record(data: &[u8]) {
     let s = Scratch::new();
     let p = s.file("prior.json", data);
-    let _ = crate::eval::read_record(&p, &serde_json::json!({"seed": 0}));
+    let settings = crate::eval::RecordSettings::Prior(crate::eval::PriorRecordSettings {
+        model: "m.onnx".into(),
+        image: "i.png".into(),
+        method: "rise-fast".into(),
+        seed: 0,
+        baseline: crate::compute::Baseline::Zero,
+    });
+    let _ = crate::eval::read_record(&p, &settings);
 }
 
 #[cfg(test)]

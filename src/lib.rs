@@ -23,12 +23,14 @@
 //! - [`output`]: atomic .npy / PNG / JSON / CSV writers, staged output folders, overlays;
 //! - [`report`]: `borex report`, one self-contained HTML page per run folder;
 //! - [`classify`]: top-k classification of image files;
-//! - [`bench`]: stage timers for `borex bench` (CPU and GPU paths, model-only bounds);
+//! - [`bench`](mod@bench): stage timers for `borex bench` (CPU and GPU paths, model-only bounds);
 //! - [`limits`]: the bound on every count and size a caller can ask for;
 //! - [`paths`]: where the bundled assets are found;
 //! - [`progress`]: the progress trait the library reports to;
 //! - [`report_types`]: every report and table row borex writes, in one place;
 //! - [`error`]: [`BorexError`], one line naming the file or value at fault.
+
+#![warn(missing_docs)]
 
 /// `NAMES`, `name()`, `FromStr` and `Display` for a field-less enum whose
 /// values have one name each (what a command line or a config file spells).
@@ -96,10 +98,16 @@ pub mod report_types {
     pub use crate::bench::{BenchReport, Breakdown, StageResult};
     pub use crate::counterfactual::{CounterfactualReport, TargetReport};
     pub use crate::engine::Evaluation;
+    pub use crate::eval::mosaic::MosaicSummary;
+    pub use crate::eval::summary::{ResultRow, Summary as EvalSummary};
+    pub use crate::eval::{Record as EvalRecord, RecordSettings};
     pub use crate::explain::pipeline::{ExplainReport, SanityReport};
-    pub use crate::job::CausalScores;
+    pub use crate::explain::undesirable::UndesirableDetails;
+    pub use crate::job::{CausalScores, Curves, JobDescription};
     pub use crate::refine::bulk::SummaryRow;
-    pub use crate::refine::pipeline::{PriorReport, RefineReport, RefinedReport};
-    pub use crate::video::clip::{ClipEntry, ClipReport};
+    pub use crate::refine::pipeline::{PriorReport, RefineCurves, RefineReport, RefinedReport};
+    pub use crate::video::clip::{ClipEntry, ClipReport, ClipRow, ClipSettings};
+    pub use crate::video::resume::Record as UnitRecord;
+    pub use crate::video::run::FrameRow;
 }
 pub use error::{BorexError, Result};

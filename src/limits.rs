@@ -14,22 +14,28 @@ pub const MAX_MASKS: usize = 1_000_000;
 pub const MAX_BATCH: usize = 1024;
 /// Model input side: below 32 a 32×-downsampling CNN sees less than one cell.
 pub const MIN_INPUT: u32 = 32;
+/// Model input side, at most.
 pub const MAX_INPUT: u32 = 4096;
 /// Short side after resizing.
 pub const MAX_RESIZE: u32 = 8192;
 /// CAMERAS scales (input sides) and how many; below 16 px a CNN's last
 /// feature map is a single cell and the map comes out flat.
 pub const MIN_SCALE: u32 = 16;
+/// CAMERAS scale (input side), at most.
 pub const MAX_SCALE: u32 = 2048;
+/// CAMERAS scales, at most.
 pub const MAX_SCALES: usize = 16;
 /// Counterfactuals: Auto-Frank-Wolfe steps (one batched model call each), restarts, targets per image.
 pub const MAX_AFW_STEPS: usize = 10_000;
+/// Counterfactual restarts per target, at most.
 pub const MAX_RESTARTS: usize = 64;
+/// Counterfactual targets per image, at most.
 pub const MAX_TARGETS: usize = 1000;
 /// Bytes one batch of model inputs may take (N·C·H·W·4).
 pub const MAX_BATCH_BYTES: u64 = 4 << 30;
 /// Decoded image size and the decoder's allocations.
 pub const MAX_IMAGE_SIDE: u32 = 65_535;
+/// Decoded pixels (width × height), at most.
 pub const MAX_IMAGE_PIXELS: u64 = 268_435_456; // 16384²
 /// BO loops advanced together (`--lockstep`): 2F inputs per model call.
 pub const MAX_LOCKSTEP: usize = 256;
@@ -37,6 +43,7 @@ pub const MAX_LOCKSTEP: usize = 256;
 pub const MAX_CLIP_LEN: usize = 256;
 /// Frame stride (`--every`) and frame numbers (`--frames A:B`).
 pub const MAX_EVERY: usize = 1_000_000;
+/// A frame number (`--frames A:B`), at most.
 pub const MAX_FRAME: u64 = 100_000_000;
 /// Candidate stride of the UCB search (`--stride`).
 pub const MAX_STRIDE: usize = 64;
@@ -45,6 +52,7 @@ pub const MAX_SHARDS: usize = 100_000;
 /// `bench`: timed runs per stage (`--repeat`) and GP observations of the posterior and fit stages
 /// (`--observations`: as many as a refine may make).
 pub const MAX_REPEAT: usize = 1000;
+/// GP observations of `bench`'s posterior and fit stages, at most (as many as a refine makes).
 pub const MAX_OBSERVATIONS: usize = MAX_ITERS;
 /// `eval mosaic --mosaics` (each is a 2×2 mosaic scored by every method).
 pub const MAX_MOSAICS: usize = 100_000;
@@ -52,6 +60,7 @@ pub const MAX_MOSAICS: usize = 100_000;
 pub const MAX_SEEDS: usize = 1000;
 /// Video frames: the smallest side a map is shown on, the highest frame rate (`--fps`, a video's own).
 pub const MIN_FRAME_SIDE: u32 = 16;
+/// Frame rate (`--fps`, or a video's own), at most.
 pub const MAX_FPS: f64 = 1000.0;
 /// `classify --top`.
 pub const MAX_TOP: usize = 100_000;

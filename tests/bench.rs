@@ -4,6 +4,7 @@
 
 mod common;
 
+use borex::report_types::{BenchReport, Breakdown};
 use common::{assert_error, gpu_or_skip, run_borex};
 
 const STAGES: [&str; 9] =
@@ -37,35 +38,35 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
     ];
     let out = run_borex(&args, &[]);
     assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report");
-    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    assert_eq!(r, saved, "-o writes the same report");
+    // Both copies read back through the report's own type.
+    let r = BenchReport::from_json(std::str::from_utf8(&out.stdout).unwrap()).expect("stdout is the JSON report");
+    let saved = BenchReport::read(&file).unwrap();
+    assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::to_value(&saved).unwrap(), "-o writes the same report");
 
-    assert_eq!(r["schema"], 1);
-    let env = &r["environment"];
-    assert!(env["logical_cores"].as_u64().unwrap() >= 1);
-    assert!(!env["cpu_model"].as_str().unwrap().is_empty());
-    assert_eq!(env["input_size"], serde_json::json!([32, 32]));
-    assert_eq!(env["execution_provider"], "cpu");
-    assert!(env["onnxruntime"].as_str().unwrap().starts_with("1."), "{}", env["onnxruntime"]);
-    let results = r["results"].as_array().unwrap();
+    assert_eq!(r.schema, 1);
+    let env = &r.environment;
+    assert!(env.logical_cores >= 1);
+    assert!(!env.cpu_model.is_empty());
+    assert_eq!(env.input_size, [32, 32]);
+    assert_eq!(env.execution_provider, "cpu");
+    assert!(env.onnxruntime.starts_with("1."), "{}", env.onnxruntime);
+    let results = &r.results;
     assert_eq!(results.len(), 2 * STAGES.len());
     for (k, stage) in STAGES.iter().enumerate() {
         for (j, path) in ["cpu", "gpu"].iter().enumerate() {
             let row = &results[2 * k + j];
-            assert_eq!((row["stage"].as_str().unwrap(), row["path"].as_str().unwrap()), (*stage, *path));
+            assert_eq!((row.stage.name(), row.path.name()), (*stage, *path));
             if *path == "gpu" && !gpu {
-                assert_eq!(row["available"], false);
+                assert!(!row.available);
                 continue;
             }
-            assert_eq!(row["available"], true, "{row}");
-            let t = &row["time"];
-            let (median, min, max) =
-                (t["median_ms"].as_f64().unwrap(), t["min_ms"].as_f64().unwrap(), t["max_ms"].as_f64().unwrap());
-            assert_eq!(t["samples_ms"].as_array().unwrap().len(), 1, "--repeat 1");
-            assert!(median > 0.0 && min <= median && median <= max, "{row}");
+            assert!(row.available, "{row:?}");
+            let t = row.time.as_ref().unwrap();
+            let (median, min, max) = (t.median_ms, t.min_ms, t.max_ms);
+            assert_eq!(t.samples_ms.len(), 1, "--repeat 1");
+            assert!(median > 0.0 && min <= median && median <= max, "{row:?}");
             // Throughput is the work per run over the median time.
-            let per_s = row["throughput"]["per_second"].as_f64().unwrap();
+            let per_s = row.throughput.as_ref().unwrap().per_second;
             let units = per_s * median / 1e3;
             let want = match *stage {
                 "masking" => 4.0,
@@ -77,29 +78,29 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
             if want > 0.0 {
                 assert!((units - want).abs() < 1e-6 * want, "{stage}: {units} units per run");
             }
-            let bound = &row["model_bound"];
             if ["rise", "refine", "insdel", "video"].contains(stage) {
-                let b = bound["median_ms"].as_f64().unwrap();
-                assert!((row["bound_ratio"].as_f64().unwrap() - median / b).abs() < 1e-9);
+                let b = row.model_bound.as_ref().unwrap().median_ms;
+                assert!((row.bound_ratio.unwrap() - median / b).abs() < 1e-9);
             } else {
-                assert!(bound.is_null() && row["bound_ratio"].is_null(), "{row}");
+                assert!(row.model_bound.is_none() && row.bound_ratio.is_none(), "{row:?}");
             }
             if *path == "gpu" {
-                let cpu = results[2 * k]["time"]["median_ms"].as_f64().unwrap();
-                assert!((row["gpu_over_cpu"].as_f64().unwrap() - median / cpu).abs() < 1e-9);
+                let cpu = results[2 * k].time.as_ref().unwrap().median_ms;
+                assert!((row.gpu_over_cpu.unwrap() - median / cpu).abs() < 1e-9);
             }
         }
     }
     // The refine ran 3 queries; its breakdown counts every posterior update.
     let refine = &results[2 * 6];
-    let updates = &refine["breakdown"]["posterior_updates"];
-    assert_eq!(updates["incremental"].as_u64().unwrap() + updates["full"].as_u64().unwrap(), 3, "{refine}");
+    let Some(Breakdown::Refine { posterior_updates: u, .. }) = &refine.breakdown else {
+        panic!("the refine row has no refine breakdown: {refine:?}")
+    };
+    assert_eq!(u.incremental + u.full, 3, "{refine:?}");
     // Posterior rows count the 32×32 grid's candidates (4 box sizes).
     for row in &results[6..10] {
-        if row["available"] == true {
-            let units =
-                row["throughput"]["per_second"].as_f64().unwrap() * row["time"]["median_ms"].as_f64().unwrap() / 1e3;
-            assert!((units - 4096.0).abs() < 1e-6 * 4096.0, "{row}");
+        if row.available {
+            let units = row.throughput.as_ref().unwrap().per_second * row.time.as_ref().unwrap().median_ms / 1e3;
+            assert!((units - 4096.0).abs() < 1e-6 * 4096.0, "{row:?}");
         }
     }
 }
@@ -117,4 +118,9 @@ fn table_names_the_machine_and_bad_options_fail_cleanly() {
     assert_error(&run_borex(&["bench", "--stages", "masking,warp"], &[]), &["--stages", "unknown stage \"warp\""]);
     assert_error(&run_borex(&["bench", "--repeat", "0"], &[]), &["--repeat"]);
     assert_error(&run_borex(&["bench", "--observations", "1"], &[]), &["--observations"]);
+    // A report of another schema, or none, is refused by name rather than half-read.
+    let e = BenchReport::from_json(r#"{"schema": 9, "results": []}"#).unwrap_err().to_string();
+    assert!(e.contains("schema 9") && e.contains("reads schema 1"), "{e}");
+    let e = BenchReport::from_json(r#"{"results": []}"#).unwrap_err().to_string();
+    assert!(e.contains("no schema"), "{e}");
 }

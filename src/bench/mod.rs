@@ -19,7 +19,7 @@ use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
 use crate::refine::{refine, RefineConfig};
 use ndarray::{s, Array2, Array3, Array4, ArrayView3, Axis};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 /// Version of the JSON layout; bumped when a field changes meaning or goes away.
 pub const SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// One timed stage of `borex bench` (its name is the kebab-case variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// A batch of box masks applied to the image (the refine's queries).
@@ -54,6 +55,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order the report lists them.
     pub const ALL: [Stage; 9] = [
         Stage::Masking,
         Stage::Blur,
@@ -66,6 +68,7 @@ impl Stage {
         Stage::Video,
     ];
 
+    /// The stage's name, as `--stages` takes it and the report writes it.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Masking => "masking",
@@ -97,14 +100,17 @@ impl std::str::FromStr for Stage {
 }
 
 /// Which implementation of the compute stages runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchPath {
+    /// The CPU kernels (rayon).
     Cpu,
+    /// The wgpu kernels.
     Gpu,
 }
 
 impl BenchPath {
+    /// `cpu` or `gpu`, as `--paths` takes it and the report writes it.
     pub fn name(self) -> &'static str {
         match self {
             BenchPath::Cpu => "cpu",
@@ -113,9 +119,12 @@ impl BenchPath {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What `borex bench` measures and how (defaults: every stage on both paths, 5 repeats).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchOptions {
+    /// The stages to time.
     pub stages: Vec<Stage>,
+    /// The implementations to time each stage on.
     pub paths: Vec<BenchPath>,
     /// Timed runs per stage and path (after one warm-up run).
     pub repeat: usize,
@@ -127,6 +136,7 @@ pub struct BenchOptions {
     pub observations: usize,
     /// Images per model call.
     pub batch: usize,
+    /// Seed of the masks, the RISE prior and the refine loops.
     pub seed: u64,
     /// Frames refined in lockstep in the `video` stage (F).
     pub lockstep: usize,
@@ -155,6 +165,7 @@ impl Default for BenchOptions {
 }
 
 impl BenchOptions {
+    /// Every option within its limit ([`crate::limits`]), or an error naming the flag.
     pub fn validate(&self) -> Result<()> {
         use crate::limits::{self, in_range};
         in_range("--lockstep", self.lockstep, 1, limits::MAX_LOCKSTEP)?;
@@ -181,15 +192,20 @@ impl BenchOptions {
 }
 
 /// Median and spread of one measurement, in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timing {
+    /// Median of the samples.
     pub median_ms: f64,
+    /// Fastest sample.
     pub min_ms: f64,
+    /// Slowest sample.
     pub max_ms: f64,
+    /// Every timed run, in order.
     pub samples_ms: Vec<f64>,
 }
 
 impl Timing {
+    /// Median, min and max of `samples_ms` (at least one sample).
     pub fn from_samples(samples_ms: Vec<f64>) -> Self {
         let mut sorted = samples_ms.clone();
         sorted.sort_by(f64::total_cmp);
@@ -199,22 +215,29 @@ impl Timing {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Work per second of a stage, at its median time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Throughput {
+    /// Units of work per second.
     pub per_second: f64,
     /// What is counted, e.g. "images", "masks", "candidates".
-    pub unit: &'static str,
+    pub unit: String,
 }
 
 /// One stage on one path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageResult {
+    /// The stage.
     pub stage: Stage,
+    /// The path it ran on.
     pub path: BenchPath,
     /// False when the stage or the path cannot run here (`note` says why).
     pub available: bool,
+    /// Why the row is unavailable, or what to know about it.
     pub note: Option<String>,
+    /// Its timing (`None` when unavailable).
     pub time: Option<Timing>,
+    /// Its throughput (`None` when unavailable).
     pub throughput: Option<Throughput>,
     /// The same model evaluations (same batch sizes) on ready inputs, ONNX Runtime alone.
     pub model_bound: Option<Timing>,
@@ -227,7 +250,7 @@ pub struct StageResult {
 }
 
 /// A stage's breakdown of its median run (fields in the order the JSON has always had: sorted).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Breakdown {
     /// `refine`: milliseconds per part.
@@ -264,22 +287,32 @@ pub enum Breakdown {
 }
 
 /// The machine and software the figures come from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Environment {
+    /// The CPU's model name (`/proc/cpuinfo`), or the architecture.
     pub cpu_model: String,
+    /// Logical cores available to the process.
     pub logical_cores: usize,
     /// The wgpu adapter, or why there is none.
     pub adapter: String,
+    /// Whether the adapter is a software rasteriser (lavapipe); `None` without one.
     pub adapter_is_software: Option<bool>,
+    /// ONNX Runtime's execution provider (`cpu`, `cuda`).
     pub execution_provider: String,
+    /// ONNX Runtime's version.
     pub onnxruntime: String,
+    /// The model file.
     pub model: String,
+    /// The model input (height, width) the stages ran at.
     pub input_size: [usize; 2],
+    /// The benchmark image (or `synthetic`).
     pub image: String,
+    /// The borex version that measured.
     pub borex_version: String,
 }
 
 impl Environment {
+    /// The CPU's model name from `/proc/cpuinfo`, else the architecture.
     pub fn cpu_model() -> String {
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -292,26 +325,64 @@ impl Environment {
             .unwrap_or_else(|| std::env::consts::ARCH.to_string())
     }
 
+    /// Logical cores available to this process (1 when unknown).
     pub fn logical_cores() -> usize {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The JSON report of `borex bench` (`--json`, `-o FILE`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
+    /// [`SCHEMA`] of the layout.
     pub schema: u32,
+    /// The machine and software.
     pub environment: Environment,
+    /// What was measured.
     pub options: BenchOptions,
+    /// One row per stage and path, stages in [`Stage::ALL`] order.
     pub results: Vec<StageResult>,
+}
+
+impl BenchReport {
+    /// Parse a report `borex bench --json` wrote: of this [`SCHEMA`], or a one-line reason.
+    pub fn from_json(text: &str) -> Result<Self> {
+        Self::parse(text).map_err(BorexError::invalid)
+    }
+
+    /// [`from_json`](Self::from_json) of a file; errors name it.
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
+        Self::parse(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))
+    }
+
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        // The schema first, so a report of another layout is refused by name, never half-read.
+        #[derive(Deserialize)]
+        struct Schema {
+            schema: Option<u32>,
+        }
+        let bad = |e: serde_json::Error| format!("not a borex bench report ({e})");
+        let v: Schema = serde_json::from_str(text).map_err(bad)?;
+        if v.schema != Some(SCHEMA) {
+            let was = v.schema.map_or("no schema".to_string(), |s| format!("schema {s}"));
+            return Err(format!("a bench report of {was}; this borex reads schema {SCHEMA}"));
+        }
+        serde_json::from_str(text).map_err(bad)
+    }
 }
 
 /// Everything a run needs: the model, a preprocessed image and the GPU context (or why there is none).
 pub struct BenchInput<'a> {
+    /// The classifier the model-calling stages score with.
     pub model: &'a Classifier,
+    /// The preprocessed image (C×H×W).
     pub image: Array3<f32>,
+    /// The GPU context, or why there is none (the GPU rows are then unavailable).
     pub gpu: std::result::Result<Arc<GpuContext>, String>,
 }
 
+/// Time every stage of `opts` on every path: one warm-up then `repeat` timed runs each, plus the model-only bounds.
 pub fn run_bench(
     input: &BenchInput,
     opts: &BenchOptions,
@@ -371,7 +442,8 @@ pub fn run_bench(
             let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Some(r.path)) else {
                 continue;
             };
-            r.throughput = Some(Throughput { per_second: runner.units / (t.median_ms / 1e3), unit: runner.unit });
+            r.throughput =
+                Some(Throughput { per_second: runner.units / (t.median_ms / 1e3), unit: runner.unit.into() });
             r.model_bound = bound.clone();
             r.bound_ratio = bound.as_ref().map(|b| t.median_ms / b.median_ms);
             r.note = runner.note.clone();

@@ -3,6 +3,7 @@
 use super::{BenchReport, StageResult};
 use std::fmt::Write;
 
+/// The report as the plain-text table `borex bench` prints.
 pub fn render_table(report: &BenchReport) -> String {
     let e = &report.environment;
     let o = &report.options;

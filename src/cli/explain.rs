@@ -110,6 +110,6 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             r.sanity.as_ref().map_or("?", |s| s.randomised.as_str())
         )?;
     }
-    writeln!(out, "  wrote {} ({} ms)", args.out.display(), serde_json::json!(r.timings_ms.total))?;
+    writeln!(out, "  wrote {} ({} ms)", args.out.display(), r.timings_ms.total)?;
     Ok(())
 }

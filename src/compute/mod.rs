@@ -25,14 +25,20 @@ pub enum Keep {
 /// An axis-aligned box mask: rows `[r0, r1)` × columns `[c0, c1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BoxMask {
+    /// First row inside the box.
     pub r0: u32,
+    /// One past the last row inside.
     pub r1: u32,
+    /// First column inside.
     pub c0: u32,
+    /// One past the last column inside.
     pub c1: u32,
+    /// Whether the box or its outside is kept.
     pub keep: Keep,
 }
 
 impl BoxMask {
+    /// Whether pixel (r, c) lies inside the box.
     pub fn contains(&self, r: u32, c: u32) -> bool {
         r >= self.r0 && r < self.r1 && c >= self.c0 && c < self.c1
     }
@@ -51,11 +57,14 @@ impl BoxMask {
 /// materialised on the host.
 #[derive(Debug, Clone, Copy)]
 pub enum Masks<'a> {
+    /// Dense N×H×W mask values.
     Dense(ArrayView3<'a, f32>),
+    /// Boxes, drawn on the device (never materialised on the host).
     Boxes(&'a [BoxMask]),
 }
 
 impl Masks<'_> {
+    /// Masks in the batch (N).
     pub fn len(&self) -> usize {
         match self {
             Masks::Dense(m) => m.dim().0,
@@ -63,6 +72,7 @@ impl Masks<'_> {
         }
     }
 
+    /// Whether the batch has no masks.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -75,6 +85,7 @@ pub enum Baseline {
     /// 0 in the normalised space: the dataset's mean colour.
     #[default]
     Zero,
+    /// A constant value in the normalised space.
     Constant(f32),
     /// A Gaussian-blurred copy of the image (kernel 11, σ 5, as RISE's insertion metric).
     Blur,
@@ -96,7 +107,9 @@ impl std::str::FromStr for Baseline {
     }
 }
 
+/// Side of the RISE reference's Gaussian blur kernel, in pixels.
 pub const BLUR_KERNEL_SIZE: usize = 11;
+/// σ of that kernel, in pixels.
 pub const BLUR_SIGMA: f64 = 5.0;
 
 /// 1-D weights of the RISE reference's blur kernel: scipy's
@@ -131,8 +144,11 @@ pub fn gaussian_kernel_1d(klen: usize, sigma: f64) -> Vec<f32> {
 /// `image`, the other pixels (or the box) from its substrate `substrate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredBox {
+    /// Index of the image in the store.
     pub image: usize,
+    /// Index of the substrate (the baseline) in the store.
     pub substrate: usize,
+    /// The box and which side of it is kept.
     pub mask: BoxMask,
 }
 
@@ -140,6 +156,7 @@ pub struct StoredBox {
 /// step only the boxes go in, and all their masked images (N×C×H×W, in the
 /// boxes' order) come back in one piece.
 pub trait MaskStore: Send {
+    /// The masked images of `boxes` (N×C×H×W), each box over its stored image and substrate.
     fn apply(&self, boxes: &[StoredBox]) -> Result<Array4<f32>>;
 }
 
@@ -201,6 +218,7 @@ pub trait RiseSession {
 /// the prior mean on its device for a whole refine; per iteration only the GP
 /// (n observations) goes in and the argmax comes out.
 pub trait GpKernels: Send + Sync {
+    /// A session of one refine loop's GP stages over `grid` with the prior map `prior` (row-major H×W).
     fn session(&self, grid: &CandidateGrid, prior: &[f32]) -> Result<Box<dyn GpSession>>;
 
     /// The normalised map on any separable grid of continuous model
@@ -227,7 +245,9 @@ pub trait GpKernels: Send + Sync {
 /// Where [`GpKernels::map_on_grid`] evaluates the posterior mean.
 #[derive(Debug, Clone)]
 pub struct MapGrid<'a> {
+    /// The prior map S0 (row-major, `prior_hw`).
     pub prior: &'a [f32],
+    /// Rows and columns of `prior`.
     pub prior_hw: (usize, usize),
     /// Model row coordinate of each output row.
     pub rows: Vec<f32>,
@@ -271,6 +291,7 @@ impl MapGrid<'_> {
     }
 }
 
+/// One refine loop's GP stages on a backend: posterior, UCB search and the map over every candidate.
 pub trait GpSession: Send {
     /// Load this iteration's fitted GP.
     fn set_gp(&mut self, gp: &PosteriorInputs) -> Result<()>;
@@ -291,6 +312,7 @@ pub trait GpSession: Send {
 pub struct BatchStep<'a> {
     /// The loop's slot in the batch.
     pub slot: usize,
+    /// The loop's fitted GP for this step.
     pub gp: &'a PosteriorInputs,
     /// `Some(κ)`: also the UCB argmax `μ + κσ` over the loop's candidates.
     pub kappa: Option<f32>,
@@ -319,6 +341,7 @@ pub trait GpBatch: Send {
     fn step(&mut self, steps: &[BatchStep], maps: &[usize]) -> Result<BatchOutput>;
     /// μ (prior mean included) and σ of `slot`'s candidates as of the last step.
     fn posterior(&mut self, slot: usize) -> Result<(Vec<f32>, Vec<f32>)>;
+    /// How many GPs the loop in `slot` brought in by each path so far.
     fn updates(&self, slot: usize) -> PosteriorUpdates;
 }
 
@@ -326,7 +349,9 @@ pub trait GpBatch: Send {
 /// previous posterior (same length scales), `full` recomputed it from scratch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PosteriorUpdates {
+    /// GPs brought into a session incrementally (one observation appended to the stored Cholesky factor).
     pub incremental: usize,
+    /// GPs brought in by a full recompute.
     pub full: usize,
 }
 
@@ -475,9 +500,12 @@ pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, m
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
+    /// The GPU when there is an adapter, else the CPU (with a note why).
     #[default]
     Auto,
+    /// The GPU; an error without an adapter.
     Gpu,
+    /// The CPU.
     Cpu,
 }
 
@@ -486,7 +514,9 @@ named_enum!(DeviceChoice, "device", { Auto => "auto", Gpu => "gpu", Cpu => "cpu"
 /// The chosen backend and what it runs on.
 #[derive(Clone)]
 pub struct Backend {
+    /// Masking, blur and RISE accumulation.
     pub image: Arc<dyn ImageKernels>,
+    /// The GP stages of the refine loop.
     pub gp: Arc<dyn GpKernels>,
     /// The wgpu context, when the GPU path was chosen.
     pub gpu: Option<Arc<gpu::GpuContext>>,
@@ -495,6 +525,7 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// The backend for `choice`: `gpu` (an error without an adapter), `cpu`, or `auto` (the GPU, else the CPU with `fallback_reason`).
     pub fn select(choice: DeviceChoice) -> Result<Self> {
         let cpu = || Backend {
             image: Arc::new(cpu::CpuKernels),

@@ -11,6 +11,7 @@ use crate::error::{BorexError, Result};
 use ndarray::{Array3, Axis};
 use serde::Serialize;
 
+/// RISE's mask parameters: N masks of an s×s grid of cells kept with probability p, upsampled with a random shift.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct RiseParams {
     /// Number of masks.
@@ -19,6 +20,7 @@ pub struct RiseParams {
     pub s: usize,
     /// Probability that a cell is kept.
     pub p: f32,
+    /// Seed of the masks.
     pub seed: u64,
 }
 
@@ -33,6 +35,7 @@ impl RiseParams {
         Self { n: 100, s: 8, p: 0.3, seed }
     }
 
+    /// N, s and p within their limits, or an error naming the bad one.
     pub fn validate(&self) -> Result<()> {
         if self.n == 0 {
             return Err(BorexError::invalid("RISE needs at least one mask (N = 0)"));

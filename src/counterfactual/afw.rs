@@ -1,5 +1,5 @@
 //! Auto-Frank-Wolfe (Boreiko et al. 2022): maximise log p_target(x) over
-//! x = x₀ + δ, δ ∈ C = {‖δ‖_p ≤ ε, x ∈ [0,1]^d}. Each step moves towards the
+//! x = x₀ + δ, δ ∈ C = {‖δ‖_p ≤ ε, x ∈ \[0,1\]^d}. Each step moves towards the
 //! LMO vertex of the momentum-averaged gradient, x ← x + γ(s − x), which stays
 //! in C without any projection. γ = M/(2 + √k); M starts at 1 and is halved at
 //! Auto-PGD's checkpoints when progress stalls (too few improving steps since
@@ -16,9 +16,11 @@ use rand_distr::{Distribution, StandardNormal};
 /// What AFW maximises: log p_target of each row of `x` (items × d, in the
 /// perturbation space), its gradient, and every class probability.
 pub trait Objective {
+    /// log p_target and its gradient at each point of `x` (items × d) for that item's target class.
     fn eval(&self, x: ArrayView2<f32>, targets: &[usize]) -> Result<Evaluation>;
 }
 
+/// The model's value and gradient at a batch of points.
 pub struct Evaluation {
     /// log p_target per item.
     pub value: Vec<f32>,
@@ -28,15 +30,20 @@ pub struct Evaluation {
     pub probs: Array2<f32>,
 }
 
+/// Auto-Frank-Wolfe's settings: the l_p ball, steps, restarts and momentum.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AfwConfig {
+    /// Radius ε of the l_p ball around the image (in [0, 1] pixel units).
     pub eps: f64,
+    /// Exponent p of the ball (1 < p < ∞).
     pub p: f64,
+    /// Frank-Wolfe steps per run.
     pub steps: usize,
     /// Runs per item; the first starts at the image itself, the others at a random point of C (seeded).
     pub restarts: usize,
     /// Weight of the previous direction in the gradient momentum.
     pub momentum: f32,
+    /// Seed of the random restarts.
     pub seed: u64,
 }
 
@@ -72,11 +79,13 @@ impl Default for AfwConfig {
 /// One item's result: the best point over its restarts and the trace of the run that found it.
 #[derive(Debug, Clone)]
 pub struct AfwResult {
+    /// The best point (items × d flattened, in [0, 1]).
     pub x: Vec<f32>,
     /// log p_target at `x`.
     pub value: f32,
     /// Per step (0 = the start): probabilities of the start class and of the target at the iterate.
     pub trace_start: Vec<f32>,
+    /// Per step: the target's probability at the iterate.
     pub trace_target: Vec<f32>,
     /// Probabilities of every class at `x`.
     pub probs: Vec<f32>,
@@ -101,7 +110,7 @@ pub fn checkpoints(steps: usize) -> Vec<usize> {
     out
 }
 
-/// Run AFW on `x0` (items × d, in [0,1]) towards `targets`; `start` is each
+/// Run AFW on `x0` (items × d, in \[0,1\]) towards `targets`; `start` is each
 /// item's start class (for the trace). `on_step` is called after every step.
 pub fn run(
     obj: &dyn Objective,

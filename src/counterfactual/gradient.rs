@@ -1,5 +1,5 @@
 //! The forward+gradient graph: one ONNX Runtime call returns a batch's logits
-//! and ∂ log softmax(logits)[target] / ∂ input (scripts/gradient_graph.py
+//! and ∂ log softmax(logits)\[target\] / ∂ input (scripts/gradient_graph.py
 //! builds it; ONNX Runtime has no autograd).
 
 use crate::error::{BorexError, Result};
@@ -15,6 +15,7 @@ const TARGET: &str = "target";
 const LOGITS: &str = "logits";
 const GRAD: &str = "grad";
 
+/// A model's gradient graph (`*.grad.onnx`): log p_target and its gradient w.r.t. the input, from ONNX Runtime.
 pub struct GradientModel {
     session: Mutex<ort::session::Session>,
     path: PathBuf,
@@ -56,6 +57,7 @@ impl GradientModel {
         Ok(())
     }
 
+    /// Load the gradient graph at `path`, or an error naming it.
     pub fn open(path: &Path, ort_lib: &Path, ep: ExecutionProvider) -> Result<Self> {
         if !path.is_file() {
             return Err(BorexError::model(path, "gradient graph not found"));
@@ -73,11 +75,12 @@ impl GradientModel {
         Ok(Self { session: Mutex::new(session), path: path.to_path_buf() })
     }
 
+    /// The gradient graph's file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Logits (N×K) and the input gradient of log softmax(logits)[targets[n]] (N×C×H×W).
+    /// Logits (N×K) and the input gradient of log softmax(logits)\[targets\[n\]\] (N×C×H×W).
     pub fn logits_and_grad(&self, input: ArrayView4<f32>, targets: &[usize]) -> Result<(Array2<f32>, Array4<f32>)> {
         if targets.len() != input.dim().0 {
             return Err(BorexError::invalid(format!("{} targets for a batch of {}", targets.len(), input.dim().0)));

@@ -1,5 +1,5 @@
 //! The linear minimisation oracle of the perturbation set
-//! C = {δ : ‖δ‖_p ≤ ε, x + δ ∈ [0,1]^d}, 1 < p < ∞ (Boreiko et al. 2022).
+//! C = {δ : ‖δ‖_p ≤ ε, x + δ ∈ \[0,1\]^d}, 1 < p < ∞ (Boreiko et al. 2022).
 //!
 //! argmin_{δ∈C} ⟨g, δ⟩ moves each coordinate against its gradient: with
 //! a_i = |g_i| and the room b_i left by the box in that direction, the KKT
@@ -10,10 +10,11 @@
 
 /// Exponents the oracle accepts: beyond these, a^{1/(p−1)} over- or underflows in f64.
 pub const MIN_P: f64 = 1.01;
+/// The largest p the LMO takes (beyond it the dual exponent underflows).
 pub const MAX_P: f64 = 100.0;
 
 /// δ minimising ⟨grad, δ⟩ over C, written into `delta`. `x` is the image in
-/// [0,1]; slices have equal lengths.
+/// \[0,1\]; slices have equal lengths.
 pub fn lmo(grad: &[f32], x: &[f32], eps: f64, p: f64, delta: &mut [f32]) {
     assert!(grad.len() == x.len() && x.len() == delta.len());
     assert!(p > 1.0 && p.is_finite() && eps > 0.0);

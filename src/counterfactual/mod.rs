@@ -4,7 +4,7 @@
 //! say class t, found by Auto-Frank-Wolfe on the input gradient from a
 //! forward+gradient ONNX graph.
 //!
-//! Perturbations live in pixel space, [0,1] per channel at the model's input
+//! Perturbations live in pixel space, \[0,1\] per channel at the model's input
 //! resolution (after the resize and centre crop); a model whose sidecar says
 //! `grayscale` reads the channel mean, so its perturbations are one grey
 //! channel and norms count each pixel once.
@@ -25,9 +25,11 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The model seen from pixel space: items × (channels·H·W) in [0,1] → log p_target and its gradient.
+/// The model seen from pixel space: items × (channels·H·W) in \[0,1\] → log p_target and its gradient.
 pub struct ModelObjective<'a> {
+    /// The gradient graph.
     pub grad: &'a GradientModel,
+    /// How images become model inputs (the gradient is taken through it).
     pub preprocess: &'a Preprocess,
     /// 1 for a grayscale model (one channel, fed to all three), else 3.
     pub channels: usize,
@@ -100,12 +102,17 @@ pub enum Targets {
 
 /// Everything a counterfactual needs besides the model and its gradient graph.
 pub struct CounterfactualJob {
+    /// The image file.
     pub image: PathBuf,
+    /// Which classes to move it to.
     pub targets: Targets,
+    /// The optimiser's settings.
     pub afw: AfwConfig,
-    /// |δ| above this (in [0,1] pixel units, any channel) counts a pixel as changed.
+    /// |δ| above this (in \[0,1\] pixel units, any channel) counts a pixel as changed.
     pub threshold: f32,
+    /// Images per model call.
     pub batch: usize,
+    /// OUTDIR.
     pub out_dir: PathBuf,
 }
 
@@ -303,7 +310,7 @@ impl CounterfactualJob {
     }
 }
 
-/// The image in pixel space ([0,1], channels × H × W) at the model's input resolution.
+/// The image in pixel space (\[0,1\], channels × H × W) at the model's input resolution.
 pub fn pixel_image(pre: &Preprocess, tensor: ArrayView3<f32>) -> Array3<f32> {
     Array3::from_shape_fn(tensor.dim(), |(c, i, j)| {
         ((tensor[[c, i, j]] * pre.std[c] + pre.mean[c]) / 255.0).clamp(0.0, 1.0)

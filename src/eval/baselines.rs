@@ -20,6 +20,7 @@ pub enum RiseBaseline {
 }
 
 impl RiseBaseline {
+    /// Parse `equal-budget` or a RISE mask count, or an error naming the value.
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.trim();
         if s == "equal-budget" {
@@ -34,6 +35,7 @@ impl RiseBaseline {
         Ok(Self::Masks(n))
     }
 
+    /// The baseline's label in tables (`equal-budget` or the count).
     pub fn label(&self) -> String {
         match self {
             Self::EqualBudget => "equal-budget".into(),

@@ -15,7 +15,7 @@ use crate::compute::{Backend, Baseline, ImageKernels};
 use crate::error::{BorexError, Result};
 use crate::explain::rise::RiseParams;
 use crate::explain::Method;
-use crate::job::description::{Inputs, ModelId, Settings};
+use crate::job::description::{setting, Inputs, ModelId, Settings};
 use crate::job::lock::DirLock;
 use crate::job::{ms, ClassSpec, JobDescription, JobKind, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
@@ -35,11 +35,14 @@ use std::time::Instant;
 /// `matched+point+fitted+kappa=2+sizes=15/30`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
+    /// Its label in tables (the spec as written).
     pub label: String,
+    /// The refine config it runs (the eval's seed replaces `seed`).
     pub config: RefineConfig,
 }
 
 impl Variant {
+    /// Parse a spec (`matched+point+kappa=2`) on top of `base`, or an error naming the bad part.
     pub fn parse(spec: &str, base: &RefineConfig) -> Result<Self> {
         let mut parts = spec.trim().split('+');
         let spec_main = parts.next().unwrap_or_default();
@@ -97,9 +100,11 @@ impl Variant {
 /// Everything `borex eval` needs besides the model and the backend.
 #[derive(Debug, Clone)]
 pub struct EvalJob {
+    /// The images to evaluate.
     pub images: Vec<PathBuf>,
     /// Explainer names, or `file:PATTERN` map files with `{stem}` (validated by [`EvalJob::validate`]).
     pub methods: Vec<String>,
+    /// Seeds of the stochastic methods; each (image, method) runs once per seed.
     pub seeds: Vec<u64>,
     /// Refinements to run on every prior; empty scores the priors only.
     pub variants: Vec<Variant>,
@@ -107,7 +112,9 @@ pub struct EvalJob {
     pub baselines: Vec<RiseBaseline>,
     /// What removed pixels become for the explainers.
     pub baseline: Baseline,
+    /// OUTDIR: records under `runs/`, tables, plots, `summary.json`.
     pub out_dir: PathBuf,
+    /// Images per model call.
     pub batch: usize,
     /// The command line, for the summary.
     pub command: String,
@@ -116,6 +123,7 @@ pub struct EvalJob {
 }
 
 impl EvalJob {
+    /// Every method, seed and count within its limit, or an error naming the bad flag.
     pub fn validate(&self) -> Result<()> {
         if self.images.is_empty() {
             return Err(BorexError::invalid("no images to evaluate (give IMAGES or --manifest FILE)"));
@@ -199,21 +207,25 @@ impl EvalJob {
     /// This evaluation's job description: the model, the methods, seeds,
     /// refinements and baseline, the image list.
     pub fn description(&self, model: &Classifier) -> Result<JobDescription> {
-        let variants: Vec<serde_json::Value> = self
+        /// One refinement as the description records it.
+        #[derive(Serialize)]
+        struct VariantSetting<'a> {
+            label: &'a str,
+            config: &'a RefineConfig,
+            baseline: Baseline,
+        }
+        let variants: Vec<VariantSetting> = self
             .variants
             .iter()
-            .map(|v| serde_json::json!({"label": v.label, "config": v.config, "baseline": v.config.baseline}))
+            .map(|v| VariantSetting { label: &v.label, config: &v.config, baseline: v.config.baseline })
             .collect();
         let settings = Settings::from([
-            ("--methods".to_string(), serde_json::json!(self.methods)),
-            ("--seeds".to_string(), serde_json::json!(self.seeds)),
-            ("--baseline".to_string(), serde_json::json!(self.baseline)),
-            ("--objectives".to_string(), serde_json::json!(self.variants.iter().map(|v| &v.label).collect::<Vec<_>>())),
-            ("the refinements' settings".to_string(), serde_json::json!(variants)),
-            (
-                "--baselines".to_string(),
-                serde_json::json!(self.baselines.iter().map(|b| b.label()).collect::<Vec<_>>()),
-            ),
+            ("--methods".to_string(), setting(&self.methods)),
+            ("--seeds".to_string(), setting(&self.seeds)),
+            ("--baseline".to_string(), setting(self.baseline)),
+            ("--objectives".to_string(), setting(self.variants.iter().map(|v| &v.label).collect::<Vec<_>>())),
+            ("the refinements' settings".to_string(), setting(variants)),
+            ("--baselines".to_string(), setting(self.baselines.iter().map(|b| b.label()).collect::<Vec<_>>())),
         ]);
         Ok(JobDescription::new(JobKind::Eval, ModelId::of(model)?, settings, Inputs::of(&self.images), Shard::ALL))
     }
@@ -226,21 +238,29 @@ impl EvalJob {
 /// The three curves every map is scored with.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scores {
+    /// Insertion AUC from a blurred image.
     pub insertion_blur: f64,
+    /// Insertion AUC from a zero (mean-colour) image.
     pub insertion_zero: f64,
+    /// Deletion AUC (lower is better).
     pub deletion: f64,
     /// P_c after each step, the untouched start first.
     pub curves: Curves,
 }
 
+/// The curves behind [`Scores`]: P_c after each step, the untouched start first.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Curves {
+    /// Insertion from a blurred image.
     pub insertion_blur: Vec<f32>,
+    /// Insertion from a zero image.
     pub insertion_zero: Vec<f32>,
+    /// Deletion.
     pub deletion: Vec<f32>,
 }
 
 impl Scores {
+    /// Insertion (blur and zero start) and deletion of `map` for `class` on input `x`.
     pub fn compute(
         scorer: &Scorer,
         kernels: &dyn ImageKernels,
@@ -271,45 +291,94 @@ impl Scores {
 /// One scored map: a prior, or a prior refined under a variant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    /// The image file.
     pub image: PathBuf,
+    /// The image's key (its unique file-safe stem; `runs/KEY/`).
     pub key: String,
+    /// The explained class (the model's top-1).
     pub class: usize,
+    /// Its label, when the model has labels.
     pub label: Option<String>,
+    /// The model's probability of `class`.
     pub probability: f32,
+    /// The prior's method.
     pub method: String,
+    /// The seed.
     pub seed: u64,
     /// `None` for the prior, else the refinement's label.
     pub variant: Option<String>,
     /// What produced this record; a rerun with other settings recomputes it.
-    pub settings: serde_json::Value,
+    pub settings: RecordSettings,
+    /// The map's scores and curves.
     pub scores: Scores,
+    /// Milliseconds to make (and refine) the map.
     pub time_ms: f64,
     /// E.g. a map file resized to the model input.
     #[serde(default)]
     pub notes: Vec<String>,
 }
 
-/// An image or (image, method, seed) that failed, with its one-line reason.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
+/// What produced a [`Record`]: a rerun whose settings differ recomputes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordSettings {
+    /// A prior refined under a variant's config.
+    Refined {
+        /// The prior's settings.
+        prior: PriorRecordSettings,
+        /// The refinement's config (its seed the row's).
+        refine: RefineConfig,
+        /// What removed pixels become in the loop.
+        refine_baseline: Baseline,
+    },
+    /// A prior (an explainer's map, a map file, or a RISE baseline).
+    Prior(PriorRecordSettings),
+}
+
+/// What produced a prior's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorRecordSettings {
+    /// The model's file name.
+    pub model: String,
+    /// The image file.
     pub image: PathBuf,
+    /// The method (an explainer's name or `file:PATTERN`).
+    pub method: String,
+    /// The seed.
+    pub seed: u64,
+    /// What removed pixels become for the explainer.
+    pub baseline: Baseline,
+}
+
+/// An image or (image, method, seed) that failed, with its one-line reason.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// The image.
+    pub image: PathBuf,
+    /// What failed: `image`, or `METHOD seed N`.
     pub what: String,
+    /// The one-line reason.
     pub error: String,
 }
 
+/// What [`run_eval`] did: its records and failures, under OUTDIR's lock.
 pub struct EvalOutcome {
     /// The lock on OUTDIR, held until the outcome is dropped (the summary is written under it).
     pub lock: DirLock,
+    /// Every record of the run, read back or computed.
     pub records: Vec<Record>,
+    /// What failed, each with its reason.
     pub failures: Vec<Failure>,
     /// (image, method, seed) rows computed now / found done.
     pub computed: usize,
+    /// (image, method, seed) rows found done and kept.
     pub skipped: usize,
     /// With `summary_only`: images without every record on disk, left out of the tables.
     pub not_run: Vec<PathBuf>,
 }
 
-pub(crate) fn read_record(path: &Path, settings: &serde_json::Value) -> Option<Record> {
+pub(crate) fn read_record(path: &Path, settings: &RecordSettings) -> Option<Record> {
     let r: Record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
     (r.settings == *settings).then_some(r)
 }
@@ -338,12 +407,23 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
         for method in &job.methods {
             for &seed in &job.seeds {
                 let dir = job.row_dir(key, method, seed);
-                let settings_of = |method: &str| serde_json::json!({"model": model_id, "image": image, "method": method, "seed": seed, "baseline": job.baseline});
+                let settings_of = |method: &str| PriorRecordSettings {
+                    model: model_id.clone(),
+                    image: image.clone(),
+                    method: method.to_string(),
+                    seed,
+                    baseline: job.baseline,
+                };
                 let prior_settings = settings_of(method);
-                let mut row = vec![(dir.join("prior.json"), prior_settings.clone(), Wants::Prior)];
+                let mut row =
+                    vec![(dir.join("prior.json"), RecordSettings::Prior(prior_settings.clone()), Wants::Prior)];
                 for v in &job.variants {
                     let config = RefineConfig { seed, ..v.config.clone() };
-                    let s = serde_json::json!({"prior": prior_settings, "refine": config, "refine_baseline": config.baseline});
+                    let s = RecordSettings::Refined {
+                        prior: prior_settings.clone(),
+                        refine: config.clone(),
+                        refine_baseline: config.baseline,
+                    };
                     row.push((dir.join(format!("{}.json", v.file_stem())), s, Wants::Refined(v, config)));
                 }
                 // A baseline is stored as the map of RISE with its mask count (the record a
@@ -355,7 +435,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
                     for n in counts {
                         let name = baselines::method_name(method, n)?;
                         let path = job.row_dir(key, &name, seed).join("prior.json");
-                        row.push((path, settings_of(&name), Wants::Baseline(name, n)));
+                        row.push((path, RecordSettings::Prior(settings_of(&name)), Wants::Baseline(name, n)));
                     }
                 }
                 wanted.push((method, seed, dir, row));
@@ -448,7 +528,7 @@ enum Wants<'a> {
     Baseline(String, usize),
 }
 
-type Wanted<'a> = (PathBuf, serde_json::Value, Wants<'a>);
+type Wanted<'a> = (PathBuf, RecordSettings, Wants<'a>);
 
 struct RowCtx<'a> {
     job: &'a EvalJob,
@@ -467,7 +547,7 @@ impl RowCtx<'_> {
         method: &str,
         seed: u64,
         variant: Option<String>,
-        settings: serde_json::Value,
+        settings: RecordSettings,
         map: ArrayView2<f32>,
         t: Instant,
     ) -> Result<Record> {
@@ -574,7 +654,7 @@ impl RowCtx<'_> {
         method: &str,
         seed: u64,
         prior: ArrayView2<f32>,
-        missing: Vec<(PathBuf, serde_json::Value, String, usize)>,
+        missing: Vec<(PathBuf, RecordSettings, String, usize)>,
     ) -> Result<Vec<Record>> {
         let t = Instant::now();
         let params = RiseParams { seed, ..baselines::rise_params(method)? };

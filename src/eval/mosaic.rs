@@ -17,7 +17,7 @@ use crate::output;
 use ndarray::{s, Array3, ArrayView2};
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,6 +62,7 @@ impl Confusion {
         (den > 0.0).then(|| num / den)
     }
 
+    /// The named metric (`focus`, `recall`, …) of this confusion; `None` when its denominator is zero.
     pub fn metric(&self, name: &str) -> Option<f64> {
         let Confusion { tp, fn_, fp, tn } = *self;
         match name {
@@ -84,8 +85,11 @@ impl Confusion {
 /// One class folder: its model class and its images.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassFolder {
+    /// The folder's name (a class id or label).
     pub name: String,
+    /// Its model class.
     pub class: usize,
+    /// Its images, sorted.
     pub images: Vec<PathBuf>,
 }
 
@@ -140,9 +144,40 @@ pub fn scan_classes(dir: &Path, model: &Classifier) -> Result<Vec<ClassFolder>> 
     Ok(out)
 }
 
+/// `summary.json` of `borex eval mosaic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MosaicSummary {
+    /// The command line that made it.
+    pub command: String,
+    /// The folder of class folders.
+    pub folder: PathBuf,
+    /// Each class folder.
+    pub classes: Vec<MosaicClass>,
+    /// Which image sits in each quadrant of each mosaic.
+    pub mosaics: Vec<MosaicSpec>,
+    /// The methods compared.
+    pub methods: Vec<String>,
+    /// The mosaics' seed.
+    pub seed: u64,
+    /// Per metric: the methods' means and their agreement.
+    pub reliability: Vec<Reliability>,
+}
+
+/// A class folder in `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MosaicClass {
+    /// The folder's name.
+    pub folder: String,
+    /// Its model class.
+    pub class: usize,
+    /// Its images.
+    pub images: usize,
+}
+
 /// Which image sits in each quadrant of one mosaic.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MosaicSpec {
+    /// The mosaic's number.
     pub index: usize,
     /// Index into the class folders.
     pub target: usize,
@@ -151,6 +186,7 @@ pub struct MosaicSpec {
 }
 
 impl MosaicSpec {
+    /// Which quadrants hold the target class.
     pub fn target_quadrants(&self) -> [bool; 4] {
         self.tiles.clone().map(|(c, _)| c == self.target)
     }
@@ -193,32 +229,51 @@ pub fn mosaic_tensor(spec: &MosaicSpec, model: &Classifier) -> Result<Array3<f32
     Ok(out.expect("four tiles"))
 }
 
+/// Everything `borex eval mosaic` needs besides the model and the backend.
 pub struct MosaicJob {
+    /// The folder of class folders.
     pub dir: PathBuf,
+    /// Mosaics to build.
     pub mosaics: usize,
+    /// Seed of the mosaics and the stochastic methods.
     pub seed: u64,
+    /// The methods compared.
     pub methods: Vec<String>,
+    /// What removed pixels become for the explainers.
     pub baseline: Baseline,
+    /// OUTDIR.
     pub out_dir: PathBuf,
+    /// Images per model call.
     pub batch: usize,
+    /// The command line, for the summary.
     pub command: String,
 }
 
+/// One row of `mosaics.csv`: one method's map of one mosaic, scored against the target quadrants.
 #[derive(Debug, Clone, Serialize)]
 pub struct MosaicRow {
+    /// The mosaic's number.
     pub mosaic: usize,
+    /// The target class.
     pub target_class: usize,
+    /// The target class's folder.
     pub target_folder: String,
+    /// The method.
     pub method: String,
+    /// Map mass inside and outside the target quadrants.
     pub confusion: Confusion,
+    /// Each metric (`None`: undefined for this mosaic).
     pub metrics: BTreeMap<String, Option<f64>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One metric's agreement between methods over the mosaics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reliability {
+    /// The metric.
     pub metric: String,
     /// Mean over the mosaics where the metric is defined, per method.
     pub mean: BTreeMap<String, Option<f64>>,
+    /// Mosaics where the metric is defined, per method.
     pub defined: BTreeMap<String, usize>,
     /// Krippendorff's α (ordinal) of the per-mosaic method ranks; `None` when undefined.
     pub alpha: Option<f64>,
@@ -277,12 +332,17 @@ pub fn reliability(metric: &str, methods: &[String], mosaics: usize, rows: &[Mos
     }
 }
 
+/// What [`run_mosaic`] computed.
 pub struct MosaicOutcome {
+    /// One row per mosaic and method.
     pub rows: Vec<MosaicRow>,
+    /// Per metric: means and agreement.
     pub reliability: Vec<Reliability>,
+    /// The class folders used.
     pub classes: Vec<ClassFolder>,
 }
 
+/// Build the mosaics, explain each with every method, score them and write `mosaics.csv`, `summary.json` and `mosaics/`.
 pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<MosaicOutcome> {
     if job.mosaics == 0 {
         return Err(BorexError::invalid("--mosaics must be at least 1"));
@@ -377,15 +437,19 @@ fn write_outputs(job: &MosaicJob, specs: &[MosaicSpec], o: &MosaicOutcome) -> Re
         }
         c.flush()
     })?;
-    let summary = serde_json::json!({
-        "command": job.command,
-        "folder": job.dir,
-        "classes": o.classes.iter().map(|c| serde_json::json!({"folder": c.name, "class": c.class, "images": c.images.len()})).collect::<Vec<_>>(),
-        "mosaics": specs,
-        "methods": job.methods,
-        "seed": job.seed,
-        "reliability": o.reliability,
-    });
+    let summary = MosaicSummary {
+        command: job.command.clone(),
+        folder: job.dir.clone(),
+        classes: o
+            .classes
+            .iter()
+            .map(|c| MosaicClass { folder: c.name.clone(), class: c.class, images: c.images.len() })
+            .collect(),
+        mosaics: specs.to_vec(),
+        methods: job.methods.clone(),
+        seed: job.seed,
+        reliability: o.reliability.clone(),
+    };
     output::write_json(&job.out_dir.join("summary.json"), &summary)?;
     let mut md = String::new();
     let _ = writeln!(md, "# borex eval mosaic: mosaic metrics and their reliability\n");

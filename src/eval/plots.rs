@@ -55,11 +55,12 @@ fn mean_curve<'a>(curves: impl Iterator<Item = &'a Vec<f32>>) -> Vec<(f32, f32)>
         .collect()
 }
 
-/// Writes `curves_METHOD.png` and, with refinement, `scatter_METHOD.png`; returns the file names.
+/// The records of one method and variant (`None`: its priors).
 fn of<'a>(records: &'a [Record], method: &'a str, variant: Option<&'a str>) -> impl Iterator<Item = &'a Record> + 'a {
     records.iter().filter(move |r| r.method == method && r.variant.as_deref() == variant)
 }
 
+/// Writes `curves_METHOD.png` and, with refinement, `scatter_METHOD.png` into `dir`; returns the file names.
 pub fn write_plots<'a>(dir: &Path, job: &'a EvalJob, records: &'a [Record]) -> Result<Vec<String>> {
     output::prepare_dir(dir)?;
     let mut names = vec![];

@@ -6,7 +6,7 @@ use super::{EvalJob, EvalOutcome, Record};
 use crate::error::Result;
 use crate::metrics::{wilcoxon, Wilcoxon, WilcoxonMethod};
 use crate::output;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -25,15 +25,20 @@ pub const DEFAULT_METRIC: &str = "ins_del_blur";
 // `metric` lives with `Record` (plots read it too, and summary calls plots).
 pub use super::metric;
 
-#[derive(Debug, Clone, Serialize)]
+/// Mean, sample standard deviation and count of one metric.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MeanStd {
+    /// Mean.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean: f64,
     /// Sample standard deviation (n − 1); undefined for one value.
     pub std: Option<f64>,
+    /// Values averaged.
     pub n: usize,
 }
 
 impl MeanStd {
+    /// The statistics of `v`; `None` when empty.
     pub fn of(v: &[f64]) -> Option<Self> {
         if v.is_empty() {
             return None;
@@ -47,51 +52,66 @@ impl MeanStd {
 
 /// One map vs a reference map (refined vs prior, or a method vs the first
 /// method) on one metric, over (image, seed) pairs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PairedTest {
+    /// The metric (`insertion_blur`, `deletion`, `ins_del_blur`, …).
     pub metric: String,
     /// Mean of the improvement (map − reference; reference − map for deletion).
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean_gain: f64,
     /// Pairs where the map is strictly better than the reference.
     pub wins: usize,
+    /// Pairs compared.
     pub n: usize,
     /// `None` when every pair ties (undefined).
     pub wilcoxon: Option<Wilcoxon>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One refinement of one method: its maps' statistics and its tests against the prior.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VariantSummary {
+    /// The refinement's label.
     pub variant: String,
+    /// Per metric: mean ± std of the refined maps (`None`: no values).
     pub refined: BTreeMap<String, Option<MeanStd>>,
+    /// Refined vs prior, per metric.
     pub tests: Vec<PairedTest>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One method's priors, its refinements and baselines.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MethodSummary {
+    /// The method's name.
     pub method: String,
+    /// Per metric: mean ± std of the priors (`None`: no values).
     pub prior: BTreeMap<String, Option<MeanStd>>,
+    /// Each refinement of this method's priors.
     pub variants: Vec<VariantSummary>,
     /// RISE continued from this method's prior (`--baselines`).
     pub baselines: Vec<BaselineSummary>,
 }
 
 /// A refinement against a baseline: gain = refined − baseline (baseline − refined for deletion).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefinedVsBaseline {
+    /// The refinement's label.
     pub variant: String,
+    /// Refined vs baseline, per metric.
     pub tests: Vec<PairedTest>,
 }
 
 /// One `--baselines` entry of one method: RISE continued to `masks` masks.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BaselineSummary {
     /// `equal-budget` or the fixed mask count.
     pub baseline: String,
     /// For `equal-budget`: the refinement whose evaluations it matches.
     pub variant: Option<String>,
+    /// RISE masks of the baseline's maps.
     pub masks: usize,
     /// The method name its maps are stored under, e.g. `rise-fast+masks=200`.
     pub method: String,
+    /// Per metric: mean ± std of the baseline's maps.
     pub map: BTreeMap<String, Option<MeanStd>>,
     /// Baseline vs the prior (gain = baseline − prior).
     pub vs_prior: Vec<PairedTest>,
@@ -110,40 +130,55 @@ pub fn group_of(p: f32) -> usize {
 }
 
 /// The same tables for the images of one confidence group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupSummary {
+    /// The group's name (e.g. `P ≥ 0.5`).
     pub group: String,
     /// Images with at least one record in the group.
     pub images: usize,
+    /// Per method, as in [`Summary::methods`].
     pub methods: Vec<MethodSummary>,
 }
 
 /// A gain on one metric over (image, seed) pairs, for the bar.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Gain {
+    /// The metric.
     pub metric: String,
+    /// Mean gain over the pairs.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub mean_gain: f64,
+    /// Pairs with a strictly positive gain.
     pub wins: usize,
+    /// Pairs.
     pub n: usize,
+    /// Wilcoxon's two-sided p (`None`: every pair ties).
     pub p: Option<f64>,
 }
 
 /// A baseline in the bar: its gain over the prior and the refinement's gain over it, per metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BarBaseline {
+    /// Its RISE mask count.
     pub masks: usize,
+    /// Baseline − prior on each bar metric.
     pub baseline_gain: Vec<Gain>,
     /// Refined − baseline.
     pub refined_minus_baseline: Vec<Gain>,
+    /// Whether the refinement's gain is at least the baseline's on both metrics.
     pub met: bool,
 }
 
 /// The four points of the bar for one method, refinement and group (`all` or a confidence group).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BarRow {
+    /// The method.
     pub method: String,
+    /// The refinement's label.
     pub variant: String,
+    /// `all` or a confidence group's name.
     pub group: String,
+    /// Images in the group.
     pub images: usize,
     /// Refined − prior on each bar metric.
     pub gain: Vec<Gain>,
@@ -163,20 +198,30 @@ pub const BAR_METRICS: [&str; 2] = ["ins_del_blur", "ins_del_zero"];
 pub const BAR_P: f64 = 0.01;
 
 /// A method's map (its prior, not refined) vs the first method's, same image and seed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MethodComparison {
+    /// The method compared.
     pub method: String,
+    /// The first method, the reference.
     pub reference: String,
+    /// Method vs reference, per metric.
     pub tests: Vec<PairedTest>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// `summary.json` of `borex eval`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
+    /// The command line that made it.
     pub command: String,
+    /// The model file.
     pub model: String,
+    /// The CPU and adapter it ran on.
     pub machine: String,
+    /// Images evaluated.
     pub images: usize,
+    /// Seeds of the stochastic methods.
     pub seeds: Vec<u64>,
+    /// Per method: priors, refinements, baselines and their tests.
     pub methods: Vec<MethodSummary>,
     /// The same per top-1 confidence group ([`GROUPS`]).
     pub groups: Vec<GroupSummary>,
@@ -184,6 +229,7 @@ pub struct Summary {
     pub bar: Vec<BarRow>,
     /// Every method after the first against the first (empty for one method).
     pub versus_first: Vec<MethodComparison>,
+    /// Images or (image, method, seed) rows that failed.
     pub failures: Vec<super::Failure>,
     /// Images left out of a summary-only run's tables: not every map of theirs is on disk.
     pub not_run: Vec<std::path::PathBuf>,
@@ -343,6 +389,7 @@ fn bar_rows(group: &str, images: usize, methods: &[MethodSummary]) -> Vec<BarRow
     rows
 }
 
+/// The summary of an evaluation's records: statistics, paired tests, confidence groups, the bar.
 pub fn summarise(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Summary {
     let all: Vec<&Record> = outcome.records.iter().collect();
     let of = |method: &str, variant: Option<&str>| records_of(&all, method, variant);
@@ -659,27 +706,79 @@ fn test_cells(t: &PairedTest) -> String {
 
 /// One CSV row per record.
 pub fn write_csv(path: &std::path::Path, records: &[Record]) -> Result<()> {
-    output::write_atomic(path, |w| {
-        let mut c = csv::Writer::from_writer(w);
-        let mut header = vec!["image", "key", "class", "label", "probability", "method", "seed", "map"];
-        header.extend(METRICS.iter().map(|m| m.0));
-        c.write_record(&header)?;
-        for r in records {
-            let mut row = vec![
-                r.image.display().to_string(),
-                r.key.clone(),
-                r.class.to_string(),
-                r.label.clone().unwrap_or_default(),
-                format!("{:.6}", r.probability),
-                r.method.clone(),
-                r.seed.to_string(),
-                r.variant.as_ref().map_or("prior".into(), |v| format!("refined:{v}")),
-            ];
-            row.extend(METRICS.iter().map(|m| format!("{:.6}", metric(r, m.0))));
-            c.write_record(&row)?;
+    let rows: Vec<ResultRow> = records.iter().map(ResultRow::of).collect();
+    output::write_csv_rows(path, &RESULTS_HEADER, &rows)
+}
+
+/// `results.csv`'s columns: [`ResultRow`]'s fields, in order.
+pub const RESULTS_HEADER: [&str; 13] = [
+    "image",
+    "key",
+    "class",
+    "label",
+    "probability",
+    "method",
+    "seed",
+    "map",
+    "insertion_blur",
+    "insertion_zero",
+    "deletion",
+    "ins_del_blur",
+    "ins_del_zero",
+];
+
+/// One row of `results.csv`: one scored map (a prior or a refinement) of one
+/// image, method and seed; values rounded to 6 decimals as the table has always shown them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The image file.
+    pub image: String,
+    /// The image's key (`runs/KEY/`).
+    pub key: String,
+    /// The explained class.
+    pub class: usize,
+    /// Its label ("" without labels).
+    pub label: String,
+    /// The model's probability of it.
+    pub probability: f64,
+    /// The prior's method.
+    pub method: String,
+    /// The seed.
+    pub seed: u64,
+    /// `prior`, or `refined:LABEL` for a refinement.
+    pub map: String,
+    /// Insertion AUC from a blurred image.
+    pub insertion_blur: f64,
+    /// Insertion AUC from a zero image.
+    pub insertion_zero: f64,
+    /// Deletion AUC.
+    pub deletion: f64,
+    /// Insertion (blur) − deletion.
+    pub ins_del_blur: f64,
+    /// Insertion (zero) − deletion.
+    pub ins_del_zero: f64,
+}
+
+impl ResultRow {
+    /// The row of one record.
+    pub fn of(r: &Record) -> Self {
+        let m = |name: &str| crate::video::run::rounded(metric(r, name), 6);
+        Self {
+            image: r.image.display().to_string(),
+            key: r.key.clone(),
+            class: r.class,
+            label: r.label.clone().unwrap_or_default(),
+            probability: crate::video::run::rounded(f64::from(r.probability), 6),
+            method: r.method.clone(),
+            seed: r.seed,
+            map: r.variant.as_ref().map_or("prior".into(), |v| format!("refined:{v}")),
+            insertion_blur: m("insertion_blur"),
+            insertion_zero: m("insertion_zero"),
+            deletion: m("deletion"),
+            ins_del_blur: m("ins_del_blur"),
+            ins_del_zero: m("ins_del_zero"),
         }
-        c.flush()
-    })
+    }
 }
 
 /// results.csv, summary.json, summary.md and the plots.
@@ -695,4 +794,20 @@ pub fn write_all(job: &EvalJob, outcome: &EvalOutcome, model: &str) -> Result<Su
     let md = markdown(&summary, &plots);
     output::write_atomic(&job.out_dir.join("summary.md"), |w| std::io::Write::write_all(w, md.as_bytes()))?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_written_as_null_reads_back_as_nan() {
+        // serde_json writes a NaN mean gain (pairs that are all ties) as `null`;
+        // `borex report` must still read summary.json back through the type.
+        let t = PairedTest { metric: "deletion".into(), mean_gain: f64::NAN, wins: 0, n: 0, wilcoxon: None };
+        let text = serde_json::to_string(&t).unwrap();
+        assert!(text.contains("\"mean_gain\":null"), "{text}");
+        let back: PairedTest = serde_json::from_str(&text).unwrap();
+        assert!(back.mean_gain.is_nan() && back.n == 0 && back.metric == "deletion");
+    }
 }

@@ -13,10 +13,12 @@ use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Axis};
 
 /// The linear head W (classes × K) of a model with a feature output.
 pub struct CamHead {
+    /// W, classes × K.
     pub weights: Array2<f32>,
 }
 
 impl CamHead {
+    /// The linear head of `model`, read from its ONNX graph, or an error saying why there is none.
     pub fn from_model(model: &Classifier) -> Result<Self> {
         let features = model.feature_output().ok_or_else(|| {
             BorexError::model(model.path(), "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
@@ -36,8 +38,11 @@ impl CamHead {
 /// Which closed form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CamKind {
+    /// CAM: the head's weights.
     Cam,
+    /// Grad-CAM: mean gradients.
     GradCam,
+    /// Grad-CAM++: higher-order gradient weights.
     GradCamPlusPlus,
 }
 

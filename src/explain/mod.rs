@@ -24,15 +24,23 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Method {
+    /// RISE: random masks weighted by the class score (`rise`, `rise-fast`, `rise+masks=N`).
     Rise(RiseParams),
+    /// A window slid over the image, the score drop where it covers.
     Occlusion(OcclusionParams),
+    /// CAM: the linear head's weights over the last feature map.
     Cam,
+    /// Grad-CAM: feature maps weighted by their mean gradient.
     GradCam,
+    /// Grad-CAM++: Grad-CAM with higher-order pixel weights.
     #[serde(rename = "gradcam++")]
     GradCamPlusPlus,
+    /// CAMERAS: CAM feature maps and gradients averaged over input scales.
     Cameras {
+        /// The input sides the model is run at, in pixels.
         scales: Vec<u32>,
     },
+    /// Undesirable pixels: where removing pixels raises the class (RISE-based).
     Undesirable(UndesirableParams),
 }
 
@@ -61,9 +69,11 @@ impl Method {
         })
     }
 
+    /// Every method's name, as `--prior` and `--method` take it.
     pub const NAMES: &'static [&'static str] =
         &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
 
+    /// The method's name (with `+masks=N` for a RISE mask count other than the standard ones).
     pub fn name(&self) -> String {
         match self {
             Method::Rise(p) if *p == RiseParams::standard(p.seed) => "rise".into(),
@@ -111,9 +121,11 @@ impl Method {
 /// What a method needs besides the model: the preprocessed input, the crop it
 /// came from (for CAMERAS' rescaling), the baseline for removed pixels.
 pub struct ExplainInput<'a> {
+    /// The model input, C×H×W.
     pub tensor: ArrayView3<'a, f32>,
     /// The model-input crop as RGB.
     pub rgb: &'a image::RgbImage,
+    /// What removed pixels become.
     pub baseline: Baseline,
 }
 
@@ -122,14 +134,16 @@ pub struct ExplainInput<'a> {
 pub struct Explanation {
     /// The first map is the method's map (`map`; `target` for undesirable).
     pub maps: Vec<(&'static str, Array2<f32>)>,
-    pub details: serde_json::Value,
+    /// Method-specific details (undesirable pixels' rivals and removal curves).
+    pub details: Option<undesirable::UndesirableDetails>,
 }
 
 impl Explanation {
     fn single(map: Array2<f32>) -> Self {
-        Self { maps: vec![("map", map)], details: serde_json::Value::Null }
+        Self { maps: vec![("map", map)], details: None }
     }
 
+    /// The method's map (the first).
     pub fn primary(&self) -> &Array2<f32> {
         &self.maps[0].1
     }
@@ -177,7 +191,10 @@ pub fn explain(
             let target = removal_curve(scorer, input.tensor, u.target.view(), class, p.rise.seed)?;
             let others = removal_curve(scorer, input.tensor, u.others.view(), class, p.rise.seed)?;
             Explanation {
-                details: serde_json::json!({"rivals": u.rivals, "removal": {"target": target, "others": others}}),
+                details: Some(undesirable::UndesirableDetails {
+                    rivals: u.rivals,
+                    removal: undesirable::Removal { target, others },
+                }),
                 maps: vec![("target", u.target), ("others", u.others), ("signed", u.signed)],
             }
         }

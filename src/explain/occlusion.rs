@@ -9,10 +9,12 @@ use crate::model::Scorer;
 use ndarray::{Array2, ArrayView3};
 use serde::Serialize;
 
+/// Occlusion's parameters: a square window slid over the image.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct OcclusionParams {
     /// Window side in pixels.
     pub window: u32,
+    /// Step between windows, in pixels.
     pub stride: u32,
 }
 
@@ -31,6 +33,7 @@ fn starts(len: u32, window: u32, stride: u32) -> Vec<u32> {
     v
 }
 
+/// The occlusion map: the drop in P_c when each window takes the baseline, averaged per pixel.
 pub fn occlusion(
     scorer: &Scorer,
     image: ArrayView3<f32>,

@@ -15,13 +15,21 @@ use std::time::Instant;
 /// Everything an explain needs besides the model and the backend.
 #[derive(Debug, Clone)]
 pub struct ExplainJob {
+    /// The image file.
     pub image: PathBuf,
+    /// The class to explain.
     pub class: ClassSpec,
+    /// The explainer.
     pub method: Method,
+    /// What removed pixels become.
     pub baseline: Baseline,
+    /// OUTDIR.
     pub out_dir: PathBuf,
+    /// Also compute insertion/deletion of the map.
     pub metrics: bool,
+    /// Insertion starts to score; the first is the report's `insertion`.
     pub insertion_starts: Vec<InsertionStart>,
+    /// Images per model call.
     pub batch: usize,
     /// Re-run with the final linear layer randomised and compare the maps.
     pub sanity: bool,
@@ -66,8 +74,8 @@ pub struct ExplainReport {
     pub metrics: Option<CausalScores>,
     /// The map files.
     pub maps: Vec<String>,
-    /// Method-specific details (undesirable: rivals and removal curves).
-    pub details: serde_json::Value,
+    /// Method-specific details (undesirable: rivals and removal curves; null for the others).
+    pub details: Option<super::undesirable::UndesirableDetails>,
     /// What removed pixels become.
     pub baseline: Baseline,
     /// Where the work ran.

@@ -20,6 +20,7 @@ pub struct RiseSums {
     pub prob_sums: Vec<f64>,
 }
 
+/// RISE's weighted sums for `classes`: each mask's scores times the mask, with the mask and probability sums.
 pub fn rise_sums(
     scorer: &Scorer,
     image: ArrayView3<f32>,

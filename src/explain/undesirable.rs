@@ -18,13 +18,16 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
+/// Undesirable pixels' parameters: RISE's masks and how many rival classes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct UndesirableParams {
+    /// The RISE masks the maps are built from.
     pub rise: RiseParams,
     /// Rival classes: the top-k of the clean image other than the target.
     pub top_k: usize,
 }
 
+/// The undesirable-pixel maps of one image and class.
 pub struct Undesirable {
     /// U_t.
     pub target: Array2<f32>,
@@ -32,9 +35,11 @@ pub struct Undesirable {
     pub others: Array2<f32>,
     /// S±_c, the signed map of the target class.
     pub signed: Array2<f32>,
+    /// The rival classes U_o is made against.
     pub rivals: Vec<usize>,
 }
 
+/// The undesirable-pixel maps of `class` for input `x`, from RISE masks scored once for every class.
 pub fn undesirable(
     scorer: &Scorer,
     image: ArrayView3<f32>,
@@ -67,16 +72,42 @@ pub fn undesirable(
 /// P_c as the top-q of `map` is removed (set to zero), q = 0, 5, …, 50 %, and
 /// the same with a random pixel order; a map that finds undesirable pixels
 /// raises P_c faster than random removal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RemovalCurve {
+    /// Removed fraction at each point (0, 0.05, …, 0.5).
     pub fractions: Vec<f32>,
+    /// P_c after removing the map's top fraction.
     pub scores: Vec<f32>,
+    /// P_c after removing as many random pixels.
     pub random_scores: Vec<f32>,
+    /// Area under `scores`.
     pub auc: f32,
+    /// Area under `random_scores`.
     pub random_auc: f32,
+    /// Whether the map's removal raises P_c more than random removal.
     pub beats_random: bool,
 }
 
+/// `details` of an undesirable-pixels explanation: the rival classes and
+/// how P_c rises as each map's top pixels are removed.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct UndesirableDetails {
+    /// The rival classes the others map is made against.
+    pub rivals: Vec<usize>,
+    /// The removal curves of the target and others maps.
+    pub removal: Removal,
+}
+
+/// The removal curves of an undesirable-pixels explanation.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Removal {
+    /// Removing the target map's top pixels.
+    pub target: RemovalCurve,
+    /// Removing the others map's top pixels.
+    pub others: RemovalCurve,
+}
+
+/// P_c of `class` as `map`'s top pixels are removed (set to zero), with random removal for comparison.
 pub fn removal_curve(
     scorer: &Scorer,
     image: ArrayView3<f32>,

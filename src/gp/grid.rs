@@ -9,8 +9,11 @@ use serde::Serialize;
 /// `plane = (t · spans + span_index) · sizes + size_index`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CandidateGrid {
+    /// Height of the image the boxes lie in, in pixels.
     pub height: u32,
+    /// Its width.
     pub width: u32,
+    /// Box half-widths, in pixels.
     pub sizes: Vec<u32>,
     /// Clips: the frames and temporal half-widths of space-time boxes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -32,6 +35,7 @@ pub struct TimeAxis {
 impl Eq for TimeAxis {}
 
 impl CandidateGrid {
+    /// Every pixel as a box centre, at each of `sizes`.
     pub fn new(height: u32, width: u32, sizes: Vec<u32>) -> Self {
         Self { height, width, sizes, time: None }
     }
@@ -57,14 +61,17 @@ impl CandidateGrid {
         self.sizes.len() * self.time.as_ref().map_or(1, |t| t.frames as usize * t.spans.len())
     }
 
+    /// Candidates (pixels × sizes).
     pub fn len(&self) -> usize {
         self.pixels() * self.planes()
     }
 
+    /// Whether there are no candidates.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Pixels of the image (height × width).
     pub fn pixels(&self) -> usize {
         self.height as usize * self.width as usize
     }
@@ -82,6 +89,7 @@ impl CandidateGrid {
         ((tp / spans) as u32, tp % spans)
     }
 
+    /// The candidate index of centre (r, q) at size `size_index`.
     pub fn encode(&self, r: u32, q: u32, size_index: usize) -> usize {
         (size_index * self.height as usize + r as usize) * self.width as usize + q as usize
     }
@@ -98,7 +106,7 @@ impl CandidateGrid {
         self.sizes[plane % self.sizes.len()]
     }
 
-    /// A plane's GP coordinates after (row, column): [size] or [size, t·unit, τ·unit].
+    /// A plane's GP coordinates after (row, column): \[size\] or \[size, t·unit, τ·unit\].
     pub fn plane_coords(&self, plane: usize) -> Vec<f32> {
         let s = self.plane_size(plane) as f32;
         match &self.time {

@@ -141,14 +141,17 @@ impl Gp {
         self.fit_failure.as_deref()
     }
 
+    /// The fitted length scales (row, column, size).
     pub fn length_scales(&self) -> &[f64] {
         &self.length_scales
     }
 
+    /// The log marginal likelihood at the fitted length scales.
     pub fn log_marginal_likelihood(&self) -> f64 {
         self.lml
     }
 
+    /// The training inputs, n × 3.
     pub fn inputs(&self) -> ArrayView2<'_, f64> {
         self.x.view()
     }
@@ -209,6 +212,7 @@ pub struct PosteriorInputs {
     pub n: usize,
     /// Training inputs, n × 3 (row, column, half-width).
     pub x: Vec<f32>,
+    /// Length scales (row, column, size).
     pub length_scales: Vec<f32>,
     /// (K + αI)⁻¹ y.
     pub weights: Vec<f32>,

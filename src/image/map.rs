@@ -12,7 +12,9 @@ use std::path::Path;
 
 /// A map read from a file, with what the reader had to change.
 pub struct MapFile {
+    /// The map, H×W float32.
     pub map: Array2<f32>,
+    /// What reading changed (a conversion from float64, a PNG's scaling).
     pub notes: Vec<String>,
 }
 

@@ -13,7 +13,9 @@ use std::path::Path;
 
 /// A decoded image and what decoding had to drop.
 pub struct Decoded {
+    /// The image as RGB.
     pub rgb: image::RgbImage,
+    /// What decoding dropped (an alpha channel, 16-bit depth).
     pub notes: Vec<String>,
 }
 

@@ -9,7 +9,9 @@ pub struct Preprocess {
     pub input_size: (u32, u32),
     /// Short side after resizing, before the centre crop; `None` resizes straight to the input size.
     pub resize: Option<u32>,
+    /// Per-channel mean subtracted after scaling to [0, 1] (RGB).
     pub mean: [f32; 3],
+    /// Per-channel std divided by after the mean (RGB).
     pub std: [f32; 3],
 }
 
@@ -39,7 +41,9 @@ pub struct Crop {
 /// A model-ready tensor and the geometry that produced it.
 #[derive(Debug, Clone)]
 pub struct Preprocessed {
+    /// The model input, C×H×W float32.
     pub tensor: Array3<f32>,
+    /// Where it came from in the original image.
     pub crop: Crop,
 }
 
@@ -76,6 +80,7 @@ impl Preprocess {
         Ok(())
     }
 
+    /// Resize, centre-crop and normalise an RGB image to the model input.
     pub fn apply(&self, rgb: &image::RgbImage) -> Preprocessed {
         let (w, h) = rgb.dimensions();
         let (out_h, out_w) = self.input_size;

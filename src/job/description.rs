@@ -30,9 +30,13 @@ pub const MAX_BYTES: u64 = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
+    /// `borex refine` (one image or many).
     Refine,
+    /// `borex video --mode frame`.
     VideoFrame,
+    /// `borex video --mode clip`.
     VideoClip,
+    /// `borex eval`.
     Eval,
 }
 
@@ -61,6 +65,7 @@ pub struct ModelId {
 }
 
 impl ModelId {
+    /// The identity of `model`: its path, its file's SHA-256 and its preprocessing.
     pub fn of(model: &Classifier) -> Result<Self> {
         Ok(Self {
             path: model.path().display().to_string(),
@@ -74,12 +79,14 @@ impl ModelId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inputs {
+    /// Number of inputs.
     pub count: usize,
     /// SHA-256 of the paths as given (each followed by a newline), in order.
     pub sha256: String,
 }
 
 impl Inputs {
+    /// The identity of `paths`, in order.
     pub fn of(paths: &[PathBuf]) -> Self {
         let mut h = Sha256::new();
         for p in paths {
@@ -91,7 +98,16 @@ impl Inputs {
 }
 
 /// Settings that change a result, keyed by their flag (`--seed`); values as JSON.
+/// Deliberately open: each command records its own flags (and a new flag must
+/// not change the file's layout), and the values are only compared and shown
+/// (`differences`), never read back into settings.
 pub type Settings = BTreeMap<String, Value>;
+
+/// A value as a job setting. Every type recorded serializes to JSON (string
+/// keys, finite numbers), so the `Null` fallback is never hit in practice.
+pub(crate) fn setting<T: Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
 
 /// `job.json`: what a run into OUTDIR is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,14 +115,21 @@ pub type Settings = BTreeMap<String, Value>;
 pub struct JobDescription {
     /// [`FORMAT`].
     pub format: u32,
+    /// Which command the run belongs to.
     pub kind: JobKind,
+    /// The model.
     pub model: ModelId,
+    /// Every setting that changes a result.
     pub settings: Settings,
+    /// The inputs.
     pub inputs: Inputs,
+    /// This run's shard of the inputs ([`Shard::ALL`] unsharded).
     pub shard: Shard,
     /// What the command derived from its inputs and settings and needs to
     /// finish a resumed or merged run (video: the input's frames and how they
-    /// are cut into units); absent for the others.
+    /// are cut into units); absent for the others. JSON here because its type
+    /// depends on `kind`: the video modes read it back through their own plan
+    /// types (`video::resume::UnitRun`).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub plan: Value,
     /// The borex version that started the run (for people; not compared).
@@ -117,12 +140,16 @@ pub struct JobDescription {
 /// One way two descriptions differ: what, and its value in each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
+    /// What differs (a flag, `the model`, `the inputs`, …).
     pub what: String,
+    /// Its value in the folder's description.
     pub recorded: String,
+    /// Its value in this run's.
     pub now: String,
 }
 
 impl JobDescription {
+    /// A description of this [`FORMAT`], written by this borex version, with no plan.
     pub fn new(kind: JobKind, model: ModelId, settings: Settings, inputs: Inputs, shard: Shard) -> Self {
         Self {
             format: FORMAT,
@@ -187,10 +214,12 @@ impl JobDescription {
             .map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(&e))))
     }
 
+    /// Write `dir/job.json` (atomically).
     pub fn write(&self, dir: &Path) -> Result<()> {
         crate::output::write_json(&dir.join(JOB_FILE), self)
     }
 
+    /// The same job, another shard.
     pub fn with_shard(&self, shard: Shard) -> Self {
         Self { shard, ..self.clone() }
     }

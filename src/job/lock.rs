@@ -20,6 +20,7 @@ pub struct DirLock {
 }
 
 impl DirLock {
+    /// The locked folder.
     pub fn path(&self) -> &Path {
         &self.path
     }

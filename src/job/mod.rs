@@ -16,7 +16,6 @@ use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use ndarray::{ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::Path;
 
 pub use crate::image::read_map;
@@ -24,8 +23,11 @@ pub use crate::image::read_map;
 /// Which class to explain.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClassSpec {
+    /// The model's most probable class.
     Top1,
+    /// A class index.
     Id(usize),
+    /// A label name (needs the model's labels).
     Name(String),
 }
 
@@ -56,7 +58,25 @@ impl serde::Serialize for ClassSpec {
     }
 }
 
+/// Read back as written: `"top1"`, a class id, or a label name.
+impl<'de> serde::Deserialize<'de> for ClassSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Id(usize),
+            Text(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Id(i) => ClassSpec::Id(i),
+            Raw::Text(t) if t == "top1" => ClassSpec::Top1,
+            Raw::Text(t) => ClassSpec::Name(t),
+        })
+    }
+}
+
 impl ClassSpec {
+    /// The class index this spec names given the model's probabilities: the top-1, an id in range, or a label's index.
     pub fn resolve(&self, model: &Classifier, probs: &[f32]) -> Result<usize> {
         match self {
             ClassSpec::Top1 => {
@@ -91,16 +111,20 @@ pub enum Source<'a> {
 
 /// An image ready for a method: model input, its RGB crop, and the class.
 pub struct Prepared {
+    /// The preprocessed model input (C×H×W) and its crop.
     pub pre: Preprocessed,
     /// The model-input crop as RGB (for overlays and rescaling methods).
     pub rgb: image::RgbImage,
+    /// The model's class probabilities on the clean input.
     pub probs: Vec<f32>,
+    /// The chosen class.
     pub class: usize,
     /// What decoding dropped (an alpha channel), for the report's notes.
     pub notes: Vec<String>,
 }
 
 impl Prepared {
+    /// Load `image`, preprocess it, score it and choose the class.
     pub fn new(image: &Path, model: &Classifier, scorer: &Scorer, class: &ClassSpec) -> Result<Self> {
         let (pre, notes) = crate::image::load_input(image, model.preprocess())?;
         Self::from_input(pre, notes, model, scorer, class)
@@ -179,6 +203,11 @@ pub fn causal_metrics(
     Ok(causal_metrics_with_curves(scorer, kernels, x, map, class, starts)?.0)
 }
 
+/// One map's insertion/deletion curves, keyed `deletion` and `insertion_<start>`
+/// (one per insertion start asked for, so the keys are not fixed): P_c after
+/// each step, the untouched start first.
+pub type Curves = std::collections::BTreeMap<String, Vec<f32>>;
+
 /// [`causal_metrics`] and the curves themselves (`{"deletion": [...], "insertion_<start>": [...]}`:
 /// P_c after each step, the untouched start first), for `curves.json` and `borex report`.
 pub fn causal_metrics_with_curves(
@@ -188,10 +217,10 @@ pub fn causal_metrics_with_curves(
     map: ArrayView2<f32>,
     class: usize,
     starts: &[InsertionStart],
-) -> Result<(CausalScores, serde_json::Value)> {
+) -> Result<(CausalScores, Curves)> {
     let deletion = causal_curve(scorer, kernels, x, map, class, CausalMetric::Deletion, InsertionStart::Blur)?;
     let mut out = CausalScores { deletion: Some(deletion.auc), ..CausalScores::default() };
-    let mut curves = json!({"deletion": deletion.scores});
+    let mut curves = Curves::from([("deletion".to_string(), deletion.scores)]);
     for (i, &start) in starts.iter().enumerate() {
         let c = causal_curve(scorer, kernels, x, map, class, CausalMetric::Insertion, start)?;
         if i == 0 {
@@ -201,7 +230,7 @@ pub fn causal_metrics_with_curves(
             InsertionStart::Blur => out.insertion_blur = Some(c.auc),
             InsertionStart::Zero => out.insertion_zero = Some(c.auc),
         }
-        curves[format!("insertion_{}", start.name())] = json!(c.scores);
+        curves.insert(format!("insertion_{}", start.name()), c.scores);
     }
     Ok((out, curves))
 }

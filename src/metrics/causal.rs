@@ -10,10 +10,13 @@ use crate::model::Scorer;
 use ndarray::{Array3, ArrayView2, ArrayView3};
 use serde::Serialize;
 
+/// Which causal metric a curve is: insertion (pixels added, most salient first) or deletion (removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CausalMetric {
+    /// Pixels inserted into a start image, most salient first (higher is better).
     Insertion,
+    /// Pixels removed from the image, most salient first (lower is better).
     Deletion,
 }
 
@@ -21,16 +24,21 @@ pub enum CausalMetric {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InsertionStart {
+    /// From the RISE reference's blurred image.
     #[default]
     Blur,
+    /// From zeros (the dataset's mean colour).
     Zero,
 }
 
 named_enum!(InsertionStart, "insertion start", { Blur => "blur", Zero => "zero" });
 
+/// One causal curve and its area.
 #[derive(Debug, Clone, Serialize)]
 pub struct Curve {
+    /// Insertion or deletion.
     pub metric: CausalMetric,
+    /// Area under the curve (trapezoid rule over [0, 1]).
     pub auc: f32,
     /// `P_c` after each step, the untouched start first.
     pub scores: Vec<f32>,

@@ -49,7 +49,7 @@ pub fn spearman<T: Copy + Into<f64>>(a: &[T], b: &[T]) -> Option<f64> {
 }
 
 /// How the signed-rank test's p-value is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WilcoxonMethod {
     /// Exact while n ≤ 50, else the normal approximation.
@@ -63,17 +63,24 @@ pub enum WilcoxonMethod {
 }
 
 /// A two-sided paired Wilcoxon signed-rank test.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Wilcoxon {
     /// Non-zero differences (zero differences are dropped before ranking:
     /// Wilcoxon's own rule, scipy's `zero_method="wilcox"`).
     pub n: usize,
     /// Zero differences dropped.
     pub zeros: usize,
+    /// Sum of the ranks of the positive differences.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w_plus: f64,
+    /// Sum of the ranks of the negative differences.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w_minus: f64,
     /// min(W+, W−), what scipy reports as the statistic.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub w: f64,
+    /// Two-sided p-value.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub p: f64,
     /// The method actually used (Auto resolved).
     pub method: WilcoxonMethod,
@@ -81,6 +88,7 @@ pub struct Wilcoxon {
     pub z: Option<f64>,
     /// Matched-pairs rank-biserial correlation (W+ − W−)/(W+ + W−), in [−1, 1];
     /// positive when the differences are mostly positive.
+    #[serde(deserialize_with = "crate::output::f64_or_nan")]
     pub rank_biserial: f64,
 }
 

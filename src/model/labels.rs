@@ -4,10 +4,12 @@
 use crate::error::{BorexError, Result};
 use std::path::Path;
 
+/// Class labels, by class index.
 #[derive(Debug, Clone)]
 pub struct Labels(Vec<String>);
 
 impl Labels {
+    /// Read labels: one per line, a JSON list, or a JSON object of index → label.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
         let bad = |reason: String| BorexError::Labels { path: path.into(), reason };
@@ -38,14 +40,17 @@ impl Labels {
         Ok(Self(names))
     }
 
+    /// Number of labels.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The label of `class`, if there is one.
     pub fn name(&self, class: usize) -> Option<&str> {
         self.0.get(class).map(String::as_str)
     }

@@ -23,7 +23,9 @@ use std::sync::{Mutex, OnceLock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputKind {
+    /// Unnormalised scores: softmax is applied.
     Logits,
+    /// Probabilities already: used as they are.
     Probabilities,
 }
 
@@ -33,20 +35,30 @@ named_enum!(OutputKind, "output kind", { Logits => "logits", Probabilities => "p
 /// (`model.json` beside `model.onnx`), else from defaults.
 #[derive(Debug, Clone)]
 pub struct ModelOptions {
+    /// The ONNX model file.
     pub path: PathBuf,
+    /// The ONNX Runtime shared library to load (`libonnxruntime.so`).
     pub ort_lib: PathBuf,
+    /// The execution provider to run on.
     pub ep: ExecutionProvider,
+    /// A labels file (one per line, or JSON), overriding the sidecar's.
     pub labels: Option<PathBuf>,
+    /// Whether the model outputs logits or probabilities.
     pub output: Option<OutputKind>,
+    /// The model input (height, width), in pixels.
     pub input_size: Option<(u32, u32)>,
+    /// The shorter side the image is resized to before the centre crop.
     pub resize: Option<u32>,
+    /// Per-channel mean subtracted after scaling to [0, 1] (RGB).
     pub mean: Option<[f32; 3]>,
+    /// Per-channel std divided by after the mean (RGB).
     pub std: Option<[f32; 3]>,
     /// Weights replaced at load time.
     pub overrides: Vec<InitializerOverride>,
 }
 
 impl ModelOptions {
+    /// Options for the model at `path`: the bundled ONNX Runtime, the CPU provider, everything else from the sidecar.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
@@ -103,11 +115,15 @@ impl Sidecar {
 /// One predicted class.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
+    /// The class index.
     pub class: usize,
+    /// Its label, when the model has labels.
     pub label: Option<String>,
+    /// The model's probability of it.
     pub probability: f32,
 }
 
+/// An image classifier: one ONNX Runtime session with its preprocessing and labels (calls are serialised).
 pub struct Classifier {
     session: Mutex<ort::session::Session>,
     path: PathBuf,
@@ -133,7 +149,10 @@ pub enum InputKind {
     /// N×C×H×W images.
     Images,
     /// N×T×C×H×W clips of T frames; `frames` when the model fixes T.
-    Clips { frames: Option<usize> },
+    Clips {
+        /// T when the model fixes it, `None` when the axis is free.
+        frames: Option<usize>,
+    },
 }
 
 fn dims(t: &ValueType) -> Option<Vec<i64>> {
@@ -141,6 +160,7 @@ fn dims(t: &ValueType) -> Option<Vec<i64>> {
 }
 
 impl Classifier {
+    /// Load the model and check its input and output, or an error naming the file and what is wrong.
     pub fn load(opts: &ModelOptions) -> Result<Self> {
         let path = &opts.path;
         if !path.is_file() {
@@ -261,6 +281,7 @@ impl Classifier {
         })
     }
 
+    /// The model file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -301,14 +322,17 @@ impl Classifier {
         self.options.overrides.iter().find(|o| o.name == name)
     }
 
+    /// How images are brought to the model input.
     pub fn preprocess(&self) -> &Preprocess {
         &self.preprocess
     }
 
+    /// The class labels, when the model has them.
     pub fn labels(&self) -> Option<&Labels> {
         self.labels.as_ref()
     }
 
+    /// The execution provider the session runs on.
     pub fn ep(&self) -> ExecutionProvider {
         self.ep
     }

@@ -8,23 +8,34 @@ use ndarray::Array2;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// One node of the ONNX graph, as far as borex reads it.
 #[derive(Debug, Clone, Default)]
 pub struct Node {
+    /// The operator (`Gemm`, `MatMul`, …).
     pub op_type: String,
+    /// Its input tensors' names.
     pub inputs: Vec<String>,
+    /// Its output tensors' names.
     pub outputs: Vec<String>,
+    /// Its integer attributes (`transB`, …).
     pub int_attrs: HashMap<String, i64>,
 }
 
+/// A float32 initializer (weight tensor).
 #[derive(Debug, Clone)]
 pub struct Initializer {
+    /// Its shape.
     pub dims: Vec<i64>,
+    /// Its values, row-major.
     pub data: Vec<f32>,
 }
 
+/// The parts of an ONNX graph borex reads (to find a classifier's linear head): nodes and float initializers.
 #[derive(Debug, Default)]
 pub struct Graph {
+    /// The nodes, in file order.
     pub nodes: Vec<Node>,
+    /// The float32 initializers by name.
     pub initializers: HashMap<String, Initializer>,
 }
 
@@ -159,6 +170,7 @@ fn parse_tensor(buf: &[u8]) -> Option<(String, Option<Initializer>)> {
 }
 
 impl Graph {
+    /// Read the graph of the ONNX file at `path` (no ONNX Runtime), or an error naming the file.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
         Self::parse(&bytes).ok_or_else(|| BorexError::model(path, "not an ONNX model (protobuf parse failed)"))

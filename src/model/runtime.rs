@@ -10,8 +10,10 @@ use std::sync::{Mutex, OnceLock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionProvider {
+    /// ONNX Runtime's CPU provider.
     #[default]
     Cpu,
+    /// NVIDIA CUDA (needs the onnxruntime-gpu library).
     Cuda,
 }
 
@@ -20,8 +22,11 @@ named_enum!(ExecutionProvider, "execution provider", { Cpu => "cpu", Cuda => "cu
 /// A weight replaced when the session is built (e.g. randomised for a sanity check).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitializerOverride {
+    /// The initializer's name in the graph.
     pub name: String,
+    /// Its shape.
     pub dims: Vec<i64>,
+    /// Its values, row-major (as many as the shape holds).
     pub data: Vec<f32>,
 }
 

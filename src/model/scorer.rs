@@ -9,8 +9,11 @@ use ndarray::{ArrayView3, Axis};
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+/// Scores batches of images with a model, `batch` per call, counting evaluations; masking runs on `kernels`.
 pub struct Scorer<'a> {
+    /// The model scored with.
     pub model: &'a Classifier,
+    /// The kernels that mask and blur images before scoring.
     pub kernels: &'a dyn ImageKernels,
     /// Images per model call.
     pub batch: usize,
@@ -26,6 +29,7 @@ pub struct Scorer<'a> {
 pub const CONSTANT_SCORE_TOLERANCE: f32 = 1e-6;
 
 impl<'a> Scorer<'a> {
+    /// A scorer of `model` with at most `batch` images per model call.
     pub fn new(model: &'a Classifier, kernels: &'a dyn ImageKernels, batch: usize) -> Self {
         Self {
             model,

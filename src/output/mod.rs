@@ -67,12 +67,14 @@ pub fn write_npy_nd<D: ndarray::Dimension>(path: &Path, map: &ndarray::Array<f32
     write_atomic(path, |w| map.write_npy(w).map_err(std::io::Error::other))
 }
 
+/// Write an RGB PNG atomically.
 pub fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
     write_atomic(path, |w| {
         img.write_with_encoder(image::codecs::png::PngEncoder::new(w)).map_err(std::io::Error::other)
     })
 }
 
+/// Write a value as pretty JSON atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
@@ -107,6 +109,32 @@ pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &
         }
         c.flush()
     })
+}
+
+/// An f64 field as JSON has it: a number, or `null` for the NaN that
+/// serde_json writes as `null` (a statistic over no values, a test of ties).
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// A CSV table borex wrote from `T` with `header`: its rows, or a one-line
+/// error naming the file (unreadable, other columns, a cell of the wrong type).
+pub fn read_csv_rows<T: serde::de::DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<T>> {
+    let bad = |e: csv::Error| BorexError::invalid(format!("{}: not a readable CSV table ({e})", path.display()));
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| match e.kind() {
+        csv::ErrorKind::Io(io) => BorexError::io(path, std::io::Error::new(io.kind(), io.to_string())),
+        _ => bad(e),
+    })?;
+    let found: Vec<String> = r.headers().map_err(bad)?.iter().map(str::to_string).collect();
+    if found != header {
+        return Err(BorexError::invalid(format!(
+            "{}: columns {} are not the expected {}",
+            path.display(),
+            found.join(","),
+            header.join(",")
+        )));
+    }
+    r.deserialize().collect::<std::result::Result<Vec<T>, _>>().map_err(bad)
 }
 
 /// A CSV table: a header and rows of already formatted cells.

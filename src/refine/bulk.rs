@@ -113,7 +113,9 @@ pub struct ManyImages<'a> {
     pub shard: Shard,
     /// Settings every image shares (`image` and `out_dir` are set per image).
     pub template: &'a RefineJob,
+    /// The folder the per-image folders go in.
     pub out_dir: &'a std::path::Path,
+    /// Images refined in lockstep (F).
     pub lockstep: usize,
 }
 
@@ -121,6 +123,7 @@ pub struct ManyImages<'a> {
 pub struct ManySummary {
     /// `summary.csv`'s rows.
     pub rows: Vec<SummaryRow>,
+    /// Images refined by this run.
     pub done: usize,
     /// Refined by an earlier run into the same folder and kept.
     pub earlier: usize,
@@ -300,6 +303,7 @@ fn remove_stale_staging(out: &std::path::Path) {
 /// What `refine merge` joined.
 #[derive(Debug)]
 pub struct Merged {
+    /// Images in the merged folder.
     pub images: usize,
     /// (image, error) of every image a shard recorded as failed.
     pub failed: Vec<(String, String)>,
@@ -457,7 +461,9 @@ fn summary_row(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "RawShard")]
 pub struct Shard {
+    /// This shard's index, 0-based.
     pub index: usize,
+    /// Shards in all.
     pub count: usize,
 }
 
@@ -483,6 +489,7 @@ impl TryFrom<RawShard> for Shard {
 }
 
 impl Shard {
+    /// The whole job: shard 0 of 1.
     pub const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// The units of this shard among `len`.

@@ -28,6 +28,7 @@ pub const TIME_UNIT: f64 = 8.0;
 /// Clip mode's knobs: every refine knob, plus the temporal half-widths.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClipConfig {
+    /// Every refine knob (its `sizes` are the spatial half-widths).
     pub refine: RefineConfig,
     /// Temporal half-widths τ in frames; `None`: [`ClipConfig::default_spans`].
     pub spans: Option<Vec<u32>>,
@@ -41,6 +42,7 @@ impl ClipConfig {
         s
     }
 
+    /// The temporal half-widths for a clip of `frames` frames.
     pub fn spans(&self, frames: u32) -> Vec<u32> {
         self.spans.clone().unwrap_or_else(|| Self::default_spans(frames))
     }
@@ -55,6 +57,7 @@ impl ClipConfig {
         Ok(CandidateGrid { time: Some(TimeAxis { frames, spans, unit }), ..self.refine.grid(height, width) })
     }
 
+    /// Every knob within its limit, or an error naming the flag.
     pub fn validate(&self) -> Result<()> {
         self.refine.validate()?;
         if !self.refine.readout.is_window() {
@@ -80,29 +83,41 @@ impl ClipConfig {
 /// One space-time query.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ClipObservation {
+    /// Row of the box centre, in model-input pixels.
     pub row: u32,
+    /// Column of the box centre.
     pub col: u32,
+    /// Spatial half-width.
     pub size: u32,
     /// Centre frame and temporal half-width.
     pub frame: u32,
+    /// Temporal half-width, in frames.
     pub span: u32,
     /// The GP training input (row, column, size, t·unit, τ·unit), jittered.
     pub stored: Vec<f64>,
+    /// P_c of the clip with the box kept.
     pub p_inside: f32,
+    /// P_c with the box removed.
     pub p_outside: f32,
+    /// The objective value.
     pub f: f32,
 }
 
+/// A clip's refine loop result: its T×H×W map and every query.
 pub struct ClipRefined {
     /// The refined T×H×W map (the last posterior's mean, window-averaged in space and time).
     pub map: Array3<f32>,
     /// The prior as the GP used it (scaled to mean |S0| = m).
     pub scaled_prior: Array3<f32>,
+    /// Every query, in order.
     pub observations: Vec<ClipObservation>,
     /// The last fit's length scales (row, column, size, t, τ) in GP units.
     pub length_scales: Vec<f64>,
+    /// Where the time went.
     pub timings: RefineTimings,
+    /// Iterations whose length-scale fit failed, with the optimiser's reason.
     pub fit_failures: Vec<(usize, String)>,
+    /// Posterior updates by path.
     pub posterior_updates: PosteriorUpdates,
 }
 

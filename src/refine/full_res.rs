@@ -38,9 +38,12 @@ pub struct FullRes {
     pub crop: CropRegion,
 }
 
+/// The part of the original image the model's centre crop covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CropRegion {
+    /// First and one-past-last row.
     pub rows: [usize; 2],
+    /// First and one-past-last column.
     pub cols: [usize; 2],
 }
 
@@ -52,6 +55,7 @@ impl CropRegion {
     }
 }
 
+/// The refined map at the original image's resolution: the last GP read at every original pixel (extrapolated outside the crop).
 pub fn refined_full_res(
     refined: &Refined,
     cfg: &RefineConfig,
@@ -90,6 +94,7 @@ pub enum Readout {
 }
 
 impl Readout {
+    /// Whether the map is read as window averages (the default) rather than at points.
     pub fn is_window(&self) -> bool {
         *self == Readout::Window
     }

@@ -25,9 +25,13 @@ use std::time::{Duration, Instant};
 /// One loop of a lockstep group.
 #[derive(Clone, Copy)]
 pub struct LoopSpec<'a> {
+    /// The model input, C×H×W.
     pub image: ArrayView3<'a, f32>,
+    /// The explained class.
     pub class: usize,
+    /// The prior map S0, H×W.
     pub prior: ArrayView2<'a, f32>,
+    /// The loop's settings.
     pub config: &'a RefineConfig,
 }
 

@@ -46,6 +46,7 @@ pub struct RefineConfig {
     /// Std of the jitter added to stored inputs (row, column, size), in
     /// 224-pixel units like the length scales (see [`RefineConfig::pixel_scale`]).
     pub jitter: [f64; 3],
+    /// Noise variance added to the GP kernel's diagonal (sklearn's `alpha`; 0.01).
     pub alpha: f64,
     /// Start of every length-scale fit (row, column, size), in 224-pixel units.
     pub init_length_scales: [f64; 3],
@@ -63,6 +64,7 @@ pub struct RefineConfig {
     /// every pixel. 1 (the reference) searches every pixel.
     #[serde(skip_serializing_if = "is_one", default = "one")]
     pub stride: usize,
+    /// Seed of the jitter and of any stochastic prior.
     pub seed: u64,
     /// What removed pixels become.
     #[serde(skip)]
@@ -113,6 +115,7 @@ pub const PRIOR_FIT_MIN_OBS: usize = 3;
 pub const MIN_PRIOR_SLOPE: f64 = 0.1;
 
 impl PriorMean {
+    /// Whether the prior mean is the scaled prior (not fitted).
     pub fn is_scaled(&self) -> bool {
         *self == PriorMean::Scaled
     }
@@ -190,6 +193,7 @@ impl RefineConfig {
         }
     }
 
+    /// The candidate grid for an input of `height`×`width`: `sizes`, or the reference's sizes for that input.
     pub fn grid(&self, height: u32, width: u32) -> CandidateGrid {
         match &self.sizes {
             Some(s) => CandidateGrid::new(height, width, s.clone()),
@@ -220,6 +224,7 @@ impl RefineConfig {
         }
     }
 
+    /// Every knob within its limit ([`crate::limits`]), or an error naming the flag.
     pub fn validate(&self) -> Result<()> {
         use crate::limits;
         limits::in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
@@ -318,19 +323,24 @@ pub struct SearchStep {
 pub struct SearchResult {
     /// The window-averaged map, when [`RefineLoop::wants_search_map`].
     pub map: Option<Vec<f32>>,
+    /// Posterior updates by path.
     pub updates: PosteriorUpdates,
 }
 
 /// One query of the black box.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Observation {
+    /// Row of the box centre, in model-input pixels.
     pub row: u32,
+    /// Column of the box centre.
     pub col: u32,
+    /// Box half-width (the box spans 2·size + 1 pixels, clipped to the image).
     pub size: u32,
     /// The GP training input: the grid point plus jitter (none for the first).
     pub stored: [f64; 3],
     /// P_c(box kept) and P_c(box removed).
     pub p_inside: f32,
+    /// P_c with the box removed.
     pub p_outside: f32,
     /// The objective: 2·(sigmoid(g·(p_in − p_out)) − 0.5), or p_in − p_out when g = 0.
     pub f: f32,
@@ -338,13 +348,18 @@ pub struct Observation {
     pub length_scales: [f64; 3],
 }
 
+/// Wall time of the refine loop's stages.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RefineTimings {
+    /// Model calls.
     pub model: Duration,
+    /// Length-scale fits.
     pub gp_fit: Duration,
+    /// Posterior, UCB search and the map.
     pub posterior: Duration,
 }
 
+/// The refine loop's result: the map, the GP and every query.
 pub struct Refined {
     /// The normalised posterior-mean map, H×W.
     pub map: Array2<f32>,
@@ -353,9 +368,11 @@ pub struct Refined {
     pub scaled_prior: Array2<f32>,
     /// [a, b] of the prior mean a·S0 + b at the end ([1, 0] unless fitted).
     pub prior_affine: [f64; 2],
+    /// Every query, in order.
     pub observations: Vec<Observation>,
     /// The last GP (the refined map's posterior).
     pub gp: Gp,
+    /// Where the time went.
     pub timings: RefineTimings,
     /// Iterations (0-based) whose L-BFGS-B length-scale fit failed and kept
     /// the starting length scales, with the optimiser's reason.

@@ -12,6 +12,7 @@ use crate::model::Scorer;
 use ndarray::{Array3, Array4, ArrayView3, Axis};
 use serde::Serialize;
 
+/// What a query's value f measures (what "the box matters" means).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Objective {
@@ -31,8 +32,10 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// Every objective's name, as `--objective` takes it.
     pub const NAMES: [&'static str; 4] = ["paper", "matched", "insertion", "deletion"];
 
+    /// The objective's name.
     pub fn name(self) -> &'static str {
         match self {
             Objective::Paper => "paper",
@@ -114,6 +117,7 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
+    /// The probe for `objective` on input `x`: its substrates, made once per image.
     pub fn new(
         scorer: &Scorer,
         image: ArrayView3<f32>,

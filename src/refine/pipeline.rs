@@ -5,7 +5,7 @@ use super::{refine, RefineConfig, Refined};
 use crate::compute::Backend;
 use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
-use crate::job::description::Settings;
+use crate::job::description::{setting, Settings};
 pub use crate::job::Source;
 use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, CausalScores, ClassSpec, Prepared};
 use crate::metrics::InsertionStart;
@@ -13,7 +13,6 @@ use crate::model::{Classifier, Scorer};
 use crate::output;
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -31,10 +30,12 @@ pub enum PriorSpec {
 }
 
 impl PriorSpec {
+    /// `--prior`: a method's name (with its seed), else a map file's path.
     pub fn parse(s: &str, seed: u64) -> Self {
         Method::parse(s, seed).map(PriorSpec::Method).unwrap_or_else(|| PriorSpec::File(PathBuf::from(s)))
     }
 
+    /// The prior's name for reports: the method, `file:PATH` or `array`.
     pub fn method(&self) -> String {
         match self {
             PriorSpec::Method(m) => m.name(),
@@ -47,10 +48,15 @@ impl PriorSpec {
 /// Everything a refine needs besides the model and the backend.
 #[derive(Debug, Clone)]
 pub struct RefineJob {
+    /// The image file (the name reports give an in-memory image).
     pub image: PathBuf,
+    /// The class to explain.
     pub class: ClassSpec,
+    /// Where the prior comes from.
     pub prior: PriorSpec,
+    /// The loop's settings.
     pub config: RefineConfig,
+    /// OUTDIR.
     pub out_dir: PathBuf,
     /// Also write the refined map at the original image resolution.
     pub full_res: bool,
@@ -58,22 +64,46 @@ pub struct RefineJob {
     pub insertion_starts: Vec<InsertionStart>,
     /// Compute insertion/deletion of both maps.
     pub metrics: bool,
+    /// Images per model call.
     pub batch: usize,
 }
 
 impl PriorSpec {
     /// The prior as a job setting: a method's name, or a map file's path and content hash.
-    pub fn setting(&self) -> Result<serde_json::Value> {
+    pub fn setting(&self) -> Result<PriorId> {
         Ok(match self {
-            PriorSpec::Method(m) => json!(m.name()),
-            PriorSpec::File(p) => json!({"file": p, "sha256": crate::job::description::sha256_file(p)?}),
+            PriorSpec::Method(m) => PriorId::Method(m.name()),
+            PriorSpec::File(p) => PriorId::File { file: p.clone(), sha256: crate::job::description::sha256_file(p)? },
             // An in-memory map (the library's Engine) has no file to hash: its shape and values name it.
             PriorSpec::Map(m) => {
                 let bytes: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();
-                json!({"array": [m.nrows(), m.ncols()], "sha256": crate::job::description::sha256_bytes(&bytes)})
+                PriorId::Array { array: [m.nrows(), m.ncols()], sha256: crate::job::description::sha256_bytes(&bytes) }
             }
         })
     }
+}
+
+/// The prior as `job.json`'s `--prior` setting records it: what makes two
+/// runs' priors the same (a method by name, a map by its content's hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PriorId {
+    /// One of borex's explainers, by name.
+    Method(String),
+    /// A map file.
+    File {
+        /// The file as given.
+        file: PathBuf,
+        /// SHA-256 of its content, lowercase hex.
+        sha256: String,
+    },
+    /// A map given in memory.
+    Array {
+        /// Its rows and columns.
+        array: [usize; 2],
+        /// SHA-256 of its values (f32, little-endian, row-major), lowercase hex.
+        sha256: String,
+    },
 }
 
 /// The flags of [`RefineConfig`]'s fields; the others are named by field.
@@ -86,13 +116,13 @@ impl RefineJob {
     /// batch size and the lockstep width change only the speed.
     pub fn settings(&self) -> Result<Settings> {
         let mut s = Settings::new();
-        s.insert("--class".into(), json!(self.class));
-        s.insert("--prior".into(), self.prior.setting()?);
-        if let serde_json::Value::Object(fields) = json!(self.config) {
+        s.insert("--class".into(), setting(&self.class));
+        s.insert("--prior".into(), setting(self.prior.setting()?));
+        if let serde_json::Value::Object(fields) = setting(&self.config) {
             for (k, v) in fields {
                 let key = match k.as_str() {
                     "refit" => {
-                        s.insert("--fixed-length-scales".into(), json!(v == json!(false)));
+                        s.insert("--fixed-length-scales".into(), setting(v == serde_json::Value::Bool(false)));
                         continue;
                     }
                     f if CONFIG_FLAGS.contains(&f) => format!("--{}", f.replace('_', "-")),
@@ -103,19 +133,19 @@ impl RefineJob {
         }
         // Fields the config leaves out of JSON at their defaults, named anyway so a message shows the value.
         for (k, v) in [
-            ("--refit-every", json!(1)),
-            ("--stride", json!(1)),
-            ("--readout", json!(super::full_res::Readout::Window)),
+            ("--refit-every", setting(1)),
+            ("--stride", setting(1)),
+            ("--readout", setting(super::full_res::Readout::Window)),
         ] {
             s.entry(k.to_string()).or_insert(v);
         }
-        s.entry("--prior-mean".to_string()).or_insert(json!(super::PriorMean::Scaled));
-        s.insert("--baseline".into(), json!(self.config.baseline));
-        s.insert("--no-metrics".into(), json!(!self.metrics));
+        s.entry("--prior-mean".to_string()).or_insert(setting(super::PriorMean::Scaled));
+        s.insert("--baseline".into(), setting(self.config.baseline));
+        s.insert("--no-metrics".into(), setting(!self.metrics));
         if self.metrics {
-            s.insert("--insertion-start".into(), json!(self.insertion_starts));
+            s.insert("--insertion-start".into(), setting(&self.insertion_starts));
         }
-        s.insert("--full-res".into(), json!(self.full_res));
+        s.insert("--full-res".into(), setting(self.full_res));
         Ok(s)
     }
 }
@@ -133,7 +163,7 @@ pub struct RefineOutcome {
     /// The refined map at the original resolution (`refined_full.npy`), with `full_res`.
     pub full_res: Option<Array2<f32>>,
     /// The insertion/deletion curves behind the AUCs (`curves.json`, for `borex report`), with `metrics`.
-    pub curves: Option<serde_json::Value>,
+    pub curves: Option<RefineCurves>,
     /// The model-input crop as RGB (the overlay's background).
     pub rgb: image::RgbImage,
     /// What the user should know (also in the report).
@@ -161,6 +191,15 @@ impl RefineOutcome {
         }
         output::write_report(&outputs.file("report.json"), &self.report)
     }
+}
+
+/// `curves.json` of `borex refine`: the insertion/deletion curves of both maps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefineCurves {
+    /// The prior's curves.
+    pub prior: crate::job::Curves,
+    /// The refined map's curves.
+    pub refined: crate::job::Curves,
 }
 
 /// `report.json` of `borex refine`. Field names are the file's keys.
@@ -372,10 +411,13 @@ pub struct RefineUnit<'a> {
     /// This unit's own model calls (class choice, prior, metrics); the loop's
     /// are counted from its observations.
     scorer: Scorer<'a>,
+    /// The image, its class and probabilities.
     pub prepared: Prepared,
     /// The prior at model-input resolution, before scaling.
     pub prior: Array2<f32>,
+    /// What the user should know so far.
     pub notes: Vec<String>,
+    /// The kernels this unit's GP stages run on.
     pub gp_kernels: std::sync::Arc<dyn crate::compute::GpKernels>,
     gp_device: &'static str,
     prior_ms: f64,
@@ -383,6 +425,7 @@ pub struct RefineUnit<'a> {
 }
 
 impl<'a> RefineUnit<'a> {
+    /// Prepare one refine: load and score the image, choose the class, make the prior.
     pub fn prepare(
         job: &'a RefineJob,
         source: Source,
@@ -455,7 +498,7 @@ impl<'a> RefineUnit<'a> {
     /// Insertion/deletion of the prior and the refined map (empty without
     /// `metrics`), their curves (`{"prior": {...}, "refined": {...}}`, `None`
     /// without `metrics`) and the milliseconds they took.
-    pub fn metrics(&self, refined: &Refined) -> Result<(CausalScores, CausalScores, Option<serde_json::Value>, f64)> {
+    pub fn metrics(&self, refined: &Refined) -> Result<(CausalScores, CausalScores, Option<RefineCurves>, f64)> {
         let tm = Instant::now();
         if !self.job.metrics {
             return Ok((CausalScores::default(), CausalScores::default(), None, ms(tm.elapsed())));
@@ -471,7 +514,7 @@ impl<'a> RefineUnit<'a> {
             )
         };
         let ((p, pc), (r, rc)) = (metrics(self.prior.view())?, metrics(refined.map.view())?);
-        Ok((p, r, Some(json!({"prior": pc, "refined": rc})), ms(tm.elapsed())))
+        Ok((p, r, Some(RefineCurves { prior: pc, refined: rc }), ms(tm.elapsed())))
     }
 
     /// Insertion/deletion of one map of this unit's input (`None` without `metrics`).

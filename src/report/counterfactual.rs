@@ -47,7 +47,7 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
     let r: CounterfactualReport = read_json(&dir.join("report.json"))?;
     let (h, w) = (r.space.height, r.space.width);
     // Stored from an f32: shown rounded (0.01, not 0.009999999776…).
-    let threshold = r.settings.get("change_threshold").and_then(|v| v.as_f64()).unwrap_or(0.01) as f32;
+    let threshold = r.settings_view().change_threshold as f32;
     let shown = num(Some(threshold as f64));
     // The original: the first panel of overlay.png (enlarged by an integer factor k there).
     let original = problems.keep(read_png(&dir.join("overlay.png"))).and_then(|o| {

@@ -7,7 +7,9 @@ use super::svg::{self, Series};
 use super::views::{read_json, read_map, read_png, Csv};
 use super::Problems;
 use crate::error::Result;
-use serde_json::Value;
+use crate::eval::mosaic::MosaicSummary;
+use crate::eval::summary::{BaselineSummary, MeanStd, PairedTest, ResultRow, Summary, RESULTS_HEADER};
+use crate::eval::Record;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -19,112 +21,88 @@ const METRIC_NAMES: [(&str, &str); 5] = [
     ("ins_del_zero", "insertion(zero) − deletion ↑"),
 ];
 
-fn f(v: &Value) -> Option<f64> {
-    v.as_f64()
-}
-
-fn mean_std(v: &Value) -> String {
-    match (v.get("mean").and_then(f), v.get("std").and_then(f), v.get("n").and_then(|n| n.as_u64())) {
-        (Some(m), Some(s), Some(n)) => format!("{} ± {} (n = {n})", num(Some(m)), num(Some(s))),
-        (Some(m), None, Some(n)) => format!("{} (n = {n})", num(Some(m))),
-        _ => "–".into(),
+fn mean_std(v: Option<&Option<MeanStd>>) -> String {
+    match v.and_then(Option::as_ref) {
+        Some(MeanStd { mean, std: Some(s), n }) => format!("{} ± {} (n = {n})", num(Some(*mean)), num(Some(*s))),
+        Some(MeanStd { mean, std: None, n }) => format!("{} (n = {n})", num(Some(*mean))),
+        None => "–".into(),
     }
 }
 
-fn tests_rows(rows: &mut Vec<Vec<Cell>>, who: &str, against: &str, tests: &Value) {
-    for t in tests.as_array().into_iter().flatten() {
-        let w = t.get("wilcoxon").cloned().unwrap_or(Value::Null);
+fn tests_rows(rows: &mut Vec<Vec<Cell>>, who: &str, against: &str, tests: &[PairedTest]) {
+    for t in tests {
+        let w = t.wilcoxon.as_ref();
         rows.push(vec![
             Cell::text(who),
             Cell::text(against),
-            Cell::text(t.get("metric").and_then(|m| m.as_str()).unwrap_or("?")),
-            Cell::num(t.get("mean_gain").and_then(f)),
-            Cell::html(
-                format!(
-                    "{} / {}",
-                    t.get("wins").and_then(|v| v.as_u64()).unwrap_or(0),
-                    t.get("n").and_then(|v| v.as_u64()).unwrap_or(0)
-                ),
-                &t.get("wins").and_then(|v| v.as_u64()).unwrap_or(0).to_string(),
-            ),
-            Cell::num(w.get("w").and_then(f)),
-            Cell::num(w.get("p").and_then(f)),
-            Cell::num(w.get("rank_biserial").and_then(f)),
+            Cell::text(&t.metric),
+            Cell::num(Some(t.mean_gain)),
+            Cell::html(format!("{} / {}", t.wins, t.n), &t.wins.to_string()),
+            Cell::num(w.map(|w| w.w)),
+            Cell::num(w.map(|w| w.p)),
+            Cell::num(w.map(|w| w.rank_biserial)),
         ]);
     }
 }
 
 /// `borex eval`: `summary.json`, `results.csv`, `plots/`, `runs/`.
 pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
-    let summary: Value = read_json(&dir.join("summary.json"))?;
-    let results = Csv::read(&dir.join("results.csv"))?;
+    let summary: Summary = read_json(&dir.join("summary.json"))?;
+    let results: Vec<ResultRow> = crate::output::read_csv_rows(&dir.join("results.csv"), &RESULTS_HEADER)?;
     let mut s = String::new();
-    let mut info = vec![];
-    for k in ["command", "model", "machine", "images", "seeds"] {
-        if let Some(v) = summary.get(k) {
-            info.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
-        }
-    }
+    let seeds: Vec<String> = summary.seeds.iter().map(u64::to_string).collect();
+    let info = vec![
+        ("command".to_string(), summary.command.clone()),
+        ("model".to_string(), summary.model.clone()),
+        ("machine".to_string(), summary.machine.clone()),
+        ("images".to_string(), summary.images.to_string()),
+        ("seeds".to_string(), format!("[{}]", seeds.join(","))),
+    ];
     s.push_str(&html::kv_table("Run", &info));
 
     // Summary tables: mean ± std per method and map.
     s.push_str("<h2 id=\"summary\">Summary</h2>");
     let mut test_rows = vec![];
-    for m in summary.get("methods").and_then(|m| m.as_array()).into_iter().flatten() {
-        let method = m.get("method").and_then(|v| v.as_str()).unwrap_or("?");
-        let variants: Vec<&Value> = m.get("variants").and_then(|v| v.as_array()).into_iter().flatten().collect();
+    for m in &summary.methods {
+        let method = m.method.as_str();
         // RISE continued from the prior (`eval --baselines`), where the run has them.
-        let baselines: Vec<&Value> = m.get("baselines").and_then(|v| v.as_array()).into_iter().flatten().collect();
-        let baseline_name = |b: &Value| {
-            format!("{} ({} masks)", b["baseline"].as_str().unwrap_or("baseline"), b["masks"].as_u64().unwrap_or(0))
-        };
+        let baseline_name = |b: &BaselineSummary| format!("{} ({} masks)", b.baseline, b.masks);
         let _ = write!(
             s,
             r#"<div class="scroll"><table><caption>{}: mean ± std per metric</caption><thead><tr><th scope="col">metric</th><th scope="col">prior</th>"#,
             esc(method)
         );
-        for v in &variants {
-            let _ = write!(
-                s,
-                r#"<th scope="col">refined: {}</th>"#,
-                esc(v.get("variant").and_then(|v| v.as_str()).unwrap_or("?"))
-            );
+        for v in &m.variants {
+            let _ = write!(s, r#"<th scope="col">refined: {}</th>"#, esc(&v.variant));
         }
-        for b in &baselines {
+        for b in &m.baselines {
             let _ = write!(s, r#"<th scope="col">{}</th>"#, esc(&baseline_name(b)));
         }
         s.push_str("</tr></thead><tbody>");
         for (key, name) in METRIC_NAMES {
-            let _ = write!(s, r#"<tr><th scope="row">{}</th><td>{}</td>"#, esc(name), esc(&mean_std(&m["prior"][key])));
-            for v in &variants {
-                let _ = write!(s, "<td>{}</td>", esc(&mean_std(&v["refined"][key])));
+            let _ = write!(s, r#"<tr><th scope="row">{}</th><td>{}</td>"#, esc(name), esc(&mean_std(m.prior.get(key))));
+            for v in &m.variants {
+                let _ = write!(s, "<td>{}</td>", esc(&mean_std(v.refined.get(key))));
             }
-            for b in &baselines {
-                let _ = write!(s, "<td>{}</td>", esc(&mean_std(&b["map"][key])));
+            for b in &m.baselines {
+                let _ = write!(s, "<td>{}</td>", esc(&mean_std(b.map.get(key))));
             }
             s.push_str("</tr>");
         }
         s.push_str("</tbody></table></div>");
-        for v in &variants {
-            tests_rows(
-                &mut test_rows,
-                method,
-                &format!("refined {} vs prior", v.get("variant").and_then(|v| v.as_str()).unwrap_or("?")),
-                &v["tests"],
-            );
+        for v in &m.variants {
+            tests_rows(&mut test_rows, method, &format!("refined {} vs prior", v.variant), &v.tests);
         }
-        for b in &baselines {
+        for b in &m.baselines {
             let name = baseline_name(b);
-            tests_rows(&mut test_rows, method, &format!("{name} vs prior"), &b["vs_prior"]);
-            for rv in b["refined_vs"].as_array().into_iter().flatten() {
-                let v = rv["variant"].as_str().unwrap_or("?");
-                tests_rows(&mut test_rows, method, &format!("refined {v} vs {name}"), &rv["tests"]);
+            tests_rows(&mut test_rows, method, &format!("{name} vs prior"), &b.vs_prior);
+            for rv in &b.refined_vs {
+                tests_rows(&mut test_rows, method, &format!("refined {} vs {name}", rv.variant), &rv.tests);
             }
         }
     }
-    for c in summary.get("versus_first").and_then(|m| m.as_array()).into_iter().flatten() {
-        let (m, r) = (c["method"].as_str().unwrap_or("?"), c["reference"].as_str().unwrap_or("?"));
-        tests_rows(&mut test_rows, m, &format!("vs {r}"), &c["tests"]);
+    for c in &summary.versus_first {
+        tests_rows(&mut test_rows, &c.method, &format!("vs {}", c.reference), &c.tests);
     }
     s.push_str("<h2 id=\"tests\">Paired tests</h2><p>Two-sided Wilcoxon signed-rank test over (image, seed) pairs; gain: better than the reference when &gt; 0.</p>");
     if test_rows.is_empty() {
@@ -137,10 +115,10 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
             &test_rows,
         ));
     }
-    if let Some(fails) = summary.get("failures").and_then(|v| v.as_array()).filter(|a| !a.is_empty()) {
+    if !summary.failures.is_empty() {
         s.push_str("<h3>Failures</h3><ul>");
-        for x in fails {
-            let _ = write!(s, "<li>{}: {}</li>", esc(&x["image"].to_string()), esc(x["error"].as_str().unwrap_or("?")));
+        for x in &summary.failures {
+            let _ = write!(s, "<li>{}: {}</li>", esc(&format!("{:?}", x.image.display().to_string())), esc(&x.error));
         }
         s.push_str("</ul>");
     }
@@ -174,15 +152,14 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
 
     // Per-image rows, each linking to its maps.
     let keys: Vec<String> = {
-        let mut k: Vec<String> = results.rows.iter().map(|r| results.get(r, "key").to_string()).collect();
-        k.dedup();
+        let mut k: Vec<String> = results.iter().map(|r| r.key.clone()).collect();
         k.sort();
         k.dedup();
         k
     };
     let mut rows = vec![];
-    for r in &results.rows {
-        let key = results.get(r, "key");
+    for r in &results {
+        let key = r.key.as_str();
         let pos = keys.iter().position(|k| k == key).unwrap_or(0);
         let link = if pos < super::runs::MAX_SECTIONS {
             format!(r##"<a href="#img-{}">{}</a>"##, esc(key), esc(key))
@@ -191,17 +168,14 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
         };
         let mut cells = vec![
             Cell::html(link, key),
-            Cell::text(results.get(r, "method")),
-            Cell::num(results.num(r, "seed")),
-            Cell::text(results.get(r, "map")),
-            Cell::html(
-                esc(&format!("{} ({})", results.get(r, "label"), results.get(r, "class"))),
-                results.get(r, "class"),
-            ),
-            Cell::num(results.num(r, "probability")),
+            Cell::text(&r.method),
+            Cell::num(Some(r.seed as f64)),
+            Cell::text(&r.map),
+            Cell::html(esc(&format!("{} ({})", r.label, r.class)), &r.class.to_string()),
+            Cell::num(Some(r.probability)),
         ];
-        for (m, _) in METRIC_NAMES {
-            cells.push(Cell::num(results.num(r, m)));
+        for v in [r.insertion_blur, r.insertion_zero, r.deletion, r.ins_del_blur, r.ins_del_zero] {
+            cells.push(Cell::num(Some(v)));
         }
         rows.push(cells);
     }
@@ -258,32 +232,32 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
         s.push_str(&html::missing("no maps under runs/ for this image"));
     }
     for g in groups {
-        let mut recs: Vec<(String, Value, Option<ndarray::Array2<f32>>)> = vec![];
+        let mut recs: Vec<(String, Record, Option<ndarray::Array2<f32>>)> = vec![];
         let mut files: Vec<PathBuf> = std::fs::read_dir(&g)
             .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect())
             .unwrap_or_default();
         // The prior first, then the refinements by name.
         files.sort_by_key(|p| (p.file_stem().is_none_or(|s| s != "prior"), p.clone()));
         for jf in files {
-            let Some(rec) = problems.keep(read_json::<Value>(&jf)) else { continue };
+            let Some(rec) = problems.keep(read_json::<Record>(&jf)) else { continue };
             let map = problems.keep(read_map(&jf.with_extension("npy")));
-            let label = match rec.get("variant").and_then(|v| v.as_str()) {
+            let label = match &rec.variant {
                 Some(v) => format!("refined: {v}"),
                 None => "prior".into(),
             };
             recs.push((label, rec, map));
         }
         let Some((_, first, _)) = recs.first() else { continue };
-        let (method, seed) = (first["method"].as_str().unwrap_or("?").to_string(), first["seed"].to_string());
+        let (method, seed) = (first.method.clone(), first.seed.to_string());
         let views: Vec<_> = recs.iter().filter_map(|r| r.2.as_ref().map(|m| m.view())).collect();
         let scale = Scale::of(&views);
         let _ = write!(s, r#"<h4>{} · seed {}</h4><div class="row">"#, esc(&method), esc(&seed));
         for (label, rec, map) in &recs {
-            let sc = &rec["scores"];
+            let sc = &rec.scores;
             let cap = format!(
                 "{label}: insertion (blur) {}, deletion {}",
-                num(sc.get("insertion_blur").and_then(f)),
-                num(sc.get("deletion").and_then(f))
+                num(Some(sc.insertion_blur)),
+                num(Some(sc.deletion))
             );
             match map {
                 Some(m) => {
@@ -304,14 +278,11 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
         let curves: Vec<(String, Vec<f32>)> = recs
             .iter()
             .flat_map(|(label, rec, _)| {
-                ["insertion_blur", "deletion"].into_iter().filter_map(move |k| {
-                    let v: Vec<f32> = rec["scores"]["curves"][k]
-                        .as_array()?
-                        .iter()
-                        .filter_map(|x| x.as_f64().map(|x| x as f32))
-                        .collect();
-                    (!v.is_empty()).then(|| (format!("{label} {k} (AUC {})", num(Some(super::auc(&v))),), v))
-                })
+                let c = &rec.scores.curves;
+                [("insertion_blur", &c.insertion_blur), ("deletion", &c.deletion)]
+                    .into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(move |(k, v)| (format!("{label} {k} (AUC {})", num(Some(super::auc(v)))), v.clone()))
             })
             .collect();
         if !curves.is_empty() {
@@ -332,28 +303,26 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
 
 /// `borex eval mosaic`: `summary.json`, `mosaics.csv`, `mosaics/`.
 pub fn mosaic(dir: &Path, problems: &mut Problems) -> Result<String> {
-    let summary: Value = read_json(&dir.join("summary.json"))?;
+    let summary: MosaicSummary = read_json(&dir.join("summary.json"))?;
     let csv = Csv::read(&dir.join("mosaics.csv"))?;
-    let methods: Vec<String> =
-        summary.get("methods").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
+    let methods = &summary.methods;
     let mut s = String::new();
-    let mut info = vec![];
-    for k in ["command", "folder", "seed"] {
-        if let Some(v) = summary.get(k) {
-            info.push((k.to_string(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
-        }
-    }
+    let info = vec![
+        ("command".to_string(), summary.command.clone()),
+        ("folder".to_string(), summary.folder.display().to_string()),
+        ("seed".to_string(), summary.seed.to_string()),
+    ];
     s.push_str(&html::kv_table("Run", &info));
 
     // Reliability: mean per method, Krippendorff's α, Spearman between methods.
     s.push_str("<h2 id=\"reliability\">Reliability</h2>");
     let mut rows = vec![];
-    for r in summary.get("reliability").and_then(|v| v.as_array()).into_iter().flatten() {
-        let mut cells = vec![Cell::text(r["metric"].as_str().unwrap_or("?"))];
-        for m in &methods {
-            cells.push(Cell::num(r["mean"][m].as_f64()));
+    for r in &summary.reliability {
+        let mut cells = vec![Cell::text(&r.metric)];
+        for m in methods {
+            cells.push(Cell::num(r.mean.get(m).copied().flatten()));
         }
-        cells.push(Cell::num(r["alpha"].as_f64()));
+        cells.push(Cell::num(r.alpha));
         rows.push(cells);
     }
     let mut headers: Vec<String> = vec!["metric".into()];

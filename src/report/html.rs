@@ -8,7 +8,7 @@ use ndarray::ArrayView2;
 use std::fmt::Write;
 
 /// HTML-escape text for element content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -24,7 +24,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// An image as a `data:image/png;base64,…` URI.
-pub fn png_uri(img: &RgbImage) -> String {
+pub(crate) fn png_uri(img: &RgbImage) -> String {
     let mut buf = Vec::new();
     // Encoding into memory cannot fail for an RGB8 buffer of the stated size.
     let _ = img.write_with_encoder(image::codecs::png::PngEncoder::new_with_quality(
@@ -35,13 +35,13 @@ pub fn png_uri(img: &RgbImage) -> String {
     data_uri("image/png", &buf)
 }
 
-pub fn data_uri(mime: &str, bytes: &[u8]) -> String {
+pub(crate) fn data_uri(mime: &str, bytes: &[u8]) -> String {
     format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// The value range one colour scale covers (several maps share one).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scale {
+pub(crate) struct Scale {
     pub lo: f32,
     pub hi: f32,
     /// Signed: symmetric about 0 through the diverging map.
@@ -50,7 +50,7 @@ pub struct Scale {
 
 impl Scale {
     /// The finite range of all `maps` (a flat or empty range becomes [v, v + 1]).
-    pub fn of(maps: &[ArrayView2<f32>]) -> Self {
+    pub(crate) fn of(maps: &[ArrayView2<f32>]) -> Self {
         let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
         for m in maps {
             for &v in m.iter().filter(|v| v.is_finite()) {
@@ -68,25 +68,25 @@ impl Scale {
     }
 
     /// Symmetric about 0: [−max|v|, max|v|].
-    pub fn signed_of(map: ArrayView2<f32>) -> Self {
+    pub(crate) fn signed_of(map: ArrayView2<f32>) -> Self {
         let m = map.iter().filter(|v| v.is_finite()).fold(0.0f32, |a, v| a.max(v.abs()));
         let m = if m > 0.0 { m } else { 1.0 };
         Self { lo: -m, hi: m, signed: true }
     }
 
     /// Position of `v` on the scale, in [0, 1].
-    pub fn t(&self, v: f32) -> f64 {
+    pub(crate) fn t(&self, v: f32) -> f64 {
         if !v.is_finite() {
             return 0.0;
         }
         (((v - self.lo) / (self.hi - self.lo)) as f64).clamp(0.0, 1.0)
     }
 
-    pub fn color(&self, v: f32) -> Rgb<u8> {
+    pub(crate) fn color(&self, v: f32) -> Rgb<u8> {
         color_at(self.signed, self.t(v))
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         if self.signed {
             "RdBu (ColorBrewer, colour-blind safe): blue −, white 0, red +"
         } else {
@@ -96,19 +96,19 @@ impl Scale {
 }
 
 /// The colour at `t` ∈ [0, 1]: cividis, or RdBu reversed (blue at 0, red at 1) for signed maps.
-pub fn color_at(signed: bool, t: f64) -> Rgb<u8> {
+pub(crate) fn color_at(signed: bool, t: f64) -> Rgb<u8> {
     let c = if signed { colorous::RED_BLUE.eval_continuous(1.0 - t) } else { colorous::CIVIDIS.eval_continuous(t) };
     Rgb([c.r, c.g, c.b])
 }
 
 /// A map through `scale`, one pixel per value.
-pub fn colorize(map: ArrayView2<f32>, scale: &Scale) -> RgbImage {
+pub(crate) fn colorize(map: ArrayView2<f32>, scale: &Scale) -> RgbImage {
     let (h, w) = map.dim();
     RgbImage::from_fn(w as u32, h as u32, |x, y| scale.color(map[[y as usize, x as usize]]))
 }
 
 /// Shrink an image by an integer factor so that its longer side is at most `max` (box average).
-pub fn shrink(img: &RgbImage, max: u32) -> RgbImage {
+pub(crate) fn shrink(img: &RgbImage, max: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let k = w.max(h).div_ceil(max.max(1)).max(1);
     if k == 1 {
@@ -118,7 +118,7 @@ pub fn shrink(img: &RgbImage, max: u32) -> RgbImage {
 }
 
 /// `image` blended 50 % with the coloured map (the map resized to the image).
-pub fn blend(img: &RgbImage, map: ArrayView2<f32>, scale: &Scale) -> RgbImage {
+pub(crate) fn blend(img: &RgbImage, map: ArrayView2<f32>, scale: &Scale) -> RgbImage {
     let (w, h) = img.dimensions();
     let m = crate::output::resize_map(map, h as usize, w as usize);
     RgbImage::from_fn(w, h, |x, y| {
@@ -144,12 +144,12 @@ pub fn num(v: Option<f64>) -> String {
 }
 
 /// `<img>` with its alt text (every image has one).
-pub fn img(uri: &str, alt: &str, attrs: &str) -> String {
+pub(crate) fn img(uri: &str, alt: &str, attrs: &str) -> String {
     format!(r#"<img src="{uri}" alt="{}" {attrs}>"#, esc(alt))
 }
 
 /// An inline SVG colour bar for `scale` with its end and middle values.
-pub fn legend(scale: &Scale, label: &str) -> String {
+pub(crate) fn legend(scale: &Scale, label: &str) -> String {
     let id = format!("g{:x}", (scale.lo.to_bits() as u64) << 32 | scale.hi.to_bits() as u64);
     let mut stops = String::new();
     for i in 0..=10 {
@@ -174,25 +174,25 @@ pub fn legend(scale: &Scale, label: &str) -> String {
 }
 
 /// One cell of a sortable table: its HTML and the value it sorts by.
-pub struct Cell {
+pub(crate) struct Cell {
     pub html: String,
     pub sort: Option<String>,
 }
 
 impl Cell {
-    pub fn text(s: &str) -> Self {
+    pub(crate) fn text(s: &str) -> Self {
         Self { html: esc(s), sort: None }
     }
-    pub fn num(v: Option<f64>) -> Self {
+    pub(crate) fn num(v: Option<f64>) -> Self {
         Self { html: num(v), sort: Some(v.filter(|v| v.is_finite()).map_or("".into(), |v| v.to_string())) }
     }
-    pub fn html(html: String, sort: &str) -> Self {
+    pub(crate) fn html(html: String, sort: &str) -> Self {
         Self { html, sort: Some(sort.to_string()) }
     }
 }
 
 /// A table whose column headers are buttons that sort it (numbers by value, text alphabetically).
-pub fn sortable_table(id: &str, caption: &str, headers: &[&str], rows: &[Vec<Cell>]) -> String {
+pub(crate) fn sortable_table(id: &str, caption: &str, headers: &[&str], rows: &[Vec<Cell>]) -> String {
     let mut s = format!(
         r#"<div class="scroll"><table class="sortable" id="{id}"><caption>{}</caption><thead><tr>"#,
         esc(caption)
@@ -224,7 +224,7 @@ pub fn sortable_table(id: &str, caption: &str, headers: &[&str], rows: &[Vec<Cel
 }
 
 /// A plain key/value table.
-pub fn kv_table(caption: &str, rows: &[(String, String)]) -> String {
+pub(crate) fn kv_table(caption: &str, rows: &[(String, String)]) -> String {
     let mut s = format!(r#"<div class="scroll"><table class="kv"><caption>{}</caption><tbody>"#, esc(caption));
     for (k, v) in rows {
         let _ = write!(s, r#"<tr><th scope="row">{}</th><td>{}</td></tr>"#, esc(k), esc(v));
@@ -235,7 +235,7 @@ pub fn kv_table(caption: &str, rows: &[(String, String)]) -> String {
 
 /// Every leaf of a JSON value as (dotted key, value) rows; arrays of
 /// numbers stay on one row, long arrays of objects are summarised.
-pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+pub(crate) fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
     use serde_json::Value;
     let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
     match v {
@@ -259,7 +259,7 @@ pub fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Strin
 }
 
 /// A finished page: head with inline style and script, then `body`.
-pub fn page(title: &str, kind: &str, problems: &[String], body: &str) -> String {
+pub(crate) fn page(title: &str, kind: &str, problems: &[String], body: &str) -> String {
     let mut s = String::with_capacity(body.len() + 8192);
     s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
@@ -284,7 +284,7 @@ pub fn page(title: &str, kind: &str, problems: &[String], body: &str) -> String 
 }
 
 /// A box, shown where a file should have been.
-pub fn missing(what: &str) -> String {
+pub(crate) fn missing(what: &str) -> String {
     format!(r#"<p class="missing" role="note">{}</p>"#, esc(what))
 }
 

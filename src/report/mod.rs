@@ -33,12 +33,16 @@ pub enum Kind {
     Video,
     /// `borex video --mode clip`.
     VideoClip,
+    /// `borex eval`.
     Eval,
+    /// `borex eval mosaic`.
     EvalMosaic,
+    /// `borex counterfactual`.
     Counterfactual,
 }
 
 impl Kind {
+    /// The kind's name, for messages (`refine`, `video (frames)`, …).
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Refine => "refine",
@@ -61,9 +65,8 @@ pub fn detect(dir: &Path) -> Result<Kind> {
     if has("job.json") {
         // The job description (`kind`: refine, video-frame, video-clip, eval), or an older video layout (`mode`).
         let path = dir.join("job.json");
-        let v: serde_json::Value = views::read_json(&path)?;
-        let kind = v.get("kind").or(v.get("mode")).and_then(|m| m.as_str());
-        return match kind {
+        let v: views::JobProbe = views::read_json(&path)?;
+        return match v.kind.as_deref().or(v.mode.as_deref()) {
             Some("video-clip") | Some("clip") => Ok(Kind::VideoClip),
             Some("video-frame") | Some("frame") => Ok(Kind::Video),
             Some("eval") if has("mosaics.csv") => Ok(Kind::EvalMosaic),
@@ -86,14 +89,14 @@ pub fn detect(dir: &Path) -> Result<Kind> {
         return Ok(Kind::RefineMany);
     }
     if has("report.json") {
-        let v: serde_json::Value = views::read_json(&dir.join("report.json"))?;
-        if v.get("targets").is_some() && v.get("start_class").is_some() {
+        let v: views::ReportProbe = views::read_json(&dir.join("report.json"))?;
+        if v.targets.is_some() && v.start_class.is_some() {
             return Ok(Kind::Counterfactual);
         }
-        if v.get("observations").is_some() {
+        if v.observations.is_some() {
             return Ok(Kind::Refine);
         }
-        if v.get("method").is_some() {
+        if v.method.is_some() {
             return Err(BorexError::invalid(format!(
                 "{}: an `explain` output; borex report reads refine, video, eval, eval mosaic and counterfactual outputs",
                 dir.join("report.json").display()
@@ -126,6 +129,7 @@ impl Problems {
         }
     }
 
+    /// Note one more problem.
     pub fn push(&mut self, s: String) {
         self.0.push(s);
     }

@@ -5,9 +5,10 @@
 
 use super::html::{self, esc, img, legend, num, png_uri, Cell, Scale};
 use super::svg::{self, Series};
-use super::views::{read_json, read_map, read_png, CurvesFile, RefineReport};
+use super::views::{read_json, read_map, read_png, RefineReport};
 use super::Problems;
 use crate::error::Result;
+use crate::refine::pipeline::RefineCurves;
 use ndarray::Array2;
 use std::fmt::Write;
 use std::path::Path;
@@ -21,7 +22,7 @@ pub struct Loaded {
     pub image: Option<image::RgbImage>,
     pub prior: Option<Array2<f32>>,
     pub refined: Option<Array2<f32>>,
-    pub curves: Option<CurvesFile>,
+    pub curves: Option<RefineCurves>,
 }
 
 /// Read a refine folder; `report.json` must be there, the rest is marked missing in `problems`.
@@ -47,7 +48,7 @@ pub fn load(dir: &Path, problems: &mut Problems) -> Result<Loaded> {
     }
     let curves_path = dir.join("curves.json");
     let curves = if curves_path.exists() {
-        problems.keep(read_json::<CurvesFile>(&curves_path))
+        problems.keep(read_json::<RefineCurves>(&curves_path))
     } else {
         problems.push(format!(
             "{}: absent (written by refine since borex report; the curves are left out, the AUCs are shown)",
@@ -207,8 +208,7 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
     s.push_str(&html::kv_table("AUC (gain: refined better than prior when > 0)", &t));
     if let Some(c) = &l.curves {
         let mut series = vec![];
-        for map in ["prior", "refined"] {
-            let Some(m) = c.get(map) else { continue };
+        for (map, m) in [("prior", &c.prior), ("refined", &c.refined)] {
             for (metric, values) in m {
                 let auc = super::auc(values);
                 series.push(Series { name: format!("{map} {metric} (AUC {})", num(Some(auc))), values });
@@ -283,33 +283,55 @@ fn panel(s: &mut String, uri: &str, caption: &str, alt: &str, class: &str) {
     );
 }
 
+/// The step-through's data for the page's script: `{"steps": [...]}`.
+#[derive(serde::Serialize)]
+struct StepsData<'a> {
+    steps: &'a [StepData],
+}
+
+/// One step of the step-through: the posterior map's PNG, its alt text and
+/// label, and the query's box (x, y, width, height in model-input pixels).
+#[derive(serde::Serialize)]
+struct StepData {
+    src: String,
+    alt: String,
+    label: String,
+    r#box: [u32; 4],
+}
+
 fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, scale: &Scale) {
     let r = &l.report;
     let n = r.observations.len();
     let Some((h, w)) = r.input_size() else { return };
-    let steps: Vec<serde_json::Value> = st
+    let steps: Vec<StepData> = st
         .maps
         .iter()
         .map(|(k, m)| {
             let o = &r.observations[k - 1];
             let (x, y, bw, bh) = box_rect(o.row, o.col, o.size, h, w);
-            serde_json::json!({
-                "src": png_uri(&html::colorize(step_view(m).view(), scale)),
-                "alt": format!("Posterior mean map after query {k} of {n}"),
-                "label": format!("after query {k} of {n}: box at row {}, column {}, half-width {}; objective {}", o.row, o.col, o.size, num(Some(o.f))),
-                "box": [x, y, bw, bh],
-            })
+            StepData {
+                src: png_uri(&html::colorize(step_view(m).view(), scale)),
+                alt: format!("Posterior mean map after query {k} of {n}"),
+                label: format!(
+                    "after query {k} of {n}: box at row {}, column {}, half-width {}; objective {}",
+                    o.row,
+                    o.col,
+                    o.size,
+                    num(Some(o.f))
+                ),
+                r#box: [x, y, bw, bh],
+            }
         })
         .collect();
     let last = steps.len().saturating_sub(1);
-    let data = serde_json::json!({ "steps": steps }).to_string().replace("</", "<\\/");
+    let data = serde_json::to_string(&StepsData { steps: &steps }).unwrap_or_default().replace("</", "<\\/");
     let first = &steps[last];
     let _ = write!(
         s,
         r#"<section class="steps" data-steps="{id}-steps-data" aria-labelledby="{id}-steps-h"><h4 id="{id}-steps-h">The posterior after each query</h4>
 <div class="controls"><button type="button" class="prev" aria-label="previous query">◀ previous</button><label for="{id}-step">query</label><input type="range" id="{id}-step" min="0" max="{last}" step="1" value="{last}" aria-describedby="{id}-step-label"><button type="button" class="next" aria-label="next query">next ▶</button></div>
 <p class="step-label" id="{id}-step-label" aria-live="polite">{label}</p><div class="row">"#,
-        label = esc(first["label"].as_str().unwrap_or_default())
+        label = esc(&first.label)
     );
     if let Some(i) = &l.image {
         let _ = write!(
@@ -321,10 +343,6 @@ fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, 
     let _ = write!(
         s,
         r#"<figure class="panel step" data-panel="step">{}<figcaption>Posterior mean map after the query (same scale as above)</figcaption></figure></div><script type="application/json" id="{id}-steps-data">{data}</script></section>"#,
-        img(
-            first["src"].as_str().unwrap_or_default(),
-            first["alt"].as_str().unwrap_or_default(),
-            r#"class="step-map""#
-        )
+        img(&first.src, &first.alt, r#"class="step-map""#)
     );
 }

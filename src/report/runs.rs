@@ -3,9 +3,12 @@
 //! over time and the overlay video.
 
 use super::html::{self, esc, img, legend, png_uri, Cell, Scale};
-use super::views::{read_array, read_json, read_map, Csv};
+use super::views::{read_array, read_json, read_map};
 use super::{refine, Problems};
 use crate::error::Result;
+use crate::refine::bulk::{SummaryRow, SUMMARY_HEADER};
+use crate::video::clip::{ClipReport, ClipRow, CSV_HEADER as CLIPS_HEADER};
+use crate::video::run::{FrameRow, CSV_HEADER as FRAMES_HEADER};
 use ndarray::{Array2, ArrayView2};
 use std::fmt::Write;
 use std::path::Path;
@@ -23,11 +26,11 @@ fn thumb(uri: &str, alt: &str) -> String {
 
 /// `borex refine IMAGE...`.
 pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
-    let csv = Csv::read(&dir.join("summary.csv"))?;
+    let summary: Vec<SummaryRow> = crate::output::read_csv_rows(&dir.join("summary.csv"), &SUMMARY_HEADER)?;
     let mut rows = vec![];
     let mut sections = String::new();
-    for (i, row) in csv.rows.iter().enumerate() {
-        let (name, folder, status) = (csv.get(row, "image"), csv.get(row, "folder"), csv.get(row, "status"));
+    for (i, row) in summary.iter().enumerate() {
+        let (name, folder, status) = (row.image.as_str(), row.folder.as_str(), row.status.as_str());
         let id = format!("img-{i}");
         let mut thumb_html = String::from("–");
         if status == "ok" && i < MAX_SECTIONS {
@@ -53,30 +56,31 @@ pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
             }
             problems.0.extend(sub_problems.0);
         }
-        let gain = |p: &str, r: &str, higher| refine::gain(csv.num(row, p), csv.num(row, r), higher);
+        let gain = |p: Option<f64>, r: Option<f64>, higher| refine::gain(p, r, higher);
         let link = if sections.contains(&format!("id=\"{id}\"")) {
             format!(r##"<a href="#{id}">{}</a>"##, esc(name))
         } else {
             esc(name)
         };
+        let class = row.class.map(|c| c.to_string()).unwrap_or_default();
         rows.push(vec![
             Cell::html(link, name),
             Cell::html(thumb_html, ""),
             Cell::text(status),
-            Cell::html(esc(&format!("{} ({})", csv.get(row, "label"), csv.get(row, "class"))), csv.get(row, "class")),
-            Cell::num(csv.num(row, "probability")),
-            Cell::num(csv.num(row, "prior_insertion")),
-            Cell::num(csv.num(row, "refined_insertion")),
-            Cell::num(gain("prior_insertion", "refined_insertion", true)),
-            Cell::num(csv.num(row, "prior_deletion")),
-            Cell::num(csv.num(row, "refined_deletion")),
-            Cell::num(gain("prior_deletion", "refined_deletion", false)),
-            Cell::text(csv.get(row, "error")),
+            Cell::html(esc(&format!("{} ({})", row.label.as_deref().unwrap_or(""), class)), &class),
+            Cell::num(row.probability),
+            Cell::num(row.prior_insertion),
+            Cell::num(row.refined_insertion),
+            Cell::num(gain(row.prior_insertion, row.refined_insertion, true)),
+            Cell::num(row.prior_deletion),
+            Cell::num(row.refined_deletion),
+            Cell::num(gain(row.prior_deletion, row.refined_deletion, false)),
+            Cell::text(&row.error),
         ]);
     }
     let mut s = format!(
         r#"<p id="top">{} images from <code>summary.csv</code>; each name links to its section. Gains are refined better than prior when &gt; 0 (deletion: lower is better).</p>"#,
-        csv.rows.len()
+        summary.len()
     );
     s.push_str(&html::sortable_table(
         "images",
@@ -97,7 +101,7 @@ pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
         ],
         &rows,
     ));
-    if csv.rows.len() > MAX_SECTIONS {
+    if summary.len() > MAX_SECTIONS {
         s.push_str(&html::missing(&format!("sections of the images after the first {MAX_SECTIONS} are left out")));
     }
     s.push_str(&sections);
@@ -134,10 +138,11 @@ fn overlay_video(dir: &Path, problems: &mut Problems) -> String {
 
 /// `borex video` in frame mode: `job.json`, `frames.csv`, `maps/` (or `maps.npy`), `overlay.mp4`.
 pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
-    let job: serde_json::Value = read_json(&dir.join("job.json"))?;
+    let job = crate::job::JobDescription::read(dir)?
+        .ok_or_else(|| crate::error::BorexError::invalid(format!("{}: absent", dir.join("job.json").display())))?;
     let csv_path = dir.join("frames.csv");
-    let csv = if csv_path.exists() {
-        Csv::read(&csv_path)?
+    let frames = if csv_path.exists() {
+        FrameRow::read_csv(&csv_path)?
     } else {
         return Err(crate::error::BorexError::invalid(format!(
             "{}: absent (an unfinished run or a shard: run it to the end or `borex video merge` the shards)",
@@ -150,38 +155,36 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
         match problems.keep(read_array(&stack)) {
             Some(a) if a.ndim() == 3 => {
                 let a = a.into_dimensionality::<ndarray::Ix3>().expect("3-D");
-                (0..csv.rows.len())
+                (0..frames.len())
                     .map(|i| (i < a.shape()[0]).then(|| a.index_axis(ndarray::Axis(0), i).to_owned()))
                     .collect()
             }
-            _ => vec![None; csv.rows.len()],
+            _ => vec![None; frames.len()],
         }
     } else {
-        csv.rows
+        frames
             .iter()
-            .map(|row| {
-                let f: u64 = csv.get(row, "frame").parse().unwrap_or(0);
-                problems.keep(read_map(&dir.join(format!("maps/frame_{f:06}.npy"))))
-            })
+            .map(|row| problems.keep(read_map(&dir.join(format!("maps/frame_{:06}.npy", row.frame)))))
             .collect()
     };
     let views: Vec<ArrayView2<f32>> = maps.iter().flatten().map(|m| m.view()).collect();
     let scale = Scale::of(&views);
     let mut s = String::new();
     let mut info = vec![];
-    html::flatten("", &job, &mut info);
+    // job.json through its type, flattened to key–value rows for the page.
+    html::flatten("", &serde_json::to_value(&job).unwrap_or_default(), &mut info);
     info.retain(|(k, _)| !k.starts_with("settings.refine.") || k.ends_with("iters") || k.ends_with("objective"));
     let _ = write!(
         s,
         r#"<p id="top">{} frames from <code>frames.csv</code>; each frame links to its section.</p>"#,
-        csv.rows.len()
+        frames.len()
     );
     s.push_str(&overlay_video(dir, problems));
     s.push_str(r#"<h2 id="strip-h">The maps over time</h2><div class="strip" role="list" aria-labelledby="strip-h">"#);
     let mut rows = vec![];
     let mut sections = String::new();
-    for (i, (row, m)) in csv.rows.iter().zip(&maps).enumerate() {
-        let frame = csv.get(row, "frame");
+    for (i, (row, m)) in frames.iter().zip(&maps).enumerate() {
+        let frame = &row.frame.to_string();
         let id = format!("frame-{frame}");
         let uri = m.as_ref().map(|m| png_uri(&html::colorize(m.view(), &scale)));
         if i < MAX_STRIP {
@@ -194,7 +197,7 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
                         r#"<figure role="listitem"><a href="{link}">{}</a><figcaption>{}<br>{}</figcaption></figure>"#,
                         img(&small, &format!("Refined map of frame {frame}"), ""),
                         esc(frame),
-                        esc(csv.get(row, "timestamp"))
+                        esc(&format!("{:.6}", row.timestamp))
                     );
                 }
                 None => {
@@ -230,7 +233,7 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
                 }
                 None => sections.push_str(&html::missing(&format!("frame {frame}: its map is missing or unreadable"))),
             }
-            let kv: Vec<(String, String)> = csv.header.iter().zip(row).map(|(h, v)| (h.clone(), v.clone())).collect();
+            let kv = frame_kv(row);
             sections.push_str(&html::kv_table(&format!("Frame {frame}"), &kv));
             sections.push_str(r##"</div><p><a href="#top">back to the table</a></p></section>"##);
         }
@@ -238,18 +241,18 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
         rows.push(vec![
             Cell::html(link, frame),
             Cell::html(thumb_html, ""),
-            Cell::num(csv.num(row, "timestamp")),
-            Cell::html(esc(&format!("{} ({})", csv.get(row, "label"), csv.get(row, "class"))), csv.get(row, "class")),
-            Cell::num(csv.num(row, "probability")),
-            Cell::num(csv.num(row, "insertion")),
-            Cell::num(csv.num(row, "deletion")),
-            Cell::num(csv.num(row, "insertion").zip(csv.num(row, "deletion")).map(|(a, b)| a - b)),
-            Cell::num(csv.num(row, "model_evaluations")),
-            Cell::num(csv.num(row, "time_ms")),
+            Cell::num(Some(row.timestamp)),
+            Cell::html(esc(&format!("{} ({})", row.label, row.class)), &row.class.to_string()),
+            Cell::num(Some(row.probability)),
+            Cell::num(row.insertion),
+            Cell::num(row.deletion),
+            Cell::num(row.insertion.zip(row.deletion).map(|(a, b)| a - b)),
+            Cell::num(Some(row.model_evaluations as f64)),
+            Cell::num(Some(row.time_ms)),
         ]);
     }
     s.push_str("</div>");
-    if csv.rows.len() > MAX_STRIP {
+    if frames.len() > MAX_STRIP {
         s.push_str(&html::missing(&format!("the strip shows the first {MAX_STRIP} frames")));
     }
     s.push_str(&legend(&scale, "Every frame's refined map shares this scale"));
@@ -271,7 +274,7 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
         ],
         &rows,
     ));
-    if csv.rows.len() > MAX_SECTIONS {
+    if frames.len() > MAX_SECTIONS {
         s.push_str(&html::missing(&format!("sections of the frames after the first {MAX_SECTIONS} are left out")));
     }
     s.push_str(&sections);
@@ -280,16 +283,31 @@ pub fn video_frames(dir: &Path, problems: &mut Problems) -> Result<String> {
     Ok(s)
 }
 
+/// A frame's row as the key–value table of its section (the CSV's columns and cells).
+fn frame_kv(row: &FrameRow) -> Vec<(String, String)> {
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let cells = [
+        row.frame.to_string(),
+        row.timestamp.to_string(),
+        row.class.to_string(),
+        row.label.clone(),
+        row.probability.to_string(),
+        opt(row.insertion),
+        opt(row.deletion),
+        row.model_evaluations.to_string(),
+        row.time_ms.to_string(),
+    ];
+    FRAMES_HEADER.iter().map(|h| h.to_string()).zip(cells).collect()
+}
+
 /// `borex video --mode clip`: `clips.csv`, `maps/clip_NNNNNN.npy` (T×H×W), `report.json`, `overlay.mp4`.
 pub fn video_clip(dir: &Path, problems: &mut Problems) -> Result<String> {
-    let csv = Csv::read(&dir.join("clips.csv"))?;
-    let report: serde_json::Value = problems.keep(read_json(&dir.join("report.json"))).unwrap_or_default();
-    let maps: Vec<Option<ndarray::Array3<f32>>> = csv
-        .rows
+    let clips = ClipRow::read_csv(&dir.join("clips.csv"))?;
+    let report: Option<ClipReport> = problems.keep(read_json(&dir.join("report.json")));
+    let maps: Vec<Option<ndarray::Array3<f32>>> = clips
         .iter()
         .map(|row| {
-            let c: u64 = csv.get(row, "clip").parse().unwrap_or(0);
-            let p = dir.join(format!("maps/clip_{c:06}.npy"));
+            let p = dir.join(format!("maps/clip_{:06}.npy", row.clip));
             problems.keep(read_array(&p)).and_then(|a| {
                 let shape = a.shape().to_vec();
                 let r = a.into_dimensionality::<ndarray::Ix3>().ok();
@@ -302,20 +320,20 @@ pub fn video_clip(dir: &Path, problems: &mut Problems) -> Result<String> {
         .collect();
     let planes: Vec<ArrayView2<f32>> = maps.iter().flatten().flat_map(|m| m.outer_iter().collect::<Vec<_>>()).collect();
     let scale = Scale::of(&planes);
-    let mut s = format!(r#"<p id="top">{} clips from <code>clips.csv</code>.</p>"#, csv.rows.len());
+    let mut s = format!(r#"<p id="top">{} clips from <code>clips.csv</code>.</p>"#, clips.len());
     s.push_str(&overlay_video(dir, problems));
     s.push_str("<h2>The maps over time</h2>");
     let mut rows = vec![];
-    for (i, (row, m)) in csv.rows.iter().zip(&maps).enumerate() {
-        let clip = csv.get(row, "clip");
+    for (i, (row, m)) in clips.iter().zip(&maps).enumerate() {
+        let clip = &row.clip.to_string();
         let id = format!("clip-{clip}");
         if i < MAX_SECTIONS {
             let _ = write!(
                 s,
                 r#"<section id="{id}"><h3>Clip {} (frames {}–{})</h3><div class="strip" role="list">"#,
                 esc(clip),
-                esc(csv.get(row, "first_frame")),
-                esc(csv.get(row, "last_frame"))
+                row.first_frame,
+                row.last_frame
             );
             match m {
                 Some(m) => {
@@ -336,21 +354,28 @@ pub fn video_clip(dir: &Path, problems: &mut Problems) -> Result<String> {
             s.push_str("</div></section>");
         }
         let link = if i < MAX_SECTIONS { format!(r##"<a href="#{id}">{}</a>"##, esc(clip)) } else { esc(clip) };
-        let mut cells = vec![Cell::html(link, clip)];
-        for h in csv.header.iter().skip(1) {
-            let v = csv.get(row, h);
-            cells.push(match v.parse::<f64>() {
-                Ok(x) => Cell::num(Some(x)),
-                Err(_) => Cell::text(v),
-            });
-        }
-        rows.push(cells);
+        let n = |x: f64| Cell::num(Some(x));
+        rows.push(vec![
+            Cell::html(link, clip),
+            n(row.first_frame as f64),
+            n(row.last_frame as f64),
+            n(row.start_time),
+            n(row.end_time),
+            n(row.class as f64),
+            Cell::text(&row.label),
+            n(row.probability),
+            n(row.peak_frame as f64),
+            n(row.model_evaluations as f64),
+            n(row.time_ms),
+        ]);
     }
     s.push_str(&legend(&scale, "Every clip's maps share this scale"));
-    let headers: Vec<&str> = csv.header.iter().map(String::as_str).collect();
-    s.push_str(&html::sortable_table("clips", "Clips", &headers, &rows));
+    s.push_str(&html::sortable_table("clips", "Clips", &CLIPS_HEADER, &rows));
     let mut info = vec![];
-    html::flatten("", &report, &mut info);
+    // The report through its type, flattened to key–value rows for the page.
+    if let Some(r) = &report {
+        html::flatten("", &serde_json::to_value(r).unwrap_or_default(), &mut info);
+    }
     s.push_str(&html::kv_table("report.json", &info));
     Ok(s)
 }

@@ -33,21 +33,18 @@ pub fn chosen(n: usize, max: usize) -> Vec<usize> {
 /// `prior` is `prior.npy`: the prior in the GP's units (a·S0 + b with the
 /// report's final a, b).
 pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize) -> Result<Steps> {
-    let refine = report.settings.get("refine").cloned().unwrap_or_default();
-    let readout = refine.get("readout").and_then(|v| v.as_str()).unwrap_or("window");
-    if readout != "window" {
-        return Err(BorexError::invalid(format!("the step-through covers the window readout, not {readout:?}")));
+    let settings = report.settings_view();
+    let knobs = &settings.refine;
+    if knobs.readout != "window" {
+        return Err(BorexError::invalid(format!(
+            "the step-through covers the window readout, not {:?}",
+            knobs.readout
+        )));
     }
-    let prior_mean = match refine.get("prior_mean").and_then(|v| v.as_str()) {
-        Some("fitted") => PriorMean::Fitted,
-        _ => PriorMean::Scaled,
-    };
-    let alpha = refine.get("alpha").and_then(|v| v.as_f64()).unwrap_or(0.01);
+    let (prior_mean, alpha) = (knobs.prior_mean, knobs.alpha);
     let (h, w) = prior.dim();
-    let sizes: Option<Vec<u32>> =
-        report.settings.get("grid").and_then(|g| g.get("sizes")).and_then(|s| serde_json::from_value(s.clone()).ok());
-    let grid = match sizes {
-        Some(s) if !s.is_empty() => CandidateGrid::new(h as u32, w as u32, s),
+    let grid = match settings.grid.sizes {
+        s if !s.is_empty() => CandidateGrid::new(h as u32, w as u32, s),
         _ => CandidateGrid::reference(h as u32, w as u32),
     };
     let obs = &report.observations;

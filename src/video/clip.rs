@@ -12,12 +12,13 @@
 //! clip, so memory does not grow with the video.
 
 use super::resume::{self, Record, UnitJob, UnitRun};
+use super::run::rounded;
 use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::explain::Method;
 use crate::image::Preprocessed;
-use crate::job::description::{Inputs, ModelId};
+use crate::job::description::{setting, Inputs, ModelId};
 use crate::job::{ms, JobDescription, JobKind};
 use crate::model::{Classifier, InputKind, Scorer};
 use crate::output;
@@ -35,20 +36,27 @@ pub const DEFAULT_CLIP_LEN: usize = 8;
 
 /// A `borex video --mode clip` run.
 pub struct ClipJob {
+    /// The video file or frame folder.
     pub input: PathBuf,
+    /// Frame rate of a frame folder (a video file states its own).
     pub folder_fps: f64,
+    /// Which frames are cut into clips.
     pub selection: FrameSelection,
     /// Frames per clip; `None`: the model's, else [`DEFAULT_CLIP_LEN`].
     pub clip_len: Option<usize>,
     /// Frames from one clip's start to the next; `None`: the clip length.
     pub stride: Option<usize>,
+    /// The class to explain (`top1`: each clip's top class).
     pub class: ClassSpec,
     /// RISE (rise-fast, rise; each mask covers every frame of the clip alike) or an H×W map file.
     pub prior: PriorSpec,
+    /// The space-time refine loop's settings.
     pub config: ClipConfig,
     /// Images per model call (clips per call: batch / T, at least 2).
     pub batch: usize,
+    /// `--shard I/N`: this run's share of the clips.
     pub shard: Shard,
+    /// OUTDIR.
     pub out_dir: PathBuf,
 }
 
@@ -57,19 +65,46 @@ pub struct ClipJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClipJobFile {
+    /// The video file or frame folder.
     pub input: String,
+    /// Its frames' size, rate and count.
     pub info: VideoInfo,
+    /// Which frames are cut into clips.
     pub selection: FrameSelection,
+    /// Frames per clip (T).
     pub clip_len: usize,
+    /// Frames from one clip's start to the next.
     pub clip_stride: usize,
     /// The settings `report.json` states (class, prior, refine config, temporal sizes, model and its input).
-    pub settings: serde_json::Value,
+    pub settings: ClipSettings,
+    /// Clips of the job.
     pub clips: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over_frames: usize,
 }
 
+/// The refine settings of a clip-mode run, as `report.json` states them (at its top level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipSettings {
+    /// The class asked for (`top1`, an id or a label).
+    pub class: ClassSpec,
+    /// The prior's method (`rise-fast`, `rise`) or `file:PATH`.
+    pub prior: String,
+    /// Every knob of the loop.
+    pub refine: crate::refine::RefineConfig,
+    /// What removed pixels become.
+    pub baseline: crate::compute::Baseline,
+    /// The boxes' lengths in frames.
+    pub temporal_sizes: Vec<u32>,
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// The model's input shape (`?` for a free axis).
+    pub model_input: String,
+}
+
 impl UnitJob for ClipJobFile {
+    type Row = ClipRow;
+    type Entry = ClipEntry;
     const KIND: JobKind = JobKind::VideoClip;
     const UNIT: &'static str = "clip";
     fn units(&self) -> usize {
@@ -77,6 +112,7 @@ impl UnitJob for ClipJobFile {
     }
 }
 
+/// `clips.csv`'s columns: [`ClipRow`]'s fields, in order.
 pub const CSV_HEADER: [&str; 11] = [
     "clip",
     "first_frame",
@@ -91,6 +127,42 @@ pub const CSV_HEADER: [&str; 11] = [
     "time_ms",
 ];
 
+/// One row of `clips.csv` (and of a clip's record): one refined clip, its
+/// values rounded as the table has always shown them (6 decimals, the time 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipRow {
+    /// The clip's number (0-based).
+    pub clip: usize,
+    /// Its first frame's index in the input.
+    pub first_frame: u64,
+    /// Its last frame's index in the input.
+    pub last_frame: u64,
+    /// The first frame's time, in seconds.
+    pub start_time: f64,
+    /// The last frame's time, in seconds.
+    pub end_time: f64,
+    /// The explained class.
+    pub class: usize,
+    /// Its label ("" when the model has no labels).
+    pub label: String,
+    /// The model's probability of `class` on the clip.
+    pub probability: f64,
+    /// The frame with the highest mean map value.
+    pub peak_frame: u64,
+    /// Frames the model scored for this clip.
+    pub model_evaluations: u64,
+    /// The clip's milliseconds, prior to last query.
+    pub time_ms: f64,
+}
+
+impl ClipRow {
+    /// Read `clips.csv`: its rows, or a one-line error naming the file.
+    pub fn read_csv(path: &Path) -> Result<Vec<Self>> {
+        crate::output::read_csv_rows(path, &CSV_HEADER)
+    }
+}
+
 /// What a run did.
 #[derive(Debug)]
 pub struct ClipSummary {
@@ -98,7 +170,9 @@ pub struct ClipSummary {
     pub clips: usize,
     /// Clips this run refined (the others were done by an earlier run).
     pub refined: usize,
+    /// Clips an earlier run had done (kept).
     pub kept: usize,
+    /// Frames per clip (T).
     pub clip_len: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over: usize,
@@ -154,11 +228,11 @@ fn description(job: &ClipJob, model: &Classifier, t: usize, stride: usize) -> Re
     // Clip mode scores no insertion/deletion: the metric flags do not apply.
     settings.remove("--full-res");
     settings.remove("--no-metrics");
-    settings.insert("--clip-len".into(), serde_json::json!(t));
-    settings.insert("--clip-stride".into(), serde_json::json!(stride));
-    settings.insert("--temporal-sizes".into(), serde_json::json!(job.config.spans(t as u32)));
-    settings.insert("--every".into(), serde_json::json!(job.selection.every));
-    settings.insert("--frames".into(), serde_json::json!([job.selection.start, job.selection.end]));
+    settings.insert("--clip-len".into(), setting(t));
+    settings.insert("--clip-stride".into(), setting(stride));
+    settings.insert("--temporal-sizes".into(), setting(job.config.spans(t as u32)));
+    settings.insert("--every".into(), setting(job.selection.every));
+    settings.insert("--frames".into(), setting((job.selection.start, job.selection.end)));
     Ok(JobDescription::new(
         JobKind::VideoClip,
         ModelId::of(model)?,
@@ -229,15 +303,15 @@ pub fn run_clips(
         selection: job.selection,
         clip_len: t,
         clip_stride: stride,
-        settings: serde_json::json!({
-            "class": job.class,
-            "prior": job.prior.method(),
-            "refine": job.config.refine,
-            "baseline": job.config.refine.baseline,
-            "temporal_sizes": job.config.spans(t as u32),
-            "model": model.path(),
-            "model_input": model.input_shape_text(),
-        }),
+        settings: ClipSettings {
+            class: job.class.clone(),
+            prior: job.prior.method(),
+            refine: job.config.refine.clone(),
+            baseline: job.config.refine.baseline,
+            temporal_sizes: job.config.spans(t as u32),
+            model: model.path().to_path_buf(),
+            model_input: model.input_shape_text(),
+        },
         clips: starts.len(),
         left_over_frames: left_over,
     };
@@ -319,19 +393,19 @@ pub fn run_clips(
             .0;
         let (first, last) = (&window[0].1, &window[t - 1].1);
         let evaluations = scorer.evaluations() - evals0;
-        let row = vec![
-            k.to_string(),
-            first.index.to_string(),
-            last.index.to_string(),
-            format!("{:.6}", first.timestamp),
-            format!("{:.6}", last.timestamp),
-            class.to_string(),
-            labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
-            format!("{:.6}", probs[class]),
-            window[peak].1.index.to_string(),
-            evaluations.to_string(),
-            format!("{:.2}", ms(t0.elapsed())),
-        ];
+        let row = ClipRow {
+            clip: k,
+            first_frame: first.index,
+            last_frame: last.index,
+            start_time: rounded(first.timestamp, 6),
+            end_time: rounded(last.timestamp, 6),
+            class,
+            label: labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
+            probability: rounded(f64::from(probs[class]), 6),
+            peak_frame: window[peak].1.index,
+            model_evaluations: evaluations,
+            time_ms: rounded(ms(t0.elapsed()), 2),
+        };
         let entry = ClipEntry {
             clip: k,
             frames: [first.index, last.index],
@@ -352,12 +426,8 @@ pub fn run_clips(
             },
             observations: r.observations.clone(),
         };
-        let entry = serde_json::to_value(&entry).map_err(|e| BorexError::Runtime(format!("clip {k}'s report: {e}")))?;
         // The record last: it marks the clip done.
-        resume::commit_unit::<ClipJobFile>(
-            out,
-            &Record { unit: k, maps: vec![map_name(k)], rows: vec![row], report: vec![entry] },
-        )?;
+        resume::commit_unit::<ClipJobFile>(out, &Record::new(k, vec![map_name(k)], vec![row], vec![entry]))?;
         bar.inc(1);
     }
     bar.finish();
@@ -385,10 +455,10 @@ pub struct ClipReport {
     pub clip_stride: usize,
     /// Selected frames after the last whole clip, left out.
     pub left_over_frames: usize,
-    /// Every refine setting, as `job.json` records them (class, prior, refine, baseline,
-    /// temporal_sizes, model, model_input), at the top level.
+    /// Every refine setting (class, prior, refine, baseline, temporal_sizes,
+    /// model, model_input), at the top level.
     #[serde(flatten)]
-    pub settings: serde_json::Value,
+    pub settings: ClipSettings,
     /// One entry per clip, in order.
     pub clips: Vec<ClipEntry>,
 }
@@ -450,18 +520,9 @@ pub struct ClipTimingsMs {
 /// `overlay.mp4`, then drop the parts.
 fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
     resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
-        let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
-        let entries = records
-            .iter()
-            .flat_map(|r| r.report.iter().cloned())
-            .map(|e| {
-                serde_json::from_value::<ClipEntry>(e)
-                    .map_err(|e| BorexError::invalid(format!("{}: a clip record's report: {e}", out.display())))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if rows.len() != file.clips
-            || entries.len() != file.clips
-            || rows.iter().enumerate().any(|(k, r)| r[0] != k.to_string())
+        let rows: Vec<ClipRow> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+        let entries: Vec<ClipEntry> = records.iter().flat_map(|r| r.report.iter().cloned()).collect();
+        if rows.len() != file.clips || entries.len() != file.clips || rows.iter().enumerate().any(|(k, r)| r.clip != k)
         {
             return Err(BorexError::invalid(format!(
                 "{}: the clip records hold {} clips, not the {} of the job, in order",
@@ -470,7 +531,7 @@ fn finalize(out: &Path, file: &ClipJobFile) -> Result<()> {
                 file.clips
             )));
         }
-        output::write_csv(&out.join("clips.csv"), &CSV_HEADER, &rows)?;
+        output::write_csv_rows(&out.join("clips.csv"), &CSV_HEADER, &rows)?;
         let report = ClipReport {
             mode: "clip".into(),
             input: file.input.clone(),

@@ -17,14 +17,18 @@ use std::process::{Child, Command, Stdio};
 /// What a frame source holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoInfo {
+    /// Frame width, in pixels.
     pub width: u32,
+    /// Frame height, in pixels.
     pub height: u32,
     /// Frames per second as FFmpeg states it ("30000/1001"); a frame folder's is `--fps`.
     pub fps: String,
+    /// Frames in the source.
     pub frames: u64,
 }
 
 impl VideoInfo {
+    /// The frame rate as a number (25 when `fps` does not parse).
     pub fn fps_value(&self) -> f64 {
         parse_rate(&self.fps).unwrap_or(25.0)
     }
@@ -77,7 +81,12 @@ pub enum Input {
     /// Any file FFmpeg reads.
     Video(PathBuf),
     /// Image files (PNG, JPEG) in name order.
-    Folder { files: Vec<PathBuf>, fps: String },
+    Folder {
+        /// The image files, sorted by name.
+        files: Vec<PathBuf>,
+        /// Their frame rate (`--fps`), as FFmpeg states rates.
+        fps: String,
+    },
 }
 
 impl Input {
@@ -139,9 +148,11 @@ impl Input {
 
 /// One decoded frame.
 pub struct Frame {
+    /// Its index in the source (0-based).
     pub index: u64,
     /// Seconds from the start (index / fps).
     pub timestamp: f64,
+    /// The decoded frame.
     pub rgb: image::RgbImage,
 }
 
@@ -260,12 +271,16 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
 /// `--every K`: which frames to refine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FrameSelection {
+    /// First frame (0-based).
     pub start: u64,
+    /// One past the last frame; `None`: to the end.
     pub end: Option<u64>,
+    /// Refine every K-th frame of the range (1: all).
     pub every: u64,
 }
 
 impl FrameSelection {
+    /// Parse `--frames A:B` into (A, B): 0-based, B excluded, either end optional.
     pub fn parse_range(s: &str) -> std::result::Result<(u64, Option<u64>), String> {
         let bad = || format!("--frames wants A:B (0-based, B excluded, either may be left out), not {s:?}");
         let (a, b) = s.split_once(':').ok_or_else(bad)?;

@@ -1,13 +1,13 @@
 //! The resumable output folder both `borex video` modes share. A run is cut
 //! into numbered units of work (frame mode: groups of frames; clip mode:
 //! clips). OUTDIR holds `job.json` (the job description,
-//! [`crate::job::JobDescription`], whose `plan` is the mode's [`UnitJob`]), `maps/`, and until the run is complete one record and one overlay
+//! [`crate::job::JobDescription`], whose `plan` is the mode's `UnitJob`), `maps/`, and until the run is complete one record and one overlay
 //! segment per unit (`parts/UNIT_NNNNNN.json`, `parts/UNIT_NNNNNN.h264`).
 //! Every file is written atomically and a unit's record last, so a killed run
 //! resumes from the units whose record exists: none missing, none done twice.
-//! [`finalize`] joins the records into the mode's tables and the segments
+//! `finalize` joins the records into the mode's tables and the segments
 //! into `overlay.mp4`; `--shard I/N` takes a contiguous slice of the units and
-//! [`merge`] joins the shards' folders.
+//! `merge` joins the shards' folders.
 
 use crate::error::{BorexError, Result};
 use crate::job::description::{begin_run, explain, Difference};
@@ -23,6 +23,10 @@ use std::path::{Path, PathBuf};
 /// units) and needs to finish a resumed or merged run. It is the `plan` of
 /// the job description.
 pub(crate) trait UnitJob: Serialize + DeserializeOwned + PartialEq + Clone {
+    /// One row of the mode's CSV table (`frames.csv`, `clips.csv`).
+    type Row: Serialize + DeserializeOwned + Clone;
+    /// One entry of the mode's `report.json` ([`NoEntry`] for a mode without one).
+    type Entry: Serialize + DeserializeOwned + Clone;
     /// The description's kind: a folder or shard of the other mode is refused by name.
     const KIND: JobKind;
     /// A unit's name in file names and messages.
@@ -66,27 +70,60 @@ impl<J: UnitJob> UnitRun<J> {
     }
 }
 
-/// A finished unit (`parts/UNIT_NNNNNN.json`).
+/// The version of the unit record's layout. 2: rows are the mode's typed
+/// rows (JSON objects keyed by the CSV's columns), not arrays of cells.
+pub const RECORD_FORMAT: u32 = 2;
+
+/// The entry type of a mode whose records carry no report entries: it has no
+/// values, so such a record's `report` is always empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum NoEntry {}
+
+/// A finished unit (`parts/UNIT_NNNNNN.json`): its maps, its rows of the
+/// mode's table (`R`) and its entries of the mode's report (`E`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
+pub struct Record<R, E> {
+    /// [`RECORD_FORMAT`].
+    pub format: u32,
+    /// The unit's number.
     pub unit: usize,
     /// Its map files, relative to OUTDIR (written before the record).
     pub maps: Vec<String>,
     /// Its rows of the mode's CSV table.
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<R>,
     /// Its entries of the mode's report, if it writes one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub report: Vec<serde_json::Value>,
+    #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
+    pub report: Vec<E>,
 }
 
-impl Record {
+/// The record of a unit of `J`'s mode.
+pub(crate) type UnitRecord<J> = Record<<J as UnitJob>::Row, <J as UnitJob>::Entry>;
+
+impl<R: DeserializeOwned, E: DeserializeOwned> Record<R, E> {
+    /// A record of this format for unit `unit`.
+    pub fn new(unit: usize, maps: Vec<String>, rows: Vec<R>, report: Vec<E>) -> Self {
+        Self { format: RECORD_FORMAT, unit, maps, rows, report }
+    }
+
     /// Parse untrusted bytes (a unit's record in a resumed folder or a shard
     /// being merged): the record, whose map files are `maps/NAME.npy` names
     /// (never a path out of the folder), or a one-line reason.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
-        let r: Self =
-            serde_json::from_slice(bytes).map_err(|e| BorexError::invalid(format!("not a borex unit record ({e})")))?;
+        // The version first, so a record of another layout is refused by name, never half-read.
+        #[derive(Deserialize)]
+        struct Version {
+            format: Option<u32>,
+        }
+        let bad = |e: serde_json::Error| BorexError::invalid(format!("not a borex unit record ({e})"));
+        let v: Version = serde_json::from_slice(bytes).map_err(bad)?;
+        if v.format != Some(RECORD_FORMAT) {
+            let was = v.format.map_or("an older layout".to_string(), |f| format!("format {f}"));
+            return Err(BorexError::invalid(format!(
+                "is a unit record of {was}; this borex reads format {RECORD_FORMAT}: rerun into a new folder"
+            )));
+        }
+        let r: Self = serde_json::from_slice(bytes).map_err(bad)?;
         if let Some(m) = r.maps.iter().find(|m| !is_map_name(m)) {
             return Err(BorexError::invalid(format!("names the map {m:?}, not a maps/NAME.npy file")));
         }
@@ -166,7 +203,7 @@ pub(crate) fn todo<J: UnitJob>(out: &Path, run: &UnitRun<J>) -> Vec<usize> {
 }
 
 /// Mark a unit done: its maps and segment are written, now its record.
-pub(crate) fn commit_unit<J: UnitJob>(out: &Path, record: &Record) -> Result<()> {
+pub(crate) fn commit_unit<J: UnitJob>(out: &Path, record: &UnitRecord<J>) -> Result<()> {
     output::write_json(&record_path::<J>(out, record.unit), record)
 }
 
@@ -178,14 +215,14 @@ pub(crate) fn finalize<J: UnitJob>(
     out: &Path,
     job: &J,
     fps: &str,
-    tables: impl FnOnce(&[Record]) -> Result<()>,
+    tables: impl FnOnce(&[UnitRecord<J>]) -> Result<()>,
 ) -> Result<()> {
     let mut records = vec![];
     let mut missing = vec![];
     for k in 0..job.units() {
         let p = record_path::<J>(out, k);
         if p.exists() {
-            records.push(Record::read(&p)?);
+            records.push(UnitRecord::<J>::read(&p)?);
         } else {
             missing.push(k);
         }
@@ -211,7 +248,7 @@ pub(crate) fn finalize<J: UnitJob>(
 /// Copy the units of `video --shard` folders into `out`: the same job, every
 /// shard once, every unit done. Returns the unsharded run (for the caller to
 /// [`finalize`] under the returned lock) and the records copied.
-pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitRun<J>, Vec<Record>, DirLock)> {
+pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitRun<J>, Vec<UnitRecord<J>>, DirLock)> {
     let runs = shards.iter().map(|d| UnitRun::<J>::read(d)).collect::<Result<Vec<_>>>()?;
     if let Some((dir, _)) = shards.iter().zip(&runs).find(|(_, r)| r.shard() == Shard::ALL) {
         return Err(BorexError::invalid(format!(
@@ -264,7 +301,7 @@ pub(crate) fn merge<J: UnitJob>(shards: &[PathBuf], out: &Path) -> Result<(UnitR
                     r.shard().index
                 )));
             }
-            let rec = Record::read(&p)?;
+            let rec = UnitRecord::<J>::read(&p)?;
             if rec.unit != k {
                 return Err(BorexError::invalid(format!("{}: not the record of {} {k}", p.display(), J::UNIT)));
             }
@@ -305,18 +342,24 @@ mod tests {
 
     #[test]
     fn records_name_only_files_in_maps() {
-        let good = br#"{"unit": 3, "maps": ["maps/frame_000012.npy"], "rows": [["12", "0.4"]]}"#;
-        let r = Record::from_json_bytes(good).unwrap();
+        type Rec = Record<Vec<String>, NoEntry>;
+        let good = br#"{"format": 2, "unit": 3, "maps": ["maps/frame_000012.npy"], "rows": [["12", "0.4"]]}"#;
+        let r = Rec::from_json_bytes(good).unwrap();
         assert_eq!((r.unit, r.maps.len(), r.rows[0][0].as_str()), (3, 1, "12"));
         for (bytes, needle) in [
-            (&br#"{"unit": 0, "maps": ["../../etc/x.npy"], "rows": []}"#[..], "names the map \"../../etc/x.npy\""),
-            (br#"{"unit": 0, "maps": ["maps/../x.npy"], "rows": []}"#, "not a maps/NAME.npy"),
-            (br#"{"unit": 0, "maps": ["/abs.npy"], "rows": []}"#, "not a maps/NAME.npy"),
-            (br#"{"unit": -1, "maps": [], "rows": []}"#, "not a borex unit record"),
-            (br#"{"unit": 0, "maps": [], "rows": [], "extra": 1}"#, "unknown field"),
+            (
+                &br#"{"format": 2, "unit": 0, "maps": ["../../etc/x.npy"], "rows": []}"#[..],
+                "names the map \"../../etc/x.npy\"",
+            ),
+            (br#"{"format": 2, "unit": 0, "maps": ["maps/../x.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"format": 2, "unit": 0, "maps": ["/abs.npy"], "rows": []}"#, "not a maps/NAME.npy"),
+            (br#"{"format": 2, "unit": -1, "maps": [], "rows": []}"#, "not a borex unit record"),
+            (br#"{"format": 2, "unit": 0, "maps": [], "rows": [], "extra": 1}"#, "unknown field"),
+            (br#"{"unit": 0, "maps": [], "rows": [["1"]]}"#, "a unit record of an older layout"),
+            (br#"{"format": 1, "unit": 0, "maps": [], "rows": []}"#, "a unit record of format 1"),
             (b"\xff\xfe", "not a borex unit record"),
         ] {
-            let e = Record::from_json_bytes(bytes).unwrap_err().to_string();
+            let e = Rec::from_json_bytes(bytes).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle:?} not in {e:?}");
         }
     }

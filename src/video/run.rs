@@ -14,11 +14,11 @@
 //! a group, so a resumed run or a shard starts each group cold at its
 //! keyframes and the maps do not depend on how the run was split or stopped.
 
-use super::resume::{self, Record, UnitJob, UnitRun};
+use super::resume::{self, NoEntry, Record, UnitJob, UnitRun};
 use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
-use crate::job::description::{Inputs, ModelId};
+use crate::job::description::{setting, Inputs, ModelId};
 use crate::job::{ms, JobDescription, JobKind};
 use crate::model::Classifier;
 use crate::output;
@@ -26,22 +26,26 @@ use crate::refine::bulk::{drive_groups, Shard, UnitResult};
 use crate::refine::pipeline::{RefineJob, RefineUnit, Source};
 use crate::refine::RefineConfig;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A `borex video` run.
 pub struct VideoJob<'a> {
+    /// The video file or frame folder.
     pub input: PathBuf,
     /// Frame rate of a frame folder (a video file states its own).
     pub folder_fps: f64,
+    /// Which frames to refine.
     pub selection: FrameSelection,
+    /// Frames refined in lockstep (F): one model call of 2F inputs per query.
     pub lockstep: usize,
+    /// `--shard I/N`: this run's share of the groups.
     pub shard: Shard,
     /// One N×H×W `maps.npy` instead of one `.npy` per frame.
     pub stack: bool,
     /// What every frame shares (its `image` and `out_dir` are unused).
     pub refine: &'a RefineJob,
+    /// OUTDIR.
     pub out_dir: PathBuf,
     /// Temporal warm start; `None` refines every frame from the job's prior.
     pub warm: Option<WarmStart>,
@@ -62,19 +66,28 @@ pub struct WarmStart {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobFile {
+    /// The video file or frame folder.
     pub input: String,
+    /// Its frames' size, rate and count.
     pub info: VideoInfo,
+    /// Which frames are refined.
     pub selection: FrameSelection,
+    /// Frames per lockstep group (F).
     pub lockstep: usize,
+    /// One `maps.npy` instead of one `.npy` per frame.
     pub stack: bool,
     /// Selected frames and the groups of `lockstep` they form.
     pub frames: usize,
+    /// Groups of the job.
     pub groups: usize,
+    /// The warm start, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<WarmStart>,
 }
 
 impl UnitJob for JobFile {
+    type Row = FrameRow;
+    type Entry = NoEntry;
     const KIND: JobKind = JobKind::VideoFrame;
     const UNIT: &'static str = "group";
     fn units(&self) -> usize {
@@ -83,7 +96,7 @@ impl UnitJob for JobFile {
 }
 
 /// A group being finished: its number and each done frame's (index, row, overlay frame).
-type PendingGroup = (usize, Vec<(u64, Vec<String>, Overlay)>);
+type PendingGroup = (usize, Vec<(u64, FrameRow, Overlay)>);
 
 /// A done frame's overlay until its group is encoded: in memory, or (with a
 /// warm start, whose group is F chains of up to `--keyframe-every` frames, as
@@ -113,15 +126,57 @@ fn chains(m: usize, c: usize) -> Vec<std::ops::Range<usize>> {
     (0..m).step_by(c).map(|a| a..(a + c).min(m)).collect()
 }
 
+/// `frames.csv`'s columns: [`FrameRow`]'s fields, in order.
 pub const CSV_HEADER: [&str; 9] =
     ["frame", "timestamp", "class", "label", "probability", "insertion", "deletion", "model_evaluations", "time_ms"];
+
+/// One row of `frames.csv` (and of a group's record): one refined frame.
+/// Values are rounded as the table has always shown them (6 decimals, the
+/// time 2), so a resumed or merged run writes the same table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrameRow {
+    /// The frame's index in the input (0-based).
+    pub frame: u64,
+    /// Its presentation time, in seconds.
+    pub timestamp: f64,
+    /// The explained class.
+    pub class: usize,
+    /// Its label ("" when the model has no labels).
+    pub label: String,
+    /// The model's probability of `class` on the frame.
+    pub probability: f64,
+    /// The refined map's insertion AUC (empty with `--no-metrics`).
+    pub insertion: Option<f64>,
+    /// The refined map's deletion AUC (empty with `--no-metrics`).
+    pub deletion: Option<f64>,
+    /// Images the model scored for this frame (prior, loop and metrics).
+    pub model_evaluations: u64,
+    /// The frame's own prior, loop share and metrics time, in milliseconds.
+    pub time_ms: f64,
+}
+
+/// `x` rounded to `decimals` places (the CSV tables' precision).
+pub(crate) fn rounded(x: f64, decimals: i32) -> f64 {
+    let k = 10f64.powi(decimals);
+    (x * k).round() / k
+}
+
+impl FrameRow {
+    /// Read `frames.csv`: its rows, or a one-line error naming the file.
+    pub fn read_csv(path: &Path) -> Result<Vec<Self>> {
+        crate::output::read_csv_rows(path, &CSV_HEADER)
+    }
+}
 
 /// What a run did.
 #[derive(Debug)]
 pub struct VideoSummary {
+    /// Frames of the run (of this shard).
     pub frames: usize,
     /// Frames this run refined (the others were done by an earlier run, or belong to other shards).
     pub refined: usize,
+    /// Frames an earlier run had done (kept).
     pub kept: usize,
     /// The outputs are complete (`frames.csv`, `overlay.mp4`); false for a shard.
     pub finished: bool,
@@ -132,11 +187,11 @@ pub struct VideoSummary {
 fn description(job: &VideoJob, model: &Classifier) -> Result<JobDescription> {
     let mut settings = job.refine.settings()?;
     settings.remove("--full-res");
-    settings.insert("--every".into(), json!(job.selection.every));
-    settings.insert("--frames".into(), json!([job.selection.start, job.selection.end]));
-    settings.insert("--lockstep".into(), json!(job.lockstep));
-    settings.insert("--stack".into(), json!(job.stack));
-    settings.insert("--warm-start".into(), json!(job.warm));
+    settings.insert("--every".into(), setting(job.selection.every));
+    settings.insert("--frames".into(), setting((job.selection.start, job.selection.end)));
+    settings.insert("--lockstep".into(), setting(job.lockstep));
+    settings.insert("--stack".into(), setting(job.stack));
+    settings.insert("--warm-start".into(), setting(job.warm));
     Ok(JobDescription::new(
         JobKind::VideoFrame,
         ModelId::of(model)?,
@@ -285,18 +340,18 @@ pub fn run(
                 last_maps.borrow_mut()[lane] = Some(r.map.clone());
             }
             let class = unit.prepared.class;
-            let cell = |v: Option<f32>| v.map(|x| format!("{:.6}", f64::from(x))).unwrap_or_default();
-            let row = vec![
-                frame.index.to_string(),
-                format!("{:.6}", frame.timestamp),
-                class.to_string(),
-                labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
-                format!("{:.6}", unit.prepared.probs[class]),
-                cell(metrics.and_then(|m| m.insertion)),
-                cell(metrics.and_then(|m| m.deletion)),
-                unit.evaluations(&r).to_string(),
-                format!("{time_ms:.2}"),
-            ];
+            let auc = |v: Option<f32>| v.map(|x| rounded(f64::from(x), 6));
+            let row = FrameRow {
+                frame: frame.index,
+                timestamp: rounded(frame.timestamp, 6),
+                class,
+                label: labels.and_then(|l| l.name(class)).unwrap_or("").to_string(),
+                probability: rounded(f64::from(unit.prepared.probs[class]), 6),
+                insertion: auc(metrics.and_then(|m| m.insertion)),
+                deletion: auc(metrics.and_then(|m| m.deletion)),
+                model_evaluations: unit.evaluations(&r),
+                time_ms: rounded(time_ms, 2),
+            };
             let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
             let overlay = if job.warm.is_some() {
                 let p = spill_path(out, frame.index);
@@ -333,7 +388,7 @@ pub fn run(
                     output::encode_h264(&segment, &frames, &fps_out)?;
                 }
                 // The record last: it marks the group done.
-                resume::commit_unit::<JobFile>(out, &Record { unit: g, maps, rows, report: vec![] })?;
+                resume::commit_unit::<JobFile>(out, &Record::new(g, maps, rows, vec![]))?;
             }
             Ok(())
         },
@@ -356,8 +411,8 @@ const FINISHED: [&str; 2] = ["frames.csv", "overlay.mp4"];
 /// (and `maps.npy` with `--stack`), then drop the parts.
 fn finalize(out: &Path, file: &JobFile) -> Result<()> {
     resume::finalize(out, file, &overlay_rate(&file.info.fps, file.selection.every), |records| {
-        let rows: Vec<Vec<String>> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
-        let frames: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap_or(u64::MAX)).collect();
+        let rows: Vec<FrameRow> = records.iter().flat_map(|r| r.rows.iter().cloned()).collect();
+        let frames: Vec<u64> = rows.iter().map(|r| r.frame).collect();
         if frames.len() != file.frames || frames.windows(2).any(|w| w[0] >= w[1]) {
             return Err(BorexError::invalid(format!(
                 "{}: the group records hold {} frames, not the {} selected, in order",
@@ -366,7 +421,7 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
                 file.frames
             )));
         }
-        output::write_csv(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
+        output::write_csv_rows(&out.join("frames.csv"), &CSV_HEADER, &rows)?;
         if file.stack {
             // maps.npy is written whole or not at all: once it is there, a run killed
             // before maps/ was removed (and reopened it empty) only removes it.

@@ -21,6 +21,7 @@ const SQRT3: f32 = 1.732_050_8;
 /// it every iteration recomputes from scratch with transient blocks.
 const CACHE_BYTES: usize = 512 << 20;
 
+/// The GP stages of one refine loop on the CPU (the GPU path's twin and test oracle).
 pub struct CpuGpSession {
     grid: CandidateGrid,
     prior: Vec<f32>,
@@ -52,6 +53,7 @@ enum Pass<'a> {
 }
 
 impl CpuGpSession {
+    /// A session over `grid` with the prior map `prior` (row-major, the grid's H×W).
     pub fn new(grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         check_session(grid, prior)?;
         let h = grid.height;

@@ -12,6 +12,7 @@ use ndarray::{parallel::prelude::*, Array2, Array3, Array4, ArrayView3, Axis, Zi
 use rayon::slice::ParallelSliceMut;
 use std::mem::MaybeUninit;
 
+/// The CPU implementation of every kernel (rayon-parallel).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuKernels;
 
@@ -44,6 +45,7 @@ impl ImageKernels for CpuKernels {
     }
 }
 
+/// RISE on the CPU: masks generated, applied, scored and accumulated per batch.
 pub struct CpuRiseSession {
     image: Array3<f32>,
     /// RISE's baseline: masks multiply the image.

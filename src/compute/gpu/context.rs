@@ -10,15 +10,25 @@ use wgpu::util::DeviceExt;
 /// Every compute kernel borex ships, one WGSL file each in `shaders/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
+    /// `apply_dense_masks.wgsl`: dense masks over an image and its baseline.
     ApplyDenseMasks,
+    /// `apply_box_masks.wgsl`: box masks over stored images and substrates.
     ApplyBoxMasks,
+    /// `gaussian_blur.wgsl`: the separable blur of the insertion metric.
     GaussianBlur,
+    /// `gp_posterior.wgsl`: μ and σ at every candidate.
     GpPosterior,
+    /// `argmax.wgsl`: the UCB maximum.
     Argmax,
+    /// `window_rows.wgsl`: the map's window average along rows.
     WindowRows,
+    /// `window_cols.wgsl`: the same along columns.
     WindowCols,
+    /// `gp_mean_grid.wgsl`: the posterior mean on an arbitrary grid (full resolution).
     GpMeanGrid,
+    /// `rise_masks.wgsl`: RISE masks generated on the device.
     RiseMasks,
+    /// `rise_accumulate.wgsl`: RISE's score-weighted sums of the masks.
     RiseAccumulate,
 }
 
@@ -98,6 +108,7 @@ pub struct HostLayout {
     pub shader: &'static str,
     /// The struct's name in that file.
     pub wgsl_struct: &'static str,
+    /// The struct's size in bytes.
     pub size: usize,
     /// Field name and byte offset, in declaration order.
     pub fields: Vec<(&'static str, usize)>,
@@ -119,6 +130,7 @@ pub(super) fn host_layouts() -> Vec<HostLayout> {
 /// Threads per workgroup of every 1-D kernel (matches `@workgroup_size` in the shaders).
 pub const WORKGROUP: u32 = 256;
 
+/// One wgpu device and queue with borex's compiled pipelines, shared by every kernel.
 pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -188,6 +200,7 @@ impl GpuContext {
             .map_err(|(no_adapter, msg)| if no_adapter { BorexError::NoAdapter(msg) } else { BorexError::Gpu(msg) })
     }
 
+    /// The adapter's name, backend and type.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.info
     }
@@ -197,6 +210,7 @@ impl GpuContext {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// The adapter in words (name, backend, type, software or not), for reports.
     pub fn describe(&self) -> String {
         format!(
             "{} [{:?}, {:?}{}]",
@@ -360,7 +374,9 @@ impl GpuContext {
 /// readback is a round of driver overhead (and a host–device sync for a readback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct GpuCounters {
+    /// Command submissions.
     pub submits: u64,
+    /// Blocking readbacks to the host.
     pub readbacks: u64,
 }
 
@@ -411,6 +427,7 @@ impl Commands<'_> {
         self.encoder.copy_buffer_to_buffer(src, 0, dst, 0, bytes);
     }
 
+    /// Submit the recorded passes (counted in [`GpuCounters::submits`]).
     pub fn submit(self) {
         self.ctx.submits.fetch_add(1, Ordering::Relaxed);
         self.ctx.queue.submit([self.encoder.finish()]);

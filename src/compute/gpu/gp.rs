@@ -137,6 +137,7 @@ struct LoopState {
     updates: PosteriorUpdates,
 }
 
+/// The GP stages of many lockstep loops batched on the GPU, one set of dispatches per step.
 pub struct GpuGpBatch {
     ctx: Arc<GpuContext>,
     grid: CandidateGrid,
@@ -599,6 +600,7 @@ pub struct GpuGpSession {
 }
 
 impl GpuGpSession {
+    /// A session over `grid` with the prior map `prior` on the GPU context `ctx`.
     pub fn new(ctx: Arc<GpuContext>, grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         Ok(Self { batch: GpuGpBatch::new(ctx, grid, &[prior])?, gp: None })
     }

@@ -53,6 +53,7 @@ impl GpuMaskStore {
         bytes * images.max(substrates) as u64 <= ctx.max_binding_bytes()
     }
 
+    /// Upload the images and substrates once, for the life of a lockstep group.
     pub fn new(ctx: Arc<GpuContext>, images: &[ArrayView3<f32>], substrates: &[ArrayView3<f32>]) -> Result<Self> {
         let dims = images.first().ok_or_else(|| BorexError::invalid("a mask store needs an image"))?.dim();
         let image_data = stack("image", dims, images)?;

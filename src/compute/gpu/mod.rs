@@ -43,16 +43,19 @@ use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{Array3, Array4, ArrayView3};
 use std::sync::Arc;
 
+/// The wgpu implementation of every kernel, on one shared context.
 #[derive(Clone)]
 pub struct GpuKernels {
     ctx: Arc<GpuContext>,
 }
 
 impl GpuKernels {
+    /// Kernels on the context `ctx`.
     pub fn new(ctx: Arc<GpuContext>) -> Self {
         Self { ctx }
     }
 
+    /// The context the kernels run on.
     pub fn context(&self) -> &GpuContext {
         &self.ctx
     }

@@ -36,6 +36,7 @@ pub(super) fn host_layouts() -> Vec<HostLayout> {
     )]
 }
 
+/// RISE on the GPU: masks generated, applied and accumulated on the device, only the scores through the host.
 pub struct GpuRiseSession {
     ctx: Arc<GpuContext>,
     params: RiseParams,
@@ -54,6 +55,7 @@ pub struct GpuRiseSession {
 }
 
 impl GpuRiseSession {
+    /// Upload `image` and prepare `accumulators` weighted sums for the masks of `params`.
     pub fn new(ctx: Arc<GpuContext>, image: ArrayView3<f32>, params: &RiseParams, accumulators: usize) -> Result<Self> {
         params.validate()?;
         let (c, h, w) = image.dim();
