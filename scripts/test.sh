@@ -30,6 +30,8 @@ if ! .venv/bin/python -c "import selenium, html5lib; assert selenium.__version__
 fi
 
 cargo test --release --all-targets
+# The rustdoc examples (--all-targets leaves doctests out): borex::Engine's runs on the bundled model.
+cargo test --release --doc
 bash scripts/python.sh --test
 .venv/bin/ruff check python examples/python
 .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
