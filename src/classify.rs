@@ -1,7 +1,7 @@
 //! Top-k classification of image files, batched.
 
 use crate::error::{BorexError, Result};
-use crate::model::{is_probability_row, Classifier, OutputKind, Prediction};
+use crate::model::{Classifier, Prediction};
 use ndarray::{Array4, Axis};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -60,27 +60,13 @@ pub fn classify_files(
             let mut rows = probs.axis_iter(Axis(0));
             for entry in out[first..].iter_mut().filter(|e| e.error.is_none()) {
                 let row = rows.next().expect("one row per decoded image");
-                entry.notes.extend(not_probabilities(model, &entry.image, row));
+                entry.notes.extend(model.not_probabilities_note(&entry.image.display().to_string(), row));
                 entry.predictions = model.top_k(row, k);
             }
         }
         progress.inc(paths.len() as u64);
     }
     Ok(out)
-}
-
-/// A note when outputs taken as probabilities (declared so, or detected on the first batch)
-/// are not: the "probabilities" shown are then raw scores, such as logits.
-fn not_probabilities(model: &Classifier, image: &Path, row: ndarray::ArrayView1<f32>) -> Option<String> {
-    if model.output_kind() != Some(OutputKind::Probabilities) || is_probability_row(row) {
-        return None;
-    }
-    let (lo, hi) = row.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    Some(format!(
-        "{}: the model's outputs are taken as probabilities (--output-kind probabilities, or the model's sidecar) but are not: they range from {lo:.4} to {hi:.4} and sum to {:.4}, so the numbers shown are raw scores; pass --output-kind logits to apply softmax",
-        image.display(),
-        row.sum()
-    ))
 }
 
 /// Stack C×H×W tensors into one N×C×H×W batch.

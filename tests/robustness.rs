@@ -426,6 +426,25 @@ fn classify_notes_scores_taken_as_probabilities_that_are_not() {
     assert!(v[0]["notes"].is_null() && !stderr(&o).contains("note: "), "{v} {}", stderr(&o));
     let p: f64 = v[0]["predictions"].as_array().unwrap().iter().map(|p| p["probability"].as_f64().unwrap()).sum();
     assert!((p - 1.0).abs() < 1e-5, "softmax over all four classes: {p}");
+
+    // refine and explain read the same raw scores as probabilities: their reports say so too.
+    for cmd in [vec!["refine", "--prior", "rise-fast", "--iters", "3"], vec!["explain", "--method", "rise-fast"]] {
+        for (kind, noted) in [(Some("probabilities"), true), (None, false)] {
+            let out = dir.path().join("o");
+            let mut args = cmd.clone();
+            args.extend([s(&c), "-o", s(&out), "--model", s(&m), "--input-size", "32", "--labels", s(&labels)]);
+            if let Some(k) = kind {
+                args.extend(["--output-kind", k]);
+            }
+            let o = borex(&args);
+            ok(&o);
+            let report: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+            let notes = report["notes"].to_string();
+            assert_eq!(notes.contains("taken as probabilities"), noted, "{cmd:?} {kind:?}: {notes}");
+            assert_eq!(stderr(&o).contains("pass --output-kind logits"), noted, "{cmd:?} {kind:?}: {}", stderr(&o));
+        }
+    }
 }
 
 #[test]

@@ -151,13 +151,14 @@ impl Prepared {
 
     fn from_input(
         pre: Preprocessed,
-        notes: Vec<String>,
+        mut notes: Vec<String>,
         model: &Classifier,
         scorer: &Scorer,
         class: &ClassSpec,
     ) -> Result<Self> {
         let rgb = crate::output::denormalise(pre.tensor.view(), model.preprocess());
         let probs = scorer.probabilities(pre.tensor.view())?;
+        notes.extend(model.not_probabilities_note("the image", ndarray::ArrayView1::from(&probs[..])));
         let class = class.resolve(model, &probs)?;
         Ok(Self { pre, rgb, probs, class, notes })
     }

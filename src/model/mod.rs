@@ -358,6 +358,20 @@ impl Classifier {
         self.output_kind.get().copied()
     }
 
+    /// A note when outputs taken as probabilities (declared so by `--output-kind` or the
+    /// sidecar, or detected on the first call) are not: the "probabilities" used for `what`
+    /// are then raw scores, such as logits, and every probability-based step misreads them.
+    pub fn not_probabilities_note(&self, what: &str, row: ndarray::ArrayView1<f32>) -> Option<String> {
+        if self.output_kind() != Some(OutputKind::Probabilities) || is_probability_row(row) {
+            return None;
+        }
+        let (lo, hi) = row.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        Some(format!(
+            "{what}: the model's outputs are taken as probabilities (--output-kind probabilities, or the model's sidecar) but are not: they range from {lo:.4} to {hi:.4} and sum to {:.4}, so the numbers used are raw scores; pass --output-kind logits to apply softmax",
+            row.sum()
+        ))
+    }
+
     /// Number of classes, when the model states it statically.
     pub fn num_classes(&self) -> Option<usize> {
         self.classes
