@@ -7,6 +7,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+# Mesa's Vulkan loader prints an error for every device it opens without a runtime dir (a
+# container, CI): give it a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  export XDG_RUNTIME_DIR
+fi
 cargo build --release --quiet
 # The Python package into .venv (skipped when up to date): `source .venv/bin/activate`, then `import borex`.
 bash scripts/python.sh

@@ -9,6 +9,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
+# Mesa's Vulkan loader prints an error for every device it opens without a runtime dir (a
+# container, CI): give it a private one.
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  export XDG_RUNTIME_DIR
+fi
 
 # Test-only tools, not needed by the main job: headless Chromium and its
 # driver (Debian's), and Selenium + html5lib in the project's venv, for the
