@@ -31,7 +31,7 @@ pub struct Evaluation {
 }
 
 /// Auto-Frank-Wolfe's settings: the l_p ball, steps, restarts and momentum.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AfwConfig {
     /// Radius ε of the l_p ball around the image (in [0, 1] pixel units).
     pub eps: f64,

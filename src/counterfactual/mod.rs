@@ -181,18 +181,9 @@ pub struct CounterfactualReport {
 /// `report.json`'s `settings` of a counterfactual.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CounterfactualSettingsReport {
-    /// Radius of the l_p ball.
-    pub eps: f64,
-    /// The norm's p.
-    pub p: f64,
-    /// Auto-Frank-Wolfe steps.
-    pub steps: usize,
-    /// Runs per target.
-    pub restarts: usize,
-    /// Gradient momentum.
-    pub momentum: f32,
-    /// Seed of the restarts.
-    pub seed: u64,
+    /// The l_p ball, steps, restarts, momentum and seed (flattened: the file's keys are AfwConfig's fields).
+    #[serde(flatten)]
+    pub afw: AfwConfig,
     /// |δ| above this counts a pixel as changed.
     pub change_threshold: f32,
     /// Items per model call.
@@ -561,12 +552,7 @@ fn counterfactual_stream(
         start_label: label(start),
         start_probability: probs0[start],
         settings: CounterfactualSettingsReport {
-            eps: job.afw.eps,
-            p: job.afw.p,
-            steps: job.afw.steps,
-            restarts: job.afw.restarts,
-            momentum: job.afw.momentum,
-            seed: job.afw.seed,
+            afw: job.afw.clone(),
             change_threshold: job.threshold,
             batch: job.batch,
         },
