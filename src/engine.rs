@@ -227,6 +227,10 @@ pub struct RefineSettings {
     pub batch: usize,
     /// Also evaluate the refined map at the original resolution (`--full-res`).
     pub full_res: bool,
+    /// Model evaluations of the prior and the queries together (`--budget`):
+    /// replaces `config.iters` and, unless the prior's name gives `+masks=N`,
+    /// a RISE prior's mask count ([`crate::refine::budget`]).
+    pub budget: Option<usize>,
 }
 
 impl Default for RefineSettings {
@@ -239,19 +243,21 @@ impl Default for RefineSettings {
             metrics: true,
             batch: 32,
             full_res: false,
+            budget: None,
         }
     }
 }
 
 impl RefineSettings {
-    /// The pipeline's job for `image` with `prior`; every setting checked.
-    fn job(&self, image: &Image, prior: &Prior) -> Result<RefineJob> {
+    /// The pipeline's job for `image` with `prior` on `model`; every setting
+    /// checked, the budget spent.
+    fn job(&self, image: &Image, prior: &Prior, model: &Classifier) -> Result<RefineJob> {
         self.config.validate()?;
         crate::limits::in_range("--batch", self.batch, 1, crate::limits::MAX_BATCH)?;
         if self.insertion_starts.is_empty() && self.metrics {
             return Err(BorexError::invalid("insertion_starts is empty: give at least one start (blur or zero)"));
         }
-        Ok(RefineJob {
+        let mut job = RefineJob {
             image: image.report_name(),
             class: self.class.clone(),
             prior: prior.spec(self.config.seed)?,
@@ -261,7 +267,12 @@ impl RefineSettings {
             insertion_starts: self.insertion_starts.clone(),
             metrics: self.metrics,
             batch: self.batch,
-        })
+        };
+        if let Some(b) = self.budget {
+            let given = matches!(prior, Prior::Method(name) if crate::refine::budget::masks_given(name));
+            crate::refine::budget::apply(&mut job, b, given, model)?;
+        }
+        Ok(job)
     }
 }
 
@@ -500,7 +511,7 @@ impl Engine {
     /// Refine `image`'s prior map with BOREx: what `borex refine` computes, in memory.
     pub fn refine(&self, image: impl Into<Image>, settings: &RefineSettings) -> Result<RefineOutcome> {
         let image = image.into();
-        let job = settings.job(&image, &settings.prior)?;
+        let job = settings.job(&image, &settings.prior, &self.model)?;
         crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, true)
     }
 
@@ -528,7 +539,7 @@ impl Engine {
         let jobs = images
             .iter()
             .enumerate()
-            .map(|(i, img)| settings.job(img, priors.map_or(&settings.prior, |p| &p[i])))
+            .map(|(i, img)| settings.job(img, priors.map_or(&settings.prior, |p| &p[i]), &self.model))
             .collect::<Result<Vec<_>>>()?;
         let Some(first) = jobs.first() else { return Ok(vec![]) };
         let mut results: Vec<Option<Result<RefineOutcome>>> = (0..jobs.len()).map(|_| None).collect();

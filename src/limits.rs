@@ -10,6 +10,8 @@ use std::fmt::Display;
 pub const MAX_ITERS: usize = 2000;
 /// RISE masks.
 pub const MAX_MASKS: usize = 1_000_000;
+/// `refine --budget`: model evaluations of the prior and the queries together.
+pub const MAX_BUDGET: usize = MAX_MASKS;
 /// Images per model call.
 pub const MAX_BATCH: usize = 1024;
 /// Model input side: below 32 a 32×-downsampling CNN sees less than one cell.

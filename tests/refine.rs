@@ -532,3 +532,101 @@ fn stride_searches_every_other_pixel_and_maps_every_pixel() {
         &["--stride 0"],
     );
 }
+
+#[test]
+fn budget_splits_evaluations_between_prior_and_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (chelsea, out) = (chelsea(), dir.path().join("b"));
+    let o = out.to_str().unwrap();
+    // 60 evaluations, matched objective (two images a query): RISE gets half, 30 masks, and 15 queries.
+    let run = borex(&["--device", "cpu", "refine", &chelsea, "-o", o, "--budget", "60", "--no-metrics"], &[]);
+    ok(&run);
+    let note = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        note.contains("--budget 60: prior rise-fast+masks=30 (30 evaluations), 15 queries (30 evaluations)"),
+        "{note}"
+    );
+    let r = report(&out);
+    assert_eq!(r["prior"]["method"], "rise-fast+masks=30");
+    assert_eq!(r["observations"].as_array().unwrap().len(), 15);
+    // A prior whose mask count is given keeps it; the queries get the rest.
+    let given = dir.path().join("g");
+    let args = ["--device", "cpu", "-q", "refine", &chelsea, "-o", given.to_str().unwrap(), "--no-metrics"];
+    ok(&borex(&[&args[..], &["--budget", "60", "--prior", "rise-fast+masks=40"]].concat(), &[]));
+    assert_eq!(report(&given)["observations"].as_array().unwrap().len(), 10);
+    // Below what the prior and one query need, beyond the limit, or with --iters: one-line errors, no output.
+    let bad = dir.path().join("bad");
+    let b = bad.to_str().unwrap();
+    assert_error(
+        &borex(&["--device", "cpu", "refine", &chelsea, "-o", b, "--budget", "11", "--no-metrics"], &[]),
+        &["--budget 11 is below what a RISE prior and one query need: at least 12 evaluations"],
+    );
+    assert_error(
+        &borex(&["--device", "cpu", "refine", &chelsea, "-o", b, "--budget", "1000001", "--no-metrics"], &[]),
+        &["--budget 1000001 is out of range"],
+    );
+    assert_error(
+        &borex(&["--device", "cpu", "refine", &chelsea, "-o", b, "--budget", "500", "--prior", "occlusion"], &[]),
+        &["--budget 500 is below what the prior occlusion and one query need: at least 628"],
+    );
+    let both = borex(&["refine", &chelsea, "-o", b, "--budget", "60", "--iters", "5"], &[]);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+    assert!(!bad.exists(), "a refused budget creates no output folder");
+}
+
+#[test]
+fn relative_gain_divides_the_gain_by_the_class_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quick(dir.path(), "rel", &["--device", "cpu", "--relative-gain"]);
+    let r = report(&out);
+    // The reference: f = 2·(sigmoid(g'·(P_in − P_out)) − 0.5) with g' = 10·0.2/max(P, 0.2),
+    // P the class's probability on the whole image (chelsea: tabby, P ≈ 0.5, so g' ≈ 4, not 10).
+    let p = r["probability"].as_f64().unwrap();
+    let g = 10.0 * 0.2 / p.max(0.2);
+    assert!(p > 0.3 && g < 7.0, "P {p}: the test needs a confident class");
+    assert!((r["refined"]["relative_gain"].as_f64().unwrap() - g).abs() < 1e-5, "{}", r["refined"]);
+    assert_eq!(r["settings"]["refine"]["relative_gain"], true);
+    for o in r["observations"].as_array().unwrap() {
+        let d = o["p_inside"].as_f64().unwrap() - o["p_outside"].as_f64().unwrap();
+        let f = 2.0 * (1.0 / (1.0 + (-g * d).exp()) - 0.5);
+        assert!((o["f"].as_f64().unwrap() - f).abs() < 1e-5, "{o}: expected f {f}");
+    }
+    // Without the flag the key is absent and f uses the gain as given.
+    let plain = report(&quick(dir.path(), "plain", &["--device", "cpu"]));
+    assert!(
+        plain["refined"].get("relative_gain").is_none() && plain["settings"]["refine"].get("relative_gain").is_none()
+    );
+}
+
+#[test]
+fn detail_readout_adds_the_priors_detail_to_the_window_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = quick(dir.path(), "d", &["--device", "cpu", "--readout", "detail"]);
+    let (prior, refined, r) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")), report(&out));
+    assert_eq!(r["settings"]["refine"]["readout"], "detail");
+    let sizes: Vec<usize> = serde_json::from_value(r["settings"]["grid"]["sizes"].clone()).unwrap();
+    let (h, w) = prior.dim();
+    // The reference: the window map from the report alone, plus S0 minus its in-image window mean per size.
+    let box_mean = |y: usize, x: usize| -> f64 {
+        let per: f64 = sizes
+            .iter()
+            .map(|&s| {
+                let (r0, r1, c0, c1) =
+                    (y.saturating_sub(s), (y + s + 1).min(h), x.saturating_sub(s), (x + s + 1).min(w));
+                let win = prior.slice(ndarray::s![r0..r1, c0..c1]);
+                win.iter().map(|v| *v as f64).sum::<f64>() / win.len() as f64
+            })
+            .sum();
+        per / sizes.len() as f64
+    };
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    let mut detail_seen = 0.0f64;
+    for (y, x) in [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)] {
+        let detail = prior[[y, x]] as f64 - box_mean(y, x);
+        let want = brute_force_refined(&r, &prior, y, x) + detail;
+        detail_seen = detail_seen.max(detail.abs());
+        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "({y}, {x}) = {} vs {want}", refined[[y, x]]);
+    }
+    assert!(detail_seen > 1e-3 * scale, "the points checked carry no detail: the test could not fail");
+}

@@ -204,9 +204,11 @@ class Engine:
         H×W float array at the model input's size. Settings as ``borex
         refine``'s: ``class_``, ``sizes``, ``kappa``, ``gain``,
         ``fixed_length_scales``, ``refit_every``, ``stride``, ``baseline``,
-        ``objective``, ``readout``, ``prior_mean``, ``insertion_start``,
-        ``metrics`` (``no_metrics`` inverted), ``batch``. The same settings give
-        the same maps as ``borex refine``, bit for bit.
+        ``objective``, ``readout``, ``prior_mean``, ``relative_gain``,
+        ``insertion_start``, ``metrics`` (``no_metrics`` inverted), ``batch``,
+        ``budget`` (model evaluations of prior and queries together, split by
+        borex; replaces ``iters``). The same settings give the same maps as
+        ``borex refine``, bit for bit.
         """
         return RefineResult(*self._native.refine(_image(image), prior, iters, seed, settings))
 

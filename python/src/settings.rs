@@ -217,6 +217,12 @@ impl<'py> Settings<'py> {
         self.parsed("objective", &mut s.config.objective)?;
         self.parsed("readout", &mut s.config.readout)?;
         self.parsed("prior_mean", &mut s.config.prior_mean)?;
+        self.bool("relative_gain", &mut s.config.relative_gain)?;
+        if let Some(v) = self.take("budget") {
+            if !v.is_none() {
+                s.budget = Some(usize::try_from(non_negative_int(self.py, &v, "budget")?).unwrap_or(usize::MAX));
+            }
+        }
         self.insertion_starts(&mut s.insertion_starts)?;
         self.metrics(&mut s.metrics)?;
         self.usize("batch", &mut s.batch)?;

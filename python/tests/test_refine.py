@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import borex
@@ -99,3 +100,15 @@ def test_the_gil_is_released_while_refining(engine: borex.Engine, chelsea: Path)
         done.wait(0.01)
     t.join()
     assert ticks > 5
+
+
+def test_budget_and_relative_gain_equal_the_cli(engine: borex.Engine, chelsea: Path, tmp_path: Path) -> None:
+    # --budget 41 with --relative-gain (one evaluation for P): RISE gets 20 masks, the queries 10 × 2.
+    args = ("--budget", "41", "--relative-gain", "--readout", "detail", "--no-metrics")
+    want, want_prior, report = cli_refine(chelsea, tmp_path / "cli", *args)
+    got = engine.refine(str(chelsea), budget=41, relative_gain=True, readout="detail", metrics=False)
+    assert len(got.queries) == len(report["observations"]) == 10
+    assert got.report["prior"]["method"] == report["prior"]["method"] == "rise-fast+masks=20"
+    assert np.array_equal(got.refined, want) and np.array_equal(got.prior, want_prior)
+    with pytest.raises(borex.BorexError, match="--budget 5 is below"):
+        engine.refine(str(chelsea), budget=5, metrics=False)

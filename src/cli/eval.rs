@@ -27,8 +27,10 @@ pub struct EvalArgs {
     /// Also refine every map and test refined vs prior.
     #[arg(long)]
     pub refine: bool,
-    /// Refinements to compare (with --refine): OBJECTIVE[:BASELINE], comma-separated, e.g.
-    /// paper,paper:blur,matched (default: refine's default objective).
+    /// Refinements to compare (with --refine), comma-separated:
+    /// OBJECTIVE[:BASELINE] then `+` suffixes: a readout (window, point), a prior mean (scaled,
+    /// fitted), relative-gain, or kappa=K, gain=G, iters=T, sizes=A/B/…; e.g.
+    /// paper,paper:blur,matched+relative-gain (default: refine's default objective).
     #[arg(long, value_delimiter = ',')]
     pub objectives: Vec<String>,
     /// Refinement queries.

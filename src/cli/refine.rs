@@ -38,6 +38,10 @@ pub struct RefineArgs {
     /// Also write OUTDIR/report.html (`borex report`) at the end.
     #[arg(long)]
     pub report: bool,
+    /// Model evaluations of the prior and the queries together, split by borex: a RISE prior
+    /// (without +masks=N) gets half, the queries the rest; any other prior costs what it costs.
+    #[arg(long, conflicts_with = "iters")]
+    pub budget: Option<usize>,
     #[command(flatten)]
     pub settings: RefineSettings,
 }
@@ -86,14 +90,19 @@ pub struct RefineSettings {
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
     #[arg(long, default_value_t = borex::refine::Objective::default())]
     pub objective: borex::refine::Objective,
-    /// How the map is read from the GP posterior mean: window (the paper's box-window average)
-    /// or point (the mean at each pixel as a box centre, no window average).
+    /// How the map is read from the GP posterior mean: window (the paper's box-window average),
+    /// point (the mean at each pixel as a box centre, no window average) or detail (window plus
+    /// the prior's detail below box scale).
     #[arg(long, default_value = "window")]
     pub readout: borex::refine::full_res::Readout,
     /// The GP's prior mean from the prior map: scaled (the paper's: the map scaled to mean |S0| = 0.1)
     /// or fitted (a·S0 + b, scale and offset fitted to the observations by least squares).
     #[arg(long, default_value = "scaled")]
     pub prior_mean: borex::refine::PriorMean,
+    /// Divide the gain by the class's probability P on the whole image (floored at 0.2):
+    /// g·0.2/max(P, 0.2), so a confident class's box scores do not saturate (one more evaluation).
+    #[arg(long)]
+    pub relative_gain: bool,
     /// Where insertion starts (blur: the RISE reference; zero: the BOREx code);
     /// several, comma-separated, are each reported (the first is `insertion`).
     #[arg(long, value_delimiter = ',', default_value = "blur", value_parser = super::named::<InsertionStart>())]
@@ -135,10 +144,11 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => args.image.clone(),
     };
     let shard = args.shard.unwrap_or(borex::refine::bulk::Shard::ALL);
-    let job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
+    let mut job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    spend_budget(args, &mut job, &model, global.quiet)?;
     let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
     let run = borex::refine::bulk::ManyImages {
         images: &images,
@@ -188,6 +198,7 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         objective: args.objective,
         readout: args.readout,
         prior_mean: args.prior_mean,
+        relative_gain: args.relative_gain,
         ..RefineConfig::default()
     };
     RefineJob {
@@ -201,6 +212,18 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         metrics: !args.no_metrics,
         batch: args.batch,
     }
+}
+
+/// `--budget`: the prior and the query count for the model's input, said on stderr.
+fn spend_budget(args: &RefineArgs, job: &mut RefineJob, model: &Classifier, quiet: bool) -> anyhow::Result<()> {
+    if let Some(budget) = args.budget {
+        let given = borex::refine::budget::masks_given(&args.settings.prior);
+        let plan = borex::refine::budget::apply(job, budget, given, model)?;
+        if !quiet {
+            eprintln!("note: {}", plan.note(budget));
+        }
+    }
+    Ok(())
 }
 
 /// Every setting is checked before the model loads.
@@ -227,10 +250,11 @@ fn run_one(
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
+    let mut job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    spend_budget(args, &mut job, &model, global.quiet)?;
     let outcome = run_refine(&job, &model, &backend, global.quiet)?;
     for note in &outcome.notes {
         eprintln!("note: {note}");

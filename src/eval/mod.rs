@@ -56,7 +56,7 @@ impl Variant {
             config.baseline = b.parse::<Baseline>().map_err(BorexError::invalid)?;
         }
         // Each `+` suffix is a readout (window, point), a prior mean (scaled,
-        // fitted) or a knob: kappa=K, gain=G, iters=T, sizes=S1/S2/….
+        // fitted), `relative-gain` or a knob: kappa=K, gain=G, iters=T, sizes=S1/S2/….
         for suffix in parts {
             if let Some((key, value)) = suffix.split_once('=') {
                 let bad = |e: &dyn std::fmt::Display| BorexError::invalid(format!("{spec:?}: {key}={value}: {e}"));
@@ -80,6 +80,10 @@ impl Variant {
                     }
                 }
                 config.validate()?;
+                continue;
+            }
+            if suffix == "relative-gain" {
+                config.relative_gain = true;
                 continue;
             }
             match (suffix.parse::<crate::refine::full_res::Readout>(), suffix.parse::<crate::refine::PriorMean>()) {
@@ -723,6 +727,9 @@ mod tests {
             (Objective::Matched, crate::refine::full_res::Readout::Point, "matched-point")
         );
         assert!(Variant::parse("matched+blurry", &RefineConfig::default()).is_err());
+        let r = Variant::parse("matched+relative-gain", &RefineConfig::default()).unwrap();
+        assert!(r.config.relative_gain && !RefineConfig::default().relative_gain);
+        assert_eq!(r.file_stem(), "matched-relative-gain");
         let k = Variant::parse("matched+fitted+kappa=2+sizes=15/30+iters=20", &RefineConfig::default()).unwrap();
         assert_eq!(k.config.prior_mean, crate::refine::PriorMean::Fitted);
         assert_eq!((k.config.kappa, k.config.sizes.clone(), k.config.iters), (2.0, Some(vec![15, 30]), 20));

@@ -24,6 +24,17 @@ impl Default for OcclusionParams {
     }
 }
 
+impl OcclusionParams {
+    /// Windows on an `height`×`width` input (one model evaluation each);
+    /// 0 when the window does not fit.
+    pub fn windows(&self, height: u32, width: u32) -> usize {
+        if self.window == 0 || self.stride == 0 || self.window > height || self.window > width {
+            return 0;
+        }
+        starts(height, self.window, self.stride).len() * starts(width, self.window, self.stride).len()
+    }
+}
+
 /// Window starts along one axis: every `stride`, plus one flush with the far edge.
 fn starts(len: u32, window: u32, stride: u32) -> Vec<u32> {
     let mut v: Vec<u32> = (0..=len - window).step_by(stride as usize).collect();

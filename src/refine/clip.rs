@@ -127,6 +127,12 @@ enum Side {
     Constant(f32),
 }
 
+/// Class `class`'s probability on one whole clip (one model evaluation).
+fn clip_probability(scorer: &Scorer, clip: ArrayView4<f32>, class: usize) -> Result<f32> {
+    let p = scorer.score_clips(clip.insert_axis(Axis(0)))?;
+    Ok(super::class_column(&p, class)?[0])
+}
+
 /// How a clip's queries are shown to the model under an objective.
 struct ClipProbe {
     sides: [Side; 2],
@@ -143,14 +149,10 @@ impl ClipProbe {
         let side = |spec| -> Result<Side> {
             Ok(match spec {
                 SideSpec::Box { keep, substrate: b } => Side::Box { keep, substrate: substrate(b)? },
-                SideSpec::Constant(b) => {
-                    let whole = match b {
-                        None => clip.to_owned(),
-                        Some(b) => substrate(b)?,
-                    };
-                    let p = scorer.score_clips(whole.insert_axis(Axis(0)).view())?;
-                    Side::Constant(super::class_column(&p, class)?[0])
-                }
+                SideSpec::Constant(b) => Side::Constant(match b {
+                    None => clip_probability(scorer, clip, class)?,
+                    Some(b) => clip_probability(scorer, substrate(b)?.view(), class)?,
+                }),
             })
         };
         Ok(Self { sides: [side(inside)?, side(outside)?] })
@@ -224,6 +226,10 @@ pub fn refine_clip(
     let s0 = scale_prior(flat.view(), rc.prior_mean_abs)?.into_shape_with_order((nt, h, w)).expect("T×H×W");
     let mut session = gp_kernels.session(&grid, s0.as_slice().expect("standard layout"))?;
     let probe = ClipProbe::new(scorer, clip, class, rc)?;
+    let gain = match rc.relative_gain {
+        true => rc.effective_gain(clip_probability(scorer, clip, class)?),
+        false => rc.gain,
+    };
     let scale = RefineConfig::pixel_scale(h as u32, w as u32);
     let mut fit_options = rc.fit_options(scale);
     // t and τ start where the rows and columns do (GP units are pixels).
@@ -253,7 +259,7 @@ pub fn refine_clip(
         let probs = scorer.score_clips(inputs.view())?;
         let (p_inside, p_outside) = probe.combine(&super::class_column(&probs, class)?)?;
         timings.model += tm.elapsed();
-        let f = objective_value(rc.gain, p_inside - p_outside);
+        let f = objective_value(gain, p_inside - p_outside);
         observations.push(ClipObservation {
             row: r,
             col: q,

@@ -91,12 +91,21 @@ pub enum Readout {
     /// μ at each pixel as a box centre, averaged over sizes, without the window
     /// average (keeps the map as sharp as the GP's length scales).
     Point,
+    /// The window map plus the prior's own detail, m − m̄ (m the prior in the
+    /// GP's units, m̄ its window average): the queries correct the map at box
+    /// scale, and within a box the prior orders the pixels.
+    Detail,
 }
 
 impl Readout {
     /// Whether the map is read as window averages (the default) rather than at points.
     pub fn is_window(&self) -> bool {
         *self == Readout::Window
+    }
+
+    /// Whether the map starts from the window-averaged posterior (window, detail).
+    pub fn is_windowed(&self) -> bool {
+        matches!(self, Readout::Window | Readout::Detail)
     }
 }
 
@@ -106,7 +115,8 @@ impl std::str::FromStr for Readout {
         match s.trim() {
             "window" => Ok(Readout::Window),
             "point" => Ok(Readout::Point),
-            other => Err(format!("unknown readout {other:?} (expected window or point)")),
+            "detail" => Ok(Readout::Detail),
+            other => Err(format!("unknown readout {other:?} (expected window, point or detail)")),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
+pub mod budget;
 pub mod bulk;
 pub mod clip;
 pub mod full_res;
@@ -84,7 +85,17 @@ pub struct RefineConfig {
     /// absent from JSON when it is the paper's fixed scaling.
     #[serde(skip_serializing_if = "PriorMean::is_scaled", default)]
     pub prior_mean: PriorMean,
+    /// Divide the gain by the explained class's probability on the whole
+    /// input, P, floored at [`RELATIVE_GAIN_FLOOR`]: g·p₀/max(P, p₀). A
+    /// confident class's box differences (up to ±P) then use the sigmoid's
+    /// range as a hard class's do, instead of saturating at ±1; at P ≤ p₀
+    /// the gain is unchanged. Absent from JSON when off.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub relative_gain: bool,
 }
+
+/// The class probability below which [`RefineConfig::relative_gain`] keeps the gain as given.
+pub const RELATIVE_GAIN_FLOOR: f32 = 0.2;
 
 /// The GP's prior mean m(r, q, s) from the prior map S0 (scaled to mean |S0| = m).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -166,6 +177,7 @@ impl Default for RefineConfig {
             objective: Objective::default(),
             readout: full_res::Readout::default(),
             prior_mean: PriorMean::default(),
+            relative_gain: false,
         }
     }
 }
@@ -190,6 +202,16 @@ impl RefineConfig {
             "default"
         } else {
             "custom"
+        }
+    }
+
+    /// The gain a query's objective uses when the class's probability on the
+    /// whole input is `p` (see [`RefineConfig::relative_gain`]).
+    pub fn effective_gain(&self, p: f32) -> f32 {
+        if self.relative_gain {
+            self.gain * RELATIVE_GAIN_FLOOR / p.max(RELATIVE_GAIN_FLOOR)
+        } else {
+            self.gain
         }
     }
 
@@ -368,6 +390,8 @@ pub struct Refined {
     pub scaled_prior: Array2<f32>,
     /// [a, b] of the prior mean a·S0 + b at the end ([1, 0] unless fitted).
     pub prior_affine: [f64; 2],
+    /// The objective's gain the queries used ([`RefineConfig::effective_gain`]).
+    pub gain: f32,
     /// Every query, in order.
     pub observations: Vec<Observation>,
     /// The last GP (the refined map's posterior).
@@ -399,6 +423,13 @@ pub fn scale_prior(prior: ArrayView2<f32>, m: f32) -> Result<Array2<f32>> {
     let mean_abs = check_prior(prior, "prior map")?;
     // Row-major whatever the input's layout: the GP session reads it as a slice.
     Ok(prior.as_standard_layout().mapv(|v| (v as f64 * m as f64 / mean_abs) as f32))
+}
+
+/// S̄0: the prior's window average over `grid`'s sizes (the window readout of
+/// S0; the covariate of [`PriorMean::Fitted`]).
+pub fn box_average(grid: &CandidateGrid, s0: ArrayView2<f32>) -> Array2<f32> {
+    let tiled: Vec<f32> = (0..grid.sizes.len()).flat_map(|_| s0.iter().copied()).collect();
+    Array2::from_shape_vec(s0.dim(), crate::compute::cpu::window_average(grid, &tiled)).expect("H×W")
 }
 
 /// A query's objective from P_in − P_out: 2·(sigmoid(g·d) − 0.5), or d when g = 0.
@@ -473,6 +504,8 @@ pub struct RefineLoop<'a> {
     image: ArrayView3<'a, f32>,
     /// How a query's boxes are shown to the model (the objective's substrates).
     probe: objective::Probe,
+    /// The objective's gain for this input ([`RefineConfig::effective_gain`]).
+    gain: f32,
     scale: f64,
     fit_options: FitOptions,
     rng: rand_chacha::ChaCha8Rng,
@@ -542,10 +575,7 @@ impl<'a> RefineLoop<'a> {
         let s0 = scale_prior(prior, cfg.prior_mean_abs)?;
         let covariate = match cfg.prior_mean {
             PriorMean::Scaled => s0.clone(),
-            PriorMean::Fitted => {
-                let per_candidate: Vec<f32> = (0..grid.sizes.len()).flat_map(|_| s0.iter().copied()).collect();
-                Array2::from_shape_vec((h, w), crate::compute::cpu::window_average(&grid, &per_candidate)).expect("H×W")
-            }
+            PriorMean::Fitted => box_average(&grid, s0.view()),
         };
         let stride = cfg.stride as u32;
         let search = cfg.search_grid(h as u32, w as u32);
@@ -554,6 +584,11 @@ impl<'a> RefineLoop<'a> {
             None => None,
         };
         let probe = objective::Probe::new(scorer, image, class, cfg.objective, cfg.baseline)?;
+        let gain = match cfg.relative_gain {
+            // One more model evaluation: the class's probability on the whole input.
+            true => cfg.effective_gain(objective::class_probability(scorer, image, class)?),
+            false => cfg.gain,
+        };
         let scale = RefineConfig::pixel_scale(h as u32, w as u32);
         let fit_options = cfg.fit_options(scale);
         if cfg.jitter_draws.as_ref().is_some_and(|d| d.len() + 1 < cfg.iters) {
@@ -582,6 +617,7 @@ impl<'a> RefineLoop<'a> {
             session,
             image,
             probe,
+            gain,
             scale,
             fit_options,
             rng,
@@ -714,7 +750,7 @@ impl<'a> RefineLoop<'a> {
     /// posterior (the window readout without `--stride`); a driver running
     /// the posterior then passes it to [`finish_batched`](Self::finish_batched).
     pub fn wants_search_map(&self) -> bool {
-        self.cfg.readout.is_window() && self.stride == 1
+        self.cfg.readout.is_windowed() && self.stride == 1
     }
 
     /// Record the query, refit the GP and say what the search posterior needs.
@@ -725,7 +761,7 @@ impl<'a> RefineLoop<'a> {
         }
         let (r, q, s) = (self.r, self.q, self.grid.sizes[self.si]);
         let diff = p_inside - p_outside;
-        let f = objective_value(cfg.gain, diff);
+        let f = objective_value(self.gain, diff);
         self.observations.push(Observation {
             row: r,
             col: q,
@@ -820,7 +856,7 @@ impl<'a> RefineLoop<'a> {
         let (a, b) = self.affine;
         let prior = self.s0.mapv(|v| (a * v as f64 + b) as f32);
         let map = match self.cfg.readout {
-            full_res::Readout::Window => {
+            full_res::Readout::Window | full_res::Readout::Detail => {
                 let session_map = if self.stride > 1 {
                     // The search saw only the coarse points: one full-grid pass for the map.
                     let mut full =
@@ -836,11 +872,20 @@ impl<'a> RefineLoop<'a> {
                         (None, None) => return Err(BorexError::invalid("a detached loop's map comes from its driver")),
                     }
                 };
-                Array2::from_shape_vec(
+                let mut map = Array2::from_shape_vec(
                     (self.h, self.w),
                     session_map.into_iter().map(|v| (a * v as f64 + b) as f32).collect(),
                 )
-                .expect("H×W map")
+                .expect("H×W map");
+                if self.cfg.readout == full_res::Readout::Detail {
+                    // a·(S0 − S̄0): the prior's detail below box scale, in the GP's units.
+                    let smooth = box_average(&self.grid, self.s0.view());
+                    ndarray::Zip::from(&mut map)
+                        .and(&self.s0)
+                        .and(&smooth)
+                        .for_each(|m, s, sm| *m += (a * (*s - *sm) as f64) as f32);
+                }
+                map
             }
             full_res::Readout::Point => full_res::point_map(&gp, &prior, self.cfg, gp_kernels)?,
         };
@@ -853,6 +898,7 @@ impl<'a> RefineLoop<'a> {
             map,
             scaled_prior: prior,
             prior_affine: [a, b],
+            gain: self.gain,
             observations: self.observations,
             gp,
             timings: self.timings,

@@ -98,6 +98,12 @@ impl Objective {
     }
 }
 
+/// Class `class`'s probability on one whole input (one model evaluation).
+pub(crate) fn class_probability(scorer: &Scorer, input: ArrayView3<f32>, class: usize) -> Result<f32> {
+    let p = scorer.probabilities(input)?;
+    p.get(class).copied().ok_or_else(|| BorexError::invalid(format!("class {class} out of range")))
+}
+
 /// One side of a query: the box shown on a substrate, or a constant probability
 /// (the whole image or the whole substrate, scored once).
 enum Side {
@@ -127,11 +133,10 @@ impl Probe {
     ) -> Result<Self> {
         let sub = |b: Baseline| scorer.kernels.baseline(image, b);
         let constant = |b: Option<Baseline>| -> Result<f32> {
-            let p = match b {
-                None => scorer.probabilities(image)?,
-                Some(b) => scorer.probabilities(sub(b)?.view())?,
-            };
-            p.get(class).copied().ok_or_else(|| BorexError::invalid(format!("class {class} out of range")))
+            match b {
+                None => class_probability(scorer, image, class),
+                Some(b) => class_probability(scorer, sub(b)?.view(), class),
+            }
         };
         let (inside, outside, shared) = objective.sides(baseline);
         let side = |spec: SideSpec, skip_substrate: bool| -> Result<Side> {

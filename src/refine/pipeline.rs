@@ -107,8 +107,19 @@ pub enum PriorId {
 }
 
 /// The flags of [`RefineConfig`]'s fields; the others are named by field.
-const CONFIG_FLAGS: [&str; 10] =
-    ["iters", "sizes", "kappa", "gain", "refit_every", "stride", "seed", "objective", "readout", "prior_mean"];
+const CONFIG_FLAGS: [&str; 11] = [
+    "iters",
+    "sizes",
+    "kappa",
+    "gain",
+    "refit_every",
+    "stride",
+    "seed",
+    "objective",
+    "readout",
+    "prior_mean",
+    "relative_gain",
+];
 
 impl RefineJob {
     /// Every setting that changes a result (for the job description), keyed
@@ -260,6 +271,9 @@ pub struct RefinedReport {
     pub prior_scale: f64,
     /// b of the prior mean a·S0 + b (0 unless fitted).
     pub prior_offset: f64,
+    /// The objective's gain this input got with `--relative-gain` (absent without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_gain: Option<f32>,
     /// Its insertion/deletion (null without metrics).
     #[serde(flatten)]
     pub scores: CausalScores,
@@ -604,6 +618,7 @@ impl<'a> RefineUnit<'a> {
                 fit_failures: refined.fit_failures.len(),
                 prior_scale: refined.prior_affine[0],
                 prior_offset: refined.prior_affine[1],
+                relative_gain: job.config.relative_gain.then_some(refined.gain),
                 scores: refined_metrics,
             },
             full_res,

@@ -62,10 +62,7 @@ pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize
     let s0 = prior.mapv(|v| ((v as f64 - b_end) / a_end) as f32);
     let covariate = match prior_mean {
         PriorMean::Scaled => s0,
-        PriorMean::Fitted => {
-            let tiled: Vec<f32> = (0..grid.sizes.len()).flat_map(|_| s0.iter().copied()).collect();
-            Array2::from_shape_vec((h, w), crate::compute::cpu::window_average(&grid, &tiled)).expect("H×W")
-        }
+        PriorMean::Fitted => crate::refine::box_average(&grid, s0.view()),
     };
     let cov_slice = covariate.as_standard_layout().to_owned();
     let mut maps = vec![];
