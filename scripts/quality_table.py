@@ -68,7 +68,8 @@ def by_group_manifest(borex: str) -> str:
         groups[0 if p >= 0.5 else 1 if p >= 0.2 else 2].append(n)
     order = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
     path = os.path.join(SET, "by-group.txt")
-    write_text(os.path.join(ROOT, path), "# the evaluation set, confidence groups interleaved (scripts/quality_table.py)\n"
+    write_text(os.path.join(ROOT, path),
+               "# the evaluation set, confidence groups interleaved (scripts/quality_table.py)\n"
                + "".join(n + "\n" for n in order))
     return path
 
@@ -149,7 +150,8 @@ def losses(out: str, keys: list[str]) -> list[tuple[str, float, float]]:
             def val(m: str, mp: str, metric: str, k: str = k, seed: str = seed) -> float:
                 return next(float(r[metric]) for r in rows if r["key"] == k and r["seed"] == seed
                             and r["method"] == m and r["map"] == mp)
-            g = tuple(val(METHOD, f"refined:{VARIANT}", x) - val(METHOD, "prior", x) for x in ("ins_del_blur", "ins_del_zero"))
+            g = tuple(val(METHOD, f"refined:{VARIANT}", x) - val(METHOD, "prior", x)
+                      for x in ("ins_del_blur", "ins_del_zero"))
             per.setdefault(k, []).append((g[0], g[1]))
     out_rows = []
     for k, gs in per.items():
@@ -173,8 +175,9 @@ def claims(study: str, summary: dict, out: str, keys: list[str], missing: list[s
         b = every.get(key)
         if b:
             what = name if key == "equal_budget" else f"{name} {b['masks']} masks"
-            parts.append(f"{what} (RISE-{b['masks']}) gains {' / '.join(fmt(g['mean_gain']) for g in b['baseline_gain'])} "
-                         f"(blur / zero), refined − it {' / '.join(fmt(g['mean_gain']) for g in b['refined_minus_baseline'])}")
+            gain = " / ".join(fmt(g["mean_gain"]) for g in b["baseline_gain"])
+            minus = " / ".join(fmt(g["mean_gain"]) for g in b["refined_minus_baseline"])
+            parts.append(f"{what} (RISE-{b['masks']}) gains {gain} (blur / zero), refined − it {minus}")
     text = "; ".join(parts) + "."
     group_bits = []
     for g in summary["groups"]:
@@ -204,7 +207,8 @@ def bar_verdict(summary: dict) -> str:
     items = [f"1. beats its prior with p < 0.01 on both metrics: {yes(every['beats_prior'])}",
              f"2. gain ≥ equal-budget RISE-{eb['masks']}: {yes(eb['met'])}" if eb else "2. no equal-budget baseline",
              f"3. gain ≥ RISE-{fx['masks']}: {yes(fx['met'])}" if fx else "3. no fixed-count baseline",
-             (f"4. hard group (P < 0.2, {plural(hard['images'], 'image')}) not worse on average: {yes(hard['not_worse'])}"
+             (f"4. hard group (P < 0.2, {plural(hard['images'], 'image')}) not worse on average: "
+              f"{yes(hard['not_worse'])}"
               if hard and hard["images"] else "4. no hard image finished")]
     return "; ".join(items)
 
@@ -243,7 +247,7 @@ def main() -> None:
     plots = os.path.join(docs, "quality")
     os.makedirs(plots, exist_ok=True)
     parts = []
-    for study, summary, out, keys, missing, seeds in results:
+    for study, _summary, out, _keys, missing, _seeds in results:
         with open(os.path.join(ROOT, out, "summary.md")) as f:
             md = f.read()
         for p in os.listdir(os.path.join(ROOT, out, "plots")):
@@ -274,9 +278,11 @@ def main() -> None:
 
 
 # The sample group when this study did not run on it: issue #8's figures (docs/quality-samples.md).
-SAMPLES_BEFORE = ("**samples** (not rerun here; issue #8's measurements, 9 images × seeds 0–4, docs/quality-samples.md): "
-                  "the default refinement gained +0.015 blur-start (22/45 pairs, p = 0.75) and +0.091 zero-start (34/45, "
-                  "p = 4·10^-5); RISE continued to 200 masks was better than the prior on 30/45 pairs blur-start, RISE-1000 "
+SAMPLES_BEFORE = ("**samples** (not rerun here; issue #8's measurements, 9 images × seeds 0–4, "
+                  "docs/quality-samples.md): "
+                  "the default refinement gained +0.015 blur-start (22/45 pairs, p = 0.75) and +0.091 zero-start "
+                  "(34/45, p = 4·10^-5); RISE continued to 200 masks was better than the prior on 30/45 pairs "
+                  "blur-start, RISE-1000 "
                   "on 33/45 (+0.049) blur-start and gained +0.091 zero-start (35/45).")
 
 INTRO = """Explain image classifiers and make their explanations better, fast. borex
@@ -310,7 +316,8 @@ def readme_claim(summary: dict, out: str, keys: list[str], missing: list[str], s
     n_seeds = len(seeds)
     text = (f"Measured with a RISE N=100 prior on {every['images']} of the {every['images'] + len(missing)} natural "
             f"colour photographs of the evaluation set (docs/eval-set.md) × {n_seeds} seed{'s' if n_seeds > 1 else ''} "
-            f"(docs/quality.md): the default refinement changes insertion − deletion by {fmt(b['mean_gain'])} from blur "
+            f"(docs/quality.md): the default refinement changes insertion − deletion by {fmt(b['mean_gain'])} "
+            "from blur "
             f"(the default metric; better on {b['wins']}/{b['n']} pairs, {p_text(b['p'])}) and {fmt(z['mean_gain'])} "
             f"from zero ({z['wins']}/{z['n']}, {p_text(z['p'])})")
     bits = []

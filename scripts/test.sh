@@ -39,5 +39,5 @@ cargo test --release --all-targets
 # The rustdoc examples (--all-targets leaves doctests out): borex::Engine's runs on the bundled model.
 cargo test --release --doc
 bash scripts/python.sh --test
-.venv/bin/ruff check python examples/python
+.venv/bin/ruff check python examples/python scripts/eval_set.py scripts/quality_table.py scripts/design_study.py
 .venv/bin/python -m pytest python/tests -q -p no:cacheprovider

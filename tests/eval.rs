@@ -322,36 +322,19 @@ fn eval_groups_and_baselines_match_a_recount_of_the_csv() {
     }
     std::fs::write(dir.path().join("set.txt"), manifest).unwrap();
     let out = dir.path().join("o");
-    let o = run_borex(
-        &[
-            "--device",
-            "cpu",
-            "-q",
-            "eval",
-            "--manifest",
-            dir.path().join("set.txt").to_str().unwrap(),
-            "--model",
-            common::fixture("ten_classes.onnx").to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-            "--input-size",
-            "32",
-            "--methods",
-            "rise-fast+masks=20",
-            "--seeds",
-            "0,1",
-            "--refine",
-            "--objectives",
-            "matched+sizes=4/6",
-            "--iters",
-            "3",
-            "--baselines",
-            "equal-budget,60",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (model, labels) = (common::fixture("ten_classes.onnx"), labels.to_str().unwrap().to_string());
+    // The same evaluation of a manifest, with extra flags.
+    let eval = |manifest: &str, extra: &[&str]| {
+        let manifest = dir.path().join(manifest);
+        let mut args = vec!["--device", "cpu", "-q", "eval", "--manifest", manifest.to_str().unwrap()];
+        args.extend(["--model", model.to_str().unwrap(), "--labels", &labels, "--input-size", "32"]);
+        args.extend(["--methods", "rise-fast+masks=20", "--seeds", "0,1", "--refine"]);
+        args.extend(["--objectives", "matched+sizes=4/6", "--iters", "3", "--baselines", "equal-budget,60"]);
+        args.extend(["-o", out.to_str().unwrap()]);
+        args.extend(extra);
+        run_borex(&args, &[])
+    };
+    let o = eval("set.txt", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = csv_rows(&out.join("results.csv"));
     // Per image and seed: prior, refined, RISE-26 (20 + 2·3: equal budget) and RISE-60.
@@ -431,37 +414,7 @@ fn eval_groups_and_baselines_match_a_recount_of_the_csv() {
     std::fs::copy(dir.path().join("im0.png"), dir.path().join("late.png")).unwrap();
     let set = std::fs::read_to_string(dir.path().join("set.txt")).unwrap();
     std::fs::write(dir.path().join("more.txt"), format!("{set}late.png\n")).unwrap();
-    let o = run_borex(
-        &[
-            "--device",
-            "cpu",
-            "-q",
-            "eval",
-            "--manifest",
-            dir.path().join("more.txt").to_str().unwrap(),
-            "--model",
-            common::fixture("ten_classes.onnx").to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-            "--input-size",
-            "32",
-            "--methods",
-            "rise-fast+masks=20",
-            "--seeds",
-            "0,1",
-            "--refine",
-            "--objectives",
-            "matched+sizes=4/6",
-            "--iters",
-            "3",
-            "--baselines",
-            "equal-budget,60",
-            "-o",
-            out.to_str().unwrap(),
-            "--summary-only",
-        ],
-        &[],
-    );
+    let o = eval("more.txt", &["--summary-only"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("0 rows computed, 12 already done"));
     assert_eq!(std::fs::read_to_string(out.join("results.csv")).unwrap(), before);

@@ -74,6 +74,26 @@ fn brute_force_refined(r: &serde_json::Value, s0: &Array2<f32>, y: usize, x: usi
     per_size / sizes.len() as f64
 }
 
+/// refined.npy at `points` against [`brute_force_refined`] plus `extra` there,
+/// within 1e-4 of the map's largest |value|.
+fn assert_brute_force(
+    r: &serde_json::Value,
+    s0: &Array2<f32>,
+    refined: &Array2<f32>,
+    points: &[(usize, usize)],
+    extra: impl Fn(usize, usize) -> f64,
+) {
+    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    for &(y, x) in points {
+        let want = brute_force_refined(r, s0, y, x) + extra(y, x);
+        assert!(
+            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
+            "refined ({y}, {x}) = {} vs brute force {want}",
+            refined[[y, x]]
+        );
+    }
+}
+
 fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
 }
@@ -98,15 +118,13 @@ fn writes_maps_overlay_and_report() {
     assert_eq!(r["label"], "tiger cat");
     assert_eq!(r["prior"]["method"], "rise-fast");
     // refined.npy is the posterior mean of the reported observations over prior.npy, window-averaged.
-    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-    for (y, x) in [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)] {
-        let want = brute_force_refined(&r, &prior, y, x);
-        assert!(
-            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
-            "refined ({y}, {x}) = {} vs brute force {want}",
-            refined[[y, x]]
-        );
-    }
+    assert_brute_force(
+        &r,
+        &prior,
+        &refined,
+        &[(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)],
+        |_, _| 0.0,
+    );
     // The refined map's insertion/deletion AUCs against a brute-force curve through the model.
     let model = Classifier::load(&ModelOptions::new(asset(borex::paths::default_model()))).unwrap();
     let x = model.preprocess().apply(&borex::image::load_rgb(Path::new(&chelsea())).unwrap()).tensor;
@@ -486,15 +504,7 @@ fn refit_every_k_fits_only_at_the_refit_steps() {
     // Queries 1, 2, 4, 5 keep the length scales: each is an append.
     assert!(r["posterior_updates"]["incremental"].as_u64().unwrap() >= 4, "{}", r["posterior_updates"]);
     let refined = npy(&out.join("refined.npy"));
-    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-    for (y, x) in [(0, 0), (112, 112), (40, 190), (223, 31)] {
-        let want = brute_force_refined(&r, &s0, y, x);
-        assert!(
-            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
-            "refined ({y}, {x}) = {} vs brute force {want}",
-            refined[[y, x]]
-        );
-    }
+    assert_brute_force(&r, &s0, &refined, &[(0, 0), (112, 112), (40, 190), (223, 31)], |_, _| 0.0);
     assert_error(
         &borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--refit-every", "0"], &[]),
         &["--refit-every 0"],
@@ -518,15 +528,7 @@ fn stride_searches_every_other_pixel_and_maps_every_pixel() {
         );
     }
     let (s0, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
-    let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-    for (y, x) in [(0, 0), (1, 1), (113, 57), (223, 222)] {
-        let want = brute_force_refined(&r, &s0, y, x);
-        assert!(
-            (refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale,
-            "refined ({y}, {x}) = {} vs brute force {want}",
-            refined[[y, x]]
-        );
-    }
+    assert_brute_force(&r, &s0, &refined, &[(0, 0), (1, 1), (113, 57), (223, 222)], |_, _| 0.0);
     assert_error(
         &borex(&["refine", &chelsea(), "-o", dir.path().join("bad").to_str().unwrap(), "--stride", "0"], &[]),
         &["--stride 0"],
@@ -620,13 +622,9 @@ fn detail_readout_adds_the_priors_detail_to_the_window_map() {
             .sum();
         per / sizes.len() as f64
     };
+    let points = [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)];
+    assert_brute_force(&r, &prior, &refined, &points, |y, x| prior[[y, x]] as f64 - box_mean(y, x));
     let scale = refined.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
-    let mut detail_seen = 0.0f64;
-    for (y, x) in [(0, 0), (0, 223), (223, 111), (112, 112), (40, 190), (150, 31)] {
-        let detail = prior[[y, x]] as f64 - box_mean(y, x);
-        let want = brute_force_refined(&r, &prior, y, x) + detail;
-        detail_seen = detail_seen.max(detail.abs());
-        assert!((refined[[y, x]] as f64 - want).abs() <= 1e-4 * scale, "({y}, {x}) = {} vs {want}", refined[[y, x]]);
-    }
+    let detail_seen = points.iter().map(|&(y, x)| (prior[[y, x]] as f64 - box_mean(y, x)).abs()).fold(0.0, f64::max);
     assert!(detail_seen > 1e-3 * scale, "the points checked carry no detail: the test could not fail");
 }
