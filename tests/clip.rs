@@ -453,3 +453,45 @@ fn clip_runs_resume_after_a_kill_and_shards_merge() {
     ok(&merge(&[&shards[0], &shards[1]], &merged2));
     assert_eq!(clip_maps(&merged2), m);
 }
+
+#[test]
+fn clip_relative_gain_uses_the_clips_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four frames of the cat photograph itself: a confident class (the cat_clip's is not).
+    let video = dir.path().join("still.mp4");
+    let cat = asset(borex::paths::sample_image("chelsea.png"));
+    ffmpeg(&[
+        "-loop",
+        "1",
+        "-i",
+        s(&cat),
+        "-vf",
+        "scale=450:300",
+        "-frames:v",
+        "4",
+        "-r",
+        "4",
+        "-pix_fmt",
+        "yuv420p",
+        s(&video),
+    ]);
+    let out = dir.path().join("rel");
+    let args = ["video", s(&video), "--mode", "clip", "--clip-len", "4", "--iters", "4", "--relative-gain"];
+    let r = run_borex(&[&args[..], &["--device", "cpu", "--quiet", "--no-metrics", "-o", s(&out)]].concat(), &[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let clips = report["clips"].as_array().unwrap();
+    let top = clips.iter().map(|c| c["probability"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert!(top > 0.25, "no clip is confident enough (P {top}) for the gain to change: the test could not fail");
+    for clip in clips {
+        // The reference: f = 2·(sigmoid(g'·(P_in − P_out)) − 0.5), g' = 10·0.2/max(P, 0.2), P the clip's class probability.
+        let p = clip["probability"].as_f64().unwrap();
+        let g = 10.0 * 0.2 / p.max(0.2);
+        for o in clip["observations"].as_array().unwrap() {
+            let d = o["p_inside"].as_f64().unwrap() - o["p_outside"].as_f64().unwrap();
+            let want = 2.0 * (1.0 / (1.0 + (-g * d).exp()) - 0.5);
+            assert!((o["f"].as_f64().unwrap() - want).abs() < 1e-4, "P {p}: {o} vs f {want}");
+        }
+    }
+}
