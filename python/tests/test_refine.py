@@ -110,5 +110,9 @@ def test_budget_and_relative_gain_equal_the_cli(engine: borex.Engine, chelsea: P
     assert len(got.queries) == len(report["observations"]) == 10
     assert got.report["prior"]["method"] == report["prior"]["method"] == "rise-fast+masks=20"
     assert np.array_equal(got.refined, want) and np.array_equal(got.prior, want_prior)
+    # Lockstep loops (the driver runs their posteriors) give the same maps with these settings.
+    many = engine.refine_many([chelsea, chelsea], lockstep=2, budget=41, relative_gain=True, readout="detail",
+                              metrics=False)
+    assert all(np.array_equal(r.refined, want) for r in many)
     with pytest.raises(borex.BorexError, match="--budget 5 is below"):
         engine.refine(str(chelsea), budget=5, metrics=False)
