@@ -436,3 +436,19 @@ fn counterfactual_and_many_image_pages() {
     let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser check failed:\n{so}\n{se}");
 }
+
+#[test]
+fn step_through_of_the_detail_readout_ends_at_refined_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("detail");
+    let args = ["--device", "cpu", "-q", "refine", &sample("chelsea.png"), "-o", s(&out), "--iters", "6"];
+    ok(&run_borex(&[&args[..], &["--readout", "detail", "--no-metrics"]].concat(), &[]));
+    let report: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    let r: borex::report::views::RefineReport = serde_json::from_value(report).unwrap();
+    let (prior, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
+    let steps = borex::report::steps::posterior_steps(&r, prior.view(), 50).unwrap();
+    let span = refined.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let last = &steps.maps.last().unwrap().1;
+    let diff = common::max_abs_diff(last.as_slice().unwrap(), refined.as_slice().unwrap());
+    assert!(diff < 1e-3 * span, "last step vs refined.npy: {diff} (span {span})");
+}

@@ -35,12 +35,15 @@ pub fn chosen(n: usize, max: usize) -> Vec<usize> {
 pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize) -> Result<Steps> {
     let settings = report.settings_view();
     let knobs = &settings.refine;
-    if knobs.readout != "window" {
-        return Err(BorexError::invalid(format!(
-            "the step-through covers the window readout, not {:?}",
-            knobs.readout
-        )));
-    }
+    let detail = match knobs.readout.as_str() {
+        "window" => false,
+        "detail" => true,
+        other => {
+            return Err(BorexError::invalid(format!(
+                "the step-through covers the window and detail readouts, not {other:?}"
+            )))
+        }
+    };
     let (prior_mean, alpha) = (knobs.prior_mean, knobs.alpha);
     let (h, w) = prior.dim();
     let grid = match settings.grid.sizes {
@@ -60,6 +63,8 @@ pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize
         return Err(BorexError::invalid("report.json: refined.prior_scale is 0"));
     }
     let s0 = prior.mapv(|v| ((v as f64 - b_end) / a_end) as f32);
+    // The detail readout's S0 − S̄0, added (times each step's a) to every step's window map.
+    let below_box = detail.then(|| &s0 - &crate::refine::box_average(&grid, s0.view()));
     let covariate = match prior_mean {
         PriorMean::Scaled => s0,
         PriorMean::Fitted => crate::refine::box_average(&grid, s0.view()),
@@ -83,8 +88,11 @@ pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize
         let mut session = CpuGpSession::new(&grid, cov_slice.as_slice().expect("standard layout"))?;
         session.set_gp(&inputs)?;
         let m = session.mean_map()?;
-        let map = Array2::from_shape_vec((h, w), m.into_iter().map(|v| (a * v as f64 + b) as f32).collect())
+        let mut map = Array2::from_shape_vec((h, w), m.into_iter().map(|v| (a * v as f64 + b) as f32).collect())
             .map_err(|e| BorexError::invalid(format!("posterior map: {e}")))?;
+        if let Some(d) = &below_box {
+            map.zip_mut_with(d, |m, d| *m += (a * *d as f64) as f32);
+        }
         maps.push((k, map));
     }
     Ok(Steps { maps })
