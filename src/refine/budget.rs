@@ -99,7 +99,7 @@ pub fn plan(
             }
             // The remainder of the division goes to the prior, so the budget is spent exactly.
             let n = free - iters * per_query;
-            (PriorSpec::Method(Method::Rise(RiseParams { n, ..p.clone() })), n)
+            (PriorSpec::Method(Method::Rise(RiseParams { n, ..*p })), n)
         }
         PriorSpec::Method(m) => (prior.clone(), prior_cost(m, height, width)),
         PriorSpec::File(_) | PriorSpec::Map(_) => (prior.clone(), 0),
