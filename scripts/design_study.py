@@ -9,7 +9,8 @@ opencv-doc photographs, all generated from `borex eval` runs.
   split      the first 11 images of part A, seed 7: the same 200 evaluations split RISE-50 + 75 queries and
              RISE-150 + 25 queries (what `refine --budget` chooses between), and the `detail` readout
   confirm    part B (the other 22 images) and the opencv-doc check set (scripts/eval_set.py --check), seed 0,
-             interleaved in one run: `matched` and `matched+relative-gain` with both baselines
+             interleaved in one run: `matched` and `matched+relative-gain` with both baselines; and the better
+             budget split on part B's first 11 images, seed 0, against `confirm`'s default
 
 Each run is one `borex eval` (out/quality/designs/NAME, resumable, under `nice -n 19`). The tables come from
 `borex eval --summary-only` over each part (hard links of the runs: it computes nothing), so p-values are
@@ -44,6 +45,7 @@ RUNS: dict[str, tuple[str, str, str, int, list[str]]] = {
     "split-150": ("screen-a11.txt", "rise-fast+masks=150", "matched+iters=25", 7, []),
     "detail": ("screen-a11.txt", "rise-fast", "matched+detail", 7, []),
     "confirm": ("confirm.txt", "rise-fast", "matched,matched+relative-gain", 0, BASELINES),
+    "split-50-confirm": ("confirm-b11.txt", "rise-fast+masks=50", "matched+iters=75", 0, []),
 }
 
 
@@ -54,7 +56,8 @@ def manifests(borex: str) -> None:
     check = [f"../opencv-check/{x}" for x in qt.manifest_lines(os.path.join(CHECK, "manifest.txt"))]
     mixed = [x for pair in zip(part_b, check) for x in pair] + part_b[len(check):] + check[len(part_b):]
     for name, what, rows in (("screen-a.txt", "part A", part_a), ("screen-a11.txt", "part A's first 11", part_a[:11]),
-                             ("confirm-b.txt", "part B", part_b), ("confirm.txt", "part B and the check set", mixed)):
+                             ("confirm-b.txt", "part B", part_b), ("confirm-b11.txt", "part B's first 11", part_b[:11]),
+                             ("confirm.txt", "part B and the check set", mixed)):
         qt.write_text(os.path.join(ROOT, SET, name), f"# {what} (scripts/design_study.py)\n" + "".join(
             x + "\n" for x in rows))
 
@@ -176,6 +179,11 @@ def main() -> None:
             f"- RISE-50 + 75 queries − RISE-100 + 50 queries: {paired(split['split-50'], base)}",
             f"- RISE-150 + 25 queries − RISE-100 + 50 queries: {paired(split['split-150'], base)}",
             f"- `detail` readout − window readout: {paired(split['detail'], base)}", ""]
+    keys_b11 = {qt.key_of(x) for x in qt.manifest_lines(os.path.join(SET, "confirm-b11.txt"))}
+    doc += ["Confirmed on part B's first 11 images (seed 0), paired against the default's refined map of the "
+            "confirmation run: RISE-50 + 75 queries − RISE-100 + 50 queries: "
+            + paired(values(results("split-50-confirm"), "refined:matched+iters=75", keys_b11),
+                     values(results("confirm"), "refined:matched", keys_b11)), ""]
     for title, summary, lines in (("Confirmation: part B, seed 0", confirm_b, part_b),
                                   ("Independent check: opencv-doc photographs, seed 0", confirm_c, check)):
         keys = {qt.key_of(x) for x in lines}

@@ -540,17 +540,17 @@ fn budget_splits_evaluations_between_prior_and_queries() {
     let dir = tempfile::tempdir().unwrap();
     let (chelsea, out) = (chelsea(), dir.path().join("b"));
     let o = out.to_str().unwrap();
-    // 60 evaluations, matched objective (two images a query): RISE gets half, 30 masks, and 15 queries.
+    // 60 evaluations, matched objective (two images a query): RISE gets a quarter, 16 masks, and 22 queries.
     let run = borex(&["--device", "cpu", "refine", &chelsea, "-o", o, "--budget", "60", "--no-metrics"], &[]);
     ok(&run);
     let note = String::from_utf8_lossy(&run.stderr);
     assert!(
-        note.contains("--budget 60: prior rise-fast+masks=30 (30 evaluations), 15 queries (30 evaluations)"),
+        note.contains("--budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
         "{note}"
     );
     let r = report(&out);
-    assert_eq!(r["prior"]["method"], "rise-fast+masks=30");
-    assert_eq!(r["observations"].as_array().unwrap().len(), 15);
+    assert_eq!(r["prior"]["method"], "rise-fast+masks=16");
+    assert_eq!(r["observations"].as_array().unwrap().len(), 22);
     // A prior whose mask count is given keeps it; the queries get the rest.
     let given = dir.path().join("g");
     let args = ["--device", "cpu", "-q", "refine", &chelsea, "-o", given.to_str().unwrap(), "--no-metrics"];

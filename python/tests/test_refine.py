@@ -103,12 +103,12 @@ def test_the_gil_is_released_while_refining(engine: borex.Engine, chelsea: Path)
 
 
 def test_budget_and_relative_gain_equal_the_cli(engine: borex.Engine, chelsea: Path, tmp_path: Path) -> None:
-    # --budget 41 with --relative-gain (one evaluation for P): RISE gets 20 masks, the queries 10 × 2.
+    # --budget 41 with --relative-gain (one evaluation for P): RISE gets 10 masks, the queries 15 × 2.
     args = ("--budget", "41", "--relative-gain", "--readout", "detail", "--no-metrics")
     want, want_prior, report = cli_refine(chelsea, tmp_path / "cli", *args)
     got = engine.refine(str(chelsea), budget=41, relative_gain=True, readout="detail", metrics=False)
-    assert len(got.queries) == len(report["observations"]) == 10
-    assert got.report["prior"]["method"] == report["prior"]["method"] == "rise-fast+masks=20"
+    assert len(got.queries) == len(report["observations"]) == 15
+    assert got.report["prior"]["method"] == report["prior"]["method"] == "rise-fast+masks=10"
     assert np.array_equal(got.refined, want) and np.array_equal(got.prior, want_prior)
     # Lockstep loops (the driver runs their posteriors) give the same maps with these settings.
     many = engine.refine_many([chelsea, chelsea], lockstep=2, budget=41, relative_gain=True, readout="detail",

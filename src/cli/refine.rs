@@ -39,7 +39,7 @@ pub struct RefineArgs {
     #[arg(long)]
     pub report: bool,
     /// Model evaluations of the prior and the queries together, split by borex: a RISE prior
-    /// (without +masks=N) gets half, the queries the rest; any other prior costs what it costs.
+    /// (without +masks=N) gets a quarter, the queries the rest; any other prior costs what it costs.
     #[arg(long, conflicts_with = "iters")]
     pub budget: Option<usize>,
     #[command(flatten)]
