@@ -107,6 +107,7 @@ def bar_table(summary: dict) -> list[str]:
 
 
 def results(name: str) -> list[dict[str, str]]:
+    """A run's (or a --summary-only part's) results.csv: one row per image, method, seed and map."""
     with open(os.path.join(ROOT, BASE, name, "results.csv")) as f:
         return list(csv.DictReader(f))
 
@@ -166,7 +167,7 @@ def main() -> None:
             ("- budget split (`refine --budget N` chooses it): the same 200 evaluations as RISE-50 + 75 queries or "
              "RISE-150 + 25 queries instead of the default RISE-100 + 50."), ""]
     doc += ["## Screening: part A, seed 7", "", *bar_table(screen), ""]
-    rows = results("screen")
+    rows = results("screen-a")
     keys_a = {qt.key_of(x) for x in part_a}
     base = values(rows, "refined:matched", keys_a)
     doc += ["Paired against the default (`matched`), blur / zero (better pairs):", ""]
@@ -183,11 +184,12 @@ def main() -> None:
     doc += ["Confirmed on part B's first 11 images (seed 0), paired against the default's refined map of the "
             "confirmation run: RISE-50 + 75 queries − RISE-100 + 50 queries: "
             + paired(values(results("split-50-confirm"), "refined:matched+iters=75", keys_b11),
-                     values(results("confirm"), "refined:matched", keys_b11)), ""]
-    for title, summary, lines in (("Confirmation: part B, seed 0", confirm_b, part_b),
-                                  ("Independent check: opencv-doc photographs, seed 0", confirm_c, check)):
+                     values(results("confirm-b"), "refined:matched", keys_b11)), ""]
+    for title, summary, lines, part in (("Confirmation: part B, seed 0", confirm_b, part_b, "confirm-b"),
+                                        ("Independent check: opencv-doc photographs, seed 0", confirm_c, check,
+                                         "confirm-check")):
         keys = {qt.key_of(x) for x in lines}
-        rows = results("confirm")
+        rows = results(part)
         doc += [f"## {title}", "", *bar_table(summary), "",
                 "`matched+relative-gain` − `matched`, blur / zero (better pairs): "
                 + paired(values(rows, "refined:matched+relative-gain", keys), values(rows, "refined:matched", keys)),
