@@ -2,7 +2,8 @@
 //! the queries', with borex splitting them. A RISE prior whose mask count the
 //! user did not give gets [`RISE_SHARE`] of the budget and the queries the
 //! rest; any other prior costs what it costs (a map file nothing, occlusion
-//! one evaluation per window, the CAM family one pass per input scale) and the
+//! one evaluation per window and one for the clean image, the CAM family one
+//! pass per input scale) and the
 //! queries get what is left. The one classification of the whole image every
 //! run makes, and the metrics, are not counted.
 
@@ -44,6 +45,14 @@ impl BudgetPlan {
     /// The evaluations the plan spends (at most the budget).
     pub fn total(&self) -> usize {
         self.prior_evaluations + self.query_evaluations
+    }
+
+    /// One line for stderr: how the budget was spent.
+    pub fn note(&self, budget: usize) -> String {
+        format!(
+            "--budget {budget}: prior {} ({} evaluations), {} queries ({} evaluations)",
+            self.prior_name, self.prior_evaluations, self.iters, self.query_evaluations
+        )
     }
 }
 
@@ -150,16 +159,6 @@ pub fn apply(
     job.prior = p.prior.clone();
     job.config.iters = p.iters;
     Ok(p)
-}
-
-impl BudgetPlan {
-    /// One line for stderr: how the budget was spent.
-    pub fn note(&self, budget: usize) -> String {
-        format!(
-            "--budget {budget}: prior {} ({} evaluations), {} queries ({} evaluations)",
-            self.prior_name, self.prior_evaluations, self.iters, self.query_evaluations
-        )
-    }
 }
 
 #[cfg(test)]
