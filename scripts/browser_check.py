@@ -176,6 +176,18 @@ def srcs(d: WebDriver, spec: dict[str, Any]) -> list[str]:
     ]
 
 
+def legends(d: WebDriver, spec: dict[str, Any]) -> tuple[int, bool]:
+    """How many of the panels show their own-scale legend, and whether a shared-scale legend is shown."""
+    own, shared = d.execute_script(
+        "function shown(e){return !!e && e.getClientRects().length>0;}"
+        "return [arguments[0].filter(function(c){"
+        "return shown(document.querySelector(c).closest('figure').querySelector('.legend-own'));}).length,"
+        "Array.from(document.querySelectorAll('.legend-shared')).some(shown)];",
+        [p["css"] for p in spec.get("panels", [])],
+    )
+    return int(own), bool(shared)
+
+
 def check_toggle(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
     button = d.find_element(By.CSS_SELECTOR, "button.scale-toggle")
     before = srcs(d, spec)
@@ -198,6 +210,8 @@ def check_toggle(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
         )
         if float(np.abs(now - shot).mean()) < 1.0:
             fail(page, f"panel {p['css']}: the toggle did not change what is shown")
+    if legends(d, spec) != (0, True):
+        fail(page, f"on the shared scale the legends shown are (own, shared) = {legends(d, spec)}")
     # On the shared scale: each panel still ranks like its map, and the panels agree with each other.
     check_panels(page, d, spec, same_scale=True)
     if spec.get("steps_final_npy"):
@@ -213,6 +227,8 @@ def check_toggle(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
     button.click()
     if srcs(d, spec) != before or button.get_attribute("aria-pressed") != "false":
         fail(page, "a second press did not bring back every panel's own scale")
+    if legends(d, spec) != (len(spec.get("panels", [])), False):
+        fail(page, f"on the own scales the legends shown are (own, shared) = {legends(d, spec)}")
 
 
 def show_outlines(d: WebDriver, on: bool) -> None:

@@ -556,8 +556,8 @@ html{scroll-padding-top:5.5rem}
 .scale-toggle{padding:.3rem .7rem;border:1px solid var(--acc);border-radius:4px;background:#fff;color:var(--acc);cursor:pointer;white-space:nowrap}
 .scale-toggle[aria-pressed=true]{background:var(--acc);color:#fff}
 .scale-note{font-size:.8rem;color:var(--mut)}
-body.scale-shared .legend-own,body:not(.scale-shared) .legend-shared{display:none}
 .panel svg.legend-own{display:block;margin-top:2px}
+body.scale-shared .legend-own,body:not(.scale-shared) .legend-shared{display:none}
 "#;
 
 const JS: &str = r#"
