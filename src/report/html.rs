@@ -1,6 +1,8 @@
 //! The page: escaping, embedded images (base64 PNG data URIs), maps through a
 //! colour-blind-safe colour map (cividis; signed maps through ColorBrewer's
-//! RdBu, blue − / red +), sortable tables and the inline CSS and script.
+//! RdBu, blue − / red +) on their own percentile scale or a shared linear one
+//! (the page's toggle swaps them), top-5 % outlines as SVG paths, sortable
+//! tables and the inline CSS and script.
 
 use base64::Engine;
 use image::{Rgb, RgbImage};
@@ -698,7 +700,7 @@ mod tests {
         for _ in 0..20 {
             masks.push(ndarray::Array2::from_shape_fn((9, 11), |_| {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (state >> 33) % 3 == 0
+                (state >> 33).is_multiple_of(3)
             }));
         }
         for m in masks {

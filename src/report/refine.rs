@@ -1,7 +1,7 @@
 //! The refine page (and each image's section of a many-image run): image,
-//! prior and refined maps each on its own percentile scale (one shared
-//! scale behind the page's toggle) with their top 5 % outlined, overlays, the queries drawn
-//! on the image, a step-through of the posterior after each query,
+//! prior and refined maps each on its own percentile scale (one shared scale
+//! behind the page's toggle) with their top 5 % outlined, overlays, the
+//! queries drawn on the image, a step-through of the posterior after each query,
 //! insertion/deletion curves, settings, timings and the model.
 
 use super::html::{self, esc, img, num, png_uri, Cell, Scale};
@@ -109,8 +109,9 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
     }
     let scale = Scale::of(&views);
 
-    // Image, then each map on its own percentile scale (the shared scale behind the page's toggle)
-    // with its top 5 % outlined on the image beside it; then each map over the image.
+    // Each map on its own percentile scale (the shared scale behind the page's toggle) with its
+    // top 5 % outlined on the image beside it; then the image, each map over it, the query boxes.
+    // The image is embedded once more, as the background under every outline and box.
     let backdrop = l.image.as_ref().map(|i| {
         let (b, style) = html::Backdrop::new(i, &format!("bg-{id}"));
         s.push_str(&style);
