@@ -21,8 +21,9 @@ and for each page checks, failing with a message naming the page:
   then share one scale (where two maps differ clearly, the brighter pixel is
   the one with the higher value: "same_scale"), and a second press restores
   every panel; without "toggle", "same_scale" is checked as the page loads;
-- a panel's "outline" (an SVG path): its fill, sampled by the browser at every
-  pixel centre, is the map's top 5 % of pixels (from numpy), and it is drawn;
+- a panel's "outline" (an SVG path; "outlines" lists ones without a panel):
+  its fill, sampled by the browser at every pixel centre, is the map's top
+  5 % of pixels (from numpy), and it is drawn;
 - the step-through (keyboard and buttons) changes the shown map, and its
   last step shows the refined map;
 - a sortable table sorts by a column's values when its header button is pressed.
@@ -242,7 +243,7 @@ def show_outlines(d: WebDriver, on: bool) -> None:
 
 
 def check_outlines(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
-    for p in spec.get("panels", []):
+    for p in spec.get("panels", []) + spec.get("outlines", []):
         if "outline" not in p:
             continue
         m = np.load(p["npy"]).astype(np.float64)
