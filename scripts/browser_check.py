@@ -314,7 +314,8 @@ def check_panels(
         if agree < 0.95:
             fail(
                 page,
-                f"panels {a} and {b} are not on one colour scale: brighter where higher in {agree:.1%} of {int(clear.sum())} pixels",
+                f"panels {a} and {b} are not on one colour scale: "
+                f"brighter where higher in {agree:.1%} of {int(clear.sum())} pixels",
             )
 
 
