@@ -15,8 +15,15 @@ and for each page checks, failing with a message naming the page:
 - every <img> has loaded (naturalWidth > 0);
 - each panel's screenshot agrees with its map: pixel lightness (cividis is
   monotonic in lightness) is rank-correlated with the map's values;
-- panels on one scale: where two maps differ clearly, the brighter pixel is
-  the one with the higher value;
+- "own_scale": by default each panel spans its own colour scale (its top
+  5 % of pixels much lighter than its bottom 5 %, whatever the map's range);
+- "toggle": the page's scale button changes every panel's image, the panels
+  then share one scale (where two maps differ clearly, the brighter pixel is
+  the one with the higher value: "same_scale"), and a second press restores
+  every panel; without "toggle", "same_scale" is checked as the page loads;
+- a panel's "outline" (an SVG path; "outlines" lists ones without a panel):
+  its fill, sampled by the browser at every pixel centre, is the map's top
+  5 % of pixels (from numpy), and it is drawn;
 - the step-through (keyboard and buttons) changes the shown map, and its
   last step shows the refined map;
 - a sortable table sorts by a column's values when its header button is pressed.
@@ -78,8 +85,14 @@ def lightness(png: bytes) -> np.ndarray:
     return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
 
 
+def centre(el: WebElement) -> None:
+    """Scroll the element to the middle of the window, clear of the page's sticky scale bar."""
+    el.parent.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
+
+
 def element_lightness(el: WebElement, shape: tuple[int, int]) -> np.ndarray:
     """The element's rendered pixels at the map's shape (its 1 px border cut off)."""
+    centre(el)
     lum = lightness(el.screenshot_as_png)
     h, w = lum.shape
     if (h, w) == (shape[0] + 2, shape[1] + 2):
@@ -133,7 +146,148 @@ def check_images(page: str, d: WebDriver) -> int:
     return n
 
 
-def check_panels(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
+def top_mask(m: np.ndarray, frac: float = 0.05) -> np.ndarray:
+    """The ceil(5 %) highest pixels (numpy's order), as a boolean H×W mask."""
+    flat = m.ravel()
+    k = int(np.ceil(frac * flat.size))
+    mask = np.zeros(flat.size, dtype=bool)
+    mask[np.argsort(-flat, kind="stable")[:k]] = True
+    return mask.reshape(m.shape)
+
+
+def check_own_scale(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
+    for p in spec.get("panels", []):
+        m = np.load(p["npy"]).astype(np.float64)
+        lum = element_lightness(d.find_element(By.CSS_SELECTOR, p["css"]), m.shape)
+        top, bottom = top_mask(m), top_mask(-m)
+        spread = float(lum[top].mean() - lum[bottom].mean())
+        # cividis runs from luma ~29 (dark blue) to ~220 (yellow): on its own
+        # scale a map's top and bottom 5 % lie near the two ends.
+        if spread < 120:
+            fail(
+                page,
+                f"panel {p['css']} is not on its own scale: top 5 % vs bottom 5 % lightness {spread:.1f} < 120",
+            )
+
+
+def srcs(d: WebDriver, spec: dict[str, Any]) -> list[str]:
+    return [
+        d.find_element(By.CSS_SELECTOR, p["css"]).get_attribute("src") or ""
+        for p in spec.get("panels", [])
+    ]
+
+
+def legends(d: WebDriver, spec: dict[str, Any]) -> tuple[int, bool]:
+    """How many of the panels show their own-scale legend, and whether a shared-scale legend is shown."""
+    own, shared = d.execute_script(
+        "function shown(e){return !!e && e.getClientRects().length>0;}"
+        "return [arguments[0].filter(function(c){"
+        "return shown(document.querySelector(c).closest('figure').querySelector('.legend-own'));}).length,"
+        "Array.from(document.querySelectorAll('.legend-shared')).some(shown)];",
+        [p["css"] for p in spec.get("panels", [])],
+    )
+    return int(own), bool(shared)
+
+
+def check_toggle(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
+    button = d.find_element(By.CSS_SELECTOR, "button.scale-toggle")
+    before = srcs(d, spec)
+    shots = [
+        element_lightness(
+            d.find_element(By.CSS_SELECTOR, p["css"]), np.load(p["npy"]).shape
+        )
+        for p in spec.get("panels", [])
+    ]
+    d.execute_script("arguments[0].scrollIntoView();", button)
+    button.click()
+    if button.get_attribute("aria-pressed") != "true":
+        fail(page, "the scale button is not pressed after a click")
+    after = srcs(d, spec)
+    for p, a, b, shot in zip(spec.get("panels", []), before, after, shots):
+        if a == b:
+            fail(page, f"panel {p['css']}: the toggle did not change its image")
+        now = element_lightness(
+            d.find_element(By.CSS_SELECTOR, p["css"]), np.load(p["npy"]).shape
+        )
+        if float(np.abs(now - shot).mean()) < 1.0:
+            fail(page, f"panel {p['css']}: the toggle did not change what is shown")
+    if legends(d, spec) != (0, True):
+        fail(page, f"on the shared scale the legends shown are (own, shared) = {legends(d, spec)}")
+    # On the shared scale: each panel still ranks like its map, and the panels agree with each other.
+    check_panels(page, d, spec, same_scale=True)
+    if spec.get("steps_final_npy"):
+        # The step-through follows the toggle: its map's image is the shared one now.
+        src = step_src(d)
+        shared_src = d.execute_script(
+            "var b=document.querySelector('[data-steps]');"
+            "var s=JSON.parse(document.getElementById(b.getAttribute('data-steps')).textContent).steps;"
+            "return s[+b.querySelector('input[type=range]').value].src_shared;"
+        )
+        if src != shared_src:
+            fail(page, "the step-through's map did not switch to the shared scale")
+    button.click()
+    if srcs(d, spec) != before or button.get_attribute("aria-pressed") != "false":
+        fail(page, "a second press did not bring back every panel's own scale")
+    if legends(d, spec) != (len(spec.get("panels", [])), False):
+        fail(page, f"on the own scales the legends shown are (own, shared) = {legends(d, spec)}")
+
+
+def show_outlines(d: WebDriver, on: bool) -> None:
+    """Show or hide every top-5 % outline (hidden while maps' colours are measured:
+    eval draws them over the map; the outlines are checked on their own)."""
+    d.execute_script(
+        "var on=arguments[0];document.querySelectorAll('path.top5,path.top5-halo')"
+        ".forEach(function(q){q.style.visibility=on?'':'hidden';});",
+        on,
+    )
+
+
+def check_outlines(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
+    for p in spec.get("panels", []) + spec.get("outlines", []):
+        if "outline" not in p:
+            continue
+        m = np.load(p["npy"]).astype(np.float64)
+        h, w = m.shape
+        path = d.find_element(By.CSS_SELECTOR, p["outline"])
+        # Ask the browser which pixel centres lie inside the drawn path.
+        bits: str = d.execute_script(
+            """
+            var path=arguments[0],h=arguments[1],w=arguments[2];
+            var vb=path.ownerSVGElement.viewBox.baseVal,sx=vb.width/w,sy=vb.height/h,out=[];
+            var pt=path.ownerSVGElement.createSVGPoint();
+            for(var y=0;y<h;y++){for(var x=0;x<w;x++){
+              pt.x=(x+0.5)*sx;pt.y=(y+0.5)*sy;out.push(path.isPointInFill(pt)?"1":"0");}}
+            return out.join("");
+            """,
+            path,
+            h,
+            w,
+        )
+        inside = np.frombuffer(bits.encode(), dtype=np.uint8).reshape(h, w) == ord("1")
+        want = top_mask(m)
+        covered = float(inside[want].mean())
+        iou = float((inside & want).sum() / max((inside | want).sum(), 1))
+        need = float(p.get("outline_iou", 0.97))
+        if covered < need or iou < need:
+            fail(
+                page,
+                f"outline {p['outline']}: covers {covered:.1%} of the top 5 % of {p['npy']}, IoU {iou:.3f} < {need}",
+            )
+        # And it is drawn: showing it changes the panel's pixels.
+        stack = path.find_element(By.XPATH, "ancestor::*[contains(@class,'stack')]")
+        centre(stack)
+        without = lightness(stack.screenshot_as_png)
+        show_outlines(d, True)
+        with_line = lightness(stack.screenshot_as_png)
+        show_outlines(d, False)
+        changed = int((np.abs(with_line - without) > 20).sum())
+        if changed < 50:
+            fail(page, f"outline {p['outline']}: not visible ({changed} pixels change when it is hidden)")
+
+
+def check_panels(
+    page: str, d: WebDriver, spec: dict[str, Any], same_scale: bool = False
+) -> None:
     maps: list[np.ndarray] = []
     lums: list[np.ndarray] = []
     for p in spec.get("panels", []):
@@ -148,7 +302,7 @@ def check_panels(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
             )
         maps.append(m)
         lums.append(lum)
-    for a, b in spec.get("same_scale", []):
+    for a, b in spec.get("same_scale", []) if same_scale else []:
         ma, mb, la, lb = maps[a], maps[b], lums[a], lums[b]
         span = max(ma.max(), mb.max()) - min(ma.min(), mb.min())
         clear = np.abs(ma - mb) > 0.15 * span
@@ -160,7 +314,8 @@ def check_panels(page: str, d: WebDriver, spec: dict[str, Any]) -> None:
         if agree < 0.95:
             fail(
                 page,
-                f"panels {a} and {b} are not on one colour scale: brighter where higher in {agree:.1%} of {int(clear.sum())} pixels",
+                f"panels {a} and {b} are not on one colour scale: "
+                f"brighter where higher in {agree:.1%} of {int(clear.sum())} pixels",
             )
 
 
@@ -259,11 +414,18 @@ def check_page(d: WebDriver, spec: dict[str, Any]) -> None:
     d.execute_script("return document.readyState;")
     n = check_images(page, d)
     check_console(page, d)
-    check_panels(page, d, spec)
+    show_outlines(d, False)
+    check_panels(page, d, spec, same_scale=not spec.get("toggle"))
+    if spec.get("own_scale"):
+        check_own_scale(page, d, spec)
+    check_outlines(page, d, spec)
+    if spec.get("toggle"):
+        check_toggle(page, d, spec)
     if spec.get("steps"):
         check_steps(page, d, spec)
     if spec.get("sort_table"):
         check_sort(page, d, spec["sort_table"])
+    show_outlines(d, True)
     check_console(page, d)
     if spec.get("screenshot"):
         height = d.execute_script("return document.documentElement.scrollHeight;")

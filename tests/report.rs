@@ -131,6 +131,8 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
             assert!((auc - want).abs() < 1e-4, "{map} {metric}: trapezoid {auc} vs report {want}");
         }
     }
+    // overlay.png shows each map on its own scale, by percentile, and report.json says so.
+    assert_eq!(report["overlay_scale"], "percentile");
     // The step-through's last map (recomputed from report.json + prior.npy) is the refined map.
     let r: borex::report::views::RefineReport = serde_json::from_value(report.clone()).unwrap();
     let prior = npy(&refine.join("prior.npy"));
@@ -229,10 +231,18 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
         {
             "name": "refine",
             "path": refine.join("report.html"),
+            // Each map on its own scale by default, its top 5 % outlined beside it; the toggle puts them on one.
             "panels": [
-                {"css": "figure[data-panel=prior] img", "npy": refine.join("prior.npy")},
-                {"css": "figure[data-panel=refined] img", "npy": refine.join("refined.npy")},
+                {"css": "figure[data-panel=prior] img", "npy": refine.join("prior.npy"),
+                 "outline": "figure[data-panel=prior-top] path.top5"},
+                {"css": "figure[data-panel=refined] img", "npy": refine.join("refined.npy"),
+                 "outline": "figure[data-panel=refined-top] path.top5"},
+                // The step-through opens at the last query, whose map is refined.npy's.
+                {"css": "img.step-map", "npy": refine.join("refined.npy"),
+                 "outline": "figure[data-panel=step-top] path.top5", "outline_iou": 0.9},
             ],
+            "own_scale": true,
+            "toggle": true,
             "same_scale": [[0, 1]],
             "steps": true,
             "steps_final_npy": refine.join("refined.npy"),
@@ -243,9 +253,13 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
             "name": "eval",
             "path": eval.join("report.html"),
             "panels": [
-                {"css": "#img-coffee figure[data-panel=eval-map]:nth-of-type(1) img", "npy": eval_group.join("prior.npy")},
-                {"css": "#img-coffee figure[data-panel=eval-map]:nth-of-type(2) img", "npy": refined_eval},
+                {"css": "#img-coffee figure[data-panel=eval-map]:nth-of-type(1) img", "npy": eval_group.join("prior.npy"),
+                 "outline": "#img-coffee figure[data-panel=eval-map]:nth-of-type(1) path.top5"},
+                {"css": "#img-coffee figure[data-panel=eval-map]:nth-of-type(2) img", "npy": refined_eval,
+                 "outline": "#img-coffee figure[data-panel=eval-map]:nth-of-type(2) path.top5"},
             ],
+            "own_scale": true,
+            "toggle": true,
             "same_scale": [[0, 1]],
             "sort_table": "results",
             "screenshot": d.join("eval.png"),
@@ -422,7 +436,10 @@ fn counterfactual_and_many_image_pages() {
         return;
     }
     let spec = serde_json::json!({"pages": [
-        {"name": "counterfactual", "path": cf.join("report.html")},
+        // The 5 % of pixels changed most, outlined on the original (28² enlarged 8×: a pixel more or less is 1/40).
+        {"name": "counterfactual", "path": cf.join("report.html"),
+         "outlines": [{"outline": "figure[data-panel=change-top] path.top5", "npy": cf.join("change_abs.npy"),
+                       "outline_iou": 0.9}]},
         {
             "name": "many",
             "path": many.join("report.html"),

@@ -122,7 +122,10 @@ impl ExplainOutcome {
         for (name, m) in &self.maps {
             output::write_npy(&outputs.file(&format!("{name}.npy")), m)?;
         }
-        output::write_png(&outputs.file("overlay.png"), &output::overlay_panels(&self.rgb, &shown))?;
+        output::write_png(
+            &outputs.file("overlay.png"),
+            &output::overlay_panels(&self.rgb, &shown, output::OverlayScale::MinMax),
+        )?;
         if let Some(m) = &self.sanity_map {
             output::write_npy(&outputs.file("sanity_map.npy"), m)?;
         }

@@ -6,7 +6,7 @@ mod overlay;
 mod staging;
 mod video;
 
-pub use overlay::{colorize, denormalise, overlay_panels, resize_map};
+pub use overlay::{colorize, colorize_with, denormalise, overlay_panels, percentiles, resize_map, OverlayScale};
 pub use staging::{interrupt, interrupted, remove_registered, OutputSet};
 pub use video::{encode_h264, encode_h264_raw_files, join_h264, overlay_frame, write_npy_stack};
 

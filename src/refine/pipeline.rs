@@ -192,7 +192,8 @@ impl RefineOutcome {
         // prior.npy is the scaled prior (mean |S0| = m), the GP's mean function, in the same units as refined.npy.
         output::write_npy(&outputs.file("prior.npy"), &self.refined.scaled_prior)?;
         output::write_npy(&outputs.file("refined.npy"), &self.refined.map)?;
-        let panel = output::overlay_panels(&self.rgb, &[self.prior.view(), self.refined.map.view()]);
+        let maps = [self.prior.view(), self.refined.map.view()];
+        let panel = output::overlay_panels(&self.rgb, &maps, self.report.overlay_scale);
         output::write_png(&outputs.file("overlay.png"), &panel)?;
         if let Some(full) = &self.full_res {
             output::write_npy(&outputs.file("refined_full.npy"), full)?;
@@ -242,12 +243,21 @@ pub struct RefineReport {
     pub model_evaluations: u64,
     /// Every query, in order.
     pub observations: Vec<super::Observation>,
+    /// How `overlay.png` colours the prior and the refined map: each on its
+    /// own scale, by percentile (reports written before it say nothing: min–max).
+    #[serde(default = "overlay_scale_before")]
+    pub overlay_scale: output::OverlayScale,
     /// Posterior updates by path.
     pub posterior_updates: crate::compute::PosteriorUpdates,
     /// Where the time went.
     pub timings_ms: RefineTimingsMs,
     /// What the user should know.
     pub notes: Vec<String>,
+}
+
+/// Older reports' overlays: each map min–max.
+fn overlay_scale_before() -> output::OverlayScale {
+    output::OverlayScale::MinMax
 }
 
 /// `report.json`'s `prior`.
@@ -650,6 +660,7 @@ impl<'a> RefineUnit<'a> {
             },
             model_evaluations: self.evaluations(&refined),
             observations: refined.observations.clone(),
+            overlay_scale: output::OverlayScale::Percentile,
             posterior_updates: refined.posterior_updates,
             timings_ms: RefineTimingsMs {
                 prior: prior_ms,

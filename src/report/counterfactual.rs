@@ -72,6 +72,18 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
     if r.model_robust != Some(true) {
         s.push_str(r#"<p class="missing" role="note">The model is not declared robust: expect adversarial-looking changes rather than meaningful ones.</p>"#);
     }
+    // Every target's signed change first: the page's shared scale is symmetric over all of them.
+    let changes: Vec<Option<ndarray::Array2<f32>>> = r
+        .targets
+        .iter()
+        .map(|t| {
+            let suffix = if r.targets.len() == 1 { String::new() } else { format!("_{}", t.class) };
+            let f = t.files.get("change").cloned().unwrap_or_else(|| format!("change{suffix}.npy"));
+            problems.keep(read_map(&dir.join(f)))
+        })
+        .collect();
+    let shared_max = changes.iter().flatten().map(|m| Scale::signed_of(m.view()).hi).fold(0.0f32, f32::max);
+    let shared = Scale { lo: -shared_max, hi: shared_max, signed: true };
     for (ti, t) in r.targets.iter().enumerate() {
         let name = t.label.clone().map_or(format!("class {}", t.class), |l| format!("{l} ({})", t.class));
         let _ = write!(
@@ -82,7 +94,7 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
         let file = |k: &str, default: &str| t.files.get(k).cloned().unwrap_or_else(|| default.to_string());
         let suffix = if r.targets.len() == 1 { String::new() } else { format!("_{}", t.class) };
         let cf = problems.keep(read_array(&dir.join(file("npy", &format!("counterfactual{suffix}.npy")))));
-        let signed = problems.keep(read_map(&dir.join(file("change", &format!("change{suffix}.npy")))));
+        let signed = changes[ti].clone();
         let abs = problems.keep(read_map(&dir.join(file("change_abs", &format!("change_abs{suffix}.npy")))));
         s.push_str(r#"<div class="row">"#);
         match &original {
@@ -99,13 +111,25 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
         match &signed {
             Some(m) => {
                 let sc = Scale::signed_of(m.view());
-                figure(
-                    &mut s,
-                    &html::colorize(m.view(), &sc),
-                    "Signed change summed over channels: blue lowers, red raises the pixel",
-                    "signed change (summed over channels)",
-                    "change",
-                );
+                let alt = "Signed change summed over channels: blue lowers, red raises the pixel";
+                if r.targets.len() > 1 {
+                    // Own scale (this target's largest change) by default; all targets' behind the toggle.
+                    let _ = write!(
+                        s,
+                        r#"<figure class="panel" data-panel="change"><img src="{}" data-src-shared="{}" alt="{}"><figcaption>signed change (summed over channels)</figcaption></figure>"#,
+                        png_uri(&enlarge(&html::colorize(m.view(), &sc))),
+                        png_uri(&enlarge(&html::colorize(m.view(), &shared))),
+                        esc(alt)
+                    );
+                } else {
+                    figure(
+                        &mut s,
+                        &html::colorize(m.view(), &sc),
+                        alt,
+                        "signed change (summed over channels)",
+                        "change",
+                    );
+                }
                 scale = Some(sc);
             }
             None => s.push_str(&html::missing("change .npy is missing or unreadable")),
@@ -130,9 +154,37 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
             }
             None => s.push_str(&html::missing("change_abs .npy is missing or unreadable")),
         }
+        if let (Some(o), Some(a)) = (&original, &abs) {
+            if a.dim() == (o.height() as usize, o.width() as usize) {
+                let (b, style) = html::Backdrop::new(&enlarge(o), &format!("bg-t{ti}"));
+                s.push_str(&style);
+                s.push_str(&html::outline_figure(
+                    &b,
+                    a.view(),
+                    "the 5 % of pixels changed most (Σ|change|), outlined",
+                    "The original with the 5 % of pixels changed most outlined",
+                    "change-top",
+                ));
+            }
+        }
         s.push_str("</div>");
         if let Some(sc) = scale {
-            s.push_str(&legend(&sc, "Signed change (pixel units in [0, 1], summed over channels)"));
+            if r.targets.len() > 1 {
+                s.push_str(
+                    &legend(
+                        &sc,
+                        "Own scale: this target's signed change (pixel units in [0, 1], summed over channels)",
+                    )
+                    .replacen(
+                        r#"<figure class="legend">"#,
+                        r#"<figure class="legend legend-own">"#,
+                        1,
+                    ),
+                );
+                s.push_str(&html::shared_legend(&shared, "Shared scale: every target's signed change"));
+            } else {
+                s.push_str(&legend(&sc, "Signed change (pixel units in [0, 1], summed over channels)"));
+            }
         }
         let rows = vec![
             (format!("P({name})"), format!("{} → {}", num(t.probability_before), num(t.probability_after))),

@@ -2,7 +2,7 @@
 //! rows with their maps and curves) and `borex eval mosaic` (each mosaic
 //! with its maps, the per-mosaic table and the reliability table).
 
-use super::html::{self, esc, img, legend, num, png_uri, Cell, Scale};
+use super::html::{self, esc, img, num, png_uri, Cell, Scale};
 use super::svg::{self, Series};
 use super::views::{read_json, read_map, read_png, Csv};
 use super::Problems;
@@ -261,15 +261,21 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
             );
             match map {
                 Some(m) => {
+                    // eval keeps no model input: the top 5 % is outlined on the map itself.
+                    let (h, w) = m.dim();
+                    let k = s.matches(r#"data-panel="eval-map""#).count();
                     let _ = write!(
                         s,
-                        r#"<figure class="panel" data-panel="eval-map">{}<figcaption>{}</figcaption></figure>"#,
-                        img(
-                            &png_uri(&html::colorize(m.view(), &scale)),
-                            &format!("{method} {label} map of {key}, seed {seed}"),
-                            ""
-                        ),
-                        esc(&cap)
+                        r#"<figure class="panel" data-panel="eval-map"><div class="stack"><img src="{}" data-src-shared="{}" alt="{}"><svg class="boxes" viewBox="0 0 {w} {h}" aria-hidden="true">{}</svg></div><figcaption>{}</figcaption>{}</figure>"#,
+                        png_uri(&html::colorize_percentile(m.view())),
+                        png_uri(&html::colorize(m.view(), &scale)),
+                        esc(&format!("{method} {label} map of {key}, seed {seed}, its top 5 % outlined")),
+                        html::outline_svg(&html::outline_path(
+                            html::top_mask(m.view(), html::TOP_FRACTION).view(),
+                            1.0
+                        )),
+                        esc(&format!("{cap}; top 5 % outlined")),
+                        html::percentile_legend(&html::Quantiles::of(m.view()), &format!("e-{}-{k}", esc(key)))
                     );
                 }
                 None => s.push_str(&html::missing(&format!("{label}: map missing or unreadable"))),
@@ -295,7 +301,7 @@ fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
             ));
         }
         s.push_str("</div>");
-        s.push_str(&legend(&scale, "This group's maps share this scale"));
+        s.push_str(&html::shared_legend(&scale, "Shared scale: this group's maps"));
     }
     s.push_str(r##"<p><a href="#rows">back to the table</a></p></section>"##);
     s

@@ -1,9 +1,10 @@
 //! The refine page (and each image's section of a many-image run): image,
-//! prior and refined maps on one colour scale, overlays, the queries drawn
-//! on the image, a step-through of the posterior after each query,
+//! prior and refined maps each on its own percentile scale (one shared scale
+//! behind the page's toggle) with their top 5 % outlined, overlays, the
+//! queries drawn on the image, a step-through of the posterior after each query,
 //! insertion/deletion curves, settings, timings and the model.
 
-use super::html::{self, esc, img, legend, num, png_uri, Cell, Scale};
+use super::html::{self, esc, img, num, png_uri, Cell, Scale};
 use super::svg::{self, Series};
 use super::views::{read_json, read_map, read_png, RefineReport};
 use super::Problems;
@@ -108,36 +109,67 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
     }
     let scale = Scale::of(&views);
 
-    // Image, prior, refined, overlays: one colour scale.
+    // Each map on its own percentile scale (the shared scale behind the page's toggle) with its
+    // top 5 % outlined on the image beside it; then the image, each map over it, the query boxes.
+    // The image is embedded once more, as the background under every outline and box.
+    let backdrop = l.image.as_ref().map(|i| {
+        let (b, style) = html::Backdrop::new(i, &format!("bg-{id}"));
+        s.push_str(&style);
+        b
+    });
     s.push_str(r#"<div class="row maps">"#);
-    match &l.image {
-        Some(i) => panel(&mut s, &png_uri(i), "The model input (the image as the model sees it)", "image", "image"),
-        None => s.push_str(&html::missing("image: overlay.png is missing or unreadable")),
-    }
     for (name, m, what) in [("prior", &l.prior, "Prior map"), ("refined", &l.refined, "Refined map")] {
         match m {
-            Some(m) => panel(
-                &mut s,
-                &png_uri(&html::colorize(m.view(), &scale)),
-                &format!("{what} ({name}.npy), mean {}", num(Some(mean(m) as f64))),
-                &format!("{what}, colour scale {} to {}", num(Some(scale.lo as f64)), num(Some(scale.hi as f64))),
-                name,
-            ),
+            Some(m) => {
+                let q = html::Quantiles::of(m.view());
+                s.push_str(&html::map_panel(
+                    &html::colorize_percentile(m.view()),
+                    &html::colorize(m.view(), &scale),
+                    &q,
+                    &format!(
+                        "{what} ({name}.npy), mean {}, range {} to {}",
+                        num(Some(mean(m) as f64)),
+                        num(Some(q.min as f64)),
+                        num(Some(q.max as f64))
+                    ),
+                    &format!(
+                        "{what}, coloured by percentile on its own scale (shared scale: {} to {})",
+                        num(Some(scale.lo as f64)),
+                        num(Some(scale.hi as f64))
+                    ),
+                    name,
+                    &format!("{id}-{name}"),
+                ));
+                if let Some(b) = &backdrop {
+                    s.push_str(&html::outline_figure(
+                        b,
+                        m.view(),
+                        &format!("{what}: its top 5 % (the pixels insertion adds first and deletion removes first), outlined"),
+                        &format!("The image with the {} top 5 % of pixels outlined", what.to_lowercase()),
+                        &format!("{name}-top"),
+                    ));
+                }
+            }
             None => s.push_str(&html::missing(&format!("{what}: {name}.npy is missing or unreadable"))),
         }
     }
     s.push_str("</div>");
-    s.push_str(&legend(&scale, "Prior, refined and every posterior map share this scale"));
+    s.push_str(&html::shared_legend(&scale, "Shared scale: prior, refined and every posterior map"));
+    if l.image.is_none() {
+        s.push_str(&html::missing("image: overlay.png is missing or unreadable"));
+    }
     if let Some(i) = &l.image {
         s.push_str(r#"<div class="row maps">"#);
+        panel(&mut s, &png_uri(i), "The model input (the image as the model sees it)", "image", "image");
         for (name, m, what) in [("prior", &l.prior, "Prior"), ("refined", &l.refined, "Refined")] {
             if let Some(m) = m {
-                panel(
-                    &mut s,
-                    &png_uri(&html::blend(i, m.view(), &scale)),
-                    &format!("{what} map over the image (50 %)"),
-                    &format!("{what} map blended over the image"),
-                    &format!("{name}-overlay"),
+                let _ = write!(
+                    s,
+                    r#"<figure class="panel {name}-overlay" data-panel="{name}-overlay"><img src="{}" data-src-shared="{}" alt="{}"><figcaption>{}</figcaption></figure>"#,
+                    png_uri(&html::blend_percentile(i, m.view())),
+                    png_uri(&html::blend(i, m.view(), &scale)),
+                    esc(&format!("{what} map blended over the image")),
+                    esc(&format!("{what} map over the image (50 %)")),
                 );
             }
         }
@@ -145,11 +177,11 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
 
     // Queries: every box on the image (in the overlays' row), the step-through, the table.
     if n > 0 {
-        if let (Some(i), Some((h, w))) = (&l.image, r.input_size()) {
+        if let (Some(b), Some((h, w))) = (&backdrop, r.input_size()) {
             let _ = write!(
                 s,
-                r#"<figure class="panel"><div class="stack">{}<svg class="boxes" viewBox="0 0 {w} {h}" role="img" aria-label="Every query's box on the image">"#,
-                img(&png_uri(i), &format!("The image with the {n} query boxes drawn over it"), "")
+                r#"<figure class="panel">{}<svg class="boxes" viewBox="0 0 {w} {h}" role="img" aria-label="Every query's box on the image">"#,
+                b.open(&format!("The image with the {n} query boxes drawn over it"))
             );
             for (k, o) in r.observations.iter().enumerate() {
                 let (x, y, bw, bh) = box_rect(o.row, o.col, o.size, h, w);
@@ -173,7 +205,7 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
     if n > 0 {
         let _ = write!(s, "<h3 id=\"{id}-queries\">Queries</h3>");
         if let Some(st) = step_maps {
-            step_through(&mut s, id, l, &st, &scale);
+            step_through(&mut s, id, l, backdrop.as_ref(), &st, &scale);
         }
         let rows: Vec<Vec<Cell>> = r
             .observations
@@ -294,12 +326,22 @@ struct StepsData<'a> {
 #[derive(serde::Serialize)]
 struct StepData {
     src: String,
+    src_shared: String,
+    outline: String,
+    quantiles: [String; 4],
     alt: String,
     label: String,
     r#box: [u32; 4],
 }
 
-fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, scale: &Scale) {
+fn step_through(
+    s: &mut String,
+    id: &str,
+    l: &Loaded,
+    backdrop: Option<&html::Backdrop>,
+    st: &super::steps::Steps,
+    scale: &Scale,
+) {
     let r = &l.report;
     let n = r.observations.len();
     let Some((h, w)) = r.input_size() else { return };
@@ -309,8 +351,12 @@ fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, 
         .map(|(k, m)| {
             let o = &r.observations[k - 1];
             let (x, y, bw, bh) = box_rect(o.row, o.col, o.size, h, w);
+            let small = step_view(m);
             StepData {
-                src: png_uri(&html::colorize(step_view(m).view(), scale)),
+                src: png_uri(&html::colorize_percentile(small.view())),
+                src_shared: png_uri(&html::colorize(small.view(), scale)),
+                outline: html::outline_path(html::top_mask(m.view(), html::TOP_FRACTION).view(), 1.0),
+                quantiles: html::Quantiles::of(m.view()).labels(),
                 alt: format!("Posterior mean map after query {k} of {n}"),
                 label: format!(
                     "after query {k} of {n}: box at row {}, column {}, half-width {}; objective {}",
@@ -333,16 +379,32 @@ fn step_through(s: &mut String, id: &str, l: &Loaded, st: &super::steps::Steps, 
 <p class="step-label" id="{id}-step-label" aria-live="polite">{label}</p><div class="row">"#,
         label = esc(&first.label)
     );
-    if let Some(i) = &l.image {
+    if let Some(b) = backdrop {
         let _ = write!(
             s,
-            r##"<figure class="panel"><div class="stack">{}<svg class="boxes" viewBox="0 0 {w} {h}" aria-hidden="true"><rect class="step-box" fill="none" stroke="#E69F00" stroke-width="2.5"/></svg></div><figcaption>This query's box</figcaption></figure>"##,
-            img(&png_uri(i), "The image with the current query's box", "")
+            r##"<figure class="panel">{}<svg class="boxes" viewBox="0 0 {w} {h}" aria-hidden="true"><rect class="step-box" fill="none" stroke="#E69F00" stroke-width="2.5"/></svg></div><figcaption>This query's box</figcaption></figure>"##,
+            b.open("The image with the current query's box")
         );
     }
+    let q = st.maps.last().map(|(_, m)| html::Quantiles::of(m.view())).unwrap_or(html::Quantiles {
+        min: 0.0,
+        median: 0.0,
+        top5: 0.0,
+        max: 0.0,
+    });
     let _ = write!(
         s,
-        r#"<figure class="panel step" data-panel="step">{}<figcaption>Posterior mean map after the query (same scale as above)</figcaption></figure></div><script type="application/json" id="{id}-steps-data">{data}</script></section>"#,
-        img(&first.src, &first.alt, r#"class="step-map""#)
+        r#"<figure class="panel step" data-panel="step">{}<figcaption>Posterior mean map after the query (own scale by percentile; shared: the scale above)</figcaption>{}</figure>"#,
+        img(&first.src, &first.alt, r#"class="step-map""#),
+        html::percentile_legend(&q, &format!("{id}-step"))
     );
+    if let Some(b) = backdrop {
+        let _ = write!(
+            s,
+            r#"<figure class="panel top5" data-panel="step-top">{}<svg class="boxes" viewBox="0 0 {w} {h}" aria-hidden="true">{}</svg></div><figcaption>This map's top 5 %, outlined</figcaption></figure>"#,
+            b.open("The image with the current posterior map's top 5 % of pixels outlined"),
+            html::outline_svg(&first.outline)
+        );
+    }
+    let _ = write!(s, r#"</div><script type="application/json" id="{id}-steps-data">{data}</script></section>"#);
 }
