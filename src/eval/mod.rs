@@ -689,7 +689,11 @@ impl RowCtx<'_> {
 /// byte-order mark are skipped. Missing images are not checked
 /// here: they are reported per image and the rest continue.
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
-    let text = crate::limits::read_text_bounded(path, crate::limits::MAX_TABLE_BYTES, "manifest")?;
+    let text =
+        crate::limits::read_text_bounded(path, crate::limits::MAX_TABLE_BYTES, "manifest").map_err(|e| match e {
+            BorexError::Io { err, .. } => BorexError::invalid(format!("manifest {}: {err}", path.display())),
+            e => e,
+        })?;
     crate::job::names::manifest_entries(path, &text)
 }
 

@@ -122,6 +122,13 @@ impl OutputSet {
     /// must be empty or an earlier borex output (it holds `report.json`): it is
     /// replaced whole, and nothing else is ever deleted.
     pub fn begin(out_dir: &Path) -> Result<Self> {
+        Self::begin_inner(out_dir, false)
+    }
+
+    /// [`OutputSet::begin`]; with `clean`, first remove the staging folders killed runs into
+    /// the same `out_dir` left beside it ([`remove_stale_staging`]). Bulk runs pass `false`:
+    /// they clean OUTDIR once under the job's lock, not once per image (a listing each).
+    fn begin_inner(out_dir: &Path, clean: bool) -> Result<Self> {
         if interrupted() {
             return Err(BorexError::Interrupted);
         }
@@ -173,7 +180,9 @@ impl OutputSet {
         std::fs::create_dir_all(&parent).map_err(|e| named(format!("cannot create {} ({e})", parent.display())))?;
         // The mark names the output folder by its absolute path: a rerun from another folder finds it.
         let target_id = std::fs::canonicalize(&parent).unwrap_or_else(|_| parent.clone()).join(&name);
-        remove_stale_staging(&parent, &name, &target_id);
+        if clean {
+            remove_stale_staging(&parent, &name, &target_id);
+        }
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{name}.borex-"))
             .tempdir_in(&parent)
@@ -189,13 +198,14 @@ impl OutputSet {
     /// one bulk jobs take) until the commit, so a run into a folder a running job holds,
     /// or a job into a folder this run will replace, stops at once: "in use by process N".
     /// OUTDIR is created to hold the lock; a run that ends without a commit removes what
-    /// taking the lock created, so a failed run still leaves OUTDIR as it was.
+    /// taking the lock created, so a failed run still leaves OUTDIR as it was. Staging
+    /// folders that killed runs into OUTDIR left beside it are removed ([`remove_stale_staging`]).
     pub fn begin_locked(out_dir: &Path) -> Result<Self> {
         use crate::job::lock::{lock_dir, lock_existing, LOCK_FILE};
         let target = resolve_link(out_dir)?;
         // First: a running job's folder is "in use", not "holds files that are not a borex output".
         let held = if target.is_dir() { lock_existing(&target)? } else { None };
-        let mut set = Self::begin(out_dir)?;
+        let mut set = Self::begin_inner(out_dir, true)?;
         set.lock = match held {
             Some(l) => Some(l),
             None => {
@@ -403,11 +413,11 @@ mod tests {
         let odd = root.path().join(".SK.borex-keep-me");
         std::fs::create_dir(&odd).unwrap();
         std::fs::write(odd.join(STAGING_MARK), target.as_os_str().as_encoded_bytes()).unwrap();
-        let live = OutputSet::begin(&out).unwrap();
+        let live = OutputSet::begin_inner(&out, true).unwrap();
         let live_name = live.staging.file_name().unwrap().to_string_lossy().into_owned();
         assert!(!dead.exists(), "the dead run's staging folder stays");
         // A second run while the first lives: the first one's staging folder (its mark locked) stays.
-        let second = OutputSet::begin(&out).unwrap();
+        let second = OutputSet::begin_inner(&out, true).unwrap();
         assert!(live.staging.exists());
         let mut expect = vec![".SK.borex-keep-me".to_string(), ".SK.borex-yyyyyy".into(), ".SK.borex-zzzzzz".into()];
         expect.push(live_name);
