@@ -2,6 +2,11 @@
 //! well above any sensible use and well below what exhausts a machine; an
 //! out-of-range value is an error that names the flag and the bound, not an
 //! allocation failure later. docs/robustness.md lists them.
+//!
+//! Files are bounded the same way: every file borex reads goes through
+//! [`open_bounded`] / [`read_bounded`], which take a regular file (or a link to
+//! one) of at most a cap per kind of file (`MAX_*_BYTES`), so `/dev/zero`, a
+//! FIFO or a folder in place of an input is a one-line error, not an endless read.
 
 use crate::error::{BorexError, Result};
 use std::fmt::Display;
