@@ -469,3 +469,91 @@ fn step_through_of_the_detail_readout_ends_at_refined_npy() {
     let diff = common::max_abs_diff(last.as_slice().unwrap(), refined.as_slice().unwrap());
     assert!(diff < 1e-3 * span, "last step vs refined.npy: {diff} (span {span})");
 }
+
+/// A refine folder made by hand: `n` observations, 16×16 maps (`prior` as given), an overlay, `label`.
+fn hand_made_refine(dir: &Path, n: usize, prior: &Array2<f32>, label: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let observations: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let (r, c) = (2 + i % 12, 2 + (i / 12) % 12);
+            serde_json::json!({"row": r, "col": c, "size": 3, "stored": [r as f64, c as f64, 3.0],
+                "p_inside": 0.6, "p_outside": 0.2, "f": 0.4, "length_scales": [3.0, 3.0, 2.0]})
+        })
+        .collect();
+    let report = serde_json::json!({
+        "class": 1, "label": label, "probability": 0.5,
+        "prior": {"method": "rise-fast", "insertion": 0.4, "deletion": 0.2},
+        "refined": {"insertion": 0.5, "deletion": 0.1, "prior_scale": 1.0, "prior_offset": 0.0},
+        "settings": {"input_size": [16, 16], "grid": {"sizes": [3]}, "refine": {"alpha": 0.01}},
+        "observations": observations,
+    });
+    std::fs::write(dir.join("report.json"), serde_json::to_string(&report).unwrap()).unwrap();
+    ndarray_npy::write_npy(dir.join("prior.npy"), prior).unwrap();
+    let refined = Array2::from_shape_fn((16, 16), |(y, x)| (x + y) as f32 / 32.0);
+    ndarray_npy::write_npy(dir.join("refined.npy"), &refined).unwrap();
+    image::RgbImage::from_pixel(48, 16, image::Rgb([200, 100, 50])).save(dir.join("overlay.png")).unwrap();
+}
+
+fn ramp() -> Array2<f32> {
+    Array2::from_shape_fn((16, 16), |(y, x)| (y * 16 + x) as f32 / 256.0)
+}
+
+#[test]
+fn a_report_json_beyond_refines_own_limits_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("many-queries");
+    hand_made_refine(&d, 2001, &ramp(), "x");
+    let t = std::time::Instant::now();
+    assert_error(&run_borex(&["report", s(&d)], &[]), &["report.json", "2001 observations", "2000"]);
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+    // A huge file is refused from its size, before any of it is read.
+    let huge = dir.path().join("huge");
+    std::fs::create_dir(&huge).unwrap();
+    std::fs::File::create(huge.join("report.json")).unwrap().set_len(borex::limits::MAX_JSON_BYTES + 1).unwrap();
+    let t = std::time::Instant::now();
+    assert_error(&run_borex(&["report", s(&huge)], &[]), &["report.json", "over the 16 MiB"]);
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+    assert!(!d.join("report.html").exists() && !huge.join("report.html").exists());
+}
+
+#[test]
+fn a_many_image_page_reads_only_inside_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Another run's folder beside OUTDIR, with a label that must not reach the page.
+    hand_made_refine(&d.join("secret"), 2, &ramp(), "TOPSECRET");
+    let many = d.join("many");
+    hand_made_refine(&many.join("good"), 2, &ramp(), "goodlabel");
+    std::os::unix::fs::symlink("../secret", many.join("link")).unwrap();
+    let long = "a".repeat(236) + ".png";
+    let row = |image: &str, folder: &str| format!("{image},{folder},ok,1,x,0.5,0.4,0.2,0.5,0.1,10,1.0,\n");
+    let mut csv = borex::refine::bulk::SUMMARY_HEADER.join(",") + "\n";
+    csv += &row("up.png", "../secret");
+    csv += &row("abs.png", "/etc");
+    csv += &row("link.png", "link");
+    csv += &row(&long, "good");
+    std::fs::write(many.join("summary.csv"), csv).unwrap();
+    ok(&run_borex(&["report", s(&many)], &[]));
+    let page = read(&many.join("report.html"));
+    assert!(!page.contains("TOPSECRET"), "a file outside OUTDIR reached the page");
+    for folder in ["../secret", "/etc", "link"] {
+        assert!(page.contains(&format!("names &quot;{folder}&quot;, which is not inside")), "{folder} not listed");
+    }
+    assert!(page.contains("goodlabel"), "the folder inside OUTDIR is shown");
+    // The 240-character name: cut to the column, whole on hover.
+    assert!(page.contains(&format!(r#"class="fname" title="{long}""#)), "the long name has no title");
+    assert!(page.contains(".fname{display:inline-block;max-width:16rem;overflow:hidden;text-overflow:ellipsis"));
+}
+
+#[test]
+fn an_all_nan_prior_is_listed_as_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("r");
+    hand_made_refine(&d, 2, &Array2::from_elem((16, 16), f32::NAN), "x");
+    ok(&run_borex(&["report", s(&d)], &[]));
+    let page = read(&d.join("report.html"));
+    assert!(page.contains("Missing or unreadable"));
+    assert!(page.contains("prior.npy: 256 of its 256 values are NaN or infinite"), "the prior is not listed");
+    assert!(!page.contains("mean NaN"));
+    assert!(page.contains("Prior map: prior.npy is missing or unreadable"));
+}

@@ -638,3 +638,181 @@ mod gpu {
         ctx.probe_allocation(1024).unwrap();
     }
 }
+
+/// The binary with `args`, which must end within `secs` (it is killed and the test fails otherwise):
+/// a FIFO read by a borex that does not check blocks forever.
+fn borex_within(args: &[&str], secs: u64) -> Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(std::time::Duration::from_secs(secs)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: killing our own child by pid; it has not been reaped (wait_with_output is still waiting).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("borex {args:?} did not finish within {secs} s");
+        }
+    }
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", p.display());
+}
+
+fn is_fifo(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+#[test]
+fn a_fifo_in_place_of_any_input_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = |name: &str| {
+        let p = dir.path().join(name);
+        mkfifo(&p);
+        p
+    };
+    let (image, labels, model, list, prior) =
+        (fifo("pipe.png"), fifo("labels.txt"), fifo("m.onnx"), fifo("list.txt"), fifo("prior.npy"));
+    let c = chelsea();
+    let out = dir.path().join("out");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["classify", s(&image)], "pipe.png"),
+        (vec!["classify", s(&c), "--labels", s(&labels)], "labels.txt"),
+        (vec!["classify", s(&c), "--model", s(&model)], "m.onnx"),
+        (vec!["refine", "--manifest", s(&list), "-o", s(&out)], "list.txt"),
+        (vec!["refine", s(&c), "-o", s(&out), "--iters", "2", "--prior", s(&prior)], "prior.npy"),
+    ];
+    for (args, name) in cases {
+        let o = borex_within(&args, 60);
+        assert_error(&o, &[name, "FIFO", "not a regular file"]);
+    }
+    // A run folder whose report.json or job.json is a FIFO.
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    mkfifo(&run.join("report.json"));
+    assert_error(&borex_within(&["report", s(&run)], 60), &["report.json", "FIFO"]);
+    let job = dir.path().join("job");
+    std::fs::create_dir(&job).unwrap();
+    mkfifo(&job.join("job.json"));
+    assert_error(&borex_within(&["report", s(&job)], 60), &["job.json", "FIFO"]);
+    assert!(!out.exists() && !dir.path().join("run/report.html").exists(), "nothing written");
+}
+
+#[test]
+fn endless_and_oversized_inputs_stop_at_their_limit() {
+    use borex::limits::{read_bounded, MAX_IMAGE_FILE_BYTES};
+    // /dev/zero is read only here, with a cap of 4 KiB: the check refuses it before any byte is read.
+    let t = std::time::Instant::now();
+    let e = read_bounded(Path::new("/dev/zero"), 4096, "image").unwrap_err().to_string();
+    assert!(e.contains("/dev/zero") && e.contains("character device") && e.contains("4 KiB"), "{e}");
+    assert!(t.elapsed().as_secs() < 2);
+    let dir = tempfile::tempdir().unwrap();
+    // A file over its cap is refused from its size, naming the file and the cap.
+    let big = dir.path().join("big.png");
+    std::fs::File::create(&big).unwrap().set_len(MAX_IMAGE_FILE_BYTES + 1).unwrap();
+    let o = borex_within(&["classify", s(&big)], 60);
+    assert_error(&o, &["big.png", "over the 1 GiB", &(MAX_IMAGE_FILE_BYTES + 1).to_string()]);
+    // Within the cap: the bytes, all of them.
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, vec![7u8; 5000]).unwrap();
+    assert_eq!(read_bounded(&small, 5000, "labels").unwrap(), vec![7u8; 5000]);
+    let e = read_bounded(&small, 4999, "labels").unwrap_err().to_string();
+    assert!(e.contains("small.txt") && e.contains("5000 bytes"), "{e}");
+    // A folder is not a file.
+    let e = read_bounded(dir.path(), 10, "manifest").unwrap_err().to_string();
+    assert!(e.contains("is a folder, not a regular file"), "{e}");
+}
+
+/// A device node of our own in a temporary folder (root only; `None` elsewhere).
+fn mknod_null(p: &Path) -> Option<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; major 1, minor 3 is the null device.
+    (unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 3)) } == 0).then_some(())
+}
+
+fn is_char_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+#[test]
+fn outputs_never_replace_a_device_or_a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = chelsea();
+    let run = dir.path().join("run");
+    ok(&borex(&["refine", s(&c), "-o", s(&run), "--iters", "2", "--no-metrics"]));
+    // report -o: a FIFO, and a device node of our own (as root), stay what they are.
+    let fifo = dir.path().join("page.html");
+    mkfifo(&fifo);
+    assert_error(&borex_within(&["report", s(&run), "-o", s(&fifo)], 60), &["page.html", "FIFO", "not a regular file"]);
+    assert!(is_fifo(&fifo));
+    let node = dir.path().join("null");
+    if mknod_null(&node).is_some() {
+        assert_error(&borex_within(&["report", s(&run), "-o", s(&node)], 60), &["null", "character device"]);
+        assert!(is_char_device(&node), "the device node was replaced");
+    }
+    // A regular file is still replaced, atomically.
+    let page = dir.path().join("p.html");
+    std::fs::write(&page, "old").unwrap();
+    ok(&borex(&["report", s(&run), "-o", s(&page)]));
+    assert!(std::fs::read_to_string(&page).unwrap().starts_with("<!DOCTYPE html>"));
+    // OUTDIR itself a FIFO.
+    let o = borex_within(&["refine", s(&c), "-o", s(&fifo), "--iters", "2"], 60);
+    assert_error(&o, &["page.html", "FIFO"]);
+    assert!(is_fifo(&fifo));
+    // An OUTDIR member: the summary.csv a bulk rerun rewrites.
+    let many = dir.path().join("many");
+    let manifest = dir.path().join("list.txt");
+    std::fs::write(&manifest, format!("{}\n", s(&c))).unwrap();
+    let args = ["refine", "--manifest", s(&manifest), "-o", s(&many), "--iters", "2", "--no-metrics"];
+    ok(&borex(&args));
+    std::fs::remove_file(many.join("summary.csv")).unwrap();
+    mkfifo(&many.join("summary.csv"));
+    assert_error(&borex_within(&args, 60), &["summary.csv", "FIFO", "not a regular file"]);
+    assert!(is_fifo(&many.join("summary.csv")));
+    // bench --out: refused before any benchmark runs.
+    let o = borex_within(&["bench", "--out", s(&fifo), "--repeat", "1"], 60);
+    assert_error(&o, &["page.html", "FIFO"]);
+    assert!(is_fifo(&fifo));
+}
+
+#[test]
+fn a_rerun_removes_the_staging_folder_a_killed_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("SK");
+    let c = chelsea();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(["refine", s(&c), "-o", s(&out), "--iters", "500", "--prior", "rise", "--full-res"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGKILL once the staging folder is there: no handler runs, so it stays.
+    let staged = || names(dir.path()).into_iter().filter(|n| n.starts_with(".SK.borex-")).collect::<Vec<_>>();
+    let t = std::time::Instant::now();
+    while staged().is_empty() && t.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = staged();
+    assert_eq!(left.len(), 1, "{:?}", names(dir.path()));
+    // Folders that look alike but are not this run's: no mark, or a mark naming another output.
+    let foreign = dir.path().join(".SK.borex-abc123");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("thesis.tex"), "keep").unwrap();
+    let other = dir.path().join(".SK.borex-xyz789");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join(".borex-staging"), "/somewhere/else/SK").unwrap();
+    ok(&borex(&["refine", s(&c), "-o", s(&out), "--iters", "2", "--no-metrics"]));
+    assert_eq!(names(dir.path()), [".SK.borex-abc123", ".SK.borex-xyz789", "SK"], "the killed run's staging is gone");
+    assert_eq!(names(&out), ["overlay.png", "prior.npy", "refined.npy", "report.json"], "no mark in the outputs");
+}

@@ -352,7 +352,7 @@ impl BenchReport {
 
     /// [`from_json`](Self::from_json) of a file; errors name it.
     pub fn read(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
+        let text = crate::limits::read_text_bounded(path, crate::limits::MAX_JSON_BYTES, "bench report")?;
         Self::parse(&text).map_err(|e| BorexError::invalid(format!("{}: {e}", path.display())))
     }
 

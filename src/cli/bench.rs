@@ -75,6 +75,8 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     if let Some(o) = &args.out {
         anyhow::ensure!(!o.is_dir(), "--out {} is a folder; give a file name for the JSON report", o.display());
+        // A device or FIFO there is refused before the benchmarks run, not after.
+        borex::output::check_replaceable(o)?;
     }
     let opts = BenchOptions {
         stages,

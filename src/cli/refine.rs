@@ -231,12 +231,15 @@ pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
     job.config.validate()?;
     borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     match &job.prior {
-        PriorSpec::File(p) => anyhow::ensure!(
-            p.is_file(),
-            "--prior {}: not a method ({}) nor an existing map file",
-            p.display(),
-            borex::explain::Method::NAMES.join(", ")
-        ),
+        PriorSpec::File(p) => {
+            anyhow::ensure!(
+                p.exists(),
+                "--prior {}: not a method ({}) nor an existing map file",
+                p.display(),
+                borex::explain::Method::NAMES.join(", ")
+            );
+            borex::limits::check_readable(p, borex::limits::MAX_NPY_FILE_BYTES, "prior map")?;
+        }
         PriorSpec::Method(m) => m.validate()?,
         PriorSpec::Map(_) => {}
     }

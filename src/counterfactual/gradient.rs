@@ -59,7 +59,7 @@ impl GradientModel {
 
     /// Load the gradient graph at `path`, or an error naming it.
     pub fn open(path: &Path, ort_lib: &Path, ep: ExecutionProvider) -> Result<Self> {
-        if !path.is_file() {
+        if !path.exists() {
             return Err(BorexError::model(path, "gradient graph not found"));
         }
         let env = crate::model::runtime(ort_lib)?;

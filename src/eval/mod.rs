@@ -24,7 +24,7 @@ use crate::output;
 use crate::refine::bulk::Shard;
 use crate::refine::pipeline::compute_prior;
 use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
-use ndarray::{Array2, ArrayView2, ArrayView3};
+use ndarray::{ArrayView2, ArrayView3};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -383,7 +383,8 @@ pub struct EvalOutcome {
 }
 
 pub(crate) fn read_record(path: &Path, settings: &RecordSettings) -> Option<Record> {
-    let r: Record = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_JSON_BYTES, "record").ok()?;
+    let r: Record = serde_json::from_slice(&bytes).ok()?;
     (r.settings == *settings).then_some(r)
 }
 
@@ -589,7 +590,7 @@ impl RowCtx<'_> {
         let mut row = row.into_iter();
         let (prior_json, prior_settings, _) = row.next().expect("the prior comes first");
         let mut missing_baselines = vec![];
-        let prior = match (done.next().flatten(), ndarray_npy::read_npy::<_, Array2<f32>>(&prior_npy).ok()) {
+        let prior = match (done.next().flatten(), crate::image::read_npy_map(&prior_npy, "prior map").ok()) {
             (Some(r), Some(map)) => {
                 out.push(r);
                 map
@@ -689,7 +690,10 @@ impl RowCtx<'_> {
 /// here: they are reported per image and the rest continue.
 pub fn read_manifest(path: &Path) -> Result<Vec<PathBuf>> {
     let text =
-        std::fs::read_to_string(path).map_err(|e| BorexError::invalid(format!("manifest {}: {e}", path.display())))?;
+        crate::limits::read_text_bounded(path, crate::limits::MAX_TABLE_BYTES, "manifest").map_err(|e| match e {
+            BorexError::Io { err, .. } => BorexError::invalid(format!("manifest {}: {err}", path.display())),
+            e => e,
+        })?;
     crate::job::names::manifest_entries(path, &text)
 }
 

@@ -4,8 +4,8 @@
 
 use super::Crop;
 use crate::error::{BorexError, Result};
-use crate::limits::MAX_MAP_ELEMENTS;
-use ndarray::{Array2, ArrayView2};
+use crate::limits::{MAX_MAP_ELEMENTS, MAX_NPY_FILE_BYTES};
+use ndarray::{Array2, ArrayD, ArrayView2};
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::ReadNpyExt;
 use std::path::Path;
@@ -21,18 +21,36 @@ pub struct MapFile {
 /// Read an external map. Every malformed file is an error that says what is
 /// wrong with it (dimensions, dtype, truncation), checked before allocating.
 pub fn read_map(path: &Path) -> Result<MapFile> {
-    if !path.is_file() {
+    if !path.exists() {
         return Err(BorexError::invalid(format!("prior map {} not found", path.display())));
     }
     let bad = |r: String| BorexError::invalid(format!("prior map {}: {r}", path.display()));
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
-        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        let bytes = crate::limits::read_bounded(path, MAX_NPY_FILE_BYTES, "prior map")?;
         return read_npy(&bytes).map(|map| MapFile { map, notes: vec![] }).map_err(bad);
     }
     read_png(path).map_err(bad)
 }
 
+/// A float32 or float64 `.npy` of any rank as float32, checked against its
+/// header before allocating, or why not.
+pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<ArrayD<f32>, String> {
+    read_npy_any(bytes, None)
+}
+
+/// A 2-D float32 or float64 `.npy` file as float32, read within
+/// [`MAX_NPY_FILE_BYTES`]; errors name the file (`what` says what it is to the reader).
+pub(crate) fn read_npy_map(path: &Path, what: &str) -> Result<Array2<f32>> {
+    let bytes = crate::limits::read_bounded(path, MAX_NPY_FILE_BYTES, what)?;
+    read_npy(&bytes).map_err(|r| BorexError::invalid(format!("{what} {}: {r}", path.display())))
+}
+
 fn read_npy(bytes: &[u8]) -> std::result::Result<Array2<f32>, String> {
+    let a = read_npy_any(bytes, Some(2))?;
+    Ok(a.into_dimensionality().expect("checked to be 2-D"))
+}
+
+fn read_npy_any(bytes: &[u8], ndim: Option<usize>) -> std::result::Result<ArrayD<f32>, String> {
     let mut cursor = std::io::Cursor::new(bytes);
     let header = Header::from_reader(&mut cursor).map_err(|e| format!("not a valid .npy file ({e})"))?;
     let descr = header.type_descriptor.to_string().trim_matches(['\'', '"']).to_string();
@@ -42,8 +60,9 @@ fn read_npy(bytes: &[u8]) -> std::result::Result<Array2<f32>, String> {
         other => return Err(format!("dtype {other} is not supported: save the map as float32 or float64")),
     };
     let shape = &header.shape;
-    if shape.len() != 2 {
-        return Err(format!("is {}-D with shape {shape:?}: a map must be 2-D (H×W)", shape.len()));
+    if let Some(n) = ndim.filter(|&n| n != shape.len()) {
+        let what = if n == 2 { "a map must be 2-D (H×W)".to_string() } else { format!("expected {n}-D") };
+        return Err(format!("is {}-D with shape {shape:?}: {what}", shape.len()));
     }
     let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).unwrap_or(u64::MAX);
     if elements == 0 {
@@ -61,9 +80,9 @@ fn read_npy(bytes: &[u8]) -> std::result::Result<Array2<f32>, String> {
         ));
     }
     let map = if item == 4 {
-        Array2::<f32>::read_npy(&mut std::io::Cursor::new(bytes))
+        ArrayD::<f32>::read_npy(&mut std::io::Cursor::new(bytes))
     } else {
-        Array2::<f64>::read_npy(&mut std::io::Cursor::new(bytes)).map(|a| a.mapv(|v| v as f32))
+        ArrayD::<f64>::read_npy(&mut std::io::Cursor::new(bytes)).map(|a| a.mapv(|v| v as f32))
     }
     .map_err(|e| format!("cannot read the data ({e})"))?;
     // Fortran-ordered files come back column-major; everything downstream wants rows.

@@ -5,6 +5,7 @@ mod map;
 mod preprocess;
 
 pub use map::{first_non_finite, map_to_input, read_map, MapFile};
+pub(crate) use map::{parse_npy, read_npy_map};
 pub use preprocess::{Crop, Preprocess, Preprocessed};
 
 use crate::error::{BorexError, Result};
@@ -56,7 +57,7 @@ pub fn to_input(rgb: &image::RgbImage, name: &str, preprocess: &Preprocess) -> R
 /// huge image.
 pub(crate) fn decode(path: &Path) -> Result<image::DynamicImage> {
     let bad = |reason: String| BorexError::Image { path: path.into(), reason };
-    let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_IMAGE_FILE_BYTES, "image")?;
     let mut reader =
         image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| bad(e.to_string()))?;
     if reader.format().is_none() {

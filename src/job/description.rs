@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The version of the format this borex writes and reads.
@@ -69,7 +68,7 @@ impl ModelId {
     pub fn of(model: &Classifier) -> Result<Self> {
         Ok(Self {
             path: model.path().display().to_string(),
-            sha256: sha256_file(model.path())?,
+            sha256: sha256_file(model.path(), crate::limits::MAX_MODEL_BYTES, "model")?,
             preprocess: model.preprocess().clone(),
         })
     }
@@ -202,13 +201,11 @@ impl JobDescription {
     /// The description in `dir`, `None` when it has none.
     pub fn read(dir: &Path) -> Result<Option<Self>> {
         let path = dir.join(JOB_FILE);
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
+        match std::fs::symlink_metadata(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(BorexError::io(&path, e)),
-        };
-        let mut bytes = vec![];
-        file.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(|e| BorexError::io(&path, e))?;
+            _ => {}
+        }
+        let bytes = crate::limits::read_bounded(&path, MAX_BYTES, "job description")?;
         Self::from_json_bytes(&bytes)
             .map(Some)
             .map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(&e))))
@@ -295,7 +292,12 @@ pub fn begin_run(out: &Path, desc: &JobDescription) -> Result<DirLock> {
     let early = if out.is_dir() { super::lock::lock_existing(out)? } else { None };
     if out.exists() {
         if !out.is_dir() {
-            return Err(named("is an existing file".into()));
+            let kind = std::fs::metadata(out).map(|m| m.file_type());
+            let what = match kind {
+                Ok(t) if !t.is_file() => crate::limits::file_kind(t),
+                _ => "an existing file",
+            };
+            return Err(named(format!("is {what}")));
         }
         if !out.join(JOB_FILE).exists() {
             let mut others: Vec<String> = std::fs::read_dir(out)
@@ -349,11 +351,12 @@ pub fn check_same(out: &Path, old: &JobDescription, now: &JobDescription) -> Res
     Ok(())
 }
 
-/// SHA-256 of a file's content, lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| BorexError::io(path, e))?;
+/// SHA-256 of a file's content, lowercase hex: a regular file of at most `cap` bytes
+/// ([`crate::limits::open_bounded`]; `what` names it in errors).
+pub fn sha256_file(path: &Path, cap: u64, what: &str) -> Result<String> {
+    let mut f = crate::limits::open_bounded(path, cap, what)?;
     let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| BorexError::io(path, e))?;
+    std::io::copy(&mut f, &mut h).map_err(|e| f.error(e))?;
     Ok(hex(&h.finalize()))
 }
 

@@ -29,6 +29,8 @@ impl DirLock {
 /// Lock `dir` (which must exist) for this process, or say which process holds it.
 pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     let path = dir.join(LOCK_FILE);
+    // A FIFO or device in its place would block the read below or take the pid: never ours.
+    crate::output::check_replaceable(&path)?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -70,7 +72,7 @@ pub fn lock_existing(dir: &Path) -> Result<Option<DirLock>> {
     lock_dir(dir).map(Some)
 }
 
-fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
+pub(crate) fn try_lock(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: flock on a file descriptor this function's caller owns for the call's duration.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };

@@ -11,7 +11,7 @@ pub struct Labels(Vec<String>);
 impl Labels {
     /// Read labels: one per line, a JSON list, or a JSON object of index → label.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
+        let text = crate::limits::read_text_bounded(path, crate::limits::MAX_LABELS_BYTES, "labels")?;
         let bad = |reason: String| BorexError::Labels { path: path.into(), reason };
         let names = if path.extension().is_some_and(|e| e == "json") {
             let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;

@@ -99,7 +99,7 @@ impl Sidecar {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| BorexError::io(&path, e))?;
+        let text = crate::limits::read_text_bounded(&path, crate::limits::MAX_LABELS_BYTES, "model config")?;
         let mut s: Self =
             serde_json::from_str(&text).map_err(|e| BorexError::model(&path, format!("bad model config: {e}")))?;
         if let Some(l) = &s.labels {
@@ -163,9 +163,11 @@ impl Classifier {
     /// Load the model and check its input and output, or an error naming the file and what is wrong.
     pub fn load(opts: &ModelOptions) -> Result<Self> {
         let path = &opts.path;
-        if !path.is_file() {
+        if !path.exists() {
             return Err(BorexError::model(path, "model file not found"));
         }
+        // ONNX Runtime is given the file's bytes (read within the same bound); refused here first, before it loads.
+        crate::limits::check_readable(path, crate::limits::MAX_MODEL_BYTES, "model")?;
         let env = runtime(&opts.ort_lib)?;
         let sidecar = Sidecar::load(path)?;
         let session = runtime::session(env, path, opts.ep, &opts.overrides)?;

@@ -172,7 +172,7 @@ fn parse_tensor(buf: &[u8]) -> Option<(String, Option<Initializer>)> {
 impl Graph {
     /// Read the graph of the ONNX file at `path` (no ONNX Runtime), or an error naming the file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        let bytes = crate::limits::read_bounded(path, crate::limits::MAX_MODEL_BYTES, "model")?;
         Self::parse(&bytes).ok_or_else(|| BorexError::model(path, "not an ONNX model (protobuf parse failed)"))
     }
 

@@ -53,6 +53,9 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
             lib.display()
         )));
     }
+    // The loader would block on a FIFO and map whatever a device gives: a regular file only.
+    crate::limits::check_readable(lib, crate::limits::MAX_MODEL_BYTES, "ONNX Runtime library")
+        .map_err(|e| BorexError::Runtime(e.to_string().replace("invalid input: ", "")))?;
     let builder = ort::init_from(lib).map_err(|e| {
         BorexError::Runtime(format!(
             "cannot load {}: {}",
@@ -131,6 +134,6 @@ pub(crate) fn session(
         let tensor = ort::value::Tensor::from_array((o.dims.clone(), o.data.clone()))?;
         builder = builder.with_initializer(&o.name, std::sync::Arc::new(tensor.into_dyn())).map_err(rt)?;
     }
-    let bytes = std::fs::read(model).map_err(|e| BorexError::io(model, e))?;
+    let bytes = crate::limits::read_bounded(model, crate::limits::MAX_MODEL_BYTES, "model")?;
     builder.commit_from_memory(&bytes).map_err(|e| BorexError::model(model, format!("not a loadable ONNX model: {e}")))
 }

@@ -17,13 +17,41 @@ use std::path::Path;
 
 /// Create `dir` (and parents); an existing file there is an error.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(BorexError::invalid(format!("output folder {} is an existing file", dir.display())));
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if !meta.is_dir() {
+            let what = if meta.is_file() { "an existing file" } else { crate::limits::file_kind(meta.file_type()) };
+            return Err(BorexError::invalid(format!("output folder {} is {what}", dir.display())));
+        }
     }
     std::fs::create_dir_all(dir).map_err(|e| BorexError::io(dir, e))
 }
 
-/// Write through `f` into a temporary file beside `path`, then rename it over `path`.
+/// Whether an output may go to `path`: absent, a regular file, or a link to one
+/// (or a dangling link). Anything else is refused in one line: the rename that
+/// puts an output in place would replace a device (`-o /dev/null` as root
+/// destroys it), a FIFO or a socket by a regular file, and cannot replace a folder.
+pub fn check_replaceable(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+    let meta = if meta.file_type().is_symlink() {
+        match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(_) => return Ok(()),
+        }
+    } else {
+        meta
+    };
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(BorexError::invalid(format!(
+        "output {}: is {}, not a regular file; borex replaces only regular files (it writes a new file and renames it into place): choose another path",
+        path.display(),
+        crate::limits::file_kind(meta.file_type())
+    )))
+}
+
+/// Write through `f` into a temporary file beside `path`, then rename it over
+/// `path`; an existing `path` must be a regular file ([`check_replaceable`]).
 pub fn write_atomic(
     path: &Path,
     f: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> std::io::Result<()>,
@@ -32,6 +60,7 @@ pub fn write_atomic(
         // The signal handler has cleaned up; a file started now would be left behind.
         return Err(BorexError::Interrupted);
     }
+    check_replaceable(path)?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("out"));
     let mut builder = tempfile::Builder::new();
@@ -94,8 +123,8 @@ pub fn write_report<T: serde::Serialize>(path: &Path, report: &T) -> Result<()> 
 
 /// Read a report written by [`write_report`] back into its type.
 pub fn read_report<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| crate::error::BorexError::invalid(format!("{}: {e}", path.display())))
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_JSON_BYTES, "JSON file")?;
+    serde_json::from_slice(&bytes).map_err(|e| crate::error::BorexError::invalid(format!("{}: {e}", path.display())))
 }
 
 /// A CSV table of serde rows under `header` (written even when there are no
@@ -121,10 +150,8 @@ pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result:
 /// error naming the file (unreadable, other columns, a cell of the wrong type).
 pub fn read_csv_rows<T: serde::de::DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<T>> {
     let bad = |e: csv::Error| BorexError::invalid(format!("{}: not a readable CSV table ({e})", path.display()));
-    let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| match e.kind() {
-        csv::ErrorKind::Io(io) => BorexError::io(path, std::io::Error::new(io.kind(), io.to_string())),
-        _ => bad(e),
-    })?;
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_TABLE_BYTES, "CSV table")?;
+    let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes.as_slice());
     let found: Vec<String> = r.headers().map_err(bad)?.iter().map(str::to_string).collect();
     if found != header {
         return Err(BorexError::invalid(format!(

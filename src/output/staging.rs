@@ -58,6 +58,62 @@ pub struct OutputSet {
     /// (OUTDIR itself, or its lock file), removed again if the run ends without a commit.
     lock: Option<crate::job::lock::DirLock>,
     created: Option<PathBuf>,
+    /// The staging folder's mark ([`STAGING_MARK`]), locked for as long as this run lives.
+    mark: Option<std::fs::File>,
+}
+
+/// A file in each staging folder naming the output folder it is for. The run holds
+/// an advisory lock on it; the kernel drops the lock however the run ends, so a
+/// staging folder whose mark names this output folder and is not locked was left by
+/// a killed run of the same output: a rerun removes it ([`remove_stale_staging`]).
+const STAGING_MARK: &str = ".borex-staging";
+
+/// Write and lock `staging`'s mark; `None` where the file system has no locks
+/// (the folder is then never judged stale: it stays rather than risk a live run's).
+fn mark_staging(staging: &Path, target: &Path) -> Option<std::fs::File> {
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut f = std::fs::File::create(staging.join(STAGING_MARK)).ok()?;
+    // Locked before it names anything: a mark that names the target is always a locked one while its run lives.
+    crate::job::lock::try_lock(&f).ok()?;
+    f.write_all(target.as_os_str().as_bytes()).ok()?;
+    Some(f)
+}
+
+/// Remove the staging folders (`.NAME.borex-XXXXXX` in `parent`) that killed runs
+/// into the same output folder `target` left: each is a real folder whose mark
+/// names `target` and whose lock no live run holds. Anything else is left alone.
+fn remove_stale_staging(parent: &Path, name: &str, target: &Path) {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let prefix = format!(".{name}.borex-");
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        // tempfile's suffix: six letters or digits.
+        if rest.len() != 6 || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(mut mark) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(e.path().join(STAGING_MARK))
+        else {
+            continue;
+        };
+        if !mark.metadata().is_ok_and(|m| m.is_file()) || crate::job::lock::try_lock(&mark).is_err() {
+            continue;
+        }
+        let mut named = vec![];
+        if (&mut mark).take(64 << 10).read_to_end(&mut named).is_ok() && named == target.as_os_str().as_bytes() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 impl OutputSet {
@@ -66,6 +122,13 @@ impl OutputSet {
     /// must be empty or an earlier borex output (it holds `report.json`): it is
     /// replaced whole, and nothing else is ever deleted.
     pub fn begin(out_dir: &Path) -> Result<Self> {
+        Self::begin_inner(out_dir, false)
+    }
+
+    /// [`OutputSet::begin`]; with `clean`, first remove the staging folders killed runs into
+    /// the same `out_dir` left beside it ([`remove_stale_staging`]). Bulk runs pass `false`:
+    /// they clean OUTDIR once under the job's lock, not once per image (a listing each).
+    fn begin_inner(out_dir: &Path, clean: bool) -> Result<Self> {
         if interrupted() {
             return Err(BorexError::Interrupted);
         }
@@ -74,9 +137,15 @@ impl OutputSet {
         let resolved = resolve_link(out_dir)?;
         let out_dir = resolved.as_path();
         let named = |reason: String| BorexError::invalid(format!("output folder {}: {reason}", out_dir.display()));
-        if out_dir.exists() {
-            if !out_dir.is_dir() {
+        if let Ok(meta) = std::fs::metadata(out_dir) {
+            if meta.is_file() {
                 return Err(named("is an existing file".into()));
+            }
+            if !meta.is_dir() {
+                return Err(named(format!(
+                    "is {}, not a folder: borex replaces only a folder of its own",
+                    crate::limits::file_kind(meta.file_type())
+                )));
             }
             let entries: Vec<_> = std::fs::read_dir(out_dir)
                 .map_err(|e| named(format!("cannot read it ({e})")))?
@@ -109,13 +178,19 @@ impl OutputSet {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| named(format!("cannot create {} ({e})", parent.display())))?;
+        // The mark names the output folder by its absolute path: a rerun from another folder finds it.
+        let target_id = std::fs::canonicalize(&parent).unwrap_or_else(|_| parent.clone()).join(&name);
+        if clean {
+            remove_stale_staging(&parent, &name, &target_id);
+        }
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{name}.borex-"))
             .tempdir_in(&parent)
             .map_err(|e| named(format!("cannot write in {} ({e})", parent.display())))?
             .keep();
         register(&staging);
-        Ok(Self { target: out_dir.to_path_buf(), staging, committed: false, lock: None, created: None })
+        let mark = mark_staging(&staging, &target_id);
+        Ok(Self { target: out_dir.to_path_buf(), staging, committed: false, lock: None, created: None, mark })
     }
 
     /// [`OutputSet::begin`] for a command whose one output folder is OUTDIR (`refine IMAGE`,
@@ -123,13 +198,14 @@ impl OutputSet {
     /// one bulk jobs take) until the commit, so a run into a folder a running job holds,
     /// or a job into a folder this run will replace, stops at once: "in use by process N".
     /// OUTDIR is created to hold the lock; a run that ends without a commit removes what
-    /// taking the lock created, so a failed run still leaves OUTDIR as it was.
+    /// taking the lock created, so a failed run still leaves OUTDIR as it was. Staging
+    /// folders that killed runs into OUTDIR left beside it are removed ([`remove_stale_staging`]).
     pub fn begin_locked(out_dir: &Path) -> Result<Self> {
         use crate::job::lock::{lock_dir, lock_existing, LOCK_FILE};
         let target = resolve_link(out_dir)?;
         // First: a running job's folder is "in use", not "holds files that are not a borex output".
         let held = if target.is_dir() { lock_existing(&target)? } else { None };
-        let mut set = Self::begin(out_dir)?;
+        let mut set = Self::begin_inner(out_dir, true)?;
         set.lock = match held {
             Some(l) => Some(l),
             None => {
@@ -160,6 +236,10 @@ impl OutputSet {
                 self.target.display()
             ))
         };
+        // The mark is the staging folder's, not an output: it goes before the swap (its lock stays held).
+        if self.mark.is_some() {
+            let _ = std::fs::remove_file(self.staging.join(STAGING_MARK));
+        }
         if self.target.exists() {
             // The earlier outputs end up at the staging path and are removed with it.
             swap(&self.staging, &self.target).map_err(err)?;
@@ -312,5 +392,41 @@ mod tests {
         std::fs::write(&f, "").unwrap();
         assert!(OutputSet::begin(&f).err().unwrap().to_string().contains("is an existing file"));
         assert_eq!(names(root.path()), ["docs", "f"]);
+    }
+
+    #[test]
+    fn a_dead_runs_staging_folder_is_removed_and_a_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("SK");
+        let target = std::fs::canonicalize(root.path()).unwrap().join("SK");
+        // What a SIGKILLed run leaves: a staging folder whose mark names SK and is not locked.
+        let dead = root.path().join(".SK.borex-Ab12Cd");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(STAGING_MARK), target.as_os_str().as_encoded_bytes()).unwrap();
+        std::fs::write(dead.join("refined.npy"), "x").unwrap();
+        // Look-alikes: no mark; a mark naming another output; a name not of tempfile's making.
+        let unmarked = root.path().join(".SK.borex-zzzzzz");
+        std::fs::create_dir(&unmarked).unwrap();
+        let other = root.path().join(".SK.borex-yyyyyy");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(STAGING_MARK), "/elsewhere/SK").unwrap();
+        let odd = root.path().join(".SK.borex-keep-me");
+        std::fs::create_dir(&odd).unwrap();
+        std::fs::write(odd.join(STAGING_MARK), target.as_os_str().as_encoded_bytes()).unwrap();
+        let live = OutputSet::begin_inner(&out, true).unwrap();
+        let live_name = live.staging.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!dead.exists(), "the dead run's staging folder stays");
+        // A second run while the first lives: the first one's staging folder (its mark locked) stays.
+        let second = OutputSet::begin_inner(&out, true).unwrap();
+        assert!(live.staging.exists());
+        let mut expect = vec![".SK.borex-keep-me".to_string(), ".SK.borex-yyyyyy".into(), ".SK.borex-zzzzzz".into()];
+        expect.push(live_name);
+        expect.push(second.staging.file_name().unwrap().to_string_lossy().into_owned());
+        expect.sort();
+        assert_eq!(names(root.path()), expect);
+        drop(second);
+        std::fs::write(live.file("report.json"), "new").unwrap();
+        live.commit().unwrap();
+        assert_eq!(names(&out), ["report.json"], "the mark is not an output");
     }
 }

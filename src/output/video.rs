@@ -81,7 +81,8 @@ pub fn encode_h264_raw_files(path: &Path, files: &[PathBuf], (w, h): (u32, u32),
     }
     encode_h264_with(path, (w, h), fps, |stdin| {
         for f in files {
-            let bytes = std::fs::read(f).map_err(|e| BorexError::io(f, e))?;
+            // A frame is exactly w·h·3 bytes: the cap is the frame.
+            let bytes = crate::limits::read_bounded(f, w as u64 * h as u64 * 3, "raw frame")?;
             if bytes.len() != w as usize * h as usize * 3 {
                 return Err(BorexError::invalid(format!("{}: not a {w}×{h} RGB frame", f.display())));
             }
@@ -152,7 +153,8 @@ pub fn join_h264(path: &Path, segments: &[PathBuf], fps: &str) -> Result<()> {
     ];
     pipe_to_ffmpeg(path, &args, |stdin| {
         for s in segments {
-            std::fs::File::open(s).and_then(|mut f| std::io::copy(&mut f, stdin)).map_err(|e| BorexError::io(s, e))?;
+            let mut f = crate::limits::open_bounded(s, crate::limits::MAX_VIDEO_PART_BYTES, "video segment")?;
+            std::io::copy(&mut f, stdin).map_err(|e| f.error(e))?;
         }
         Ok(())
     })
@@ -204,8 +206,7 @@ pub fn write_npy_stack(path: &Path, maps: &[PathBuf], (h, w): (usize, usize)) ->
         out.write_all(&(header.len() as u16).to_le_bytes())?;
         out.write_all(header.as_bytes())?;
         for m in maps {
-            let a: ndarray::Array2<f32> =
-                ndarray_npy::read_npy(m).map_err(|e| std::io::Error::other(format!("{}: {e}", m.display())))?;
+            let a = crate::image::read_npy_map(m, "map").map_err(|e| std::io::Error::other(e.to_string()))?;
             if a.dim() != (h, w) {
                 return Err(std::io::Error::other(format!("{}: {:?}, expected {h}×{w}", m.display(), a.dim())));
             }

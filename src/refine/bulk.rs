@@ -374,7 +374,8 @@ pub fn merge_refine(shards: &[std::path::PathBuf], out_dir: &std::path::Path) ->
             )));
         }
         let bad = |e: &dyn std::fmt::Display| BorexError::invalid(format!("{}: {e}", csv_path.display()));
-        let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| bad(&e))?;
+        let bytes = crate::limits::read_bounded(&csv_path, crate::limits::MAX_TABLE_BYTES, "CSV table")?;
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let mut n = 0;
         for rec in reader.deserialize() {
             let rec: SummaryRow = rec.map_err(|e| bad(&e))?;
@@ -516,7 +517,7 @@ impl std::str::FromStr for Shard {
 /// Image paths from a manifest: one per line, blank lines and `#` comments
 /// skipped (and a UTF-8 byte-order mark), relative paths taken from the manifest's folder.
 pub fn read_manifest(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::error::BorexError::io(path, e))?;
+    let text = crate::limits::read_text_bounded(path, crate::limits::MAX_TABLE_BYTES, "manifest")?;
     let images = crate::job::names::manifest_entries(path, &text)?;
     if images.is_empty() {
         return Err(crate::error::BorexError::invalid(format!("manifest {} lists no images", path.display())));

@@ -73,7 +73,10 @@ impl PriorSpec {
     pub fn setting(&self) -> Result<PriorId> {
         Ok(match self {
             PriorSpec::Method(m) => PriorId::Method(m.name()),
-            PriorSpec::File(p) => PriorId::File { file: p.clone(), sha256: crate::job::description::sha256_file(p)? },
+            PriorSpec::File(p) => PriorId::File {
+                file: p.clone(),
+                sha256: crate::job::description::sha256_file(p, crate::limits::MAX_NPY_FILE_BYTES, "prior map")?,
+            },
             // An in-memory map (the library's Engine) has no file to hash: its shape and values name it.
             PriorSpec::Map(m) => {
                 let bytes: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();

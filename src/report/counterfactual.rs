@@ -45,6 +45,14 @@ fn figure(s: &mut String, i: &RgbImage, alt: &str, caption: &str, panel: &str) {
 
 pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
     let r: CounterfactualReport = read_json(&dir.join("report.json"))?;
+    if r.targets.len() > crate::limits::MAX_TARGETS {
+        return Err(crate::error::BorexError::invalid(format!(
+            "{}: {} targets, more than the {} a counterfactual run makes: not a report borex wrote",
+            dir.join("report.json").display(),
+            r.targets.len(),
+            crate::limits::MAX_TARGETS
+        )));
+    }
     let (h, w) = (r.space.height, r.space.width);
     // Stored from an f32: shown rounded (0.01, not 0.009999999776…).
     let threshold = r.settings_view().change_threshold as f32;
@@ -78,8 +86,8 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
         .iter()
         .map(|t| {
             let suffix = if r.targets.len() == 1 { String::new() } else { format!("_{}", t.class) };
-            let f = t.files.get("change").cloned().unwrap_or_else(|| format!("change{suffix}.npy"));
-            problems.keep(read_map(&dir.join(f)))
+            let f = t.files.get("change").map_or(format!("change{suffix}.npy"), String::clone);
+            problems.keep(super::confined(dir, &f, &dir.join("report.json")).and_then(|p| read_map(&p)))
         })
         .collect();
     let shared_max = changes.iter().flatten().map(|m| Scale::signed_of(m.view()).hi).fold(0.0f32, f32::max);
@@ -91,11 +99,14 @@ pub fn page(dir: &Path, problems: &mut Problems) -> Result<String> {
             r#"<section id="target-{ti}" aria-labelledby="target-{ti}-h"><h2 id="target-{ti}-h">Towards {}</h2>"#,
             esc(&name)
         );
-        let file = |k: &str, default: &str| t.files.get(k).cloned().unwrap_or_else(|| default.to_string());
+        // report.json names the files: each must lie in the folder (super::confined).
+        let report_json = dir.join("report.json");
+        let file =
+            |k: &str, default: &str| super::confined(dir, t.files.get(k).map_or(default, String::as_str), &report_json);
         let suffix = if r.targets.len() == 1 { String::new() } else { format!("_{}", t.class) };
-        let cf = problems.keep(read_array(&dir.join(file("npy", &format!("counterfactual{suffix}.npy")))));
+        let cf = problems.keep(file("npy", &format!("counterfactual{suffix}.npy")).and_then(|p| read_array(&p)));
         let signed = changes[ti].clone();
-        let abs = problems.keep(read_map(&dir.join(file("change_abs", &format!("change_abs{suffix}.npy")))));
+        let abs = problems.keep(file("change_abs", &format!("change_abs{suffix}.npy")).and_then(|p| read_map(&p)));
         s.push_str(r#"<div class="row">"#);
         match &original {
             Some(o) => figure(&mut s, o, "The original image", "original", "original"),

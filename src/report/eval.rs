@@ -162,9 +162,9 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
         let key = r.key.as_str();
         let pos = keys.iter().position(|k| k == key).unwrap_or(0);
         let link = if pos < super::runs::MAX_SECTIONS {
-            format!(r##"<a href="#img-{}">{}</a>"##, esc(key), esc(key))
+            format!(r##"<a href="#img-{}" class="fname" title="{}">{}</a>"##, esc(key), esc(key), esc(key))
         } else {
-            esc(key)
+            format!(r#"<span class="fname" title="{}">{}</span>"#, esc(key), esc(key))
         };
         let mut cells = vec![
             Cell::html(link, key),
@@ -206,7 +206,13 @@ pub fn eval(dir: &Path, problems: &mut Problems) -> Result<String> {
 
 /// One image's maps: per method and seed, the prior and every refined map on one scale, and their curves.
 fn eval_image(dir: &Path, key: &str, problems: &mut Problems) -> String {
-    let base = dir.join("runs").join(key);
+    let base = match super::confined(&dir.join("runs"), key, &dir.join("results.csv")) {
+        Ok(b) => b,
+        Err(e) => {
+            problems.keep::<()>(Err(e));
+            return String::new();
+        }
+    };
     let mut s = format!(
         r#"<section id="img-{}" aria-labelledby="img-{}-h"><h3 id="img-{}-h">{}</h3>"#,
         esc(key),

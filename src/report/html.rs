@@ -545,6 +545,8 @@ th button::after{content:" \2195";color:var(--mut)}
 th[aria-sort=ascending] button::after{content:" \2191"}th[aria-sort=descending] button::after{content:" \2193"}
 button,input{font:inherit}
 :focus-visible{outline:3px solid #e69f00;outline-offset:2px}
+.fname{display:inline-block;max-width:16rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;vertical-align:bottom}
+h2,h3{overflow-wrap:anywhere}
 .scroll{overflow-x:auto}.kv th{font-weight:500;color:var(--mut)}
 .missing{background:#fff4d6;border:1px solid #c90;padding:.3rem .5rem}
 .problems{border:2px solid #c90;padding:.2rem 1rem;margin:1rem 0}

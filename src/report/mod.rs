@@ -61,7 +61,8 @@ pub fn detect(dir: &Path) -> Result<Kind> {
     if !dir.is_dir() {
         return Err(BorexError::invalid(format!("{}: not a folder", dir.display())));
     }
-    let has = |f: &str| dir.join(f).is_file();
+    // exists, not is_file: a FIFO or folder in the place of a file is then refused by name when read.
+    let has = |f: &str| dir.join(f).exists();
     if has("job.json") {
         // The job description (`kind`: refine, video-frame, video-clip, eval), or an older video layout (`mode`).
         let path = dir.join("job.json");
@@ -111,6 +112,33 @@ pub fn detect(dir: &Path) -> Result<Kind> {
         "{}: not a borex output (none of report.json, summary.csv, job.json, results.csv, mosaics.csv)",
         dir.display()
     )))
+}
+
+/// `dir/rel` for a path a run's own file names (`source`: a summary row's folder, a
+/// report's file, a results row's image): only when it stays inside `dir`, a
+/// relative path of plain names that, links followed, still lies under `dir`. A
+/// crafted `../../secret` or `/etc` must not make the page read and embed files
+/// from elsewhere; the error names `source` and the path, and the page lists it.
+pub(crate) fn confined(dir: &Path, rel: &str, source: &Path) -> Result<PathBuf> {
+    use std::path::Component;
+    let outside = || {
+        BorexError::invalid(format!(
+            "{}: names {rel:?}, which is not inside {}: not read",
+            source.display(),
+            dir.display()
+        ))
+    };
+    let plain = !rel.is_empty() && Path::new(rel).components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return Err(outside());
+    }
+    let joined = dir.join(rel);
+    if let (Ok(real), Ok(root)) = (std::fs::canonicalize(&joined), std::fs::canonicalize(dir)) {
+        if !real.starts_with(&root) {
+            return Err(outside());
+        }
+    }
+    Ok(joined)
 }
 
 /// Files that could not be read, listed at the top of the page.
@@ -204,8 +232,10 @@ pub fn render_counterfactual(dir: &Path) -> Result<String> {
 /// Render `dir` and write the page to `out` (default `dir/report.html`),
 /// through a temporary file renamed into place: never half a page.
 pub fn write_report(dir: &Path, out: Option<&Path>) -> Result<(Kind, PathBuf, u64)> {
-    let (kind, page) = render(dir)?;
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| dir.join("report.html"));
+    // Before rendering, which may take a while: a page that cannot go there is refused first.
+    crate::output::check_replaceable(&out)?;
+    let (kind, page) = render(dir)?;
     crate::output::write_atomic(&out, |w| std::io::Write::write_all(w, page.as_bytes()))?;
     Ok((kind, out, page.len() as u64))
 }

@@ -29,6 +29,16 @@ pub struct Loaded {
 /// Read a refine folder; `report.json` must be there, the rest is marked missing in `problems`.
 pub fn load(dir: &Path, problems: &mut Problems) -> Result<Loaded> {
     let report: RefineReport = read_json(&dir.join("report.json"))?;
+    // The step-through refits the GP at every shown step (O(n³) each): a report of more
+    // queries than refine makes is not one it wrote, and would take minutes.
+    let n = report.observations.len();
+    if n > crate::limits::MAX_ITERS {
+        return Err(crate::error::BorexError::invalid(format!(
+            "{}: {n} observations, more than the {} a refine makes: not a report borex wrote",
+            dir.join("report.json").display(),
+            crate::limits::MAX_ITERS
+        )));
+    }
     let prior = problems.keep(read_map(&dir.join("prior.npy")));
     let refined = problems.keep(read_map(&dir.join("refined.npy")));
     let (h, w) = report.input_size().or(prior.as_ref().map(|p| p.dim())).unwrap_or((0, 0));

@@ -34,9 +34,10 @@ pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
         let id = format!("img-{i}");
         let mut thumb_html = String::from("–");
         if status == "ok" && i < MAX_SECTIONS {
-            let sub = dir.join(folder);
             let mut sub_problems = Problems::default();
-            match refine::load(&sub, &mut sub_problems) {
+            match super::confined(dir, folder, &dir.join("summary.csv"))
+                .and_then(|sub| refine::load(&sub, &mut sub_problems))
+            {
                 Ok(l) => {
                     if let (Some(im), Some(m)) = (&l.image, &l.refined) {
                         let sc = Scale::of(&[m.view()]);
@@ -57,10 +58,11 @@ pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
             problems.0.extend(sub_problems.0);
         }
         let gain = |p: Option<f64>, r: Option<f64>, higher| refine::gain(p, r, higher);
+        // A long name is cut to the column's width, whole on hover (title): the table stays on screen.
         let link = if sections.contains(&format!("id=\"{id}\"")) {
-            format!(r##"<a href="#{id}">{}</a>"##, esc(name))
+            format!(r##"<a href="#{id}" class="fname" title="{}">{}</a>"##, esc(name), esc(name))
         } else {
-            esc(name)
+            format!(r#"<span class="fname" title="{}">{}</span>"#, esc(name), esc(name))
         };
         let class = row.class.map(|c| c.to_string()).unwrap_or_default();
         rows.push(vec![
@@ -112,17 +114,20 @@ pub fn refine_many(dir: &Path, problems: &mut Problems) -> Result<String> {
 fn overlay_video(dir: &Path, problems: &mut Problems) -> String {
     let p = dir.join("overlay.mp4");
     match std::fs::metadata(&p) {
-        Ok(m) if m.len() <= MAX_EMBEDDED_VIDEO => match std::fs::read(&p) {
-            Ok(bytes) => format!(
-                r#"<figure><video controls muted preload="metadata" aria-label="Overlay video: the refined map over each frame" src="{}"></video><figcaption>overlay.mp4 ({} KB, embedded)</figcaption></figure>"#,
-                html::data_uri("video/mp4", &bytes),
-                bytes.len() / 1024
-            ),
-            Err(e) => {
-                problems.push(format!("{}: {e}", p.display()));
-                html::missing("overlay.mp4 could not be read")
+        // A FIFO or device has no length to judge by: read_bounded refuses it by name.
+        Ok(m) if m.len() <= MAX_EMBEDDED_VIDEO => {
+            match crate::limits::read_bounded(&p, MAX_EMBEDDED_VIDEO, "overlay video") {
+                Ok(bytes) => format!(
+                    r#"<figure><video controls muted preload="metadata" aria-label="Overlay video: the refined map over each frame" src="{}"></video><figcaption>overlay.mp4 ({} KB, embedded)</figcaption></figure>"#,
+                    html::data_uri("video/mp4", &bytes),
+                    bytes.len() / 1024
+                ),
+                Err(e) => {
+                    problems.keep::<()>(Err(e));
+                    html::missing("overlay.mp4 could not be read")
+                }
             }
-        },
+        }
         Ok(m) => format!(
             r#"<p>The overlay video is {} MB, too large to embed: <a href="{}">{}</a> (a file beside the run).</p>"#,
             m.len() >> 20,

@@ -17,8 +17,8 @@ use std::path::Path;
 
 /// A JSON file; errors say which file and why in one line.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| BorexError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_JSON_BYTES, "JSON file")?;
+    serde_json::from_slice(&bytes).map_err(|e| {
         BorexError::invalid(format!("{}: not a borex JSON file of the expected layout ({e})", path.display()))
     })
 }
@@ -33,18 +33,24 @@ pub(crate) fn read_map(path: &Path) -> Result<Array2<f32>> {
 
 /// A float32 array of any rank (`.npy`).
 pub(crate) fn read_array(path: &Path) -> Result<ArrayD<f32>> {
-    let file = std::fs::File::open(path).map_err(|e| BorexError::io(path, e))?;
-    let a: ArrayD<f32> = ndarray_npy::ReadNpyExt::read_npy(std::io::BufReader::new(file))
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_NPY_FILE_BYTES, "array")?;
+    let a = crate::image::parse_npy(&bytes)
         .map_err(|e| BorexError::invalid(format!("{}: not a readable float32 .npy ({e})", path.display())))?;
-    if a.is_empty() {
-        return Err(BorexError::invalid(format!("{}: an empty array", path.display())));
+    // A map of NaN (or infinity) has no colour scale or mean to show: it is as good as missing.
+    let bad = a.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(BorexError::invalid(format!(
+            "{}: {bad} of its {} values are NaN or infinite",
+            path.display(),
+            a.len()
+        )));
     }
     Ok(a)
 }
 
 /// A PNG (or any image the `image` crate reads) as RGB.
 pub(crate) fn read_png(path: &Path) -> Result<image::RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+    let bytes = crate::limits::read_bounded(path, crate::limits::MAX_IMAGE_FILE_BYTES, "image")?;
     image::load_from_memory(&bytes)
         .map(|i| i.to_rgb8())
         .map_err(|e| BorexError::Image { path: path.to_path_buf(), reason: e.to_string() })
@@ -60,10 +66,8 @@ pub(crate) struct Csv {
 impl Csv {
     pub(crate) fn read(path: &Path) -> Result<Self> {
         let bad = |e: csv::Error| BorexError::invalid(format!("{}: not a readable CSV table ({e})", path.display()));
-        let mut r = csv::ReaderBuilder::new().flexible(false).from_path(path).map_err(|e| match e.kind() {
-            csv::ErrorKind::Io(io) => BorexError::io(path, std::io::Error::new(io.kind(), io.to_string())),
-            _ => bad(e),
-        })?;
+        let bytes = crate::limits::read_bounded(path, crate::limits::MAX_TABLE_BYTES, "CSV table")?;
+        let mut r = csv::ReaderBuilder::new().flexible(false).from_reader(bytes.as_slice());
         let header = r.headers().map_err(bad)?.iter().map(str::to_string).collect();
         let rows = r
             .records()

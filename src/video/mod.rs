@@ -230,6 +230,8 @@ impl Drop for FrameStream<'_> {
 /// Size, frame rate and frame count of the first video stream (ffprobe,
 /// counting packets: exact even where the container states no count).
 pub fn probe(path: &Path) -> Result<VideoInfo> {
+    // FFmpeg streams the file, so the cap is loose; a FIFO or device would stall or never end.
+    crate::limits::check_readable(path, crate::limits::MAX_VIDEO_FILE_BYTES, "video")?;
     let out = tool("ffprobe")?
         .args([
             "-v",

@@ -131,7 +131,7 @@ impl<R: DeserializeOwned, E: DeserializeOwned> Record<R, E> {
     }
 
     fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| BorexError::io(path, e))?;
+        let bytes = crate::limits::read_bounded(path, crate::limits::MAX_JSON_BYTES, "record")?;
         Self::from_json_bytes(&bytes).map_err(|e| BorexError::invalid(format!("{}: {}", path.display(), plain(e))))
     }
 }
@@ -332,7 +332,7 @@ fn is_map_name(m: &str) -> bool {
 
 /// Copy through a temporary name, so a copy is whole or absent.
 fn copy(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).map_err(|e| BorexError::io(from, e))?;
+    let bytes = crate::limits::read_bounded(from, crate::limits::MAX_NPY_FILE_BYTES, "map")?;
     output::write_atomic(to, |w| std::io::Write::write_all(w, &bytes))
 }
 

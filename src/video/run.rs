@@ -355,6 +355,7 @@ pub fn run(
             let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
             let overlay = if job.warm.is_some() {
                 let p = spill_path(out, frame.index);
+                output::check_replaceable(&p)?;
                 std::fs::write(&p, overlay.as_raw()).map_err(|e| BorexError::io(&p, e))?;
                 Overlay::Spilled(p, overlay.dimensions())
             } else {
@@ -428,8 +429,7 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
             let (stack, maps_dir) = (out.join("maps.npy"), out.join("maps"));
             if !stack.exists() {
                 let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
-                let first: ndarray::Array2<f32> = ndarray_npy::read_npy(&maps[0])
-                    .map_err(|e| BorexError::invalid(format!("{}: {e}", maps[0].display())))?;
+                let first = crate::image::read_npy_map(&maps[0], "map")?;
                 output::write_npy_stack(&stack, &maps, first.dim())?;
             }
             if maps_dir.exists() {
