@@ -67,6 +67,7 @@ macro_rules! named_enum {
 }
 
 pub mod bench;
+pub mod cancel;
 pub mod classify;
 pub mod compute;
 pub mod counterfactual;
