@@ -518,6 +518,8 @@ fn chunked_targets_give_what_one_batch_gives() {
 /// default chunk keeps a default run under 2 GB; the peak is the child's own (wait4), not
 /// the largest of every process this test binary started.
 #[test]
+// Waited for by wait4 below, which std's Child does not see.
+#[allow(clippy::zombie_processes)]
 fn a_default_run_with_many_targets_stays_under_2_gb() {
     let dir = tempfile::tempdir().unwrap();
     let img = common::asset(borex::paths::sample_image("chelsea.png"));

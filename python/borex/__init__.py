@@ -127,9 +127,7 @@ def _many(value: Any, name: str) -> list[Any]:
     try:
         return list(value)
     except TypeError:
-        raise InvalidInputError(
-            f"{name} must be a list (one item per image), got {type(value).__name__}"
-        ) from None
+        raise InvalidInputError(f"{name} must be a list (one item per image), got {type(value).__name__}") from None
 
 
 _T = TypeVar("_T")

@@ -102,7 +102,19 @@ def test_undesirable_returns_the_signed_map_and_honours_masks(
     # Before: Python got target.npy (≥ 0 everywhere), and --masks was ignored (4000 masks).
     out = tmp_path / "cli"
     subprocess.run(
-        [str(BINARY), "explain", str(chelsea), "-m", "undesirable", "--masks", "20", "-o", str(out), "-q", "--no-metrics"],
+        [
+            str(BINARY),
+            "explain",
+            str(chelsea),
+            "-m",
+            "undesirable",
+            "--masks",
+            "20",
+            "-o",
+            str(out),
+            "-q",
+            "--no-metrics",
+        ],
         check=True,
         capture_output=True,
     )

@@ -25,7 +25,9 @@ from conftest import CHELSEA, ROOT
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
 
 
-def run_script(tmp_path: Path, body: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_script(
+    tmp_path: Path, body: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(body))
     return subprocess.run(
