@@ -311,15 +311,17 @@ pub fn check_finite(py: Python<'_>, map: ArrayView2<'_, f32>, what: &str) -> PyR
     Ok(())
 }
 
-/// An integer argument, by one rule everywhere: a Python int or anything
-/// `operator.index` takes (numpy's integer scalars), never a bool (Python's
-/// or numpy's). `None`: not an integer; `Some(Err(text))`: an integer beyond
-/// i128, as Python writes it.
+/// An integer argument's value.
 pub enum Integer {
+    /// Within i128.
     Value(i128),
+    /// Beyond i128, as Python writes it (reported as given, never clamped).
     Huge(String),
 }
 
+/// An integer argument, by one rule everywhere: a Python int or anything
+/// `operator.index` takes (numpy's integer scalars), never a bool (Python's
+/// or numpy's); `None` for anything else.
 pub fn integer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> Option<Integer> {
     let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
     if obj.is_none() || obj.is_instance_of::<pyo3::types::PyBool>() || t == "bool" || t == "bool_" {
