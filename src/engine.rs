@@ -267,6 +267,7 @@ impl RefineSettings {
             insertion_starts: self.insertion_starts.clone(),
             metrics: self.metrics,
             batch: self.batch,
+            notes: vec![],
         };
         if let Some(b) = self.budget {
             let given = matches!(prior, Prior::Method(name) if crate::refine::budget::masks_given(name));
@@ -333,6 +334,12 @@ impl ExplainSettings {
                     *p = RiseParams { n, ..*p };
                 }
             }
+            // Undesirable pixels are made from RISE masks: `--masks` counts them too.
+            Method::Undesirable(p) => {
+                if let Some(n) = self.masks {
+                    p.rise = RiseParams { n, ..p.rise };
+                }
+            }
             Method::Occlusion(p) => *p = self.occlusion,
             Method::Cameras { scales } => *scales = self.scales.clone(),
             _ => {}
@@ -396,7 +403,15 @@ pub struct CounterfactualSettings {
 
 impl Default for CounterfactualSettings {
     fn default() -> Self {
-        Self { eps: 12.0, p: 1.5, steps: 75, restarts: 1, seed: 0, change_threshold: 0.01, batch: 64 }
+        Self {
+            eps: 12.0,
+            p: 1.5,
+            steps: 75,
+            restarts: 1,
+            seed: 0,
+            change_threshold: 0.01,
+            batch: crate::counterfactual::DEFAULT_BATCH,
+        }
     }
 }
 
@@ -551,10 +566,15 @@ impl Engine {
             &self.backend,
             |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, true, Instant::now()),
             |i, result| {
-                results[i] = Some(match result {
+                let r = match result {
                     UnitResult::Done(unit, refined) => unit.conclude(refined),
                     UnitResult::Failed(e) => Err(e),
-                });
+                };
+                // A cancelled call ends here: the images after this one are not started.
+                if matches!(r, Err(BorexError::Interrupted)) {
+                    return Err(BorexError::Interrupted);
+                }
+                results[i] = Some(r);
                 Ok(())
             },
             &crate::progress::NoProgress,
@@ -575,12 +595,8 @@ impl Engine {
         if settings.insertion_starts.is_empty() {
             return Err(BorexError::invalid("insertion_starts is empty: give at least one start (blur or zero)"));
         }
-        if map.is_empty() {
-            return Err(BorexError::invalid("the map is empty"));
-        }
-        if let Some((r, c)) = crate::image::first_non_finite(map) {
-            return Err(BorexError::invalid(format!("the map has a non-finite value (NaN or infinity) at ({r}, {c})")));
-        }
+        // `borex eval`'s rule for a map file, one function: a map must rank some pixel above another.
+        crate::metrics::check_ranks(map, "the map")?;
         let scorer = Scorer::new(&self.model, self.backend.image.as_ref(), settings.batch);
         let prepared = Prepared::from_source(image.source(), &self.model, &scorer, &settings.class)?;
         let x = prepared.pre.tensor.view();

@@ -27,6 +27,7 @@
 //! - [`limits`]: the bound on every count and size a caller can ask for;
 //! - [`paths`]: where the bundled assets are found;
 //! - [`progress`]: the progress trait the library reports to;
+//! - [`cancel`]: a per-thread check polled before every model batch (Ctrl-C in Python);
 //! - [`report_types`]: every report and table row borex writes, in one place;
 //! - [`error`]: [`BorexError`], one line naming the file or value at fault.
 
@@ -67,6 +68,7 @@ macro_rules! named_enum {
 }
 
 pub mod bench;
+pub mod cancel;
 pub mod classify;
 pub mod compute;
 pub mod counterfactual;

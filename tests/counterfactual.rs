@@ -513,3 +513,32 @@ fn chunked_targets_give_what_one_batch_gives() {
         assert!(d < 1e-5, "chunked and whole runs differ by {d}");
     }
 }
+
+/// #25: the default `--batch 64` made `--targets 60` on one 224² image peak at 3.6 GB. The
+/// default chunk keeps a default run under 2 GB; the peak is the child's own (wait4), not
+/// the largest of every process this test binary started.
+#[test]
+// Waited for by wait4 below, which std's Child does not see.
+#[allow(clippy::zombie_processes)]
+fn a_default_run_with_many_targets_stays_under_2_gb() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = common::asset(borex::paths::sample_image("chelsea.png"));
+    let out = dir.path().join("o");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_borex"))
+        .args(["-q", "counterfactual", img.to_str().unwrap(), "--targets", "60", "--steps", "1"])
+        .args(["-o", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, and `pid` is this process's own unwaited child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(r["targets"].as_array().unwrap().len(), 60);
+    let peak_gb = usage.ru_maxrss as f64 * 1024.0 / 1e9; // ru_maxrss is in KiB on Linux
+    assert!(peak_gb < 2.0, "peak resident memory {peak_gb:.2} GB");
+}

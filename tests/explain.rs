@@ -320,6 +320,47 @@ fn explain_bad_inputs() {
         &borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "300", "-o", o]),
         &["window 300 is larger than the 224×224 input"],
     );
+    // A window that covers the whole input gives a constant map (#25: exit 0 before), as a
+    // refine box size beyond the input is refused; no output folder is left.
+    assert_error(
+        &borex(&["--device", "cpu", "explain", i, "-m", "occlusion", "--window", "224", "-o", o]),
+        &["--window 224: the window covers the whole 224×224 input", "use a window below 224"],
+    );
+    assert!(!std::path::Path::new(o).exists());
+}
+
+#[test]
+fn undesirable_honours_masks() {
+    // #25: `--masks` was ignored (4000 masks, 4045 evaluations for --masks 20). The report's
+    // mask count is the one given, and each mask is one model evaluation: 20 more masks,
+    // 20 more evaluations, whatever the removal curves add.
+    let dir = tempfile::tempdir().unwrap();
+    let img = asset(borex::paths::sample_image("chelsea.png"));
+    let run = |n: &str| {
+        let out = dir.path().join(n);
+        let o = borex(&[
+            "--device",
+            "cpu",
+            "-q",
+            "explain",
+            img.to_str().unwrap(),
+            "-m",
+            "undesirable",
+            "--masks",
+            n,
+            "--no-metrics",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        assert_eq!(r["parameters"]["rise"]["n"].as_u64(), Some(n.parse().unwrap()), "{}", r["parameters"]);
+        r["model_evaluations"].as_u64().unwrap()
+    };
+    let (a, b) = (run("20"), run("40"));
+    assert_eq!(b - a, 20, "evaluations {a} for 20 masks, {b} for 40");
+    assert!(a < 200, "{a} evaluations for 20 masks");
 }
 
 #[test]

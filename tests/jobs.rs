@@ -126,6 +126,14 @@ fn a_rerun_with_other_settings_is_refused_naming_them() {
         ],
     );
     assert_error(&refine(&m, &prior, &["--full-res"]), &["--full-res (false there, true now)"]);
+    // The model's options that change scores (#25: another --output-kind or --labels kept the earlier maps).
+    assert_error(
+        &refine(&m, &prior, &["--output-kind", "probabilities"]),
+        &["--output-kind (logits there, probabilities now)"],
+    );
+    let labels = d.join("labels.txt");
+    std::fs::write(&labels, (0..1000).map(|i| format!("class {i}\n")).collect::<String>()).unwrap();
+    assert_error(&refine(&m, &prior, &["--labels", s(&labels)]), &["--labels (sha256 "]);
     // Another prior map (same path, other content) is another job too.
     let other_prior = d.join("other.npy");
     ndarray_npy::write_npy(&other_prior, &Array2::<f32>::from_shape_fn((224, 224), |(y, _)| y as f32)).unwrap();

@@ -548,9 +548,16 @@ fn budget_splits_evaluations_between_prior_and_queries() {
         note.contains("--budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
         "{note}"
     );
+    // Said once on stderr, and in the report's notes (#25: it was only on stderr).
+    assert_eq!(note.matches("--budget 60: prior").count(), 1, "{note}");
     let r = report(&out);
     assert_eq!(r["prior"]["method"], "rise-fast+masks=16");
     assert_eq!(r["observations"].as_array().unwrap().len(), 22);
+    let notes: Vec<&str> = r["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    assert!(
+        notes.contains(&"--budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
+        "{notes:?}"
+    );
     // A prior whose mask count is given keeps it; the queries get the rest.
     let given = dir.path().join("g");
     let args = ["--device", "cpu", "-q", "refine", &chelsea, "-o", given.to_str().unwrap(), "--no-metrics"];

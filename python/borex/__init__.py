@@ -23,9 +23,10 @@ defaults. Every error is a :class:`BorexError` subclass (see
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -68,16 +69,89 @@ ImageLike = Union[str, "os.PathLike[str]", npt.NDArray[Any], Any]
 ClassLike = Union[int, str]
 
 
+#: PIL's 16-bit, 32-bit integer and float grayscale modes: ``convert("RGB")``
+#: clips them to 8 bits (all white or all black), so borex converts them itself.
+_WIDE_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _wide_gray(image: Any) -> npt.NDArray[Any]:
+    """A 16-bit, 32-bit or float grayscale PIL image (microscopy, medicine) as
+    H×W×3, scaled as borex reads such a file by path: integers as 16-bit
+    values (0–65535, rounded to 8 bits as a 16-bit PNG is), floats as values
+    in [0, 1]. Any other range is refused: its scale cannot be guessed."""
+    mode = str(image.mode)
+    a = np.asarray(image)
+    if mode != "F":
+        wide = a.astype(np.int64)
+        lo, hi = (int(wide.min()), int(wide.max())) if wide.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise InvalidInputError(
+                f"a PIL image of mode {mode!r} with values {lo}..{hi}: borex reads integer grayscale as "
+                "16-bit values (0..65535), as it reads a 16-bit PNG; scale it to [0, 1] and pass a float array"
+            )
+        # round(v·255/65535), the 16→8-bit rounding of the image decoder borex reads files with.
+        gray: npt.NDArray[Any] = ((wide + 128) // 257).astype(np.uint8)
+    else:
+        f = a.astype(np.float64)
+        if f.size and not (np.isfinite(f).all() and f.min() >= 0.0 and f.max() <= 1.0):
+            raise InvalidInputError(
+                f"a PIL image of mode 'F' with values {np.nanmin(f):g}..{np.nanmax(f):g}: borex reads float "
+                "grayscale as values in [0, 1]; scale it to [0, 1] first"
+            )
+        gray = f
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
 def _image(image: ImageLike) -> Any:
     """Paths and arrays pass through (the native side checks them); a PIL
-    image becomes an H×W×3 uint8 array (its alpha channel dropped, as borex
-    does when it decodes an RGBA file)."""
+    image becomes an H×W×3 array (its alpha channel dropped, as borex
+    does when it decodes an RGBA file; wide grayscale scaled as by path)."""
     if isinstance(image, (str, os.PathLike, np.ndarray)):
         return image
     # PIL without importing it: borex does not need Pillow unless you pass its images.
     if hasattr(image, "convert") and hasattr(image, "mode") and hasattr(image, "size"):
+        if image.mode in _WIDE_GRAY_MODES:
+            return _wide_gray(image)
         return np.asarray(image.convert("RGB"))
     return image  # the native side names the type it cannot take
+
+
+def _many(value: Any, name: str) -> list[Any]:
+    """A list of images or priors; a single path, string or bytes is refused
+    (iterating it would give one image per character)."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        raise InvalidInputError(
+            f"{name} must be a list (one item per image), got a single {type(value).__name__} {value!r}: "
+            f"pass [{value!r}] for one image"
+        )
+    try:
+        return list(value)
+    except TypeError:
+        raise InvalidInputError(f"{name} must be a list (one item per image), got {type(value).__name__}") from None
+
+
+_T = TypeVar("_T")
+
+
+def _quiet_wayland_probe(make: Callable[[], _T]) -> _T:
+    """Run ``make`` (the native engine's construction, which looks for a GPU)
+    with ``XDG_RUNTIME_DIR`` naming a private empty folder when the
+    environment has none, as in most containers and CI jobs. Mesa's Vulkan
+    driver probes Wayland while adapters are listed, and libwayland prints
+    "error: XDG_RUNTIME_DIR is invalid or not set" on a run that works;
+    borex never draws to a screen. The user's environment is restored after."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current):
+        return make()
+    with tempfile.TemporaryDirectory(prefix="borex-xdg-") as private:
+        os.environ["XDG_RUNTIME_DIR"] = private
+        try:
+            return make()
+        finally:
+            if current is None:
+                os.environ.pop("XDG_RUNTIME_DIR", None)
+            else:
+                os.environ["XDG_RUNTIME_DIR"] = current
 
 
 @dataclass(frozen=True)
@@ -166,11 +240,13 @@ class Engine:
         ep: str = "cpu",
         labels: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._native = _borex.Engine(
-            None if model is None else os.fspath(model),
-            device,
-            ep,
-            None if labels is None else os.fspath(labels),
+        self._native = _quiet_wayland_probe(
+            lambda: _borex.Engine(
+                None if model is None else os.fspath(model),
+                device,
+                ep,
+                None if labels is None else os.fspath(labels),
+            )
         )
 
     def __repr__(self) -> str:
@@ -194,7 +270,7 @@ class Engine:
         self,
         image: ImageLike,
         prior: str | npt.NDArray[Any] = "rise-fast",
-        iters: int = 50,
+        iters: int | None = None,
         seed: int = 0,
         **settings: Any,
     ) -> RefineResult:
@@ -207,8 +283,10 @@ class Engine:
         ``objective``, ``readout``, ``prior_mean``, ``relative_gain``,
         ``insertion_start``, ``metrics`` (``no_metrics`` inverted), ``batch``,
         ``budget`` (model evaluations of prior and queries together, split by
-        borex; replaces ``iters``). The same settings give the same maps as
-        ``borex refine``, bit for bit.
+        borex, as the report's notes say; it sets the queries, so ``iters``
+        with it is refused as ``borex refine`` refuses the pair). ``iters``
+        defaults to 50. The same settings give the same maps as ``borex
+        refine``, bit for bit.
         """
         return RefineResult(*self._native.refine(_image(image), prior, iters, seed, settings))
 
@@ -217,7 +295,7 @@ class Engine:
         images: Iterable[ImageLike],
         priors: Sequence[str | npt.NDArray[Any]] | None = None,
         lockstep: int = 8,
-        iters: int = 50,
+        iters: int | None = None,
         seed: int = 0,
         **settings: Any,
     ) -> list[RefineResult]:
@@ -225,8 +303,8 @@ class Engine:
         per step for all of them). Each result equals :meth:`refine` of that image
         with the same settings. ``priors``: one per image (a method name or a map);
         ``None`` gives every image the ``prior`` setting (``"rise-fast"``)."""
-        imgs = [_image(i) for i in images]
-        given = None if priors is None else list(priors)
+        imgs = [_image(i) for i in _many(images, "images")]
+        given = None if priors is None else _many(priors, "priors")
         results = self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
         return [RefineResult(*r) for r in results]
 

@@ -26,14 +26,14 @@ class Engine:
     def classify(self, image: Any, top: int) -> list[tuple[int, str, float]]: ...
     def explain(self, image: Any, method: str, settings: dict[str, Any]) -> _Map: ...
     def refine(
-        self, image: Any, prior: str | npt.NDArray[Any], iters: int, seed: int, settings: dict[str, Any]
+        self, image: Any, prior: str | npt.NDArray[Any], iters: int | None, seed: int, settings: dict[str, Any]
     ) -> _RefineTuple: ...
     def refine_many(
         self,
         images: list[Any],
         priors: list[str | npt.NDArray[Any]] | None,
         lockstep: int,
-        iters: int,
+        iters: int | None,
         seed: int,
         settings: dict[str, Any],
     ) -> list[_RefineTuple]: ...

@@ -12,6 +12,8 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The exception class `borex.errors.<name>`.
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
@@ -64,13 +66,90 @@ pub fn panic_to_py(py: Python<'_>, payload: Box<dyn std::any::Any + Send>) -> Py
     error(py, "InternalError", format!("internal error in borex (a bug; please report it): {what}"))
 }
 
-/// Run `f` with the GIL released, a panic caught and the error mapped.
+/// The process that first made an engine (0: none yet). A child forked after
+/// that inherits this value but none of the threads behind it.
+static STARTED_IN: AtomicU32 = AtomicU32::new(0);
+
+/// Refuse to work in a child forked from a process that had started borex:
+/// rayon's pool, ONNX Runtime's threads and the GPU driver's exist only in
+/// the parent, so the child's first parallel step would wait forever (even
+/// with a new `Engine`: the pools are process-wide). Then record this process.
+pub fn check_fork(py: Python<'_>) -> PyResult<()> {
+    let me = std::process::id();
+    match STARTED_IN.compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => Ok(()),
+        Err(p) if p == me => Ok(()),
+        Err(parent) => Err(error(
+            py,
+            "BorexRuntimeError",
+            format!(
+                "borex was started in process {parent} and this process is a fork of it: its thread pools and ONNX Runtime sessions do not survive os.fork(), so work here would hang; start workers with multiprocessing's \"spawn\" (or \"forkserver\") method, e.g. multiprocessing.get_context(\"spawn\")"
+            ),
+        )),
+    }
+}
+
+/// Whether this is the interpreter's main thread, the only one Python runs signal handlers on.
+fn is_main_thread(py: Python<'_>) -> bool {
+    let Ok(threading) = py.import("threading") else { return false };
+    match (threading.call_method0("main_thread"), threading.call_method0("current_thread")) {
+        (Ok(a), Ok(b)) => a.is(&b),
+        _ => false,
+    }
+}
+
+/// Run `f` with the GIL released, a panic caught and the error mapped. On
+/// the main thread, Python's signal handlers run before every model batch
+/// (`borex::cancel`): Ctrl-C stops the call within a batch and its
+/// `KeyboardInterrupt` (or whatever the handler raised) is what the call raises.
 pub fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> borex::Result<T> + Send) -> PyResult<T> {
-    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+    check_fork(py)?;
+    let main = is_main_thread(py);
+    let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+    let slot = raised.clone();
+    let result = py.detach(move || {
+        let run = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        if !main {
+            return run();
+        }
+        let check = move || {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if s.is_some() {
+                return true; // stays cancelled: the rest of the call stops at its next batch too
+            }
+            match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(e) => {
+                    *s = Some(e);
+                    true
+                }
+            }
+        };
+        borex::cancel::with_check(check, run)
+    });
+    // A handler that raised wins over whatever the call returned: its exception must not be lost.
+    if let Some(e) = raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(py, e)),
         Err(payload) => Err(panic_to_py(py, payload)),
     }
+}
+
+/// The array in the machine's byte order: a big-endian array (`>f8`, from a
+/// FITS or network file) is converted, as numpy itself would compute with it;
+/// typed views need native order.
+fn native_order<'py>(a: &Bound<'py, PyUntypedArray>) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let dtype = a.dtype();
+    let order: String = dtype.getattr("byteorder")?.extract()?;
+    let native = if cfg!(target_endian = "little") { "<" } else { ">" };
+    if order == "=" || order == "|" || order == native {
+        return Ok(a.clone());
+    }
+    let swapped = dtype.call_method1("newbyteorder", ("=",))?;
+    Ok(a.call_method1("astype", (swapped,))?.cast_into::<PyUntypedArray>()?)
 }
 
 fn dtype_name(a: &Bound<'_, PyUntypedArray>) -> String {
@@ -88,7 +167,7 @@ fn shape_text(shape: &[usize]) -> String {
 /// Python layer converts them).
 pub fn image_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Image> {
     if let Ok(a) = obj.cast::<PyUntypedArray>() {
-        return image_from_array(py, a, what).map(|rgb| Image::rgb(rgb, what));
+        return image_from_array(py, &native_order(a)?, what).map(|rgb| Image::rgb(rgb, what));
     }
     if let Ok(p) = obj.extract::<PathBuf>() {
         return Ok(Image::Path(p));
@@ -211,6 +290,7 @@ pub fn map_arg<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyR
     if a.ndim() != 2 {
         return Err(invalid(py, format!("{what}: a map must be 2-D (H×W), got shape {}", shape_text(a.shape()))));
     }
+    let a = &native_order(a)?;
     if a.shape().contains(&0) {
         return Err(invalid(py, format!("{what}: the map is empty, shape {}", shape_text(a.shape()))));
     }
@@ -231,21 +311,53 @@ pub fn check_finite(py: Python<'_>, map: ArrayView2<'_, f32>, what: &str) -> PyR
     Ok(())
 }
 
+/// An integer argument's value.
+pub enum Integer {
+    /// Within i128.
+    Value(i128),
+    /// Beyond i128, as Python writes it (reported as given, never clamped).
+    Huge(String),
+}
+
+/// An integer argument, by one rule everywhere: a Python int or anything
+/// `operator.index` takes (numpy's integer scalars), never a bool (Python's
+/// or numpy's); `None` for anything else.
+pub fn integer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> Option<Integer> {
+    let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    if obj.is_none() || obj.is_instance_of::<pyo3::types::PyBool>() || t == "bool" || t == "bool_" {
+        return None;
+    }
+    let index = py.import("operator").and_then(|op| op.call_method1("index", (obj,))).ok()?;
+    Some(match index.extract::<i128>() {
+        Ok(v) => Integer::Value(v),
+        Err(_) => Integer::Huge(index.str().map(|s| s.to_string()).unwrap_or_default()),
+    })
+}
+
+/// What an argument is, for errors: `None`, `a bool`, or its type's name.
+fn kind(obj: &Bound<'_, PyAny>) -> String {
+    if obj.is_none() {
+        return "None".into();
+    }
+    let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    if obj.is_instance_of::<pyo3::types::PyBool>() || t == "bool" || t == "bool_" {
+        return "a bool".into();
+    }
+    t
+}
+
 /// A Python int that must be ≥ 0 (usize), named in the error otherwise (`iters=-1`, `seed=None`).
 pub fn non_negative_int(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u64> {
-    if obj.is_none() {
-        return Err(invalid(py, format!("{name} must be a non-negative integer, got None")));
-    }
-    if obj.is_instance_of::<pyo3::types::PyBool>() {
-        return Err(invalid(py, format!("{name} must be a non-negative integer, got a bool")));
-    }
-    match obj.extract::<i128>() {
-        Ok(v) if v >= 0 && v <= u64::MAX as i128 => Ok(v as u64),
-        Ok(v) => Err(invalid(py, format!("{name} must be a non-negative integer, got {v}"))),
-        Err(_) => {
-            let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            Err(invalid(py, format!("{name} must be a non-negative integer, got {t}")))
+    match integer(py, obj) {
+        Some(Integer::Value(v)) if v >= 0 && v <= u64::MAX as i128 => Ok(v as u64),
+        Some(Integer::Value(v)) if v > 0 => {
+            Err(invalid(py, format!("{name} must be a non-negative integer below 2**64, got {v}")))
         }
+        Some(Integer::Value(v)) => Err(invalid(py, format!("{name} must be a non-negative integer, got {v}"))),
+        Some(Integer::Huge(v)) => {
+            Err(invalid(py, format!("{name} must be a non-negative integer below 2**64, got {v}")))
+        }
+        None => Err(invalid(py, format!("{name} must be a non-negative integer, got {}", kind(obj)))),
     }
 }
 

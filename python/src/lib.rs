@@ -112,6 +112,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (model=None, device="auto", ep="cpu", labels=None))]
     fn new(py: Python<'_>, model: Option<PathBuf>, device: &str, ep: &str, labels: Option<PathBuf>) -> PyResult<Self> {
+        convert::check_fork(py)?;
         let options = engine::EngineOptions {
             model,
             labels,
@@ -160,8 +161,9 @@ impl PyEngine {
         let mut es = s.explain()?;
         es.method = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
         s.finish()?;
-        let out = compute(py, || self.engine.explain(image, &es))?;
-        Ok(out.map.into_pyarray(py).into_any())
+        // undesirable: the signed map S±_c its docstring promises, not the CLI's primary target.npy.
+        let map = compute(py, || self.engine.explain(image, &es).map(|o| o.into_signed_or_primary()))?;
+        Ok(map.into_pyarray(py).into_any())
     }
 
     /// (refined, prior, queries, report, refined_full or None).
@@ -280,7 +282,17 @@ fn refine_settings(
     let mut s = Settings::new(py, settings, "refine")?;
     let mut rs = s.refine()?;
     s.finish()?;
-    rs.config.iters = non_negative_int(py, iters, "iters")? as usize;
+    // `iters=None` is "not given": the default, or what `budget` leaves for the queries.
+    if !iters.is_none() {
+        if rs.budget.is_some() {
+            // As `borex refine --budget N --iters T` is refused: the budget decides the query count.
+            return Err(invalid(
+                py,
+                "iters and budget cannot be given together: budget sets the number of queries (it splits the model evaluations between the prior and the queries); give one or the other",
+            ));
+        }
+        rs.config.iters = non_negative_int(py, iters, "iters")? as usize;
+    }
     rs.config.seed = non_negative_int(py, seed, "seed")?;
     Ok(rs)
 }

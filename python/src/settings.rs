@@ -4,7 +4,7 @@
 //! line's); an unknown name or a value of the wrong kind is an
 //! `InvalidInputError` naming it.
 
-use crate::convert::{boolean, invalid, non_negative_int, number};
+use crate::convert::{boolean, integer, invalid, non_negative_int, number, Integer};
 use borex::compute::{Baseline, DeviceChoice};
 use borex::engine::{CounterfactualSettings, EvaluateSettings, ExplainSettings, RefineSettings};
 use borex::job::ClassSpec;
@@ -38,12 +38,20 @@ pub fn class_spec(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResul
     if let Ok(s) = obj.cast::<PyString>() {
         return ClassSpec::from_str(&s.to_string()).map_err(|e| invalid(py, format!("{name}: {e}")));
     }
-    if obj.is_instance_of::<pyo3::types::PyInt>() && !obj.is_instance_of::<pyo3::types::PyBool>() {
-        let v: i128 = obj.extract()?;
-        if v < 0 {
-            return Err(invalid(py, format!("{name}: class id {v} is negative: ids start at 0")));
+    // Ints by the one rule of every int argument (numpy's integer scalars too), reported as given.
+    match integer(py, obj) {
+        Some(Integer::Value(v)) if v < 0 => {
+            return Err(invalid(py, format!("{name}: class id {v} is negative: ids start at 0")))
         }
-        return Ok(ClassSpec::Id(usize::try_from(v).unwrap_or(usize::MAX)));
+        Some(Integer::Value(v)) => {
+            return usize::try_from(v).map(ClassSpec::Id).map_err(|_| {
+                invalid(py, format!("{name}: class id {v} is out of range: no model has that many classes"))
+            })
+        }
+        Some(Integer::Huge(v)) => {
+            return Err(invalid(py, format!("{name}: class id {v} is out of range: no model has that many classes")))
+        }
+        None => {}
     }
     Err(invalid(py, format!("{name} must be a class id (int) or a label name (str), got {}", repr(obj))))
 }

@@ -143,7 +143,8 @@ def test_prior_of_the_wrong_shape_or_dtype(engine: borex.Engine, chelsea: Path, 
 
 def test_saliency_map_of_the_wrong_shape(engine: borex.Engine, chelsea: Path) -> None:
     with pytest.raises(borex.InvalidInputError, match="224×224"):
-        engine.evaluate(chelsea, np.ones((50, 60), np.float32))
+        # A ramp: a constant map is refused before its shape matters (it ranks no pixel).
+        engine.evaluate(chelsea, np.arange(50 * 60, dtype=np.float32).reshape(50, 60))
 
 
 def test_non_contiguous_prior_is_read_as_numpy_shows_it(engine: borex.Engine, chelsea: Path) -> None:

@@ -148,7 +148,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
-    spend_budget(args, &mut job, &model, global.quiet)?;
+    spend_budget(args, &mut job, &model, !global.quiet)?;
     let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
     let run = borex::refine::bulk::ManyImages {
         images: &images,
@@ -211,15 +211,17 @@ pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathB
         insertion_starts: args.insertion_start.clone(),
         metrics: !args.no_metrics,
         batch: args.batch,
+        notes: vec![],
     }
 }
 
-/// `--budget`: the prior and the query count for the model's input, said on stderr.
-fn spend_budget(args: &RefineArgs, job: &mut RefineJob, model: &Classifier, quiet: bool) -> anyhow::Result<()> {
+/// `--budget`: the prior and the query count for the model's input, in every
+/// report's notes and, with `say`, on stderr now (a single image prints its notes at the end).
+fn spend_budget(args: &RefineArgs, job: &mut RefineJob, model: &Classifier, say: bool) -> anyhow::Result<()> {
     if let Some(budget) = args.budget {
         let given = borex::refine::budget::masks_given(&args.settings.prior);
         let plan = borex::refine::budget::apply(job, budget, given, model)?;
-        if !quiet {
+        if say {
             eprintln!("note: {}", plan.note(budget));
         }
     }
@@ -257,7 +259,7 @@ fn run_one(
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
-    spend_budget(args, &mut job, &model, global.quiet)?;
+    spend_budget(args, &mut job, &model, false)?;
     let outcome = run_refine(&job, &model, &backend, global.quiet)?;
     for note in &outcome.notes {
         eprintln!("note: {note}");

@@ -85,6 +85,7 @@ impl GradientModel {
         if targets.len() != input.dim().0 {
             return Err(BorexError::invalid(format!("{} targets for a batch of {}", targets.len(), input.dim().0)));
         }
+        crate::cancel::checkpoint()?;
         let input = input.as_standard_layout();
         let t: Array1<i64> = targets.iter().map(|&c| c as i64).collect();
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());

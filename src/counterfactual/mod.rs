@@ -100,6 +100,14 @@ pub enum Targets {
     TopOthers(usize),
 }
 
+/// Rows (targets × restarts) per forward-and-gradient call when none is
+/// given. The peak memory is mostly ONNX Runtime's gradient pass over one
+/// chunk and grows about linearly with it: for the bundled model at 224²,
+/// about 53 MB a row over a 0.3 GB base (1.1 GB at 16, 3.7 GB at 64, with
+/// `--targets 60`), so a default run stays under 2 GB for any `--targets`
+/// (docs/robustness.md).
+pub const DEFAULT_BATCH: usize = 16;
+
 /// Everything a counterfactual needs besides the model and its gradient graph.
 pub struct CounterfactualJob {
     /// The image file.

@@ -511,15 +511,7 @@ pub fn prior_spec(method: &str, image: &Path, seed: u64) -> PriorSpec {
 /// check (no NaN or infinity, not all zero), and not constant. Either would be scored like
 /// any map (pixels taken in index order) and summarised as an explainer's result.
 fn check_map_file(map: ArrayView2<f32>, path: &Path) -> Result<()> {
-    let what = format!("map file {}", path.display());
-    crate::refine::check_prior(map, &what)?;
-    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    if lo == hi {
-        return Err(BorexError::invalid(format!(
-            "{what} is constant ({lo} everywhere): it ranks no pixel above another"
-        )));
-    }
-    Ok(())
+    crate::metrics::check_ranks(map, &format!("map file {}", path.display()))
 }
 
 fn json_path(p: &Path) -> String {

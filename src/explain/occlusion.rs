@@ -64,6 +64,15 @@ pub fn occlusion(
             params.window
         )));
     }
+    // As `--sizes` is refused when every box covers the input: one window over
+    // everything gives every pixel the same drop, a constant map.
+    if params.window == h32 && params.window == w32 {
+        return Err(BorexError::invalid(format!(
+            "--window {}: the window covers the whole {h}×{w} input, so every pixel gets the same drop (a constant map); use a window below {}",
+            params.window,
+            h.max(w)
+        )));
+    }
     if params.stride > h32.max(w32) {
         return Err(BorexError::invalid(format!(
             "--stride {} is larger than the {h}×{w} input: the window would visit one position only",

@@ -51,6 +51,18 @@ pub struct ExplainOutcome {
     pub notes: Vec<String>,
 }
 
+impl ExplainOutcome {
+    /// The map a caller asking for "the method's map" gets: the signed map
+    /// where the method has one (undesirable's S±_c, evidence and
+    /// counter-evidence; what a refine takes as its prior), else [`Self::map`].
+    pub fn into_signed_or_primary(mut self) -> Array2<f32> {
+        match self.maps.iter().position(|(n, _)| *n == "signed") {
+            Some(i) => self.maps.swap_remove(i).1,
+            None => self.map,
+        }
+    }
+}
+
 /// `report.json` of `borex explain`. Field names are the file's keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExplainReport {

@@ -61,15 +61,30 @@ pub struct ModelId {
     pub sha256: String,
     /// The preprocessing it ran with (from its sidecar or the flags).
     pub preprocess: Preprocess,
+    /// How its class output is read: `logits` or `probabilities` as given
+    /// (`--output-kind`, the sidecar), `detected` when left to the first call.
+    /// Softmax or not changes every score. Absent in folders of older borex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_kind: Option<String>,
+    /// SHA-256 of its class labels (one per line, as read), `none` without
+    /// labels: they decide which class `--class NAME` means and what reports call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_sha256: Option<String>,
 }
 
 impl ModelId {
     /// The identity of `model`: its path, its file's SHA-256 and its preprocessing.
     pub fn of(model: &Classifier) -> Result<Self> {
+        let labels = model.labels().map(|l| {
+            let text: String = l.names().iter().flat_map(|n| [n.as_str(), "\n"]).collect();
+            sha256_bytes(text.as_bytes())
+        });
         Ok(Self {
             path: model.path().display().to_string(),
             sha256: sha256_file(model.path(), crate::limits::MAX_MODEL_BYTES, "model")?,
             preprocess: model.preprocess().clone(),
+            output_kind: Some(model.declared_output_kind().map_or("detected", |k| k.name()).to_string()),
+            labels_sha256: Some(labels.unwrap_or_else(|| "none".into())),
         })
     }
 }
@@ -240,6 +255,17 @@ impl JobDescription {
         if self.model.preprocess != now.model.preprocess {
             diff("the model's preprocessing", show(&json(&self.model.preprocess)), show(&json(&now.model.preprocess)));
         }
+        let shown = |v: &Option<String>, short: bool| match v {
+            None => "unrecorded".to_string(),
+            Some(s) if short && s.len() == 64 => format!("sha256 {}…", &s[..12]),
+            Some(s) => s.clone(),
+        };
+        if self.model.output_kind != now.model.output_kind {
+            diff("--output-kind", shown(&self.model.output_kind, false), shown(&now.model.output_kind, false));
+        }
+        if self.model.labels_sha256 != now.model.labels_sha256 {
+            diff("--labels", shown(&self.model.labels_sha256, true), shown(&now.model.labels_sha256, true));
+        }
         let keys: std::collections::BTreeSet<&String> = self.settings.keys().chain(now.settings.keys()).collect();
         for k in keys {
             let (a, b) = (self.settings.get(k), now.settings.get(k));
@@ -404,6 +430,8 @@ mod tests {
             path: "/m/efficientnet-lite0.onnx".into(),
             sha256: "ab".repeat(32),
             preprocess: Preprocess::default(),
+            output_kind: Some("detected".into()),
+            labels_sha256: Some("none".into()),
         };
         let settings = Settings::from([("--seed".to_string(), json!(seed)), ("--class".to_string(), class)]);
         JobDescription::new(JobKind::Refine, model, settings, Inputs::of(&["a.png".into(), "b.png".into()]), Shard::ALL)
@@ -433,6 +461,18 @@ mod tests {
         let mut moved = a.clone();
         moved.model.path = "/other/place.onnx".into();
         assert!(a.differences(&moved).is_empty());
+        // Softmax or not, and the labels, are the model's settings too (#25: a resumed run kept maps of the other).
+        let mut probs = a.clone();
+        probs.model.output_kind = Some("probabilities".into());
+        probs.model.labels_sha256 = Some("cd".repeat(32));
+        assert_eq!(
+            explain(&a.differences(&probs), "there", "now"),
+            "--output-kind (detected there, probabilities now), --labels (none there, sha256 cdcdcdcdcdcd… now)"
+        );
+        // A folder written before they were recorded: unrecorded, so not the same job.
+        let mut old = a.clone();
+        old.model.output_kind = None;
+        assert_eq!(explain(&old.differences(&a), "there", "now"), "--output-kind (unrecorded there, detected now)");
         // A setting only one side has is named too.
         let mut extra = a.clone();
         extra.settings.insert("--full-res".into(), json!(true));

@@ -40,6 +40,11 @@ impl Labels {
         Ok(Self(names))
     }
 
+    /// Every label, by class index.
+    pub fn names(&self) -> &[String] {
+        &self.0
+    }
+
     /// Number of labels.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -134,6 +134,8 @@ pub struct Classifier {
     preprocess: Preprocess,
     labels: Option<Labels>,
     output_kind: OnceLock<OutputKind>,
+    /// The output kind given (`--output-kind`, the sidecar); `None`: detected on the first call.
+    declared_output: Option<OutputKind>,
     ep: ExecutionProvider,
     options: ModelOptions,
     robust: Option<bool>,
@@ -261,7 +263,8 @@ impl Classifier {
             }
         }
         let output_kind = OnceLock::new();
-        if let Some(k) = opts.output.or(sidecar.output) {
+        let declared_output = opts.output.or(sidecar.output);
+        if let Some(k) = declared_output {
             let _ = output_kind.set(k);
         }
         Ok(Self {
@@ -276,6 +279,7 @@ impl Classifier {
             preprocess,
             labels,
             output_kind,
+            declared_output,
             ep: opts.ep,
             options: opts.clone(),
             path: path.clone(),
@@ -358,6 +362,12 @@ impl Classifier {
     /// detected from the first model call (`None` before it).
     pub fn output_kind(&self) -> Option<OutputKind> {
         self.output_kind.get().copied()
+    }
+
+    /// The output kind as given (`--output-kind`, the sidecar), `None` when it is left to
+    /// detection: what a job description records (detection happens on a call, later).
+    pub fn declared_output_kind(&self) -> Option<OutputKind> {
+        self.declared_output
     }
 
     /// A note when outputs taken as probabilities (declared so by `--output-kind` or the
@@ -468,6 +478,8 @@ impl Classifier {
 
     /// One model call on a ready input of any rank; the class probabilities.
     fn run_tensor(&self, chunk: ArrayViewD<f32>) -> Result<Array2<f32>> {
+        // Every model batch starts here: the place a caller's cancellation is seen.
+        crate::cancel::checkpoint()?;
         let chunk = chunk.as_standard_layout();
         let tensor = TensorRef::from_array_view(&chunk)?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -502,6 +514,7 @@ impl Classifier {
             BorexError::model(&self.path, "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
         })?;
         self.expect_images()?;
+        crate::cancel::checkpoint()?;
         let batch = batch.as_standard_layout();
         let tensor = TensorRef::from_array_view(&batch)?;
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());

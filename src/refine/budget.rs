@@ -47,7 +47,7 @@ impl BudgetPlan {
         self.prior_evaluations + self.query_evaluations
     }
 
-    /// One line for stderr: how the budget was spent.
+    /// One line for stderr and the report's notes: how the budget was spent.
     pub fn note(&self, budget: usize) -> String {
         format!(
             "--budget {budget}: prior {} ({} evaluations), {} queries ({} evaluations)",
@@ -158,6 +158,8 @@ pub fn apply(
     let p = plan(budget, &job.prior, masks_given, &job.config, h, w)?;
     job.prior = p.prior.clone();
     job.config.iters = p.iters;
+    // In the report too, not only on stderr: the report says what the run spent.
+    job.notes.push(p.note(budget));
     Ok(p)
 }
 

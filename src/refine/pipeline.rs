@@ -66,6 +66,8 @@ pub struct RefineJob {
     pub metrics: bool,
     /// Images per model call.
     pub batch: usize,
+    /// What making the job decided that its report should say (how `--budget` was split).
+    pub notes: Vec<String>,
 }
 
 impl PriorSpec {
@@ -480,7 +482,8 @@ impl<'a> RefineUnit<'a> {
         let x = prepared.pre.tensor.view();
         let (_, h, w) = x.dim();
         crate::limits::batch_fits(job.batch, x.dim())?;
-        let mut notes = prepared.notes.clone();
+        let mut notes = job.notes.clone();
+        notes.extend(prepared.notes.iter().cloned());
         notes.extend(job.config.check_sizes(h as u32, w as u32)?);
 
         let gp_kernels = backend.gp.clone();

@@ -223,6 +223,7 @@ fn description(job: &ClipJob, model: &Classifier, t: usize, stride: usize) -> Re
         insertion_starts: vec![],
         metrics: false,
         batch: job.batch,
+        notes: vec![],
     };
     let mut settings = refine.settings()?;
     // Clip mode scores no insertion/deletion: the metric flags do not apply.
