@@ -164,7 +164,8 @@ impl Classifier {
     pub fn load(opts: &ModelOptions) -> Result<Self> {
         let path = &opts.path;
         if !path.is_file() {
-            return Err(BorexError::model(path, "model file not found"));
+            let why = crate::paths::missing_model_hint(path);
+            return Err(BorexError::model(path, why.as_deref().unwrap_or("model file not found")));
         }
         let env = runtime(&opts.ort_lib)?;
         let sidecar = Sidecar::load(path)?;

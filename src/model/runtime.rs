@@ -49,10 +49,12 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
     }
     if !lib.exists() {
         return Err(BorexError::Runtime(format!(
-            "library {} not found; run scripts/setup.sh, or point ORT_DYLIB_PATH / --ort-lib at libonnxruntime.so",
-            lib.display()
+            "library {} not found; {}",
+            lib.display(),
+            crate::paths::missing_ort_hint()
         )));
     }
+    too_old(lib)?;
     let builder = ort::init_from(lib).map_err(|e| {
         BorexError::Runtime(format!(
             "cannot load {}: {}",
@@ -62,6 +64,26 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
     })?;
     let env = builder.with_name("borex").build()?;
     Ok(&ENV.get_or_init(|| (env, lib.to_path_buf())).0)
+}
+
+/// An ONNX Runtime older than the C API `ort` was built for (1.31) loads, then
+/// fails at the first call that is newer: refuse it by its versioned file name
+/// first, with the fix.
+fn too_old(lib: &Path) -> Result<()> {
+    let name = std::fs::canonicalize(lib).ok().and_then(|p| Some(p.file_name()?.to_str()?.to_string()));
+    let Some(v) = name.as_deref().and_then(|n| n.strip_prefix("libonnxruntime.so.")) else { return Ok(()) };
+    let mut parts = v.split('.').map(|x| x.parse::<u32>().ok());
+    if let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) {
+        if major == 1 && minor < ort::MINOR_VERSION {
+            return Err(BorexError::Runtime(format!(
+                "ONNX Runtime {v} at {} is too old: borex needs 1.{} or newer: pip install '{}', or point ORT_DYLIB_PATH at a newer libonnxruntime.so",
+                lib.display(),
+                ort::MINOR_VERSION,
+                crate::paths::ORT_REQUIREMENT
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why the dynamic loader refuses `lib` (not an ELF file, wrong architecture,
