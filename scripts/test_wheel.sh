@@ -25,9 +25,10 @@ cp "$home/models/efficientnet-lite0.onnx" "$home/models/efficientnet-lite0.json"
 cp "$home/labels/imagenet1k.txt" "$tmp/work/labels/"
 cp "$home/images/chelsea.png" "$tmp/work/images/"
 cp scripts/wheel_check.py "$tmp/work/"
-# A clean environment: no BOREX_HOME, no ORT_DYLIB_PATH, HOME empty, run from the temporary folder.
+# A clean environment: no BOREX_HOME, no ORT_DYLIB_PATH, no XDG folders (as over ssh), HOME empty,
+# run from the temporary folder.
 cd "$tmp/work"
-env -u BOREX_HOME -u ORT_DYLIB_PATH -u XDG_DATA_HOME -u VIRTUAL_ENV -u PYTHONPATH \
+env -u BOREX_HOME -u ORT_DYLIB_PATH -u XDG_DATA_HOME -u XDG_RUNTIME_DIR -u VIRTUAL_ENV -u PYTHONPATH \
   HOME="$tmp/home" PATH="$tmp/venv/bin:/usr/bin:/bin" \
   BOREX_REFERENCE_BIN="$root/target/release/borex" BOREX_REFERENCE_HOME="$home" BOREX_EMPTY_HOME="$tmp/empty_home" \
   "$tmp/venv/bin/python" wheel_check.py

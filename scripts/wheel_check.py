@@ -43,7 +43,7 @@ def check(name: str) -> None:
 # The package is the installed one, not a checkout's.
 site = Path(ort.__file__).resolve().parents[1]
 assert Path(borex.__file__).resolve().is_relative_to(site), borex.__file__
-assert "BOREX_HOME" not in os.environ and not any(Path.home().iterdir()), "HOME must be empty"
+assert "BOREX_HOME" not in os.environ and not (Path.home() / ".local/share/borex").exists(), "no assets in HOME"
 check(f"borex {borex.__version__} installed in {site}")
 
 # ONNX Runtime: the onnxruntime package's library.
@@ -119,6 +119,10 @@ old_env = {**os.environ, "ORT_DYLIB_PATH": str(Path("old/libonnxruntime.so.1.20.
 e = one_line_error(run([sys.executable, "-c", code.format(f"borex.Engine(model={str(MODEL)!r})")], env=old_env),
                    "too old", "pip install 'onnxruntime>=1.31,<2'")
 check(f"an old ONNX Runtime: {e}")
+# ep="cuda" with the CPU package: the fix is the onnxruntime-gpu package.
+e = one_line_error(run([sys.executable, "-c", code.format(f"borex.Engine(model={str(MODEL)!r}, ep='cuda')")]),
+                   "no CUDA execution provider", "pip install onnxruntime-gpu")
+check(f"ep='cuda' without onnxruntime-gpu: {e}")
 # Last: without the onnxruntime package.
 p = run([sys.executable, "-m", "pip", "uninstall", "-y", "-q", "onnxruntime"])
 assert p.returncode == 0, p.stderr

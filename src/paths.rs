@@ -228,14 +228,23 @@ pub fn default_ort_lib() -> PathBuf {
     locate_ort_lib().0
 }
 
-/// How to get an ONNX Runtime library when `lib` (the default's choice) does not exist.
-pub fn missing_ort_hint() -> String {
-    if package().is_some() {
+/// Why there is no ONNX Runtime library at `lib` and how to get one, in one line.
+pub fn missing_ort_message(lib: &Path) -> String {
+    if package().is_some() && locate_ort_lib() == (lib.to_path_buf(), OrtSource::Assets) {
         format!(
-            "the onnxruntime Python package is not installed in this environment: pip install '{ORT_REQUIREMENT}' (or onnxruntime-gpu), or point ORT_DYLIB_PATH at libonnxruntime.so"
+            "no ONNX Runtime library: the onnxruntime Python package is not installed in this environment (nor is {}): pip install '{ORT_REQUIREMENT}' (or onnxruntime-gpu), or point ORT_DYLIB_PATH at libonnxruntime.so",
+            lib.display()
+        )
+    } else if package().is_some() {
+        format!(
+            "library {} not found; pip install '{ORT_REQUIREMENT}', or point ORT_DYLIB_PATH at libonnxruntime.so",
+            lib.display()
         )
     } else {
-        "run scripts/setup.sh, or point ORT_DYLIB_PATH / --ort-lib at libonnxruntime.so".into()
+        format!(
+            "library {} not found; run scripts/setup.sh, or point ORT_DYLIB_PATH / --ort-lib at libonnxruntime.so",
+            lib.display()
+        )
     }
 }
 

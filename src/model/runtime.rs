@@ -48,11 +48,7 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
         return Ok(env);
     }
     if !lib.exists() {
-        return Err(BorexError::Runtime(format!(
-            "library {} not found; {}",
-            lib.display(),
-            crate::paths::missing_ort_hint()
-        )));
+        return Err(BorexError::Runtime(crate::paths::missing_ort_message(lib)));
     }
     too_old(lib)?;
     let builder = ort::init_from(lib).map_err(|e| {
@@ -143,9 +139,15 @@ pub(crate) fn session(
         .map_err(rt)?;
     if ep == ExecutionProvider::Cuda {
         if !CUDA::is_available().unwrap_or(false) {
-            return Err(BorexError::Runtime(
-                "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it".into(),
-            ));
+            // An installed wheel loads the onnxruntime package's library: swapping the package is the fix.
+            let fix = if crate::paths::package().is_some() {
+                "pip uninstall onnxruntime && pip install onnxruntime-gpu (the same module, with the CUDA provider), or point ORT_DYLIB_PATH at its libonnxruntime.so"
+            } else {
+                "point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it"
+            };
+            return Err(BorexError::Runtime(format!(
+                "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; {fix}"
+            )));
         }
         builder = builder.with_execution_providers([CUDA::default().build().error_on_failure()]).map_err(rt)?;
     }
