@@ -72,9 +72,10 @@ def info() -> dict[str, Any]:
 
 
 def binary() -> Path:
-    """The ``borex`` binary: the one shipped in the wheel (``borex/bin/borex``), else
-    the checkout's release build (development install)."""
-    for candidate in (_HERE / "bin" / "borex", _HERE.parents[1] / "target" / "release" / "borex"):
+    """The ``borex`` binary: the one shipped in the wheel (``borex/bin/borex``); in a
+    development install the checkout's release build first (a copy in bin/ may be stale)."""
+    shipped, built = _HERE / "bin" / "borex", _HERE.parents[1] / "target" / "release" / "borex"
+    for candidate in (shipped,) if installed() else (built, shipped):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
