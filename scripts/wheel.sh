@@ -14,6 +14,12 @@ mkdir -p python/borex/bin
 # Temp name, then rename: a half-copied binary is never packaged.
 cp target/release/borex python/borex/bin/borex.tmp
 mv python/borex/bin/borex.tmp python/borex/bin/borex
+# The setup's model converter, for `python -m borex fetch-model` (one source: scripts/).
+mkdir -p python/borex/_convert
+for f in convert_efficientnet.py gradient_graph.py; do
+  cp "scripts/$f" "python/borex/_convert/$f.tmp"
+  mv "python/borex/_convert/$f.tmp" "python/borex/_convert/$f"
+done
 rm -f target/wheels/borex-*.whl
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" build --release --quiet -m python/Cargo.toml \
   --out target/wheels >&2

@@ -119,6 +119,25 @@ old_env = {**os.environ, "ORT_DYLIB_PATH": str(Path("old/libonnxruntime.so.1.20.
 e = one_line_error(run([sys.executable, "-c", code.format(f"borex.Engine(model={str(MODEL)!r})")], env=old_env),
                    "too old", "pip install 'onnxruntime>=1.31,<2'")
 check(f"an old ONNX Runtime: {e}")
+# fetch-model: without onnx a one-line error naming the extra; with it the bundled model
+# lands in the per-user folder and is the setup's model, byte for byte.
+e = one_line_error(run([str(VENV_BIN / "borex"), "fetch-model"]), "pip install 'borex[model]'")
+check(f"fetch-model without onnx: {e}")
+p = run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "onnx==1.19.1"])
+assert p.returncode == 0, p.stderr
+p = run([str(VENV_BIN / "borex"), "fetch-model"])
+assert p.returncode == 0, p.stderr
+assert "[borex] downloading" in p.stderr and "[borex] ready" in p.stderr, p.stderr
+fetched = Path.home() / ".local/share/borex"
+reference_models = Path(os.environ["BOREX_REFERENCE_HOME"]) / "models"
+for name in ("efficientnet-lite0.onnx", "efficientnet-lite0-features.onnx", "efficientnet-lite0.grad.onnx"):
+    assert (fetched / "models" / name).read_bytes() == (reference_models / name).read_bytes(), name
+top = borex.Engine().classify(CHELSEA, top=1)[0]
+assert 281 <= top.id <= 285, top
+ref = run([REFERENCE, "classify", str(CHELSEA)], env=REFERENCE_ENV)
+p = run([str(VENV_BIN / "borex"), "classify", str(CHELSEA)])
+assert p.returncode == 0 and p.stdout == ref.stdout, (p.stdout, p.stderr, ref.stdout)
+check(f"fetch-model: the setup's models in {fetched}; Engine() classifies chelsea.png as {top.label!r}")
 # ep="cuda" with the CPU package: the fix is the onnxruntime-gpu package.
 e = one_line_error(run([sys.executable, "-c", code.format(f"borex.Engine(model={str(MODEL)!r}, ep='cuda')")]),
                    "no CUDA execution provider", "pip install onnxruntime-gpu")

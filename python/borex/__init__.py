@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _borex
+from ._fetch import download_model
 from ._package import configure as _configure
 from ._package import info
 from .errors import (
@@ -60,6 +61,7 @@ __all__ = [
     "Prediction",
     "RefineResult",
     "__version__",
+    "download_model",
     "info",
 ]
 

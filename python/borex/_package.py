@@ -87,7 +87,12 @@ def binary() -> Path:
 def main() -> NoReturn:
     """The ``borex`` console script and ``python -m borex``: run the binary with the same
     arguments (its outputs and exit status are the command's), telling it where
-    the onnxruntime package's library is."""
+    the onnxruntime package's library is; ``fetch-model`` is the Python side's
+    (:func:`borex.download_model`)."""
+    if sys.argv[1:2] == ["fetch-model"]:
+        from . import _fetch
+
+        raise SystemExit(_fetch.main(sys.argv[2:]))
     try:
         exe = binary()
     except FileNotFoundError as e:
