@@ -102,7 +102,7 @@ code = "import borex, sys\ntry:\n    {}\nexcept borex.BorexError as e:\n    sys.
 no_model = "borex.Engine()"
 for env in ({}, {"BOREX_HOME": os.environ["BOREX_EMPTY_HOME"]}):
     e = one_line_error(run([sys.executable, "-c", code.format(no_model)], env={**os.environ, **env}),
-                       "bundled model is not installed", "scripts/setup.sh", "BOREX_HOME=")
+                       "bundled model is not installed", "borex fetch-model", "borex[model]")
     one_line_error(run([str(VENV_BIN / "borex"), "classify", str(CHELSEA)], env={**os.environ, **env}),
                    "bundled model is not installed")
 check(f"Engine() without the bundled model: {e}")

@@ -176,7 +176,7 @@ pub fn default_clip_model() -> PathBuf {
 pub fn fill_hint(dir: &Path) -> String {
     if package().is_some() {
         format!(
-            "fill it with `BOREX_HOME={} ./scripts/setup.sh` in a borex checkout, or set BOREX_HOME to a filled folder",
+            "run `borex fetch-model` (after `pip install 'borex[model]'`), or `BOREX_HOME={} ./scripts/setup.sh` in a borex checkout, or set BOREX_HOME to a filled folder",
             dir.display()
         )
     } else {

