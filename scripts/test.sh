@@ -4,7 +4,8 @@
 # tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set; the browser
 # tests of `borex report` fail without Chromium unless BOREX_ALLOW_NO_BROWSER=1.
 # After the Rust tests: the Python package built into .venv (scripts/python.sh
-# --test, which also installs pytest, ruff and Ray), ruff, and pytest.
+# --test, which also installs pytest, ruff and Ray), ruff, pytest, and the wheel
+# installed into a fresh venv outside the checkout (scripts/test_wheel.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -39,5 +40,8 @@ cargo test --release --all-targets
 # The rustdoc examples (--all-targets leaves doctests out): borex::Engine's runs on the bundled model.
 cargo test --release --doc
 bash scripts/python.sh --test
-.venv/bin/ruff check python examples/python scripts/eval_set.py scripts/quality_table.py scripts/design_study.py
+.venv/bin/ruff check python examples/python scripts/eval_set.py scripts/quality_table.py scripts/design_study.py \
+  scripts/wheel_check.py
 .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
+# The wheel in a fresh venv outside the checkout (reuses the release builds above: it links, then packs).
+bash scripts/test_wheel.sh

@@ -32,6 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _borex
+from ._fetch import download_model
+from ._package import configure as _configure
+from ._package import info
 from .errors import (
     BorexError,
     BorexIOError,
@@ -59,7 +62,12 @@ __all__ = [
     "Prediction",
     "RefineResult",
     "__version__",
+    "download_model",
+    "info",
 ]
+
+# An installed wheel: ONNX Runtime from the onnxruntime package, no checkout.
+_configure()
 
 __version__: str = _borex.__version__
 
@@ -227,7 +235,8 @@ class Engine:
 
     Args:
         model: an ONNX classifier (N×3×H×W in, N×classes out). ``None`` is the
-            bundled EfficientNet-Lite0 that ``scripts/setup.sh`` built.
+            bundled EfficientNet-Lite0 that ``scripts/setup.sh`` built, in the
+            assets folder (``BOREX_HOME``, else ``~/.local/share/borex``).
         device: where borex's compute kernels run: ``"auto"``, ``"gpu"`` or ``"cpu"``.
         ep: ONNX Runtime's execution provider: ``"cpu"`` or ``"cuda"``.
         labels: a labels file (one name per line) when the model has no sidecar.

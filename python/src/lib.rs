@@ -5,6 +5,7 @@
 //! Maps come back as numpy arrays that take over the Rust buffers (no copy).
 
 mod convert;
+mod package;
 mod settings;
 
 use borex::engine::{self, Prior};
@@ -334,5 +335,7 @@ fn _borex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEngine>()?;
     m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(package::_set_package, m)?)?;
+    m.add_function(wrap_pyfunction!(package::_info, m)?)?;
     Ok(())
 }

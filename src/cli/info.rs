@@ -36,7 +36,11 @@ pub fn run(args: &InfoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let opts = args.model.options(global);
     runtime(&opts.ort_lib)?;
-    writeln!(out, "ONNX Runtime: {} from {}", runtime_version(&opts.ort_lib), opts.ort_lib.display())?;
+    let source = match &global.ort_lib {
+        Some(_) => "--ort-lib",
+        None => borex::paths::locate_ort_lib().1.describe(),
+    };
+    writeln!(out, "ONNX Runtime: {} from {} ({source})", runtime_version(&opts.ort_lib), opts.ort_lib.display())?;
     writeln!(out, "  execution providers: {}", available_providers().join(", "))?;
     let model = Classifier::load(&opts)?;
     writeln!(out, "model: {} (ep: {})", model.path().display(), model.ep().name())?;

@@ -48,14 +48,12 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
         return Ok(env);
     }
     if !lib.exists() {
-        return Err(BorexError::Runtime(format!(
-            "library {} not found; run scripts/setup.sh, or point ORT_DYLIB_PATH / --ort-lib at libonnxruntime.so",
-            lib.display()
-        )));
+        return Err(BorexError::Runtime(crate::paths::missing_ort_message(lib)));
     }
     // The loader would block on a FIFO and map whatever a device gives: a regular file only.
     crate::limits::check_readable(lib, crate::limits::MAX_MODEL_BYTES, "ONNX Runtime library")
         .map_err(|e| BorexError::Runtime(e.to_string().replace("invalid input: ", "")))?;
+    too_old(lib)?;
     let builder = ort::init_from(lib).map_err(|e| {
         BorexError::Runtime(format!(
             "cannot load {}: {}",
@@ -65,6 +63,26 @@ pub fn runtime(lib: &Path) -> Result<&'static Environment> {
     })?;
     let env = builder.with_name("borex").build()?;
     Ok(&ENV.get_or_init(|| (env, lib.to_path_buf())).0)
+}
+
+/// An ONNX Runtime older than the C API `ort` was built for (1.31) loads, then
+/// fails at the first call that is newer: refuse it by its versioned file name
+/// first, with the fix.
+fn too_old(lib: &Path) -> Result<()> {
+    let name = std::fs::canonicalize(lib).ok().and_then(|p| Some(p.file_name()?.to_str()?.to_string()));
+    let Some(v) = name.as_deref().and_then(|n| n.strip_prefix("libonnxruntime.so.")) else { return Ok(()) };
+    let mut parts = v.split('.').map(|x| x.parse::<u32>().ok());
+    if let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) {
+        if major == 1 && minor < ort::MINOR_VERSION {
+            return Err(BorexError::Runtime(format!(
+                "ONNX Runtime {v} at {} is too old: borex needs 1.{} or newer: pip install '{}', or point ORT_DYLIB_PATH at a newer libonnxruntime.so",
+                lib.display(),
+                ort::MINOR_VERSION,
+                crate::paths::ORT_REQUIREMENT
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why the dynamic loader refuses `lib` (not an ELF file, wrong architecture,
@@ -124,9 +142,15 @@ pub(crate) fn session(
         .map_err(rt)?;
     if ep == ExecutionProvider::Cuda {
         if !CUDA::is_available().unwrap_or(false) {
-            return Err(BorexError::Runtime(
-                "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it".into(),
-            ));
+            // An installed wheel loads the onnxruntime package's library: swapping the package is the fix.
+            let fix = if crate::paths::package().is_some() {
+                "pip uninstall onnxruntime && pip install onnxruntime-gpu (the same module, with the CUDA provider), or point ORT_DYLIB_PATH at its libonnxruntime.so"
+            } else {
+                "point --ort-lib / ORT_DYLIB_PATH at the libonnxruntime.so of the onnxruntime-gpu wheel, with libonnxruntime_providers_cuda.so and the CUDA 13 libraries beside it"
+            };
+            return Err(BorexError::Runtime(format!(
+                "--ep cuda: the loaded ONNX Runtime library has no CUDA execution provider; {fix}"
+            )));
         }
         builder = builder.with_execution_providers([CUDA::default().build().error_on_failure()]).map_err(rt)?;
     }
