@@ -469,6 +469,7 @@ impl<'a> RefineUnit<'a> {
         crate::limits::batch_fits(job.batch, x.dim())?;
         let mut notes = prepared.notes.clone();
         notes.extend(job.config.check_sizes(h as u32, w as u32)?);
+        notes.extend(confident_note(&job.prior, &job.config, prepared.probs[prepared.class]));
 
         let gp_kernels = backend.gp.clone();
         let gp_device = backend.kind();
@@ -671,6 +672,26 @@ impl<'a> RefineUnit<'a> {
             notes,
         })
     }
+}
+
+/// The explained class's probability from which `refine` suggests the antithetic continuation.
+pub const CONFIDENT_P: f32 = 0.5;
+
+/// For a confident class (P ≥ [`CONFIDENT_P`]) with a RISE prior and box queries: a note that
+/// there the box refinement did not beat RISE continued to the same evaluations on the default
+/// metric while the antithetic continuation did (issue #24, docs/quality-designs.md), and the
+/// command that spends the same evaluations that way.
+pub fn confident_note(prior: &PriorSpec, cfg: &RefineConfig, p: f32) -> Option<String> {
+    let PriorSpec::Method(Method::Rise(rise)) = prior else { return None };
+    if p < CONFIDENT_P || !cfg.refiner.is_boxes() {
+        return None;
+    }
+    let extra = 2 * cfg.iters;
+    let anti = Method::RiseAntithetic { rise: *rise, extra }.name();
+    Some(format!(
+        "the class is confident (P = {p:.2} ≥ {CONFIDENT_P}): on confident photographs the box refinement did not beat RISE continued to the same {} evaluations on the default metric, the antithetic continuation of the prior's masks did (docs/quality-designs.md): `borex explain --method {anti}`",
+        rise.n + extra
+    ))
 }
 
 /// The prior map of `spec` at the model-input resolution (an explainer's map, or a
