@@ -130,6 +130,8 @@ def main() -> None:
     ap.add_argument("--borex", default=os.path.join(ROOT, "target", "release", "borex"))
     a = ap.parse_args()
     parts = []
+    diffs: list[tuple[float, float] | None] = []
+    names: list[str] = []
     for name in a.runs:
         folder, part, seed = RUNS[name]
         path = manifest(folder, part)
@@ -146,6 +148,8 @@ def main() -> None:
                       if k in r200 and anti[k][0] < r200[k][0] and anti[k][1] < r200[k][1])
         lost_text = ", ".join(f"{k} ({qt.fmt(b)} / {qt.fmt(z)})" for b, z, k in lost) or "none"
         missing = [str(p) for p in summary["not_run"]]
+        diffs.append(ds.mean_diff(anti, matched))
+        names.append(name)
         parts.append((name, folder, part, seed, summary, ds.paired(anti, matched) + "; `antithetic` below RISE-200 "
                       f"on both metrics on {lost_text}", missing))
     doc = [ds.KEEP, "", "## Issue #24: the refinement's evaluations on the complements of the prior's masks", "",
@@ -177,7 +181,20 @@ def main() -> None:
                      f"{on('matched')}; spending the same 100 evaluations on the complements of the prior's "
                      f"masks (`borex explain --method rise-fast+antithetic=100`) {on('antithetic')} "
                      "(docs/quality-designs.md).")]
-    doc += ["### What this says", "", " ".join(claim), ""]
+    verdicts = []
+    for f, seed, summ in conf:
+        for v in ("matched", "antithetic"):
+            d = minus(summ["bar"], v, "P ≥ 0.5")
+            ok = d is not None and d[0] >= 0 and d[1] >= 0
+            verdicts.append(f"- `{v}` ≥ RISE-200 on both metrics, {where[f]} confident images (seed {seed}): "
+                            + ("**met**" if ok else "not met") + (f" ({qt.fmt(d[0])} / {qt.fmt(d[1])})" if d else ""))
+    anti_better = all(a is not None and a[0] >= 0 and a[1] >= 0 for a in diffs)
+    verdicts.append("- `antithetic` − `matched` (blur / zero): " + "; ".join(
+        f"{n} {qt.fmt(a[0])} / {qt.fmt(a[1])}" if a else f"{n} –" for n, a in zip(names, diffs))
+        + (": better everywhere." if anti_better else
+           ": not better everywhere, so the antithetic continuation stays an option (`borex eval --objectives "
+           "antithetic`, `borex explain --method rise-fast+antithetic=E`) and the default refinement is unchanged."))
+    doc += ["### What this says", "", *verdicts, "", " ".join(claim), ""]
     path = os.path.join(ROOT, "docs", "quality-designs.md")
     with open(path) as f:
         text = f.read()

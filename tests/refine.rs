@@ -630,7 +630,7 @@ fn detail_readout_adds_the_priors_detail_to_the_window_map() {
 }
 
 #[test]
-fn a_confident_class_gets_the_antithetic_note() {
+fn a_confident_class_gets_the_equal_budget_note() {
     // coffee.png is an espresso at P ≈ 0.95; a noise image's top class is far below 0.5.
     let dir = tempfile::tempdir().unwrap();
     let coffee = asset(borex::paths::sample_image("coffee.png")).to_str().unwrap().to_string();
@@ -646,7 +646,7 @@ fn a_confident_class_gets_the_antithetic_note() {
     })
     .save(&noise)
     .unwrap();
-    let needle = "`borex explain --method rise-fast+antithetic=12`";
+    let needle = "`borex explain --method rise-fast+masks=112`";
     for (img, confident) in [(coffee.as_str(), true), (noise.to_str().unwrap(), false)] {
         let out = dir.path().join(if confident { "coffee" } else { "noise" });
         let o = borex(
@@ -664,7 +664,7 @@ fn a_confident_class_gets_the_antithetic_note() {
         assert_eq!(in_report, confident, "{img}: notes {}", r["notes"]);
         if let Some(l) = line {
             assert!(l.starts_with("note: the class is confident (P = 0.9"), "{l}");
-            // RISE-100 and 6 queries: 112 evaluations either way.
+            // RISE-100 and 6 queries of 2 evaluations: RISE continued to 112 masks.
             assert!(l.contains("the same 112 evaluations"), "{l}");
         }
     }
