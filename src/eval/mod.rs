@@ -751,6 +751,10 @@ mod tests {
         );
         assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.objective, Objective::Matched);
         assert!(Variant::parse("best", &RefineConfig::default()).is_err());
+        // `antithetic` is a refiner, not an objective; its knobs parse as any variant's.
+        let a = Variant::parse("antithetic+iters=25", &RefineConfig::default()).unwrap();
+        assert_eq!((a.config.refiner, a.config.iters), (crate::refine::Refiner::Antithetic, 25));
+        assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.refiner, Default::default());
         assert!(Variant::parse("paper:grey", &RefineConfig::default()).is_err());
         let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
         assert_eq!(
