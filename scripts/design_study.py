@@ -253,8 +253,24 @@ def main() -> None:
              + "; ".join(f"{v} on {p} {both(d)}" for (p, v), d in fixed.items())
              + (": met somewhere." if bar3 else ": not met by any design on any part.")),
             f"- The default on the check set, the bar's four points: {qt.bar_verdict(confirm_c)}.", ""]
-    qt.write_text(os.path.join(ROOT, "docs", "quality-designs.md"), "\n".join(doc) + "\n")
+    path = os.path.join(ROOT, "docs", "quality-designs.md")
+    qt.write_text(path, "\n".join(doc) + "\n" + kept_tail(path))
     qt.log("wrote docs/quality-designs.md")
+
+
+# Sections after this line are written by other studies (issue #24's continuation study) and kept as they are.
+KEEP = "<!-- below: other studies' sections, kept by scripts/design_study.py -->"
+
+
+def kept_tail(path: str) -> str:
+    """The part of the existing file from the KEEP marker on, or nothing."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    i = text.find(KEEP)
+    return "" if i < 0 else "\n" + text[i:]
 
 
 if __name__ == "__main__":

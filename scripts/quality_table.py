@@ -318,7 +318,8 @@ def readme_claim(summary: dict, out: str, keys: list[str], missing: list[str], s
     g = {x["metric"]: x for x in every["gain"]}
     b, z = g["ins_del_blur"], g["ins_del_zero"]
     n_seeds = len(seeds)
-    text = (f"Measured with a RISE N=100 prior on {every['images']} of the {every['images'] + len(missing)} natural "
+    text = confident_sentence(summary, n_seeds)
+    text += (f"Measured with a RISE N=100 prior on {every['images']} of the {every['images'] + len(missing)} natural "
             f"colour photographs of the evaluation set (docs/eval-set.md) × {n_seeds} seed{'s' if n_seeds > 1 else ''} "
             f"(docs/quality.md): the default refinement changes insertion − deletion by {fmt(b['mean_gain'])} "
             "from blur "
@@ -348,6 +349,29 @@ def readme_claim(summary: dict, out: str, keys: list[str], missing: list[str], s
     return text
 
 
+def confident_sentence(summary: dict, n_seeds: int) -> str:
+    """The confident group first (issue #24): the default refinement's gain and RISE-200's on both metrics."""
+    conf = bar_row(summary, "P ≥ 0.5")
+    if not conf or not conf["images"] or not conf["gain"] or not conf.get("equal_budget"):
+        return ""
+    eb = conf["equal_budget"]
+    return (f"On the {plural(conf['images'], 'confident photograph')} (top-1 P ≥ 0.5) of the evaluation set × "
+            f"{plural(n_seeds, 'seed')} the default refinement changes insertion − deletion by "
+            + " / ".join(fmt(x["mean_gain"]) for x in conf["gain"])
+            + f" (blur / zero) and RISE continued to the same evaluations (RISE-{eb['masks']}) by "
+            + " / ".join(fmt(x["mean_gain"]) for x in eb["baseline_gain"]) + ". ")
+
+
+def designs_claim() -> str:
+    """The claim line of issue #24's section of docs/quality-designs.md (scripts/continuation_study.py), or ''."""
+    try:
+        with open(os.path.join(ROOT, "docs", "quality-designs.md")) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return ""
+    return next((x for x in lines if x.startswith("**Confident images (P ≥ 0.5).**")), "")
+
+
 def readme_paragraph(readme: str, results: list[tuple[str, dict, str, list[str], list[str], list[int]]]) -> None:
     """The README's first paragraph: the intro and the measured claims (docs/quality.md)."""
     with open(readme) as f:
@@ -360,7 +384,7 @@ def readme_paragraph(readme: str, results: list[tuple[str, dict, str, list[str],
         log("no eval-set study: the README's paragraph is left as it is")
         return
     _, summary, out, keys, missing, seeds = found[0]
-    para = INTRO + " " + readme_claim(summary, out, keys, missing, seeds)
+    para = " ".join(x for x in (INTRO, designs_claim(), readme_claim(summary, out, keys, missing, seeds)) if x)
     para += f" The bar of issue #18: {bar_verdict(summary)}."
     write_text(readme, text[:m.start(1)] + wrap(para) + text[m.end(1):])
     log(f"wrote the first paragraph of {readme}")

@@ -329,7 +329,7 @@ impl ExplainSettings {
         let mut method =
             Method::parse(&self.method, self.seed).ok_or_else(|| crate::explain::unknown_method(&self.method))?;
         match &mut method {
-            Method::Rise(p) => {
+            Method::Rise(p) | Method::RiseAntithetic { rise: p, .. } => {
                 if let Some(n) = self.masks {
                     *p = RiseParams { n, ..*p };
                 }

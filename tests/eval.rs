@@ -234,6 +234,11 @@ fn eval_rejects_bad_input_in_one_line() {
         &eval(&["--refine", "--baselines", "equal-budget,cheap"]),
         &["unknown baseline \"cheap\"", "equal-budget"],
     );
+    // The antithetic continuation needs a RISE prior's masks.
+    assert_error(
+        &eval(&["--refine", "--objectives", "antithetic", "--methods", "gradcam"]),
+        &["--objectives antithetic", "\"gradcam\" is not RISE"],
+    );
     assert_error(&eval(&["--refine", "--baselines", "2000000"]), &["--baselines 2000000 is out of range", "1000000"]);
     assert_error(&eval(&["--refine", "--baselines", "100"]), &["--baselines 100", "does not continue", "rise-fast"]);
     assert_error(

@@ -635,3 +635,44 @@ fn detail_readout_adds_the_priors_detail_to_the_window_map() {
     let detail_seen = points.iter().map(|&(y, x)| (prior[[y, x]] as f64 - box_mean(y, x)).abs()).fold(0.0, f64::max);
     assert!(detail_seen > 1e-3 * scale, "the points checked carry no detail: the test could not fail");
 }
+
+#[test]
+fn a_confident_class_gets_the_equal_budget_note() {
+    // coffee.png is an espresso at P ≈ 0.95; a noise image's top class is far below 0.5.
+    let dir = tempfile::tempdir().unwrap();
+    let coffee = asset(borex::paths::sample_image("coffee.png")).to_str().unwrap().to_string();
+    let noise = dir.path().join("noise.png");
+    let mut state = 12345u32;
+    image::RgbImage::from_fn(160, 120, |_, _| {
+        let mut px = [0u8; 3];
+        for v in &mut px {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *v = (state >> 24) as u8;
+        }
+        image::Rgb(px)
+    })
+    .save(&noise)
+    .unwrap();
+    let needle = "`borex explain --method rise-fast+masks=112`";
+    for (img, confident) in [(coffee.as_str(), true), (noise.to_str().unwrap(), false)] {
+        let out = dir.path().join(if confident { "coffee" } else { "noise" });
+        let o = borex(
+            &["--device", "cpu", "refine", img, "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics"],
+            &[],
+        );
+        ok(&o);
+        let r = report(&out);
+        let p = r["probability"].as_f64().unwrap();
+        assert_eq!(p >= 0.5, confident, "{img}: P = {p}; the test needs one class on each side of 0.5");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let line = err.lines().find(|l| l.contains(needle));
+        let in_report = r["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains(needle));
+        assert_eq!(line.is_some(), confident, "{img}: stderr {err}");
+        assert_eq!(in_report, confident, "{img}: notes {}", r["notes"]);
+        if let Some(l) = line {
+            assert!(l.starts_with("note: the class is confident (P = 0.9"), "{l}");
+            // RISE-100 and 6 queries of 2 evaluations: RISE continued to 112 masks.
+            assert!(l.contains("the same 112 evaluations"), "{l}");
+        }
+    }
+}

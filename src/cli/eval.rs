@@ -30,7 +30,8 @@ pub struct EvalArgs {
     /// Refinements to compare (with --refine), comma-separated:
     /// OBJECTIVE[:BASELINE] then `+` suffixes: a readout (window, point), a prior mean (scaled,
     /// fitted), relative-gain, or kappa=K, gain=G, iters=T, sizes=A/B/…; e.g.
-    /// paper,paper:blur,matched+relative-gain (default: refine's default objective).
+    /// paper,paper:blur,matched+relative-gain (default: refine's default objective); `antithetic`
+    /// spends the same evaluations on the complements of a RISE prior's own masks (issue #24).
     #[arg(long, value_delimiter = ',')]
     pub objectives: Vec<String>,
     /// Refinement queries.

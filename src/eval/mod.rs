@@ -50,8 +50,14 @@ impl Variant {
             Some((o, b)) => (o, Some(b)),
             None => (spec_main, None),
         };
-        let objective: Objective = obj.parse().map_err(BorexError::invalid)?;
-        let mut config = RefineConfig { objective, ..base.clone() };
+        // `antithetic` is a refiner of its own (the RISE prior's complements), not a query objective.
+        let mut config = match obj.parse::<crate::refine::Refiner>() {
+            Ok(refiner @ crate::refine::Refiner::Antithetic) => RefineConfig { refiner, ..base.clone() },
+            _ => {
+                let objective: Objective = obj.parse().map_err(BorexError::invalid)?;
+                RefineConfig { objective, ..base.clone() }
+            }
+        };
         if let Some(b) = baseline {
             config.baseline = b.parse::<Baseline>().map_err(BorexError::invalid)?;
         }
@@ -157,6 +163,16 @@ impl EvalJob {
         }
         for v in &self.variants {
             v.config.validate()?;
+            if v.config.refiner == crate::refine::Refiner::Antithetic {
+                for m in &self.methods {
+                    baselines::rise_params(m).map_err(|_| {
+                        BorexError::invalid(format!(
+                            "--objectives {}: continues a RISE prior's masks; method {m:?} is not RISE",
+                            v.label
+                        ))
+                    })?;
+                }
+            }
         }
         if !self.baselines.is_empty() {
             let mut b = self.baselines.clone();
@@ -624,17 +640,32 @@ impl RowCtx<'_> {
                 Wants::Prior => unreachable!("the prior comes first"),
             };
             let t = Instant::now();
-            let refined = refine(
-                self.scorer,
-                self.backend.gp.as_ref(),
-                self.prepared.pre.tensor.view(),
-                self.prepared.class,
-                prior.view(),
-                &config,
-                &crate::progress::NoProgress,
-            )?;
-            let r = self.record(method, seed, Some(variant.label.clone()), settings, refined.map.view(), t)?;
-            output::write_npy(&path.with_extension("npy"), &refined.map)?;
+            let map = if config.refiner == crate::refine::Refiner::Antithetic {
+                let params = RiseParams { seed, ..baselines::rise_params(method)? };
+                let (x, class) = (self.prepared.pre.tensor.view(), self.prepared.class);
+                crate::refine::antithetic::antithetic(
+                    self.scorer,
+                    x,
+                    class,
+                    &params,
+                    2 * config.iters,
+                    &crate::progress::NoProgress,
+                )?
+                .map
+            } else {
+                refine(
+                    self.scorer,
+                    self.backend.gp.as_ref(),
+                    self.prepared.pre.tensor.view(),
+                    self.prepared.class,
+                    prior.view(),
+                    &config,
+                    &crate::progress::NoProgress,
+                )?
+                .map
+            };
+            let r = self.record(method, seed, Some(variant.label.clone()), settings, map.view(), t)?;
+            output::write_npy(&path.with_extension("npy"), &map)?;
             output::write_json(&path, &r)?;
             out.push(r);
         }
@@ -716,6 +747,10 @@ mod tests {
         );
         assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.objective, Objective::Matched);
         assert!(Variant::parse("best", &RefineConfig::default()).is_err());
+        // `antithetic` is a refiner, not an objective; its knobs parse as any variant's.
+        let a = Variant::parse("antithetic+iters=25", &RefineConfig::default()).unwrap();
+        assert_eq!((a.config.refiner, a.config.iters), (crate::refine::Refiner::Antithetic, 25));
+        assert_eq!(Variant::parse("matched", &RefineConfig::default()).unwrap().config.refiner, Default::default());
         assert!(Variant::parse("paper:grey", &RefineConfig::default()).is_err());
         let p = Variant::parse("matched+point", &RefineConfig::default()).unwrap();
         assert_eq!(

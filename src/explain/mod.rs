@@ -42,6 +42,15 @@ pub enum Method {
     },
     /// Undesirable pixels: where removing pixels raises the class (RISE-based).
     Undesirable(UndesirableParams),
+    /// RISE's masks, then `extra` evaluations on their complements and new mask pairs
+    /// (`rise-fast+antithetic=100`; [`crate::refine::antithetic`]).
+    #[serde(rename = "rise-antithetic")]
+    RiseAntithetic {
+        /// The RISE masks continued.
+        rise: RiseParams,
+        /// Model evaluations after RISE's N.
+        extra: usize,
+    },
 }
 
 impl Method {
@@ -49,6 +58,13 @@ impl Method {
     /// RISE presets take a mask count, `rise-fast+masks=400`, so a study can
     /// compare budgets by name (`borex eval --methods`).
     pub fn parse(name: &str, seed: u64) -> Option<Self> {
+        if let Some((base, e)) = name.rsplit_once("+antithetic=") {
+            let extra: usize = e.parse().ok()?;
+            return match Self::parse(base, seed)? {
+                Method::Rise(rise) => Some(Method::RiseAntithetic { rise, extra }),
+                _ => None,
+            };
+        }
         if let Some((base, n)) = name.split_once("+masks=") {
             let n: usize = n.parse().ok()?;
             return match Self::parse(base, seed)? {
@@ -91,6 +107,7 @@ impl Method {
             Method::GradCamPlusPlus => "gradcam++".into(),
             Method::Cameras { .. } => "cameras".into(),
             Method::Undesirable(_) => "undesirable".into(),
+            Method::RiseAntithetic { rise, extra } => format!("{}+antithetic={extra}", Method::Rise(*rise).name()),
         }
     }
 
@@ -100,6 +117,10 @@ impl Method {
         match self {
             Method::Rise(p) => p.validate(),
             Method::Undesirable(p) => p.rise.validate(),
+            Method::RiseAntithetic { rise, extra } => {
+                rise.validate()?;
+                in_range("antithetic evaluations", *extra, 1, crate::limits::MAX_MASKS).map(|_| ())
+            }
             Method::Occlusion(p) => {
                 in_range("--window", p.window, 1, MAX_INPUT)?;
                 in_range("--stride", p.stride, 1, MAX_INPUT).map(|_| ())
@@ -185,6 +206,12 @@ pub fn explain(
         Method::Cameras { scales } => {
             Explanation::single(cameras(model, &CamHead::from_model(model)?, input.rgb, class, scales)?)
         }
+        Method::RiseAntithetic { rise, extra } => {
+            progress.set_length((rise.n + extra) as u64);
+            Explanation::single(
+                crate::refine::antithetic::antithetic(scorer, input.tensor, class, rise, *extra, progress)?.map,
+            )
+        }
         Method::Undesirable(p) => {
             progress.set_length(p.rise.n as u64);
             let u = undesirable(scorer, input.tensor, class, clean_probs, p, progress)?;
@@ -204,7 +231,7 @@ pub fn explain(
 /// A user-facing error for an unknown method name.
 pub fn unknown_method(name: &str) -> BorexError {
     BorexError::invalid(format!(
-        "unknown method {name:?}; expected one of {} (RISE with a mask count: rise+masks=N, rise-fast+masks=N)",
+        "unknown method {name:?}; expected one of {} (RISE with a mask count: rise+masks=N, rise-fast+masks=N; continued on the masks' complements: rise-fast+antithetic=E)",
         Method::NAMES.join(", ")
     ))
 }
@@ -222,6 +249,18 @@ mod tests {
         // The preset's own count names the preset.
         assert_eq!(Method::parse("rise-fast+masks=100", 0).unwrap().name(), "rise-fast");
         for bad in ["gradcam+masks=4", "rise+masks=x", "rise+masks=", "rise+masks=5+masks=6", "lime+masks=3"] {
+            assert!(Method::parse(bad, 0).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn antithetic_continuation_parses_and_names_round_trip() {
+        let m = Method::parse("rise-fast+masks=50+antithetic=150", 2).unwrap();
+        assert_eq!(m, Method::RiseAntithetic { rise: RiseParams { n: 50, ..RiseParams::fast(2) }, extra: 150 });
+        assert_eq!(m.name(), "rise-fast+masks=50+antithetic=150");
+        assert_eq!(Method::parse("rise-fast+antithetic=100", 0).unwrap().name(), "rise-fast+antithetic=100");
+        assert!(Method::parse("rise-fast+antithetic=0", 0).unwrap().validate().is_err());
+        for bad in ["gradcam+antithetic=4", "rise+antithetic=x", "rise-fast+antithetic=", "lime+antithetic=3"] {
             assert!(Method::parse(bad, 0).is_none(), "{bad}");
         }
     }

@@ -71,6 +71,10 @@ pub fn prior_cost(method: &Method, height: u32, width: u32) -> usize {
     match method {
         Method::Rise(p) => p.n,
         Method::Undesirable(p) => p.rise.n,
+        Method::RiseAntithetic { rise, extra } => {
+            let (complements, pairs) = super::antithetic::plan(rise.n, *extra);
+            rise.n + complements + 2 * pairs
+        }
         // Each window, and the clean image once.
         Method::Occlusion(p) => p.windows(height, width) + 1,
         Method::Cam | Method::GradCam | Method::GradCamPlusPlus => 1,

@@ -6,6 +6,7 @@
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
+pub mod antithetic;
 pub mod budget;
 pub mod bulk;
 pub mod clip;
@@ -92,6 +93,30 @@ pub struct RefineConfig {
     /// the gain is unchanged. Absent from JSON when off.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub relative_gain: bool,
+    /// How the evaluations are spent (see [`Refiner`]); absent from JSON at BOREx's box queries.
+    #[serde(skip_serializing_if = "Refiner::is_boxes", default)]
+    pub refiner: Refiner,
+}
+
+/// How a refinement spends its 2·`iters` model evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Refiner {
+    /// BOREx: box queries, a GP over boxes with the prior as its mean.
+    #[default]
+    Boxes,
+    /// The complements of a RISE prior's own masks, then new mask pairs
+    /// ([`antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
+    Antithetic,
+}
+
+named_enum!(Refiner, "refiner", { Boxes => "boxes", Antithetic => "antithetic" });
+
+impl Refiner {
+    /// Whether this is BOREx's box search.
+    pub fn is_boxes(&self) -> bool {
+        *self == Refiner::Boxes
+    }
 }
 
 /// The class probability below which [`RefineConfig::relative_gain`] keeps the gain as given.
@@ -178,6 +203,7 @@ impl Default for RefineConfig {
             readout: full_res::Readout::default(),
             prior_mean: PriorMean::default(),
             relative_gain: false,
+            refiner: Refiner::Boxes,
         }
     }
 }
@@ -567,6 +593,13 @@ impl<'a> RefineLoop<'a> {
         cfg: &'a RefineConfig,
     ) -> Result<Self> {
         cfg.validate()?;
+        if !cfg.refiner.is_boxes() {
+            // Not a box search: it needs the RISE prior's masks, which only `borex eval` passes on.
+            return Err(BorexError::invalid(format!(
+                "refiner {} continues a RISE prior's masks and runs in `borex eval --objectives {}` only",
+                cfg.refiner, cfg.refiner
+            )));
+        }
         let (_, h, w) = image.dim();
         if prior.dim() != (h, w) {
             return Err(BorexError::invalid(format!("prior is {:?}, the model input {h}×{w}", prior.dim())));

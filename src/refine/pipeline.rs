@@ -485,6 +485,7 @@ impl<'a> RefineUnit<'a> {
         let mut notes = job.notes.clone();
         notes.extend(prepared.notes.iter().cloned());
         notes.extend(job.config.check_sizes(h as u32, w as u32)?);
+        notes.extend(confident_note(&job.prior, &job.config, prepared.probs[prepared.class]));
 
         let gp_kernels = backend.gp.clone();
         let gp_device = backend.kind();
@@ -688,6 +689,26 @@ impl<'a> RefineUnit<'a> {
             notes,
         })
     }
+}
+
+/// The explained class's probability from which `refine` names the equal-budget alternative.
+pub const CONFIDENT_P: f32 = 0.5;
+
+/// For a confident class (P ≥ [`CONFIDENT_P`]) with a RISE prior and box queries: a note that
+/// there the box refinement's lead over RISE continued to the same evaluations is not established
+/// on the default metric (its sign changed between image sets and seeds: issue #24,
+/// docs/quality-designs.md), and the command that spends the same evaluations on RISE.
+pub fn confident_note(prior: &PriorSpec, cfg: &RefineConfig, p: f32) -> Option<String> {
+    let PriorSpec::Method(Method::Rise(rise)) = prior else { return None };
+    if p < CONFIDENT_P || !cfg.refiner.is_boxes() {
+        return None;
+    }
+    let n = rise.n + 2 * cfg.iters;
+    let continued = Method::Rise(crate::explain::RiseParams { n, ..*rise });
+    Some(format!(
+        "the class is confident (P = {p:.2} ≥ {CONFIDENT_P}): there the box refinement's lead over RISE continued to the same {n} evaluations is not established on the default metric (its sign changed between image sets and seeds, docs/quality-designs.md); that RISE map: `borex explain --method {}`",
+        continued.name()
+    ))
 }
 
 /// The prior map of `spec` at the model-input resolution (an explainer's map, or a
