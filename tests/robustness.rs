@@ -369,7 +369,8 @@ fn a_model_that_ignores_its_input_gets_a_note_not_a_confident_map() {
         for cmd in [
             vec!["refine", "--prior", "rise-fast", "--iters", "3"],
             vec!["explain", "--method", "rise-fast"],
-            vec!["explain", "--method", "occlusion", "--no-metrics"],
+            // A window below the 32×32 input: one covering it is refused as a constant map.
+            vec!["explain", "--method", "occlusion", "--no-metrics", "--window", "8"],
         ] {
             let out = dir.path().join("o");
             let mut args = cmd.clone();
