@@ -216,28 +216,26 @@ fn borex(args: &[&str]) -> Output {
     run_borex(args, &[])
 }
 
+/// `borex --device cpu -q explain chelsea.png -m METHOD EXTRA… -o OUT`, which must succeed; its report.json.
+fn explain_chelsea(out: &std::path::Path, method: &str, extra: &[&str]) -> serde_json::Value {
+    let img = asset(borex::paths::sample_image("chelsea.png"));
+    let mut args = vec!["--device", "cpu", "-q", "explain", img.to_str().unwrap(), "-m", method];
+    args.extend(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    let o = borex(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn explain_writes_map_overlay_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let img = asset(borex::paths::sample_image("chelsea.png"));
     let out = dir.path().join("g");
-    let o = borex(&[
-        "--device",
-        "cpu",
-        "-q",
-        "explain",
-        img.to_str().unwrap(),
-        "-m",
-        "gradcam++",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = explain_chelsea(&out, "gradcam++", &[]);
     let map: Array2<f32> = ndarray_npy::read_npy(out.join("map.npy")).unwrap();
     assert_eq!(map.dim(), (224, 224));
     assert!((map.iter().cloned().fold(f32::MIN, f32::max) - 1.0).abs() < 1e-6, "min-max normalised");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(r["method"], "gradcam++");
     assert_eq!(r["class"], 282);
     // The report's AUCs against brute-force curves through the model (tests/common).
@@ -335,26 +333,8 @@ fn undesirable_honours_masks() {
     // mask count is the one given, and each mask is one model evaluation: 20 more masks,
     // 20 more evaluations, whatever the removal curves add.
     let dir = tempfile::tempdir().unwrap();
-    let img = asset(borex::paths::sample_image("chelsea.png"));
     let run = |n: &str| {
-        let out = dir.path().join(n);
-        let o = borex(&[
-            "--device",
-            "cpu",
-            "-q",
-            "explain",
-            img.to_str().unwrap(),
-            "-m",
-            "undesirable",
-            "--masks",
-            n,
-            "--no-metrics",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+        let r = explain_chelsea(&dir.path().join(n), "undesirable", &["--masks", n, "--no-metrics"]);
         assert_eq!(r["parameters"]["rise"]["n"].as_u64(), Some(n.parse().unwrap()), "{}", r["parameters"]);
         r["model_evaluations"].as_u64().unwrap()
     };
@@ -409,24 +389,8 @@ fn sanity_check_randomises_the_head_and_the_cam_changes() {
     assert!(max_abs_diff(pa.as_slice().unwrap(), pb.as_slice().unwrap()) > 1e-3);
     // Through the CLI: Grad-CAM's map decorrelates from the randomised one.
     let dir = tempfile::tempdir().unwrap();
-    let img = asset(borex::paths::sample_image("chelsea.png"));
     let out = dir.path().join("s");
-    let o = borex(&[
-        "--device",
-        "cpu",
-        "-q",
-        "explain",
-        img.to_str().unwrap(),
-        "-m",
-        "gradcam",
-        "--sanity",
-        "--no-metrics",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let r = explain_chelsea(&out, "gradcam", &["--sanity", "--no-metrics"]);
     let rho = r["sanity"]["spearman"].as_f64().unwrap();
     assert!(rho.abs() < 0.5, "Grad-CAM barely changed under head randomisation: ρ = {rho}");
     assert!(out.join("sanity_map.npy").exists());

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -53,10 +52,8 @@ def ort_library() -> str | None:
 
 def configure() -> None:
     """Tell the native module, once at import, that it runs from an installed package."""
-    # As the borex binary does: Mesa's Vulkan driver probes Wayland when the GPU is first
-    # used and prints a spurious error without a runtime folder (containers, CI, ssh).
-    if not os.environ.get("XDG_RUNTIME_DIR"):
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
+    # Mesa's spurious Wayland error is kept quiet where adapters are probed (Engine(), by
+    # __init__._quiet_wayland_probe), leaving the user's environment as it was.
     if installed():
         _borex._set_package(ort_library())
 
