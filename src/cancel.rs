@@ -13,6 +13,23 @@
 
 use crate::error::{BorexError, Result};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once Ctrl-C / SIGTERM arrived: work still running is dropped, not recorded.
+/// Kept here, below every module that polls it, so the check needs nothing above it.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether [`mark_interrupted`] was called: a bulk run then records nothing more
+/// (an image whose model call was cut short did not fail), and no new file is started.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Mark the whole process interrupted (a signal handler's first step,
+/// [`crate::output::interrupt`]); every later [`checkpoint`] stops.
+pub fn mark_interrupted() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
 
 type Check = Box<dyn Fn() -> bool>;
 
@@ -43,10 +60,10 @@ pub fn with_check<T>(check: impl Fn() -> bool + 'static, f: impl FnOnce() -> T) 
     f()
 }
 
-/// `Err(Interrupted)` when the process was interrupted ([`crate::output::interrupt`])
+/// `Err(Interrupted)` when the process was interrupted ([`mark_interrupted`])
 /// or this thread's check asks to stop; the library calls it before each model call.
 pub fn checkpoint() -> Result<()> {
-    if crate::output::interrupted() {
+    if interrupted() {
         return Err(BorexError::Interrupted);
     }
     // try_borrow: a check that itself reaches a checkpoint must not panic on the RefCell.

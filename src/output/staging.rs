@@ -4,26 +4,17 @@
 //! sits beside files of an earlier run. Staging paths are registered so a
 //! signal handler can remove them ([`remove_registered`]).
 
+pub use crate::cancel::interrupted;
 use crate::error::{BorexError, Result};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-
-/// Set once Ctrl-C / SIGTERM arrived: work still running is dropped, not recorded.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// Whether [`interrupt`] was called: a bulk run then records nothing more
-/// (an image whose model call was cut short did not fail), and no new file is started.
-pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
 
 /// For a signal handler: mark the process interrupted, then remove every
 /// staging folder and temporary file in flight ([`remove_registered`]).
 /// The caller then ends the process at once (`libc::_exit`), so no
 /// destructor runs while the main thread is still in a model call.
 pub fn interrupt() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    crate::cancel::mark_interrupted();
     remove_registered();
 }
 
