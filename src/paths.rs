@@ -99,24 +99,19 @@ pub fn locate() -> Home {
         return Home { path: PathBuf::from(p), source: HomeSource::Env, passed_over: vec![] };
     }
     let mut passed_over = vec![(PathBuf::from("$BOREX_HOME"), "not set".to_string())];
+    // An installed package stands alone: the checkout it was built from may be gone, or be another
+    // version's. Its assets folder is the per-user one, filled or not (errors then name it).
+    let installed = package().is_some();
     if let Some(dir) = user_data_dir() {
         match filled(&dir) {
-            Ok(()) => return Home { path: dir, source: HomeSource::UserData, passed_over },
-            Err(why) => passed_over.push((dir, why)),
+            Err(why) if !installed => passed_over.push((dir, why)),
+            _ => return Home { path: dir, source: HomeSource::UserData, passed_over },
         }
     } else {
         passed_over.push((PathBuf::from("~/.local/share/borex"), "neither $XDG_DATA_HOME nor $HOME is set".into()));
-    }
-    // An installed package stands alone: the checkout it was built from may be gone, or be another version's.
-    if package().is_some() {
-        let dir = match user_data_dir() {
-            Some(dir) => {
-                passed_over.pop();
-                dir
-            }
-            None => PathBuf::from("~/.local/share/borex"),
-        };
-        return Home { path: dir, source: HomeSource::UserData, passed_over };
+        if installed {
+            return Home { path: PathBuf::from("~/.local/share/borex"), source: HomeSource::UserData, passed_over };
+        }
     }
     Home { path: checkout_dir(), source: HomeSource::Checkout, passed_over }
 }
