@@ -31,7 +31,8 @@ pub struct EvalArgs {
     /// OBJECTIVE[:BASELINE] then `+` suffixes: a readout (window, point), a prior mean (scaled,
     /// fitted), relative-gain, or kappa=K, gain=G, iters=T, sizes=A/B/…; e.g.
     /// paper,paper:blur,matched+relative-gain (default: refine's default objective); `antithetic`
-    /// spends the same evaluations on the complements of a RISE prior's own masks (issue #24).
+    /// spends the same evaluations on the complements of a RISE prior's own masks
+    /// (docs/quality-designs.md).
     #[arg(long, value_delimiter = ',')]
     pub objectives: Vec<String>,
     /// Refinement queries.
@@ -64,8 +65,8 @@ pub struct EvalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
-    /// SPEC §3 mosaic metrics and their reliability (Krippendorff's α, Spearman) on a folder
-    /// with one sub-folder per class (named by class id or label).
+    /// Mosaic metrics (docs/algorithms.md §3) and their reliability (Krippendorff's α, Spearman)
+    /// on a folder with one sub-folder per class (named by class id or label).
     Mosaic(MosaicArgs),
 }
 

@@ -34,7 +34,8 @@ pub struct GlobalArgs {
     /// No progress bars.
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Where GPU kernels run: auto picks a GPU adapter (software ones count) and falls back to the CPU.
+    /// Where GPU kernels run: auto picks a hardware GPU adapter, else the CPU twin (a software
+    /// adapter is slower than it); gpu forces any adapter (docs/cli.md, "Devices").
     #[arg(long, global = true, default_value_t = DeviceChoice::Auto, value_parser = named::<DeviceChoice>())]
     pub device: DeviceChoice,
     /// ONNX Runtime execution provider for model inference.
