@@ -12,7 +12,8 @@ same evaluations (RISE-200), on confident images first, from `borex eval` runs.
              rest-s2             the evaluation set's other images (P < 0.5), seed 2
 
 The section is written after design_study.py's KEEP marker, so both scripts regenerate their own part. Its
-line starting with CLAIM is what quality_table.py puts in the README's first paragraph.
+line starting with CLAIM is what quality_table.py puts in docs/quality.md's summary (and reads for the
+README's one-line quality claim).
 
     .venv/bin/python scripts/continuation_screen.py .borex/eval-set/manifest.txt --seeds 0 --step 448 \\
         --out out/issue24/screen-s0.jsonl

@@ -41,7 +41,8 @@ pub struct GlobalArgs {
     /// ONNX Runtime execution provider for model inference.
     #[arg(long, global = true, default_value_t = ExecutionProvider::Cpu, value_parser = named::<ExecutionProvider>())]
     pub ep: ExecutionProvider,
-    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH, else the one scripts/setup.sh installed).
+    /// The ONNX Runtime library (default: $ORT_DYLIB_PATH, else the assets folder's ort/, else the
+    /// onnxruntime Python package's; docs/cli.md, "Models").
     #[arg(long, global = true)]
     pub ort_lib: Option<PathBuf>,
 }
