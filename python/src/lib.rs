@@ -241,10 +241,11 @@ impl PyEngine {
         let mut s = Settings::new(py, settings, "evaluate")?;
         let es = s.evaluate()?;
         s.finish()?;
-        // The map is borrowed from numpy when it is float32 and row-major (no copy).
-        let view = m.view();
-        let v = view.view();
-        let out = compute(py, || self.engine.evaluate(image, v, &es))?;
+        // Copied while the GIL is held: the work runs without it, and another Python
+        // thread may write to the caller's array meanwhile (the copy is ~1 ms of a call's seconds).
+        let map = m.view().into_owned();
+        drop(m);
+        let out = compute(py, || self.engine.evaluate(image, map.view(), &es))?;
         report_to_py(py, &out)
     }
 
