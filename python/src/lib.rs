@@ -5,6 +5,7 @@
 //! Maps come back as numpy arrays that take over the Rust buffers (no copy).
 
 mod convert;
+mod errors;
 mod package;
 mod settings;
 
