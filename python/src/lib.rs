@@ -303,6 +303,7 @@ fn refine_settings(
 /// The seconds one `Engine::refine` of `image` takes in Rust alone (no Python
 /// conversions, the GIL released): the baseline of python/bench/overhead.py,
 /// which times the same call through `borex.Engine.refine` in the same process.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _time_rust_refine(
     py: Python<'_>,
@@ -326,6 +327,7 @@ fn _time_rust_refine(
 /// Panics inside the computation path (GIL released, as every method's work
 /// is): python/tests checks that it arrives as `borex.InternalError` and the
 /// interpreter lives on.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
     compute(py, || -> borex::Result<()> { panic!("{message}") })
@@ -335,8 +337,12 @@ fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
 fn _borex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyEngine>()?;
-    m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
-    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    // Test and benchmark hooks: only in the development build (scripts/python.sh), never in the wheel.
+    #[cfg(feature = "test-hooks")]
+    {
+        m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
+        m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    }
     m.add_function(wrap_pyfunction!(package::_set_package, m)?)?;
     m.add_function(wrap_pyfunction!(package::_info, m)?)?;
     Ok(())
