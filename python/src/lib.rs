@@ -185,8 +185,8 @@ impl PyEngine {
         refine_to_py(py, out)
     }
 
-    /// A list of refine tuples, one per image, in order. The first image that
-    /// failed raises its error (after the others finished).
+    /// One item per image, in order: its refine tuple, or the exception its
+    /// failure raises (the Python layer raises it or returns it in its slot).
     #[allow(clippy::too_many_arguments)]
     fn refine_many<'py>(
         &self,
@@ -223,7 +223,9 @@ impl PyEngine {
         for (i, r) in results.into_iter().enumerate() {
             match r {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
-                Err(e) => return Err(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}"))),
+                Err(e) => {
+                    out.append(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}")).into_value(py))?
+                }
             }
         }
         Ok(out)
