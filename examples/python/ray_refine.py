@@ -100,8 +100,9 @@ def _sha256_file(path: Path) -> str:
 def job_key(model: Path, iters: int, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
     """What decides every map of the job but the image, as `borex refine`'s
     job.json names it: the model by its file's hash and its preprocessing
-    (the sidecar JSON next to it), and every setting. `lockstep` and `batch`
-    change no map (refine_many equals refine), so they are not in it."""
+    (the sidecar JSON next to it), and every setting. `--lockstep` and
+    `--batch` (images per map_batches call) change no map (refine_many equals
+    refine), so they are not in it."""
     sidecar = model.with_suffix(".json")
     return {
         "model_sha256": _sha256_file(model),

@@ -2,12 +2,13 @@
 
 A thin Python layer over the native module ``borex._borex`` (Rust, PyO3):
 it turns PIL images into arrays and wraps results in typed objects. Every
-computation runs in Rust with the GIL released, but an :class:`Engine`'s
-model calls take turns (one ONNX Runtime session, behind a lock): threads
-sharing an Engine overlap only their work between model calls, which gives
-little (on the bundled model two threads took about as long as one thread
-doing both calls in turn). For throughput use ``refine_many`` (one model call
-per step for many images) or one process per worker (see docs/scale-out.md).
+computation runs in Rust with the GIL released (other Python threads run
+meanwhile), but an :class:`Engine`'s model calls take turns on its one ONNX
+Runtime session: threads sharing an Engine overlap only the work between
+model calls, about a tenth of a refine on the bundled model, so two threads
+take about as long as one doing both calls (docs/benchmarks.md). For
+throughput use ``refine_many`` (one model call per step for many images) or
+one process per worker (docs/scale-out.md).
 
 Example::
 
