@@ -177,11 +177,12 @@ class RefineWorker:
                 **self.settings,
             )
             seconds = (time.perf_counter() - t0) / max(len(todo), 1)
-        for (i, _, target, key), r in zip(todo, results):
+        for k, ((i, copy, target, key), r) in enumerate(zip(todo, results)):
             row = rows[i]
             if isinstance(r, borex.BorexError):
-                # The message names the temporary file: say which image it was instead.
-                row.update(_failed(), status="failed", error=f"{type(r).__name__}: {r}", map="")
+                # The message names the temporary copy and its place in the batch: name the image instead.
+                why = str(r).replace(f"images[{k}]: ", "", 1).replace(copy, row["name"])
+                row.update(_failed(), status="failed", error=f"{type(r).__name__}: {why}", map="")
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(target, lambda f, m=r.refined: np.save(f, m))

@@ -101,7 +101,7 @@ def test_ray_refine_survives_a_bad_image_names_maps_uniquely_and_resumes(example
     status = dict(zip(first["name"], first["status"]))
     assert status == {"cat.jpg": "refined", "cat.png": "refined", "corrupt.png": "failed", "sub/cat.png": "refined"}
     bad = first[first["name"] == "corrupt.png"].iloc[0]
-    assert bad["error"].startswith("ImageError: ") and "not a readable image" in bad["error"], bad["error"]
+    assert bad["error"].startswith("ImageError: corrupt.png: not a readable image"), bad["error"]
     assert bad["map"] == "" and not (out / "maps" / "corrupt.png.npy").exists()
     maps = {n: out / "maps" / (n + ".npy") for n in good}
     for n in good:
