@@ -1,7 +1,9 @@
 //! `borex._borex`: the native half of the `borex` Python package, a thin
 //! binding of [`borex::engine::Engine`]. Arguments are checked and converted
-//! while the GIL is held; the work runs with the GIL released (two Python
-//! threads refine at once) and a Rust panic becomes `borex.InternalError`.
+//! while the GIL is held (arrays copied then: no caller's array is read
+//! without it); the work runs with the GIL released (other Python threads run
+//! meanwhile, though an Engine's model calls take turns on its session) and a
+//! Rust panic becomes `borex.InternalError`.
 //! Maps come back as numpy arrays that take over the Rust buffers (no copy).
 
 mod convert;
@@ -245,7 +247,7 @@ impl PyEngine {
         let es = s.evaluate()?;
         s.finish()?;
         // Copied while the GIL is held: the work runs without it, and another Python
-        // thread may write to the caller's array meanwhile (the copy is ~1 ms of a call's seconds).
+        // thread may write to the caller's array meanwhile (one pass over the map, small next to the call).
         let map = m.view().into_owned();
         drop(m);
         let out = compute(py, || self.engine.evaluate(image, map.view(), &es))?;
