@@ -113,3 +113,22 @@ def test_exception_classes_keep_their_hierarchy() -> None:
     assert issubclass(borex.MissingFileError, FileNotFoundError)
     assert issubclass(borex.BorexIOError, OSError) and issubclass(borex.BorexRuntimeError, RuntimeError)
     assert issubclass(borex.InternalError, RuntimeError) and issubclass(borex.ModelError, ValueError)
+
+
+def test_counterfactual_report_is_typed() -> None:
+    # The tiny CNN fixture (9×11 input, with its gradient graph): a counterfactual in milliseconds.
+    engine = borex.Engine(model=ROOT / "tests" / "fixtures" / "tiny_cnn.onnx")
+    image = np.random.default_rng(0).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    r = engine.counterfactual(image, 1, steps=5, restarts=1).report
+    assert isinstance(r, borex.CounterfactualReport)
+    d = r.to_dict()
+    assert (r.start_class, r.start_probability, r.model_calls) == (
+        d["start_class"], pytest.approx(d["start_probability"]), d["model_calls"]
+    )
+    (t,) = r.targets
+    want = d["targets"][0]
+    assert isinstance(t, borex.CounterfactualTarget) and t.class_id == want["class"] == 1
+    assert (t.success, t.predicted_after, t.changed_pixels) == (
+        want["success"], want["predicted_after"], want["changed_pixels"]
+    )
+    assert t.probability_after == pytest.approx(want["probability_after"]) and t["norms"] == want["norms"]
