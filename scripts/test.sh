@@ -4,7 +4,7 @@
 # tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set; the browser
 # tests of `borex report` fail without Chromium unless BOREX_ALLOW_NO_BROWSER=1.
 # After the Rust tests: the Python package built into .venv (scripts/python.sh
-# --test, which also installs pytest, ruff and Ray), ruff, pytest, and the wheel
+# --test, which also installs pytest, ruff, mypy and Ray), ruff, mypy (examples, stubs), pytest, and the wheel
 # installed into a fresh venv outside the checkout (scripts/test_wheel.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +42,10 @@ cargo test --release --doc
 bash scripts/python.sh --test
 .venv/bin/ruff check python examples/python scripts/eval_set.py scripts/quality_table.py scripts/design_study.py \
   scripts/wheel_check.py
+# The stubs and examples type-check: mypy --strict on the package's Python layer and the examples
+# (they use the package as a user does), and stubtest: borex/_borex.pyi against the built module.
+.venv/bin/python -m mypy --strict --no-incremental python/borex examples/python
+.venv/bin/python -m mypy.stubtest borex --allowlist python/stubtest-allowlist.txt
 .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
 # The wheel in a fresh venv outside the checkout (reuses the release builds above: it links, then packs).
 bash scripts/test_wheel.sh

@@ -46,6 +46,11 @@ assert Path(borex.__file__).resolve().is_relative_to(site), borex.__file__
 assert "BOREX_HOME" not in os.environ and not (Path.home() / ".local/share/borex").exists(), "no assets in HOME"
 check(f"borex {borex.__version__} installed in {site}")
 
+# The development build's test hooks (cargo feature test-hooks) are not shipped.
+hooks = sorted(n for n in dir(borex._borex) if n in ("_time_rust_refine", "_panic_for_test") or "for_test" in n)
+assert not hooks, f"test hooks in the wheel's module: {hooks}"
+check("no test hooks in borex._borex")
+
 # ONNX Runtime: the onnxruntime package's library.
 info = borex.info()
 capi = Path(ort.__file__).resolve().parent / "capi"

@@ -66,7 +66,47 @@ pub enum BorexError {
     Interrupted,
 }
 
+/// What kind of failure an error is: what a front end maps its own error
+/// classes from (the Python package's exceptions), rather than from the message
+/// or from the file system at the time the error is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A file or folder that does not exist (a model, an image, labels).
+    NotFound,
+    /// Any other file-system failure (permissions, a full disk).
+    Io,
+    /// A file that is not a readable image.
+    Image,
+    /// A model or labels file borex cannot use.
+    Model,
+    /// A bad argument or setting.
+    InvalidInput,
+    /// ONNX Runtime or the GPU failed, or there is no GPU adapter.
+    Runtime,
+    /// Ctrl-C / SIGTERM stopped the work.
+    Interrupted,
+}
+
 impl BorexError {
+    /// A file that does not exist: an [`BorexError::Io`] of kind `NotFound`
+    /// whose message is `what` ("model file not found").
+    pub fn not_found(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Self::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, what.into()))
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Image { .. } => ErrorKind::Image,
+            Self::Model { .. } | Self::Labels { .. } => ErrorKind::Model,
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Runtime(_) | Self::Gpu(_) | Self::NoAdapter(_) => ErrorKind::Runtime,
+            Self::Interrupted => ErrorKind::Interrupted,
+        }
+    }
+
     /// A file could not be read or written.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io { path: path.into(), err: source }
@@ -140,5 +180,13 @@ mod tests {
         }
         let BorexError::Io { err, .. } = errors[0].duplicate() else { unreachable!() };
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_missing_file_reads_as_before_and_is_of_kind_not_found() {
+        let e = BorexError::not_found("m.onnx", "model file not found");
+        assert_eq!(e.to_string(), "m.onnx: model file not found");
+        assert_eq!(e.kind(), super::ErrorKind::NotFound);
+        assert_eq!(BorexError::model("m.onnx", "no output").kind(), super::ErrorKind::Model);
     }
 }

@@ -15,6 +15,11 @@ import argparse
 import borex
 
 
+def _auc(x: float | None) -> float:
+    """An AUC of the report: there with metrics on (the default), NaN otherwise."""
+    return float("nan") if x is None else x
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("image")
@@ -27,13 +32,10 @@ def main() -> None:
     print(f"{'prior':12s} {'ins':>7s} {'del':>7s} {'ins-del':>8s}  →  {'ins':>7s} {'del':>7s} {'ins-del':>8s}")
     for method in a.priors.split(","):
         prior = engine.explain(a.image, method=method, seed=a.seed)
-        before = engine.evaluate(a.image, prior)
-        after = engine.refine(a.image, prior=prior, iters=a.iters, seed=a.seed).report["refined"]
-        print(
-            f"{method:12s} {before['insertion']:7.4f} {before['deletion']:7.4f} "
-            f"{before['insertion'] - before['deletion']:8.4f}  →  {after['insertion']:7.4f} "
-            f"{after['deletion']:7.4f} {after['insertion'] - after['deletion']:8.4f}"
-        )
+        b = engine.evaluate(a.image, prior)
+        r = engine.refine(a.image, prior=prior, iters=a.iters, seed=a.seed).report.refined
+        bi, bd, ri, rd = (_auc(x) for x in (b.insertion, b.deletion, r.insertion, r.deletion))
+        print(f"{method:12s} {bi:7.4f} {bd:7.4f} {bi - bd:8.4f}  →  {ri:7.4f} {rd:7.4f} {ri - rd:8.4f}")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 import borex
 
 
-def to_png(m: np.ndarray, path: Path) -> None:
+def to_png(m: npt.NDArray[np.float32], path: Path) -> None:
     """A map as an 8-bit grayscale PNG, min → black, max → white."""
     lo, hi = float(m.min()), float(m.max())
     scaled = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
@@ -43,9 +44,9 @@ def main() -> None:
         to_png(m, out / f"{name}.png")
     r = result.report
     print(f"{a.image}: class {top.id} ({top.label}, p = {top.probability:.3f}), {len(result.queries)} queries")
-    for name in ("prior", "refined"):
-        if r.get(name):
-            print(f"  {name:8s} insertion {r[name]['insertion']:.4f}  deletion {r[name]['deletion']:.4f}")
+    for name, scores in (("prior", r.prior), ("refined", r.refined)):
+        if scores.insertion is not None and scores.deletion is not None:
+            print(f"  {name:8s} insertion {scores.insertion:.4f}  deletion {scores.deletion:.4f}")
     print(f"wrote {out}/prior.npy, refined.npy and their PNGs")
 
 

@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 
 import borex
 
 
-def video_frames(path: Path) -> Iterator[np.ndarray]:
+def video_frames(path: Path) -> Iterator[npt.NDArray[np.uint8]]:
     """Every frame of a video as H×W×3 uint8, through ffmpeg's raw RGB output."""
     probe = subprocess.run(
         [
@@ -60,7 +61,7 @@ def video_frames(path: Path) -> Iterator[np.ndarray]:
     proc.wait()
 
 
-def folder_frames(path: Path) -> Iterator[np.ndarray]:
+def folder_frames(path: Path) -> Iterator[npt.NDArray[np.uint8]]:
     for f in sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")):
         yield np.asarray(Image.open(f).convert("RGB"))
 
@@ -89,15 +90,14 @@ def main() -> None:
         w = csv.writer(f)
         w.writerow(["frame", "class", "label", "probability", "insertion", "deletion"])
         for (i, _), r in zip(selected, results):
-            m = r.report.get("refined") or {}
             w.writerow(
                 [
                     i,
                     r.class_id,
-                    r.report.get("label", ""),
-                    r.report.get("probability"),
-                    m.get("insertion"),
-                    m.get("deletion"),
+                    r.report.label or "",
+                    r.report.probability,
+                    r.report.refined.insertion,
+                    r.report.refined.deletion,
                 ]
             )
     print(f"refined {len(results)} frames; wrote {out / 'maps.npy'} and {out / 'frames.csv'}")

@@ -1,9 +1,14 @@
 """borex: explain image classifiers and refine their saliency maps with BOREx.
 
 A thin Python layer over the native module ``borex._borex`` (Rust, PyO3):
-it turns PIL images into arrays and wraps results in typed objects; every
-computation runs in Rust with the GIL released, so Python threads that call
-one :class:`Engine` run at once.
+it turns PIL images into arrays and wraps results in typed objects. Every
+computation runs in Rust with the GIL released (other Python threads run
+meanwhile), but an :class:`Engine`'s model calls take turns on its one ONNX
+Runtime session: threads sharing an Engine overlap only the work between
+model calls, about a tenth of a refine on the bundled model, so two threads
+take about as long as one doing both calls (docs/benchmarks.md). For
+throughput use ``refine_many`` (one model call per step for many images) or
+one process per worker (docs/scale-out.md).
 
 Example::
 
@@ -11,7 +16,7 @@ Example::
     engine = borex.Engine()                      # the bundled EfficientNet-Lite0
     result = engine.refine("chelsea.png", iters=50, seed=0)
     result.refined.shape                         # (224, 224), float32
-    result.report["refined"]["insertion"]
+    result.report.refined.insertion             # the refined map's insertion AUC
 
 An image is a path, an H×W×3 uint8 array, an H×W×3 float array in [0, 1]
 or a PIL image; a class is an id (int) or a label name (str). Settings take
@@ -26,7 +31,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -45,14 +50,26 @@ from .errors import (
     MissingFileError,
     ModelError,
 )
+from .reports import (
+    CounterfactualReport,
+    CounterfactualTarget,
+    Evaluation,
+    PriorReport,
+    Query,
+    RefinedReport,
+    RefineReport,
+)
 
 __all__ = [
     "BorexError",
     "BorexIOError",
     "BorexRuntimeError",
     "ClassifyResult",
+    "CounterfactualReport",
     "CounterfactualResult",
+    "CounterfactualTarget",
     "Engine",
+    "Evaluation",
     "ImageError",
     "ImageLike",
     "InternalError",
@@ -60,7 +77,11 @@ __all__ = [
     "MissingFileError",
     "ModelError",
     "Prediction",
+    "PriorReport",
+    "Query",
+    "RefineReport",
     "RefineResult",
+    "RefinedReport",
     "__version__",
     "download_model",
     "info",
@@ -195,22 +216,27 @@ class RefineResult:
     resolution in the same units (the prior as the GP used it, scaled to mean
     |S0| = 0.1, and the posterior mean): the arrays ``refined.npy`` and
     ``prior.npy`` of ``borex refine``. ``queries`` lists every box queried,
-    in order (row, column, half-width ``size``, ``p_inside``, ``p_outside``,
-    objective ``f``, ...); ``report`` is what ``borex refine`` writes to
-    report.json. ``refined_full`` is the map at the original image's
+    in order (:class:`Query`: row, column, half-width ``size``, ``p_inside``,
+    ``p_outside``, objective ``f``); ``report`` is what ``borex refine`` writes
+    to report.json, typed (:class:`RefineReport`). ``refined_full`` is the map at the original image's
     resolution with ``full_res=True`` (``refined_full.npy``), else None.
     """
 
     refined: npt.NDArray[np.float32]
     prior: npt.NDArray[np.float32]
-    queries: list[dict[str, Any]]
-    report: dict[str, Any] = field(repr=False)
+    queries: list[Query]
+    report: RefineReport = field(repr=False)
     refined_full: npt.NDArray[np.float32] | None = field(default=None, repr=False)
 
     @property
     def class_id(self) -> int:
         """The class the maps explain."""
-        return int(self.report["class"])
+        return self.report.class_id
+
+    @classmethod
+    def _from_native(cls, t: tuple[Any, Any, list[dict[str, Any]], dict[str, Any], Any]) -> RefineResult:
+        refined, prior, queries, report, full = t
+        return cls(refined, prior, [Query.from_dict(q) for q in queries], RefineReport.from_dict(report), full)
 
 
 @dataclass(frozen=True)
@@ -221,17 +247,19 @@ class CounterfactualResult:
     resolution (``counterfactual.npy`` of ``borex counterfactual`` is the same
     values as 3×H×W), ``change`` the signed change summed over the channels
     (H×W, ``change.npy``);
-    ``report`` is what ``borex counterfactual`` writes to report.json.
+    ``report`` is what ``borex counterfactual`` writes to report.json, typed
+    (:class:`CounterfactualReport`).
     """
 
     counterfactual: npt.NDArray[np.float32]
     change: npt.NDArray[np.float32]
-    report: dict[str, Any] = field(repr=False)
+    report: CounterfactualReport = field(repr=False)
 
 
 class Engine:
     """A classifier with its execution provider and compute device, loaded
-    once and reused by every call (and by several threads at once).
+    once and reused by every call. Several threads may share one; their
+    model calls take turns (see the module's docstring).
 
     Args:
         model: an ONNX classifier (N×3×H×W in, N×classes out). ``None`` is the
@@ -297,7 +325,33 @@ class Engine:
         defaults to 50. The same settings give the same maps as ``borex
         refine``, bit for bit.
         """
-        return RefineResult(*self._native.refine(_image(image), prior, iters, seed, settings))
+        return RefineResult._from_native(self._native.refine(_image(image), prior, iters, seed, settings))
+
+    @overload
+    def refine_many(
+        self,
+        images: Iterable[ImageLike],
+        priors: Sequence[str | npt.NDArray[Any]] | None = ...,
+        lockstep: int = ...,
+        iters: int | None = ...,
+        seed: int = ...,
+        *,
+        errors: Literal["raise"] = ...,
+        **settings: Any,
+    ) -> list[RefineResult]: ...
+
+    @overload
+    def refine_many(
+        self,
+        images: Iterable[ImageLike],
+        priors: Sequence[str | npt.NDArray[Any]] | None = ...,
+        lockstep: int = ...,
+        iters: int | None = ...,
+        seed: int = ...,
+        *,
+        errors: Literal["return"],
+        **settings: Any,
+    ) -> list[RefineResult | BorexError]: ...
 
     def refine_many(
         self,
@@ -306,24 +360,45 @@ class Engine:
         lockstep: int = 8,
         iters: int | None = None,
         seed: int = 0,
+        *,
+        errors: Literal["raise", "return"] = "raise",
         **settings: Any,
-    ) -> list[RefineResult]:
+    ) -> list[RefineResult] | list[RefineResult | BorexError]:
         """Refine many images, ``lockstep`` BO loops advancing together (one model call
         per step for all of them). Each result equals :meth:`refine` of that image
         with the same settings. ``priors``: one per image (a method name or a map);
-        ``None`` gives every image the ``prior`` setting (``"rise-fast"``)."""
+        ``None`` gives every image the ``prior`` setting (``"rise-fast"``).
+
+        An image that fails (an unreadable file, say) does not stop the others.
+        ``errors="raise"`` (the default) raises the first failure once every
+        image is done; ``errors="return"`` returns one item per image, the
+        failed ones as their exception (a :class:`BorexError`, its message
+        naming ``images[i]``) in their slot. Bad arguments raise either way."""
+        if errors not in ("raise", "return"):
+            raise InvalidInputError(f'errors must be "raise" or "return", got {errors!r}')
         imgs = [_image(i) for i in _many(images, "images")]
         given = None if priors is None else _many(priors, "priors")
-        results = self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
-        return [RefineResult(*r) for r in results]
+        results = [
+            r if isinstance(r, BorexError) else RefineResult._from_native(r)
+            for r in self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
+        ]
+        if errors == "return":
+            return results
+        ok: list[RefineResult] = []
+        for r in results:
+            if isinstance(r, BorexError):
+                raise r
+            ok.append(r)
+        return ok
 
-    def evaluate(self, image: ImageLike, saliency_map: npt.NDArray[Any], **settings: Any) -> dict[str, Any]:
+    def evaluate(self, image: ImageLike, saliency_map: npt.NDArray[Any], **settings: Any) -> Evaluation:
         """Insertion and deletion AUC of ``saliency_map`` (H×W at the model input's size)
         for ``image``'s class (``class_`` setting; default top-1), as ``borex refine``
-        reports them: ``{"insertion": …, "deletion": …, "insertion_blur": …}``.
-        Settings: ``class_``, ``insertion_start`` (e.g. ``"blur,zero"``), ``batch``."""
-        out: dict[str, Any] = self._native.evaluate(_image(image), saliency_map, settings)
-        return out
+        reports them (:class:`Evaluation`: ``insertion``, ``deletion``,
+        ``insertion_by_start``). Settings: ``class_``, ``insertion_start``
+        (e.g. ``"blur,zero"``), ``batch``. The map is copied before the work
+        starts: another thread may change the array meanwhile."""
+        return Evaluation.from_dict(self._native.evaluate(_image(image), saliency_map, settings))
 
     def counterfactual(
         self, image: ImageLike, target: ClassLike, eps: float = 12.0, p: float = 1.5, **settings: Any
@@ -333,4 +408,4 @@ class Engine:
         ``restarts``, ``seed``, ``change_threshold``, ``batch``. Needs the model's gradient
         graph (the bundled model has one)."""
         cf, change, report = self._native.counterfactual(_image(image), target, eps, p, settings)
-        return CounterfactualResult(cf, change, report)
+        return CounterfactualResult(cf, change, CounterfactualReport.from_dict(report))

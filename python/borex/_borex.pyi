@@ -4,24 +4,29 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
+
+from .errors import BorexError
+
+__all__ = ["Engine", "__version__", "_info", "_set_package"]
 
 __version__: str
 
 _Map = npt.NDArray[np.float32]
 _RefineTuple = tuple[_Map, _Map, list[dict[str, Any]], dict[str, Any], _Map | None]
 
+@final
 class Engine:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         model: str | os.PathLike[str] | None = None,
         device: str = "auto",
         ep: str = "cpu",
         labels: str | os.PathLike[str] | None = None,
-    ) -> None: ...
+    ) -> Engine: ...
     def describe(self) -> str: ...
     def classify(self, image: Any, top: int) -> list[tuple[int, str, float]]: ...
     def explain(self, image: Any, method: str, settings: dict[str, Any]) -> _Map: ...
@@ -36,15 +41,13 @@ class Engine:
         iters: int | None,
         seed: int,
         settings: dict[str, Any],
-    ) -> list[_RefineTuple]: ...
+    ) -> list[_RefineTuple | BorexError]: ...
     def evaluate(self, image: Any, saliency_map: npt.NDArray[Any], settings: dict[str, Any]) -> dict[str, Any]: ...
     def counterfactual(
         self, image: Any, target: int | str, eps: float, p: float, settings: dict[str, Any]
     ) -> tuple[npt.NDArray[np.float32], _Map, dict[str, Any]]: ...
 
-def _time_rust_refine(
-    engine: Engine, image: str | os.PathLike[str], iters: int, seed: int, settings: dict[str, Any]
-) -> float: ...
-def _panic_for_test(message: str) -> None: ...
+# The development build's test hooks (`_time_rust_refine`, `_panic_for_test`, cargo feature
+# test-hooks) are not in the wheel, so not here.
 def _set_package(ort_lib: str | None) -> None: ...
 def _info() -> dict[str, Any]: ...

@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The exception class `borex.errors.<name>`.
+/// The exception class `borex.errors.<name>` (cached, see crate::errors).
 fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    Ok(py.import("borex.errors")?.getattr(name)?.cast_into::<PyType>()?)
+    crate::errors::class(py, name)
 }
 
 /// A `borex.errors.<name>` exception carrying `msg`.
@@ -38,22 +38,9 @@ pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
     error(py, class_name(&e), e.to_string())
 }
 
-/// The `borex.errors` class of a library error.
+/// The `borex.errors` class of a library error, by its kind.
 pub fn class_name(e: &BorexError) -> &'static str {
-    match e {
-        BorexError::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => "MissingFileError",
-        BorexError::Io { .. } => "BorexIOError",
-        // "model file not found": the file system, not the message, says which class.
-        BorexError::Model { path, .. } | BorexError::Labels { path, .. }
-            if !path.as_os_str().is_empty() && !path.exists() =>
-        {
-            "MissingFileError"
-        }
-        BorexError::Image { .. } => "ImageError",
-        BorexError::Model { .. } | BorexError::Labels { .. } => "ModelError",
-        BorexError::InvalidInput(_) => "InvalidInputError",
-        _ => "BorexRuntimeError",
-    }
+    crate::errors::class_name(e)
 }
 
 /// A Rust panic as `borex.InternalError` (never an abort, never a BaseException).

@@ -1,10 +1,13 @@
 //! `borex._borex`: the native half of the `borex` Python package, a thin
 //! binding of [`borex::engine::Engine`]. Arguments are checked and converted
-//! while the GIL is held; the work runs with the GIL released (two Python
-//! threads refine at once) and a Rust panic becomes `borex.InternalError`.
+//! while the GIL is held (arrays copied then: no caller's array is read
+//! without it); the work runs with the GIL released (other Python threads run
+//! meanwhile, though an Engine's model calls take turns on its session) and a
+//! Rust panic becomes `borex.InternalError`.
 //! Maps come back as numpy arrays that take over the Rust buffers (no copy).
 
 mod convert;
+mod errors;
 mod package;
 mod settings;
 
@@ -184,8 +187,8 @@ impl PyEngine {
         refine_to_py(py, out)
     }
 
-    /// A list of refine tuples, one per image, in order. The first image that
-    /// failed raises its error (after the others finished).
+    /// One item per image, in order: its refine tuple, or the exception its
+    /// failure raises (the Python layer raises it or returns it in its slot).
     #[allow(clippy::too_many_arguments)]
     fn refine_many<'py>(
         &self,
@@ -222,7 +225,9 @@ impl PyEngine {
         for (i, r) in results.into_iter().enumerate() {
             match r {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
-                Err(e) => return Err(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}"))),
+                Err(e) => {
+                    out.append(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}")).into_value(py))?
+                }
             }
         }
         Ok(out)
@@ -241,10 +246,11 @@ impl PyEngine {
         let mut s = Settings::new(py, settings, "evaluate")?;
         let es = s.evaluate()?;
         s.finish()?;
-        // The map is borrowed from numpy when it is float32 and row-major (no copy).
-        let view = m.view();
-        let v = view.view();
-        let out = compute(py, || self.engine.evaluate(image, v, &es))?;
+        // Copied while the GIL is held: the work runs without it, and another Python
+        // thread may write to the caller's array meanwhile (one pass over the map, small next to the call).
+        let map = m.view().into_owned();
+        drop(m);
+        let out = compute(py, || self.engine.evaluate(image, map.view(), &es))?;
         report_to_py(py, &out)
     }
 
@@ -301,6 +307,7 @@ fn refine_settings(
 /// The seconds one `Engine::refine` of `image` takes in Rust alone (no Python
 /// conversions, the GIL released): the baseline of python/bench/overhead.py,
 /// which times the same call through `borex.Engine.refine` in the same process.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _time_rust_refine(
     py: Python<'_>,
@@ -324,6 +331,7 @@ fn _time_rust_refine(
 /// Panics inside the computation path (GIL released, as every method's work
 /// is): python/tests checks that it arrives as `borex.InternalError` and the
 /// interpreter lives on.
+#[cfg(feature = "test-hooks")]
 #[pyfunction]
 fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
     compute(py, || -> borex::Result<()> { panic!("{message}") })
@@ -333,8 +341,12 @@ fn _panic_for_test(py: Python<'_>, message: String) -> PyResult<()> {
 fn _borex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<PyEngine>()?;
-    m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
-    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    // Test and benchmark hooks: only in the development build (scripts/python.sh), never in the wheel.
+    #[cfg(feature = "test-hooks")]
+    {
+        m.add_function(wrap_pyfunction!(_time_rust_refine, m)?)?;
+        m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    }
     m.add_function(wrap_pyfunction!(package::_set_package, m)?)?;
     m.add_function(wrap_pyfunction!(package::_info, m)?)?;
     Ok(())

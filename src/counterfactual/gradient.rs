@@ -60,7 +60,7 @@ impl GradientModel {
     /// Load the gradient graph at `path`, or an error naming it.
     pub fn open(path: &Path, ort_lib: &Path, ep: ExecutionProvider) -> Result<Self> {
         if !path.exists() {
-            return Err(BorexError::model(path, "gradient graph not found"));
+            return Err(BorexError::not_found(path, "gradient graph not found"));
         }
         let env = crate::model::runtime(ort_lib)?;
         let session = crate::model::session(env, path, ep, &[])?;

@@ -167,7 +167,7 @@ impl Classifier {
         let path = &opts.path;
         if !path.exists() {
             let why = crate::paths::missing_model_hint(path);
-            return Err(BorexError::model(path, why.as_deref().unwrap_or("model file not found")));
+            return Err(BorexError::not_found(path, why.as_deref().unwrap_or("model file not found")));
         }
         // ONNX Runtime is given the file's bytes (read within the same bound); refused here first, before it loads.
         crate::limits::check_readable(path, crate::limits::MAX_MODEL_BYTES, "model")?;
