@@ -10,8 +10,8 @@
 use super::lock::{lock_dir, DirLock, LOCK_FILE};
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
+use crate::job::Shard;
 use crate::model::Classifier;
-use crate::refine::bulk::Shard;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -1,13 +1,16 @@
 //! What every image job shares: load and preprocess the image, pick the
 //! class, read external maps, score maps with insertion/deletion; and what
 //! every resumable run shares: its description ([`description`]), the lock
-//! on its folder ([`lock`]) and safe names for its sub-folders ([`names`]).
+//! on its folder ([`lock`]), safe names for its sub-folders ([`names`]) and
+//! its slice of the units ([`Shard`]).
 
 pub mod description;
 pub mod lock;
 pub mod names;
+pub mod shard;
 
 pub use description::{begin_run, JobDescription, JobKind};
+pub use shard::Shard;
 
 use crate::compute::ImageKernels;
 use crate::error::{BorexError, Result};

@@ -12,9 +12,9 @@
 use crate::error::{BorexError, Result};
 use crate::job::description::{begin_run, explain, Difference};
 use crate::job::lock::DirLock;
+use crate::job::Shard;
 use crate::job::{JobDescription, JobKind};
 use crate::output;
-use crate::refine::bulk::Shard;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
