@@ -643,7 +643,7 @@ impl RowCtx<'_> {
             let map = if config.refiner == crate::refine::Refiner::Antithetic {
                 let params = RiseParams { seed, ..baselines::rise_params(method)? };
                 let (x, class) = (self.prepared.pre.tensor.view(), self.prepared.class);
-                crate::refine::antithetic::antithetic(
+                crate::explain::antithetic::antithetic(
                     self.scorer,
                     x,
                     class,

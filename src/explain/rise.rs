@@ -93,7 +93,7 @@ pub fn rise_clip(
             clips.index_axis_mut(Axis(1), f).assign(&masked);
         }
         let p = scorer.score_clips(clips.view())?;
-        let weights = crate::refine::class_column(&p, class)?;
+        let weights = crate::model::class_column(&p, class)?;
         session.accumulate(&weights)?;
         progress.inc(count as u64);
     }

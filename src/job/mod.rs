@@ -167,6 +167,20 @@ impl Prepared {
     }
 }
 
+/// `report.json`'s `device` (refine and explain): where the work ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Where the GP stages ran: `gpu` or `cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gp: Option<String>,
+    /// Where masking ran: `gpu` or `cpu`.
+    pub masking: String,
+    /// The adapter, in words.
+    pub adapter: String,
+    /// The ONNX Runtime execution provider.
+    pub ep: String,
+}
+
 /// Insertion and deletion AUC of one map (a report's `metrics`, or the
 /// metric fields of its `prior` and `refined`). `insertion` is the first
 /// start's; every start scored also has its own `insertion_<start>` field.

@@ -619,6 +619,17 @@ pub(crate) fn softmax_rows(a: &mut Array2<f32>) {
     }
 }
 
+/// Class `class`'s column of a batch's probabilities.
+pub(crate) fn class_column(probs: &Array2<f32>, class: usize) -> Result<Vec<f32>> {
+    if class >= probs.ncols() {
+        return Err(BorexError::Runtime(format!(
+            "model returned {} classes; class {class} is out of range",
+            probs.ncols()
+        )));
+    }
+    Ok(probs.column(class).to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
