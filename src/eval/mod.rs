@@ -16,12 +16,12 @@ use crate::error::{BorexError, Result};
 use crate::explain::rise::RiseParams;
 use crate::explain::Method;
 use crate::job::description::{setting, Inputs, ModelId, Settings};
-use crate::job::lock::DirLock;
 use crate::job::Shard;
 use crate::job::{ms, ClassSpec, JobDescription, JobKind, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
+use crate::output::lock::DirLock;
 use crate::refine::pipeline::compute_prior;
 use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
 use ndarray::{ArrayView2, ArrayView3};
@@ -412,7 +412,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
     // several runs (one per seed, say) put together in one folder.
     let lock = if job.summary_only {
         output::prepare_dir(&job.out_dir)?;
-        crate::job::lock::lock_dir(&job.out_dir)?
+        crate::output::lock::lock_dir(&job.out_dir)?
     } else {
         crate::job::begin_run(&job.out_dir, &job.description(model)?)?
     };

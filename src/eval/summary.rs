@@ -29,7 +29,7 @@ pub use super::metric;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MeanStd {
     /// Mean.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "crate::metrics::stats::f64_or_nan")]
     pub mean: f64,
     /// Sample standard deviation (n − 1); undefined for one value.
     pub std: Option<f64>,
@@ -57,7 +57,7 @@ pub struct PairedTest {
     /// The metric (`insertion_blur`, `deletion`, `ins_del_blur`, …).
     pub metric: String,
     /// Mean of the improvement (map − reference; reference − map for deletion).
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "crate::metrics::stats::f64_or_nan")]
     pub mean_gain: f64,
     /// Pairs where the map is strictly better than the reference.
     pub wins: usize,
@@ -146,7 +146,7 @@ pub struct Gain {
     /// The metric.
     pub metric: String,
     /// Mean gain over the pairs.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "crate::metrics::stats::f64_or_nan")]
     pub mean_gain: f64,
     /// Pairs with a strictly positive gain.
     pub wins: usize,

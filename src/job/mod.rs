@@ -1,11 +1,10 @@
 //! What every image job shares: load and preprocess the image, pick the
 //! class, read external maps, score maps with insertion/deletion; and what
-//! every resumable run shares: its description ([`description`]), the lock
-//! on its folder ([`lock`]), safe names for its sub-folders ([`names`]) and
-//! its slice of the units ([`Shard`]).
+//! every resumable run shares: its description ([`description`]), safe names
+//! for its sub-folders ([`names`]) and its slice of the units ([`Shard`]).
+//! The lock on its folder is [`crate::output::lock`].
 
 pub mod description;
-pub mod lock;
 pub mod names;
 pub mod shard;
 

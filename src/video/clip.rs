@@ -383,9 +383,9 @@ pub fn run_clips(
             .iter()
             .take(shown)
             .enumerate()
-            .map(|(f, (_, fr, pre))| output::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop))
+            .map(|(f, (_, fr, pre))| super::encode::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop))
             .collect();
-        output::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
+        super::encode::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
         let frame_means: Vec<f32> = r.map.outer_iter().map(|m| m.mean().unwrap_or(0.0)).collect();
         let peak = frame_means
             .iter()
