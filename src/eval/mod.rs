@@ -5,6 +5,7 @@
 //! failing image loses nothing else.
 
 pub mod baselines;
+pub mod markdown;
 pub mod mosaic;
 pub mod plots;
 pub mod summary;
