@@ -87,7 +87,7 @@ fn strip_comments_and_strings(text: &str) -> String {
             } else {
                 let hashes = raw_start(&c[i + 1..]).unwrap();
                 let open = i + 2 + hashes;
-                let close: Vec<char> = std::iter::once('"').chain(std::iter::repeat('#').take(hashes)).collect();
+                let close: Vec<char> = std::iter::once('"').chain(std::iter::repeat_n('#', hashes)).collect();
                 let j = (open..c.len()).find(|&j| c[j..].starts_with(&close)).unwrap_or(c.len());
                 (open..j, (j + close.len()).min(c.len()))
             };

@@ -355,7 +355,7 @@ mod tests {
         // flock belongs to the open file description: a second open here conflicts as another process would.
         let e = OutputSet::begin_locked(&out).err().unwrap().to_string();
         assert!(e.contains(&format!("is in use by process {}", std::process::id())), "{e}");
-        assert_eq!(names(&out), [super::lock::LOCK_FILE]);
+        assert_eq!(names(&out), [crate::output::lock::LOCK_FILE]);
         drop(first);
         assert!(names(root.path()).is_empty(), "the folder made for the lock goes with an abandoned run");
         // Into an earlier output: the lock file it adds goes too, and a commit leaves none.
