@@ -105,7 +105,7 @@ pub enum Refiner {
     #[default]
     Boxes,
     /// The complements of a RISE prior's own masks, then new mask pairs
-    /// ([`antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
+    /// ([`crate::explain::antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
     Antithetic,
 }
 
