@@ -264,33 +264,51 @@ fn layers() -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The top-level modules `src/lib.rs` declares (`pub mod x;`, `mod x;`) and
-/// the root names it re-exports (`pub use x::{A, B};`), each to its module.
-fn lib_modules_and_reexports(src: &Path) -> (Vec<String>, Vec<(String, String)>) {
-    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    let (mut modules, mut reexports) = (vec![], vec![]);
-    for line in lib.lines() {
+/// The top-level modules `src/lib.rs` declares (`pub mod x;`, `mod x;`), the
+/// root names it re-exports (`pub use x::{A, B};`, each to its module), and the
+/// modules only a cargo feature compiles (`#[cfg(feature = "jobs")]` above them).
+struct Lib {
+    modules: Vec<String>,
+    reexports: Vec<(String, String)>,
+    gated: Vec<String>,
+}
+
+fn read_lib(src: &Path) -> Lib {
+    let text = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let mut lib = Lib { modules: vec![], reexports: vec![], gated: vec![] };
+    let mut cfg = false;
+    for line in text.lines() {
         let l = line.trim_start_matches("pub ").trim();
-        if line.starts_with("pub mod ") || line.starts_with("mod ") {
+        if line.starts_with("#[cfg(feature") {
+            cfg = true;
+        } else if line.starts_with("pub mod ") || line.starts_with("mod ") {
             if let Some(name) = l.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
-                modules.push(name.to_string());
+                lib.modules.push(name.to_string());
+                if cfg {
+                    lib.gated.push(name.to_string());
+                }
             }
+            cfg = false;
         } else if let Some(rest) = line.strip_prefix("pub use ") {
             let (module, names) = rest.trim_end_matches(';').split_once("::").unwrap();
             for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
-                reexports.push((name.trim().to_string(), module.to_string()));
+                lib.reexports.push((name.trim().to_string(), module.to_string()));
             }
+            cfg = false;
+        } else if !line.starts_with("#[") {
+            cfg = false;
         }
     }
-    (modules, reexports)
+    lib
 }
 
 /// Every offence against the layers: `file:line: a imports b, …`.
 fn layering_offences(src: &Path, layers: &[Vec<String>]) -> (Vec<String>, usize) {
     let rank = |m: &str| layers.iter().position(|l| l.iter().any(|x| x == m));
-    let (modules, reexports) = lib_modules_and_reexports(src);
+    let Lib { modules, reexports, gated } = read_lib(src);
     let mut files = vec![];
     rust_files(src, &mut files);
+    files.sort();
     let (mut offences, mut checked) = (vec![], 0);
     for path in files {
         let rel = path.strip_prefix(src).unwrap();
@@ -324,6 +342,14 @@ fn layering_offences(src: &Path, layers: &[Vec<String>]) -> (Vec<String>, usize)
             if module == top {
                 continue;
             }
+            // A module every build has must not need one only a feature compiles
+            // (the Python package builds without `jobs`).
+            if gated.contains(&module) && !gated.contains(&top) {
+                offences.push(format!(
+                    "{}:{line}: {top} imports {module}, which only a cargo feature compiles (src/lib.rs)",
+                    shown.display()
+                ));
+            }
             match rank(&module) {
                 Some(r) if r < own => {}
                 _ => offences.push(format!(
@@ -340,7 +366,9 @@ fn layering_offences(src: &Path, layers: &[Vec<String>]) -> (Vec<String>, usize)
 fn every_module_imports_only_the_layers_below_it() {
     let layers = layers();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let (modules, _) = lib_modules_and_reexports(&src);
+    let Lib { modules, gated, .. } = read_lib(&src);
+    // The reading of src/lib.rs saw the feature-gated jobs.
+    assert!(gated.contains(&"eval".to_string()) && !gated.contains(&"engine".to_string()), "{gated:?}");
     let mut listed: Vec<String> = layers.concat();
     listed.sort();
     let mut declared: Vec<String> = modules.clone();
@@ -392,13 +420,22 @@ fn an_upward_import_fails_naming_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path();
     std::fs::create_dir_all(src.join("image")).unwrap();
-    std::fs::write(src.join("lib.rs"), "pub mod image;\npub mod refine;\n").unwrap();
+    std::fs::write(
+        src.join("lib.rs"),
+        "pub mod image;\npub mod refine;\n#[cfg(feature = \"jobs\")]\n#[doc(hidden)]\npub mod eval;\npub mod engine;\n",
+    )
+    .unwrap();
     std::fs::write(src.join("image/mod.rs"), "mod map;\n").unwrap();
     std::fs::write(src.join("image/map.rs"), "use super::Crop;\n\nfn f() { crate::refine::run(); }\n").unwrap();
     std::fs::write(src.join("refine.rs"), "use crate::image::Crop;\n").unwrap();
-    let layers = vec![vec!["image".to_string()], vec!["refine".to_string()]];
+    // The engine (above eval in the layers) importing eval, which only the `jobs` feature compiles.
+    std::fs::write(src.join("eval.rs"), "use crate::refine::run;\n").unwrap();
+    std::fs::write(src.join("engine.rs"), "use crate::{eval::Record, refine::run};\n").unwrap();
+    let layers: Vec<Vec<String>> = ["image", "refine", "eval", "engine"].iter().map(|m| vec![m.to_string()]).collect();
     let (offences, _) = layering_offences(src, &layers);
-    assert_eq!(offences.len(), 1, "{offences:?}");
+    assert_eq!(offences.len(), 2, "{offences:?}");
+    assert_eq!(offences[0], "src/engine.rs:1: engine imports eval, which only a cargo feature compiles (src/lib.rs)");
+    let offences = &offences[1..];
     assert!(
         offences[0]
             .ends_with("image/map.rs:3: image imports refine, which is not below it in docs/architecture.md's layers"),

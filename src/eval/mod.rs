@@ -5,9 +5,9 @@
 //! failing image loses nothing else.
 
 pub mod baselines;
-pub mod markdown;
+pub(crate) mod markdown;
 pub mod mosaic;
-pub mod plots;
+pub(crate) mod plots;
 pub mod summary;
 
 pub use baselines::RiseBaseline;

@@ -1,7 +1,7 @@
 //! Tables and tests over eval records: per-map CSV, mean ± std per method and
 //! map, and the paired Wilcoxon signed-rank tests of refined vs prior and of
 //! each method's map vs the first method's. The Markdown report rendered from
-//! them is [`super::markdown`].
+//! them is `eval/markdown.rs`'s.
 
 use super::{EvalJob, EvalOutcome, Record};
 use crate::error::Result;

@@ -1,6 +1,6 @@
 //! RISE (Petsiuk et al. 2018), as the authors' code computes it:
 //! saliency = Σ_i P_c(I⊙M_i)·M_i / (N·p), masks from
-//! [`crate::compute::rise_masks`]. Masks are generated, applied and
+//! `compute::rise_masks`. Masks are generated, applied and
 //! accumulated by the compute backend in batches, so memory stays flat
 //! whatever N is.
 

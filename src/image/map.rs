@@ -34,12 +34,14 @@ pub fn read_map(path: &Path) -> Result<MapFile> {
 
 /// A float32 or float64 `.npy` of any rank as float32, checked against its
 /// header before allocating, or why not.
+#[cfg(feature = "jobs")] // only the command line's jobs read maps of any rank
 pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<ArrayD<f32>, String> {
     read_npy_any(bytes, None)
 }
 
 /// A 2-D float32 or float64 `.npy` file as float32, read within
 /// [`MAX_NPY_FILE_BYTES`]; errors name the file (`what` says what it is to the reader).
+#[cfg(feature = "jobs")] // only the command line's jobs read their own maps back
 pub(crate) fn read_npy_map(path: &Path, what: &str) -> Result<Array2<f32>> {
     let bytes = crate::limits::read_bounded(path, MAX_NPY_FILE_BYTES, what)?;
     read_npy(&bytes).map_err(|r| BorexError::invalid(format!("{what} {}: {r}", path.display())))

@@ -1,12 +1,12 @@
 //! What every image job shares: load and preprocess the image, pick the
 //! class, read external maps, score maps with insertion/deletion; and what
 //! every resumable run shares: its description ([`description`]), safe names
-//! for its sub-folders ([`names`]) and its slice of the units ([`Shard`]).
-//! The lock on its folder is [`crate::output::lock`].
+//! for its sub-folders (`names`) and its slice of the units ([`Shard`]).
+//! The lock on its folder is `output::lock`'s.
 
 pub mod description;
-pub mod names;
-pub mod shard;
+pub(crate) mod names;
+mod shard;
 
 pub use description::{begin_run, JobDescription, JobKind};
 pub use shard::Shard;

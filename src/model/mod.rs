@@ -2,7 +2,7 @@
 //! (preprocessing config, labels) and read it (logits or probabilities).
 
 mod labels;
-pub mod onnx_graph;
+pub(crate) mod onnx_graph;
 mod runtime;
 mod scorer;
 

@@ -1,9 +1,9 @@
 //! Everything borex writes: `.npy` maps, PNG overlays, JSON reports. Every file
 //! is written to a temporary name in its folder and renamed into place, so a
 //! reader never sees half a file. A run's folder is locked while it writes
-//! there ([`lock`]).
+//! there (`output::lock`).
 
-pub mod lock;
+pub(crate) mod lock;
 mod overlay;
 pub(crate) mod staging;
 

@@ -190,7 +190,7 @@ impl OutputSet {
     /// or a job into a folder this run will replace, stops at once: "in use by process N".
     /// OUTDIR is created to hold the lock; a run that ends without a commit removes what
     /// taking the lock created, so a failed run still leaves OUTDIR as it was. Staging
-    /// folders that killed runs into OUTDIR left beside it are removed ([`remove_stale_staging`]).
+    /// folders that killed runs into OUTDIR left beside it are removed (`remove_stale_staging`).
     pub fn begin_locked(out_dir: &Path) -> Result<Self> {
         use super::lock::{lock_dir, lock_existing, LOCK_FILE};
         let target = resolve_link(out_dir)?;

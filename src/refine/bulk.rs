@@ -181,7 +181,7 @@ pub const SUMMARY_HEADER: [&str; 13] = [
 ];
 
 /// Sub-folder names: the sanitised file stems, made unique in input order
-/// (`x`, `x-2`, …; see [`crate::job::names::unique_names`]).
+/// (`x`, `x-2`, …; see `job::names::unique_names`).
 pub fn folder_names(images: &[std::path::PathBuf]) -> Vec<String> {
     crate::job::names::unique_names(images)
 }

@@ -4,7 +4,7 @@
 //! ([`crate::refine::clip`]). OUTDIR gets `maps/clip_NNNNNN.npy` (T×H×W per
 //! clip), `clips.csv`, `overlay.mp4` (each frame with its clip's map at that
 //! frame) and `report.json`. A clip is a unit of work of the resumable folder
-//! ([`super::resume`]), as a group is in frame mode: its map, overlay segment
+//! (`resume`), as a group is in frame mode: its map, overlay segment
 //! and record are committed as it finishes, so a killed run resumes at the
 //! next clip, `--shard I/N` takes a contiguous slice of the clips, and
 //! [`merge`] joins the shards; the tables, `overlay.mp4` and `report.json` are

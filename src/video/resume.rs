@@ -84,7 +84,7 @@ pub enum NoEntry {}
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record<R, E> {
-    /// [`RECORD_FORMAT`].
+    /// `RECORD_FORMAT`.
     pub format: u32,
     /// The unit's number.
     pub unit: usize,

@@ -1,6 +1,6 @@
 //! `borex video` frame mode: the selected frames are cut into groups of F (the
 //! lockstep window); each group is a unit of work of the resumable folder
-//! ([`super::resume`]): per-frame maps (`maps/`), then the group's overlay
+//! (`resume`): per-frame maps (`maps/`), then the group's overlay
 //! segment and record, so a killed run resumes from the groups whose record
 //! exists. The last step joins the records into `frames.csv` and the segments
 //! into `overlay.mp4`. `--shard I/N` takes a slice of the groups; [`merge`]
