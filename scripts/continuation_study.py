@@ -165,7 +165,7 @@ def main() -> None:
             "groups' regression slopes, Σ (f − f̄)(M − p) / (N·p(1 − p)), the complements' with the sign "
             "flipped; subtracting the mean score takes out the noise of how often each pixel happened to be "
             "kept. `borex eval --objectives antithetic`, `borex explain --method rise-fast+antithetic=100` "
-            "(src/refine/antithetic.rs; tests/antithetic.rs checks it against numpy). Machine: 2-core VM shared "
+            "(src/explain/antithetic.rs; tests/antithetic.rs checks it against numpy). Machine: 2-core VM shared "
             "with other jobs, `--device cpu`."), "",
            ("Commands: `.venv/bin/python scripts/continuation_screen.py .borex/eval-set/manifest.txt --seeds 0 "
             "--step 448 --out out/issue24/screen-s0.jsonl` (the screen: Python, 448 pixels a curve step), then "

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write tests/fixtures/antithetic_numpy.json: the antithetic continuation of a RISE prior
-(src/refine/antithetic.rs) computed independently in numpy on a small case, for tests/antithetic.rs.
+(src/explain/antithetic.rs) computed independently in numpy on a small case, for tests/antithetic.rs.
 
 The model is tests/fixtures/gap_linear_logits.onnx written out in numpy (logits = W·mean_hw(x) + b,
 weights from scripts/make_test_models.py), the masks are borex's (the numpy port of

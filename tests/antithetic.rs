@@ -1,4 +1,4 @@
-//! The antithetic continuation of a RISE prior (src/refine/antithetic.rs) against
+//! The antithetic continuation of a RISE prior (src/explain/antithetic.rs) against
 //! an independent numpy computation (scripts/make_antithetic_fixture.py): the
 //! covariance form of the estimator over borex's masks, with the tiny
 //! GAP-linear model written out in numpy, on the CPU and GPU paths.
@@ -7,10 +7,10 @@ mod common;
 
 use borex::compute::cpu::CpuKernels;
 use borex::compute::gpu::GpuKernels;
+use borex::explain::antithetic::{antithetic, plan};
 use borex::explain::RiseParams;
 use borex::model::{Classifier, ModelOptions, Scorer};
 use borex::progress::NoProgress;
-use borex::refine::antithetic::{antithetic, plan};
 use common::{fixture, gpu_or_skip};
 use ndarray::Array3;
 

@@ -25,7 +25,7 @@ pub struct RefineArgs {
     pub lockstep: usize,
     /// Only the I-th of N slices of the images (0-based), for job arrays; `borex refine merge` joins the outputs.
     #[arg(long, allow_hyphen_values = true)]
-    pub shard: Option<borex::refine::bulk::Shard>,
+    pub shard: Option<borex::job::Shard>,
     /// Output folder: prior.npy, refined.npy, overlay.png, report.json.
     #[arg(short, long, required = true)]
     pub out: Option<PathBuf>,
@@ -143,7 +143,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         Some(m) => borex::refine::bulk::read_manifest(m)?,
         None => args.image.clone(),
     };
-    let shard = args.shard.unwrap_or(borex::refine::bulk::Shard::ALL);
+    let shard = args.shard.unwrap_or(borex::job::Shard::ALL);
     let mut job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
     check(&args.settings, &job)?;
     let backend = Backend::select(global.device)?;

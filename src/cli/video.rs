@@ -1,8 +1,8 @@
 use super::refine::{check, job, RefineSettings};
 use super::{GlobalArgs, MergeCommand};
 use borex::compute::Backend;
+use borex::job::Shard;
 use borex::model::Classifier;
-use borex::refine::bulk::Shard;
 use borex::refine::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
 use borex::video::merge_shards;

@@ -2,9 +2,13 @@
 //! path (`gpu`) and its CPU twin (`cpu`), which is both the fallback and the
 //! test oracle.
 
+// The kernels behind `Backend`: tests, benches and the command line time and
+// compare them directly, a library user picks a `Backend`.
+#[doc(hidden)]
 pub mod cpu;
+#[doc(hidden)]
 pub mod gpu;
-pub mod rise_masks;
+pub(crate) mod rise_masks;
 
 pub use rise_masks::RiseParams;
 

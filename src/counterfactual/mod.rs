@@ -10,7 +10,7 @@
 //! channel and norms count each pixel once.
 
 pub mod afw;
-pub mod gradient;
+pub(crate) mod gradient;
 pub mod lmo;
 
 pub use afw::{AfwConfig, AfwResult, Evaluation, Objective};

@@ -98,7 +98,7 @@ pub fn rise_continued(
             let count = chunk.min(stop - start).min(chunk - start % chunk);
             let masked = session.masked(start, count)?;
             let p = scorer.score_batch(masked.view())?;
-            let weights = crate::refine::class_column(&p, class)?;
+            let weights = crate::model::class_column(&p, class)?;
             session.accumulate(&weights)?;
             start += count;
         }

@@ -5,8 +5,9 @@
 //! failing image loses nothing else.
 
 pub mod baselines;
+pub(crate) mod markdown;
 pub mod mosaic;
-pub mod plots;
+pub(crate) mod plots;
 pub mod summary;
 
 pub use baselines::RiseBaseline;
@@ -16,12 +17,12 @@ use crate::error::{BorexError, Result};
 use crate::explain::rise::RiseParams;
 use crate::explain::Method;
 use crate::job::description::{setting, Inputs, ModelId, Settings};
-use crate::job::lock::DirLock;
+use crate::job::Shard;
 use crate::job::{ms, ClassSpec, JobDescription, JobKind, Prepared};
 use crate::metrics::{causal_curve, CausalMetric, InsertionStart};
 use crate::model::{Classifier, Scorer};
 use crate::output;
-use crate::refine::bulk::Shard;
+use crate::output::lock::DirLock;
 use crate::refine::pipeline::compute_prior;
 use crate::refine::{refine, Objective, PriorSpec, RefineConfig};
 use ndarray::{ArrayView2, ArrayView3};
@@ -412,7 +413,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
     // several runs (one per seed, say) put together in one folder.
     let lock = if job.summary_only {
         output::prepare_dir(&job.out_dir)?;
-        crate::job::lock::lock_dir(&job.out_dir)?
+        crate::output::lock::lock_dir(&job.out_dir)?
     } else {
         crate::job::begin_run(&job.out_dir, &job.description(model)?)?
     };
@@ -643,7 +644,7 @@ impl RowCtx<'_> {
             let map = if config.refiner == crate::refine::Refiner::Antithetic {
                 let params = RiseParams { seed, ..baselines::rise_params(method)? };
                 let (x, class) = (self.prepared.pre.tensor.view(), self.prepared.class);
-                crate::refine::antithetic::antithetic(
+                crate::explain::antithetic::antithetic(
                     self.scorer,
                     x,
                     class,

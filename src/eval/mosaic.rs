@@ -355,7 +355,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
     let classes = scan_classes(&job.dir, model)?;
     output::prepare_dir(&job.out_dir)?;
     // One run at a time: a second into the same folder would interleave its files.
-    let _lock = crate::job::lock::lock_dir(&job.out_dir)?;
+    let _lock = crate::output::lock::lock_dir(&job.out_dir)?;
     output::prepare_dir(&job.out_dir.join("mosaics"))?;
     let specs = build_specs(&classes, job.mosaics, job.seed);
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);

@@ -2,6 +2,7 @@
 //! [`crate::model::Scorer`] (black-box methods) or the model's feature output
 //! (the CAM family).
 
+pub mod antithetic;
 pub mod cam;
 pub mod occlusion;
 pub mod pipeline;
@@ -43,7 +44,7 @@ pub enum Method {
     /// Undesirable pixels: where removing pixels raises the class (RISE-based).
     Undesirable(UndesirableParams),
     /// RISE's masks, then `extra` evaluations on their complements and new mask pairs
-    /// (`rise-fast+antithetic=100`; [`crate::refine::antithetic`]).
+    /// (`rise-fast+antithetic=100`; [`antithetic`]).
     #[serde(rename = "rise-antithetic")]
     RiseAntithetic {
         /// The RISE masks continued.
@@ -208,9 +209,7 @@ pub fn explain(
         }
         Method::RiseAntithetic { rise, extra } => {
             progress.set_length((rise.n + extra) as u64);
-            Explanation::single(
-                crate::refine::antithetic::antithetic(scorer, input.tensor, class, rise, *extra, progress)?.map,
-            )
+            Explanation::single(antithetic::antithetic(scorer, input.tensor, class, rise, *extra, progress)?.map)
         }
         Method::Undesirable(p) => {
             progress.set_length(p.rise.n as u64);

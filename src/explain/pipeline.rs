@@ -91,7 +91,7 @@ pub struct ExplainReport {
     /// What removed pixels become.
     pub baseline: Baseline,
     /// Where the work ran.
-    pub device: crate::refine::pipeline::DeviceReport,
+    pub device: crate::job::DeviceReport,
     /// Images scored.
     pub model_evaluations: u64,
     /// Where the time went (milliseconds).
@@ -236,7 +236,7 @@ pub fn explain_source(
         maps: explanation.maps.iter().map(|(n, _)| format!("{n}.npy")).collect(),
         details: explanation.details,
         baseline: job.baseline,
-        device: crate::refine::pipeline::DeviceReport {
+        device: crate::job::DeviceReport {
             gp: None,
             masking: backend.kind().into(),
             adapter: backend.describe(),

@@ -1,6 +1,6 @@
 //! RISE (Petsiuk et al. 2018), as the authors' code computes it:
 //! saliency = Σ_i P_c(I⊙M_i)·M_i / (N·p), masks from
-//! [`crate::compute::rise_masks`]. Masks are generated, applied and
+//! `compute::rise_masks`. Masks are generated, applied and
 //! accumulated by the compute backend in batches, so memory stays flat
 //! whatever N is.
 
@@ -93,7 +93,7 @@ pub fn rise_clip(
             clips.index_axis_mut(Axis(1), f).assign(&masked);
         }
         let p = scorer.score_clips(clips.view())?;
-        let weights = crate::refine::class_column(&p, class)?;
+        let weights = crate::model::class_column(&p, class)?;
         session.accumulate(&weights)?;
         progress.inc(count as u64);
     }

@@ -34,12 +34,14 @@ pub fn read_map(path: &Path) -> Result<MapFile> {
 
 /// A float32 or float64 `.npy` of any rank as float32, checked against its
 /// header before allocating, or why not.
+#[cfg(feature = "jobs")] // only the command line's jobs read maps of any rank
 pub(crate) fn parse_npy(bytes: &[u8]) -> std::result::Result<ArrayD<f32>, String> {
     read_npy_any(bytes, None)
 }
 
 /// A 2-D float32 or float64 `.npy` file as float32, read within
 /// [`MAX_NPY_FILE_BYTES`]; errors name the file (`what` says what it is to the reader).
+#[cfg(feature = "jobs")] // only the command line's jobs read their own maps back
 pub(crate) fn read_npy_map(path: &Path, what: &str) -> Result<Array2<f32>> {
     let bytes = crate::limits::read_bounded(path, MAX_NPY_FILE_BYTES, what)?;
     read_npy(&bytes).map_err(|r| BorexError::invalid(format!("{what} {}: {r}", path.display())))
@@ -131,7 +133,7 @@ pub fn map_to_input(
     }
     if (mh, mw) == (oh as usize, ow as usize) {
         let (rw, rh) = crop.resized;
-        let resized = crate::output::resize_map(map.view(), rh as usize, rw as usize);
+        let resized = resize_map(map.view(), rh as usize, rw as usize);
         let (ox, oy) = (crop.offset.0 as usize, crop.offset.1 as usize);
         let cropped = resized.slice(ndarray::s![oy..oy + h, ox..ox + w]).to_owned();
         return Ok((
@@ -143,7 +145,7 @@ pub fn map_to_input(
     let (ratio, input_ratio) = (mh as f64 / mw as f64, h as f64 / w as f64);
     if (ratio / input_ratio - 1.0).abs() <= 0.01 {
         return Ok((
-            crate::output::resize_map(map.view(), h, w),
+            resize_map(map.view(), h, w),
             Some(format!(
                 "{what} is {mh}×{mw}, a map of the model input's shape at another resolution: stretched to {h}×{w}"
             )),
@@ -157,6 +159,26 @@ pub fn map_to_input(
 /// The first non-finite value's position, if any.
 pub fn first_non_finite(map: ArrayView2<f32>) -> Option<(usize, usize)> {
     map.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(i, _)| i)
+}
+
+/// Bilinear resize of a map (used for external priors and display). The
+/// `image` crate clamps float pixels to [0, 1] while filtering, so the map is
+/// mapped into that range and back (the filter is linear: nothing is lost).
+pub fn resize_map(map: ArrayView2<f32>, h: usize, w: usize) -> Array2<f32> {
+    let (mh, mw) = map.dim();
+    if (mh, mw) == (h, w) {
+        return map.to_owned();
+    }
+    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    let span = hi - lo;
+    if !(span > 0.0 && span.is_finite()) {
+        return Array2::from_elem((h, w), if lo.is_finite() { lo } else { 0.0 });
+    }
+    let buf = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(mw as u32, mh as u32, |x, y| {
+        image::Luma([(map[[y as usize, x as usize]] - lo) / span])
+    });
+    let out = image::imageops::resize(&buf, w as u32, h as u32, image::imageops::FilterType::Triangle);
+    Array2::from_shape_fn((h, w), |(y, x)| out.get_pixel(x as u32, y as u32)[0] * span + lo)
 }
 
 #[cfg(test)]
@@ -226,5 +248,18 @@ mod tests {
         assert!(stretched.unwrap().contains("stretched"));
         let wrong = map_to_input(Array2::zeros((7, 9)), &crop, 10, 10, "prior").unwrap_err().to_string();
         assert!(wrong.contains("prior is 7×9: expected the model input's size 10×10"), "{wrong}");
+    }
+
+    #[test]
+    fn resize_keeps_values_outside_the_unit_range() {
+        // A ramp from −3 to 5 halved in width stays a ramp away from the
+        // edges, where the filter's clipped taps pull values inwards.
+        let m = ndarray::Array2::from_shape_fn((2, 8), |(_, x)| -3.0 + x as f32 * 8.0 / 7.0);
+        let r = resize_map(m.view(), 2, 4);
+        for x in 1..3 {
+            let want = -3.0 + (2 * x) as f32 * 8.0 / 7.0 + 4.0 / 7.0;
+            assert!((r[[0, x]] - want).abs() < 1e-4, "{x}: {} vs {want}", r[[0, x]]);
+        }
+        assert_eq!(resize_map(ndarray::Array2::from_elem((3, 3), -2.0).view(), 5, 5)[[4, 4]], -2.0);
     }
 }

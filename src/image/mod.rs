@@ -4,7 +4,8 @@
 mod map;
 mod preprocess;
 
-pub use map::{first_non_finite, map_to_input, read_map, MapFile};
+pub use map::{first_non_finite, map_to_input, read_map, resize_map, MapFile};
+#[cfg(feature = "jobs")]
 pub(crate) use map::{parse_npy, read_npy_map};
 pub use preprocess::{Crop, Preprocess, Preprocessed};
 

@@ -7,11 +7,11 @@
 //! so a folder never mixes results of two jobs. The format is versioned: a
 //! description of another version is refused by name, never half-read.
 
-use super::lock::{lock_dir, DirLock, LOCK_FILE};
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
+use crate::job::Shard;
 use crate::model::Classifier;
-use crate::refine::bulk::Shard;
+use crate::output::lock::{lock_dir, lock_existing, DirLock, LOCK_FILE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -315,7 +315,7 @@ pub fn explain(diffs: &[Difference], recorded: &str, now: &str) -> String {
 pub fn begin_run(out: &Path, desc: &JobDescription) -> Result<DirLock> {
     let named = |r: String| BorexError::invalid(format!("output folder {}: {r}", out.display()));
     // A folder a running job (a single-image one too) holds: "in use", whatever it holds.
-    let early = if out.is_dir() { super::lock::lock_existing(out)? } else { None };
+    let early = if out.is_dir() { lock_existing(out)? } else { None };
     if out.exists() {
         if !out.is_dir() {
             let kind = std::fs::metadata(out).map(|m| m.file_type());

@@ -1,13 +1,15 @@
 //! What every image job shares: load and preprocess the image, pick the
 //! class, read external maps, score maps with insertion/deletion; and what
-//! every resumable run shares: its description ([`description`]), the lock
-//! on its folder ([`lock`]) and safe names for its sub-folders ([`names`]).
+//! every resumable run shares: its description ([`description`]), safe names
+//! for its sub-folders (`names`) and its slice of the units ([`Shard`]).
+//! The lock on its folder is `output::lock`'s.
 
 pub mod description;
-pub mod lock;
-pub mod names;
+pub(crate) mod names;
+mod shard;
 
 pub use description::{begin_run, JobDescription, JobKind};
+pub use shard::Shard;
 
 use crate::compute::ImageKernels;
 use crate::error::{BorexError, Result};
@@ -162,6 +164,20 @@ impl Prepared {
         let class = class.resolve(model, &probs)?;
         Ok(Self { pre, rgb, probs, class, notes })
     }
+}
+
+/// `report.json`'s `device` (refine and explain): where the work ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceReport {
+    /// Where the GP stages ran: `gpu` or `cpu`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gp: Option<String>,
+    /// Where masking ran: `gpu` or `cpu`.
+    pub masking: String,
+    /// The adapter, in words.
+    pub adapter: String,
+    /// The ONNX Runtime execution provider.
+    pub ep: String,
 }
 
 /// Insertion and deletion AUC of one map (a report's `metrics`, or the

@@ -1,6 +1,6 @@
 //! Evaluating saliency maps.
 
-pub mod causal;
+pub(crate) mod causal;
 pub mod stats;
 
 pub use causal::{auc, causal_curve, CausalMetric, Curve, InsertionStart};

@@ -62,6 +62,12 @@ pub enum WilcoxonMethod {
     Approx,
 }
 
+/// An f64 field as JSON has it: a number, or `null` for the NaN that
+/// serde_json writes as `null` (a statistic over no values, a test of ties).
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// A two-sided paired Wilcoxon signed-rank test.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Wilcoxon {
@@ -71,16 +77,16 @@ pub struct Wilcoxon {
     /// Zero differences dropped.
     pub zeros: usize,
     /// Sum of the ranks of the positive differences.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "f64_or_nan")]
     pub w_plus: f64,
     /// Sum of the ranks of the negative differences.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "f64_or_nan")]
     pub w_minus: f64,
     /// min(W+, W−), what scipy reports as the statistic.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "f64_or_nan")]
     pub w: f64,
     /// Two-sided p-value.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "f64_or_nan")]
     pub p: f64,
     /// The method actually used (Auto resolved).
     pub method: WilcoxonMethod,
@@ -88,7 +94,7 @@ pub struct Wilcoxon {
     pub z: Option<f64>,
     /// Matched-pairs rank-biserial correlation (W+ − W−)/(W+ + W−), in [−1, 1];
     /// positive when the differences are mostly positive.
-    #[serde(deserialize_with = "crate::output::f64_or_nan")]
+    #[serde(deserialize_with = "f64_or_nan")]
     pub rank_biserial: f64,
 }
 

@@ -2,7 +2,7 @@
 //! (preprocessing config, labels) and read it (logits or probabilities).
 
 mod labels;
-pub mod onnx_graph;
+pub(crate) mod onnx_graph;
 mod runtime;
 mod scorer;
 
@@ -617,6 +617,17 @@ pub(crate) fn softmax_rows(a: &mut Array2<f32>) {
         let s = row.sum();
         row.mapv_inplace(|v| v / s);
     }
+}
+
+/// Class `class`'s column of a batch's probabilities.
+pub(crate) fn class_column(probs: &Array2<f32>, class: usize) -> Result<Vec<f32>> {
+    if class >= probs.ncols() {
+        return Err(BorexError::Runtime(format!(
+            "model returned {} classes; class {class} is out of range",
+            probs.ncols()
+        )));
+    }
+    Ok(probs.column(class).to_vec())
 }
 
 #[cfg(test)]

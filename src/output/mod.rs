@@ -1,14 +1,14 @@
 //! Everything borex writes: `.npy` maps, PNG overlays, JSON reports. Every file
 //! is written to a temporary name in its folder and renamed into place, so a
-//! reader never sees half a file.
+//! reader never sees half a file. A run's folder is locked while it writes
+//! there (`output::lock`).
 
+pub(crate) mod lock;
 mod overlay;
-mod staging;
-mod video;
+pub(crate) mod staging;
 
-pub use overlay::{colorize, colorize_with, denormalise, overlay_panels, percentiles, resize_map, OverlayScale};
+pub use overlay::{colorize, colorize_with, denormalise, overlay_panels, percentiles, OverlayScale};
 pub use staging::{interrupt, interrupted, remove_registered, OutputSet};
-pub use video::{encode_h264, encode_h264_raw_files, join_h264, overlay_frame, write_npy_stack};
 
 use crate::error::{BorexError, Result};
 use ndarray::Array2;
@@ -138,12 +138,6 @@ pub fn write_csv_rows<T: serde::Serialize>(path: &Path, header: &[&str], rows: &
         }
         c.flush()
     })
-}
-
-/// An f64 field as JSON has it: a number, or `null` for the NaN that
-/// serde_json writes as `null` (a statistic over no values, a test of ties).
-pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A CSV table borex wrote from `T` with `header`: its rows, or a one-line

@@ -2,9 +2,9 @@
 //! its own scale (by percentile, or min–max), blended over the image, panels
 //! side by side with a legend strip underneath.
 
-use crate::image::Preprocess;
+use crate::image::{resize_map, Preprocess};
 use image::{Rgb, RgbImage};
-use ndarray::{Array2, ArrayView2, ArrayView3};
+use ndarray::{ArrayView2, ArrayView3};
 
 const LEGEND_H: u32 = 12;
 const GAP: u32 = 4;
@@ -80,26 +80,6 @@ pub fn denormalise(tensor: ArrayView3<f32>, pre: &Preprocess) -> RgbImage {
     })
 }
 
-/// Bilinear resize of a map (used for external priors and display). The
-/// `image` crate clamps float pixels to [0, 1] while filtering, so the map is
-/// mapped into that range and back (the filter is linear: nothing is lost).
-pub fn resize_map(map: ArrayView2<f32>, h: usize, w: usize) -> Array2<f32> {
-    let (mh, mw) = map.dim();
-    if (mh, mw) == (h, w) {
-        return map.to_owned();
-    }
-    let (lo, hi) = map.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let span = hi - lo;
-    if !(span > 0.0 && span.is_finite()) {
-        return Array2::from_elem((h, w), if lo.is_finite() { lo } else { 0.0 });
-    }
-    let buf = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_fn(mw as u32, mh as u32, |x, y| {
-        image::Luma([(map[[y as usize, x as usize]] - lo) / span])
-    });
-    let out = image::imageops::resize(&buf, w as u32, h as u32, image::imageops::FilterType::Triangle);
-    Array2::from_shape_fn((h, w), |(y, x)| out.get_pixel(x as u32, y as u32)[0] * span + lo)
-}
-
 /// `image | map₁ over image | map₂ over image | …`, each overlay 50 % map
 /// colour (each map on its own scale, as `scale` says), with an inferno legend
 /// strip (low → high) under the map panels.
@@ -163,18 +143,5 @@ mod tests {
         assert_ne!(mm.get_pixel(2, 0), img.get_pixel(2, 0));
         let json = serde_json::to_string(&[OverlayScale::Percentile, OverlayScale::MinMax]).unwrap();
         assert_eq!(json, r#"["percentile","min-max"]"#);
-    }
-
-    #[test]
-    fn resize_keeps_values_outside_the_unit_range() {
-        // A ramp from −3 to 5 halved in width stays a ramp away from the
-        // edges, where the filter's clipped taps pull values inwards.
-        let m = ndarray::Array2::from_shape_fn((2, 8), |(_, x)| -3.0 + x as f32 * 8.0 / 7.0);
-        let r = resize_map(m.view(), 2, 4);
-        for x in 1..3 {
-            let want = -3.0 + (2 * x) as f32 * 8.0 / 7.0 + 4.0 / 7.0;
-            assert!((r[[0, x]] - want).abs() < 1e-4, "{x}: {} vs {want}", r[[0, x]]);
-        }
-        assert_eq!(resize_map(ndarray::Array2::from_elem((3, 3), -2.0).view(), 5, 5)[[4, 4]], -2.0);
     }
 }

@@ -47,7 +47,7 @@ pub struct OutputSet {
     committed: bool,
     /// [`OutputSet::begin_locked`]: the lock on OUTDIR, and what taking it created there
     /// (OUTDIR itself, or its lock file), removed again if the run ends without a commit.
-    lock: Option<crate::job::lock::DirLock>,
+    lock: Option<super::lock::DirLock>,
     created: Option<PathBuf>,
     /// The staging folder's mark ([`STAGING_MARK`]), locked for as long as this run lives.
     mark: Option<std::fs::File>,
@@ -66,7 +66,7 @@ fn mark_staging(staging: &Path, target: &Path) -> Option<std::fs::File> {
     use std::os::unix::ffi::OsStrExt;
     let mut f = std::fs::File::create(staging.join(STAGING_MARK)).ok()?;
     // Locked before it names anything: a mark that names the target is always a locked one while its run lives.
-    crate::job::lock::try_lock(&f).ok()?;
+    super::lock::try_lock(&f).ok()?;
     f.write_all(target.as_os_str().as_bytes()).ok()?;
     Some(f)
 }
@@ -97,7 +97,7 @@ fn remove_stale_staging(parent: &Path, name: &str, target: &Path) {
         else {
             continue;
         };
-        if !mark.metadata().is_ok_and(|m| m.is_file()) || crate::job::lock::try_lock(&mark).is_err() {
+        if !mark.metadata().is_ok_and(|m| m.is_file()) || super::lock::try_lock(&mark).is_err() {
             continue;
         }
         let mut named = vec![];
@@ -142,7 +142,7 @@ impl OutputSet {
                 .map_err(|e| named(format!("cannot read it ({e})")))?
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != crate::job::lock::LOCK_FILE)
+                .filter(|n| n != super::lock::LOCK_FILE)
                 .collect();
             if !entries.is_empty() && !entries.iter().any(|n| n == "report.json") {
                 let mut shown: Vec<_> = entries.into_iter().take(3).collect();
@@ -190,9 +190,9 @@ impl OutputSet {
     /// or a job into a folder this run will replace, stops at once: "in use by process N".
     /// OUTDIR is created to hold the lock; a run that ends without a commit removes what
     /// taking the lock created, so a failed run still leaves OUTDIR as it was. Staging
-    /// folders that killed runs into OUTDIR left beside it are removed ([`remove_stale_staging`]).
+    /// folders that killed runs into OUTDIR left beside it are removed (`remove_stale_staging`).
     pub fn begin_locked(out_dir: &Path) -> Result<Self> {
-        use crate::job::lock::{lock_dir, lock_existing, LOCK_FILE};
+        use super::lock::{lock_dir, lock_existing, LOCK_FILE};
         let target = resolve_link(out_dir)?;
         // First: a running job's folder is "in use", not "holds files that are not a borex output".
         let held = if target.is_dir() { lock_existing(&target)? } else { None };
@@ -355,7 +355,7 @@ mod tests {
         // flock belongs to the open file description: a second open here conflicts as another process would.
         let e = OutputSet::begin_locked(&out).err().unwrap().to_string();
         assert!(e.contains(&format!("is in use by process {}", std::process::id())), "{e}");
-        assert_eq!(names(&out), [crate::job::lock::LOCK_FILE]);
+        assert_eq!(names(&out), [crate::output::lock::LOCK_FILE]);
         drop(first);
         assert!(names(root.path()).is_empty(), "the folder made for the lock goes with an abandoned run");
         // Into an earlier output: the lock file it adds goes too, and a commit leaves none.

@@ -72,7 +72,7 @@ pub fn prior_cost(method: &Method, height: u32, width: u32) -> usize {
         Method::Rise(p) => p.n,
         Method::Undesirable(p) => p.rise.n,
         Method::RiseAntithetic { rise, extra } => {
-            let (complements, pairs) = super::antithetic::plan(rise.n, *extra);
+            let (complements, pairs) = crate::explain::antithetic::plan(rise.n, *extra);
             rise.n + complements + 2 * pairs
         }
         // Each window, and the clean image once.

@@ -130,7 +130,7 @@ enum Side {
 /// Class `class`'s probability on one whole clip (one model evaluation).
 fn clip_probability(scorer: &Scorer, clip: ArrayView4<f32>, class: usize) -> Result<f32> {
     let p = scorer.score_clips(clip.insert_axis(Axis(0)))?;
-    Ok(super::class_column(&p, class)?[0])
+    Ok(crate::model::class_column(&p, class)?[0])
 }
 
 /// How a clip's queries are shown to the model under an objective.
@@ -257,7 +257,7 @@ pub fn refine_clip(
         let tm = Instant::now();
         let inputs = probe.inputs(scorer.kernels, clip, (r, q, grid.sizes[si]), (t, spans[sp]))?;
         let probs = scorer.score_clips(inputs.view())?;
-        let (p_inside, p_outside) = probe.combine(&super::class_column(&probs, class)?)?;
+        let (p_inside, p_outside) = probe.combine(&crate::model::class_column(&probs, class)?)?;
         timings.model += tm.elapsed();
         let f = objective_value(gain, p_inside - p_outside);
         observations.push(ClipObservation {

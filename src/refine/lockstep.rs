@@ -117,7 +117,7 @@ impl Group {
         let mut observed = Vec::with_capacity(ids.len());
         let mut row = 0;
         for (i, n) in ids.into_iter().zip(counts) {
-            let column = super::class_column(&probs, loops[i].class)?;
+            let column = crate::model::class_column(&probs, loops[i].class)?;
             observed.push(column[row..row + n].to_vec());
             row += n;
             self.model_share[i] += share;

@@ -6,7 +6,6 @@
 //! This loop sees the model only through [`Scorer`] and the GP stages only
 //! through [`GpKernels`]; it knows neither wgpu nor ndarray kernels.
 
-pub mod antithetic;
 pub mod budget;
 pub mod bulk;
 pub mod clip;
@@ -22,7 +21,7 @@ pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 use crate::compute::{Baseline, BoxMask, GpKernels, GpSession, ImageKernels, Keep, PosteriorUpdates};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, FitOptions, Gp};
-use crate::model::Scorer;
+use crate::model::{class_column, Scorer};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rand::SeedableRng;
 use rand_distr::Distribution;
@@ -106,7 +105,7 @@ pub enum Refiner {
     #[default]
     Boxes,
     /// The complements of a RISE prior's own masks, then new mask pairs
-    /// ([`antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
+    /// ([`crate::explain::antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
     Antithetic,
 }
 
@@ -493,17 +492,6 @@ pub fn refine(
     let mut refined = lp.finish(gp_kernels)?;
     refined.timings.model = scorer.elapsed() - model_before;
     Ok(refined)
-}
-
-/// Class `class`'s column of a batch's probabilities.
-pub(crate) fn class_column(probs: &Array2<f32>, class: usize) -> Result<Vec<f32>> {
-    if class >= probs.ncols() {
-        return Err(BorexError::Runtime(format!(
-            "model returned {} classes; class {class} is out of range",
-            probs.ncols()
-        )));
-    }
-    Ok(probs.column(class).to_vec())
 }
 
 /// One BOREx loop as a state machine, so a driver can advance many loops

@@ -7,7 +7,9 @@ use crate::error::Result;
 use crate::explain::{explain, ExplainInput, Method};
 use crate::job::description::{setting, Settings};
 pub use crate::job::Source;
-use crate::job::{causal_metrics, causal_metrics_with_curves, ms, read_map, CausalScores, ClassSpec, Prepared};
+use crate::job::{
+    causal_metrics, causal_metrics_with_curves, ms, read_map, CausalScores, ClassSpec, DeviceReport, Prepared,
+};
 use crate::metrics::InsertionStart;
 use crate::model::{Classifier, Scorer};
 use crate::output;
@@ -361,20 +363,6 @@ pub enum PriorSetting {
         /// Its shape as given.
         array: [usize; 2],
     },
-}
-
-/// `report.json`'s `device`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceReport {
-    /// Where the GP stages ran: `gpu` or `cpu`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gp: Option<String>,
-    /// Where masking ran: `gpu` or `cpu`.
-    pub masking: String,
-    /// The adapter, in words.
-    pub adapter: String,
-    /// The ONNX Runtime execution provider.
-    pub ep: String,
 }
 
 /// `report.json`'s `timings_ms` (milliseconds).

@@ -331,14 +331,14 @@ pub(crate) fn shrink(img: &RgbImage, max: u32) -> RgbImage {
 /// `image` blended 50 % with the coloured map (the map resized to the image).
 pub(crate) fn blend(img: &RgbImage, map: ArrayView2<f32>, scale: &Scale) -> RgbImage {
     let (w, h) = img.dimensions();
-    let m = crate::output::resize_map(map, h as usize, w as usize);
+    let m = crate::image::resize_map(map, h as usize, w as usize);
     blend_rgb(img, &colorize(m.view(), scale))
 }
 
 /// `image` blended 50 % with the map on its own percentile scale.
 pub(crate) fn blend_percentile(img: &RgbImage, map: ArrayView2<f32>) -> RgbImage {
     let (w, h) = img.dimensions();
-    let m = crate::output::resize_map(map, h as usize, w as usize);
+    let m = crate::image::resize_map(map, h as usize, w as usize);
     blend_rgb(img, &colorize_percentile(m.view()))
 }
 

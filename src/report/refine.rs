@@ -300,7 +300,7 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
 fn step_view(m: &Array2<f32>) -> Array2<f32> {
     let (h, w) = m.dim();
     if h.min(w) >= 112 {
-        crate::output::resize_map(m.view(), h / 2, w / 2)
+        crate::image::resize_map(m.view(), h / 2, w / 2)
     } else {
         m.clone()
     }

@@ -4,7 +4,7 @@
 //! ([`crate::refine::clip`]). OUTDIR gets `maps/clip_NNNNNN.npy` (T×H×W per
 //! clip), `clips.csv`, `overlay.mp4` (each frame with its clip's map at that
 //! frame) and `report.json`. A clip is a unit of work of the resumable folder
-//! ([`super::resume`]), as a group is in frame mode: its map, overlay segment
+//! (`resume`), as a group is in frame mode: its map, overlay segment
 //! and record are committed as it finishes, so a killed run resumes at the
 //! next clip, `--shard I/N` takes a contiguous slice of the clips, and
 //! [`merge`] joins the shards; the tables, `overlay.mp4` and `report.json` are
@@ -19,10 +19,10 @@ use crate::error::{BorexError, Result};
 use crate::explain::Method;
 use crate::image::Preprocessed;
 use crate::job::description::{setting, Inputs, ModelId};
+use crate::job::Shard;
 use crate::job::{ms, JobDescription, JobKind};
 use crate::model::{Classifier, InputKind, Scorer};
 use crate::output;
-use crate::refine::bulk::Shard;
 use crate::refine::clip::{refine_clip, ClipConfig};
 use crate::refine::{ClassSpec, PriorSpec};
 use ndarray::{Array3, Array4, Axis};
@@ -383,9 +383,9 @@ pub fn run_clips(
             .iter()
             .take(shown)
             .enumerate()
-            .map(|(f, (_, fr, pre))| output::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop))
+            .map(|(f, (_, fr, pre))| super::encode::overlay_frame(&fr.rgb, r.map.index_axis(Axis(0), f), &pre.crop))
             .collect();
-        output::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
+        super::encode::encode_h264(&resume::segment_path::<ClipJobFile>(out, k), &overlays, &fps_out)?;
         let frame_means: Vec<f32> = r.map.outer_iter().map(|m| m.mean().unwrap_or(0.0)).collect();
         let peak = frame_means
             .iter()

@@ -2,10 +2,12 @@
 //! rgb24 -`) or from a folder of images, one at a time, so memory never
 //! depends on the length of the video. The refinement itself is the bulk
 //! driver's ([`crate::refine::bulk`]); [`run`] holds frame mode's job, [`clip`]
-//! clip mode's, and [`resume`] the resumable, shardable output folder both share.
+//! clip mode's, `resume` the resumable, shardable output folder both share,
+//! and `encode` the overlay frames, MP4s and map stacks they write.
 
 pub mod clip;
-pub mod resume;
+pub(crate) mod encode;
+pub(crate) mod resume;
 pub mod run;
 
 use crate::error::{BorexError, Result};

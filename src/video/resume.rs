@@ -11,10 +11,10 @@
 
 use crate::error::{BorexError, Result};
 use crate::job::description::{begin_run, explain, Difference};
-use crate::job::lock::DirLock;
+use crate::job::Shard;
 use crate::job::{JobDescription, JobKind};
 use crate::output;
-use crate::refine::bulk::Shard;
+use crate::output::lock::DirLock;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub enum NoEntry {}
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record<R, E> {
-    /// [`RECORD_FORMAT`].
+    /// `RECORD_FORMAT`.
     pub format: u32,
     /// The unit's number.
     pub unit: usize,
@@ -239,7 +239,7 @@ pub(crate) fn finalize<J: UnitJob>(
     }
     tables(&records)?;
     let segments: Vec<PathBuf> = (0..job.units()).map(|k| segment_path::<J>(out, k)).collect();
-    output::join_h264(&out.join("overlay.mp4"), &segments, fps)?;
+    super::encode::join_h264(&out.join("overlay.mp4"), &segments, fps)?;
     let parts = out.join("parts");
     std::fs::remove_dir_all(&parts).map_err(|e| BorexError::io(&parts, e))?;
     Ok(())

@@ -1,6 +1,6 @@
 //! `borex video` frame mode: the selected frames are cut into groups of F (the
 //! lockstep window); each group is a unit of work of the resumable folder
-//! ([`super::resume`]): per-frame maps (`maps/`), then the group's overlay
+//! (`resume`): per-frame maps (`maps/`), then the group's overlay
 //! segment and record, so a killed run resumes from the groups whose record
 //! exists. The last step joins the records into `frames.csv` and the segments
 //! into `overlay.mp4`. `--shard I/N` takes a slice of the groups; [`merge`]
@@ -19,10 +19,11 @@ use super::{overlay_rate, FrameSelection, Input, VideoInfo};
 use crate::compute::Backend;
 use crate::error::{BorexError, Result};
 use crate::job::description::{setting, Inputs, ModelId};
+use crate::job::Shard;
 use crate::job::{ms, JobDescription, JobKind};
 use crate::model::Classifier;
 use crate::output;
-use crate::refine::bulk::{drive_groups, Shard, UnitResult};
+use crate::refine::bulk::{drive_groups, UnitResult};
 use crate::refine::pipeline::{RefineJob, RefineUnit, Source};
 use crate::refine::RefineConfig;
 use serde::{Deserialize, Serialize};
@@ -352,7 +353,7 @@ pub fn run(
                 model_evaluations: unit.evaluations(&r),
                 time_ms: rounded(time_ms, 2),
             };
-            let overlay = output::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
+            let overlay = super::encode::overlay_frame(&frame.rgb, r.map.view(), &unit.prepared.pre.crop);
             let overlay = if job.warm.is_some() {
                 let p = spill_path(out, frame.index);
                 output::check_replaceable(&p)?;
@@ -381,12 +382,12 @@ pub fn run(
                 }
                 if let Some(&(_, size)) = spilled.first() {
                     let files: Vec<_> = spilled.into_iter().map(|(p, _)| p).collect();
-                    output::encode_h264_raw_files(&segment, &files, size, &fps_out)?;
+                    super::encode::encode_h264_raw_files(&segment, &files, size, &fps_out)?;
                     for f in &files {
                         let _ = std::fs::remove_file(f);
                     }
                 } else {
-                    output::encode_h264(&segment, &frames, &fps_out)?;
+                    super::encode::encode_h264(&segment, &frames, &fps_out)?;
                 }
                 // The record last: it marks the group done.
                 resume::commit_unit::<JobFile>(out, &Record::new(g, maps, rows, vec![]))?;
@@ -430,7 +431,7 @@ fn finalize(out: &Path, file: &JobFile) -> Result<()> {
             if !stack.exists() {
                 let maps: Vec<PathBuf> = frames.iter().map(|&i| map_path(out, i)).collect();
                 let first = crate::image::read_npy_map(&maps[0], "map")?;
-                output::write_npy_stack(&stack, &maps, first.dim())?;
+                super::encode::write_npy_stack(&stack, &maps, first.dim())?;
             }
             if maps_dir.exists() {
                 std::fs::remove_dir_all(&maps_dir).map_err(|e| BorexError::io(&maps_dir, e))?;

@@ -19,9 +19,9 @@
 //! per mask (f_i, f'_j and 1 for complemented masks) give the map.
 //! docs/quality-designs.md measures it against RISE continued to the same evaluations.
 
+use super::rise::RiseParams;
 use crate::error::{BorexError, Result};
-use crate::explain::rise::RiseParams;
-use crate::model::Scorer;
+use crate::model::{class_column, Scorer};
 use ndarray::{Array2, ArrayView3, Axis};
 
 /// The antithetic continuation's maps and what it spent.
@@ -73,7 +73,7 @@ pub fn antithetic(
         let stop = if start < n0 { n0 } else { total };
         let count = chunk.min(stop - start);
         let masked = session.masked(start, count)?;
-        let f = crate::refine::class_column(&scorer.score_batch(masked.view())?, class)?;
+        let f = class_column(&scorer.score_batch(masked.view())?, class)?;
         // Complements of masks start.. that are paired: I⊙(1 − M) = I − I⊙M.
         let idx: Vec<usize> = (0..count).filter(|&k| is_paired(start + k, n0, complements)).collect();
         let mut fc = vec![0.0f32; count];
@@ -82,7 +82,7 @@ pub fn antithetic(
             for mut c in comp.outer_iter_mut() {
                 c.zip_mut_with(&image, |m, &x| *m = x - *m);
             }
-            let p = crate::refine::class_column(&scorer.score_batch(comp.view())?, class)?;
+            let p = class_column(&scorer.score_batch(comp.view())?, class)?;
             for (&k, v) in idx.iter().zip(p) {
                 fc[k] = v;
             }

@@ -2,10 +2,9 @@
 //! `ffmpeg` command (raw RGB frames on its stdin), joined segments, and
 //! per-frame maps stacked into one `.npy` without holding them all.
 
-use super::overlay::{colorize, resize_map};
-use super::staging;
 use crate::error::{BorexError, Result};
-use crate::image::Crop;
+use crate::image::{resize_map, Crop};
+use crate::output::{colorize, staging};
 use image::{Rgb, RgbImage};
 use ndarray::ArrayView2;
 use std::io::Write;
@@ -168,7 +167,7 @@ fn pipe_to_ffmpeg(
     feed: impl FnOnce(&mut std::process::ChildStdin) -> Result<()>,
 ) -> Result<()> {
     let tmp = temporary(path);
-    let mut child = crate::video::tool("ffmpeg")?
+    let mut child = super::tool("ffmpeg")?
         .args(["-v", "error", "-y"])
         .args(args)
         .arg(&tmp)
@@ -197,7 +196,7 @@ fn pipe_to_ffmpeg(
 /// N×H×W `.npy` (the format's header written here: ndarray-npy writes whole
 /// arrays only, and N maps of a long video need not fit in memory).
 pub fn write_npy_stack(path: &Path, maps: &[PathBuf], (h, w): (usize, usize)) -> Result<()> {
-    super::write_atomic(path, |out| {
+    crate::output::write_atomic(path, |out| {
         let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {h}, {w}), }}", maps.len());
         // Magic, version 1.0, header length; the header is padded with spaces to a multiple of 64 and ends in '\n'.
         let total = (10 + dict.len() + 1).div_ceil(64) * 64;
@@ -228,7 +227,7 @@ mod tests {
         let maps: Vec<PathBuf> = (0..3)
             .map(|k| {
                 let p = dir.path().join(format!("{k}.npy"));
-                super::super::write_npy(
+                crate::output::write_npy(
                     &p,
                     &ndarray::Array2::from_shape_fn((5, 7), |(i, j)| (k * 100 + i * 7 + j) as f32),
                 )

@@ -30,7 +30,7 @@ impl DirLock {
 pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     let path = dir.join(LOCK_FILE);
     // A FIFO or device in its place would block the read below or take the pid: never ours.
-    crate::output::check_replaceable(&path)?;
+    super::check_replaceable(&path)?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
