@@ -99,7 +99,7 @@ pub use engine::Engine;
 pub mod report_types {
     pub use crate::bench::{BenchReport, Breakdown, StageResult};
     pub use crate::counterfactual::{CounterfactualReport, TargetReport};
-    pub use crate::engine::Evaluation;
+    pub use crate::engine::MapScores;
     pub use crate::eval::mosaic::MosaicSummary;
     pub use crate::eval::summary::{ResultRow, Summary as EvalSummary};
     pub use crate::eval::{Record as EvalRecord, RecordSettings};

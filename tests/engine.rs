@@ -41,11 +41,7 @@ fn same(a: &Array2<f32>, b: &Array2<f32>, what: &str) {
 }
 
 fn quick_settings() -> RefineSettings {
-    let mut s = RefineSettings::default();
-    s.config.iters = 6;
-    s.config.seed = 3;
-    s.metrics = false;
-    s
+    RefineSettings { iters: 6, seed: 3, metrics: false, ..Default::default() }
 }
 
 #[test]
@@ -256,9 +252,13 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(m.contains("unknown method \"lime\""), "{m}");
 
     let mut zero_iters = quick_settings();
-    zero_iters.config.iters = 0;
-    let m = msg(e.refine(&img, &zero_iters));
-    assert!(m.contains("--iters"), "{m}");
+    zero_iters.iters = 0;
+    // The library names the setting; each front end spells it (`--iters`, `iters=`).
+    let err = e.refine(&img, &zero_iters).err().expect("an error");
+    let borex::BorexError::Setting { name, value, .. } = &err else { panic!("a setting error: {err}") };
+    assert_eq!((name.as_str(), value.as_deref()), ("iters", Some("0")));
+    assert!(err.to_string().contains("iters 0 is out of range"), "{err}");
+    assert!(err.render(borex::error::Spelling::Flag).contains("--iters 0 is out of range"), "{err}");
 
     let m =
         e.explain(&img, &ExplainSettings { method: "lime".into(), ..Default::default() }).err().unwrap().to_string();

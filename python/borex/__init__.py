@@ -26,7 +26,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar, Union, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -306,15 +306,16 @@ class Engine:
         lockstep: int = 8,
         iters: int | None = None,
         seed: int = 0,
+        prior: str | npt.NDArray[Any] = "rise-fast",
         **settings: Any,
     ) -> list[RefineResult]:
         """Refine many images, ``lockstep`` BO loops advancing together (one model call
         per step for all of them). Each result equals :meth:`refine` of that image
-        with the same settings. ``priors``: one per image (a method name or a map);
-        ``None`` gives every image the ``prior`` setting (``"rise-fast"``)."""
+        with the same settings. ``prior`` is every image's prior, as :meth:`refine`
+        takes it; ``priors`` instead gives one per image (a method name or a map)."""
         imgs = [_image(i) for i in _many(images, "images")]
         given = None if priors is None else _many(priors, "priors")
-        results = self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
+        results = self._native.refine_many(imgs, prior, given, lockstep, iters, seed, settings)
         return [RefineResult(*r) for r in results]
 
     def evaluate(self, image: ImageLike, saliency_map: npt.NDArray[Any], **settings: Any) -> dict[str, Any]:
@@ -325,12 +326,33 @@ class Engine:
         out: dict[str, Any] = self._native.evaluate(_image(image), saliency_map, settings)
         return out
 
+    @overload
     def counterfactual(
-        self, image: ImageLike, target: ClassLike, eps: float = 12.0, p: float = 1.5, **settings: Any
-    ) -> CounterfactualResult:
+        self, image: ImageLike, target: ClassLike, eps: float = ..., p: float = ..., **settings: Any
+    ) -> CounterfactualResult: ...
+
+    @overload
+    def counterfactual(
+        self, image: ImageLike, target: None = None, eps: float = ..., p: float = ..., *, targets: int, **settings: Any
+    ) -> list[CounterfactualResult]: ...
+
+    def counterfactual(
+        self,
+        image: ImageLike,
+        target: ClassLike | None = None,
+        eps: float = 12.0,
+        p: float = 1.5,
+        *,
+        targets: int | None = None,
+        **settings: Any,
+    ) -> CounterfactualResult | list[CounterfactualResult]:
         """A sparse visual counterfactual towards class ``target`` (Auto-Frank-Wolfe in the
-        l_p ball of radius ``eps``). Settings as ``borex counterfactual``'s: ``steps``,
-        ``restarts``, ``seed``, ``change_threshold``, ``batch``. Needs the model's gradient
-        graph (the bundled model has one)."""
-        cf, change, report = self._native.counterfactual(_image(image), target, eps, p, settings)
-        return CounterfactualResult(cf, change, report)
+        l_p ball of radius ``eps``); or, with ``targets=k`` instead of ``target``, one
+        for each of the k most probable classes other than the predicted one (a list,
+        in that order, from one batched run: ``borex counterfactual --targets k``).
+        Settings as ``borex counterfactual``'s: ``steps``, ``restarts``, ``seed``,
+        ``change_threshold``, ``batch``. Needs the model's gradient graph (the bundled
+        model has one)."""
+        per_target, report = self._native.counterfactual(_image(image), target, targets, eps, p, settings)
+        results = [CounterfactualResult(cf, change, report) for cf, change in per_target]
+        return results if targets is not None else results[0]

@@ -31,6 +31,7 @@ class Engine:
     def refine_many(
         self,
         images: list[Any],
+        prior: str | npt.NDArray[Any],
         priors: list[str | npt.NDArray[Any]] | None,
         lockstep: int,
         iters: int | None,
@@ -39,8 +40,14 @@ class Engine:
     ) -> list[_RefineTuple]: ...
     def evaluate(self, image: Any, saliency_map: npt.NDArray[Any], settings: dict[str, Any]) -> dict[str, Any]: ...
     def counterfactual(
-        self, image: Any, target: int | str, eps: float, p: float, settings: dict[str, Any]
-    ) -> tuple[npt.NDArray[np.float32], _Map, dict[str, Any]]: ...
+        self,
+        image: Any,
+        target: int | str | None,
+        targets: int | None,
+        eps: float,
+        p: float,
+        settings: dict[str, Any],
+    ) -> tuple[list[tuple[npt.NDArray[np.float32], _Map]], dict[str, Any]]: ...
 
 def _time_rust_refine(
     engine: Engine, image: str | os.PathLike[str], iters: int, seed: int, settings: dict[str, Any]

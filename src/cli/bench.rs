@@ -71,7 +71,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         DeviceChoice::Gpu => vec![BenchPath::Gpu],
     };
     if let Some(s) = args.size {
-        borex::limits::in_range("--size", s, borex::limits::MIN_INPUT, borex::limits::MAX_INPUT)?;
+        borex::limits::in_range("size", s, borex::limits::MIN_INPUT, borex::limits::MAX_INPUT)?;
     }
     if let Some(o) = &args.out {
         anyhow::ensure!(!o.is_dir(), "--out {} is a folder; give a file name for the JSON report", o.display());

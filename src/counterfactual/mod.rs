@@ -296,14 +296,18 @@ impl CounterfactualJob {
     pub fn validate(&self) -> Result<()> {
         use crate::limits::*;
         self.afw.validate()?;
-        in_range("--steps", self.afw.steps, 1, MAX_AFW_STEPS)?;
-        in_range("--restarts", self.afw.restarts, 1, MAX_RESTARTS)?;
-        in_range("--batch", self.batch, 1, MAX_BATCH)?;
+        in_range("steps", self.afw.steps, 1, MAX_AFW_STEPS)?;
+        in_range("restarts", self.afw.restarts, 1, MAX_RESTARTS)?;
+        in_range("batch", self.batch, 1, MAX_BATCH)?;
         if let Targets::TopOthers(k) = self.targets {
-            in_range("--targets", k, 1, MAX_TARGETS)?;
+            in_range("targets", k, 1, MAX_TARGETS)?;
         }
         if !(self.threshold >= 0.0 && self.threshold < 1.0) {
-            return Err(BorexError::invalid(format!("--change-threshold must be in [0, 1), not {}", self.threshold)));
+            return Err(BorexError::setting(
+                "change_threshold",
+                None,
+                format!("must be in [0, 1), not {}", self.threshold),
+            ));
         }
         Ok(())
     }
@@ -468,19 +472,24 @@ fn counterfactual_stream(
     let targets: Vec<usize> = match job.targets {
         Targets::Class(ref spec) => {
             let t = spec.resolve(model, &probs0).map_err(|e| {
-                BorexError::invalid(format!("--target: {}", e.to_string().trim_start_matches("invalid input: ")))
+                BorexError::setting(
+                    "target",
+                    None,
+                    format!(": {}", e.to_string().trim_start_matches("invalid input: ")),
+                )
             })?;
             if t == start {
-                notes.push(format!("--target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
+                notes.push(format!("target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
             }
             vec![t]
         }
         Targets::TopOthers(k) => {
             if k > classes - 1 {
-                return Err(BorexError::invalid(format!(
-                    "--targets {k}: the model has only {} classes besides the predicted one",
-                    classes - 1
-                )));
+                return Err(BorexError::setting(
+                    "targets",
+                    Some(k.to_string()),
+                    format!(": the model has only {} classes besides the predicted one", classes - 1),
+                ));
             }
             let mut idx: Vec<usize> = (0..classes).filter(|&c| c != start).collect();
             idx.sort_by(|&a, &b| probs0[b].total_cmp(&probs0[a]).then(a.cmp(&b)));

@@ -141,7 +141,13 @@ impl EvalJob {
         if self.methods.is_empty() || self.seeds.is_empty() {
             return Err(BorexError::invalid("--methods and --seeds need at least one value each"));
         }
-        crate::limits::in_range("--seeds (how many)", self.seeds.len(), 1, crate::limits::MAX_SEEDS)?;
+        if self.seeds.len() > crate::limits::MAX_SEEDS {
+            return Err(BorexError::setting(
+                "seeds",
+                None,
+                format!("lists {} seeds: it takes at most {}", self.seeds.len(), crate::limits::MAX_SEEDS),
+            ));
+        }
         if let Some(s) = self.seeds.iter().enumerate().find_map(|(i, s)| self.seeds[..i].contains(s).then_some(s)) {
             return Err(BorexError::invalid(format!("--seeds lists {s} twice")));
         }
@@ -211,7 +217,7 @@ impl EvalJob {
                         b.label()
                     )));
                 }
-                crate::limits::in_range("--baselines", n, 1, crate::limits::MAX_MASKS)?;
+                crate::limits::in_range("baselines", n, 1, crate::limits::MAX_MASKS)?;
                 out.push((*b, variant, n));
             }
         }
@@ -768,7 +774,7 @@ mod tests {
         assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default())
             .unwrap_err()
             .to_string()
-            .contains("--kappa"));
+            .contains("kappa must be a finite number ≥ 0, not -1"));
         assert!(Variant::parse("matched+tau=1", &RefineConfig::default())
             .unwrap_err()
             .to_string()

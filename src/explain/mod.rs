@@ -119,15 +119,28 @@ impl Method {
             Method::Undesirable(p) => p.rise.validate(),
             Method::RiseAntithetic { rise, extra } => {
                 rise.validate()?;
-                in_range("antithetic evaluations", *extra, 1, crate::limits::MAX_MASKS).map(|_| ())
+                if !(1..=crate::limits::MAX_MASKS).contains(extra) {
+                    return Err(crate::error::BorexError::invalid(format!(
+                        "antithetic evaluations {extra} is out of range: it must be between 1 and {}",
+                        crate::limits::MAX_MASKS
+                    )));
+                }
+                Ok(())
             }
             Method::Occlusion(p) => {
-                in_range("--window", p.window, 1, MAX_INPUT)?;
-                in_range("--stride", p.stride, 1, MAX_INPUT).map(|_| ())
+                in_range("window", p.window, 1, MAX_INPUT)?;
+                in_range("stride", p.stride, 1, MAX_INPUT).map(|_| ())
             }
             Method::Cameras { scales } => {
-                distinct_in_range("--scales", scales, MIN_SCALE, MAX_SCALE)?;
-                in_range("--scales count", scales.len(), 1, MAX_SCALES).map(|_| ())
+                distinct_in_range("scales", scales, MIN_SCALE, MAX_SCALE)?;
+                if scales.len() > MAX_SCALES {
+                    return Err(crate::error::BorexError::setting(
+                        "scales",
+                        None,
+                        format!("lists {} sizes: it takes at most {MAX_SCALES}", scales.len()),
+                    ));
+                }
+                Ok(())
             }
             Method::Cam | Method::GradCam | Method::GradCamPlusPlus => Ok(()),
         }

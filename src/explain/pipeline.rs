@@ -163,7 +163,7 @@ pub fn explain_source(
     quiet: bool,
 ) -> Result<ExplainOutcome> {
     let t0 = Instant::now();
-    crate::limits::in_range("--batch", job.batch, 1, crate::limits::MAX_BATCH)?;
+    crate::limits::in_range("batch", job.batch, 1, crate::limits::MAX_BATCH)?;
     job.method.validate()?;
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let prepared = Prepared::from_source(source, model, &scorer, &job.class)?;

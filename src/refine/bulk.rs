@@ -212,7 +212,7 @@ pub fn refine_many(
     quiet: bool,
     progress: &dyn crate::progress::Progress,
 ) -> Result<ManySummary> {
-    crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
+    crate::limits::in_range("lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
     remove_stale_staging(run.out_dir);
     let range = run.shard.range(run.images.len());
