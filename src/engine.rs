@@ -16,6 +16,7 @@ use crate::error::{BorexError, Result};
 use crate::explain::Method;
 use crate::job::{CausalScores, ClassSpec, Prepared, Source};
 use crate::model::{Classifier, ExecutionProvider, ModelOptions, Prediction, Scorer};
+use crate::progress::Quiet;
 use crate::refine::bulk::{drive, UnitResult};
 use crate::refine::pipeline::RefineUnit;
 use crate::refine::{PriorSpec, RefineOutcome};
@@ -381,14 +382,14 @@ impl Engine {
     pub fn explain(&self, image: impl Into<Image>, settings: &ExplainSettings) -> Result<ExplainOutcome> {
         let image = image.into();
         let job = settings.job(image.report_name(), PathBuf::new())?;
-        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, true)
+        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, &Quiet)
     }
 
     /// Refine `image`'s prior map with BOREx: what `borex refine` computes, in memory.
     pub fn refine(&self, image: impl Into<Image>, settings: &RefineSettings) -> Result<RefineOutcome> {
         let image = image.into();
         let (job, _) = settings.budgeted_job(image.report_name(), PathBuf::new(), &settings.prior, &self.model)?;
-        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, true)
+        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, &Quiet)
     }
 
     /// Refine several images, `lockstep` BO loops at a time (each step scores
@@ -428,7 +429,7 @@ impl Engine {
             first,
             &self.model,
             &self.backend,
-            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, true, Instant::now()),
+            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, &Quiet, Instant::now()),
             |i, result| {
                 let r = match result {
                     UnitResult::Done(unit, refined) => unit.conclude(refined),
@@ -496,7 +497,7 @@ impl Engine {
         let job = settings.job(image.report_name(), targets, PathBuf::new())?;
         let pair = self.gradient_pair()?;
         let model = pair.model.as_ref().unwrap_or(&self.model);
-        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, true)
+        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, &Quiet)
     }
 
     /// The gradient graph, loaded on first use. The bundled model's belongs to

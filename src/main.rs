@@ -23,7 +23,6 @@ fn main() -> ExitCode {
         // SAFETY: _exit ends the process without running any user-space code.
         unsafe { libc::_exit(130) };
     });
-    cli::progress::install();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,

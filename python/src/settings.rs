@@ -127,7 +127,8 @@ fn shown(name: &str) -> String {
 
 /// `TypeError: refine() got an unexpected keyword argument 'budgett'; did you mean 'budget'?`
 fn unknown(call: &str, raw: &str, known: &[String]) -> PyErr {
-    let names: Vec<String> = known.iter().map(|k| shown(k)).chain(NEGATED.iter().map(|(n, _)| n.to_string())).collect();
+    let negated = NEGATED.iter().filter(|(_, of)| known.iter().any(|k| k == of)).map(|(n, _)| n.to_string());
+    let names: Vec<String> = known.iter().map(|k| shown(k)).chain(negated).collect();
     let nearest = names
         .iter()
         .map(|n| (strsim::jaro_winkler(raw.trim_end_matches('_'), n.trim_end_matches('_')), n))
@@ -182,7 +183,8 @@ fn value(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> 
         return Ok(Value::Null);
     }
     let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    if obj.is_instance_of::<PyBool>() || t == "bool_" {
+    // numpy's bool scalars (`bool` in numpy 2, `bool_` before) are bools, not numbers.
+    if obj.is_instance_of::<PyBool>() || t == "bool" || t == "bool_" {
         return Ok(Value::Bool(obj.is_truthy()?));
     }
     if let Ok(s) = obj.cast::<PyString>() {

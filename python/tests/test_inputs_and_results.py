@@ -142,3 +142,10 @@ def test_evaluate_refuses_a_map_that_ranks_no_pixel(
     with pytest.raises(borex.InvalidInputError) as e:
         engine.evaluate(chelsea, m)
     assert words in str(e.value) and "ranks no pixel" in str(e.value), str(e.value)
+
+
+def test_numpy_bools_are_bools_in_settings(engine: borex.Engine, chelsea: Path) -> None:
+    # A numpy bool scalar (np.True_) is a bool setting, as a numpy integer is an int one.
+    a = engine.refine(chelsea, iters=2, metrics=np.False_, relative_gain=np.True_)
+    b = engine.refine(chelsea, iters=2, metrics=False, relative_gain=True)
+    assert np.array_equal(a.refined, b.refined) and a.report["settings"] == b.report["settings"]

@@ -134,7 +134,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         image: image_name,
         borex_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let bar = borex::progress::bar(opts.runs(), "bench", global.quiet);
+    let bar = super::progress::reporter(global.quiet).start(opts.runs(), "bench");
     let input = BenchInput { model: &model, image: tensor, gpu };
     let report = run_bench(&input, &opts, environment, &bar)?;
     bar.finish();

@@ -72,7 +72,7 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
     let job = args.settings().job(args.image.clone(), targets, args.out.clone())?;
     let model = Classifier::load(&args.model.options(global))?;
     let grad = GradientModel::for_model(&model)?;
-    let outcome = run_counterfactual(&job, &model, &grad, global.quiet)?;
+    let outcome = run_counterfactual(&job, &model, &grad, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }

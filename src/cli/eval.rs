@@ -122,7 +122,7 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let o = run_mosaic_job(&job, &model, &backend, global.quiet)?;
+    let o = run_mosaic_job(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for r in &o.reliability {
         let a = r.alpha.map_or("undefined".into(), |a| format!("{a:.3}"));
         println!("{:<12} α (ordinal) {a}", r.metric);
@@ -176,7 +176,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     job.validate()?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let outcome = run_eval(&job, &model, &backend, global.quiet)?;
+    let outcome = run_eval(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     let model_name = model.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let summary = summary::write_all(&job, &outcome, &model_name)?;
     for m in &summary.methods {

@@ -82,7 +82,7 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let job = args.settings().job(args.image.clone(), args.out.clone())?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let outcome = run_explain(&job, &model, &backend, global.quiet)?;
+    let outcome = run_explain(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }

@@ -187,7 +187,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let job = make_job(&settings, PathBuf::new(), out_dir.clone(), &model, !global.quiet)?;
-    let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
+    let bar = super::progress::reporter(global.quiet).start(shard.range(images.len()).len() as u64, "images");
     let run = borex::refine::bulk::ManyImages {
         images: &images,
         shard,
@@ -195,7 +195,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         out_dir: &out_dir,
         lockstep: args.lockstep,
     };
-    let summary = borex::refine::bulk::refine_many(&run, &model, &backend, true, &bar)?;
+    let summary = borex::refine::bulk::refine_many(&run, &model, &backend, &borex::progress::Quiet, &bar)?;
     bar.finish();
     for (img, e) in &summary.failed {
         // Most errors already name their file.
@@ -252,7 +252,7 @@ fn run_one(
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
     let job = make_job(&settings, image.to_path_buf(), out_dir.to_path_buf(), &model, false)?;
-    let outcome = run_refine(&job, &model, &backend, global.quiet)?;
+    let outcome = run_refine(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }

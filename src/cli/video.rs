@@ -132,7 +132,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         warm,
     };
     let quiet = global.quiet;
-    let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
+    let s = run(&vjob, &model, &backend, &|n| super::progress::reporter(quiet).start_rate(n, "frames"))?;
     let done = if s.finished {
         format!("wrote {}", out.display())
     } else {
@@ -179,7 +179,7 @@ fn run_clip_mode(
         out_dir: out.clone(),
     };
     let quiet = global.quiet;
-    let s = run_clips(&cjob, &model, &backend, &|n| borex::progress::rate_bar(n, "clips", quiet))?;
+    let s = run_clips(&cjob, &model, &backend, &|n| super::progress::reporter(quiet).start_rate(n, "clips"))?;
     let left = if s.left_over > 0 {
         format!(" ({} frames after the last whole clip left out)", s.left_over)
     } else {

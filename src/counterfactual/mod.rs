@@ -341,7 +341,7 @@ pub fn run_counterfactual(
     job: &CounterfactualJob,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Outcome> {
     job.validate()?;
     let out = OutputSet::begin_locked(&job.out_dir)?;
@@ -354,7 +354,7 @@ pub fn run_counterfactual(
         crate::job::Source::File(&job.image),
         model,
         grad,
-        quiet,
+        reporter,
         &mut |original, files, t| {
             let rgb = original_rgb.get_or_insert_with(|| pixel_rgb(original));
             strip_rows.push(write_target(&out, rgb, &files.files, &t)?);
@@ -412,10 +412,10 @@ pub fn counterfactual_source(
     source: crate::job::Source,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Outcome> {
     let mut images = vec![];
-    let (report, original, notes) = counterfactual_stream(job, source, model, grad, quiet, &mut |_, _, t| {
+    let (report, original, notes) = counterfactual_stream(job, source, model, grad, reporter, &mut |_, _, t| {
         images.push(t);
         Ok(())
     })?;
@@ -430,7 +430,7 @@ fn counterfactual_stream(
     source: crate::job::Source,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
     sink: &mut TargetSink,
 ) -> Result<(CounterfactualReport, Array3<f32>, Vec<String>)> {
     job.validate()?;
@@ -508,7 +508,7 @@ fn counterfactual_stream(
     let obj = ModelObjective { grad, preprocess: model.preprocess(), channels, batch: job.batch };
     let per_chunk = (job.batch / job.afw.restarts.max(1)).max(1);
     let chunks = n.div_ceil(per_chunk);
-    let bar = crate::progress::bar((job.afw.steps * chunks) as u64, "AFW steps", quiet);
+    let bar = reporter.start((job.afw.steps * chunks) as u64, "AFW steps");
     let mut afw_time = std::time::Duration::ZERO;
     let original = Array3::from_shape_vec((channels, h, w), x0.clone()).expect("shape");
 

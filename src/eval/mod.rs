@@ -412,7 +412,12 @@ pub(crate) fn read_record(path: &Path, settings: &RecordSettings) -> Option<Reco
 
 /// Run (or resume) an evaluation and write every per-map record; the summary is
 /// written by [`summary::write_all`].
-pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<EvalOutcome> {
+pub fn run_eval(
+    job: &EvalJob,
+    model: &Classifier,
+    backend: &Backend,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<EvalOutcome> {
     job.validate()?;
     // Summarising computes nothing and writes only the tables, so it may read records that
     // several runs (one per seed, say) put together in one folder.
@@ -425,7 +430,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let keys = job.image_keys();
     let rows = job.images.len() * job.methods.len() * job.seeds.len();
-    let bar = crate::progress::bar(rows as u64, "eval", quiet);
+    let bar = reporter.start(rows as u64, "eval");
     let (mut records, mut failures, mut computed, mut skipped, mut not_run) = (vec![], vec![], 0, 0, vec![]);
     let model_id = json_path(model.path());
     for (image, key) in job.images.iter().zip(&keys) {
@@ -496,7 +501,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
                 bar.inc(1);
                 continue;
             }
-            let ctx = RowCtx { job, model, backend, scorer: &scorer, prepared: &prepared, image, key, quiet };
+            let ctx = RowCtx { job, model, backend, scorer: &scorer, prepared: &prepared, image, key, reporter };
             match ctx.run(method, seed, &dir, row, done) {
                 Ok(r) => records.extend(r),
                 Err(e) => failures.push(Failure {
@@ -557,7 +562,7 @@ struct RowCtx<'a> {
     prepared: &'a Prepared,
     image: &'a Path,
     key: &'a str,
-    quiet: bool,
+    reporter: &'a dyn crate::progress::Reporter,
 }
 
 impl RowCtx<'_> {
@@ -619,7 +624,7 @@ impl RowCtx<'_> {
                     self.scorer,
                     self.prepared,
                     self.job.baseline,
-                    self.quiet,
+                    self.reporter,
                     &mut notes,
                 )?;
                 if let PriorSpec::File(path) = &spec {

@@ -209,7 +209,7 @@ pub fn refine_many(
     run: &ManyImages,
     model: &Classifier,
     backend: &Backend,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
     progress: &dyn crate::progress::Progress,
 ) -> Result<ManySummary> {
     crate::limits::in_range("lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
@@ -247,7 +247,7 @@ pub fn refine_many(
                 super::pipeline::Source::File(&jobs[i].image),
                 model,
                 backend,
-                quiet,
+                reporter,
                 std::time::Instant::now(),
             )
         },

@@ -218,10 +218,15 @@ impl RefineOutcome {
 }
 
 /// Refine `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
-pub fn run_refine(job: &RefineJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<RefineOutcome> {
+pub fn run_refine(
+    job: &RefineJob,
+    model: &Classifier,
+    backend: &Backend,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<RefineOutcome> {
     job.config.validate()?;
     let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
-    let outcome = refine_source(job, Source::File(&job.image), model, backend, quiet)?;
+    let outcome = refine_source(job, Source::File(&job.image), model, backend, reporter)?;
     outcome.write(&outputs)?;
     outputs.commit()?;
     Ok(outcome)
@@ -233,12 +238,12 @@ pub fn refine_source(
     source: Source,
     model: &Classifier,
     backend: &Backend,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<RefineOutcome> {
     let t0 = Instant::now();
     job.config.validate()?;
-    let unit = RefineUnit::prepare(job, source, model, backend, quiet, t0)?;
-    let bar = crate::progress::bar(job.config.iters as u64, "refine", quiet);
+    let unit = RefineUnit::prepare(job, source, model, backend, reporter, t0)?;
+    let bar = reporter.start(job.config.iters as u64, "refine");
     let loop_scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let refined = refine(
         &loop_scorer,
@@ -283,10 +288,10 @@ impl<'a> RefineUnit<'a> {
         source: Source,
         model: &'a Classifier,
         backend: &'a Backend,
-        quiet: bool,
+        reporter: &dyn crate::progress::Reporter,
         t0: Instant,
     ) -> Result<Self> {
-        Self::prepare_with_prior(job, source, model, backend, None, quiet, t0)
+        Self::prepare_with_prior(job, source, model, backend, None, reporter, t0)
     }
 
     /// [`prepare`](Self::prepare), with the prior given (model-input size)
@@ -297,7 +302,7 @@ impl<'a> RefineUnit<'a> {
         model: &'a Classifier,
         backend: &'a Backend,
         given: Option<Array2<f32>>,
-        quiet: bool,
+        reporter: &dyn crate::progress::Reporter,
         t0: Instant,
     ) -> Result<Self> {
         let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
@@ -322,7 +327,7 @@ impl<'a> RefineUnit<'a> {
                     p.dim()
                 )))
             }
-            None => compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, quiet, &mut notes)?,
+            None => compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, reporter, &mut notes)?,
         };
         let prior_ms = ms(tp.elapsed());
 
@@ -542,14 +547,14 @@ pub fn compute_prior(
     scorer: &Scorer,
     prepared: &Prepared,
     baseline: crate::compute::Baseline,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
     notes: &mut Vec<String>,
 ) -> Result<Array2<f32>> {
     let x = prepared.pre.tensor.view();
     let (_, h, w) = x.dim();
     Ok(match spec {
         PriorSpec::Method(m) => {
-            let bar = crate::progress::bar(0, "prior", quiet);
+            let bar = reporter.start(0, "prior");
             let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline };
             let map = explain(m, model, scorer, &input, prepared.class, &prepared.probs, &bar)?.into_prior();
             bar.finish();

@@ -319,9 +319,17 @@ pub fn run(
                     let prior = prior.ok_or_else(|| {
                         BorexError::invalid(format!("frame {}: the previous frame of its chain has no map", fr.index))
                     })?;
-                    RefineUnit::prepare_with_prior(wj, source, model, backend, Some(prior), true, Instant::now())
+                    RefineUnit::prepare_with_prior(
+                        wj,
+                        source,
+                        model,
+                        backend,
+                        Some(prior),
+                        &crate::progress::Quiet,
+                        Instant::now(),
+                    )
                 }
-                _ => RefineUnit::prepare(job.refine, source, model, backend, true, Instant::now()),
+                _ => RefineUnit::prepare(job.refine, source, model, backend, &crate::progress::Quiet, Instant::now()),
             }
         },
         |item, result| {
