@@ -164,7 +164,8 @@ fn explain_equals_the_command_bit_for_bit() {
         "2",
         "--no-metrics",
     ]);
-    let settings = ExplainSettings { method: "rise-fast".into(), seed: 2, metrics: false, ..Default::default() };
+    let settings =
+        ExplainSettings { method: "rise-fast".parse().unwrap(), seed: 2, metrics: false, ..Default::default() };
     let e = engine().explain(&img, &settings).unwrap();
     same(&e.map, &npy(&out.join("map.npy")), "map.npy");
     let report: borex::explain::pipeline::ExplainReport = borex::output::read_report(&out.join("report.json")).unwrap();
@@ -260,8 +261,7 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(err.to_string().contains("iters 0 is out of range"), "{err}");
     assert!(err.render(borex::error::Spelling::Flag).contains("--iters 0 is out of range"), "{err}");
 
-    let m =
-        e.explain(&img, &ExplainSettings { method: "lime".into(), ..Default::default() }).err().unwrap().to_string();
+    let m = "lime".parse::<borex::explain::Method>().err().unwrap().to_string();
     assert!(m.contains("unknown method"), "{m}");
     let m = e.classify(&img, 0).err().unwrap().to_string();
     assert!(m.contains("at least 1"), "{m}");

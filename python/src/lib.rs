@@ -154,7 +154,8 @@ impl PyEngine {
         let base = engine::ExplainSettings { metrics: false, ..Default::default() };
         let hidden = ["method", "metrics", "insertion_start", "sanity"];
         let mut es = settings::settings(py, "explain", &base, Some(settings), &[], &hidden)?;
-        es.method = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
+        let name = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
+        es.method = name.parse().map_err(|e| convert::to_py(py, e))?;
         // undesirable: the signed map S±_c its docstring promises, not the CLI's primary target.npy.
         let map = compute(py, || self.engine.explain(image, &es).map(|o| o.into_signed_or_primary()))?;
         Ok(map.into_pyarray(py).into_any())

@@ -58,9 +58,9 @@ pub struct ExplainArgs {
 
 impl ExplainArgs {
     /// The flags as the library's settings: the one place they meet (unset flags are its defaults).
-    pub fn settings(&self) -> ExplainSettings {
-        ExplainSettings {
-            method: self.method.clone(),
+    pub fn settings(&self) -> borex::Result<ExplainSettings> {
+        Ok(ExplainSettings {
+            method: self.method.parse()?,
             class: self.class.clone(),
             seed: self.seed,
             masks: self.masks,
@@ -72,14 +72,14 @@ impl ExplainArgs {
             insertion_starts: self.insertion_start.clone(),
             batch: self.batch,
             sanity: self.sanity,
-        }
+        })
     }
 }
 
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     // Every setting is checked (by the library) before the model loads.
-    let job = args.settings().job(args.image.clone(), args.out.clone())?;
+    let job = args.settings()?.job(args.image.clone(), args.out.clone())?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
     let outcome = run_explain(&job, &model, &backend, super::progress::reporter(global.quiet))?;

@@ -264,7 +264,7 @@ mod tests {
         let Command::Video(v) = parse(&["video", "clip.mp4", "-o", "out"]) else { panic!("video") };
         assert_eq!(v.settings.settings(false, None), RefineSettings::default());
         let Command::Explain(e) = parse(&["explain", "img.png", "-m", "rise", "-o", "out"]) else { panic!("explain") };
-        assert_eq!(e.settings(), ExplainSettings::default());
+        assert_eq!(e.settings().expect("rise is a method"), ExplainSettings::default());
         let Command::Counterfactual(c) = parse(&["counterfactual", "img.png", "--target", "1", "-o", "out"]) else {
             panic!("counterfactual")
         };

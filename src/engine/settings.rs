@@ -192,9 +192,10 @@ impl RefineSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExplainSettings {
-    /// The method's name: rise, rise-fast, occlusion, cam, gradcam,
-    /// gradcam++, cameras, undesirable.
-    pub method: String,
+    /// The method (its serde form is the name: rise, rise-fast, occlusion,
+    /// cam, gradcam, gradcam++, cameras, undesirable); its masks' seed is `seed`.
+    #[serde(with = "method_text")]
+    pub method: Method,
     /// The class to explain.
     #[serde(with = "class_text")]
     pub class: ClassSpec,
@@ -227,7 +228,7 @@ impl Default for ExplainSettings {
     fn default() -> Self {
         let occlusion = OcclusionParams::default();
         Self {
-            method: "rise".into(),
+            method: Method::parse("rise", 0).expect("a method"),
             class: ClassSpec::Top1,
             seed: 0,
             masks: None,
@@ -246,8 +247,7 @@ impl Default for ExplainSettings {
 impl ExplainSettings {
     /// The method with these settings' parameters, checked (what `borex explain` runs).
     pub fn method(&self) -> Result<Method> {
-        let mut method =
-            Method::parse(&self.method, self.seed).ok_or_else(|| crate::explain::unknown_method(&self.method))?;
+        let mut method = self.method.clone().with_seed(self.seed);
         match &mut method {
             Method::Rise(p) | Method::RiseAntithetic { rise: p, .. } => {
                 if let Some(n) = self.masks {
@@ -398,6 +398,22 @@ mod parsed {
     pub fn deserialize<'de, T: FromStr<Err = String>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A method by its name.
+mod method_text {
+    use crate::explain::Method;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &Method, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&m.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+        String::deserialize(d)?
+            .parse::<Method>()
+            .map_err(|e| serde::de::Error::custom(e.to_string().trim_start_matches("invalid input: ").to_string()))
     }
 }
 

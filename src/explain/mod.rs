@@ -85,6 +85,16 @@ impl Method {
         })
     }
 
+    /// The method with its RISE masks drawn from `seed` (methods without masks are unchanged).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        match &mut self {
+            Method::Rise(p) | Method::RiseAntithetic { rise: p, .. } => p.seed = seed,
+            Method::Undesirable(p) => p.rise.seed = seed,
+            _ => {}
+        }
+        self
+    }
+
     /// Every method's name, as `--prior` and `--method` take it.
     pub const NAMES: &'static [&'static str] =
         &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
@@ -239,6 +249,14 @@ pub fn explain(
             }
         }
     })
+}
+
+/// A method by name (its masks' seed 0: see [`Method::with_seed`]); an unknown name is an error listing the known ones.
+impl std::str::FromStr for Method {
+    type Err = BorexError;
+    fn from_str(s: &str) -> Result<Self> {
+        Method::parse(s, 0).ok_or_else(|| unknown_method(s))
+    }
 }
 
 /// A user-facing error for an unknown method name.
