@@ -34,7 +34,7 @@ pub fn classify_files(
     if k == 0 {
         return Err(BorexError::invalid("--top must be at least 1"));
     }
-    crate::limits::in_range("--batch", batch, 1, crate::limits::MAX_BATCH)?;
+    crate::limits::in_range("batch", batch, 1, crate::limits::MAX_BATCH)?;
     if let Some(n) = model.num_classes() {
         if k > n {
             return Err(BorexError::invalid(format!("--top {k} exceeds the model's {n} classes")));

@@ -10,23 +10,26 @@
 
 #![warn(missing_docs)]
 
-use crate::compute::{Backend, Baseline, DeviceChoice};
-use crate::counterfactual::{AfwConfig, CounterfactualJob, GradientModel, Targets};
+use crate::compute::{Backend, DeviceChoice};
+use crate::counterfactual::{GradientModel, Targets};
 use crate::error::{BorexError, Result};
-use crate::explain::{ExplainJob, Method, OcclusionParams, RiseParams};
+use crate::explain::Method;
 use crate::job::{CausalScores, ClassSpec, Prepared, Source};
-use crate::metrics::InsertionStart;
 use crate::model::{Classifier, ExecutionProvider, ModelOptions, Prediction, Scorer};
+use crate::progress::Quiet;
 use crate::refine::bulk::{drive, UnitResult};
 use crate::refine::pipeline::RefineUnit;
-use crate::refine::{PriorSpec, RefineConfig, RefineJob, RefineOutcome};
+use crate::refine::{PriorSpec, RefineOutcome};
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+mod settings;
+
 pub use crate::counterfactual::Outcome as CounterfactualOutcome;
 pub use crate::explain::ExplainOutcome;
+pub use settings::{CounterfactualSettings, EvaluateSettings, ExplainSettings, RefineSettings};
 
 /// How to build an [`Engine`]. `Default` is the command line's: the bundled
 /// model, `--device auto`, `--ep cpu`, the ONNX Runtime the setup installed.
@@ -65,29 +68,33 @@ impl Image {
         Image::Rgb { rgb, name: name.into() }
     }
 
-    /// An H×W×3 array of 8-bit RGB values (any strides).
+    /// An H×W×3 array of 8-bit RGB values (any strides; a row-major one is copied in one piece).
     pub fn from_array(a: ArrayView3<u8>) -> Result<Self> {
         let (h, w) = check_hwc(a.dim())?;
-        let rgb = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let (y, x) = (y as usize, x as usize);
-            image::Rgb([a[[y, x, 0]], a[[y, x, 1]], a[[y, x, 2]]])
-        });
+        let buf = match a.as_slice() {
+            Some(s) => s.to_vec(),
+            // Any other layout, read in the array's logical order.
+            None => a.iter().copied().collect(),
+        };
+        let rgb = image::RgbImage::from_raw(w as u32, h as u32, buf).expect("h·w·3 values");
         Ok(Image::rgb(rgb, "array"))
     }
 
-    /// An H×W×3 array of RGB values in [0, 1] (any strides), rounded to 8 bits
-    /// as an image file would hold them.
-    pub fn from_float_array(a: ArrayView3<f32>) -> Result<Self> {
+    /// An H×W×3 array of RGB values in [0, 1] (float32 or float64, any
+    /// strides), rounded to 8 bits as an image file would hold them.
+    pub fn from_float_array<F: Copy + Into<f64>>(a: ArrayView3<F>) -> Result<Self> {
         let (h, w) = check_hwc(a.dim())?;
-        if let Some(((y, x, c), v)) = a.indexed_iter().find(|(_, v)| !(v.is_finite() && (0.0..=1.0).contains(*v))) {
-            return Err(BorexError::invalid(format!(
-                "image value {v} at ({y}, {x}, {c}) is not in [0, 1]: a float image holds RGB values in [0, 1]"
-            )));
+        let mut buf = Vec::with_capacity(h * w * 3);
+        for ((y, x, c), v) in a.indexed_iter() {
+            let v: f64 = (*v).into();
+            if !(0.0..=1.0).contains(&v) {
+                return Err(BorexError::invalid(format!(
+                    "float image values must be in [0, 1]; pixel ({y}, {x}) channel {c} is {v}"
+                )));
+            }
+            buf.push((v * 255.0).round() as u8);
         }
-        let rgb = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let px = |c: usize| (a[[y as usize, x as usize, c]] * 255.0).round() as u8;
-            image::Rgb([px(0), px(1), px(2)])
-        });
+        let rgb = image::RgbImage::from_raw(w as u32, h as u32, buf).expect("h·w·3 values");
         Ok(Image::rgb(rgb, "array"))
     }
 
@@ -108,14 +115,24 @@ impl Image {
     }
 }
 
-fn check_hwc((h, w, c): (usize, usize, usize)) -> Result<(usize, usize)> {
-    if c != 3 || h == 0 || w == 0 {
-        return Err(BorexError::invalid(format!("an image array must be H×W×3 with H, W ≥ 1 (RGB), not {h}×{w}×{c}")));
+/// An image array's shape, checked by the one rule of every front end: H×W×3,
+/// at least 2×2 pixels (one pixel cannot be explained), at most
+/// [`crate::limits::MAX_IMAGE_SIDE`] a side and
+/// [`crate::limits::MAX_IMAGE_PIXELS`] in all (what borex decodes from a file).
+pub fn check_hwc((h, w, c): (usize, usize, usize)) -> Result<(usize, usize)> {
+    if c != 3 {
+        return Err(BorexError::invalid(format!("an image array must be H×W×3 (RGB), not {h}×{w}×{c}")));
     }
-    if h > crate::limits::MAX_IMAGE_SIDE as usize || w > crate::limits::MAX_IMAGE_SIDE as usize {
+    if h < 2 || w < 2 {
         return Err(BorexError::invalid(format!(
-            "an image array of {h}×{w} is larger than the {} pixels a side borex reads",
-            crate::limits::MAX_IMAGE_SIDE
+            "image array is {h}×{w}: an image needs at least 2×2 pixels to be explained"
+        )));
+    }
+    let limit = crate::limits::MAX_IMAGE_SIDE as usize;
+    if h > limit || w > limit || (h as u64) * (w as u64) > crate::limits::MAX_IMAGE_PIXELS {
+        return Err(BorexError::invalid(format!(
+            "image array is {h}×{w}, larger than borex takes ({limit} per side, {} pixels)",
+            crate::limits::MAX_IMAGE_PIXELS
         )));
     }
     Ok((h, w))
@@ -189,6 +206,17 @@ impl Default for Prior {
     }
 }
 
+/// As `--prior` takes it: the method's name or the map file's path (`array` for a map in memory).
+impl std::fmt::Display for Prior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Prior::Method(m) => f.write_str(m),
+            Prior::File(p) => write!(f, "{}", p.display()),
+            Prior::Map(_) => f.write_str("array"),
+        }
+    }
+}
+
 impl From<Array2<f32>> for Prior {
     fn from(m: Array2<f32>) -> Self {
         Prior::Map(m)
@@ -196,7 +224,41 @@ impl From<Array2<f32>> for Prior {
 }
 
 impl Prior {
-    fn spec(&self, seed: u64) -> Result<PriorSpec> {
+    /// A prior given as text (`--prior`, Python's `prior="..."`): a method's
+    /// name when it is one, else a map file's path. The one place every front
+    /// end resolves a prior's text.
+    pub fn parse(text: &str) -> Self {
+        match Method::parse(text, 0) {
+            Some(_) => Prior::Method(text.to_string()),
+            None => Prior::File(PathBuf::from(text)),
+        }
+    }
+
+    /// Whether the prior's name fixes a RISE prior's mask count (`rise-fast+masks=N`).
+    pub fn masks_given(&self) -> bool {
+        matches!(self, Prior::Method(name) if crate::refine::budget::masks_given(name))
+    }
+
+    /// Checked before any model is loaded: a method's parameters, a map file readable.
+    pub fn check(&self, seed: u64) -> Result<()> {
+        match self {
+            Prior::Method(_) => self.spec(seed).map(|_| ()),
+            Prior::File(p) => {
+                if !p.exists() {
+                    return Err(BorexError::setting(
+                        "prior",
+                        Some(p.display().to_string()),
+                        format!(": not a method ({}) nor an existing map file", Method::NAMES.join(", ")),
+                    ));
+                }
+                crate::limits::check_readable(p, crate::limits::MAX_NPY_FILE_BYTES, "prior map").map(|_| ())
+            }
+            Prior::Map(_) => Ok(()),
+        }
+    }
+
+    /// The pipelines' form, a method's name parsed with `seed` and checked.
+    pub fn spec(&self, seed: u64) -> Result<PriorSpec> {
         Ok(match self {
             Prior::Method(name) => {
                 let m = Method::parse(name, seed).ok_or_else(|| crate::explain::unknown_method(name))?;
@@ -209,166 +271,9 @@ impl Prior {
     }
 }
 
-/// Settings of [`Engine::refine`]; `Default` is `borex refine`'s.
-#[derive(Debug, Clone)]
-pub struct RefineSettings {
-    /// The class to explain (`--class`).
-    pub class: ClassSpec,
-    /// The prior map (`--prior`).
-    pub prior: Prior,
-    /// The loop's knobs (`--iters`, `--seed`, `--sizes`, `--kappa`, `--gain`,
-    /// `--objective`, `--baseline`, ...).
-    pub config: RefineConfig,
-    /// Insertion starts to score; the first is the report's `insertion` (`--insertion-start`).
-    pub insertion_starts: Vec<InsertionStart>,
-    /// Score insertion/deletion of both maps (`--no-metrics` turns it off).
-    pub metrics: bool,
-    /// Images per model call (`--batch`).
-    pub batch: usize,
-    /// Also evaluate the refined map at the original resolution (`--full-res`).
-    pub full_res: bool,
-    /// Model evaluations of the prior and the queries together (`--budget`):
-    /// replaces `config.iters` and, unless the prior's name gives `+masks=N`,
-    /// a RISE prior's mask count ([`crate::refine::budget`]).
-    pub budget: Option<usize>,
-}
-
-impl Default for RefineSettings {
-    fn default() -> Self {
-        Self {
-            class: ClassSpec::Top1,
-            prior: Prior::default(),
-            config: RefineConfig::default(),
-            insertion_starts: vec![InsertionStart::Blur],
-            metrics: true,
-            batch: 32,
-            full_res: false,
-            budget: None,
-        }
-    }
-}
-
-impl RefineSettings {
-    /// The pipeline's job for `image` with `prior` on `model`; every setting
-    /// checked, the budget spent.
-    fn job(&self, image: &Image, prior: &Prior, model: &Classifier) -> Result<RefineJob> {
-        self.config.validate()?;
-        crate::limits::in_range("--batch", self.batch, 1, crate::limits::MAX_BATCH)?;
-        if self.insertion_starts.is_empty() && self.metrics {
-            return Err(BorexError::invalid("insertion_starts is empty: give at least one start (blur or zero)"));
-        }
-        let mut job = RefineJob {
-            image: image.report_name(),
-            class: self.class.clone(),
-            prior: prior.spec(self.config.seed)?,
-            config: self.config.clone(),
-            out_dir: PathBuf::new(),
-            full_res: self.full_res,
-            insertion_starts: self.insertion_starts.clone(),
-            metrics: self.metrics,
-            batch: self.batch,
-            notes: vec![],
-        };
-        if let Some(b) = self.budget {
-            let given = matches!(prior, Prior::Method(name) if crate::refine::budget::masks_given(name));
-            crate::refine::budget::apply(&mut job, b, given, model)?;
-        }
-        Ok(job)
-    }
-}
-
-/// Settings of [`Engine::explain`]; `Default` is `borex explain -m rise`'s.
-#[derive(Debug, Clone)]
-pub struct ExplainSettings {
-    /// The method's name (`-m`): rise, rise-fast, occlusion, cam, gradcam,
-    /// gradcam++, cameras, undesirable.
-    pub method: String,
-    /// The class to explain (`--class`).
-    pub class: ClassSpec,
-    /// Seed of RISE's masks (`--seed`).
-    pub seed: u64,
-    /// RISE: the number of masks, overriding the preset's (`--masks`).
-    pub masks: Option<usize>,
-    /// Occlusion: window side and stride in pixels (`--window`, `--stride`).
-    pub occlusion: OcclusionParams,
-    /// CAMERAS: input sizes (`--scales`).
-    pub scales: Vec<u32>,
-    /// What removed pixels become (`--baseline`).
-    pub baseline: Baseline,
-    /// Score insertion/deletion of the map (`--no-metrics` turns it off).
-    pub metrics: bool,
-    /// Insertion starts to score (`--insertion-start`).
-    pub insertion_starts: Vec<InsertionStart>,
-    /// Images per model call (`--batch`).
-    pub batch: usize,
-    /// Also explain the model with its head randomised and compare (`--sanity`).
-    pub sanity: bool,
-}
-
-impl Default for ExplainSettings {
-    fn default() -> Self {
-        Self {
-            method: "rise".into(),
-            class: ClassSpec::Top1,
-            seed: 0,
-            masks: None,
-            occlusion: OcclusionParams::default(),
-            scales: vec![224, 324, 424, 524],
-            baseline: Baseline::Zero,
-            metrics: true,
-            insertion_starts: vec![InsertionStart::Blur],
-            batch: 32,
-            sanity: false,
-        }
-    }
-}
-
-impl ExplainSettings {
-    /// The method with these settings' parameters, checked (what `borex explain` runs).
-    pub fn method(&self) -> Result<Method> {
-        let mut method =
-            Method::parse(&self.method, self.seed).ok_or_else(|| crate::explain::unknown_method(&self.method))?;
-        match &mut method {
-            Method::Rise(p) | Method::RiseAntithetic { rise: p, .. } => {
-                if let Some(n) = self.masks {
-                    *p = RiseParams { n, ..*p };
-                }
-            }
-            // Undesirable pixels are made from RISE masks: `--masks` counts them too.
-            Method::Undesirable(p) => {
-                if let Some(n) = self.masks {
-                    p.rise = RiseParams { n, ..p.rise };
-                }
-            }
-            Method::Occlusion(p) => *p = self.occlusion,
-            Method::Cameras { scales } => *scales = self.scales.clone(),
-            _ => {}
-        }
-        method.validate()?;
-        Ok(method)
-    }
-}
-
-/// Settings of [`Engine::evaluate`]; `Default` scores like `borex refine`'s metrics.
-#[derive(Debug, Clone)]
-pub struct EvaluateSettings {
-    /// The class whose probability is scored.
-    pub class: ClassSpec,
-    /// Insertion starts to score; the first is `insertion`.
-    pub insertion_starts: Vec<InsertionStart>,
-    /// Images per model call.
-    pub batch: usize,
-}
-
-impl Default for EvaluateSettings {
-    fn default() -> Self {
-        Self { class: ClassSpec::Top1, insertion_starts: vec![InsertionStart::Blur], batch: 32 }
-    }
-}
-
 /// Insertion and deletion of a map, for one class.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Evaluation {
+pub struct MapScores {
     /// The scored class.
     pub class: usize,
     /// Its label, when the model has labels.
@@ -380,39 +285,6 @@ pub struct Evaluation {
     pub scores: CausalScores,
     /// What the user should know (a map brought onto the model input's grid).
     pub notes: Vec<String>,
-}
-
-/// Settings of [`Engine::counterfactual`]; `Default` is `borex counterfactual`'s.
-#[derive(Debug, Clone)]
-pub struct CounterfactualSettings {
-    /// Radius of the l_p ball in [0, 1] pixel units (`--eps`).
-    pub eps: f64,
-    /// The norm's p, 1 < p < ∞ (`--p`).
-    pub p: f64,
-    /// Auto-Frank-Wolfe steps (`--steps`).
-    pub steps: usize,
-    /// Runs per target (`--restarts`).
-    pub restarts: usize,
-    /// Seed of the restarts (`--seed`).
-    pub seed: u64,
-    /// |δ| above this counts a pixel as changed (`--change-threshold`).
-    pub change_threshold: f32,
-    /// Images per model call (`--batch`).
-    pub batch: usize,
-}
-
-impl Default for CounterfactualSettings {
-    fn default() -> Self {
-        Self {
-            eps: 12.0,
-            p: 1.5,
-            steps: 75,
-            restarts: 1,
-            seed: 0,
-            change_threshold: 0.01,
-            batch: crate::counterfactual::DEFAULT_BATCH,
-        }
-    }
 }
 
 /// The classifier the counterfactual runs on and its gradient graph.
@@ -438,7 +310,7 @@ struct GradientPair {
 /// let engine = Engine::new(&EngineOptions { device: borex::compute::DeviceChoice::Cpu, ..Default::default() })?;
 /// let image = borex::paths::sample_image("chelsea.png");
 /// let mut settings = RefineSettings::default();
-/// settings.config.iters = 3;
+/// settings.iters = 3;
 /// settings.metrics = false;
 /// let out = engine.refine(&image, &settings)?;
 /// assert_eq!(out.map().dim(), (224, 224));
@@ -509,25 +381,15 @@ impl Engine {
     /// A saliency map of `image` from one of borex's explainers.
     pub fn explain(&self, image: impl Into<Image>, settings: &ExplainSettings) -> Result<ExplainOutcome> {
         let image = image.into();
-        let job = ExplainJob {
-            image: image.report_name(),
-            class: settings.class.clone(),
-            method: settings.method()?,
-            baseline: settings.baseline,
-            out_dir: PathBuf::new(),
-            metrics: settings.metrics,
-            insertion_starts: settings.insertion_starts.clone(),
-            batch: settings.batch,
-            sanity: settings.sanity,
-        };
-        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, true)
+        let job = settings.job(image.report_name(), PathBuf::new())?;
+        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, &Quiet)
     }
 
     /// Refine `image`'s prior map with BOREx: what `borex refine` computes, in memory.
     pub fn refine(&self, image: impl Into<Image>, settings: &RefineSettings) -> Result<RefineOutcome> {
         let image = image.into();
-        let job = settings.job(&image, &settings.prior, &self.model)?;
-        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, true)
+        let (job, _) = settings.budgeted_job(image.report_name(), PathBuf::new(), &settings.prior, &self.model)?;
+        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, &Quiet)
     }
 
     /// Refine several images, `lockstep` BO loops at a time (each step scores
@@ -554,7 +416,10 @@ impl Engine {
         let jobs = images
             .iter()
             .enumerate()
-            .map(|(i, img)| settings.job(img, priors.map_or(&settings.prior, |p| &p[i]), &self.model))
+            .map(|(i, img)| {
+                let prior = priors.map_or(&settings.prior, |p| &p[i]);
+                settings.budgeted_job(img.report_name(), PathBuf::new(), prior, &self.model).map(|(job, _)| job)
+            })
             .collect::<Result<Vec<_>>>()?;
         let Some(first) = jobs.first() else { return Ok(vec![]) };
         let mut results: Vec<Option<Result<RefineOutcome>>> = (0..jobs.len()).map(|_| None).collect();
@@ -564,7 +429,7 @@ impl Engine {
             first,
             &self.model,
             &self.backend,
-            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, true, Instant::now()),
+            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, &Quiet, Instant::now()),
             |i, result| {
                 let r = match result {
                     UnitResult::Done(unit, refined) => unit.conclude(refined),
@@ -589,12 +454,9 @@ impl Engine {
         image: impl Into<Image>,
         map: ArrayView2<f32>,
         settings: &EvaluateSettings,
-    ) -> Result<Evaluation> {
+    ) -> Result<MapScores> {
         let image = image.into();
-        crate::limits::in_range("--batch", settings.batch, 1, crate::limits::MAX_BATCH)?;
-        if settings.insertion_starts.is_empty() {
-            return Err(BorexError::invalid("insertion_starts is empty: give at least one start (blur or zero)"));
-        }
+        settings.validate()?;
         // `borex eval`'s rule for a map file, one function: a map must rank some pixel above another.
         crate::metrics::check_ranks(map, "the map")?;
         let scorer = Scorer::new(&self.model, self.backend.image.as_ref(), settings.batch);
@@ -614,7 +476,7 @@ impl Engine {
             class,
             &settings.insertion_starts,
         )?;
-        Ok(Evaluation {
+        Ok(MapScores {
             class,
             label: self.model.labels().and_then(|l| l.name(class)).map(str::to_string),
             probability: prepared.probs[class],
@@ -632,25 +494,10 @@ impl Engine {
         settings: &CounterfactualSettings,
     ) -> Result<CounterfactualOutcome> {
         let image = image.into();
-        let job = CounterfactualJob {
-            image: image.report_name(),
-            targets,
-            afw: AfwConfig {
-                eps: settings.eps,
-                p: settings.p,
-                steps: settings.steps,
-                restarts: settings.restarts,
-                seed: settings.seed,
-                ..AfwConfig::default()
-            },
-            threshold: settings.change_threshold,
-            batch: settings.batch,
-            out_dir: PathBuf::new(),
-        };
-        job.validate()?;
+        let job = settings.job(image.report_name(), targets, PathBuf::new())?;
         let pair = self.gradient_pair()?;
         let model = pair.model.as_ref().unwrap_or(&self.model);
-        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, true)
+        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, &Quiet)
     }
 
     /// The gradient graph, loaded on first use. The bundled model's belongs to
@@ -695,9 +542,11 @@ mod tests {
         assert!(Image::from_array(bad.view()).unwrap_err().to_string().contains("4×4×4"));
         let empty = ndarray::Array3::<u8>::zeros((0, 4, 3));
         assert!(Image::from_array(empty.view()).is_err());
+        let one = ndarray::Array3::<u8>::zeros((1, 1, 3));
+        assert!(Image::from_array(one.view()).unwrap_err().to_string().contains("1×1: an image needs at least 2×2"));
         let mut f = ndarray::Array3::<f32>::zeros((2, 2, 3));
         f[[1, 0, 2]] = 1.5;
-        assert!(Image::from_float_array(f.view()).unwrap_err().to_string().contains("(1, 0, 2)"));
+        assert!(Image::from_float_array(f.view()).unwrap_err().to_string().contains("pixel (1, 0) channel 2 is 1.5"));
         // Transposed (non-contiguous) views are read by index, not by memory order.
         let a = ndarray::Array3::from_shape_fn((3, 2, 3), |(y, x, c)| (100 * c + 10 * y + x) as u8);
         let t = a.view().permuted_axes([1, 0, 2]);

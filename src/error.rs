@@ -61,6 +61,21 @@ pub enum BorexError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A setting's value is out of its range or does not fit the input: `name`
+    /// is the setting's library name (`budget`, `p`, `batch`), which each
+    /// front end spells its own way (`--budget` on the command line, `budget=`
+    /// in Python; see [`BorexError::render`]). The message reads after the
+    /// setting's name and value: "{name} {value} {message}".
+    #[error("invalid input: {}", Spelling::Name.render(name, value.as_deref(), message))]
+    Setting {
+        /// The setting's name in the library's settings types.
+        name: String,
+        /// The value as given, when the message is about it.
+        value: Option<String>,
+        /// What is wrong, read after the name and the value.
+        message: String,
+    },
+
     /// Ctrl-C / SIGTERM arrived ([`crate::output::interrupt`]): the work in flight is dropped, not failed.
     #[error("interrupted")]
     Interrupted,
@@ -101,9 +116,59 @@ impl BorexError {
             Self::Io { .. } => ErrorKind::Io,
             Self::Image { .. } => ErrorKind::Image,
             Self::Model { .. } | Self::Labels { .. } => ErrorKind::Model,
-            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::InvalidInput(_) | Self::Setting { .. } => ErrorKind::InvalidInput,
             Self::Runtime(_) | Self::Gpu(_) | Self::NoAdapter(_) => ErrorKind::Runtime,
             Self::Interrupted => ErrorKind::Interrupted,
+        }
+    }
+}
+
+/// How a front end spells a setting in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spelling {
+    /// The library's name: `budget 5 is …`.
+    Name,
+    /// A command-line flag: `--budget 5 is …` (underscores become dashes).
+    Flag,
+    /// A keyword argument: `budget=5 is …`.
+    Keyword,
+}
+
+impl Spelling {
+    /// The one-line text of a setting error in this spelling.
+    pub fn render(self, name: &str, value: Option<&str>, message: &str) -> String {
+        let head = match (self, value) {
+            (Spelling::Name, Some(v)) => format!("{name} {v}"),
+            (Spelling::Name, None) => name.to_string(),
+            (Spelling::Flag, Some(v)) => format!("--{} {v}", name.replace('_', "-")),
+            (Spelling::Flag, None) => format!("--{}", name.replace('_', "-")),
+            (Spelling::Keyword, Some(v)) => format!("{name}={v}"),
+            (Spelling::Keyword, None) => name.to_string(),
+        };
+        if message.is_empty() {
+            head
+        } else if message.starts_with([':', ',']) {
+            format!("{head}{message}")
+        } else {
+            format!("{head} {message}")
+        }
+    }
+}
+
+impl BorexError {
+    /// A setting's value that is out of range or does not fit: "{name} {value} {message}".
+    pub fn setting(name: impl Into<String>, value: Option<String>, message: impl Into<String>) -> Self {
+        Self::Setting { name: name.into(), value, message: message.into() }
+    }
+
+    /// The error's one-line message with settings spelled as `spelling` (a
+    /// setting error; any other error reads as its `Display`).
+    pub fn render(&self, spelling: Spelling) -> String {
+        match self {
+            Self::Setting { name, value, message } => {
+                format!("invalid input: {}", spelling.render(name, value.as_deref(), message))
+            }
+            other => other.to_string(),
         }
     }
 
@@ -139,6 +204,9 @@ impl BorexError {
             Self::Gpu(m) => Self::Gpu(m.clone()),
             Self::NoAdapter(m) => Self::NoAdapter(m.clone()),
             Self::InvalidInput(m) => Self::InvalidInput(m.clone()),
+            Self::Setting { name, value, message } => {
+                Self::Setting { name: name.clone(), value: value.clone(), message: message.clone() }
+            }
             Self::Interrupted => Self::Interrupted,
         }
     }
@@ -172,6 +240,7 @@ mod tests {
             BorexError::Gpu("device lost".into()),
             BorexError::NoAdapter("none".into()),
             BorexError::invalid("bad --iters"),
+            BorexError::setting("iters", Some("0".into()), "is out of range"),
         ];
         for e in &errors {
             let d = e.duplicate();
@@ -188,5 +257,21 @@ mod tests {
         assert_eq!(e.to_string(), "m.onnx: model file not found");
         assert_eq!(e.kind(), super::ErrorKind::NotFound);
         assert_eq!(BorexError::model("m.onnx", "no output").kind(), super::ErrorKind::Model);
+    }
+
+    #[test]
+    fn a_setting_error_is_spelled_by_each_front_end() {
+        let e = BorexError::setting("refit_every", Some("0".into()), "is out of range: it must be between 1 and 2000");
+        assert_eq!(e.to_string(), "invalid input: refit_every 0 is out of range: it must be between 1 and 2000");
+        assert_eq!(
+            e.render(super::Spelling::Flag),
+            "invalid input: --refit-every 0 is out of range: it must be between 1 and 2000"
+        );
+        assert_eq!(
+            e.render(super::Spelling::Keyword),
+            "invalid input: refit_every=0 is out of range: it must be between 1 and 2000"
+        );
+        let bare = BorexError::setting("eps", None, "must be a finite number > 0, not -1");
+        assert_eq!(bare.render(super::Spelling::Keyword), "invalid input: eps must be a finite number > 0, not -1");
     }
 }

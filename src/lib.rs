@@ -113,7 +113,7 @@ pub mod report_types {
     #[cfg(feature = "jobs")]
     pub use crate::bench::{BenchReport, Breakdown, StageResult};
     pub use crate::counterfactual::{CounterfactualReport, TargetReport};
-    pub use crate::engine::Evaluation;
+    pub use crate::engine::MapScores;
     #[cfg(feature = "jobs")]
     pub use crate::eval::mosaic::MosaicSummary;
     #[cfg(feature = "jobs")]

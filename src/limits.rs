@@ -235,31 +235,37 @@ impl Read for Bounded {
     }
 }
 
-/// `value` if `lo ≤ value ≤ hi`, else an error naming `flag` and the range.
-pub fn in_range<T: PartialOrd + Display + Copy>(flag: &str, value: T, lo: T, hi: T) -> Result<T> {
+/// `value` if `lo ≤ value ≤ hi`, else a [`BorexError::Setting`] naming the
+/// setting `name` (the library's name, e.g. `refit_every`; each front end
+/// spells it) and the range.
+pub fn in_range<T: PartialOrd + Display + Copy>(name: &str, value: T, lo: T, hi: T) -> Result<T> {
     if value < lo || value > hi {
-        return Err(BorexError::invalid(format!("{flag} {value} is out of range: it must be between {lo} and {hi}")));
+        return Err(BorexError::setting(
+            name,
+            Some(value.to_string()),
+            format!("is out of range: it must be between {lo} and {hi}"),
+        ));
     }
     Ok(value)
 }
 
-/// A finite, non-negative number, else an error naming `flag` and the value.
-pub fn non_negative(flag: &str, value: f32) -> Result<f32> {
+/// A finite, non-negative number, else an error naming the setting and the value.
+pub fn non_negative(name: &str, value: f32) -> Result<f32> {
     if !value.is_finite() || value < 0.0 {
-        return Err(BorexError::invalid(format!("{flag} must be a finite number ≥ 0, not {value}")));
+        return Err(BorexError::setting(name, None, format!("must be a finite number ≥ 0, not {value}")));
     }
     Ok(value)
 }
 
-/// Every value of a list flag in range, none repeated.
-pub fn distinct_in_range(flag: &str, values: &[u32], lo: u32, hi: u32) -> Result<()> {
+/// Every value of a list setting in range, none repeated.
+pub fn distinct_in_range(name: &str, values: &[u32], lo: u32, hi: u32) -> Result<()> {
     if values.is_empty() {
-        return Err(BorexError::invalid(format!("{flag} needs at least one value")));
+        return Err(BorexError::setting(name, None, "needs at least one value"));
     }
     for (i, v) in values.iter().enumerate() {
-        in_range(flag, *v, lo, hi)?;
+        in_range(name, *v, lo, hi)?;
         if values[..i].contains(v) {
-            return Err(BorexError::invalid(format!("{flag} lists {v} twice")));
+            return Err(BorexError::setting(name, None, format!("lists {v} twice")));
         }
     }
     Ok(())
@@ -267,15 +273,19 @@ pub fn distinct_in_range(flag: &str, values: &[u32], lo: u32, hi: u32) -> Result
 
 /// A batch of `batch` inputs of `c×h×w` must fit [`MAX_BATCH_BYTES`].
 pub fn batch_fits(batch: usize, (c, h, w): (usize, usize, usize)) -> Result<()> {
-    in_range("--batch", batch, 1, MAX_BATCH)?;
+    in_range("batch", batch, 1, MAX_BATCH)?;
     let bytes = batch as u64 * (c * h * w) as u64 * 4;
     if bytes > MAX_BATCH_BYTES {
         let most = (MAX_BATCH_BYTES / ((c * h * w) as u64 * 4)).max(1);
-        return Err(BorexError::invalid(format!(
-            "--batch {batch} of {c}×{h}×{w} inputs needs {} MiB per model call (limit {} MiB): use --batch {most} or less",
-            bytes >> 20,
-            MAX_BATCH_BYTES >> 20
-        )));
+        return Err(BorexError::setting(
+            "batch",
+            Some(batch.to_string()),
+            format!(
+                "of {c}×{h}×{w} inputs needs {} MiB per model call (limit {} MiB): use a batch of {most} or less",
+                bytes >> 20,
+                MAX_BATCH_BYTES >> 20
+            ),
+        ));
     }
     Ok(())
 }
@@ -286,25 +296,22 @@ mod tests {
 
     #[test]
     fn ranges_name_the_flag_and_the_bounds() {
-        assert_eq!(in_range("--iters", 5usize, 1, 10).unwrap(), 5);
-        let e = in_range("--iters", 4_294_967_295usize, 1, MAX_ITERS).unwrap_err().to_string();
-        assert!(e.contains("--iters 4294967295") && e.contains(&MAX_ITERS.to_string()), "{e}");
-        assert!(non_negative("--gain", f32::NAN)
+        assert_eq!(in_range("iters", 5usize, 1, 10).unwrap(), 5);
+        let e = in_range("iters", 4_294_967_295usize, 1, MAX_ITERS).unwrap_err().to_string();
+        assert!(e.contains("iters 4294967295") && e.contains(&MAX_ITERS.to_string()), "{e}");
+        assert!(non_negative("gain", f32::NAN)
             .unwrap_err()
             .to_string()
-            .contains("--gain must be a finite number ≥ 0, not NaN"));
-        assert!(non_negative("--gain", f32::INFINITY).is_err());
-        assert!(non_negative("--kappa", -1.0).is_err());
-        assert_eq!(non_negative("--kappa", 0.0).unwrap(), 0.0);
-        assert!(distinct_in_range("--sizes", &[30, 45, 30], 1, 100)
-            .unwrap_err()
-            .to_string()
-            .contains("lists 30 twice"));
-        assert!(distinct_in_range("--scales", &[], 1, 100).is_err());
+            .contains("gain must be a finite number ≥ 0, not NaN"));
+        assert!(non_negative("gain", f32::INFINITY).is_err());
+        assert!(non_negative("kappa", -1.0).is_err());
+        assert_eq!(non_negative("kappa", 0.0).unwrap(), 0.0);
+        assert!(distinct_in_range("sizes", &[30, 45, 30], 1, 100).unwrap_err().to_string().contains("lists 30 twice"));
+        assert!(distinct_in_range("scales", &[], 1, 100).is_err());
         assert!(batch_fits(32, (3, 224, 224)).is_ok());
         // 1024 inputs of 3×2048×2048 are 48 GiB.
-        let e = batch_fits(1024, (3, 2048, 2048)).unwrap_err().to_string();
-        assert!(e.contains("use --batch 85 or less"), "{e}");
+        let e = batch_fits(1024, (3, 2048, 2048)).unwrap_err().render(crate::error::Spelling::Flag);
+        assert!(e.contains("--batch 1024 of 3×2048×2048 inputs") && e.contains("use a batch of 85 or less"), "{e}");
     }
 
     #[test]

@@ -23,17 +23,29 @@ fn main() -> ExitCode {
         // SAFETY: _exit ends the process without running any user-space code.
         unsafe { libc::_exit(130) };
     });
-    cli::progress::install();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`borex classify ... | head`) is not a failure.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error chain as anyhow's `{:#}` prints it ("context: cause"), with the
+/// library's setting errors spelled as flags (`budget` → `--budget`).
+fn render(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|c| match c.downcast_ref::<borex::BorexError>() {
+            Some(b) => b.render(borex::error::Spelling::Flag),
+            None => c.to_string(),
+        })
+        .collect();
+    parts.join(": ")
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

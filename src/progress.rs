@@ -1,16 +1,11 @@
 //! Progress reporting: the library calls a [`Progress`] and draws nothing
-//! itself. A program that wants bars installs a [`Reporter`] once
-//! ([`set_reporter`]; the `borex` command installs terminal bars); without
-//! one, or when a caller asks for quiet, every stage reports to [`NoProgress`].
-//!
-//! The reporter is process-wide rather than a parameter: stages deep in the
-//! pipelines (a prior's RISE masks inside a refine) make their own reporter,
-//! and threading a factory through every signature would tie each of them to
-//! the command's notion of bars.
+//! itself. Each call that reports progress takes a [`Reporter`] (the `borex`
+//! command passes terminal bars, or [`Quiet`] for `--quiet`; the engine and
+//! Python pass [`Quiet`]), and the stages it runs (a prior's RISE masks inside
+//! a refine) start their own progress from that same reporter: nothing is
+//! process-wide.
 
 #![warn(missing_docs)]
-
-use std::sync::OnceLock;
 
 /// A unit of work being counted: the library sets its length, counts steps and finishes it.
 pub trait Progress: Send + Sync {
@@ -40,26 +35,13 @@ pub trait Reporter: Send + Sync {
     }
 }
 
-static REPORTER: OnceLock<Box<dyn Reporter>> = OnceLock::new();
+/// Reports nothing: `--quiet`, and every caller that shows no progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
 
-/// Install the process's reporter; only the first call counts (returns whether this one did).
-pub fn set_reporter(reporter: Box<dyn Reporter>) -> bool {
-    REPORTER.set(reporter).is_ok()
-}
-
-/// A progress for `len` steps of `what`: the installed reporter's, or none when `quiet` or none is installed.
-pub fn bar(len: u64, what: &str, quiet: bool) -> Box<dyn Progress> {
-    match REPORTER.get() {
-        Some(r) if !quiet => r.start(len, what),
-        _ => Box::new(NoProgress),
-    }
-}
-
-/// [`bar`] for a stream of units (done/total with a rate).
-pub fn rate_bar(len: u64, what: &str, quiet: bool) -> Box<dyn Progress> {
-    match REPORTER.get() {
-        Some(r) if !quiet => r.start_rate(len, what),
-        _ => Box::new(NoProgress),
+impl Reporter for Quiet {
+    fn start(&self, _len: u64, _what: &str) -> Box<dyn Progress> {
+        Box::new(NoProgress)
     }
 }
 

@@ -41,11 +41,7 @@ fn same(a: &Array2<f32>, b: &Array2<f32>, what: &str) {
 }
 
 fn quick_settings() -> RefineSettings {
-    let mut s = RefineSettings::default();
-    s.config.iters = 6;
-    s.config.seed = 3;
-    s.metrics = false;
-    s
+    RefineSettings { iters: 6, seed: 3, metrics: false, ..Default::default() }
 }
 
 #[test]
@@ -168,7 +164,8 @@ fn explain_equals_the_command_bit_for_bit() {
         "2",
         "--no-metrics",
     ]);
-    let settings = ExplainSettings { method: "rise-fast".into(), seed: 2, metrics: false, ..Default::default() };
+    let settings =
+        ExplainSettings { method: "rise-fast".parse().unwrap(), seed: 2, metrics: false, ..Default::default() };
     let e = engine().explain(&img, &settings).unwrap();
     same(&e.map, &npy(&out.join("map.npy")), "map.npy");
     let report: borex::explain::pipeline::ExplainReport = borex::output::read_report(&out.join("report.json")).unwrap();
@@ -256,12 +253,15 @@ fn bad_inputs_are_errors_naming_the_problem() {
     assert!(m.contains("unknown method \"lime\""), "{m}");
 
     let mut zero_iters = quick_settings();
-    zero_iters.config.iters = 0;
-    let m = msg(e.refine(&img, &zero_iters));
-    assert!(m.contains("--iters"), "{m}");
+    zero_iters.iters = 0;
+    // The library names the setting; each front end spells it (`--iters`, `iters=`).
+    let err = e.refine(&img, &zero_iters).err().expect("an error");
+    let borex::BorexError::Setting { name, value, .. } = &err else { panic!("a setting error: {err}") };
+    assert_eq!((name.as_str(), value.as_deref()), ("iters", Some("0")));
+    assert!(err.to_string().contains("iters 0 is out of range"), "{err}");
+    assert!(err.render(borex::error::Spelling::Flag).contains("--iters 0 is out of range"), "{err}");
 
-    let m =
-        e.explain(&img, &ExplainSettings { method: "lime".into(), ..Default::default() }).err().unwrap().to_string();
+    let m = "lime".parse::<borex::explain::Method>().err().unwrap().to_string();
     assert!(m.contains("unknown method"), "{m}");
     let m = e.classify(&img, 0).err().unwrap().to_string();
     assert!(m.contains("at least 1"), "{m}");

@@ -545,17 +545,18 @@ fn budget_splits_evaluations_between_prior_and_queries() {
     ok(&run);
     let note = String::from_utf8_lossy(&run.stderr);
     assert!(
-        note.contains("--budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
+        // The report's note, printed as the report has it (front-end neutral: the setting's name).
+        note.contains("note: budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
         "{note}"
     );
     // Said once on stderr, and in the report's notes (#25: it was only on stderr).
-    assert_eq!(note.matches("--budget 60: prior").count(), 1, "{note}");
+    assert_eq!(note.matches("budget 60: prior").count(), 1, "{note}");
     let r = report(&out);
     assert_eq!(r["prior"]["method"], "rise-fast+masks=16");
     assert_eq!(r["observations"].as_array().unwrap().len(), 22);
     let notes: Vec<&str> = r["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
     assert!(
-        notes.contains(&"--budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
+        notes.contains(&"budget 60: prior rise-fast+masks=16 (16 evaluations), 22 queries (44 evaluations)"),
         "{notes:?}"
     );
     // A prior whose mask count is given keeps it; the queries get the rest.

@@ -134,7 +134,7 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
     // overlay.png shows each map on its own scale, by percentile, and report.json says so.
     assert_eq!(report["overlay_scale"], "percentile");
     // The step-through's last map (recomputed from report.json + prior.npy) is the refined map.
-    let r: borex::report::views::RefineReport = serde_json::from_value(report.clone()).unwrap();
+    let r: borex::report::views::RefineReportView = serde_json::from_value(report.clone()).unwrap();
     let prior = npy(&refine.join("prior.npy"));
     let refined = npy(&refine.join("refined.npy"));
     let steps = borex::report::steps::posterior_steps(&r, prior.view(), 50).unwrap();
@@ -461,7 +461,7 @@ fn step_through_of_the_detail_readout_ends_at_refined_npy() {
     let args = ["--device", "cpu", "-q", "refine", &sample("chelsea.png"), "-o", s(&out), "--iters", "6"];
     ok(&run_borex(&[&args[..], &["--readout", "detail", "--no-metrics"]].concat(), &[]));
     let report: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
-    let r: borex::report::views::RefineReport = serde_json::from_value(report).unwrap();
+    let r: borex::report::views::RefineReportView = serde_json::from_value(report).unwrap();
     let (prior, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
     let steps = borex::report::steps::posterior_steps(&r, prior.view(), 50).unwrap();
     let span = refined.iter().fold(0.0f32, |a, v| a.max(v.abs()));

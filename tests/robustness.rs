@@ -130,7 +130,7 @@ fn counts_and_sizes_are_bounded_with_the_flag_named() {
     refine_fails(&["--sizes", "500"], &["--sizes 500", "covers the whole 224×224 input"]);
     refine_fails(&["--sizes", "30,45,30"], &["--sizes lists 30 twice"]);
     // --batch 1024 of 4096² inputs would be 192 GiB per call.
-    refine_fails(&["--input-size", "4096", "--batch", "1024"], &["--batch 1024", "use --batch"]);
+    refine_fails(&["--input-size", "4096", "--batch", "1024"], &["--batch 1024", "use a batch of"]);
     let explain_fails = |extra: &[&str], needles: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");

@@ -335,6 +335,7 @@ class Engine:
         lockstep: int = ...,
         iters: int | None = ...,
         seed: int = ...,
+        prior: str | npt.NDArray[Any] = ...,
         *,
         errors: Literal["raise"] = ...,
         **settings: Any,
@@ -348,6 +349,7 @@ class Engine:
         lockstep: int = ...,
         iters: int | None = ...,
         seed: int = ...,
+        prior: str | npt.NDArray[Any] = ...,
         *,
         errors: Literal["return"],
         **settings: Any,
@@ -360,14 +362,15 @@ class Engine:
         lockstep: int = 8,
         iters: int | None = None,
         seed: int = 0,
+        prior: str | npt.NDArray[Any] = "rise-fast",
         *,
         errors: Literal["raise", "return"] = "raise",
         **settings: Any,
     ) -> list[RefineResult] | list[RefineResult | BorexError]:
         """Refine many images, ``lockstep`` BO loops advancing together (one model call
         per step for all of them). Each result equals :meth:`refine` of that image
-        with the same settings. ``priors``: one per image (a method name or a map);
-        ``None`` gives every image the ``prior`` setting (``"rise-fast"``).
+        with the same settings. ``prior`` is every image's prior, as :meth:`refine`
+        takes it; ``priors`` instead gives one per image (a method name or a map).
 
         An image that fails (an unreadable file, say) does not stop the others.
         ``errors="raise"`` (the default) raises the first failure once every
@@ -380,7 +383,7 @@ class Engine:
         given = None if priors is None else _many(priors, "priors")
         results = [
             r if isinstance(r, BorexError) else RefineResult._from_native(r)
-            for r in self._native.refine_many(imgs, given, lockstep, iters, seed, settings)
+            for r in self._native.refine_many(imgs, prior, given, lockstep, iters, seed, settings)
         ]
         if errors == "return":
             return results
@@ -400,12 +403,34 @@ class Engine:
         starts: another thread may change the array meanwhile."""
         return Evaluation.from_dict(self._native.evaluate(_image(image), saliency_map, settings))
 
+    @overload
     def counterfactual(
-        self, image: ImageLike, target: ClassLike, eps: float = 12.0, p: float = 1.5, **settings: Any
-    ) -> CounterfactualResult:
+        self, image: ImageLike, target: ClassLike, eps: float = ..., p: float = ..., **settings: Any
+    ) -> CounterfactualResult: ...
+
+    @overload
+    def counterfactual(
+        self, image: ImageLike, target: None = None, eps: float = ..., p: float = ..., *, targets: int, **settings: Any
+    ) -> list[CounterfactualResult]: ...
+
+    def counterfactual(
+        self,
+        image: ImageLike,
+        target: ClassLike | None = None,
+        eps: float = 12.0,
+        p: float = 1.5,
+        *,
+        targets: int | None = None,
+        **settings: Any,
+    ) -> CounterfactualResult | list[CounterfactualResult]:
         """A sparse visual counterfactual towards class ``target`` (Auto-Frank-Wolfe in the
-        l_p ball of radius ``eps``). Settings as ``borex counterfactual``'s: ``steps``,
-        ``restarts``, ``seed``, ``change_threshold``, ``batch``. Needs the model's gradient
-        graph (the bundled model has one)."""
-        cf, change, report = self._native.counterfactual(_image(image), target, eps, p, settings)
-        return CounterfactualResult(cf, change, CounterfactualReport.from_dict(report))
+        l_p ball of radius ``eps``); or, with ``targets=k`` instead of ``target``, one
+        for each of the k most probable classes other than the predicted one (a list,
+        in that order, from one batched run: ``borex counterfactual --targets k``).
+        Settings as ``borex counterfactual``'s: ``steps``, ``restarts``, ``seed``,
+        ``change_threshold``, ``batch``. Needs the model's gradient graph (the bundled
+        model has one)."""
+        per_target, report = self._native.counterfactual(_image(image), target, targets, eps, p, settings)
+        typed = CounterfactualReport.from_dict(report)
+        results = [CounterfactualResult(cf, change, typed) for cf, change in per_target]
+        return results if targets is not None else results[0]

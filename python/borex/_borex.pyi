@@ -36,6 +36,7 @@ class Engine:
     def refine_many(
         self,
         images: list[Any],
+        prior: str | npt.NDArray[Any],
         priors: list[str | npt.NDArray[Any]] | None,
         lockstep: int,
         iters: int | None,
@@ -44,8 +45,14 @@ class Engine:
     ) -> list[_RefineTuple | BorexError]: ...
     def evaluate(self, image: Any, saliency_map: npt.NDArray[Any], settings: dict[str, Any]) -> dict[str, Any]: ...
     def counterfactual(
-        self, image: Any, target: int | str, eps: float, p: float, settings: dict[str, Any]
-    ) -> tuple[npt.NDArray[np.float32], _Map, dict[str, Any]]: ...
+        self,
+        image: Any,
+        target: int | str | None,
+        targets: int | None,
+        eps: float,
+        p: float,
+        settings: dict[str, Any],
+    ) -> tuple[list[tuple[npt.NDArray[np.float32], _Map]], dict[str, Any]]: ...
 
 # The development build's test hooks (`_time_rust_refine`, `_panic_for_test`, cargo feature
 # test-hooks) are not in the wheel, so not here.

@@ -33,9 +33,10 @@ pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
     error(py, "InvalidInputError", msg)
 }
 
-/// The library's error as the fitting `borex` exception, with its one-line message.
+/// The library's error as the fitting `borex` exception, with its one-line
+/// message (a setting named as a keyword argument: `budget=5 is …`).
 pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
-    error(py, class_name(&e), e.to_string())
+    error(py, class_name(&e), e.render(borex::error::Spelling::Keyword))
 }
 
 /// The `borex.errors` class of a library error, by its kind.
@@ -177,70 +178,35 @@ fn image_from_array(py: Python<'_>, a: &Bound<'_, PyUntypedArray>, what: &str) -
             format!("{what}: image array must be H×W×3 (RGB), got shape {}{hint}", shape_text(&shape)),
         ));
     }
-    let (h, w) = (shape[0], shape[1]);
-    if h < 2 || w < 2 {
-        return Err(invalid(
-            py,
-            format!("{what}: image array is {h}×{w}: an image needs at least 2×2 pixels to be explained"),
-        ));
+    // The library's one conversion (its shape and size limits, its [0, 1] check for floats).
+    let from_library = |r: borex::Result<Image>| -> PyResult<image::RgbImage> {
+        match r {
+            Ok(Image::Rgb { rgb, .. }) => Ok(rgb),
+            Ok(Image::Path(_)) => unreachable!("an array is an image in memory"),
+            Err(e) => Err(invalid(py, format!("{what}: {}", e.to_string().trim_start_matches("invalid input: ")))),
+        }
+    };
+    fn three<T>(v: ndarray::ArrayViewD<'_, T>) -> ndarray::ArrayView3<'_, T> {
+        v.into_dimensionality::<ndarray::Ix3>().expect("checked: H×W×3")
     }
-    let limit = borex::limits::MAX_IMAGE_SIDE as usize;
-    if h > limit || w > limit || (h as u64) * (w as u64) > borex::limits::MAX_IMAGE_PIXELS {
-        return Err(invalid(
-            py,
-            format!(
-                "{what}: image array is {h}×{w}, larger than borex takes ({limit} per side, {} pixels)",
-                borex::limits::MAX_IMAGE_PIXELS
-            ),
-        ));
-    }
-    let mut buf = Vec::with_capacity(h * w * 3);
     if let Ok(arr) = a.cast::<PyArrayDyn<u8>>() {
         let ro = arr.readonly();
-        let v = ro.as_array();
-        match v.as_slice() {
-            // C-contiguous: one memcpy into the image buffer.
-            Some(s) => buf.extend_from_slice(s),
-            // Any other layout, read in numpy's logical order.
-            None => buf.extend(v.iter().copied()),
-        }
+        from_library(Image::from_array(three(ro.as_array())))
     } else if let Ok(arr) = a.cast::<PyArrayDyn<f32>>() {
         let ro = arr.readonly();
-        unit_to_u8(py, ro.as_array().iter().map(|&x| x as f64), &mut buf, w, what)?;
+        from_library(Image::from_float_array(three(ro.as_array())))
     } else if let Ok(arr) = a.cast::<PyArrayDyn<f64>>() {
         let ro = arr.readonly();
-        unit_to_u8(py, ro.as_array().iter().copied(), &mut buf, w, what)?;
+        from_library(Image::from_float_array(three(ro.as_array())))
     } else {
-        return Err(invalid(
+        Err(invalid(
             py,
             format!(
                 "{what}: image array dtype {} is not supported: pass uint8 (0–255) or float32/float64 in [0, 1]",
                 dtype_name(a)
             ),
-        ));
+        ))
     }
-    Ok(image::RgbImage::from_raw(w as u32, h as u32, buf).expect("h·w·3 values"))
-}
-
-/// Floats in [0, 1] → 0–255, rounded; anything else is an error naming the first bad pixel.
-fn unit_to_u8(
-    py: Python<'_>,
-    values: impl Iterator<Item = f64>,
-    buf: &mut Vec<u8>,
-    w: usize,
-    what: &str,
-) -> PyResult<()> {
-    for (i, x) in values.enumerate() {
-        if !(0.0..=1.0).contains(&x) {
-            let (y, xx, c) = (i / 3 / w, (i / 3) % w, i % 3);
-            return Err(invalid(
-                py,
-                format!("{what}: float image values must be in [0, 1]; pixel ({y}, {xx}) channel {c} is {x}"),
-            ));
-        }
-        buf.push((x * 255.0).round() as u8);
-    }
-    Ok(())
 }
 
 /// A 2-D map argument (a prior or a saliency map) as float32: borrowed when it
@@ -346,24 +312,4 @@ pub fn non_negative_int(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> P
         }
         None => Err(invalid(py, format!("{name} must be a non-negative integer, got {}", kind(obj)))),
     }
-}
-
-/// A Python number as f64 (ints accepted), named in the error otherwise.
-pub fn number(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
-    if obj.is_instance_of::<pyo3::types::PyBool>() || obj.is_none() {
-        return Err(invalid(py, format!("{name} must be a number, got {}", obj.repr()?)));
-    }
-    obj.extract::<f64>().map_err(|_| {
-        invalid(py, format!("{name} must be a number, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()))
-    })
-}
-
-/// A Python bool, named in the error otherwise.
-pub fn boolean(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<bool> {
-    obj.cast::<pyo3::types::PyBool>().map(|b| b.is_true()).map_err(|_| {
-        invalid(
-            py,
-            format!("{name} must be True or False, got {}", obj.repr().map(|r| r.to_string()).unwrap_or_default()),
-        )
-    })
 }

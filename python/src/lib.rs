@@ -16,7 +16,6 @@ use convert::{compute, image_arg, invalid, map_arg, non_negative_int};
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
-use settings::Settings;
 use std::path::PathBuf;
 
 /// A serde value as Python objects (dicts, lists, str, int, float, bool, None).
@@ -79,18 +78,11 @@ fn refine_to_py<'py>(py: Python<'py>, out: RefineParts) -> PyResult<Bound<'py, P
     )
 }
 
-/// A prior argument: a method name, a map file (str or path), or an H×W array.
-fn prior_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, seed: u64, what: &str) -> PyResult<Prior> {
+/// A prior argument: a method name or a map file (str or path, resolved by
+/// the library's [`Prior::parse`]), or an H×W array.
+fn prior_arg(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Prior> {
     if let Ok(s) = obj.extract::<String>() {
-        if borex::explain::Method::parse(&s, seed).is_some() {
-            return Ok(Prior::Method(s));
-        }
-        let p = PathBuf::from(&s);
-        if p.is_file() {
-            return Ok(Prior::File(p));
-        }
-        // Neither: the library names it as an unknown method, with the known ones.
-        return Ok(Prior::Method(s));
+        return Ok(Prior::parse(&s));
     }
     if obj.cast::<numpy::PyUntypedArray>().is_ok() {
         let m = map_arg(py, obj, what)?;
@@ -161,10 +153,12 @@ impl PyEngine {
         settings: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let image = image_arg(py, image, "image")?;
-        let mut s = Settings::new(py, settings, "explain")?;
-        let mut es = s.explain()?;
-        es.method = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
-        s.finish()?;
+        // Python gets the map only: its insertion/deletion are not computed (Engine.evaluate scores a map).
+        let base = engine::ExplainSettings { metrics: false, ..Default::default() };
+        let hidden = ["method", "metrics", "insertion_start", "sanity"];
+        let mut es = settings::settings(py, "explain", &base, Some(settings), &[], &hidden)?;
+        let name = method.extract::<String>().map_err(|_| invalid(py, "method must be a string, e.g. \"rise\""))?;
+        es.method = name.parse().map_err(|e| convert::to_py(py, e))?;
         // undesirable: the signed map S±_c its docstring promises, not the CLI's primary target.npy.
         let map = compute(py, || self.engine.explain(image, &es).map(|o| o.into_signed_or_primary()))?;
         Ok(map.into_pyarray(py).into_any())
@@ -181,19 +175,21 @@ impl PyEngine {
         settings: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let image = image_arg(py, image, "image")?;
-        let mut rs = refine_settings(py, iters, seed, settings)?;
-        rs.prior = prior_arg(py, prior, rs.config.seed, "prior")?;
+        let mut rs = refine_settings(py, "refine", iters, seed, settings)?;
+        rs.prior = prior_arg(py, prior, "prior")?;
         let out = compute(py, || self.engine.refine(image, &rs).map(RefineParts::from))?;
         refine_to_py(py, out)
     }
 
     /// One item per image, in order: its refine tuple, or the exception its
     /// failure raises (the Python layer raises it or returns it in its slot).
+    /// `prior` is every image's prior unless `priors` gives one per image.
     #[allow(clippy::too_many_arguments)]
     fn refine_many<'py>(
         &self,
         py: Python<'py>,
         images: &Bound<'py, PyList>,
+        prior: &Bound<'py, PyAny>,
         priors: Option<&Bound<'py, PyList>>,
         lockstep: &Bound<'py, PyAny>,
         iters: &Bound<'py, PyAny>,
@@ -206,12 +202,13 @@ impl PyEngine {
             .map(|(i, x)| image_arg(py, &x, &format!("images[{i}]")))
             .collect::<PyResult<Vec<_>>>()?;
         let lockstep = non_negative_int(py, lockstep, "lockstep")? as usize;
-        let rs = refine_settings(py, iters, seed, settings)?;
+        let mut rs = refine_settings(py, "refine_many", iters, seed, settings)?;
+        rs.prior = prior_arg(py, prior, "prior")?;
         let priors = match priors {
             Some(p) => Some(
                 p.iter()
                     .enumerate()
-                    .map(|(i, x)| prior_arg(py, &x, rs.config.seed, &format!("priors[{i}]")))
+                    .map(|(i, x)| prior_arg(py, &x, &format!("priors[{i}]")))
                     .collect::<PyResult<Vec<_>>>()?,
             ),
             None => None,
@@ -226,7 +223,8 @@ impl PyEngine {
             match r {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
                 Err(e) => {
-                    out.append(convert::error(py, convert::class_name(&e), format!("images[{i}]: {e}")).into_value(py))?
+                    let msg = e.render(borex::error::Spelling::Keyword);
+                    out.append(convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}")).into_value(py))?
                 }
             }
         }
@@ -243,9 +241,7 @@ impl PyEngine {
     ) -> PyResult<Bound<'py, PyAny>> {
         let image = image_arg(py, image, "image")?;
         let m = map_arg(py, saliency_map, "saliency_map")?;
-        let mut s = Settings::new(py, settings, "evaluate")?;
-        let es = s.evaluate()?;
-        s.finish()?;
+        let es = settings::settings(py, "evaluate", &engine::EvaluateSettings::default(), Some(settings), &[], &[])?;
         // Copied while the GIL is held: the work runs without it, and another Python
         // thread may write to the caller's array meanwhile (one pass over the map, small next to the call).
         let map = m.view().into_owned();
@@ -254,53 +250,76 @@ impl PyEngine {
         report_to_py(py, &out)
     }
 
-    /// (counterfactual H×W×3 in [0, 1], change H×W, report).
+    /// ([(counterfactual H×W×3 in [0, 1], change H×W)] one per target, report):
+    /// towards `target`, or (`targets=k`) the k most probable classes other
+    /// than the predicted one, as `borex counterfactual --targets k`.
+    #[allow(clippy::too_many_arguments)]
     fn counterfactual<'py>(
         &self,
         py: Python<'py>,
         image: &Bound<'py, PyAny>,
         target: &Bound<'py, PyAny>,
+        targets: &Bound<'py, PyAny>,
         eps: &Bound<'py, PyAny>,
         p: &Bound<'py, PyAny>,
         settings: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let image = image_arg(py, image, "image")?;
-        let class = settings::class_spec(py, target, "target")?;
-        let mut s = Settings::new(py, settings, "counterfactual")?;
-        let mut cs = s.counterfactual()?;
-        s.finish()?;
-        cs.eps = convert::number(py, eps, "eps")?;
-        cs.p = convert::number(py, p, "p")?;
-        let out = compute(py, || self.engine.counterfactual(image, borex::counterfactual::Targets::Class(class), &cs))?;
+        let targets = match (target.is_none(), targets.is_none()) {
+            (false, true) => borex::counterfactual::Targets::Class(settings::class_spec(py, target, "target")?),
+            (true, false) => {
+                borex::counterfactual::Targets::TopOthers(non_negative_int(py, targets, "targets")? as usize)
+            }
+            _ => {
+                return Err(invalid(
+                    py,
+                    "give target (a class) or targets (how many of the next most probable classes), not both",
+                ))
+            }
+        };
+        let extra = [("eps", eps.clone()), ("p", p.clone())];
+        let cs = settings::settings(
+            py,
+            "counterfactual",
+            &engine::CounterfactualSettings::default(),
+            Some(settings),
+            &extra,
+            &[],
+        )?;
+        let out = compute(py, || self.engine.counterfactual(image, targets, &cs))?;
         let report = report_to_py(py, &out.report)?;
-        let t = out.targets.into_iter().next().ok_or_else(|| invalid(py, "the counterfactual produced no target"))?;
-        // C×H×W → H×W×3, the layout of every image array in this package.
-        let cf = t.counterfactual.permuted_axes([1, 2, 0]).as_standard_layout().into_owned();
-        PyTuple::new(py, [cf.into_pyarray(py).into_any(), t.change.into_pyarray(py).into_any(), report])
+        let per_target = PyList::empty(py);
+        for t in out.targets {
+            // C×H×W → H×W×3, the layout of every image array in this package.
+            let cf = t.counterfactual.permuted_axes([1, 2, 0]).as_standard_layout().into_owned();
+            per_target
+                .append(PyTuple::new(py, [cf.into_pyarray(py).into_any(), t.change.into_pyarray(py).into_any()])?)?;
+        }
+        PyTuple::new(py, [per_target.into_any(), report])
     }
 }
 
+/// `**settings` with the method's own `iters` and `seed` as the library's refine settings.
 fn refine_settings(
     py: Python<'_>,
+    call: &str,
     iters: &Bound<'_, PyAny>,
     seed: &Bound<'_, PyAny>,
     settings: &Bound<'_, PyDict>,
 ) -> PyResult<engine::RefineSettings> {
-    let mut s = Settings::new(py, settings, "refine")?;
-    let mut rs = s.refine()?;
-    s.finish()?;
     // `iters=None` is "not given": the default, or what `budget` leaves for the queries.
+    let mut extra = vec![("seed", seed.clone())];
     if !iters.is_none() {
-        if rs.budget.is_some() {
-            // As `borex refine --budget N --iters T` is refused: the budget decides the query count.
-            return Err(invalid(
-                py,
-                "iters and budget cannot be given together: budget sets the number of queries (it splits the model evaluations between the prior and the queries); give one or the other",
-            ));
-        }
-        rs.config.iters = non_negative_int(py, iters, "iters")? as usize;
+        extra.push(("iters", iters.clone()));
     }
-    rs.config.seed = non_negative_int(py, seed, "seed")?;
+    let rs = settings::settings(py, call, &engine::RefineSettings::default(), Some(settings), &extra, &["prior"])?;
+    if !iters.is_none() && rs.budget.is_some() {
+        // As `borex refine --budget N --iters T` is refused: the budget decides the query count.
+        return Err(invalid(
+            py,
+            "iters and budget cannot be given together: budget sets the number of queries (it splits the model evaluations between the prior and the queries); give one or the other",
+        ));
+    }
     Ok(rs)
 }
 
@@ -317,7 +336,7 @@ fn _time_rust_refine(
     seed: &Bound<'_, PyAny>,
     settings: &Bound<'_, PyDict>,
 ) -> PyResult<f64> {
-    let rs = refine_settings(py, iters, seed, settings)?;
+    let rs = refine_settings(py, "refine", iters, seed, settings)?;
     let engine = &engine.get().engine;
     compute(py, || {
         let t = std::time::Instant::now();

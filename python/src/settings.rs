@@ -1,294 +1,232 @@
-//! `**settings` of the Python methods → the engine's settings structs. Names
-//! are the command line's (`--insertion-start` is `insertion_start`, `--class`
-//! is `class_` or `class`), defaults are the structs' `Default` (the command
-//! line's); an unknown name or a value of the wrong kind is an
-//! `InvalidInputError` naming it.
+//! `**settings` of the Python methods → the library's settings types
+//! ([`borex::engine::RefineSettings`], ...), through one generic path: each
+//! keyword argument becomes a serde value and the library's type reads it
+//! (its serde names, defaults and value syntax are the only ones). Python's
+//! own spellings are applied first: a trailing `_` (`class_`), dashes, and
+//! the command line's negated flags (`no_metrics=True` is `metrics=False`).
+//!
+//! An unknown keyword is a `TypeError` naming it and the nearest known name;
+//! a value of the wrong type is a `TypeError` naming the argument; a value of
+//! the right type that the setting refuses is an `InvalidInputError`.
 
-use crate::convert::{boolean, integer, invalid, non_negative_int, number, Integer};
-use borex::compute::{Baseline, DeviceChoice};
-use borex::engine::{CounterfactualSettings, EvaluateSettings, ExplainSettings, RefineSettings};
+use crate::convert::{integer, invalid, Integer};
+use borex::compute::DeviceChoice;
 use borex::job::ClassSpec;
-use borex::metrics::InsertionStart;
 use borex::model::ExecutionProvider;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
-use std::str::FromStr;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyTuple};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-/// `device=`: auto, gpu or cpu.
+/// `device=`: the library's names (auto, gpu, cpu), through its own parser.
 pub fn device(py: Python<'_>, s: &str) -> PyResult<DeviceChoice> {
-    match s {
-        "auto" => Ok(DeviceChoice::Auto),
-        "gpu" => Ok(DeviceChoice::Gpu),
-        "cpu" => Ok(DeviceChoice::Cpu),
-        other => Err(invalid(py, format!("device must be \"auto\", \"gpu\" or \"cpu\", not {other:?}"))),
-    }
+    s.parse().map_err(|e: String| invalid(py, format!("device: {e}")))
 }
 
-/// `ep=`: cpu or cuda.
+/// `ep=`: the library's names (cpu, cuda), through its own parser.
 pub fn ep(py: Python<'_>, s: &str) -> PyResult<ExecutionProvider> {
-    match s {
-        "cpu" => Ok(ExecutionProvider::Cpu),
-        "cuda" => Ok(ExecutionProvider::Cuda),
-        other => Err(invalid(py, format!("ep (execution provider) must be \"cpu\" or \"cuda\", not {other:?}"))),
+    s.parse().map_err(|e: String| invalid(py, format!("ep (execution provider): {e}")))
+}
+
+/// A class given as a positional argument (`target`): read as the `class` setting is.
+pub fn class_spec(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<ClassSpec> {
+    let v = value(py, obj, name)?;
+    serde_json::from_value::<borex::engine::EvaluateSettings>(serde_json::json!({ "class": v }))
+        .map(|s| s.class)
+        .map_err(|e| value_error(py, name, obj, &e.to_string()))
+}
+
+/// The command line's negated flags: (Python's name, the setting it negates).
+const NEGATED: &[(&str, &str)] = &[("no_metrics", "metrics")];
+
+/// Keyword arguments as the library's settings type `T`: `base` (its
+/// `Default`, or a front end's own base) with each given keyword laid over it.
+/// `extra` are the method's own named arguments that are settings (`iters`,
+/// `seed`; left out when not given); `hidden` are `T`'s settings this method
+/// does not take.
+pub fn settings<'py, T: Serialize + DeserializeOwned>(
+    py: Python<'py>,
+    call: &str,
+    base: &T,
+    kwargs: Option<&Bound<'py, PyDict>>,
+    extra: &[(&str, Bound<'py, PyAny>)],
+    hidden: &[&str],
+) -> PyResult<T> {
+    let Value::Object(mut map) = serde_json::to_value(base).map_err(|e| invalid(py, format!("{call}: {e}")))? else {
+        unreachable!("a settings type serializes to a map")
+    };
+    for h in hidden {
+        map.remove(*h);
+    }
+    let known: Vec<String> = map.keys().cloned().collect();
+    // (setting, the Python name it came as, the Python object, its value)
+    let mut given: Vec<(String, String, Bound<'py, PyAny>, Value)> = vec![];
+    let mut add = |raw: String, obj: Bound<'py, PyAny>| -> PyResult<()> {
+        let mut name = raw.trim_end_matches('_').replace('-', "_");
+        let mut negate = false;
+        if let Some((_, of)) = NEGATED.iter().find(|(n, of)| *n == name && known.iter().any(|k| k == of)) {
+            name = of.to_string();
+            negate = true;
+        }
+        if !known.contains(&name) {
+            return Err(unknown(call, &raw, &known));
+        }
+        if let Some((_, first, _, _)) = given.iter().find(|(n, ..)| *n == name) {
+            return Err(PyTypeError::new_err(format!(
+                "{call}() got the setting {} twice (as {first:?} and as {raw:?})",
+                shown(&name)
+            )));
+        }
+        let mut v = value(py, &obj, &raw)?;
+        if negate {
+            v = match v {
+                Value::Bool(b) => Value::Bool(!b),
+                _ => return Err(type_error(&raw, &obj, "True or False")),
+            };
+        }
+        given.push((name, raw, obj, v));
+        Ok(())
+    };
+    for (k, v) in extra {
+        add(k.to_string(), v.clone())?;
+    }
+    if let Some(kw) = kwargs {
+        for (k, v) in kw.iter() {
+            add(k.extract::<String>()?, v)?;
+        }
+    }
+    let mut all = map.clone();
+    for (name, _, _, v) in &given {
+        all.insert(name.clone(), v.clone());
+    }
+    match serde_json::from_value::<T>(Value::Object(all)) {
+        Ok(t) => Ok(t),
+        Err(whole) => {
+            // serde's error does not say which field: the first argument that fails alone is the one.
+            for (name, raw, obj, v) in &given {
+                let mut one: Map<String, Value> = map.clone();
+                one.insert(name.clone(), v.clone());
+                if let Err(e) = serde_json::from_value::<T>(Value::Object(one)) {
+                    return Err(value_error(py, raw, obj, &e.to_string()));
+                }
+            }
+            Err(invalid(py, format!("{call}: {whole}")))
+        }
     }
 }
 
-/// A class: an int id (≥ 0) or a string (a label name, a numeric id, or `top1`).
-pub fn class_spec(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<ClassSpec> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        return ClassSpec::from_str(&s.to_string()).map_err(|e| invalid(py, format!("{name}: {e}")));
+/// A setting's Python spelling: `class` is a keyword, so `class_`.
+fn shown(name: &str) -> String {
+    match name {
+        "class" => "class_".into(),
+        n => n.into(),
     }
-    // Ints by the one rule of every int argument (numpy's integer scalars too), reported as given.
-    match integer(py, obj) {
-        Some(Integer::Value(v)) if v < 0 => {
-            return Err(invalid(py, format!("{name}: class id {v} is negative: ids start at 0")))
-        }
-        Some(Integer::Value(v)) => {
-            return usize::try_from(v).map(ClassSpec::Id).map_err(|_| {
-                invalid(py, format!("{name}: class id {v} is out of range: no model has that many classes"))
-            })
-        }
-        Some(Integer::Huge(v)) => {
-            return Err(invalid(py, format!("{name}: class id {v} is out of range: no model has that many classes")))
-        }
-        None => {}
-    }
-    Err(invalid(py, format!("{name} must be a class id (int) or a label name (str), got {}", repr(obj))))
+}
+
+/// `TypeError: refine() got an unexpected keyword argument 'budgett'; did you mean 'budget'?`
+fn unknown(call: &str, raw: &str, known: &[String]) -> PyErr {
+    let negated = NEGATED.iter().filter(|(_, of)| known.iter().any(|k| k == of)).map(|(n, _)| n.to_string());
+    let names: Vec<String> = known.iter().map(|k| shown(k)).chain(negated).collect();
+    let nearest = names
+        .iter()
+        .map(|n| (strsim::jaro_winkler(raw.trim_end_matches('_'), n.trim_end_matches('_')), n))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    let mut sorted = names;
+    sorted.sort();
+    PyTypeError::new_err(format!(
+        "{call}() got an unexpected keyword argument {raw:?}; did you mean {nearest:?}? (settings: {})",
+        sorted.join(", ")
+    ))
 }
 
 fn repr(obj: &Bound<'_, PyAny>) -> String {
     obj.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into())
 }
 
-/// The keyword arguments of one call, taken one by one; what is left at the end is unknown.
-pub struct Settings<'py> {
-    py: Python<'py>,
-    command: &'static str,
-    items: Vec<(String, Bound<'py, PyAny>)>,
-    known: Vec<&'static str>,
+fn type_error(raw: &str, obj: &Bound<'_, PyAny>, expected: &str) -> PyErr {
+    PyTypeError::new_err(format!("{} must be {expected}, got {}", shown(raw.trim_end_matches('_')), repr(obj)))
 }
 
-impl<'py> Settings<'py> {
-    pub fn new(py: Python<'py>, dict: &Bound<'py, PyDict>, command: &'static str) -> PyResult<Self> {
-        let mut items: Vec<(String, Bound<'py, PyAny>)> = Vec::new();
-        for (k, v) in dict.iter() {
-            let raw: String = k.extract()?;
-            // class_ (Python keyword) and the command line's dashes.
-            let name = raw.trim_end_matches('_').replace('-', "_");
-            if items.iter().any(|(n, _)| *n == name) {
-                return Err(invalid(py, format!("setting {name:?} given twice (as {raw:?} and another spelling)")));
-            }
-            items.push((name, v));
+/// serde's complaint about one argument: a wrong type is a `TypeError`, a refused value an `InvalidInputError`.
+fn value_error(py: Python<'_>, raw: &str, obj: &Bound<'_, PyAny>, e: &str) -> PyErr {
+    // serde_json appends the position in its own text ("at line 1 column 2"); a keyword has none.
+    let e = e.split(" at line ").next().unwrap_or(e);
+    if let Some(rest) = e.strip_prefix("invalid type: ") {
+        let expected = rest.rsplit_once("expected ").map_or(rest, |(_, x)| x);
+        return type_error(raw, obj, &readable(expected));
+    }
+    let e = e.strip_prefix("invalid value: ").unwrap_or(e);
+    invalid(py, format!("{}={}: {e}", shown(raw.trim_end_matches('_')), repr(obj)))
+}
+
+/// serde's type names as a Python user reads them.
+fn readable(expected: &str) -> String {
+    match expected {
+        "usize" | "u64" | "u32" => "a non-negative int".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "True or False".into(),
+        "a string" => "a str".into(),
+        "a sequence" => "a list".into(),
+        other => other.into(),
+    }
+}
+
+/// A Python value as a serde value: None, bools, ints (and anything
+/// `operator.index` takes, numpy's integers), floats, str, paths, lists,
+/// tuples and numpy arrays; anything else is a `TypeError` naming the argument.
+fn value(py: Python<'_>, obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    let t = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    // numpy's bool scalars (`bool` in numpy 2, `bool_` before) are bools, not numbers.
+    if obj.is_instance_of::<PyBool>() || t == "bool" || t == "bool_" {
+        return Ok(Value::Bool(obj.is_truthy()?));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_string()));
+    }
+    match integer(py, obj) {
+        Some(Integer::Value(v)) => {
+            return i64::try_from(v)
+                .map(Value::from)
+                .or_else(|_| u64::try_from(v).map(Value::from))
+                .map_err(|_| too_large(py, name, &v.to_string()))
         }
-        Ok(Self { py, command, items, known: vec![] })
+        Some(Integer::Huge(v)) => return Err(too_large(py, name, &v)),
+        None => {}
     }
+    if obj.is_instance_of::<PyFloat>() || obj.hasattr("__float__")? && !obj.hasattr("__len__")? {
+        let f: f64 = obj.extract()?;
+        return serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| {
+            invalid(py, format!("{}={}: must be a finite number", shown(name.trim_end_matches('_')), repr(obj)))
+        });
+    }
+    if obj.hasattr("__fspath__")? {
+        let p = py.import("os")?.call_method1("fspath", (obj,))?;
+        return value(py, &p, name);
+    }
+    if obj.cast::<numpy::PyUntypedArray>().is_ok() {
+        return value(py, &obj.call_method0("tolist")?, name);
+    }
+    if obj.cast::<PyList>().is_ok() || obj.cast::<PyTuple>().is_ok() {
+        let items: Vec<Bound<'_, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
+        return items.iter().map(|x| value(py, x, name)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    Err(PyTypeError::new_err(format!(
+        "{} got a {t} ({}), which is not a setting value (a number, str, bool, list or None)",
+        shown(name.trim_end_matches('_')),
+        repr(obj)
+    )))
+}
 
-    fn take(&mut self, name: &'static str) -> Option<Bound<'py, PyAny>> {
-        self.known.push(name);
-        let i = self.items.iter().position(|(n, _)| n == name)?;
-        Some(self.items.remove(i).1)
-    }
-
-    fn usize(&mut self, name: &'static str, into: &mut usize) -> PyResult<()> {
-        if let Some(v) = self.take(name) {
-            *into = usize::try_from(non_negative_int(self.py, &v, name)?).unwrap_or(usize::MAX);
-        }
-        Ok(())
-    }
-
-    fn u32(&mut self, name: &'static str, into: &mut u32) -> PyResult<()> {
-        if let Some(v) = self.take(name) {
-            let n = non_negative_int(self.py, &v, name)?;
-            *into = u32::try_from(n).map_err(|_| invalid(self.py, format!("{name} = {n} is too large")))?;
-        }
-        Ok(())
-    }
-
-    fn f32(&mut self, name: &'static str, into: &mut f32) -> PyResult<()> {
-        if let Some(v) = self.take(name) {
-            *into = number(self.py, &v, name)? as f32;
-        }
-        Ok(())
-    }
-
-    fn bool(&mut self, name: &'static str, into: &mut bool) -> PyResult<()> {
-        if let Some(v) = self.take(name) {
-            *into = boolean(self.py, &v, name)?;
-        }
-        Ok(())
-    }
-
-    /// A value the library parses from text (`objective="paper"`).
-    fn parsed<T: FromStr<Err = String>>(&mut self, name: &'static str, into: &mut T) -> PyResult<()> {
-        if let Some(v) = self.take(name) {
-            let s = v
-                .cast::<PyString>()
-                .map_err(|_| invalid(self.py, format!("{name} must be a string, got {}", repr(&v))))?;
-            *into = T::from_str(&s.to_string()).map_err(|e| invalid(self.py, format!("{name}: {e}")))?;
-        }
-        Ok(())
-    }
-
-    /// `baseline`: "zero", "blur" or a number.
-    fn baseline(&mut self, into: &mut Baseline) -> PyResult<()> {
-        if let Some(v) = self.take("baseline") {
-            let text = match v.cast::<PyString>() {
-                Ok(s) => s.to_string(),
-                Err(_) => number(self.py, &v, "baseline")?.to_string(),
-            };
-            *into = Baseline::from_str(&text).map_err(|e| invalid(self.py, e))?;
-        }
-        Ok(())
-    }
-
-    /// A list of ints, or the command line's comma-separated text (`sizes=[30, 45]`, `sizes="30,45"`).
-    fn u32_list(&mut self, name: &'static str) -> PyResult<Option<Vec<u32>>> {
-        let Some(v) = self.take(name) else { return Ok(None) };
-        let py = self.py;
-        let bad =
-            || invalid(py, format!("{name} must be a list of non-negative ints or \"A,B,...\", got {}", repr(&v)));
-        if let Ok(s) = v.cast::<PyString>() {
-            return s
-                .to_string()
-                .split(',')
-                .map(|t| t.trim().parse::<u32>().map_err(|_| bad()))
-                .collect::<PyResult<_>>()
-                .map(Some);
-        }
-        let items: Vec<Bound<'py, PyAny>> = v.try_iter().map_err(|_| bad())?.collect::<PyResult<_>>()?;
-        items
-            .iter()
-            .map(|x| non_negative_int(py, x, name).and_then(|n| u32::try_from(n).map_err(|_| bad())))
-            .collect::<PyResult<_>>()
-            .map(Some)
-    }
-
-    /// `insertion_start`: "blur", "zero", "blur,zero" or a list of them.
-    fn insertion_starts(&mut self, into: &mut Vec<InsertionStart>) -> PyResult<()> {
-        let Some(v) = self.take("insertion_start") else { return Ok(()) };
-        let py = self.py;
-        let names: Vec<String> = match v.cast::<PyString>() {
-            Ok(s) => s.to_string().split(',').map(|t| t.trim().to_string()).collect(),
-            Err(_) => v
-                .try_iter()
-                .and_then(|it| it.map(|x| x?.extract::<String>()).collect::<PyResult<Vec<_>>>())
-                .map_err(|_| {
-                    invalid(
-                        py,
-                        format!(
-                            "insertion_start must be \"blur\", \"zero\", \"blur,zero\" or a list of them, got {}",
-                            repr(&v)
-                        ),
-                    )
-                })?,
-        };
-        *into = names
-            .iter()
-            .map(|n| match n.as_str() {
-                "blur" => Ok(InsertionStart::Blur),
-                "zero" => Ok(InsertionStart::Zero),
-                other => Err(invalid(py, format!("insertion_start: unknown start {other:?} (expected blur or zero)"))),
-            })
-            .collect::<PyResult<_>>()?;
-        Ok(())
-    }
-
-    fn class(&mut self, into: &mut ClassSpec) -> PyResult<()> {
-        if let Some(v) = self.take("class") {
-            *into = class_spec(self.py, &v, "class_")?;
-        }
-        Ok(())
-    }
-
-    /// `metrics=False` or the command line's `no_metrics=True`.
-    fn metrics(&mut self, into: &mut bool) -> PyResult<()> {
-        self.bool("metrics", into)?;
-        let mut no = !*into;
-        self.bool("no_metrics", &mut no)?;
-        *into = !no;
-        Ok(())
-    }
-
-    /// `borex refine`'s settings (besides the image, the prior, iters and seed).
-    pub fn refine(&mut self) -> PyResult<RefineSettings> {
-        let mut s = RefineSettings::default();
-        self.class(&mut s.class)?;
-        s.config.sizes = self.u32_list("sizes")?.or(s.config.sizes);
-        self.f32("kappa", &mut s.config.kappa)?;
-        self.f32("gain", &mut s.config.gain)?;
-        let mut fixed = !s.config.refit;
-        self.bool("fixed_length_scales", &mut fixed)?;
-        s.config.refit = !fixed;
-        self.usize("refit_every", &mut s.config.refit_every)?;
-        self.usize("stride", &mut s.config.stride)?;
-        self.baseline(&mut s.config.baseline)?;
-        self.parsed("objective", &mut s.config.objective)?;
-        self.parsed("readout", &mut s.config.readout)?;
-        self.parsed("prior_mean", &mut s.config.prior_mean)?;
-        self.bool("relative_gain", &mut s.config.relative_gain)?;
-        if let Some(v) = self.take("budget") {
-            if !v.is_none() {
-                s.budget = Some(usize::try_from(non_negative_int(self.py, &v, "budget")?).unwrap_or(usize::MAX));
-            }
-        }
-        self.insertion_starts(&mut s.insertion_starts)?;
-        self.metrics(&mut s.metrics)?;
-        self.usize("batch", &mut s.batch)?;
-        self.bool("full_res", &mut s.full_res)?;
-        Ok(s)
-    }
-
-    /// `borex explain`'s settings that shape the map (besides the image and the method).
-    pub fn explain(&mut self) -> PyResult<ExplainSettings> {
-        // Python gets the map only: its insertion/deletion are not computed (Engine.evaluate scores a map).
-        let mut s = ExplainSettings { metrics: false, ..ExplainSettings::default() };
-        self.class(&mut s.class)?;
-        if let Some(v) = self.take("seed") {
-            s.seed = non_negative_int(self.py, &v, "seed")?;
-        }
-        if let Some(v) = self.take("masks") {
-            s.masks = Some(usize::try_from(non_negative_int(self.py, &v, "masks")?).unwrap_or(usize::MAX));
-        }
-        self.u32("window", &mut s.occlusion.window)?;
-        self.u32("stride", &mut s.occlusion.stride)?;
-        if let Some(scales) = self.u32_list("scales")? {
-            s.scales = scales;
-        }
-        self.baseline(&mut s.baseline)?;
-        self.usize("batch", &mut s.batch)?;
-        Ok(s)
-    }
-
-    /// What `Engine.evaluate` takes: the class, the insertion starts, the batch.
-    pub fn evaluate(&mut self) -> PyResult<EvaluateSettings> {
-        let mut s = EvaluateSettings::default();
-        self.class(&mut s.class)?;
-        self.insertion_starts(&mut s.insertion_starts)?;
-        self.usize("batch", &mut s.batch)?;
-        Ok(s)
-    }
-
-    /// `borex counterfactual`'s settings (besides the image, the target, eps and p).
-    pub fn counterfactual(&mut self) -> PyResult<CounterfactualSettings> {
-        let mut s = CounterfactualSettings::default();
-        self.usize("steps", &mut s.steps)?;
-        self.usize("restarts", &mut s.restarts)?;
-        if let Some(v) = self.take("seed") {
-            s.seed = non_negative_int(self.py, &v, "seed")?;
-        }
-        self.f32("change_threshold", &mut s.change_threshold)?;
-        self.usize("batch", &mut s.batch)?;
-        Ok(s)
-    }
-
-    /// Every keyword was a known setting, or an error naming the first unknown one and the known ones.
-    pub fn finish(self) -> PyResult<()> {
-        if let Some((name, _)) = self.items.first() {
-            return Err(invalid(
-                self.py,
-                format!("unknown setting {name:?} for {}; known: {}", self.command, self.known.join(", ")),
-            ));
-        }
-        Ok(())
-    }
+fn too_large(py: Python<'_>, name: &str, v: &str) -> PyErr {
+    invalid(
+        py,
+        format!("{}={v} is out of range: no setting takes a number that large", shown(name.trim_end_matches('_'))),
+    )
 }

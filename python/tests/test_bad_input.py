@@ -101,19 +101,88 @@ def test_unknown_class(engine: borex.Engine, chelsea: Path) -> None:
 
 
 def test_unknown_setting(engine: borex.Engine, chelsea: Path) -> None:
-    with pytest.raises(borex.InvalidInputError) as e:
+    # An unknown keyword is a TypeError (as Python's own for a function), naming it and the nearest setting.
+    with pytest.raises(TypeError) as e:
         engine.refine(chelsea, iters=2, kapa=3.0)
-    assert "kapa" in str(e.value) and "kappa" in str(e.value)
+    assert "'kapa'" in str(e.value).replace('"', "'") and 'did you mean "kappa"' in str(e.value)
     with pytest.raises(borex.InvalidInputError, match="objective"):
         engine.refine(chelsea, iters=2, objective="best")
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [({"iters": -1}, ["iters", "-1"]), ({"seed": None}, ["seed", "None"])])
+@pytest.mark.parametrize(
+    ("call", "bad", "nearest"),
+    [
+        ("refine", "budgett", "budget"),
+        ("refine", "insertion_starts", "insertion_start"),
+        ("refine_many", "kapa", "kappa"),
+        ("explain", "mask", "masks"),
+        ("evaluate", "clas", "class_"),
+        ("counterfactual", "restart", "restarts"),
+    ],
+)
+def test_an_unknown_keyword_names_the_nearest_setting(
+    engine: borex.Engine, chelsea: Path, call: str, bad: str, nearest: str
+) -> None:
+    # Before: an InvalidInputError listing every setting, no suggestion; now one path for every method.
+    args: dict[str, Any] = {
+        "refine": {"iters": 2},
+        "refine_many": {"images": [chelsea], "iters": 2},
+        "explain": {"method": "rise-fast"},
+        "evaluate": {"saliency_map": np.ones((224, 224), np.float32)},
+        "counterfactual": {"target": 1, "steps": 1},
+    }[call]
+    image = () if call == "refine_many" else (chelsea,)
+    with pytest.raises(TypeError) as e:
+        getattr(engine, call)(*image, **args, **{bad: 1})
+    msg = str(e.value)
+    assert f'unexpected keyword argument "{bad}"' in msg and f'did you mean "{nearest}"' in msg, msg
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"kappa": "high"}, ["kappa must be a number", "'high'"]),
+        ({"relative_gain": 1}, ["relative_gain must be True or False", "1"]),
+        ({"sizes": {"a": 1}}, ["sizes", "dict"]),
+        ({"class_": 2.5}, ["class_ must be a class id", "2.5"]),
+        ({"seed": None}, ["seed", "None"]),
+        ({"budget": "many"}, ["budget", "'many'"]),
+    ],
+)
+def test_a_wrong_type_is_a_type_error_naming_the_argument(
+    engine: borex.Engine, chelsea: Path, kwargs: dict[str, Any], words: list[str]
+) -> None:
+    with pytest.raises(TypeError) as e:
+        engine.refine(chelsea, **kwargs)
+    assert not isinstance(e.value, borex.BorexError)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"iters": -1}, ["iters=-1", "-1"]),
+        # A range the library checks, named as Python spells it (the command line: --refit-every 0).
+        ({"refit_every": 0}, ["refit_every=0 is out of range: it must be between 1 and 2000"]),
+        ({"batch": 5000}, ["batch=5000 is out of range"]),
+        ({"stride": 0}, ["stride=0 is out of range"]),
+        ({"sizes": "30,x"}, ["sizes=", '"x"']),
+    ],
+)
 def test_bad_numbers(engine: borex.Engine, chelsea: Path, kwargs: dict[str, Any], words: list[str]) -> None:
     with pytest.raises(borex.InvalidInputError) as e:
         engine.refine(chelsea, **kwargs)
     for w in words:
-        assert w in str(e.value)
+        assert w in str(e.value), (w, str(e.value))
+    assert "--" not in str(e.value), "Python names settings as keyword arguments, not flags"
+
+
+def test_counterfactual_range_errors_name_the_keyword(engine: borex.Engine, chelsea: Path) -> None:
+    with pytest.raises(borex.InvalidInputError, match=r"p=1 is not supported"):
+        engine.counterfactual(chelsea, target=1, p=1.0)
+    with pytest.raises(borex.InvalidInputError, match=r"steps=0 is out of range"):
+        engine.counterfactual(chelsea, target=1, steps=0)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

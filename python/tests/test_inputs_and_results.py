@@ -61,7 +61,7 @@ def test_numpy_integers_are_ints_everywhere(engine: borex.Engine, chelsea: Path)
     want = engine.explain(chelsea, method="cam", class_=282)
     for v in (np.int64(282), np.uint16(282), np.int32(282)):
         assert np.array_equal(engine.explain(chelsea, method="cam", class_=v), want)
-    with pytest.raises(borex.InvalidInputError, match="class_ must be a class id"):
+    with pytest.raises(TypeError, match="class_ must be a class id"):
         engine.explain(chelsea, method="cam", class_=np.float64(282))
     with pytest.raises(borex.InvalidInputError, match="a bool"):
         engine.classify(chelsea, top=np.True_)
@@ -142,3 +142,10 @@ def test_evaluate_refuses_a_map_that_ranks_no_pixel(
     with pytest.raises(borex.InvalidInputError) as e:
         engine.evaluate(chelsea, m)
     assert words in str(e.value) and "ranks no pixel" in str(e.value), str(e.value)
+
+
+def test_numpy_bools_are_bools_in_settings(engine: borex.Engine, chelsea: Path) -> None:
+    # A numpy bool scalar (np.True_) is a bool setting, as a numpy integer is an int one.
+    a = engine.refine(chelsea, iters=2, metrics=np.False_, relative_gain=np.True_)
+    b = engine.refine(chelsea, iters=2, metrics=False, relative_gain=True)
+    assert np.array_equal(a.refined, b.refined) and a.report["settings"] == b.report["settings"]

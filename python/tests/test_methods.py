@@ -111,3 +111,33 @@ def test_counterfactual_matches_cli(engine: borex.Engine, chelsea: Path, tmp_pat
     assert np.array_equal(got.change, np.load(out / "change.npy"))
     # The change is the counterfactual minus the model input's pixels, inside the l1.5 ball.
     assert np.sum(np.abs(got.change.astype(np.float64)) ** 1.5) ** (1 / 1.5) <= 12.0 * (1 + 1e-4)
+
+
+def test_counterfactual_towards_several_targets(engine: borex.Engine, chelsea: Path, tmp_path: Path) -> None:
+    # Before: Python took one target only; targets=k is the command line's --targets k.
+    import subprocess
+
+    out = tmp_path / "cli"
+    subprocess.run(
+        [str(BINARY), "counterfactual", str(chelsea), "--targets", "2", "--steps", "4", "-o", str(out), "--quiet"],
+        check=True,
+        capture_output=True,
+    )
+    got = engine.counterfactual(chelsea, targets=2, steps=4)
+    assert isinstance(got, list) and len(got) == 2
+    # The targets are the two most probable classes after the predicted one (classify ranks them independently).
+    ranked = [p.id for p in engine.classify(chelsea, top=3)]
+    assert [t["class"] for t in got[0].report["targets"]] == ranked[1:3]
+    for i, r in enumerate(got):
+        # Each target's result against the single-target route, and the command line's files for it.
+        one = engine.counterfactual(chelsea, target=ranked[1 + i], steps=4)
+        assert np.allclose(r.counterfactual, one.counterfactual, atol=1e-5), i
+        assert np.allclose(r.change, one.change, atol=1e-4), i
+    # The same batched run as `borex counterfactual --targets 2`: its files, bit for bit.
+    import json
+
+    cli = json.loads((out / "report.json").read_text())
+    assert [t["class"] for t in cli["targets"]] == ranked[1:3]
+    for r, t in zip(got, cli["targets"]):
+        assert np.array_equal(r.counterfactual, np.load(out / t["files"]["npy"]).transpose(1, 2, 0))
+        assert np.array_equal(r.change, np.load(out / t["files"]["change"]))

@@ -129,7 +129,7 @@ def test_budget_with_iters_is_refused_and_the_split_is_in_the_notes(engine: bore
         engine.refine(CHELSEA, budget=40, iters=3)
     r = engine.refine(CHELSEA, budget=40, metrics=False)
     notes = r.report["notes"]
-    assert "--budget 40: prior rise-fast+masks=10 (10 evaluations), 15 queries (30 evaluations)" in notes, notes
+    assert "budget 40: prior rise-fast+masks=10 (10 evaluations), 15 queries (30 evaluations)" in notes, notes
     assert len(r.queries) == 15
 
 

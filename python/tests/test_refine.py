@@ -114,5 +114,25 @@ def test_budget_and_relative_gain_equal_the_cli(engine: borex.Engine, chelsea: P
     many = engine.refine_many([chelsea, chelsea], lockstep=2, budget=41, relative_gain=True, readout="detail",
                               metrics=False)
     assert all(np.array_equal(r.refined, want) for r in many)
-    with pytest.raises(borex.BorexError, match="--budget 5 is below"):
+    # The library names the setting; Python spells it as the keyword argument (the CLI: --budget 5).
+    with pytest.raises(borex.InvalidInputError, match="budget=5 is below"):
         engine.refine(str(chelsea), budget=5, metrics=False)
+
+
+def test_refine_many_takes_one_prior_for_every_image(engine: borex.Engine, tmp_path: Path) -> None:
+    # Before: refine_many had no prior= (only priors=, one per image); a map given as prior= is every image's.
+    paths = [IMAGES / "chelsea.png", IMAGES / "coffee.png"]
+    many = engine.refine_many(paths, prior="gradcam", lockstep=2, iters=ITERS, metrics=False)
+    for path, r in zip(paths, many):
+        want, want_prior, _ = cli_refine(
+            path, tmp_path / path.stem, "--prior", "gradcam", "--iters", str(ITERS), "--no-metrics"
+        )
+        assert np.array_equal(r.refined, want) and np.array_equal(r.prior, want_prior), path
+    # A map as prior=: each image's result is refine() of that image with that map.
+    chelsea = IMAGES / "chelsea.png"
+    prior = engine.explain(chelsea, method="cam")
+    many = engine.refine_many(paths, prior=prior, lockstep=2, iters=ITERS, metrics=False)
+    for path, r in zip(paths, many):
+        one = engine.refine(path, prior=prior, iters=ITERS, metrics=False)
+        assert np.array_equal(r.refined, one.refined), path
+        assert r.report["prior"]["method"] == "array"

@@ -144,18 +144,18 @@ impl Default for BenchOptions {
 }
 
 impl BenchOptions {
-    /// Every option within its limit ([`crate::limits`]), or an error naming the flag.
+    /// Every option within its limit ([`crate::limits`]), or an error naming the setting.
     pub fn validate(&self) -> Result<()> {
         use crate::limits::{self, in_range};
-        in_range("--lockstep", self.lockstep, 1, limits::MAX_LOCKSTEP)?;
-        in_range("--repeat", self.repeat, 1, limits::MAX_REPEAT)?;
-        in_range("--masks", self.masks, 1, limits::MAX_MASKS)?;
-        in_range("--iters", self.iters, 1, limits::MAX_ITERS)?;
-        in_range("--batch", self.batch, 1, limits::MAX_BATCH)?;
-        in_range("--refit-every", self.refit_every, 1, limits::MAX_ITERS)?;
-        in_range("--stride", self.stride, 1, limits::MAX_STRIDE)?;
+        in_range("lockstep", self.lockstep, 1, limits::MAX_LOCKSTEP)?;
+        in_range("repeat", self.repeat, 1, limits::MAX_REPEAT)?;
+        in_range("masks", self.masks, 1, limits::MAX_MASKS)?;
+        in_range("iters", self.iters, 1, limits::MAX_ITERS)?;
+        in_range("batch", self.batch, 1, limits::MAX_BATCH)?;
+        in_range("refit_every", self.refit_every, 1, limits::MAX_ITERS)?;
+        in_range("stride", self.stride, 1, limits::MAX_STRIDE)?;
         // At least 2: the append stage adds the last one.
-        in_range("--observations", self.observations, 2, limits::MAX_OBSERVATIONS)?;
+        in_range("observations", self.observations, 2, limits::MAX_OBSERVATIONS)?;
         if self.stages.is_empty() || self.paths.is_empty() {
             return Err(BorexError::invalid("nothing to benchmark: no stage or no path"));
         }

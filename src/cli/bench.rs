@@ -71,7 +71,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         DeviceChoice::Gpu => vec![BenchPath::Gpu],
     };
     if let Some(s) = args.size {
-        borex::limits::in_range("--size", s, borex::limits::MIN_INPUT, borex::limits::MAX_INPUT)?;
+        borex::limits::in_range("size", s, borex::limits::MIN_INPUT, borex::limits::MAX_INPUT)?;
     }
     if let Some(o) = &args.out {
         anyhow::ensure!(!o.is_dir(), "--out {} is a folder; give a file name for the JSON report", o.display());
@@ -134,7 +134,7 @@ pub fn run(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         image: image_name,
         borex_version: env!("CARGO_PKG_VERSION").into(),
     };
-    let bar = borex::progress::bar(opts.runs(), "bench", global.quiet);
+    let bar = super::progress::reporter(global.quiet).start(opts.runs(), "bench");
     let input = BenchInput { model: &model, image: tensor, gpu };
     let report = run_bench(&input, &opts, environment, &bar)?;
     bar.finish();

@@ -26,10 +26,11 @@ pub struct ClassifyArgs {
 
 pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    borex::limits::in_range("--top", args.top, 1, borex::limits::MAX_TOP)?;
-    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    borex::limits::in_range("top", args.top, 1, borex::limits::MAX_TOP)?;
+    borex::limits::in_range("batch", args.batch, 1, borex::limits::MAX_BATCH)?;
     let model = Classifier::load(&args.model.options(global))?;
-    let bar = borex::progress::bar(args.images.len() as u64, "classify", global.quiet || args.images.len() < 2);
+    let bar =
+        super::progress::reporter(global.quiet || args.images.len() < 2).start(args.images.len() as u64, "classify");
     let results = classify_files(&model, &args.images, args.top, args.batch, &bar)?;
     bar.finish();
     for r in &results {

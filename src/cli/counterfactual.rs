@@ -1,5 +1,6 @@
 use super::{GlobalArgs, ModelArgs};
-use borex::counterfactual::{run_counterfactual, AfwConfig, CounterfactualJob, GradientModel, Targets};
+use borex::counterfactual::{run_counterfactual, GradientModel, Targets};
+use borex::engine::CounterfactualSettings;
 use borex::model::Classifier;
 use clap::Args;
 use std::io::Write;
@@ -20,30 +21,45 @@ pub struct CounterfactualArgs {
     #[arg(long)]
     pub targets: Option<usize>,
     /// Radius of the l_p ball, in [0,1] pixel units (the paper: 12 for l1.5 on 224² ImageNet images).
-    #[arg(long, default_value_t = 12.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().eps, allow_hyphen_values = true)]
     pub eps: f64,
     /// The norm's p, 1 < p < ∞ (1.5: sparse changes; 2: the l2 ball).
-    #[arg(long, default_value_t = 1.5, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().p, allow_hyphen_values = true)]
     pub p: f64,
     /// Auto-Frank-Wolfe steps (one batched model call each).
-    #[arg(long, default_value_t = 75)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().steps)]
     pub steps: usize,
     /// Runs per target (the first from the image, the rest from random points of the ball); the best is kept.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().restarts)]
     pub restarts: usize,
     /// Seed of the random restarts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().seed)]
     pub seed: u64,
     /// A pixel counts as changed when |δ| exceeds this in some channel ([0,1] units).
-    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().change_threshold, allow_hyphen_values = true)]
     pub change_threshold: f32,
     /// Images per model call; targets × restarts are optimised in chunks of this many. Peak memory
     /// grows about linearly with it: for a 224² model like the bundled one about 53 MB per image
     /// over a 0.3 GB base (about 1.1 GB at 16, 3.7 GB at 64), whatever --targets is.
-    #[arg(long, default_value_t = borex::counterfactual::DEFAULT_BATCH)]
+    #[arg(long, default_value_t = CounterfactualSettings::default().batch)]
     pub batch: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+impl CounterfactualArgs {
+    /// The flags as the library's settings: the one place they meet.
+    pub fn settings(&self) -> CounterfactualSettings {
+        CounterfactualSettings {
+            eps: self.eps,
+            p: self.p,
+            steps: self.steps,
+            restarts: self.restarts,
+            seed: self.seed,
+            change_threshold: self.change_threshold,
+            batch: self.batch,
+        }
+    }
 }
 
 pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -52,26 +68,11 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
         (None, Some(k)) => Targets::TopOthers(k),
         (None, None) => anyhow::bail!("give --target CLASS or --targets K"),
     };
-    let job = CounterfactualJob {
-        image: args.image.clone(),
-        targets,
-        afw: AfwConfig {
-            eps: args.eps,
-            p: args.p,
-            steps: args.steps,
-            restarts: args.restarts,
-            seed: args.seed,
-            ..AfwConfig::default()
-        },
-        threshold: args.change_threshold,
-        batch: args.batch,
-        out_dir: args.out.clone(),
-    };
-    // Every setting is checked before the model loads.
-    job.validate()?;
+    // Every setting is checked (by the library) before the model loads.
+    let job = args.settings().job(args.image.clone(), targets, args.out.clone())?;
     let model = Classifier::load(&args.model.options(global))?;
     let grad = GradientModel::for_model(&model)?;
-    let outcome = run_counterfactual(&job, &model, &grad, global.quiet)?;
+    let outcome = run_counterfactual(&job, &model, &grad, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }

@@ -36,7 +36,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     pub objectives: Vec<String>,
     /// Refinement queries.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = borex::engine::RefineSettings::default().iters)]
     pub iters: usize,
     /// Baselines for the refinements, comma-separated: RISE continued from each RISE prior's own
     /// masks to `equal-budget` (the prior's masks + 2 per query: as many model evaluations as
@@ -44,10 +44,10 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     pub baselines: Vec<String>,
     /// What removed pixels become for the explainers: zero, blur or a constant.
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value_t = borex::engine::ExplainSettings::default().baseline)]
     pub baseline: Baseline,
     /// Images per model call.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = borex::engine::ExplainSettings::default().batch)]
     pub batch: usize,
     /// Output folder: results.csv, summary.md, summary.json, plots/, runs/ (kept for resuming).
     #[arg(short, long)]
@@ -84,10 +84,10 @@ pub struct MosaicArgs {
     #[arg(long, value_delimiter = ',', default_value = "rise-fast,gradcam,gradcam++")]
     pub methods: Vec<String>,
     /// What removed pixels become for the explainers: zero, blur or a constant.
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value_t = borex::engine::ExplainSettings::default().baseline)]
     pub baseline: Baseline,
     /// Images per model call.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = borex::engine::ExplainSettings::default().batch)]
     pub batch: usize,
     /// Output folder: mosaics.csv, summary.md, summary.json, mosaics/.
     #[arg(short, long)]
@@ -104,8 +104,8 @@ fn command_line() -> String {
 }
 
 fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    borex::limits::in_range("--mosaics", args.mosaics, 1, borex::limits::MAX_MOSAICS)?;
+    borex::limits::in_range("batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    borex::limits::in_range("mosaics", args.mosaics, 1, borex::limits::MAX_MOSAICS)?;
     anyhow::ensure!(args.dir.is_dir(), "mosaic folder {} is not a folder", args.dir.display());
     let job = MosaicJob {
         dir: args.dir.clone(),
@@ -123,7 +123,7 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let o = run_mosaic_job(&job, &model, &backend, global.quiet)?;
+    let o = run_mosaic_job(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for r in &o.reliability {
         let a = r.alpha.map_or("undefined".into(), |a| format!("{a:.3}"));
         println!("{:<12} α (ordinal) {a}", r.metric);
@@ -140,8 +140,8 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return run_mosaic(m, global);
     }
     let Some(out) = &args.out else { anyhow::bail!("-o OUTDIR is required") };
-    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    borex::limits::in_range("--iters", args.iters, 1, borex::limits::MAX_ITERS)?;
+    borex::limits::in_range("batch", args.batch, 1, borex::limits::MAX_BATCH)?;
+    borex::limits::in_range("iters", args.iters, 1, borex::limits::MAX_ITERS)?;
     anyhow::ensure!(args.refine || args.objectives.is_empty(), "--objectives needs --refine");
     let mut images = args.images.clone();
     if let Some(m) = &args.manifest {
@@ -177,7 +177,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     job.validate()?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let outcome = run_eval(&job, &model, &backend, global.quiet)?;
+    let outcome = run_eval(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     let model_name = model.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let summary = summary::write_all(&job, &outcome, &model_name)?;
     for m in &summary.methods {

@@ -1,6 +1,7 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::compute::{Backend, Baseline};
-use borex::explain::{run_explain, ExplainJob, OcclusionParams};
+use borex::engine::ExplainSettings;
+use borex::explain::run_explain;
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
 use borex::refine::ClassSpec;
@@ -19,24 +20,24 @@ pub struct ExplainArgs {
     #[arg(short, long)]
     pub out: PathBuf,
     /// Class to explain: top1, a class id, or a label name.
-    #[arg(long, default_value = "top1", allow_hyphen_values = true)]
+    #[arg(long, default_value_t = ExplainSettings::default().class, allow_hyphen_values = true)]
     pub class: ClassSpec,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = ExplainSettings::default().seed)]
     pub seed: u64,
     /// RISE: number of masks (overrides the preset's N).
     #[arg(long)]
     pub masks: Option<usize>,
     /// Occlusion: window side in pixels.
-    #[arg(long, default_value_t = OcclusionParams::default().window)]
+    #[arg(long, default_value_t = ExplainSettings::default().window)]
     pub window: u32,
     /// Occlusion: window stride in pixels.
-    #[arg(long, default_value_t = OcclusionParams::default().stride)]
+    #[arg(long, default_value_t = ExplainSettings::default().stride)]
     pub stride: u32,
     /// CAMERAS: input sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "224,324,424,524")]
     pub scales: Vec<u32>,
     /// What removed pixels become (occlusion): zero, blur, or a constant.
-    #[arg(long, default_value = "zero", allow_hyphen_values = true)]
+    #[arg(long, default_value_t = ExplainSettings::default().baseline, allow_hyphen_values = true)]
     pub baseline: Baseline,
     /// Skip insertion/deletion of the map.
     #[arg(long)]
@@ -49,39 +50,39 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub sanity: bool,
     /// Images per model call.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = ExplainSettings::default().batch)]
     pub batch: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
+impl ExplainArgs {
+    /// The flags as the library's settings: the one place they meet (unset flags are its defaults).
+    pub fn settings(&self) -> borex::Result<ExplainSettings> {
+        Ok(ExplainSettings {
+            method: self.method.parse()?,
+            class: self.class.clone(),
+            seed: self.seed,
+            masks: self.masks,
+            window: self.window,
+            stride: self.stride,
+            scales: self.scales.clone(),
+            baseline: self.baseline,
+            metrics: !self.no_metrics,
+            insertion_starts: self.insertion_start.clone(),
+            batch: self.batch,
+            sanity: self.sanity,
+        })
+    }
+}
+
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    // The library's settings make the method, as Engine::explain does.
-    let method = borex::engine::ExplainSettings {
-        method: args.method.clone(),
-        seed: args.seed,
-        masks: args.masks,
-        occlusion: OcclusionParams { window: args.window, stride: args.stride },
-        scales: args.scales.clone(),
-        ..Default::default()
-    }
-    .method()?;
-    let job = ExplainJob {
-        image: args.image.clone(),
-        class: args.class.clone(),
-        method,
-        baseline: args.baseline,
-        out_dir: args.out.clone(),
-        metrics: !args.no_metrics,
-        insertion_starts: args.insertion_start.clone(),
-        batch: args.batch,
-        sanity: args.sanity,
-    };
+    // Every setting is checked (by the library) before the model loads.
+    let job = args.settings()?.job(args.image.clone(), args.out.clone())?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.model.options_with_features(global))?;
-    let outcome = run_explain(&job, &model, &backend, global.quiet)?;
+    let outcome = run_explain(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }

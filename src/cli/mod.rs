@@ -242,4 +242,58 @@ mod tests {
         assert_eq!(parse_std("-1,1,1"), Err("each std must be > 0, not -1".into()));
         assert_eq!(count::<u64>("-1"), Err("must be a whole number ≥ 1, not -1".into()));
     }
+
+    impl Command {
+        fn eval_sub(self) -> Option<eval::EvalCommand> {
+            match self {
+                Command::Eval(e) => e.sub,
+                _ => None,
+            }
+        }
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from([&["borex"], args].concat()).expect("the command line parses").command
+    }
+
+    /// A subcommand given no flags runs with the library settings' `Default`
+    /// (the flags' defaults are read from it, and the one conversion forgets no field).
+    #[test]
+    fn flags_left_out_are_the_library_defaults() {
+        use borex::engine::{CounterfactualSettings, ExplainSettings, RefineSettings};
+        let Command::Refine(a) = parse(&["refine", "img.png", "-o", "out"]) else { panic!("refine") };
+        assert_eq!(a.settings(), RefineSettings::default());
+        let Command::Video(v) = parse(&["video", "clip.mp4", "-o", "out"]) else { panic!("video") };
+        assert_eq!(v.settings.settings(false, None), RefineSettings::default());
+        let Command::Explain(e) = parse(&["explain", "img.png", "-m", "rise", "-o", "out"]) else { panic!("explain") };
+        assert_eq!(e.settings().expect("rise is a method"), ExplainSettings::default());
+        let Command::Counterfactual(c) = parse(&["counterfactual", "img.png", "--target", "1", "-o", "out"]) else {
+            panic!("counterfactual")
+        };
+        assert_eq!(c.settings(), CounterfactualSettings::default());
+        // `borex eval` refines and explains with the same defaults.
+        let Command::Eval(v) = parse(&["eval", "img.png", "-o", "out"]) else { panic!("eval") };
+        let (r, x) = (RefineSettings::default(), ExplainSettings::default());
+        assert_eq!((v.iters, v.baseline, v.batch), (r.iters, x.baseline, x.batch));
+        let Some(eval::EvalCommand::Mosaic(m)) = parse(&["eval", "mosaic", "dir", "-o", "out"]).eval_sub() else {
+            panic!("eval mosaic")
+        };
+        assert_eq!((m.baseline, m.batch), (x.baseline, x.batch));
+    }
+
+    /// The library's setting errors read as flags on the command line.
+    #[test]
+    fn setting_errors_are_spelled_as_flags() {
+        let Command::Refine(a) = parse(&["refine", "img.png", "-o", "out", "--refit-every", "0"]) else {
+            panic!("refine")
+        };
+        let e = a.settings().validate().unwrap_err();
+        assert_eq!(
+            e.render(borex::error::Spelling::Flag),
+            format!(
+                "invalid input: --refit-every 0 is out of range: it must be between 1 and {}",
+                borex::limits::MAX_ITERS
+            )
+        );
+    }
 }

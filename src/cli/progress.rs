@@ -1,5 +1,5 @@
 //! The command's progress bars: indicatif on stderr, hidden when stderr is not
-//! a terminal; installed as the library's [`borex::progress::Reporter`].
+//! a terminal; passed to the library as its [`borex::progress::Reporter`].
 
 use borex::progress::{Progress, Reporter};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -43,7 +43,11 @@ impl Reporter for Bars {
     }
 }
 
-/// Make the library draw indicatif bars (`--quiet` still hides them).
-pub fn install() {
-    borex::progress::set_reporter(Box::new(Bars));
+/// What the library reports progress to: indicatif bars, or nothing with `--quiet`.
+pub fn reporter(quiet: bool) -> &'static dyn Reporter {
+    if quiet {
+        &borex::progress::Quiet
+    } else {
+        &Bars
+    }
 }

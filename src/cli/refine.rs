@@ -1,9 +1,10 @@
 use super::{GlobalArgs, MergeCommand, ModelArgs};
 use anyhow::Context;
 use borex::compute::{Backend, Baseline};
+use borex::engine::{Prior, RefineSettings};
 use borex::metrics::InsertionStart;
 use borex::model::Classifier;
-use borex::refine::{run_refine, ClassSpec, PriorSpec, RefineConfig, RefineJob};
+use borex::refine::{run_refine, ClassSpec, RefineJob};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -43,61 +44,63 @@ pub struct RefineArgs {
     #[arg(long, conflicts_with = "iters")]
     pub budget: Option<usize>,
     #[command(flatten)]
-    pub settings: RefineSettings,
+    pub settings: RefineFlags,
 }
 
-/// What every refine shares, whether of one image, many, or video frames.
+/// What every refine shares, whether of one image, many, or video frames:
+/// the library's [`RefineSettings`] as flags ([`RefineFlags::settings`]),
+/// their defaults read from its `Default`.
 #[derive(Debug, Args)]
-pub struct RefineSettings {
+pub struct RefineFlags {
     /// Class to explain: top1, a class id, or a label name.
-    #[arg(long, default_value = "top1", allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RefineSettings::default().class, allow_hyphen_values = true)]
     pub class: ClassSpec,
     /// Prior map: a method (rise-fast = RISE N=100 s=8 p=0.3, rise = N=4000 s=7 p=0.5, occlusion,
     /// cam, gradcam, gradcam++, cameras) or a map file (.npy / .png).
-    #[arg(long, default_value = "rise-fast")]
+    #[arg(long, default_value_t = RefineSettings::default().prior.to_string())]
     pub prior: String,
     /// Observations (each is two model evaluations).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = RefineSettings::default().iters)]
     pub iters: usize,
     /// Seed of the prior's masks and the query jitter.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = RefineSettings::default().seed)]
     pub seed: u64,
     /// Box half-widths in model pixels, comma-separated (default: 30,45,60,75 scaled to the input).
     #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<u32>>,
     /// UCB exploration weight κ.
-    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RefineSettings::default().kappa, allow_hyphen_values = true)]
     pub kappa: f32,
     /// Objective gain g: f = 2·(sigmoid(g·(P_in − P_out)) − 0.5); 0 uses the raw difference.
-    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RefineSettings::default().gain, allow_hyphen_values = true)]
     pub gain: f32,
     /// Keep the length scales at their initial values instead of refitting each iteration.
     #[arg(long)]
     pub fixed_length_scales: bool,
     /// Refit the length scales (L-BFGS-B) only every K-th query and keep them in between
     /// (each step is then a rank-one posterior append); 1 refits after every query.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = RefineSettings::default().refit_every)]
     pub refit_every: usize,
     /// Search for the next box on every S-th row and column only (S² fewer candidates per
     /// step; the map is still read at every pixel); 1 searches every pixel.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = RefineSettings::default().stride)]
     pub stride: usize,
     /// What removed pixels become: zero (the mean colour), blur, or a constant.
-    #[arg(long, default_value = "zero", allow_hyphen_values = true)]
+    #[arg(long, default_value_t = RefineSettings::default().baseline, allow_hyphen_values = true)]
     pub baseline: Baseline,
     /// What a query measures: paper (P(box kept) − P(box removed), both on --baseline; the BOREx
     /// authors' objective), matched (box kept on blur − box removed to zero: the default metric's
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
-    #[arg(long, default_value_t = borex::refine::Objective::default())]
+    #[arg(long, default_value_t = RefineSettings::default().objective)]
     pub objective: borex::refine::Objective,
     /// How the map is read from the GP posterior mean: window (the paper's box-window average),
     /// point (the mean at each pixel as a box centre, no window average) or detail (window plus
     /// the prior's detail below box scale).
-    #[arg(long, default_value = "window")]
+    #[arg(long, default_value_t = RefineSettings::default().readout)]
     pub readout: borex::refine::full_res::Readout,
     /// The GP's prior mean from the prior map: scaled (the paper's: the map scaled to mean |S0| = 0.1)
     /// or fitted (a·S0 + b, scale and offset fitted to the observations by least squares).
-    #[arg(long, default_value = "scaled")]
+    #[arg(long, default_value_t = RefineSettings::default().prior_mean)]
     pub prior_mean: borex::refine::PriorMean,
     /// Divide the gain by the class's probability P on the whole image (floored at 0.2):
     /// g·0.2/max(P, 0.2), so a confident class's box scores do not saturate (one more evaluation).
@@ -111,10 +114,45 @@ pub struct RefineSettings {
     #[arg(long)]
     pub no_metrics: bool,
     /// Images per model call (RISE masks, metric steps).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = RefineSettings::default().batch)]
     pub batch: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+impl RefineFlags {
+    /// The flags as the library's settings: the one place they meet.
+    pub fn settings(&self, full_res: bool, budget: Option<usize>) -> RefineSettings {
+        RefineSettings {
+            class: self.class.clone(),
+            prior: Prior::parse(&self.prior),
+            iters: self.iters,
+            seed: self.seed,
+            sizes: self.sizes.clone(),
+            kappa: self.kappa,
+            gain: self.gain,
+            fixed_length_scales: self.fixed_length_scales,
+            refit_every: self.refit_every,
+            stride: self.stride,
+            baseline: self.baseline,
+            objective: self.objective,
+            readout: self.readout,
+            prior_mean: self.prior_mean,
+            relative_gain: self.relative_gain,
+            insertion_starts: self.insertion_start.clone(),
+            metrics: !self.no_metrics,
+            batch: self.batch,
+            full_res,
+            budget,
+        }
+    }
+}
+
+impl RefineArgs {
+    /// This command's settings ([`RefineFlags::settings`] with `--full-res` and `--budget`).
+    pub fn settings(&self) -> RefineSettings {
+        self.settings.settings(self.full_res, self.budget)
+    }
 }
 
 pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
@@ -135,7 +173,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let out_dir = args.out.clone().expect("clap requires --out");
-    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
+    borex::limits::in_range("lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
     if args.image.len() == 1 && args.manifest.is_none() && args.shard.is_none() {
         return run_one(args, &args.image[0], &out_dir, global);
     }
@@ -144,12 +182,12 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         None => args.image.clone(),
     };
     let shard = args.shard.unwrap_or(borex::job::Shard::ALL);
-    let mut job = job(&args.settings, args.full_res, PathBuf::new(), out_dir.clone());
-    check(&args.settings, &job)?;
+    let settings = args.settings();
+    settings.validate()?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
-    spend_budget(args, &mut job, &model, !global.quiet)?;
-    let bar = borex::progress::bar(shard.range(images.len()).len() as u64, "images", global.quiet);
+    let job = make_job(&settings, PathBuf::new(), out_dir.clone(), &model, !global.quiet)?;
+    let bar = super::progress::reporter(global.quiet).start(shard.range(images.len()).len() as u64, "images");
     let run = borex::refine::bulk::ManyImages {
         images: &images,
         shard,
@@ -157,7 +195,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         out_dir: &out_dir,
         lockstep: args.lockstep,
     };
-    let summary = borex::refine::bulk::refine_many(&run, &model, &backend, true, &bar)?;
+    let summary = borex::refine::bulk::refine_many(&run, &model, &backend, &borex::progress::Quiet, &bar)?;
     bar.finish();
     for (img, e) in &summary.failed {
         // Most errors already name their file.
@@ -184,68 +222,21 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn job(args: &RefineSettings, full_res: bool, image: PathBuf, out_dir: PathBuf) -> RefineJob {
-    let config = RefineConfig {
-        iters: args.iters,
-        sizes: args.sizes.clone(),
-        kappa: args.kappa,
-        gain: args.gain,
-        refit: !args.fixed_length_scales,
-        refit_every: args.refit_every,
-        stride: args.stride,
-        seed: args.seed,
-        baseline: args.baseline,
-        objective: args.objective,
-        readout: args.readout,
-        prior_mean: args.prior_mean,
-        relative_gain: args.relative_gain,
-        ..RefineConfig::default()
-    };
-    RefineJob {
-        image,
-        class: args.class.clone(),
-        prior: PriorSpec::parse(&args.prior, args.seed),
-        config,
-        out_dir,
-        full_res,
-        insertion_starts: args.insertion_start.clone(),
-        metrics: !args.no_metrics,
-        batch: args.batch,
-        notes: vec![],
+/// The pipeline's job from the library's settings (which check them all and
+/// spend `--budget`); with `say`, how the budget was split goes to stderr now
+/// (a single image prints its report's notes at the end).
+fn make_job(
+    settings: &RefineSettings,
+    image: PathBuf,
+    out_dir: PathBuf,
+    model: &Classifier,
+    say: bool,
+) -> anyhow::Result<RefineJob> {
+    let (job, plan) = settings.budgeted_job(image, out_dir, &settings.prior, model)?;
+    if let (Some(plan), Some(budget), true) = (plan, settings.budget, say) {
+        eprintln!("note: --{}", plan.note(budget));
     }
-}
-
-/// `--budget`: the prior and the query count for the model's input, in every
-/// report's notes and, with `say`, on stderr now (a single image prints its notes at the end).
-fn spend_budget(args: &RefineArgs, job: &mut RefineJob, model: &Classifier, say: bool) -> anyhow::Result<()> {
-    if let Some(budget) = args.budget {
-        let given = borex::refine::budget::masks_given(&args.settings.prior);
-        let plan = borex::refine::budget::apply(job, budget, given, model)?;
-        if say {
-            eprintln!("note: {}", plan.note(budget));
-        }
-    }
-    Ok(())
-}
-
-/// Every setting is checked before the model loads.
-pub fn check(args: &RefineSettings, job: &RefineJob) -> anyhow::Result<()> {
-    job.config.validate()?;
-    borex::limits::in_range("--batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    match &job.prior {
-        PriorSpec::File(p) => {
-            anyhow::ensure!(
-                p.exists(),
-                "--prior {}: not a method ({}) nor an existing map file",
-                p.display(),
-                borex::explain::Method::NAMES.join(", ")
-            );
-            borex::limits::check_readable(p, borex::limits::MAX_NPY_FILE_BYTES, "prior map")?;
-        }
-        PriorSpec::Method(m) => m.validate()?,
-        PriorSpec::Map(_) => {}
-    }
-    Ok(())
+    Ok(job)
 }
 
 fn run_one(
@@ -255,12 +246,13 @@ fn run_one(
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let mut job = job(&args.settings, args.full_res, image.to_path_buf(), out_dir.to_path_buf());
-    check(&args.settings, &job)?;
+    let settings = args.settings();
+    // Every setting is checked before the model loads.
+    settings.validate()?;
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
-    spend_budget(args, &mut job, &model, false)?;
-    let outcome = run_refine(&job, &model, &backend, global.quiet)?;
+    let job = make_job(&settings, image.to_path_buf(), out_dir.to_path_buf(), &model, false)?;
+    let outcome = run_refine(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");
     }
@@ -277,7 +269,7 @@ fn run_one(
         let f = |v: Option<f32>| v.map(|x| format!("{:.4}", f64::from(x))).unwrap_or("-".into());
         for (scores, label) in [
             (&r.prior.scores, format!("prior   ({})", r.prior.method)),
-            (&r.refined.scores, format!("refined ({} queries)", args.settings.iters)),
+            (&r.refined.scores, format!("refined ({} queries)", job.config.iters)),
         ] {
             let ins: Vec<String> = args
                 .settings

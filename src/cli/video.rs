@@ -1,4 +1,4 @@
-use super::refine::{check, job, RefineSettings};
+use super::refine::RefineFlags;
 use super::{GlobalArgs, MergeCommand};
 use borex::compute::Backend;
 use borex::job::Shard;
@@ -74,7 +74,7 @@ pub struct VideoArgs {
     #[arg(long, requires = "warm_start")]
     pub warm_iters: Option<usize>,
     #[command(flatten)]
-    pub settings: RefineSettings,
+    pub settings: RefineFlags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -93,20 +93,20 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let (input, out) =
         (args.input.clone().expect("clap requires INPUT"), args.out.clone().expect("clap requires --out"));
     anyhow::ensure!(args.fps.is_finite() && args.fps > 0.0, "--fps must be a number > 0, not {}", args.fps);
-    borex::limits::in_range("--every", args.every as usize, 1, borex::limits::MAX_EVERY)?;
-    borex::limits::in_range("--lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
+    borex::limits::in_range("every", args.every as usize, 1, borex::limits::MAX_EVERY)?;
+    borex::limits::in_range("lockstep", args.lockstep, 1, borex::limits::MAX_LOCKSTEP)?;
     let warm = args.warm_start.then(|| WarmStart {
         keyframe_every: args.keyframe_every,
         iters: args.warm_iters.unwrap_or(args.settings.iters),
     });
     if let Some(w) = warm {
-        borex::limits::in_range("--keyframe-every", w.keyframe_every, 1, borex::limits::MAX_EVERY)?;
-        borex::limits::in_range("--warm-iters", w.iters, 1, borex::limits::MAX_ITERS)?;
+        borex::limits::in_range("keyframe_every", w.keyframe_every, 1, borex::limits::MAX_EVERY)?;
+        borex::limits::in_range("warm_iters", w.iters, 1, borex::limits::MAX_ITERS)?;
     }
     let (start, end) = args.frames.unwrap_or((0, None));
-    borex::limits::in_range("--frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
-    let refine = job(&args.settings, false, PathBuf::new(), out.clone());
-    check(&args.settings, &refine)?;
+    borex::limits::in_range("frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
+    let settings = args.settings.settings(false, None);
+    let refine = settings.job(PathBuf::new(), out.clone(), &settings.prior)?;
     if args.mode == VideoMode::Clip {
         return run_clip_mode(args, global, input, out, refine);
     }
@@ -132,7 +132,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         warm,
     };
     let quiet = global.quiet;
-    let s = run(&vjob, &model, &backend, &|n| borex::progress::rate_bar(n, "frames", quiet))?;
+    let s = run(&vjob, &model, &backend, &|n| super::progress::reporter(quiet).start_rate(n, "frames"))?;
     let done = if s.finished {
         format!("wrote {}", out.display())
     } else {
@@ -157,10 +157,10 @@ fn run_clip_mode(
         anyhow::ensure!(!given, "{flag} is not supported with --mode clip");
     }
     if let Some(s) = args.clip_stride {
-        borex::limits::in_range("--clip-stride", s, 1, borex::limits::MAX_FRAME as usize)?;
+        borex::limits::in_range("clip_stride", s, 1, borex::limits::MAX_FRAME as usize)?;
     }
     if let Some(t) = args.clip_len {
-        borex::limits::in_range("--clip-len", t, 1, borex::limits::MAX_CLIP_LEN)?;
+        borex::limits::in_range("clip_len", t, 1, borex::limits::MAX_CLIP_LEN)?;
     }
     let backend = Backend::select(global.device)?;
     let model = Classifier::load(&args.settings.model.options_for_clips(global))?;
@@ -179,7 +179,7 @@ fn run_clip_mode(
         out_dir: out.clone(),
     };
     let quiet = global.quiet;
-    let s = run_clips(&cjob, &model, &backend, &|n| borex::progress::rate_bar(n, "clips", quiet))?;
+    let s = run_clips(&cjob, &model, &backend, &|n| super::progress::reporter(quiet).start_rate(n, "clips"))?;
     let left = if s.left_over > 0 {
         format!(" ({} frames after the last whole clip left out)", s.left_over)
     } else {

@@ -95,6 +95,17 @@ pub enum Baseline {
     Blur,
 }
 
+/// As the command line takes it: `zero`, `blur` or the constant.
+impl std::fmt::Display for Baseline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Zero => f.write_str("zero"),
+            Self::Blur => f.write_str("blur"),
+            Self::Constant(v) => write!(f, "{v}"),
+        }
+    }
+}
+
 impl std::str::FromStr for Baseline {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -40,7 +40,7 @@ impl RiseParams {
         if self.n == 0 {
             return Err(BorexError::invalid("RISE needs at least one mask (N = 0)"));
         }
-        crate::limits::in_range("--masks", self.n, 1, crate::limits::MAX_MASKS)?;
+        crate::limits::in_range("masks", self.n, 1, crate::limits::MAX_MASKS)?;
         if self.s < 2 {
             return Err(BorexError::invalid("RISE grid size s must be at least 2"));
         }

@@ -52,19 +52,21 @@ impl AfwConfig {
     pub fn validate(&self) -> Result<()> {
         let p = self.p;
         if p.is_infinite() || p <= 1.0 || p.is_nan() {
-            return Err(BorexError::invalid(format!(
-                "--p {p} is not supported: the exact LMO here is for 1 < p < ∞ (the paper's 1.5, or 2); p = 1 and p = ∞ have no sparse-and-smooth LMO in borex"
-            )));
+            return Err(BorexError::setting(
+                "p",
+                Some(p.to_string()),
+                "is not supported: the exact LMO here is for 1 < p < ∞ (the paper's 1.5, or 2); p = 1 and p = ∞ have no sparse-and-smooth LMO in borex",
+            ));
         }
         if !(lmo::MIN_P..=lmo::MAX_P).contains(&p) {
-            return Err(BorexError::invalid(format!(
-                "--p {p} is out of range: it must be between {} and {}",
-                lmo::MIN_P,
-                lmo::MAX_P
-            )));
+            return Err(BorexError::setting(
+                "p",
+                Some(p.to_string()),
+                format!("is out of range: it must be between {} and {}", lmo::MIN_P, lmo::MAX_P),
+            ));
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err(BorexError::invalid(format!("--eps must be a finite number > 0, not {}", self.eps)));
+            return Err(BorexError::setting("eps", None, format!("must be a finite number > 0, not {}", self.eps)));
         }
         Ok(())
     }

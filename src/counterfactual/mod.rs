@@ -296,14 +296,18 @@ impl CounterfactualJob {
     pub fn validate(&self) -> Result<()> {
         use crate::limits::*;
         self.afw.validate()?;
-        in_range("--steps", self.afw.steps, 1, MAX_AFW_STEPS)?;
-        in_range("--restarts", self.afw.restarts, 1, MAX_RESTARTS)?;
-        in_range("--batch", self.batch, 1, MAX_BATCH)?;
+        in_range("steps", self.afw.steps, 1, MAX_AFW_STEPS)?;
+        in_range("restarts", self.afw.restarts, 1, MAX_RESTARTS)?;
+        in_range("batch", self.batch, 1, MAX_BATCH)?;
         if let Targets::TopOthers(k) = self.targets {
-            in_range("--targets", k, 1, MAX_TARGETS)?;
+            in_range("targets", k, 1, MAX_TARGETS)?;
         }
         if !(self.threshold >= 0.0 && self.threshold < 1.0) {
-            return Err(BorexError::invalid(format!("--change-threshold must be in [0, 1), not {}", self.threshold)));
+            return Err(BorexError::setting(
+                "change_threshold",
+                None,
+                format!("must be in [0, 1), not {}", self.threshold),
+            ));
         }
         Ok(())
     }
@@ -337,7 +341,7 @@ pub fn run_counterfactual(
     job: &CounterfactualJob,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Outcome> {
     job.validate()?;
     let out = OutputSet::begin_locked(&job.out_dir)?;
@@ -350,7 +354,7 @@ pub fn run_counterfactual(
         crate::job::Source::File(&job.image),
         model,
         grad,
-        quiet,
+        reporter,
         &mut |original, files, t| {
             let rgb = original_rgb.get_or_insert_with(|| pixel_rgb(original));
             strip_rows.push(write_target(&out, rgb, &files.files, &t)?);
@@ -408,10 +412,10 @@ pub fn counterfactual_source(
     source: crate::job::Source,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<Outcome> {
     let mut images = vec![];
-    let (report, original, notes) = counterfactual_stream(job, source, model, grad, quiet, &mut |_, _, t| {
+    let (report, original, notes) = counterfactual_stream(job, source, model, grad, reporter, &mut |_, _, t| {
         images.push(t);
         Ok(())
     })?;
@@ -426,7 +430,7 @@ fn counterfactual_stream(
     source: crate::job::Source,
     model: &Classifier,
     grad: &GradientModel,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
     sink: &mut TargetSink,
 ) -> Result<(CounterfactualReport, Array3<f32>, Vec<String>)> {
     job.validate()?;
@@ -468,19 +472,24 @@ fn counterfactual_stream(
     let targets: Vec<usize> = match job.targets {
         Targets::Class(ref spec) => {
             let t = spec.resolve(model, &probs0).map_err(|e| {
-                BorexError::invalid(format!("--target: {}", e.to_string().trim_start_matches("invalid input: ")))
+                BorexError::setting(
+                    "target",
+                    None,
+                    format!(": {}", e.to_string().trim_start_matches("invalid input: ")),
+                )
             })?;
             if t == start {
-                notes.push(format!("--target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
+                notes.push(format!("target {t} is already the predicted class (p = {:.4}); the counterfactual only raises its probability", probs0[t]));
             }
             vec![t]
         }
         Targets::TopOthers(k) => {
             if k > classes - 1 {
-                return Err(BorexError::invalid(format!(
-                    "--targets {k}: the model has only {} classes besides the predicted one",
-                    classes - 1
-                )));
+                return Err(BorexError::setting(
+                    "targets",
+                    Some(k.to_string()),
+                    format!(": the model has only {} classes besides the predicted one", classes - 1),
+                ));
             }
             let mut idx: Vec<usize> = (0..classes).filter(|&c| c != start).collect();
             idx.sort_by(|&a, &b| probs0[b].total_cmp(&probs0[a]).then(a.cmp(&b)));
@@ -499,7 +508,7 @@ fn counterfactual_stream(
     let obj = ModelObjective { grad, preprocess: model.preprocess(), channels, batch: job.batch };
     let per_chunk = (job.batch / job.afw.restarts.max(1)).max(1);
     let chunks = n.div_ceil(per_chunk);
-    let bar = crate::progress::bar((job.afw.steps * chunks) as u64, "AFW steps", quiet);
+    let bar = reporter.start((job.afw.steps * chunks) as u64, "AFW steps");
     let mut afw_time = std::time::Duration::ZERO;
     let original = Array3::from_shape_vec((channels, h, w), x0.clone()).expect("shape");
 

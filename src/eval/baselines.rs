@@ -31,7 +31,7 @@ impl RiseBaseline {
                 "unknown baseline {s:?}: expected equal-budget or a RISE mask count such as 1000"
             ))
         })?;
-        crate::limits::in_range("--baselines", n, 1, crate::limits::MAX_MASKS)?;
+        crate::limits::in_range("baselines", n, 1, crate::limits::MAX_MASKS)?;
         Ok(Self::Masks(n))
     }
 
@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(RiseBaseline::parse("equal-budget").unwrap(), RiseBaseline::EqualBudget);
         assert_eq!(RiseBaseline::parse(" 1000").unwrap(), RiseBaseline::Masks(1000));
         assert!(RiseBaseline::parse("budget").unwrap_err().to_string().contains("unknown baseline \"budget\""));
-        assert!(RiseBaseline::parse("0").unwrap_err().to_string().contains("--baselines 0 is out of range"));
+        assert!(RiseBaseline::parse("0").unwrap_err().to_string().contains("baselines 0 is out of range"));
         assert!(RiseBaseline::parse("1000001").unwrap_err().to_string().contains("1000000"));
         assert_eq!(RiseBaseline::EqualBudget.masks(100, 50), 200);
         assert_eq!(RiseBaseline::Masks(1000).masks(100, 50), 1000);

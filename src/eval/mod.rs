@@ -142,7 +142,13 @@ impl EvalJob {
         if self.methods.is_empty() || self.seeds.is_empty() {
             return Err(BorexError::invalid("--methods and --seeds need at least one value each"));
         }
-        crate::limits::in_range("--seeds (how many)", self.seeds.len(), 1, crate::limits::MAX_SEEDS)?;
+        if self.seeds.len() > crate::limits::MAX_SEEDS {
+            return Err(BorexError::setting(
+                "seeds",
+                None,
+                format!("lists {} seeds: it takes at most {}", self.seeds.len(), crate::limits::MAX_SEEDS),
+            ));
+        }
         if let Some(s) = self.seeds.iter().enumerate().find_map(|(i, s)| self.seeds[..i].contains(s).then_some(s)) {
             return Err(BorexError::invalid(format!("--seeds lists {s} twice")));
         }
@@ -212,7 +218,7 @@ impl EvalJob {
                         b.label()
                     )));
                 }
-                crate::limits::in_range("--baselines", n, 1, crate::limits::MAX_MASKS)?;
+                crate::limits::in_range("baselines", n, 1, crate::limits::MAX_MASKS)?;
                 out.push((*b, variant, n));
             }
         }
@@ -407,7 +413,12 @@ pub(crate) fn read_record(path: &Path, settings: &RecordSettings) -> Option<Reco
 
 /// Run (or resume) an evaluation and write every per-map record; the summary is
 /// written by [`summary::write_all`].
-pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<EvalOutcome> {
+pub fn run_eval(
+    job: &EvalJob,
+    model: &Classifier,
+    backend: &Backend,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<EvalOutcome> {
     job.validate()?;
     // Summarising computes nothing and writes only the tables, so it may read records that
     // several runs (one per seed, say) put together in one folder.
@@ -420,7 +431,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let keys = job.image_keys();
     let rows = job.images.len() * job.methods.len() * job.seeds.len();
-    let bar = crate::progress::bar(rows as u64, "eval", quiet);
+    let bar = reporter.start(rows as u64, "eval");
     let (mut records, mut failures, mut computed, mut skipped, mut not_run) = (vec![], vec![], 0, 0, vec![]);
     let model_id = json_path(model.path());
     for (image, key) in job.images.iter().zip(&keys) {
@@ -491,7 +502,7 @@ pub fn run_eval(job: &EvalJob, model: &Classifier, backend: &Backend, quiet: boo
                 bar.inc(1);
                 continue;
             }
-            let ctx = RowCtx { job, model, backend, scorer: &scorer, prepared: &prepared, image, key, quiet };
+            let ctx = RowCtx { job, model, backend, scorer: &scorer, prepared: &prepared, image, key, reporter };
             match ctx.run(method, seed, &dir, row, done) {
                 Ok(r) => records.extend(r),
                 Err(e) => failures.push(Failure {
@@ -552,7 +563,7 @@ struct RowCtx<'a> {
     prepared: &'a Prepared,
     image: &'a Path,
     key: &'a str,
-    quiet: bool,
+    reporter: &'a dyn crate::progress::Reporter,
 }
 
 impl RowCtx<'_> {
@@ -614,7 +625,7 @@ impl RowCtx<'_> {
                     self.scorer,
                     self.prepared,
                     self.job.baseline,
-                    self.quiet,
+                    self.reporter,
                     &mut notes,
                 )?;
                 if let PriorSpec::File(path) = &spec {
@@ -769,7 +780,7 @@ mod tests {
         assert!(Variant::parse("matched+kappa=-1", &RefineConfig::default())
             .unwrap_err()
             .to_string()
-            .contains("--kappa"));
+            .contains("kappa must be a finite number ≥ 0, not -1"));
         assert!(Variant::parse("matched+tau=1", &RefineConfig::default())
             .unwrap_err()
             .to_string()

@@ -343,7 +343,12 @@ pub struct MosaicOutcome {
 }
 
 /// Build the mosaics, explain each with every method, score them and write `mosaics.csv`, `summary.json` and `mosaics/`.
-pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<MosaicOutcome> {
+pub fn run_mosaic(
+    job: &MosaicJob,
+    model: &Classifier,
+    backend: &Backend,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<MosaicOutcome> {
     if job.mosaics == 0 {
         return Err(BorexError::invalid("--mosaics must be at least 1"));
     }
@@ -359,7 +364,7 @@ pub fn run_mosaic(job: &MosaicJob, model: &Classifier, backend: &Backend, quiet:
     output::prepare_dir(&job.out_dir.join("mosaics"))?;
     let specs = build_specs(&classes, job.mosaics, job.seed);
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
-    let bar = crate::progress::bar((specs.len() * methods.len()) as u64, "mosaics", quiet);
+    let bar = reporter.start((specs.len() * methods.len()) as u64, "mosaics");
     let mut rows = vec![];
     for spec in &specs {
         let x = mosaic_tensor(spec, model)?;

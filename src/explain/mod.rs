@@ -86,6 +86,16 @@ impl Method {
         })
     }
 
+    /// The method with its RISE masks drawn from `seed` (methods without masks are unchanged).
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        match &mut self {
+            Method::Rise(p) | Method::RiseAntithetic { rise: p, .. } => p.seed = seed,
+            Method::Undesirable(p) => p.rise.seed = seed,
+            _ => {}
+        }
+        self
+    }
+
     /// Every method's name, as `--prior` and `--method` take it.
     pub const NAMES: &'static [&'static str] =
         &["rise", "rise-fast", "occlusion", "cam", "gradcam", "gradcam++", "cameras", "undesirable"];
@@ -120,15 +130,28 @@ impl Method {
             Method::Undesirable(p) => p.rise.validate(),
             Method::RiseAntithetic { rise, extra } => {
                 rise.validate()?;
-                in_range("antithetic evaluations", *extra, 1, crate::limits::MAX_MASKS).map(|_| ())
+                if !(1..=crate::limits::MAX_MASKS).contains(extra) {
+                    return Err(crate::error::BorexError::invalid(format!(
+                        "antithetic evaluations {extra} is out of range: it must be between 1 and {}",
+                        crate::limits::MAX_MASKS
+                    )));
+                }
+                Ok(())
             }
             Method::Occlusion(p) => {
-                in_range("--window", p.window, 1, MAX_INPUT)?;
-                in_range("--stride", p.stride, 1, MAX_INPUT).map(|_| ())
+                in_range("window", p.window, 1, MAX_INPUT)?;
+                in_range("stride", p.stride, 1, MAX_INPUT).map(|_| ())
             }
             Method::Cameras { scales } => {
-                distinct_in_range("--scales", scales, MIN_SCALE, MAX_SCALE)?;
-                in_range("--scales count", scales.len(), 1, MAX_SCALES).map(|_| ())
+                distinct_in_range("scales", scales, MIN_SCALE, MAX_SCALE)?;
+                if scales.len() > MAX_SCALES {
+                    return Err(crate::error::BorexError::setting(
+                        "scales",
+                        None,
+                        format!("lists {} sizes: it takes at most {MAX_SCALES}", scales.len()),
+                    ));
+                }
+                Ok(())
             }
             Method::Cam | Method::GradCam | Method::GradCamPlusPlus => Ok(()),
         }
@@ -225,6 +248,14 @@ pub fn explain(
             }
         }
     })
+}
+
+/// A method by name (its masks' seed 0: see [`Method::with_seed`]); an unknown name is an error listing the known ones.
+impl std::str::FromStr for Method {
+    type Err = BorexError;
+    fn from_str(s: &str) -> Result<Self> {
+        Method::parse(s, 0).ok_or_else(|| unknown_method(s))
+    }
 }
 
 /// A user-facing error for an unknown method name.

@@ -67,17 +67,21 @@ pub fn occlusion(
     // As `--sizes` is refused when every box covers the input: one window over
     // everything gives every pixel the same drop, a constant map.
     if params.window == h32 && params.window == w32 {
-        return Err(BorexError::invalid(format!(
-            "--window {}: the window covers the whole {h}×{w} input, so every pixel gets the same drop (a constant map); use a window below {}",
-            params.window,
-            h.max(w)
-        )));
+        return Err(BorexError::setting(
+            "window",
+            Some(params.window.to_string()),
+            format!(
+                ": the window covers the whole {h}×{w} input, so every pixel gets the same drop (a constant map); use a window below {}",
+                h.max(w)
+            ),
+        ));
     }
     if params.stride > h32.max(w32) {
-        return Err(BorexError::invalid(format!(
-            "--stride {} is larger than the {h}×{w} input: the window would visit one position only",
-            params.stride
-        )));
+        return Err(BorexError::setting(
+            "stride",
+            Some(params.stride.to_string()),
+            format!("is larger than the {h}×{w} input: the window would visit one position only"),
+        ));
     }
     let clean = scorer.probabilities(image)?[class];
     let boxes: Vec<BoxMask> = starts(h32, params.window, params.stride)

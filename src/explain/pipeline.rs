@@ -146,9 +146,14 @@ impl ExplainOutcome {
 }
 
 /// Explain `job.image` and write its outputs into `job.out_dir` (staged, swapped in at the end).
-pub fn run_explain(job: &ExplainJob, model: &Classifier, backend: &Backend, quiet: bool) -> Result<ExplainOutcome> {
+pub fn run_explain(
+    job: &ExplainJob,
+    model: &Classifier,
+    backend: &Backend,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<ExplainOutcome> {
     let outputs = output::OutputSet::begin_locked(&job.out_dir)?;
-    let outcome = explain_source(job, Source::File(&job.image), model, backend, quiet)?;
+    let outcome = explain_source(job, Source::File(&job.image), model, backend, reporter)?;
     outcome.write(&outputs)?;
     outputs.commit()?;
     Ok(outcome)
@@ -160,17 +165,17 @@ pub fn explain_source(
     source: Source,
     model: &Classifier,
     backend: &Backend,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
 ) -> Result<ExplainOutcome> {
     let t0 = Instant::now();
-    crate::limits::in_range("--batch", job.batch, 1, crate::limits::MAX_BATCH)?;
+    crate::limits::in_range("batch", job.batch, 1, crate::limits::MAX_BATCH)?;
     job.method.validate()?;
     let scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let prepared = Prepared::from_source(source, model, &scorer, &job.class)?;
     let x = prepared.pre.tensor.view();
     crate::limits::batch_fits(job.batch, x.dim())?;
     let mut notes = prepared.notes.clone();
-    let bar = crate::progress::bar(0, "explain", quiet);
+    let bar = reporter.start(0, "explain");
     let input = ExplainInput { tensor: x, rgb: &prepared.rgb, baseline: job.baseline };
     let explanation = explain(&job.method, model, &scorer, &input, prepared.class, &prepared.probs, &bar)?;
     let map = explanation.primary().clone();

@@ -49,6 +49,17 @@ impl std::str::FromStr for ClassSpec {
     }
 }
 
+/// As `--class` takes it: `top1`, a class id, or a label name.
+impl std::fmt::Display for ClassSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassSpec::Top1 => f.write_str("top1"),
+            ClassSpec::Id(i) => write!(f, "{i}"),
+            ClassSpec::Name(n) => f.write_str(n),
+        }
+    }
+}
+
 /// As the user wrote it: `"top1"`, a class id, or a label name (job descriptions, reports).
 impl serde::Serialize for ClassSpec {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

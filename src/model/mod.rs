@@ -233,10 +233,10 @@ impl Classifier {
             use crate::limits::{in_range, MAX_INPUT, MAX_RESIZE, MIN_INPUT};
             // A size the model fixes is the model's business; one asked for must be sensible.
             let lo = if static_hw.is_some() { 1 } else { MIN_INPUT };
-            in_range("--input-size", input_size.0, lo, MAX_INPUT)?;
-            in_range("--input-size", input_size.1, lo, MAX_INPUT)?;
+            in_range("input_size", input_size.0, lo, MAX_INPUT)?;
+            in_range("input_size", input_size.1, lo, MAX_INPUT)?;
             if let Some(r) = opts.resize.or(sidecar.resize) {
-                in_range("--resize", r, 1, MAX_RESIZE)?;
+                in_range("resize", r, 1, MAX_RESIZE)?;
             }
         }
         let defaults = Preprocess::default();

@@ -50,7 +50,7 @@ impl BudgetPlan {
     /// One line for stderr and the report's notes: how the budget was spent.
     pub fn note(&self, budget: usize) -> String {
         format!(
-            "--budget {budget}: prior {} ({} evaluations), {} queries ({} evaluations)",
+            "budget {budget}: prior {} ({} evaluations), {} queries ({} evaluations)",
             self.prior_name, self.prior_evaluations, self.iters, self.query_evaluations
         )
     }
@@ -95,10 +95,10 @@ pub fn plan(
     height: u32,
     width: u32,
 ) -> Result<BudgetPlan> {
-    limits::in_range("--budget", budget, 1, limits::MAX_BUDGET)?;
+    limits::in_range("budget", budget, 1, limits::MAX_BUDGET)?;
     let (per_query, fixed) = query_cost(cfg);
     let objective = match cfg.relative_gain {
-        true => format!("objective {} with --relative-gain", cfg.objective),
+        true => format!("objective {} with relative gain", cfg.objective),
         false => format!("objective {}", cfg.objective),
     };
     let (prior, prior_evaluations) = match prior {
@@ -109,9 +109,11 @@ pub fn plan(
             let iters = share.min(free.saturating_sub(MIN_RISE_MASKS) / per_query);
             let needed = MIN_RISE_MASKS + per_query + fixed;
             if budget < needed || iters == 0 {
-                return Err(BorexError::invalid(format!(
-                    "--budget {budget} is below what a RISE prior and one query need: at least {needed} evaluations ({MIN_RISE_MASKS} masks, {per_query} per query and {fixed} once for the {objective})"
-                )));
+                return Err(BorexError::setting(
+                    "budget",
+                    Some(budget.to_string()),
+                    format!("is below what a RISE prior and one query need: at least {needed} evaluations ({MIN_RISE_MASKS} masks, {per_query} per query and {fixed} once for the {objective})"),
+                ));
             }
             // The remainder of the division goes to the prior, so the budget is spent exactly.
             let n = free - iters * per_query;
@@ -123,18 +125,26 @@ pub fn plan(
     let left = budget.saturating_sub(prior_evaluations + fixed);
     let iters = left / per_query;
     if iters == 0 {
-        return Err(BorexError::invalid(format!(
-            "--budget {budget} is below what the prior {} and one query need: at least {} evaluations ({prior_evaluations} for the prior, {per_query} per query and {fixed} once for the {objective})",
-            prior.method(),
-            prior_evaluations + per_query + fixed
-        )));
+        return Err(BorexError::setting(
+            "budget",
+            Some(budget.to_string()),
+            format!(
+                "is below what the prior {} and one query need: at least {} evaluations ({prior_evaluations} for the prior, {per_query} per query and {fixed} once for the {objective})",
+                prior.method(),
+                prior_evaluations + per_query + fixed
+            ),
+        ));
     }
     if iters > limits::MAX_ITERS {
-        return Err(BorexError::invalid(format!(
-            "--budget {budget} leaves {iters} queries after the prior {}, more than the {} a refine makes; give the prior more of it (e.g. rise-fast+masks=N) or a smaller budget",
-            prior.method(),
-            limits::MAX_ITERS
-        )));
+        return Err(BorexError::setting(
+            "budget",
+            Some(budget.to_string()),
+            format!(
+                "leaves {iters} queries after the prior {}, more than the {} a refine makes; give the prior more of it (e.g. rise-fast+masks=N) or a smaller budget",
+                prior.method(),
+                limits::MAX_ITERS
+            ),
+        ));
     }
     Ok(BudgetPlan {
         prior_name: prior.method(),
@@ -223,12 +233,12 @@ mod tests {
     fn bad_budgets_are_named() {
         let cfg = RefineConfig::default();
         let e = plan(11, &rise_fast(), false, &cfg, 224, 224).unwrap_err().to_string();
-        assert!(e.contains("--budget 11 is below") && e.contains("at least 12"), "{e}");
+        assert!(e.contains("budget 11 is below") && e.contains("at least 12"), "{e}");
         let occ = PriorSpec::parse("occlusion", 0);
         let e = plan(500, &occ, false, &cfg, 224, 224).unwrap_err().to_string();
         assert!(e.contains("prior occlusion") && e.contains("at least 628"), "{e}");
         let e = plan(0, &rise_fast(), false, &cfg, 224, 224).unwrap_err().to_string();
-        assert!(e.contains("--budget 0 is out of range"), "{e}");
+        assert!(e.contains("budget 0 is out of range"), "{e}");
         let file = PriorSpec::File("map.npy".into());
         let e = plan(5000, &file, false, &cfg, 224, 224).unwrap_err().to_string();
         assert!(e.contains("2500 queries") && e.contains("more than the 2000"), "{e}");

@@ -209,10 +209,10 @@ pub fn refine_many(
     run: &ManyImages,
     model: &Classifier,
     backend: &Backend,
-    quiet: bool,
+    reporter: &dyn crate::progress::Reporter,
     progress: &dyn crate::progress::Progress,
 ) -> Result<ManySummary> {
-    crate::limits::in_range("--lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
+    crate::limits::in_range("lockstep", run.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let _lock = crate::job::begin_run(run.out_dir, &run.description(model)?)?;
     remove_stale_staging(run.out_dir);
     let range = run.shard.range(run.images.len());
@@ -247,7 +247,7 @@ pub fn refine_many(
                 super::pipeline::Source::File(&jobs[i].image),
                 model,
                 backend,
-                quiet,
+                reporter,
                 std::time::Instant::now(),
             )
         },

@@ -50,9 +50,17 @@ impl ClipConfig {
     /// The space-time candidate grid of an H×W clip of T frames.
     pub fn grid(&self, frames: u32, height: u32, width: u32) -> Result<CandidateGrid> {
         let spans = self.spans(frames);
-        crate::limits::distinct_in_range("--temporal-sizes", &spans, 0, frames.saturating_sub(1)).map_err(|e| {
-            BorexError::invalid(format!("{e} (temporal half-widths must be below the clip length {frames})"))
-        })?;
+        crate::limits::distinct_in_range("temporal_sizes", &spans, 0, frames.saturating_sub(1)).map_err(
+            |e| match e {
+                // The setting stays named (each front end spells it), the clip's length added.
+                BorexError::Setting { name, value, message } => BorexError::Setting {
+                    name,
+                    value,
+                    message: format!("{message} (temporal half-widths must be below the clip length {frames})"),
+                },
+                other => other,
+            },
+        )?;
         let unit = (TIME_UNIT * RefineConfig::pixel_scale(height, width)) as f32;
         Ok(CandidateGrid { time: Some(TimeAxis { frames, spans, unit }), ..self.refine.grid(height, width) })
     }
@@ -358,7 +366,7 @@ mod tests {
         assert_eq!(ClipConfig::default_spans(2), vec![1]);
         assert_eq!(ClipConfig::default_spans(1), vec![0]);
         let cfg = ClipConfig { refine: RefineConfig::default(), spans: Some(vec![0, 4]) };
-        assert!(cfg.grid(4, 224, 224).unwrap_err().to_string().contains("--temporal-sizes"));
+        assert!(cfg.grid(4, 224, 224).unwrap_err().to_string().contains("temporal_sizes"));
         let g = cfg.grid(5, 112, 112).unwrap();
         assert_eq!((g.dims(), g.planes(), g.time.unwrap().unit), (5, 4 * 5 * 2, 4.0));
     }

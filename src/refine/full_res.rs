@@ -109,6 +109,16 @@ impl Readout {
     }
 }
 
+impl std::fmt::Display for Readout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Readout::Window => "window",
+            Readout::Point => "point",
+            Readout::Detail => "detail",
+        })
+    }
+}
+
 impl std::str::FromStr for Readout {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -6,7 +6,7 @@
 
 use super::html::{self, esc, img, num, png_uri, Cell, Scale};
 use super::svg::{self, Series};
-use super::views::{read_json, read_map, read_png, RefineReport};
+use super::views::{read_json, read_map, read_png, RefineReportView};
 use super::Problems;
 use crate::error::Result;
 use crate::refine::pipeline::RefineCurves;
@@ -19,7 +19,7 @@ pub const MAX_STEPS: usize = 50;
 
 /// What a section needs to show and what a table row needs to say about it.
 pub struct Loaded {
-    pub report: RefineReport,
+    pub report: RefineReportView,
     pub image: Option<image::RgbImage>,
     pub prior: Option<Array2<f32>>,
     pub refined: Option<Array2<f32>>,
@@ -28,7 +28,7 @@ pub struct Loaded {
 
 /// Read a refine folder; `report.json` must be there, the rest is marked missing in `problems`.
 pub fn load(dir: &Path, problems: &mut Problems) -> Result<Loaded> {
-    let report: RefineReport = read_json(&dir.join("report.json"))?;
+    let report: RefineReportView = read_json(&dir.join("report.json"))?;
     // The step-through refits the GP at every shown step (O(n³) each): a report of more
     // queries than refine makes is not one it wrote, and would take minutes.
     let n = report.observations.len();
@@ -71,7 +71,7 @@ pub fn load(dir: &Path, problems: &mut Problems) -> Result<Loaded> {
 }
 
 /// (label, prior, refined, higher is better) for each metric the report has.
-pub fn scores(r: &RefineReport) -> Vec<(&'static str, Option<f64>, Option<f64>, bool)> {
+pub fn scores(r: &RefineReportView) -> Vec<(&'static str, Option<f64>, Option<f64>, bool)> {
     let mut v = vec![];
     if r.prior.insertion_blur.is_some() || r.refined.insertion_blur.is_some() {
         v.push(("insertion (blur start)", r.prior.insertion_blur, r.refined.insertion_blur, true));

@@ -6,7 +6,7 @@
 //! files, no extra cost for runs nobody looks at), and the recompute is a
 //! posterior mean per step on the CPU twin (no model, no fit).
 
-use super::views::RefineReport;
+use super::views::RefineReportView;
 use crate::compute::{cpu::CpuGpSession, GpSession};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, Gp};
@@ -32,7 +32,7 @@ pub fn chosen(n: usize, max: usize) -> Vec<usize> {
 /// The posterior-mean maps after the queries [`chosen`] (at most `max`).
 /// `prior` is `prior.npy`: the prior in the GP's units (a·S0 + b with the
 /// report's final a, b).
-pub fn posterior_steps(report: &RefineReport, prior: ArrayView2<f32>, max: usize) -> Result<Steps> {
+pub fn posterior_steps(report: &RefineReportView, prior: ArrayView2<f32>, max: usize) -> Result<Steps> {
     let settings = report.settings_view();
     let knobs = &settings.refine;
     let detail = match knobs.readout.as_str() {

@@ -190,7 +190,7 @@ pub struct Query {
 /// `report.json` of `borex refine`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct RefineReport {
+pub struct RefineReportView {
     /// The image file.
     pub image: Option<String>,
     /// The model file.
@@ -219,7 +219,7 @@ pub struct RefineReport {
     pub notes: Vec<String>,
 }
 
-impl RefineReport {
+impl RefineReportView {
     /// The settings the page computes with (defaults where absent or unreadable).
     pub(crate) fn settings_view(&self) -> RefineSettingsView {
         serde_json::from_value(self.settings.clone()).unwrap_or_default()

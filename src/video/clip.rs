@@ -206,7 +206,7 @@ pub fn clip_length(model: &Classifier, asked: Option<usize>) -> Result<usize> {
         },
         InputKind::Clips { frames: None } => asked.unwrap_or(DEFAULT_CLIP_LEN),
     };
-    crate::limits::in_range("--clip-len", t, 1, crate::limits::MAX_CLIP_LEN)?;
+    crate::limits::in_range("clip_len", t, 1, crate::limits::MAX_CLIP_LEN)?;
     Ok(t)
 }
 
@@ -282,7 +282,7 @@ pub fn run_clips(
 ) -> Result<ClipSummary> {
     let t = clip_length(model, job.clip_len)?;
     let stride = job.stride.unwrap_or(t);
-    crate::limits::in_range("--clip-stride", stride, 1, crate::limits::MAX_FRAME as usize)?;
+    crate::limits::in_range("clip_stride", stride, 1, crate::limits::MAX_FRAME as usize)?;
     job.config.validate()?;
     let (h, w) = model.preprocess().input_size;
     let prior_source = clip_prior(&job.prior, (h, w))?;

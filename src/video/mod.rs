@@ -298,7 +298,7 @@ impl FrameSelection {
 
     /// The selected frame indices of a video with `frames` frames.
     pub fn indices(&self, frames: u64) -> Result<Vec<u64>> {
-        crate::limits::in_range("--every", self.every as usize, 1, crate::limits::MAX_EVERY)?;
+        crate::limits::in_range("every", self.every as usize, 1, crate::limits::MAX_EVERY)?;
         if self.start >= frames {
             return Err(BorexError::invalid(format!(
                 "--frames starts at frame {} but the video has {frames} frames (0–{})",
@@ -400,7 +400,7 @@ mod tests {
             .indices(10)
             .unwrap_err()
             .to_string()
-            .contains("--every 0"));
+            .contains("every 0"));
         assert_eq!(parse_rate("30000/1001").map(|r| (r * 1000.0).round()), Some(29970.0));
     }
 }

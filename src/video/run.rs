@@ -219,13 +219,13 @@ pub fn run(
     backend: &Backend,
     progress: &dyn Fn(u64) -> Box<dyn crate::progress::Progress>,
 ) -> Result<VideoSummary> {
-    crate::limits::in_range("--lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
+    crate::limits::in_range("lockstep", job.lockstep, 1, crate::limits::MAX_LOCKSTEP)?;
     let (input, info) = Input::open(&job.input, job.folder_fps)?;
     let indices = job.selection.indices(info.frames)?;
     let f = job.lockstep;
     if let Some(w) = job.warm {
-        crate::limits::in_range("--keyframe-every", w.keyframe_every, 1, crate::limits::MAX_EVERY)?;
-        crate::limits::in_range("--warm-iters", w.iters, 1, crate::limits::MAX_ITERS)?;
+        crate::limits::in_range("keyframe_every", w.keyframe_every, 1, crate::limits::MAX_EVERY)?;
+        crate::limits::in_range("warm_iters", w.iters, 1, crate::limits::MAX_ITERS)?;
     }
     // Frames per group: F, or F chains of C with a warm start.
     let per_group = f * job.warm.map_or(1, |w| w.keyframe_every);
@@ -320,9 +320,17 @@ pub fn run(
                     let prior = prior.ok_or_else(|| {
                         BorexError::invalid(format!("frame {}: the previous frame of its chain has no map", fr.index))
                     })?;
-                    RefineUnit::prepare_with_prior(wj, source, model, backend, Some(prior), true, Instant::now())
+                    RefineUnit::prepare_with_prior(
+                        wj,
+                        source,
+                        model,
+                        backend,
+                        Some(prior),
+                        &crate::progress::Quiet,
+                        Instant::now(),
+                    )
                 }
-                _ => RefineUnit::prepare(job.refine, source, model, backend, true, Instant::now()),
+                _ => RefineUnit::prepare(job.refine, source, model, backend, &crate::progress::Quiet, Instant::now()),
             }
         },
         |item, result| {
