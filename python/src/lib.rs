@@ -224,7 +224,9 @@ impl PyEngine {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
                 Err(e) => {
                     let msg = e.render(borex::error::Spelling::Keyword);
-                    out.append(convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}")).into_value(py))?
+                    out.append(
+                        convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}")).into_value(py),
+                    )?
                 }
             }
         }

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use super::report::{
-    FullResReport, MetricsInfo, PriorReport, PriorSetting, RefineCurves, RefineReport,
-    RefineSettingsReport, RefineTimingsMs, RefinedReport,
+    FullResReport, MetricsInfo, PriorReport, PriorSetting, RefineCurves, RefineReport, RefineSettingsReport,
+    RefineTimingsMs, RefinedReport,
 };
 
 /// Where the prior map comes from.
