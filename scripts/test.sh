@@ -44,8 +44,8 @@ bash scripts/python.sh --test
   scripts/wheel_check.py
 # The stubs and examples type-check: mypy --strict on the package's Python layer and the examples
 # (they use the package as a user does), and stubtest: borex/_borex.pyi against the built module.
-.venv/bin/python -m mypy --strict --no-incremental python/borex examples/python
-.venv/bin/python -m mypy.stubtest borex --allowlist python/stubtest-allowlist.txt
+.venv/bin/python -m mypy --config-file python/mypy.ini --strict --no-incremental python/borex examples/python
+.venv/bin/python -m mypy.stubtest borex --mypy-config-file python/mypy.ini --allowlist python/stubtest-allowlist.txt
 .venv/bin/python -m pytest python/tests -q -p no:cacheprovider
 # The wheel in a fresh venv outside the checkout (reuses the release builds above: it links, then packs).
 bash scripts/test_wheel.sh

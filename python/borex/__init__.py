@@ -405,7 +405,14 @@ class Engine:
 
     @overload
     def counterfactual(
-        self, image: ImageLike, target: ClassLike, eps: float = ..., p: float = ..., **settings: Any
+        self,
+        image: ImageLike,
+        target: ClassLike,
+        eps: float = ...,
+        p: float = ...,
+        *,
+        targets: None = ...,
+        **settings: Any,
     ) -> CounterfactualResult: ...
 
     @overload
