@@ -16,7 +16,7 @@ use crate::error::{BorexError, Result};
 use crate::explain::Method;
 use crate::job::{CausalScores, ClassSpec, Prepared, Source};
 use crate::model::{Classifier, ExecutionProvider, ModelOptions, Prediction, Scorer};
-use crate::progress::Quiet;
+use crate::progress::{Quiet, Reporter};
 use crate::refine::bulk::{drive, UnitResult};
 use crate::refine::pipeline::RefineUnit;
 use crate::refine::{PriorSpec, RefineOutcome};
@@ -330,6 +330,8 @@ pub struct Engine {
     bundled: bool,
     gradient: OnceLock<GradientPair>,
     gradient_init: Mutex<()>,
+    /// Where calls report progress ([`Engine::with_progress`]); [`Quiet`] by default.
+    reporter: Box<dyn Reporter>,
 }
 
 impl Engine {
@@ -349,7 +351,22 @@ impl Engine {
 
     /// An engine over a model and a backend the caller built (any [`ModelOptions`]).
     pub fn from_parts(model: Classifier, backend: Backend) -> Self {
-        Self { model, backend, bundled: false, gradient: OnceLock::new(), gradient_init: Mutex::new(()) }
+        Self {
+            model,
+            backend,
+            bundled: false,
+            gradient: OnceLock::new(),
+            gradient_init: Mutex::new(()),
+            reporter: Box::new(Quiet),
+        }
+    }
+
+    /// Report every call's progress to `reporter` (terminal bars, a notebook
+    /// widget, a log) instead of nothing: the stages a call runs (a refine's
+    /// prior, its queries) each start their own progress from it.
+    pub fn with_progress(mut self, reporter: impl Reporter + 'static) -> Self {
+        self.reporter = Box::new(reporter);
+        self
     }
 
     /// The classifier.
@@ -382,14 +399,14 @@ impl Engine {
     pub fn explain(&self, image: impl Into<Image>, settings: &ExplainSettings) -> Result<ExplainOutcome> {
         let image = image.into();
         let job = settings.job(image.report_name(), PathBuf::new())?;
-        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, &Quiet)
+        crate::explain::pipeline::explain_source(&job, image.source(), &self.model, &self.backend, &*self.reporter)
     }
 
     /// Refine `image`'s prior map with BOREx: what `borex refine` computes, in memory.
     pub fn refine(&self, image: impl Into<Image>, settings: &RefineSettings) -> Result<RefineOutcome> {
         let image = image.into();
         let (job, _) = settings.budgeted_job(image.report_name(), PathBuf::new(), &settings.prior, &self.model)?;
-        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, &Quiet)
+        crate::refine::pipeline::refine_source(&job, image.source(), &self.model, &self.backend, &*self.reporter)
     }
 
     /// Refine several images, `lockstep` BO loops at a time (each step scores
@@ -429,7 +446,7 @@ impl Engine {
             first,
             &self.model,
             &self.backend,
-            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, &Quiet, Instant::now()),
+            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, &*self.reporter, Instant::now()),
             |i, result| {
                 let r = match result {
                     UnitResult::Done(unit, refined) => unit.conclude(refined),
@@ -497,7 +514,7 @@ impl Engine {
         let job = settings.job(image.report_name(), targets, PathBuf::new())?;
         let pair = self.gradient_pair()?;
         let model = pair.model.as_ref().unwrap_or(&self.model);
-        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, &Quiet)
+        crate::counterfactual::counterfactual_source(&job, image.source(), model, &pair.grad, &*self.reporter)
     }
 
     /// The gradient graph, loaded on first use. The bundled model's belongs to

@@ -268,3 +268,43 @@ fn bad_inputs_are_errors_naming_the_problem() {
     let m = e.evaluate(&img, Array2::from_elem((224, 224), f32::INFINITY).view(), &EvaluateSettings::default());
     assert!(m.err().unwrap().to_string().contains("non-finite"));
 }
+
+/// Counts what an engine's calls report: each started progress's name and
+/// length, and the steps counted on it.
+#[derive(Default, Clone)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<(String, u64, u64)>>>);
+
+struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<(String, u64, u64)>>>, usize);
+
+impl borex::progress::Progress for Recorded {
+    fn set_length(&self, len: u64) {
+        self.0.lock().unwrap()[self.1].1 = len;
+    }
+    fn inc(&self, delta: u64) {
+        self.0.lock().unwrap()[self.1].2 += delta;
+    }
+}
+
+impl borex::progress::Reporter for Recorder {
+    fn start(&self, len: u64, what: &str) -> Box<dyn borex::progress::Progress> {
+        let mut v = self.0.lock().unwrap();
+        v.push((what.to_string(), len, 0));
+        Box::new(Recorded(self.0.clone(), v.len() - 1))
+    }
+}
+
+#[test]
+fn an_engine_reports_progress_to_the_reporter_it_is_given() {
+    let recorder = Recorder::default();
+    let engine = Engine::new(&EngineOptions { device: DeviceChoice::Cpu, ..Default::default() })
+        .expect("engine")
+        .with_progress(recorder.clone());
+    let s = quick_settings();
+    let out = engine.refine(chelsea(), &s).unwrap();
+    let seen = recorder.0.lock().unwrap().clone();
+    // The loop's progress counts every query the loop observed, and the prior has its own.
+    let refine = seen.iter().find(|(w, ..)| w == "refine").expect("a refine progress");
+    assert_eq!(out.refined.observations.len(), s.iters);
+    assert_eq!((refine.1, refine.2), (s.iters as u64, s.iters as u64), "{seen:?}");
+    assert!(seen.iter().any(|(w, ..)| w == "prior"), "{seen:?}");
+}
