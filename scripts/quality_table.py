@@ -382,8 +382,9 @@ README_CLAIM = ("<!-- quality claim: written by scripts/quality_table.py (docs/q
 
 
 def claim_line(summary: dict, missing: list[str], seeds: list[int]) -> str | None:
-    """The README's one-line claim: the default metric's gain against the prior and both RISE baselines
-    on the whole evaluation set, and what issue #24's section says of confident images."""
+    """The README's one-line claim: confident images first (issue #24: users mostly explain images their
+    classifier recognises), as issue #24's section says of them; then the default metric's gain against the
+    prior and both RISE baselines on the whole evaluation set."""
     every = bar_row(summary, "all")
     if every is None or not every["images"] or not every.get("equal_budget") or not every.get("fixed"):
         return None
@@ -392,17 +393,21 @@ def claim_line(summary: dict, missing: list[str], seeds: list[int]) -> str | Non
     eb, fx = every["equal_budget"], every["fixed"]
     n = every["images"]
     of = f"{n} of the {n + len(missing)}" if missing else f"the {n}"
-    text = (f"**Quality.** On {of} photographs of the evaluation set × {plural(len(seeds), 'seed')}, the default "
-            "refinement changes insertion − deletion (explained class, insertion from blur: the default metric) by "
-            f"{fmt(b['mean_gain'])} over its RISE-100 prior ({p_text(b['p'])}; {fmt(z['mean_gain'])} inserting from "
-            f"zero), against {fmt(eb['baseline_gain'][0]['mean_gain'])} for RISE continued to the same "
-            f"{eb['masks']} evaluations and {fmt(fx['baseline_gain'][0]['mean_gain'])} for RISE-{fx['masks']}")
     confident = designs_claim()
     if "Neither design's difference to RISE continued reaches p < 0.01" in confident:
-        text += ("; on confident images (top-1 P ≥ 0.5) its lead over RISE continued is not significant and changes "
-                 "sign between image sets and seeds")
+        text = ("**Quality.** On confident images (top-1 P ≥ 0.5) the default refinement's lead over RISE "
+                "continued to the same evaluations is not significant and changes sign between image sets and "
+                "seeds ([docs/quality-designs.md](docs/quality-designs.md)). ")
     elif confident:
-        text += "; on confident images (top-1 P ≥ 0.5) against RISE continued: docs/quality-designs.md"
+        text = ("**Quality.** On confident images (top-1 P ≥ 0.5) against RISE continued to the same evaluations: "
+                "[docs/quality-designs.md](docs/quality-designs.md). ")
+    else:
+        text = "**Quality.** "
+    text += (f"On {of} photographs of the evaluation set × {plural(len(seeds), 'seed')}, the default "
+             "refinement changes insertion − deletion (explained class, insertion from blur: the default metric) by "
+             f"{fmt(b['mean_gain'])} over its RISE-100 prior ({p_text(b['p'])}; {fmt(z['mean_gain'])} inserting from "
+             f"zero), against {fmt(eb['baseline_gain'][0]['mean_gain'])} for RISE continued to the same "
+             f"{eb['masks']} evaluations and {fmt(fx['baseline_gain'][0]['mean_gain'])} for RISE-{fx['masks']}")
     return text + ": [docs/quality.md](docs/quality.md)."
 
 
