@@ -446,7 +446,16 @@ impl Engine {
             first,
             &self.model,
             &self.backend,
-            |&i| RefineUnit::prepare(&jobs[i], images[i].source(), &self.model, &self.backend, &*self.reporter, Instant::now()),
+            |&i| {
+                RefineUnit::prepare(
+                    &jobs[i],
+                    images[i].source(),
+                    &self.model,
+                    &self.backend,
+                    &*self.reporter,
+                    Instant::now(),
+                )
+            },
             |i, result| {
                 let r = match result {
                     UnitResult::Done(unit, refined) => unit.conclude(refined),
