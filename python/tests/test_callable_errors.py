@@ -109,10 +109,23 @@ def test_array_likes_and_other_float_widths_are_read_as_float32(chelsea: Path) -
         def __array__(self, dtype: Any = None, copy: Any = None) -> npt.NDArray[Any]:
             return self.a
 
+    class DLPack:
+        """What a GPU array library offers instead: __dlpack__ only (numpy.from_dlpack reads it)."""
+
+        def __init__(self, a: npt.NDArray[Any]) -> None:
+            self.a = a
+
+        def __dlpack__(self, **kw: Any) -> Any:
+            return self.a.__dlpack__(**kw)
+
+        def __dlpack_device__(self) -> Any:
+            return self.a.__dlpack_device__()
+
     want = _engine(_scores).classify(chelsea, top=3)
     assert want[0].probability < 1.0
     for fn in (
         lambda x: Tensor(_scores(x)),
+        lambda x: DLPack(_scores(x)),
         lambda x: _scores(x).astype(np.float64),
         lambda x: _scores(x).astype(">f4"),
         lambda x: np.asfortranarray(_scores(x)),
