@@ -76,7 +76,11 @@ def test_refine_through_a_callable_equals_the_native_path(
 
 @pytest.mark.parametrize(
     "method, settings",
-    [("rise", dict(masks=256, seed=1)), ("occlusion", dict(window=64, stride=32))],
+    [
+        ("rise", dict(masks=256, seed=1)),
+        ("occlusion", dict(window=64, stride=32)),
+        ("undesirable", dict(masks=64, seed=2)),
+    ],
 )
 def test_explain_through_a_callable_equals_the_native_path(
     engine: borex.Engine, by_callable: borex.Engine, chelsea: Path, method: str, settings: dict[str, Any]
