@@ -349,7 +349,8 @@ impl Engine {
         Ok(Self { bundled, ..Self::from_parts(model, backend) })
     }
 
-    /// An engine over a model and a backend the caller built (any [`ModelOptions`]).
+    /// An engine over a model and a backend the caller built: any [`ModelOptions`], or any
+    /// [`crate::model::Model`] through [`Classifier::new`] (the Python package's callables).
     pub fn from_parts(model: Classifier, backend: Backend) -> Self {
         Self {
             model,
@@ -533,15 +534,16 @@ impl Engine {
         if let Some(p) = self.gradient.get() {
             return Ok(p);
         }
+        let onnx = self.model.require_onnx("a counterfactual (it follows the model's gradient)")?;
         let _once = self.gradient_init.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = self.gradient.get() {
             return Ok(p);
         }
         let pair = if self.bundled {
             let mut o = ModelOptions::new(crate::paths::default_model());
-            o.ort_lib = self.model.options().ort_lib.clone();
-            o.ep = self.model.ep();
-            o.labels = self.model.options().labels.clone();
+            o.ort_lib = onnx.options().ort_lib.clone();
+            o.ep = onnx.ep();
+            o.labels = onnx.options().labels.clone();
             let twin = Classifier::load(&o)?;
             let grad = GradientModel::for_model(&twin)?;
             GradientPair { model: Some(twin), grad }

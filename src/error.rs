@@ -76,9 +76,33 @@ pub enum BorexError {
         message: String,
     },
 
+    /// A model borex runs as code (the Python package's callable) failed, or
+    /// returned scores borex cannot use: `reason` says what and on which call.
+    #[error("{model}: {reason}")]
+    ModelCall {
+        /// What the model is called (the callable's name).
+        model: String,
+        /// What went wrong, and on which call.
+        reason: String,
+        /// The callable's own error (a Python exception), for a front end to chain to its own.
+        cause: Option<ForeignCause>,
+    },
+
     /// Ctrl-C / SIGTERM arrived ([`crate::output::interrupt`]): the work in flight is dropped, not failed.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// An error from outside Rust (a Python exception) carried through the
+/// library untouched: only the front end that made it can read it (by
+/// downcasting), so the library neither prints nor inspects it.
+#[derive(Clone)]
+pub struct ForeignCause(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for ForeignCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignCause(..)")
+    }
 }
 
 /// What kind of failure an error is: what a front end maps its own error
@@ -115,7 +139,7 @@ impl BorexError {
             Self::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
             Self::Io { .. } => ErrorKind::Io,
             Self::Image { .. } => ErrorKind::Image,
-            Self::Model { .. } | Self::Labels { .. } => ErrorKind::Model,
+            Self::Model { .. } | Self::Labels { .. } | Self::ModelCall { .. } => ErrorKind::Model,
             Self::InvalidInput(_) | Self::Setting { .. } => ErrorKind::InvalidInput,
             Self::Runtime(_) | Self::Gpu(_) | Self::NoAdapter(_) => ErrorKind::Runtime,
             Self::Interrupted => ErrorKind::Interrupted,
@@ -207,6 +231,9 @@ impl BorexError {
             Self::Setting { name, value, message } => {
                 Self::Setting { name: name.clone(), value: value.clone(), message: message.clone() }
             }
+            Self::ModelCall { model, reason, cause } => {
+                Self::ModelCall { model: model.clone(), reason: reason.clone(), cause: cause.clone() }
+            }
             Self::Interrupted => Self::Interrupted,
         }
     }
@@ -241,6 +268,7 @@ mod tests {
             BorexError::NoAdapter("none".into()),
             BorexError::invalid("bad --iters"),
             BorexError::setting("iters", Some("0".into()), "is out of range"),
+            BorexError::ModelCall { model: "fn".into(), reason: "call 1 raised".into(), cause: None },
         ];
         for e in &errors {
             let d = e.duplicate();

@@ -308,3 +308,67 @@ fn an_engine_reports_progress_to_the_reporter_it_is_given() {
     assert_eq!((refine.1, refine.2), (s.iters as u64, s.iters as u64), "{seen:?}");
     assert!(seen.iter().any(|(w, ..)| w == "prior"), "{seen:?}");
 }
+
+/// A black box over the bundled model: every call goes through the model
+/// seam's `run` (ONNX Runtime underneath), but it exposes no ONNX graph, as a
+/// Python callable does not. Counts its calls and images.
+struct BlackBox {
+    inner: borex::model::OnnxModel,
+    images: std::sync::atomic::AtomicUsize,
+}
+
+impl borex::model::Model for BlackBox {
+    fn name(&self) -> &Path {
+        Path::new("black box")
+    }
+    fn info(&self) -> &borex::model::ModelInfo {
+        borex::model::Model::info(&self.inner)
+    }
+    fn run(&self, batch: ndarray::ArrayView4<f32>) -> borex::Result<Array2<f32>> {
+        self.images.fetch_add(batch.dim().0, std::sync::atomic::Ordering::SeqCst);
+        borex::model::Model::run(&self.inner, batch)
+    }
+    fn runs_on(&self) -> &str {
+        "test"
+    }
+}
+
+#[test]
+fn a_model_behind_the_seam_gives_every_black_box_result_of_the_native_path() {
+    use borex::model::{Classifier, ModelOptions, OnnxModel};
+    let path = borex::paths::default_features_model();
+    let black_box = Engine::from_parts(
+        Classifier::new(Box::new(BlackBox {
+            inner: OnnxModel::load(&ModelOptions::new(&path)).unwrap(),
+            images: Default::default(),
+        }))
+        .unwrap(),
+        borex::compute::Backend::select(DeviceChoice::Cpu).unwrap(),
+    );
+    let native = engine();
+    let img = chelsea();
+    // Refine, explain (RISE, occlusion) and evaluate: bit for bit, every call through `Model::run`.
+    let (a, b) = (native.refine(&img, &quick_settings()).unwrap(), black_box.refine(&img, &quick_settings()).unwrap());
+    same(a.map(), b.map(), "refine");
+    assert_eq!(b.report.device.ep, "test", "the report names what ran the model");
+    for method in ["rise+masks=64", "occlusion"] {
+        let s = ExplainSettings { method: method.parse().unwrap(), metrics: false, ..Default::default() };
+        let (a, b) = (native.explain(&img, &s).unwrap(), black_box.explain(&img, &s).unwrap());
+        same(&a.map, &b.map, method);
+    }
+    let m = a.map().clone();
+    let es = EvaluateSettings::default();
+    let (a, b) = (native.evaluate(&img, m.view(), &es).unwrap(), black_box.evaluate(&img, m.view(), &es).unwrap());
+    assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+    assert!(black_box.model().onnx().is_none());
+    // What needs the graph says so in one line, naming the model.
+    for method in ["cam", "gradcam", "cameras"] {
+        let s = ExplainSettings { method: method.parse().unwrap(), metrics: false, ..Default::default() };
+        let e = black_box.explain(&img, &s).err().expect("needs the graph").to_string();
+        assert!(e.starts_with("black box: the CAM family") && e.contains("needs the model's ONNX graph"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+    let e = black_box.counterfactual(&img, borex::counterfactual::Targets::TopOthers(1), &Default::default());
+    let e = e.err().expect("needs the graph").to_string();
+    assert!(e.contains("a counterfactual (it follows the model's gradient) needs the model's ONNX graph"), "{e}");
+}

@@ -75,6 +75,7 @@ __all__ = [
     "InternalError",
     "InvalidInputError",
     "MissingFileError",
+    "ModelCallable",
     "ModelError",
     "Prediction",
     "PriorReport",
@@ -256,33 +257,85 @@ class CounterfactualResult:
     report: CounterfactualReport = field(repr=False)
 
 
+#: A model callable: an N×3×H×W float32 array in, N×classes scores out
+#: (numpy, or anything ``numpy.asarray`` or ``numpy.from_dlpack`` reads).
+ModelCallable = Callable[[npt.NDArray[np.float32]], Any]
+
+
 class Engine:
     """A classifier with its execution provider and compute device, loaded
     once and reused by every call. Several threads may share one; their
     model calls take turns (see the module's docstring).
 
     Args:
-        model: an ONNX classifier (N×3×H×W in, N×classes out). ``None`` is the
+        model: an ONNX classifier (N×3×H×W in, N×classes out), or a Python
+            callable that takes an N×3×H×W float32 array (preprocessed as
+            ``input_size``, ``resize``, ``mean`` and ``std`` say) and returns
+            N×classes scores: numpy, or anything with ``__array__`` or
+            ``__dlpack__`` (a torch tensor on the CPU). ``None`` is the
             bundled EfficientNet-Lite0 that ``scripts/setup.sh`` built, in the
             assets folder (``BOREX_HOME``, else ``~/.local/share/borex``).
+            A callable works with every black-box method (classify, RISE,
+            occlusion, undesirable, refine, refine_many, evaluate); the CAM
+            family and counterfactuals need an ONNX model's graph.
         device: where borex's compute kernels run: ``"auto"``, ``"gpu"`` or ``"cpu"``.
-        ep: ONNX Runtime's execution provider: ``"cpu"`` or ``"cuda"``.
-        labels: a labels file (one name per line) when the model has no sidecar.
+        ep: ONNX Runtime's execution provider: ``"cpu"`` or ``"cuda"`` (an ONNX model only).
+        labels: a labels file (one name per line) when the model has no
+            sidecar; for a callable also a list of names, one per class.
+        input_size: a callable's input, ``224`` or ``(height, width)`` (default 224).
+        resize: the shorter side the image is resized to before the centre
+            crop (default 256 when ``input_size`` is not given, else none: the
+            image is resized to the input size, as ``--input-size`` does).
+        mean, std: per-channel (R, G, B) on 0–255 values, as ``--mean``/``--std``
+            take them (default torchvision's ImageNet values, ×255).
+        output: ``"logits"`` (borex applies softmax) or ``"probabilities"``;
+            default: detected from the first call.
+
+    A callable that raises or returns unusable scores (wrong shape, dtype or
+    batch size, NaN or infinity, another class count than ``labels``) raises
+    :class:`ModelError` naming the call, with the callable's exception as its
+    ``__cause__``; Ctrl-C while it runs raises ``KeyboardInterrupt``.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | None = None,
+        model: str | os.PathLike[str] | ModelCallable | None = None,
         device: str = "auto",
         ep: str = "cpu",
-        labels: str | os.PathLike[str] | None = None,
+        labels: str | os.PathLike[str] | Sequence[str] | None = None,
+        *,
+        input_size: int | tuple[int, int] | None = None,
+        resize: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        output: Literal["logits", "probabilities"] | None = None,
     ) -> None:
+        native_model: str | ModelCallable | None
+        if model is None or isinstance(model, (str, os.PathLike)):
+            native_model = None if model is None else os.fspath(model)
+        elif callable(model):
+            native_model = model
+        else:
+            raise TypeError(
+                "model must be a path to an ONNX file or a callable (an N×3×H×W float32 array in, "
+                f"N×classes scores out), not {type(model).__name__}"
+            )
+        native_labels: str | list[str] | None
+        if labels is None or isinstance(labels, (str, os.PathLike)):
+            native_labels = None if labels is None else os.fspath(labels)
+        else:
+            native_labels = list(labels)
         self._native = _quiet_wayland_probe(
             lambda: _borex.Engine(
-                None if model is None else os.fspath(model),
+                native_model,
                 device,
                 ep,
-                None if labels is None else os.fspath(labels),
+                native_labels,
+                input_size,
+                resize,
+                None if mean is None else list(mean),
+                None if std is None else list(std),
+                output,
             )
         )
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, final
 
 import numpy as np
@@ -22,10 +23,15 @@ _RefineTuple = tuple[_Map, _Map, list[dict[str, Any]], dict[str, Any], _Map | No
 class Engine:
     def __new__(
         cls,
-        model: str | os.PathLike[str] | None = None,
+        model: str | os.PathLike[str] | Callable[[npt.NDArray[np.float32]], Any] | None = None,
         device: str = "auto",
         ep: str = "cpu",
-        labels: str | os.PathLike[str] | None = None,
+        labels: str | os.PathLike[str] | list[str] | None = None,
+        input_size: int | tuple[int, int] | None = None,
+        resize: int | None = None,
+        mean: list[float] | None = None,
+        std: list[float] | None = None,
+        output: str | None = None,
     ) -> Engine: ...
     def describe(self) -> str: ...
     def classify(self, image: Any, top: int) -> list[tuple[int, str, float]]: ...

@@ -36,7 +36,8 @@ class ImageError(BorexError, ValueError):
 
 
 class ModelError(BorexError, ValueError):
-    """A model file (or its labels) that borex cannot use: not ONNX, wrong inputs or outputs."""
+    """A model file (or its labels) that borex cannot use: not ONNX, wrong inputs or outputs; or a
+    model callable that raised or returned unusable scores (its exception is the ``__cause__``)."""
 
 
 class MissingFileError(BorexError, FileNotFoundError):

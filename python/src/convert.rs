@@ -36,7 +36,19 @@ pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
 /// The library's error as the fitting `borex` exception, with its one-line
 /// message (a setting named as a keyword argument: `budget=5 is …`).
 pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
-    error(py, class_name(&e), e.render(borex::error::Spelling::Keyword))
+    let err = error(py, class_name(&e), e.render(borex::error::Spelling::Keyword));
+    chain_cause(py, err, &e)
+}
+
+/// `err` with the Python exception `e` carries (a model callable's, with its
+/// traceback) as its `__cause__`, as `raise err from cause` would.
+pub fn chain_cause(py: Python<'_>, err: PyErr, e: &BorexError) -> PyErr {
+    if let BorexError::ModelCall { cause: Some(c), .. } = e {
+        if let Some(cause) = c.0.downcast_ref::<PyErr>() {
+            err.set_cause(py, Some(cause.clone_ref(py)));
+        }
+    }
+    err
 }
 
 /// The `borex.errors` class of a library error, by its kind.
@@ -93,6 +105,8 @@ fn is_main_thread(py: Python<'_>) -> bool {
 pub fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> borex::Result<T> + Send) -> PyResult<T> {
     check_fork(py)?;
     let main = is_main_thread(py);
+    // A callable's Ctrl-C from an earlier call that ended otherwise must not be raised by this one.
+    drop(crate::callable::take_pending());
     let raised: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
     let slot = raised.clone();
     let result = py.detach(move || {
@@ -121,6 +135,10 @@ pub fn compute<T: Send>(py: Python<'_>, f: impl FnOnce() -> borex::Result<T> + S
     }
     match result {
         Ok(Ok(v)) => Ok(v),
+        // Ctrl-C while a model callable ran: its KeyboardInterrupt, with its traceback, is what the call raises.
+        Ok(Err(BorexError::Interrupted)) => {
+            Err(crate::callable::take_pending().unwrap_or_else(|| to_py(py, BorexError::Interrupted)))
+        }
         Ok(Err(e)) => Err(to_py(py, e)),
         Err(payload) => Err(panic_to_py(py, payload)),
     }

@@ -6,14 +6,17 @@
 //! Rust panic becomes `borex.InternalError`.
 //! Maps come back as numpy arrays that take over the Rust buffers (no copy).
 
+mod callable;
 mod convert;
 mod errors;
+mod model_spec;
 mod package;
 mod settings;
 
 use borex::engine::{self, Prior};
 use convert::{compute, image_arg, invalid, map_arg, non_negative_int};
 use numpy::IntoPyArray;
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use std::path::PathBuf;
@@ -106,16 +109,62 @@ struct PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (model=None, device="auto", ep="cpu", labels=None))]
-    fn new(py: Python<'_>, model: Option<PathBuf>, device: &str, ep: &str, labels: Option<PathBuf>) -> PyResult<Self> {
+    #[pyo3(signature = (model=None, device="auto", ep="cpu", labels=None, input_size=None, resize=None, mean=None, std=None, output=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        model: Option<&Bound<'_, PyAny>>,
+        device: &str,
+        ep: &str,
+        labels: Option<&Bound<'_, PyAny>>,
+        input_size: Option<&Bound<'_, PyAny>>,
+        resize: Option<&Bound<'_, PyAny>>,
+        mean: Option<&Bound<'_, PyAny>>,
+        std: Option<&Bound<'_, PyAny>>,
+        output: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         convert::check_fork(py)?;
-        let options = engine::EngineOptions {
-            model,
-            labels,
-            device: settings::device(py, device)?,
-            ep: settings::ep(py, ep)?,
-            ort_lib: None,
+        let device = settings::device(py, device)?;
+        let ep = settings::ep(py, ep)?;
+        if let Some(f) = model.filter(|m| m.extract::<PathBuf>().is_err() && m.is_callable()) {
+            let spec = model_spec::CallableSpec { labels, input_size, resize, mean, std, output };
+            let info = spec.info(py)?;
+            if ep != borex::model::ExecutionProvider::Cpu {
+                return Err(invalid(
+                    py,
+                    "ep is ONNX Runtime's execution provider; a model callable runs wherever its own code puts it: leave ep out",
+                ));
+            }
+            let model = callable::CallableModel::new(py, f.clone().unbind(), info);
+            let engine = compute(py, move || {
+                let classifier = borex::model::Classifier::new(Box::new(model))?;
+                Ok(engine::Engine::from_parts(classifier, borex::compute::Backend::select(device)?))
+            })?;
+            return Ok(Self { engine });
+        }
+        let model = match model {
+            None => None,
+            Some(m) => Some(m.extract::<PathBuf>().map_err(|_| {
+                let t = m.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                PyTypeError::new_err(format!(
+                    "model must be a path to an ONNX file or a callable (an N×3×H×W float32 array in, N×classes scores out), not {t}"
+                ))
+            })?),
         };
+        let given = [("input_size", input_size), ("resize", resize), ("mean", mean), ("std", std), ("output", output)];
+        if let Some((name, _)) = given.iter().find(|(_, v)| v.is_some()) {
+            return Err(invalid(
+                py,
+                format!("{name} describes a model callable; an ONNX model's preprocessing and output kind come from its JSON sidecar (model.json beside model.onnx)"),
+            ));
+        }
+        let labels = match labels {
+            None => None,
+            Some(l) => Some(l.extract::<PathBuf>().map_err(|_| {
+                PyTypeError::new_err("labels of an ONNX model must be a labels file (one name per line, or JSON); a list of names is for a model callable")
+            })?),
+        };
+        let options = engine::EngineOptions { model, labels, device, ep, ort_lib: None };
         let engine = compute(py, || engine::Engine::new(&options))?;
         Ok(Self { engine })
     }
@@ -127,7 +176,7 @@ impl PyEngine {
             "model={:?}, device={:?}, ep={:?}",
             m.path().display().to_string(),
             self.engine.backend().kind(),
-            m.ep().name()
+            m.runs_on()
         )
     }
 
@@ -224,9 +273,8 @@ impl PyEngine {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
                 Err(e) => {
                     let msg = e.render(borex::error::Spelling::Keyword);
-                    out.append(
-                        convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}")).into_value(py),
-                    )?
+                    let err = convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}"));
+                    out.append(convert::chain_cause(py, err, &e).into_value(py))?
                 }
             }
         }

@@ -24,7 +24,8 @@ pub struct GradientModel {
 impl GradientModel {
     /// The gradient graph belonging to `model` (its sidecar's `gradient`, else `<model>.grad.onnx`).
     pub fn for_model(model: &Classifier) -> Result<Self> {
-        let path = model.gradient_graph().ok_or_else(|| {
+        let onnx = model.require_onnx("a counterfactual (it follows the model's gradient)")?;
+        let path = onnx.gradient_graph().ok_or_else(|| {
             BorexError::model(
                 model.path(),
                 "no gradient graph: counterfactuals need the model's forward+gradient ONNX graph; make one with \
@@ -32,7 +33,7 @@ impl GradientModel {
                  the model's JSON sidecar (\"gradient\": \"model.grad.onnx\") or put it beside the model as <model>.grad.onnx",
             )
         })?;
-        let g = Self::open(&path, &model.options().ort_lib, model.ep())?;
+        let g = Self::open(&path, &onnx.options().ort_lib, onnx.ep())?;
         g.check_input_size(model.preprocess().input_size)?;
         Ok(g)
     }

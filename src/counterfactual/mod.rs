@@ -574,7 +574,7 @@ fn counterfactual_stream(
             batch: job.batch,
         },
         space: PixelSpace { channels, height: h, width: w, range: [0.0, 1.0] },
-        ep: model.ep().name().into(),
+        ep: model.runs_on().into(),
         targets: per_target,
         model_calls: job.afw.steps * chunks + 1,
         timings_ms: CounterfactualTimingsMs {

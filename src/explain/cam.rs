@@ -20,13 +20,14 @@ pub struct CamHead {
 impl CamHead {
     /// The linear head of `model`, read from its ONNX graph, or an error saying why there is none.
     pub fn from_model(model: &Classifier) -> Result<Self> {
-        let features = model.feature_output().ok_or_else(|| {
+        let onnx = model.require_onnx("the CAM family (cam, gradcam, gradcam++, cameras)")?;
+        let features = onnx.feature_output().ok_or_else(|| {
             BorexError::model(model.path(), "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
         })?;
-        let graph = Graph::load(model.path())?;
+        let graph = Graph::load(onnx.path())?;
         let (weights, _) = graph
-            .gap_linear_head(model.logits_output(), features, &|name| {
-                model.initializer_override(name).map(|o| o.data.clone())
+            .gap_linear_head(onnx.logits_output(), features, &|name| {
+                onnx.initializer_override(name).map(|o| o.data.clone())
             })
             .map_err(|why| {
                 BorexError::model(model.path(), format!("CAM needs a global-average-pool + linear head: {why}"))

@@ -245,7 +245,7 @@ pub fn explain_source(
             gp: None,
             masking: backend.kind().into(),
             adapter: backend.describe(),
-            ep: model.ep().name().into(),
+            ep: model.runs_on().into(),
         },
         model_evaluations: scorer.evaluations(),
         timings_ms: ExplainTimingsMs { method: method_ms, metrics: metrics_ms, total: ms(t0.elapsed()) },

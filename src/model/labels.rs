@@ -40,6 +40,14 @@ impl Labels {
         Ok(Self(names))
     }
 
+    /// Labels given as a list, one per class in class order (a Python `labels=[...]`).
+    pub fn from_names(names: Vec<String>) -> Result<Self> {
+        if names.is_empty() {
+            return Err(BorexError::invalid("labels: the list is empty; give one name per class, or none"));
+        }
+        Ok(Self(names))
+    }
+
     /// Every label, by class index.
     pub fn names(&self) -> &[String] {
         &self.0

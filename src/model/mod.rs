@@ -1,23 +1,27 @@
-//! The classifier: an ONNX Runtime session plus everything needed to feed it
-//! (preprocessing config, labels) and read it (logits or probabilities).
+//! The classifier: a [`Model`] (an ONNX Runtime session, or any other
+//! implementation such as the Python package's callable) plus everything
+//! needed to feed it (preprocessing config, labels) and read it (logits or
+//! probabilities).
 
 mod labels;
+mod onnx;
 pub(crate) mod onnx_graph;
 mod runtime;
 mod scorer;
 
 pub use labels::Labels;
+pub use onnx::OnnxModel;
 pub(crate) use runtime::session;
 pub use runtime::{available_providers, runtime, version as runtime_version, ExecutionProvider, InitializerOverride};
 pub use scorer::Scorer;
 
 use crate::error::{BorexError, Result};
 use crate::image::Preprocess;
-use ndarray::{s, Array2, ArrayView4, ArrayViewD, Axis};
-use ort::value::{TensorRef, ValueType};
+use ndarray::{s, Array2, ArrayView4, Axis};
+use ort::value::ValueType;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// What the model's class output holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,26 +127,54 @@ pub struct Prediction {
     pub probability: f32,
 }
 
-/// An image classifier: one ONNX Runtime session with its preprocessing and labels (calls are serialised).
+/// A classifier's forward pass, the seam every black-box path goes through
+/// (classify, RISE, occlusion, undesirable, refine, evaluate): a batch of
+/// preprocessed images in, one row of raw class scores per image out, and
+/// what the pipeline must know to feed and read it ([`ModelInfo`]). Two
+/// implementations: [`OnnxModel`] (an ONNX Runtime session) and, in the
+/// Python package, a Python callable. [`Classifier`] wraps either and does
+/// what is the same for both (the cancel check, the checks of the scores,
+/// softmax), as the compute seam's GPU and CPU kernels sit behind one trait.
+pub trait Model: Send + Sync {
+    /// What errors and reports call the model: the ONNX file, or a callable's name.
+    fn name(&self) -> &Path;
+
+    /// What the pipeline needs to know to feed and read the model.
+    fn info(&self) -> &ModelInfo;
+
+    /// Raw class scores (logits or probabilities) of `batch`, N×3×H×W at
+    /// `info().preprocess.input_size`: one row per image.
+    fn run(&self, batch: ArrayView4<f32>) -> Result<Array2<f32>>;
+
+    /// What runs it, for reports: ONNX Runtime's execution provider (`cpu`, `cuda`), or e.g. `python`.
+    fn runs_on(&self) -> &str;
+
+    /// The ONNX model behind it, for what needs its graph (the CAM family,
+    /// gradients, the sanity check, clips); `None` for a black box.
+    fn onnx(&self) -> Option<&OnnxModel> {
+        None
+    }
+}
+
+/// What the pipeline needs to know about a model: how to bring an image to
+/// its input, what its output holds, and what its classes are called.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// How images are brought to the model input (its size included).
+    pub preprocess: Preprocess,
+    /// The class labels, when the model has them.
+    pub labels: Option<Labels>,
+    /// What the class output holds, when declared; `None`: detected on the first call.
+    pub output: Option<OutputKind>,
+    /// The number of classes, when known before the first call.
+    pub classes: Option<usize>,
+}
+
+/// An image classifier: a [`Model`] with what borex does around every call
+/// (the cancel check, refusing unusable scores, softmax of logits).
 pub struct Classifier {
-    session: Mutex<ort::session::Session>,
-    path: PathBuf,
-    input: String,
-    logits: String,
-    features: Option<String>,
-    classes: Option<usize>,
-    preprocess: Preprocess,
-    labels: Option<Labels>,
+    model: Box<dyn Model>,
     output_kind: OnceLock<OutputKind>,
-    /// The output kind given (`--output-kind`, the sidecar); `None`: detected on the first call.
-    declared_output: Option<OutputKind>,
-    ep: ExecutionProvider,
-    options: ModelOptions,
-    robust: Option<bool>,
-    gradient: Option<PathBuf>,
-    grayscale: bool,
-    /// The input's shape as the model declares it (−1 for a dynamic axis).
-    input_shape: Vec<i64>,
 }
 
 /// What one model input holds.
@@ -162,201 +194,115 @@ fn dims(t: &ValueType) -> Option<Vec<i64>> {
 }
 
 impl Classifier {
-    /// Load the model and check its input and output, or an error naming the file and what is wrong.
+    /// Load an ONNX model and check its input and output, or an error naming the file and what is wrong.
     pub fn load(opts: &ModelOptions) -> Result<Self> {
-        let path = &opts.path;
-        if !path.exists() {
-            let why = crate::paths::missing_model_hint(path);
-            return Err(BorexError::not_found(path, why.as_deref().unwrap_or("model file not found")));
-        }
-        // ONNX Runtime is given the file's bytes (read within the same bound); refused here first, before it loads.
-        crate::limits::check_readable(path, crate::limits::MAX_MODEL_BYTES, "model")?;
-        let env = runtime(&opts.ort_lib)?;
-        let sidecar = Sidecar::load(path)?;
-        let session = runtime::session(env, path, opts.ep, &opts.overrides)?;
+        Self::new(Box::new(OnnxModel::load(opts)?))
+    }
 
-        let input = session.inputs().first().ok_or_else(|| BorexError::model(path, "model has no inputs"))?;
-        let in_dims = dims(input.dtype()).ok_or_else(|| BorexError::model(path, "model input is not a tensor"))?;
-        if in_dims.len() != 4 && in_dims.len() != 5 {
-            return Err(BorexError::model(
-                path,
-                format!(
-                    "input '{}' has rank {} (shape {in_dims:?}); borex needs a rank-4 N×C×H×W image input (or rank-5 N×T×C×H×W clips)",
-                    input.name(),
-                    in_dims.len()
-                ),
-            ));
-        }
-        // Clip models (N×T×C×H×W) have the frame axis before the image's.
-        let o = in_dims.len() - 4;
-        if in_dims[1 + o] > 0 && in_dims[1 + o] != 3 {
-            return Err(BorexError::model(
-                path,
-                format!("input '{}' has {} channels; borex needs 3 (RGB)", input.name(), in_dims[1 + o]),
-            ));
-        }
-        let static_hw =
-            (in_dims[2 + o] > 0 && in_dims[3 + o] > 0).then(|| (in_dims[2 + o] as u32, in_dims[3 + o] as u32));
-
-        let outputs = session.outputs();
-        let logits = outputs
-            .iter()
-            .find(|o| o.name() == "logits")
-            .or_else(|| outputs.iter().find(|o| dims(o.dtype()).is_some_and(|d| d.len() == 2)))
-            .ok_or_else(|| BorexError::model(path, "no rank-2 (batch × classes) output"))?;
-        let out_dims = dims(logits.dtype()).unwrap_or_default();
-        if out_dims.len() != 2 {
-            return Err(BorexError::model(
-                path,
-                format!("output '{}' has shape {out_dims:?}; expected batch × classes", logits.name()),
-            ));
-        }
-        let classes = (out_dims[1] > 0).then_some(out_dims[1] as usize);
-        if classes == Some(1) && opts.output.or(sidecar.output) != Some(OutputKind::Probabilities) {
-            return Err(one_class(path));
-        }
-        let features = outputs
-            .iter()
-            .find(|o| o.name() != logits.name() && dims(o.dtype()).is_some_and(|d| d.len() == 4))
-            .map(|o| o.name().to_string());
-
-        let input_size = match (opts.input_size.or(sidecar.input_size.map(|s| (s, s))), static_hw) {
-            (Some(asked), Some(fixed)) if asked != fixed => {
-                return Err(BorexError::model(
-                    path,
-                    format!("input size {asked:?} asked, but the model's input is fixed at {fixed:?}"),
-                ));
-            }
-            (asked, fixed) => fixed.or(asked).unwrap_or((224, 224)),
-        };
+    /// A classifier over any [`Model`], its info checked: a usable preprocessing, as many labels as classes.
+    pub fn new(model: Box<dyn Model>) -> Result<Self> {
+        let info = model.info();
         {
-            use crate::limits::{in_range, MAX_INPUT, MAX_RESIZE, MIN_INPUT};
-            // A size the model fixes is the model's business; one asked for must be sensible.
-            let lo = if static_hw.is_some() { 1 } else { MIN_INPUT };
-            in_range("input_size", input_size.0, lo, MAX_INPUT)?;
-            in_range("input_size", input_size.1, lo, MAX_INPUT)?;
-            if let Some(r) = opts.resize.or(sidecar.resize) {
+            use crate::limits::{in_range, MAX_INPUT, MAX_RESIZE};
+            let (h, w) = info.preprocess.input_size;
+            in_range("input_size", h, 1, MAX_INPUT)?;
+            in_range("input_size", w, 1, MAX_INPUT)?;
+            if let Some(r) = info.preprocess.resize {
                 in_range("resize", r, 1, MAX_RESIZE)?;
             }
         }
-        let defaults = Preprocess::default();
-        let preprocess = Preprocess {
-            input_size,
-            resize: opts.resize.or(sidecar.resize).or(if sidecar.input_size.is_some() || opts.input_size.is_some() {
-                None
-            } else {
-                defaults.resize
-            }),
-            mean: opts.mean.or(sidecar.mean).unwrap_or(defaults.mean),
-            std: opts.std.or(sidecar.std).unwrap_or(defaults.std),
-        };
-        if preprocess.std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
+        if info.preprocess.std.iter().any(|s| *s == 0.0 || !s.is_finite()) {
             return Err(BorexError::invalid("--std values must be finite and non-zero"));
         }
-
-        let labels = match opts.labels.as_ref().or(sidecar.labels.as_ref()) {
-            Some(p) => Some(Labels::load(p)?),
-            None => None,
-        };
-        if let (Some(l), Some(n)) = (&labels, classes) {
+        if let (Some(l), Some(n)) = (&info.labels, info.classes) {
             if l.len() != n {
-                return Err(BorexError::model(path, format!("model has {n} classes but the labels list {}", l.len())));
+                return Err(BorexError::model(
+                    model.name(),
+                    format!("model has {n} classes but the labels list {}", l.len()),
+                ));
             }
         }
+        if info.classes == Some(1) && info.output != Some(OutputKind::Probabilities) {
+            return Err(one_class(model.name()));
+        }
         let output_kind = OnceLock::new();
-        let declared_output = opts.output.or(sidecar.output);
-        if let Some(k) = declared_output {
+        if let Some(k) = info.output {
             let _ = output_kind.set(k);
         }
-        Ok(Self {
-            input_shape: in_dims.clone(),
-            robust: sidecar.robust,
-            gradient: sidecar.gradient.clone(),
-            grayscale: sidecar.grayscale.unwrap_or(false),
-            input: input.name().to_string(),
-            logits: logits.name().to_string(),
-            features,
-            classes,
-            preprocess,
-            labels,
-            output_kind,
-            declared_output,
-            ep: opts.ep,
-            options: opts.clone(),
-            path: path.clone(),
-            session: Mutex::new(session),
+        Ok(Self { model, output_kind })
+    }
+
+    /// The model behind it.
+    pub fn model(&self) -> &dyn Model {
+        self.model.as_ref()
+    }
+
+    /// The ONNX model behind it, `None` for a black box (a Python callable).
+    pub fn onnx(&self) -> Option<&OnnxModel> {
+        self.model.onnx()
+    }
+
+    /// The ONNX model behind it, or the one-line error that `what` needs one.
+    pub fn require_onnx(&self, what: &str) -> Result<&OnnxModel> {
+        self.onnx().ok_or_else(|| {
+            BorexError::model(
+                self.path(),
+                format!("{what} needs the model's ONNX graph, and this model is one borex can only call ({}): it takes classify, refine, evaluate and the black-box methods (rise, rise-fast, occlusion, undesirable)", self.model.runs_on()),
+            )
         })
     }
 
-    /// The model file it was loaded from.
+    /// What errors and reports call the model: its file, or a callable's name.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The options this model was loaded with.
-    pub fn options(&self) -> &ModelOptions {
-        &self.options
+        self.model.name()
     }
 
     /// The same model with its final linear layer's weights replaced by
     /// Gaussian noise of the same standard deviation (seeded): the model
     /// randomisation test of Adebayo et al. 2018. Returns the model and the
-    /// randomised initializer's name.
+    /// randomised initializer's name. Needs an ONNX model.
     pub fn with_randomised_head(&self, seed: u64) -> Result<(Classifier, String)> {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, Normal};
-        let graph = onnx_graph::Graph::load(&self.path)?;
-        let (name, init) = graph.linear_weight(&self.logits).ok_or_else(|| {
-            BorexError::model(
-                &self.path,
-                "no Gemm layer with a float weight produces the class output; cannot randomise the head",
-            )
-        })?;
-        let n = init.data.len() as f64;
-        let mean = init.data.iter().map(|v| *v as f64).sum::<f64>() / n;
-        let std = (init.data.iter().map(|v| (*v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-6);
-        let normal = Normal::new(0.0, std).expect("finite std");
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let data = (0..init.data.len()).map(|_| normal.sample(&mut rng) as f32).collect();
-        let mut opts = self.options.clone();
-        opts.overrides.retain(|o| o.name != name);
-        opts.overrides.push(InitializerOverride { name: name.clone(), dims: init.dims.clone(), data });
-        Ok((Classifier::load(&opts)?, name))
+        self.require_onnx("the sanity check (randomising the model's head)")?.with_randomised_head(seed)
     }
 
     /// A replaced initializer, if this model was loaded with one.
     pub fn initializer_override(&self, name: &str) -> Option<&InitializerOverride> {
-        self.options.overrides.iter().find(|o| o.name == name)
+        self.onnx().and_then(|o| o.initializer_override(name))
     }
 
     /// How images are brought to the model input.
     pub fn preprocess(&self) -> &Preprocess {
-        &self.preprocess
+        &self.model.info().preprocess
     }
 
     /// The class labels, when the model has them.
     pub fn labels(&self) -> Option<&Labels> {
-        self.labels.as_ref()
+        self.model.info().labels.as_ref()
     }
 
-    /// The execution provider the session runs on.
+    /// The execution provider the ONNX session runs on (`Cpu` for a model ONNX Runtime does not run).
     pub fn ep(&self) -> ExecutionProvider {
-        self.ep
+        self.onnx().map_or(ExecutionProvider::Cpu, |o| o.ep())
+    }
+
+    /// What runs the model, for reports: ONNX Runtime's execution provider, or e.g. `python`.
+    pub fn runs_on(&self) -> &str {
+        self.model.runs_on()
     }
 
     /// Whether the sidecar declares the model adversarially robust (`None`: it says nothing).
     pub fn robust(&self) -> Option<bool> {
-        self.robust
+        self.onnx().and_then(|o| o.robust())
     }
 
     /// The forward+gradient graph the sidecar names, else `<model>.grad.onnx` beside the model if it exists.
     pub fn gradient_graph(&self) -> Option<PathBuf> {
-        self.gradient.clone().or_else(|| Some(self.path.with_extension("grad.onnx")).filter(|p| p.is_file()))
+        self.onnx().and_then(|o| o.gradient_graph())
     }
 
     /// Whether the model reads grey images (the sidecar's `grayscale`).
     pub fn grayscale(&self) -> bool {
-        self.grayscale
+        self.onnx().is_some_and(|o| o.grayscale())
     }
 
     /// What the class output holds: as declared (`--output-kind`, the sidecar), else as
@@ -368,7 +314,7 @@ impl Classifier {
     /// The output kind as given (`--output-kind`, the sidecar), `None` when it is left to
     /// detection: what a job description records (detection happens on a call, later).
     pub fn declared_output_kind(&self) -> Option<OutputKind> {
-        self.declared_output
+        self.model.info().output
     }
 
     /// A note when outputs taken as probabilities (declared so by `--output-kind` or the
@@ -387,56 +333,44 @@ impl Classifier {
 
     /// Number of classes, when the model states it statically.
     pub fn num_classes(&self) -> Option<usize> {
-        self.classes
+        self.model.info().classes
     }
 
     /// The name of the feature-map output, if the model has one (for CAM methods).
     pub fn feature_output(&self) -> Option<&str> {
-        self.features.as_deref()
+        self.onnx().and_then(|o| o.feature_output())
     }
 
     /// Describe inputs and outputs, for `borex info`.
     pub fn describe(&self) -> Vec<String> {
-        let s = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let fmt = |kind: &str, name: &str, t: &ValueType| format!("{kind} {name}: {:?}", dims(t).unwrap_or_default());
-        s.inputs()
-            .iter()
-            .map(|o| fmt("input", o.name(), o.dtype()))
-            .chain(s.outputs().iter().map(|o| fmt("output", o.name(), o.dtype())))
-            .collect()
+        match self.onnx() {
+            Some(o) => o.describe(),
+            None => vec![format!("a model borex calls ({}): N×3×H×W in, N×classes out", self.runs_on())],
+        }
     }
 
-    /// Images or clips, from the input's rank.
+    /// Images or clips, from the input's rank (a model without an ONNX graph takes images).
     pub fn input_kind(&self) -> InputKind {
-        match self.input_shape.len() {
-            5 => InputKind::Clips { frames: (self.input_shape[1] > 0).then_some(self.input_shape[1] as usize) },
-            _ => InputKind::Images,
-        }
+        self.onnx().map_or(InputKind::Images, |o| o.input_kind())
     }
 
     /// The input's declared shape, e.g. "[batch, 3, height, width]" (named for errors).
     pub fn input_shape_text(&self) -> String {
-        let axes: Vec<String> =
-            self.input_shape.iter().map(|d| if *d > 0 { d.to_string() } else { "?".into() }).collect();
-        format!("[{}]", axes.join(", "))
-    }
-
-    /// An error unless the model takes images (N×C×H×W).
-    fn expect_images(&self) -> Result<()> {
-        match self.input_kind() {
-            InputKind::Images => Ok(()),
-            InputKind::Clips { .. } => Err(BorexError::model(
-                &self.path,
-                format!("the model's input is N×T×C×H×W clips (shape {}), not images; use `borex video --mode clip` with it", self.input_shape_text()),
-            )),
+        match self.onnx() {
+            Some(o) => o.input_shape_text(),
+            None => {
+                let (h, w) = self.preprocess().input_size;
+                format!("[?, 3, {h}, {w}]")
+            }
         }
     }
 
     /// Class probabilities for a batch of clips (N×T×C×H×W), `max_batch` clips at a time.
     pub fn clip_probabilities(&self, clips: ndarray::ArrayView5<f32>, max_batch: usize) -> Result<Array2<f32>> {
-        let InputKind::Clips { frames } = self.input_kind() else {
+        let onnx = self.require_onnx("clip mode (N×T×C×H×W inputs)")?;
+        let InputKind::Clips { frames } = onnx.input_kind() else {
             return Err(BorexError::model(
-                &self.path,
+                self.path(),
                 format!("the model's input is N×C×H×W images (shape {}), not N×T×C×H×W clips; clip mode needs a video classifier", self.input_shape_text()),
             ));
         };
@@ -453,7 +387,9 @@ impl Classifier {
         let mut parts = Vec::with_capacity(n.div_ceil(step));
         for start in (0..n).step_by(step) {
             let chunk = clips.slice(s![start..(start + step).min(n), .., .., .., ..]).as_standard_layout().into_owned();
-            parts.push(self.run_tensor(chunk.into_dyn().view())?);
+            crate::cancel::checkpoint()?;
+            let raw = onnx.run_raw(chunk.into_dyn().view())?;
+            parts.push(self.finish(raw)?);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(e.to_string()))
@@ -461,7 +397,6 @@ impl Classifier {
 
     /// Class probabilities for a batch of preprocessed inputs, run `max_batch` at a time.
     pub fn probabilities(&self, batch: ArrayView4<f32>, max_batch: usize) -> Result<Array2<f32>> {
-        self.expect_images()?;
         let n = batch.len_of(Axis(0));
         let step = max_batch.max(1);
         let mut parts = Vec::with_capacity(n.div_ceil(step));
@@ -473,35 +408,32 @@ impl Classifier {
         ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(e.to_string()))
     }
 
+    /// One model call: the class probabilities of `chunk`.
     fn run_chunk(&self, chunk: ArrayView4<f32>) -> Result<Array2<f32>> {
-        self.run_tensor(chunk.into_dyn())
-    }
-
-    /// One model call on a ready input of any rank; the class probabilities.
-    fn run_tensor(&self, chunk: ArrayViewD<f32>) -> Result<Array2<f32>> {
         // Every model batch starts here: the place a caller's cancellation is seen.
         crate::cancel::checkpoint()?;
-        let chunk = chunk.as_standard_layout();
-        let tensor = TensorRef::from_array_view(&chunk)?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
-        let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
-        let raw = raw
-            .into_dimensionality::<ndarray::Ix2>()
-            .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?;
-        if let Some(l) = &self.labels {
-            if raw.ncols() != l.len() {
+        let raw = self.model.run(chunk)?;
+        if raw.nrows() != chunk.len_of(Axis(0)) {
+            return Err(BorexError::model(
+                self.path(),
+                format!("the model returned {} rows of scores for {} inputs", raw.nrows(), chunk.len_of(Axis(0))),
+            ));
+        }
+        self.finish(raw)
+    }
+
+    /// Raw class scores as probabilities: the labels' count and finiteness checked, softmax of logits.
+    fn finish(&self, mut p: Array2<f32>) -> Result<Array2<f32>> {
+        if let Some(l) = self.labels() {
+            if p.ncols() != l.len() {
                 return Err(BorexError::model(
-                    &self.path,
-                    format!("model has {} classes but the labels list {}", raw.ncols(), l.len()),
+                    self.path(),
+                    format!("model has {} classes but the labels list {}", p.ncols(), l.len()),
                 ));
             }
         }
-        self.check_finite(raw.view())?;
-        let kind = *self.output_kind.get_or_init(|| detect_output_kind(raw.view()));
-        let mut p = raw.to_owned();
+        self.check_finite(p.view())?;
+        let kind = *self.output_kind.get_or_init(|| detect_output_kind(p.view()));
         if kind == OutputKind::Logits {
             self.softmax(&mut p)?;
         }
@@ -511,39 +443,20 @@ impl Classifier {
     /// Class probabilities and the feature map (N×K×h×w) of one batch, for
     /// models with a feature output (the CAM family).
     pub fn probabilities_and_features(&self, batch: ArrayView4<f32>) -> Result<(Array2<f32>, ndarray::Array4<f32>)> {
-        let feat_name = self.features.as_deref().ok_or_else(|| {
-            BorexError::model(&self.path, "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
+        let onnx = self.require_onnx("the CAM family (cam, gradcam, gradcam++, cameras)")?;
+        let feat_name = onnx.feature_output().ok_or_else(|| {
+            BorexError::model(self.path(), "no feature-map output: CAM methods need a model that also outputs its last feature map (N×K×h×w) before global pooling, e.g. efficientnet-lite0-features.onnx")
         })?;
-        self.expect_images()?;
         crate::cancel::checkpoint()?;
-        let batch = batch.as_standard_layout();
-        let tensor = TensorRef::from_array_view(&batch)?;
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = session
-            .run(ort::inputs![self.input.as_str() => tensor])
-            .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
-        let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
-        let mut p = raw
-            .into_dimensionality::<ndarray::Ix2>()
-            .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?
-            .to_owned();
-        self.check_finite(p.view())?;
-        if *self.output_kind.get_or_init(|| detect_output_kind(p.view())) == OutputKind::Logits {
-            self.softmax(&mut p)?;
-        }
-        let f: ArrayViewD<f32> = outputs[feat_name].try_extract_array()?;
-        let f = f
-            .into_dimensionality::<ndarray::Ix4>()
-            .map_err(|_| BorexError::model(&self.path, "feature output is not N×K×h×w"))?
-            .to_owned();
-        Ok((p, f))
+        let (raw, f) = onnx.run_with_features(batch, feat_name)?;
+        Ok((self.finish(raw)?, f))
     }
 
     /// Softmax of logits; one class's softmax is 1 whatever the input (a model whose width
     /// the graph leaves dynamic gets here; a static width of 1 is refused at load).
     fn softmax(&self, p: &mut Array2<f32>) -> Result<()> {
         if p.ncols() == 1 {
-            return Err(one_class(&self.path));
+            return Err(one_class(self.path()));
         }
         softmax_rows(p);
         Ok(())
@@ -554,22 +467,21 @@ impl Classifier {
         let bad = raw.rows().into_iter().filter(|r| r.iter().any(|v| !v.is_finite())).count();
         if bad > 0 {
             return Err(BorexError::model(
-                &self.path,
+                self.path(),
                 format!("the model returned non-finite scores (NaN or infinity) for {bad} of {} inputs", raw.nrows()),
             ));
         }
         Ok(())
     }
 
-    /// The class output's name.
+    /// The class output's name (`logits` for a model without an ONNX graph).
     pub fn logits_output(&self) -> &str {
-        &self.logits
+        self.onnx().map_or("logits", |o| o.logits_output())
     }
 
-    /// Whether the input's spatial size is dynamic (any H×W is accepted).
+    /// Whether the input's spatial size is dynamic (any H×W is accepted; never for a model without an ONNX graph).
     pub fn dynamic_spatial_size(&self) -> bool {
-        let s = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        s.inputs().first().and_then(|i| dims(i.dtype())).is_some_and(|d| d.len() == 4 && d[2] < 0 && d[3] < 0)
+        self.onnx().is_some_and(|o| o.dynamic_spatial_size())
     }
 
     /// The `k` most probable classes of one probability row.
@@ -580,7 +492,7 @@ impl Classifier {
         idx.into_iter()
             .map(|class| Prediction {
                 class,
-                label: self.labels.as_ref().and_then(|l| l.name(class)).map(str::to_string),
+                label: self.labels().and_then(|l| l.name(class)).map(str::to_string),
                 probability: probs[class],
             })
             .collect()

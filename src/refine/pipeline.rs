@@ -493,7 +493,7 @@ impl<'a> RefineUnit<'a> {
                 gp: Some(gp_device.into()),
                 masking: backend.kind().into(),
                 adapter: backend.describe(),
-                ep: model.ep().name().into(),
+                ep: model.runs_on().into(),
             },
             model_evaluations: self.evaluations(&refined),
             observations: refined.observations.clone(),
