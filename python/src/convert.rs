@@ -10,19 +10,13 @@ use borex::BorexError;
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyType;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The exception class `borex.errors.<name>` (cached, see crate::errors).
-fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
-    crate::errors::class(py, name)
-}
-
 /// A `borex.errors.<name>` exception carrying `msg`.
 pub fn error(py: Python<'_>, name: &str, msg: impl Into<String>) -> PyErr {
-    match class(py, name) {
+    match crate::errors::class(py, name) {
         Ok(cls) => PyErr::from_type(cls, (msg.into(),)),
         Err(e) => e,
     }
@@ -36,24 +30,21 @@ pub fn invalid(py: Python<'_>, msg: impl Into<String>) -> PyErr {
 /// The library's error as the fitting `borex` exception, with its one-line
 /// message (a setting named as a keyword argument: `budget=5 is …`).
 pub fn to_py(py: Python<'_>, e: BorexError) -> PyErr {
-    let err = error(py, class_name(&e), e.render(borex::error::Spelling::Keyword));
-    chain_cause(py, err, &e)
+    to_py_about(py, "", &e)
 }
 
-/// `err` with the Python exception `e` carries (a model callable's, with its
-/// traceback) as its `__cause__`, as `raise err from cause` would.
-pub fn chain_cause(py: Python<'_>, err: PyErr, e: &BorexError) -> PyErr {
+/// [`to_py`] with the message after `about` (`images[3]: `), and the Python
+/// exception `e` carries (a model callable's, with its traceback) as its
+/// `__cause__`, as `raise err from cause` would.
+pub fn to_py_about(py: Python<'_>, about: &str, e: &BorexError) -> PyErr {
+    let msg = e.render(borex::error::Spelling::Keyword);
+    let err = error(py, crate::errors::class_name(e), format!("{about}{msg}"));
     if let BorexError::ModelCall { cause: Some(c), .. } = e {
         if let Some(cause) = c.0.downcast_ref::<PyErr>() {
             err.set_cause(py, Some(cause.clone_ref(py)));
         }
     }
     err
-}
-
-/// The `borex.errors` class of a library error, by its kind.
-pub fn class_name(e: &BorexError) -> &'static str {
-    crate::errors::class_name(e)
 }
 
 /// A Rust panic as `borex.InternalError` (never an abort, never a BaseException).

@@ -271,11 +271,7 @@ impl PyEngine {
         for (i, r) in results.into_iter().enumerate() {
             match r {
                 Ok(parts) => out.append(refine_to_py(py, parts)?)?,
-                Err(e) => {
-                    let msg = e.render(borex::error::Spelling::Keyword);
-                    let err = convert::error(py, convert::class_name(&e), format!("images[{i}]: {msg}"));
-                    out.append(convert::chain_cause(py, err, &e).into_value(py))?
-                }
+                Err(e) => out.append(convert::to_py_about(py, &format!("images[{i}]: "), &e).into_value(py))?,
             }
         }
         Ok(out)
