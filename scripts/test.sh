@@ -4,7 +4,8 @@
 # tests fail without an adapter unless BOREX_ALLOW_NO_GPU=1 is set; the browser
 # tests of `borex report` fail without Chromium unless BOREX_ALLOW_NO_BROWSER=1.
 # After the Rust tests: the Python package built into .venv (scripts/python.sh
-# --test, which also installs pytest, ruff, mypy and Ray), ruff, mypy (examples, stubs), pytest, and the wheel
+# --test, which also installs pytest, ruff, mypy and Ray; scripts/keras_env.sh, TensorFlow for the Keras
+# example of docs/models.md), ruff, mypy (examples, stubs), pytest, and the wheel
 # installed into a fresh venv outside the checkout (scripts/test_wheel.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +41,8 @@ cargo test --release --all-targets
 # The rustdoc examples (--all-targets leaves doctests out): borex::Engine's runs on the bundled model.
 cargo test --release --doc
 bash scripts/python.sh --test
+# TensorFlow + tf2onnx in their own venv, for docs/models.md's Keras example (test_docs_models.py).
+bash scripts/keras_env.sh
 .venv/bin/ruff check python examples/python scripts/eval_set.py scripts/quality_table.py scripts/design_study.py \
   scripts/wheel_check.py
 # The stubs and examples type-check: mypy --strict on the package's Python layer and the examples
