@@ -152,3 +152,40 @@ fn missing_runtime_library() {
         &["/no/libonnxruntime.so", "not found"],
     );
 }
+
+/// A user's model with no sidecar and no preprocessing flag is fed torchvision's defaults, which is wrong
+/// for the bundled EfficientNet-Lite (mean 127, std 128): `borex classify` says so on stderr, once, and not
+/// when the sidecar or any preprocessing flag declares the input, nor under --quiet.
+#[test]
+fn a_model_without_a_sidecar_gets_a_preprocessing_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("lite.onnx");
+    std::fs::copy(asset(borex::paths::default_model()), &bare).unwrap();
+    let img = image("chelsea.png");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["classify", s(&img), "--model", s(&bare), "--json", "--top", "1"];
+        args.extend_from_slice(extra);
+        let out = borex(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (String::from_utf8_lossy(&out.stderr).into_owned(), v[0]["predictions"][0]["probability"].as_f64().unwrap())
+    };
+    let (err, p_defaults) = run(&[]);
+    assert_eq!(err.matches("note: no ").count(), 1, "{err}");
+    assert!(err.contains("lite.json beside the model") && err.contains("docs/models.md"), "{err}");
+    assert!(run(&["--quiet"]).0.is_empty());
+    let (err, p_flags) = run(&["--mean", "127,127,127", "--std", "128,128,128"]);
+    assert!(!err.contains("note:"), "{err}");
+    let sidecar = asset(borex::paths::default_model()).with_extension("json");
+    let text = std::fs::read_to_string(&sidecar).unwrap();
+    // The bundled sidecar's labels path is relative to it; point it at the bundled labels.
+    let labels = sidecar.parent().unwrap().join("../labels/imagenet1k.txt");
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["labels"] = serde_json::Value::String(labels.to_str().unwrap().to_string());
+    std::fs::write(bare.with_extension("json"), json.to_string()).unwrap();
+    let (err, p_sidecar) = run(&[]);
+    assert!(!err.contains("note:"), "{err}");
+    // What the note is about: the defaults give a different answer than the declared preprocessing.
+    assert!((p_flags - p_sidecar).abs() < 1e-6, "{p_flags} vs {p_sidecar}");
+    assert!((p_defaults - p_sidecar).abs() > 1e-3, "{p_defaults} vs {p_sidecar}");
+}

@@ -131,6 +131,9 @@ impl ModelArgs {
     }
 
     fn options_or(&self, global: &GlobalArgs, default: std::path::PathBuf) -> ModelOptions {
+        if let (Some(note), false) = (self.no_preprocessing_note(), global.quiet) {
+            eprintln!("note: {note}");
+        }
         let mut o = ModelOptions::new(self.model.clone().unwrap_or(default));
         if let Some(lib) = &global.ort_lib {
             o.ort_lib = lib.clone();
@@ -143,6 +146,24 @@ impl ModelArgs {
         o.mean = self.mean;
         o.std = self.std;
         o
+    }
+}
+
+impl ModelArgs {
+    /// A user's model with no preprocessing sidecar and no preprocessing flag is fed with torchvision's
+    /// defaults: right for many PyTorch exports, silently wrong for others (EfficientNet-Lite, Keras), so say so.
+    fn no_preprocessing_note(&self) -> Option<String> {
+        let model = self.model.as_ref()?;
+        let sidecar = model.with_extension("json");
+        let flags = self.input_size.is_some() || self.resize.is_some() || self.mean.is_some() || self.std.is_some();
+        (!flags && model.exists() && !sidecar.exists()).then(|| {
+            format!(
+                "no {} beside the model and no --input-size/--resize/--mean/--std: using torchvision's ImageNet \
+                 preprocessing (224×224 centre crop of the short side resized to 256, mean 0.485/0.456/0.406, \
+                 std 0.229/0.224/0.225 × 255); docs/models.md says how to declare yours",
+                sidecar.display()
+            )
+        })
     }
 }
 
