@@ -45,6 +45,9 @@ impl ImageKernels for CpuKernels {
     }
 }
 
+/// Pixels per task when RISE sums a batch of masks (a 16 KiB run of each mask).
+const ACC_CHUNK: usize = 4096;
+
 /// RISE on the CPU: masks generated, applied, scored and accumulated per batch.
 pub struct CpuRiseSession {
     image: Array3<f32>,
@@ -59,20 +62,47 @@ pub struct CpuRiseSession {
 impl RiseSession for CpuRiseSession {
     fn masked(&mut self, start: usize, count: usize) -> Result<Array4<f32>> {
         let (_, h, w) = self.image.dim();
-        self.masks = crate::compute::rise_masks::masks(&self.params, h, w, start, count);
+        if self.masks.dim() == (count, h, w) {
+            // The last batch's buffer, overwritten in place (no fresh pages per batch).
+            let buf = self.masks.as_slice_mut().expect("standard layout");
+            // SAFETY: MaybeUninit<f32> has f32's layout, and `fill_masks` only writes initialised values.
+            let buf = unsafe { &mut *(buf as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            crate::compute::rise_masks::fill_masks(&self.params, h, w, start, buf);
+        } else {
+            self.masks = crate::compute::rise_masks::masks(&self.params, h, w, start, count);
+        }
         Ok(apply_masks(self.image.view(), self.zero.view(), Masks::Dense(self.masks.view())))
     }
 
     fn accumulate(&mut self, weights: &[f32]) -> Result<()> {
         let j = self.acc.len();
-        if weights.len() != self.masks.dim().0 * j {
+        let (count, h, w) = self.masks.dim();
+        if weights.len() != count * j {
             return Err(crate::error::BorexError::invalid("RISE weights do not match the batch"));
         }
-        for (k, m) in self.masks.axis_iter(Axis(0)).enumerate() {
-            self.mask_sum += &m;
-            for (jj, a) in self.acc.iter_mut().enumerate() {
-                a.scaled_add(weights[k * j + jj], &m);
-            }
+        let hw = h * w;
+        let masks = self.masks.as_slice().expect("standard layout");
+        // In parallel over pixels, each pixel's masks in batch order: the same
+        // sums, term by term, as adding the masks one after the other.
+        let fold = |acc: &mut Array2<f32>, weight: Option<&[f32]>| {
+            let acc = acc.as_slice_mut().expect("standard layout");
+            acc.par_chunks_mut(ACC_CHUNK).enumerate().for_each(|(c, a)| {
+                for k in 0..count {
+                    let m = &masks[k * hw + c * ACC_CHUNK..][..a.len()];
+                    match weight {
+                        None => a.iter_mut().zip(m).for_each(|(a, m)| *a += m),
+                        Some(wt) => {
+                            let wk = wt[k];
+                            a.iter_mut().zip(m).for_each(|(a, m)| *a = *a + wk * m)
+                        }
+                    }
+                }
+            });
+        };
+        fold(&mut self.mask_sum, None);
+        for (jj, a) in self.acc.iter_mut().enumerate() {
+            let wk: Vec<f32> = (0..count).map(|k| weights[k * j + jj]).collect();
+            fold(a, Some(&wk));
         }
         Ok(())
     }
