@@ -22,6 +22,9 @@ Prints the medians, the ratio of the report's total to each bound (the
 issue's figure: goal <= 1.15x against the cold bound), and the stage timings.
 The bound's session uses ONNX Runtime's defaults besides the thread count
 (spinning on, as a plain Python session); ``--no-spin`` turns spinning off.
+borex's session does not spin unless ``--borex-spin`` (``BOREX_ORT_SPIN=1``:
+spinning within a run, stopped as each run returns): the four combinations
+show how much of the ratio is ONNX Runtime's threading rather than borex.
 """
 
 from __future__ import annotations
@@ -79,11 +82,12 @@ def children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def cold_refine(borex: str, image: str, iters: int, out: Path) -> dict[str, Any]:
+def cold_refine(borex: str, image: str, iters: int, out: Path, spin: bool = False) -> dict[str, Any]:
     cmd = [borex, "--device", "cpu", "refine", image, "--no-metrics", "-q", "--timings"]
     cmd += ["--iters", str(iters), "--batch", "32", "-o", str(out)]
+    env = {**os.environ, "BOREX_ORT_SPIN": "1" if spin else "0"}
     c0, t0 = children_cpu_s(), time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     wall, cpu = time.perf_counter() - t0, children_cpu_s() - c0
     if p.returncode != 0:
         raise SystemExit(f"borex refine failed ({p.returncode}): {p.stderr.strip()}")
@@ -143,6 +147,11 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2, help="the bound's intra-op threads")
     ap.add_argument("--no-spin", action="store_true", help="the bound's session without spin-waiting")
+    ap.add_argument(
+        "--borex-spin",
+        action="store_true",
+        help="borex's session spins within a run (BOREX_ORT_SPIN=1; off by default)",
+    )
     ap.add_argument("--borex", default=str(ROOT / "target" / "release" / "borex"))
     ap.add_argument("--json", help="also write every round's figures here")
     ap.add_argument("--bound-worker", metavar="MODEL", help=argparse.SUPPRESS)
@@ -166,7 +175,7 @@ def main() -> None:
             # Alternate which goes first, so drift in the machine's load hits both alike.
             for which in ("refine", "bound") if i % 2 == 0 else ("bound", "refine"):
                 if which == "refine":
-                    refines.append(cold_refine(a.borex, a.image, a.iters, Path(tmp) / f"r{i}"))
+                    refines.append(cold_refine(a.borex, a.image, a.iters, Path(tmp) / f"r{i}", a.borex_spin))
                 else:
                     bounds.append(bound(model, a.threads, a.iters, not a.no_spin))
     cold = [b["cold"] for b in bounds]
@@ -176,7 +185,8 @@ def main() -> None:
     print(f"ONNX Runtime {lib} (borex's library and Python's); model {model}")
     print(
         f"{Path(a.image).name}: RISE-100 prior at batch 32 + {a.iters} queries at batch 2, no metrics; "
-        f"{a.runs} rounds, alternating; bound: {a.threads} intra-op threads, spinning {'off' if a.no_spin else 'on'}"
+        f"{a.runs} rounds, alternating; bound: {a.threads} intra-op threads, spinning {'off' if a.no_spin else 'on'}; "
+        f"borex's session: spinning {'on within a run' if a.borex_spin else 'off'}"
     )
     print()
     print("cold `borex refine` (medians, ms):")
