@@ -93,7 +93,7 @@ impl RiseSession for CpuRiseSession {
                         None => a.iter_mut().zip(m).for_each(|(a, m)| *a += m),
                         Some(wt) => {
                             let wk = wt[k];
-                            a.iter_mut().zip(m).for_each(|(a, m)| *a = *a + wk * m)
+                            a.iter_mut().zip(m).for_each(|(a, m)| *a += wk * m)
                         }
                     }
                 }
