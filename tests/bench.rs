@@ -7,8 +7,8 @@ mod common;
 use borex::report_types::{BenchReport, Breakdown};
 use common::{assert_error, gpu_or_skip, run_borex};
 
-const STAGES: [&str; 9] =
-    ["masking", "blur", "rise", "posterior", "posterior-append", "fit", "refine", "insdel", "video"];
+const STAGES: [&str; 10] =
+    ["masking", "blur", "rise-masks", "rise", "posterior", "posterior-append", "fit", "refine", "insdel", "video"];
 
 #[test]
 fn tiny_bench_reports_every_stage_on_both_paths() {
@@ -69,7 +69,7 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
             let per_s = row.throughput.as_ref().unwrap().per_second;
             let units = per_s * median / 1e3;
             let want = match *stage {
-                "masking" => 4.0,
+                "masking" | "rise-masks" => 4.0,
                 "rise" => 8.0,
                 "video" => 2.0,
                 "posterior" | "posterior-append" => 0.0, // checked below
@@ -84,6 +84,14 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
             } else {
                 assert!(row.model_bound.is_none() && row.bound_ratio.is_none(), "{row:?}");
             }
+            // Memory-bound stages against a memcpy of their output bytes.
+            if ["masking", "blur", "rise-masks"].contains(stage) {
+                let m = row.memcpy.as_ref().unwrap().median_ms;
+                assert!(m > 0.0 && (row.memcpy_ratio.unwrap() - median / m).abs() < 1e-9, "{row:?}");
+            } else {
+                assert!(row.memcpy.is_none() && row.memcpy_ratio.is_none(), "{row:?}");
+            }
+            assert!(t.cpu_median_ms.is_some_and(|c| c >= 0.0), "{row:?}");
             if *path == "gpu" {
                 let cpu = results[2 * k].time.as_ref().unwrap().median_ms;
                 assert!((row.gpu_over_cpu.unwrap() - median / cpu).abs() < 1e-9);
@@ -91,13 +99,13 @@ fn tiny_bench_reports_every_stage_on_both_paths() {
         }
     }
     // The refine ran 3 queries; its breakdown counts every posterior update.
-    let refine = &results[2 * 6];
+    let refine = &results[2 * 7];
     let Some(Breakdown::Refine { posterior_updates: u, .. }) = &refine.breakdown else {
         panic!("the refine row has no refine breakdown: {refine:?}")
     };
     assert_eq!(u.incremental + u.full, 3, "{refine:?}");
     // Posterior rows count the 32×32 grid's candidates (4 box sizes).
-    for row in &results[6..10] {
+    for row in &results[8..12] {
         if row.available {
             let units = row.throughput.as_ref().unwrap().per_second * row.time.as_ref().unwrap().median_ms / 1e3;
             assert!((units - 4096.0).abs() < 1e-6 * 4096.0, "{row:?}");

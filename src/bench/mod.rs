@@ -49,12 +49,15 @@ pub fn run_bench(
     let ctx = Ctx { model: input.model, x, class, opts, gpu: input.gpu.as_ref().ok().map(|c| c.as_ref()) };
     let mut results = Vec::new();
     for &stage in &opts.stages {
-        // Every runner of a stage (the bound and each path) takes turns, run
-        // by run, so that load from elsewhere on the machine drifts into all
-        // of them alike and the ratios stay fair.
-        let mut runners: Vec<(Option<BenchPath>, Runner)> = Vec::new();
+        // Every runner of a stage (the references and each path) takes turns,
+        // run by run, so that load from elsewhere on the machine drifts into
+        // all of them alike and the ratios stay fair.
+        let mut runners: Vec<(Role, Runner)> = Vec::new();
         if stage.calls_model() {
-            runners.push((None, ctx.model_bound(ctx.plan(stage))));
+            runners.push((Role::Bound, ctx.model_bound(ctx.plan(stage))));
+        }
+        if let Some(m) = ctx.memcpy(stage) {
+            runners.push((Role::Memcpy, m));
         }
         let mut results_of_stage = Vec::new();
         for &path in &opts.paths {
@@ -67,6 +70,8 @@ pub fn run_bench(
                 throughput: None,
                 model_bound: None,
                 bound_ratio: None,
+                memcpy: None,
+                memcpy_ratio: None,
                 gpu_over_cpu: None,
                 breakdown: None,
             };
@@ -81,22 +86,26 @@ pub fn run_bench(
                     results_of_stage.push(StageResult { note: Some(format!("no wgpu adapter: {why}")), ..r });
                 }
                 (_, Some((image_k, gp_k))) => {
-                    runners.push((Some(path), ctx.runner(stage, path, image_k, gp_k)?));
+                    runners.push((Role::Path(path), ctx.runner(stage, path, image_k, gp_k)?));
                     results_of_stage.push(StageResult { available: true, ..r });
                 }
             }
         }
         let timings = interleaved(&mut runners, opts.repeat, progress)?;
-        let bound = runners.iter().zip(&timings).find(|((p, _), _)| p.is_none()).map(|(_, t)| t.clone());
+        let of = |role: Role| runners.iter().zip(&timings).find(|((r, _), _)| *r == role).map(|(_, t)| t.clone());
+        let (bound, memcpy) = (of(Role::Bound), of(Role::Memcpy));
         let mut cpu_median = None;
         for r in &mut results_of_stage {
-            let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Some(r.path)) else {
+            let Some(((_, runner), t)) = runners.iter().zip(&timings).find(|((p, _), _)| *p == Role::Path(r.path))
+            else {
                 continue;
             };
             r.throughput =
                 Some(Throughput { per_second: runner.units / (t.median_ms / 1e3), unit: runner.unit.into() });
             r.model_bound = bound.clone();
             r.bound_ratio = bound.as_ref().map(|b| t.median_ms / b.median_ms);
+            r.memcpy = memcpy.clone();
+            r.memcpy_ratio = memcpy.as_ref().map(|m| t.median_ms / m.median_ms);
             r.note = runner.note.clone();
             // The breakdown of the run closest to the median (the warm-up is the first entry).
             let closest = t
@@ -128,23 +137,51 @@ pub fn run_bench(
     Ok(BenchReport { schema: SCHEMA, environment, options: opts.clone(), results })
 }
 
+/// What a runner of a stage stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The model-only bound.
+    Bound,
+    /// A memcpy of the stage's output bytes.
+    Memcpy,
+    /// The stage on one path.
+    Path(BenchPath),
+}
+
 /// One warm-up run of each runner, then `repeat` rounds with each runner once per round.
 fn interleaved(
-    runners: &mut [(Option<BenchPath>, Runner)],
+    runners: &mut [(Role, Runner)],
     repeat: usize,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<Timing>> {
-    let mut samples = vec![Vec::with_capacity(repeat); runners.len()];
+    let mut wall = vec![Vec::with_capacity(repeat); runners.len()];
+    let mut cpu = vec![Vec::with_capacity(repeat); runners.len()];
     for round in 0..=repeat {
-        for ((_, r), s) in runners.iter_mut().zip(&mut samples) {
+        for (((_, r), w), c) in runners.iter_mut().zip(&mut wall).zip(&mut cpu) {
             (r.setup)()?;
-            let t = Instant::now();
+            let (t, c0) = (Instant::now(), process_cpu_ms());
             (r.run)()?;
             if round > 0 {
-                s.push(t.elapsed().as_secs_f64() * 1e3);
+                w.push(t.elapsed().as_secs_f64() * 1e3);
+                if let (Some(c0), Some(c1)) = (c0, process_cpu_ms()) {
+                    c.push(c1 - c0);
+                }
             }
             progress.inc(1);
         }
     }
-    Ok(samples.into_iter().map(Timing::from_samples).collect())
+    Ok(wall.into_iter().zip(cpu).map(|(w, c)| Timing::from_samples(w).with_cpu(&c)).collect())
+}
+
+/// CPU time of the whole process so far (user + system, every thread), in milliseconds.
+fn process_cpu_ms() -> Option<f64> {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given, which is valid for one.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: initialised by the successful call above.
+    let u = unsafe { u.assume_init() };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    Some(ms(u.ru_utime) + ms(u.ru_stime))
 }

@@ -17,6 +17,8 @@ pub enum Stage {
     Blur,
     /// RISE: masks generated, applied, scored and accumulated.
     Rise,
+    /// One batch of RISE's host work: masks generated, applied and accumulated (no model call).
+    RiseMasks,
     /// One BO iteration recomputed from scratch: posterior + UCB + argmax over every candidate.
     Posterior,
     /// The same iteration as an incremental update (one observation appended).
@@ -35,9 +37,10 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in the order the report lists them.
-    pub const ALL: [Stage; 9] = [
+    pub const ALL: [Stage; 10] = [
         Stage::Masking,
         Stage::Blur,
+        Stage::RiseMasks,
         Stage::Rise,
         Stage::Posterior,
         Stage::PosteriorAppend,
@@ -53,6 +56,7 @@ impl Stage {
             Stage::Masking => "masking",
             Stage::Blur => "blur",
             Stage::Rise => "rise",
+            Stage::RiseMasks => "rise-masks",
             Stage::Posterior => "posterior",
             Stage::PosteriorAppend => "posterior-append",
             Stage::Fit => "fit",
@@ -65,6 +69,11 @@ impl Stage {
     /// Whether the stage calls the model (and so has a model-only bound).
     pub fn calls_model(self) -> bool {
         matches!(self, Stage::Rise | Stage::Refine | Stage::Insdel | Stage::Video)
+    }
+
+    /// Whether the stage is a memory-bound pass over the image (and so is compared with a memcpy of its output).
+    pub fn has_memcpy_reference(self) -> bool {
+        matches!(self, Stage::Masking | Stage::Blur | Stage::RiseMasks)
     }
 }
 
@@ -165,7 +174,7 @@ impl BenchOptions {
     /// Timed runs in all, for the progress bar: stages × paths plus the bounds, each with a warm-up.
     pub fn runs(&self) -> u64 {
         let stage_runs = self.stages.len() * self.paths.len();
-        let bounds = self.stages.iter().filter(|s| s.calls_model()).count();
+        let bounds = self.stages.iter().filter(|s| s.calls_model() || s.has_memcpy_reference()).count();
         ((stage_runs + bounds) * (self.repeat + 1)) as u64
     }
 }
@@ -181,6 +190,10 @@ pub struct Timing {
     pub max_ms: f64,
     /// Every timed run, in order.
     pub samples_ms: Vec<f64>,
+    /// Median CPU time of the runs (user + system, every thread of the process): what
+    /// the stage costs the machine, steadier than wall time when other work shares the cores.
+    #[serde(default)]
+    pub cpu_median_ms: Option<f64>,
 }
 
 impl Timing {
@@ -189,8 +202,31 @@ impl Timing {
         let mut sorted = samples_ms.clone();
         sorted.sort_by(f64::total_cmp);
         let k = sorted.len();
-        let median = if k % 2 == 1 { sorted[k / 2] } else { (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0 };
-        Self { median_ms: median, min_ms: sorted[0], max_ms: sorted[k - 1], samples_ms }
+        Self {
+            median_ms: median(&samples_ms),
+            min_ms: sorted[0],
+            max_ms: sorted[k - 1],
+            samples_ms,
+            cpu_median_ms: None,
+        }
+    }
+
+    /// The same, with the runs' CPU times (milliseconds, one per sample).
+    pub fn with_cpu(mut self, cpu_ms: &[f64]) -> Self {
+        self.cpu_median_ms = (!cpu_ms.is_empty()).then(|| median(cpu_ms));
+        self
+    }
+}
+
+/// The median of at least one value.
+fn median(v: &[f64]) -> f64 {
+    let mut sorted = v.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = sorted.len();
+    if k % 2 == 1 {
+        sorted[k / 2]
+    } else {
+        (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0
     }
 }
 
@@ -222,6 +258,12 @@ pub struct StageResult {
     pub model_bound: Option<Timing>,
     /// time.median_ms / model_bound.median_ms.
     pub bound_ratio: Option<f64>,
+    /// A single-threaded memcpy of the stage's output bytes (memory-bound stages: masking, blur, rise-masks).
+    #[serde(default)]
+    pub memcpy: Option<Timing>,
+    /// time.median_ms / memcpy.median_ms.
+    #[serde(default)]
+    pub memcpy_ratio: Option<f64>,
     /// On the GPU row: its median over the CPU row's.
     pub gpu_over_cpu: Option<f64>,
     /// Where the time went (refine: milliseconds per part, of the median run).

@@ -87,6 +87,24 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// A single-threaded copy of as many bytes as the stage writes, into a
+    /// buffer reused across runs: the floor a memory-bound pass can reach.
+    pub(super) fn memcpy(&self, stage: Stage) -> Option<Runner<'a>> {
+        let (c, h, w) = self.x.dim();
+        let floats = match stage {
+            Stage::Masking | Stage::RiseMasks => self.opts.batch * c * h * w,
+            Stage::Blur => c * h * w,
+            _ => return None,
+        };
+        let src: Vec<f32> = (0..floats).map(|i| i as f32).collect();
+        let mut dst = vec![0.0f32; floats];
+        Some(Runner::new(floats as f64 * 4.0, "bytes", move || {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+            Ok(())
+        }))
+    }
+
     pub(super) fn runner(
         &self,
         stage: Stage,
@@ -107,6 +125,18 @@ impl<'a> Ctx<'a> {
             Stage::Blur => {
                 let k = gaussian_kernel_1d(BLUR_KERNEL_SIZE, BLUR_SIGMA);
                 Runner::new(1.0, "images", move || image_k.gaussian_blur(x, &k).map(drop))
+            }
+            Stage::RiseMasks => {
+                // The refine's prior (RISE-100, s 8, p 0.3): one batch of masks
+                // generated, applied and accumulated, the model left out.
+                let params = RiseParams { n: o.masks.max(o.batch), ..RiseParams::fast(seed) };
+                let mut session = image_k.rise_session(x, &params, 1)?;
+                let weights: Vec<f32> = (0..o.batch).map(|k| (k as f32 + 0.5) / o.batch as f32).collect();
+                Runner::new(o.batch as f64, "masks", move || {
+                    session.masked(0, o.batch)?;
+                    session.accumulate(&weights)
+                })
+                .note(format!("{} masks, s = {}, p = {}", o.batch, params.s, params.p))
             }
             Stage::Rise => {
                 let params = RiseParams { n: o.masks, ..RiseParams::standard(seed) };

@@ -21,20 +21,32 @@ pub fn render_table(report: &BenchReport) -> String {
         e.image, o.repeat, o.batch, o.masks, o.iters, o.observations
     );
     let _ = writeln!(out);
-    let header = ["stage", "path", "median ms", "min–max ms", "GPU/CPU", "throughput", "model-only ms", "÷ bound"];
-    let rows: Vec<[String; 8]> = report.results.iter().map(row).collect();
+    let header = [
+        "stage",
+        "path",
+        "median ms",
+        "min–max ms",
+        "CPU ms",
+        "GPU/CPU",
+        "throughput",
+        "model-only ms",
+        "÷ bound",
+        "memcpy ms",
+        "÷ memcpy",
+    ];
+    let rows: Vec<[String; COLUMNS]> = report.results.iter().map(row).collect();
     let mut width = header.map(|h| h.chars().count());
     for r in &rows {
         for (w, c) in width.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cells: [&str; 8]| {
+    let line = |cells: [&str; COLUMNS]| {
         let mut l = String::new();
         for (i, (c, w)) in cells.iter().zip(width).enumerate() {
             let pad = w - c.chars().count();
             // Text columns left-aligned, numbers right-aligned.
-            if i < 2 || i == 5 {
+            if i < 2 || i == 6 {
                 let _ = write!(l, "{c}{}  ", " ".repeat(pad));
             } else {
                 let _ = write!(l, "{}{c}  ", " ".repeat(pad));
@@ -44,7 +56,7 @@ pub fn render_table(report: &BenchReport) -> String {
     };
     let _ = writeln!(out, "{}", line(header));
     for r in &rows {
-        let _ = writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7]].map(String::as_str)));
+        let _ = writeln!(out, "{}", line(r.each_ref().map(String::as_str)));
     }
     // One line per stage, unless its paths differ.
     let mut notes: Vec<String> = Vec::new();
@@ -69,7 +81,10 @@ pub fn render_table(report: &BenchReport) -> String {
     out
 }
 
-fn row(r: &StageResult) -> [String; 8] {
+/// Columns of the table.
+const COLUMNS: usize = 11;
+
+fn row(r: &StageResult) -> [String; COLUMNS] {
     let f = |v: f64| {
         if v >= 100.0 {
             format!("{v:.0}")
@@ -80,26 +95,23 @@ fn row(r: &StageResult) -> [String; 8] {
         }
     };
     let Some(t) = &r.time else {
-        return [
-            r.stage.name().into(),
-            r.path.name().into(),
-            "—".into(),
-            "".into(),
-            "".into(),
-            "not available".into(),
-            "".into(),
-            "".into(),
-        ];
+        let mut cells: [String; COLUMNS] = Default::default();
+        (cells[0], cells[1], cells[2], cells[6]) =
+            (r.stage.name().into(), r.path.name().into(), "—".into(), "not available".into());
+        return cells;
     };
     [
         r.stage.name().into(),
         r.path.name().into(),
         f(t.median_ms),
         format!("{}–{}", f(t.min_ms), f(t.max_ms)),
+        t.cpu_median_ms.map(f).unwrap_or_default(),
         r.gpu_over_cpu.map(|v| format!("{v:.2}×")).unwrap_or_default(),
         r.throughput.as_ref().map(|t| format!("{} {}/s", si(t.per_second), t.unit)).unwrap_or_default(),
         r.model_bound.as_ref().map(|b| f(b.median_ms)).unwrap_or_default(),
         r.bound_ratio.map(|v| format!("{v:.2}")).unwrap_or_default(),
+        r.memcpy.as_ref().map(|m| f(m.median_ms)).unwrap_or_default(),
+        r.memcpy_ratio.map(|v| format!("{v:.2}")).unwrap_or_default(),
     ]
 }
 

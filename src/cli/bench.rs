@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Stages, comma-separated: all, or any of masking, blur, rise, posterior, posterior-append, fit,
-    /// refine, insdel, video. Paths follow the global --device: auto = cpu and gpu, cpu, or gpu.
+    /// Stages, comma-separated: all, or any of masking, blur, rise-masks, rise, posterior,
+    /// posterior-append, fit, refine, insdel, video. Paths follow the global --device: auto = cpu and gpu, cpu, or gpu.
     #[arg(long, value_delimiter = ',', default_value = "all")]
     pub stages: Vec<String>,
     /// Timed runs per stage and path, after one warm-up run.

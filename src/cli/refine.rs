@@ -250,7 +250,10 @@ fn run_one(
     // Every setting is checked before the model loads.
     settings.validate()?;
     let backend = Backend::select(global.device)?;
+    // Loading ONNX Runtime and building the session, which the report's total leaves out.
+    let load = std::time::Instant::now();
     let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let load_ms = load.elapsed().as_secs_f64() * 1e3;
     let job = make_job(&settings, image.to_path_buf(), out_dir.to_path_buf(), &model, false)?;
     let outcome = run_refine(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
@@ -282,6 +285,7 @@ fn run_one(
     }
     if args.timings {
         writeln!(out, "  timings (ms): {}", serde_json::to_value(&r.timings_ms).context("timings")?)?;
+        writeln!(out, "  model load (ms): {load_ms:.2}")?;
         writeln!(out, "  device: {}", serde_json::to_value(&r.device).context("device")?)?;
     }
     writeln!(out, "  wrote {}", out_dir.display())?;

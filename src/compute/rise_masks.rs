@@ -8,8 +8,9 @@
 //! of `shaders/rise_masks.wgsl`.
 
 use crate::error::{BorexError, Result};
-use ndarray::{Array3, Axis};
+use ndarray::Array3;
 use serde::Serialize;
+use std::mem::MaybeUninit;
 
 /// RISE's mask parameters: N masks of an s×s grid of cells kept with probability p, upsampled with a random shift.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -76,31 +77,51 @@ pub fn unit(h: u32) -> f32 {
 
 /// Masks `start..start+count` of the sequence, count×H×W.
 pub fn masks(params: &RiseParams, h: usize, w: usize, start: usize, count: usize) -> Array3<f32> {
+    let mut out = Array3::<f32>::uninit((count, h, w));
+    let flat = out.as_slice_mut().expect("fresh array is contiguous");
+    fill_masks(params, h, w, start, flat);
+    // SAFETY: `fill_masks` writes every value of every mask (each row of each mask in full).
+    unsafe { out.assume_init() }
+}
+
+/// Masks `start..` of the sequence into `out` (a whole number of H×W masks,
+/// row-major), in parallel over masks. Every value is written.
+pub fn fill_masks(params: &RiseParams, h: usize, w: usize, start: usize, out: &mut [MaybeUninit<f32>]) {
+    use rayon::prelude::*;
+    if h * w == 0 {
+        return;
+    }
+    assert_eq!(out.len() % (h * w), 0, "a whole number of H×W masks");
+    out.par_chunks_mut(h * w).enumerate().for_each(|(k, m)| one_mask(params, h, w, start + k, m));
+}
+
+/// Mask `i`: the same arithmetic per pixel as the WGSL twin — the top and
+/// bottom grid rows interpolated along x, then those along y — with the
+/// x-interpolated grid rows (s × W values) made once per mask instead of per
+/// pixel, and one hash per cell instead of four per pixel.
+fn one_mask(params: &RiseParams, h: usize, w: usize, i: usize, m: &mut [MaybeUninit<f32>]) {
     let s = params.s;
     let (cell_h, cell_w) = (h.div_ceil(s), w.div_ceil(s));
     let (up_h, up_w) = ((s + 1) * cell_h, (s + 1) * cell_w);
-    let mut out = Array3::<f32>::zeros((count, h, w));
-    out.axis_iter_mut(Axis(0)).enumerate().for_each(|(k, mut m)| {
-        let i = (start + k) as u32;
-        let cell = |gy: usize, gx: usize| -> f32 {
-            if unit(hash(params.seed, i, (gy * s + gx) as u32)) < params.p {
-                1.0
-            } else {
-                0.0
-            }
-        };
-        let dy = hash(params.seed, i, (s * s) as u32) as usize % cell_h;
-        let dx = hash(params.seed, i, (s * s + 1) as u32) as usize % cell_w;
-        let (ys, xs) = (axis_taps(s, ratio(s, up_h), dy, h), axis_taps(s, ratio(s, up_w), dx, w));
-        for (y, &(y0, y1, fy)) in ys.iter().enumerate() {
-            for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
-                let top = cell(y0, x0) * (1.0 - fx) + cell(y0, x1) * fx;
-                let bottom = cell(y1, x0) * (1.0 - fx) + cell(y1, x1) * fx;
-                m[[y, x]] = top * (1.0 - fy) + bottom * fy;
-            }
+    let i = i as u32;
+    let cells: Vec<f32> =
+        (0..s * s).map(|c| if unit(hash(params.seed, i, c as u32)) < params.p { 1.0 } else { 0.0 }).collect();
+    let dy = hash(params.seed, i, (s * s) as u32) as usize % cell_h;
+    let dx = hash(params.seed, i, (s * s + 1) as u32) as usize % cell_w;
+    let (ys, xs) = (axis_taps(s, ratio(s, up_h), dy, h), axis_taps(s, ratio(s, up_w), dx, w));
+    // Row gy of the grid interpolated along x at every output column.
+    let rows: Vec<f32> = (0..s)
+        .flat_map(|gy| {
+            let g = &cells[gy * s..(gy + 1) * s];
+            xs.iter().map(move |&(x0, x1, fx)| g[x0] * (1.0 - fx) + g[x1] * fx)
+        })
+        .collect();
+    for (out, &(y0, y1, fy)) in m.chunks_exact_mut(w).zip(&ys) {
+        let (top, bottom) = (&rows[y0 * w..(y0 + 1) * w], &rows[y1 * w..(y1 + 1) * w]);
+        for ((o, t), b) in out.iter_mut().zip(top).zip(bottom) {
+            o.write(t * (1.0 - fy) + b * fy);
         }
-    });
-    out
+    }
 }
 
 /// Grid cells per upsampled pixel, s / up, as the f32 both paths use.
@@ -144,6 +165,48 @@ mod tests {
         assert_ne!(all.slice(ndarray::s![0, .., ..]), all.slice(ndarray::s![1, .., ..]));
         assert!(all.iter().all(|v| (0.0..=1.0).contains(v)));
         assert_ne!(masks(&RiseParams::fast(8), 32, 40, 0, 1), masks(&p, 32, 40, 0, 1));
+    }
+
+    /// The per-pixel formula the masks were first made with (four hashes per pixel).
+    fn per_pixel(params: &RiseParams, h: usize, w: usize, i: u32) -> Vec<f32> {
+        let s = params.s;
+        let (cell_h, cell_w) = (h.div_ceil(s), w.div_ceil(s));
+        let cell = |gy: usize, gx: usize| -> f32 {
+            if unit(hash(params.seed, i, (gy * s + gx) as u32)) < params.p {
+                1.0
+            } else {
+                0.0
+            }
+        };
+        let dy = hash(params.seed, i, (s * s) as u32) as usize % cell_h;
+        let dx = hash(params.seed, i, (s * s + 1) as u32) as usize % cell_w;
+        let ys = axis_taps(s, ratio(s, (s + 1) * cell_h), dy, h);
+        let xs = axis_taps(s, ratio(s, (s + 1) * cell_w), dx, w);
+        let mut out = Vec::new();
+        for &(y0, y1, fy) in &ys {
+            for &(x0, x1, fx) in &xs {
+                let top = cell(y0, x0) * (1.0 - fx) + cell(y0, x1) * fx;
+                let bottom = cell(y1, x0) * (1.0 - fx) + cell(y1, x1) * fx;
+                out.push(top * (1.0 - fy) + bottom * fy);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn masks_equal_the_per_pixel_formula_bit_for_bit() {
+        for (params, h, w) in [
+            (RiseParams::fast(3), 224, 224),
+            (RiseParams::standard(11), 37, 53),
+            (RiseParams { n: 9, s: 2, p: 0.7, seed: 5 }, 5, 9),
+        ] {
+            let got = masks(&params, h, w, 4, 5);
+            for k in 0..5 {
+                let want = per_pixel(&params, h, w, 4 + k as u32);
+                let got: Vec<u32> = got.index_axis(ndarray::Axis(0), k).iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{params:?} {h}×{w} mask {k}");
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::compute::{ImageKernels, Masks};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
 use ndarray::{Array3, ArrayView2, ArrayView3};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Which causal metric a curve is: insertion (pixels added, most salient first) or deletion (removed).
@@ -98,13 +99,19 @@ pub fn causal_curve(
     };
     let mut scores = Vec::with_capacity(n_steps + 1);
     let chunk = scorer.batch.max(1);
+    // One buffer for every batch, its masks made in parallel.
+    let mut masks = Array3::<f32>::zeros((chunk.min(n_steps + 1), h, w));
     for first in (0..=n_steps).step_by(chunk) {
         let count = chunk.min(n_steps + 1 - first);
-        let masks = Array3::from_shape_fn(
-            (count, h, w),
-            |(k, y, x)| if rank[y * w + x] < (first + k) * step { 1.0 } else { 0.0 },
-        );
-        scores.extend(scorer.class_probs(to.view(), from.view(), Masks::Dense(masks.view()), class)?);
+        let flat = masks.as_slice_mut().expect("fresh array is contiguous");
+        flat[..count * h * w].par_chunks_mut((h * w).max(1)).enumerate().for_each(|(k, m)| {
+            let done = (first + k) * step;
+            for (v, &r) in m.iter_mut().zip(&rank) {
+                *v = if r < done { 1.0 } else { 0.0 };
+            }
+        });
+        let batch = masks.slice(ndarray::s![..count, .., ..]);
+        scores.extend(scorer.class_probs(to.view(), from.view(), Masks::Dense(batch), class)?);
     }
     Ok(Curve { metric, auc: auc(&scores), scores })
 }

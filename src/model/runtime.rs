@@ -133,13 +133,20 @@ pub(crate) fn session(
     overrides: &[InitializerOverride],
 ) -> Result<ort::session::Session> {
     let rt = |e: ort::Error<ort::session::builder::SessionBuilder>| BorexError::Runtime(e.to_string());
-    // No spin-waiting between runs: BOREx alternates model calls with GP work
-    // on the same cores, and spinning ORT threads would steal them.
+    // No spin-waiting by default: BOREx alternates model calls with GP work on
+    // the same cores, and spinning ORT threads would steal them (on a loaded
+    // 2-core machine spinning made batch-2 calls slower, docs/benchmarks.md).
+    // BOREX_ORT_SPIN=1 spins within a run and stops as each run returns, for
+    // measuring the choice on a quiet machine (python/bench/cold_refine.py).
+    let spin = std::env::var("BOREX_ORT_SPIN").is_ok_and(|v| v == "1");
     let mut builder = ort::session::Session::builder(env)?
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(spin)
         .map_err(rt)?
         .with_inter_op_spinning(false)
         .map_err(rt)?;
+    if spin {
+        builder = builder.with_config_entry("session.force_spinning_stop", "1").map_err(rt)?;
+    }
     if ep == ExecutionProvider::Cuda {
         if !CUDA::is_available().unwrap_or(false) {
             // An installed wheel loads the onnxruntime package's library: swapping the package is the fix.
