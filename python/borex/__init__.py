@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, Union, overload
@@ -320,6 +321,17 @@ class Engine:
                 "model must be a path to an ONNX file or a callable (an N×3×H×W float32 array in, "
                 f"N×classes scores out), not {type(model).__name__}"
             )
+        if isinstance(native_model, str):
+            sidecar = os.path.splitext(native_model)[0] + ".json"
+            if os.path.isfile(native_model) and not os.path.exists(sidecar):
+                # As the command line's note: a model trained otherwise gives plausible but wrong scores.
+                warnings.warn(
+                    f"no {sidecar} beside the model: using torchvision's ImageNet preprocessing (224×224 centre "
+                    "crop of the short side resized to 256, torchvision's mean/std); docs/models.md says how to "
+                    "declare yours in that file",
+                    UserWarning,
+                    stacklevel=2,
+                )
         native_labels: str | list[str] | None
         if labels is None or isinstance(labels, (str, os.PathLike)):
             native_labels = None if labels is None else os.fspath(labels)

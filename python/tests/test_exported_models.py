@@ -8,6 +8,7 @@ values (short side to `resize`, centre `input_size` crop, (x − mean) / std).""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,21 @@ def test_converter_refuses_weights_of_another_variant(tmp_path: Path) -> None:
         "expected (144, 1, 5, 5) (another EfficientNet-Lite variant? see --variant)"
     ]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_model_without_a_sidecar_warns_once_and_not_with_one(tmp_path: Path) -> None:
+    """The Python front door says what the CLI's note says: an ONNX model with no sidecar is fed torchvision's
+    defaults (its preprocessing can come from nowhere else); the sidecar silences it."""
+    import warnings
+
+    bare = tmp_path / "lite.onnx"
+    shutil.copy(HOME / "models" / "efficientnet-lite0.onnx", bare)
+    with pytest.warns(UserWarning, match=r"lite\.json beside the model") as record:
+        borex.Engine(model=bare)
+    assert len(record) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sidecar = json.loads((HOME / "models" / "efficientnet-lite0.json").read_text())
+        sidecar.pop("labels")  # relative to the bundled model's folder
+        bare.with_suffix(".json").write_text(json.dumps(sidecar))
+        borex.Engine(model=bare)
