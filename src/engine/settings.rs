@@ -20,7 +20,7 @@ use crate::metrics::InsertionStart;
 use crate::model::Classifier;
 use crate::refine::budget::BudgetPlan;
 use crate::refine::full_res::Readout;
-use crate::refine::{Objective, PriorMean, RefineConfig, RefineJob};
+use crate::refine::{PriorMean, RefineConfig, RefineJob, RefineObjective};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -54,9 +54,9 @@ pub struct RefineSettings {
     /// What removed pixels become.
     #[serde(with = "baseline_text")]
     pub baseline: Baseline,
-    /// What a query measures.
-    #[serde(with = "parsed")]
-    pub objective: Objective,
+    /// What a query measures, or `antithetic`: the same evaluations on the
+    /// complements of the RISE prior's masks instead of box queries.
+    pub objective: RefineObjective,
     /// How the map is read from the GP posterior mean.
     #[serde(with = "parsed")]
     pub readout: Readout,
@@ -88,14 +88,14 @@ impl Default for RefineSettings {
             prior: Prior::default(),
             iters: c.iters,
             seed: c.seed,
-            sizes: c.sizes,
+            sizes: c.sizes.clone(),
             kappa: c.kappa,
             gain: c.gain,
             fixed_length_scales: !c.refit,
             refit_every: c.refit_every,
             stride: c.stride,
             baseline: c.baseline,
-            objective: c.objective,
+            objective: RefineObjective::of(&c),
             readout: c.readout,
             prior_mean: c.prior_mean,
             relative_gain: c.relative_gain,
@@ -111,7 +111,7 @@ impl Default for RefineSettings {
 impl RefineSettings {
     /// The loop's knobs; the rest of [`RefineConfig`] keeps its defaults.
     pub fn config(&self) -> RefineConfig {
-        RefineConfig {
+        let mut c = RefineConfig {
             iters: self.iters,
             sizes: self.sizes.clone(),
             kappa: self.kappa,
@@ -121,12 +121,13 @@ impl RefineSettings {
             stride: self.stride,
             seed: self.seed,
             baseline: self.baseline,
-            objective: self.objective,
             readout: self.readout,
             prior_mean: self.prior_mean,
             relative_gain: self.relative_gain,
             ..RefineConfig::default()
-        }
+        };
+        self.objective.apply(&mut c);
+        c
     }
 
     /// Every setting checked, before any model is loaded (the prior: `prior`).
@@ -143,7 +144,37 @@ impl RefineSettings {
                 "is empty: give at least one start (blur or zero)",
             ));
         }
-        prior.check(self.seed)
+        prior.check(self.seed)?;
+        if self.objective == RefineObjective::Antithetic {
+            self.check_antithetic(prior)?;
+        }
+        Ok(())
+    }
+
+    /// The antithetic continuation needs a RISE prior's masks and has no GP:
+    /// a non-RISE prior, `relative_gain` and `full_res` are refused, naming the fix.
+    fn check_antithetic(&self, prior: &Prior) -> Result<()> {
+        let rise = matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_)));
+        if !rise {
+            return Err(BorexError::setting(
+                "objective",
+                Some("antithetic".into()),
+                format!(
+                    "continues a RISE prior's masks, and the prior {prior} is not RISE: use the prior rise-fast (or rise, rise-fast+masks=N), or a box objective ({})",
+                    crate::refine::Objective::NAMES.join(", ")
+                ),
+            ));
+        }
+        for (name, on) in [("relative_gain", self.relative_gain), ("full_res", self.full_res)] {
+            if on {
+                return Err(BorexError::setting(
+                    name,
+                    None,
+                    "applies to box queries, not to the objective antithetic (no box queries, no GP): leave it out or use a box objective",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// [`validate_with`](Self::validate_with) the settings' own prior.
@@ -577,7 +608,10 @@ mod tests {
         assert_eq!(s.sizes, Some(vec![30, 45]));
         assert_eq!(s.insertion_starts, [InsertionStart::Blur, InsertionStart::Zero]);
         assert_eq!(s.baseline, Baseline::Constant(0.5));
-        assert_eq!(s.objective, Objective::Paper);
+        assert_eq!(s.objective, RefineObjective::Boxes(crate::refine::Objective::Paper));
+        let a: RefineSettings = serde_json::from_value(serde_json::json!({"objective": "antithetic"})).unwrap();
+        assert_eq!(a.config().refiner, crate::refine::Refiner::Antithetic);
+        assert_eq!(serde_json::to_value(&a).unwrap()["objective"], "antithetic");
         assert_eq!(s.prior, Prior::Method("rise+masks=40".into()));
         let unknown = serde_json::from_value::<RefineSettings>(serde_json::json!({"budgett": 3})).unwrap_err();
         assert!(unknown.to_string().contains("budgett"), "{unknown}");
