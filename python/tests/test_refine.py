@@ -39,7 +39,7 @@ def test_antithetic_refine_equals_cli_bit_for_bit(engine: borex.Engine, chelsea:
     assert np.array_equal(got.prior, want_prior)
     assert report["observations"] == [] and list(got.queries) == []
     assert got.report["settings"]["objective"] == report["settings"]["objective"] == "antithetic"
-    with pytest.raises(borex.InvalidInputError, match="objective=antithetic .*rise-fast"):
+    with pytest.raises(borex.InvalidInputError, match=r"objective=antithetic .*rise-fast"):
         engine.refine(str(chelsea), prior="gradcam", objective="antithetic", metrics=False)
 
 
