@@ -93,9 +93,11 @@ pub struct RefineFlags {
     /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero);
     /// or antithetic: no box queries, the same evaluations (2 per --iters) go to the complements
     /// of the RISE prior's own masks (needs a RISE prior; `borex refine` only; the map of
-    /// `borex explain --method rise-fast+antithetic=100`).
-    #[arg(long, default_value_t = RefineSettings::default().objective)]
-    pub objective: borex::refine::RefineObjective,
+    /// `borex explain --method rise-fast+antithetic=100`). Default: antithetic with a RISE prior,
+    /// unless a box-only setting is given (--sizes, --kappa, --gain, --fixed-length-scales,
+    /// --refit-every, --stride, --readout, --prior-mean, --relative-gain, --full-res); else matched.
+    #[arg(long)]
+    pub objective: Option<borex::refine::RefineObjective>,
     /// How the map is read from the GP posterior mean: window (the paper's box-window average),
     /// point (the mean at each pixel as a box centre, no window average) or detail (window plus
     /// the prior's detail below box scale).

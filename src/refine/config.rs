@@ -155,6 +155,11 @@ impl RefineObjective {
     }
 }
 
+impl RefineObjective {
+    /// The box objective an unset objective runs where the antithetic continuation does not apply.
+    pub const BOXES_DEFAULT: Self = RefineObjective::Boxes(Objective::Matched);
+}
+
 impl std::fmt::Display for RefineObjective {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
