@@ -41,7 +41,9 @@ fn same(a: &Array2<f32>, b: &Array2<f32>, what: &str) {
 }
 
 fn quick_settings() -> RefineSettings {
-    RefineSettings { iters: 6, seed: 3, metrics: false, ..Default::default() }
+    // Box queries named: a RISE prior's default objective is antithetic (no queries to compare).
+    let objective = Some(borex::refine::RefineObjective::BOXES_DEFAULT);
+    RefineSettings { iters: 6, seed: 3, metrics: false, objective, ..Default::default() }
 }
 
 #[test]
@@ -62,6 +64,8 @@ fn refine_equals_the_command_bit_for_bit() {
         "--seed",
         "3",
         "--no-metrics",
+        "--objective",
+        "matched",
     ]);
     let settings = quick_settings();
     let r = engine().refine(&img, &settings).unwrap();

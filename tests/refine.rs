@@ -103,7 +103,11 @@ fn writes_maps_overlay_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let started = std::time::Instant::now();
-    ok(&borex(&["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap()], &[]));
+    // Box queries named: with a RISE prior the default objective is antithetic (no queries).
+    ok(&borex(
+        &["--device", "cpu", "-q", "refine", &chelsea(), "-o", out.to_str().unwrap(), "--objective", "matched"],
+        &[],
+    ));
     let wall_ms = started.elapsed().as_secs_f64() * 1e3;
     let (prior, refined) = (npy(&out.join("prior.npy")), npy(&out.join("refined.npy")));
     assert_eq!(prior.dim(), (224, 224));
@@ -172,6 +176,10 @@ fn quick(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let chelsea = chelsea();
     let mut args = vec!["-q", "refine", &chelsea, "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics"];
     args.extend(extra);
+    // These tests are about box queries: named, since a RISE prior's default objective is antithetic.
+    if !extra.contains(&"--objective") {
+        args.extend(["--objective", "matched"]);
+    }
     ok(&borex(&args, &[]));
     out
 }
@@ -541,7 +549,10 @@ fn budget_splits_evaluations_between_prior_and_queries() {
     let (chelsea, out) = (chelsea(), dir.path().join("b"));
     let o = out.to_str().unwrap();
     // 60 evaluations, matched objective (two images a query): RISE gets a quarter, 16 masks, and 22 queries.
-    let run = borex(&["--device", "cpu", "refine", &chelsea, "-o", o, "--budget", "60", "--no-metrics"], &[]);
+    let run = borex(
+        &["--device", "cpu", "refine", &chelsea, "-o", o, "--budget", "60", "--no-metrics", "--objective", "matched"],
+        &[],
+    );
     ok(&run);
     let note = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -561,7 +572,18 @@ fn budget_splits_evaluations_between_prior_and_queries() {
     );
     // A prior whose mask count is given keeps it; the queries get the rest.
     let given = dir.path().join("g");
-    let args = ["--device", "cpu", "-q", "refine", &chelsea, "-o", given.to_str().unwrap(), "--no-metrics"];
+    let args = [
+        "--device",
+        "cpu",
+        "-q",
+        "refine",
+        &chelsea,
+        "-o",
+        given.to_str().unwrap(),
+        "--no-metrics",
+        "--objective",
+        "matched",
+    ];
     ok(&borex(&[&args[..], &["--budget", "60", "--prior", "rise-fast+masks=40"]].concat(), &[]));
     assert_eq!(report(&given)["observations"].as_array().unwrap().len(), 10);
     // Below what the prior and one query need, beyond the limit, or with --iters: one-line errors, no output.
@@ -657,10 +679,15 @@ fn a_confident_class_gets_the_equal_budget_note() {
     let needle = "`borex explain --method rise-fast+masks=112`";
     for (img, confident) in [(coffee.as_str(), true), (noise.to_str().unwrap(), false)] {
         let out = dir.path().join(if confident { "coffee" } else { "noise" });
-        let o = borex(
-            &["--device", "cpu", "refine", img, "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics"],
-            &[],
-        );
+        let args = ["--device", "cpu", "refine", img, "-o", out.to_str().unwrap(), "--iters", "6", "--no-metrics"];
+        if confident {
+            // The default with a RISE prior is antithetic: the note is about box queries only.
+            let o = borex(&args, &[]);
+            ok(&o);
+            assert_eq!(report(&out)["settings"]["objective"], "antithetic");
+            assert!(!String::from_utf8_lossy(&o.stderr).contains("the class is confident"), "note without box queries");
+        }
+        let o = borex(&[&args[..], &["--objective", "matched"]].concat(), &[]);
         ok(&o);
         let r = report(&out);
         let p = r["probability"].as_f64().unwrap();

@@ -112,6 +112,9 @@ fn reports_of_refine_eval_and_video_runs_in_a_browser() {
             "12",
             "--insertion-start",
             "blur,zero",
+            // Box queries named (the page's queries and step-through): a RISE prior's default is antithetic.
+            "--objective",
+            "matched",
             "--report",
         ],
         &[],

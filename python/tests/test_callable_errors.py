@@ -210,12 +210,12 @@ CTRL_C = """
 
     threading.Timer(1.0, interrupt).start()
     try:
-        engine.refine(IMG, iters=2000, seed=0, metrics=False)
+        engine.refine(IMG, iters=2000, seed=0, metrics=False, objective="matched")
         print("finished", flush=True)
     except KeyboardInterrupt as e:
         print("interrupted", f"{time.monotonic() - sent[0]:.2f}", type(e).__name__, flush=True)
     n = len(calls)
-    r = engine.refine(IMG, iters=2, seed=0, metrics=False)
+    r = engine.refine(IMG, iters=2, seed=0, metrics=False, objective="matched")
     print("after", len(r.queries), len(calls) > n, flush=True)
 """
 

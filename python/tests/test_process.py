@@ -47,9 +47,9 @@ CTRL_C = """
     IMG = sys.argv[1]
     engine = borex.Engine()
     calls = {
-        "refine": lambda: engine.refine(IMG, iters=300, seed=0),
+        "refine": lambda: engine.refine(IMG, iters=300, seed=0, objective="matched"),
         "explain": lambda: engine.explain(IMG, method="rise"),
-        "refine_many": lambda: engine.refine_many([IMG, IMG, IMG], iters=200),
+        "refine_many": lambda: engine.refine_many([IMG, IMG, IMG], iters=200, objective="matched"),
         "counterfactual": lambda: engine.counterfactual(IMG, 281, steps=2000),
     }
     for name, call in calls.items():
@@ -66,7 +66,7 @@ CTRL_C = """
         except KeyboardInterrupt:
             print(name, "interrupted", f"{time.monotonic() - sent[0]:.2f}", flush=True)
         # The engine works after the interrupt, and no later call is cancelled by it.
-        r = engine.refine(IMG, iters=2, seed=0, metrics=False)
+        r = engine.refine(IMG, iters=2, seed=0, metrics=False, objective="matched")
         print(name, "after", len(r.queries), flush=True)
 """
 
@@ -127,7 +127,7 @@ def test_budget_with_iters_is_refused_and_the_split_is_in_the_notes(engine: bore
     # Before: iters was silently ignored beside budget, and the split went to stderr only.
     with pytest.raises(borex.InvalidInputError, match="iters and budget cannot be given together"):
         engine.refine(CHELSEA, budget=40, iters=3)
-    r = engine.refine(CHELSEA, budget=40, metrics=False)
+    r = engine.refine(CHELSEA, budget=40, metrics=False, objective="matched")
     notes = r.report["notes"]
     assert "budget 40: prior rise-fast+masks=10 (10 evaluations), 15 queries (30 evaluations)" in notes, notes
     assert len(r.queries) == 15

@@ -54,7 +54,7 @@ def example() -> Iterator[Any]:
 def _run(example: Any, images: Path, out: Path, **kw: Any) -> Any:
     # Two actors on two CPUs would leave none for the read tasks: each reserves half a CPU.
     args: dict[str, Any] = {"iters": ITERS, "seed": 0, "workers": 2, "batch": 2, "lockstep": 2,
-                            "settings": {"metrics": False}, "cpus_per_worker": 0.5}
+                            "settings": {"metrics": False, "objective": "matched"}, "cpus_per_worker": 0.5}
     args.update(kw)
     return example.run(str(images), str(out), **args)
 

@@ -29,6 +29,20 @@ def test_refine_equals_cli_bit_for_bit(engine: borex.Engine, chelsea: Path, tmp_
     assert got.report["class"] == report["class"]
 
 
+def test_antithetic_refine_equals_cli_bit_for_bit(engine: borex.Engine, chelsea: Path, tmp_path: Path) -> None:
+    # objective="antithetic" is the same setting as `--objective antithetic`: the prior's mask
+    # complements instead of box queries, so no queries and the same map.
+    args = ("--iters", str(ITERS), "--seed", "1", "--objective", "antithetic", "--no-metrics")
+    want, want_prior, report = cli_refine(chelsea, tmp_path / "cli", *args)
+    got = engine.refine(str(chelsea), iters=ITERS, seed=1, objective="antithetic", metrics=False)
+    assert np.array_equal(got.refined, want)
+    assert np.array_equal(got.prior, want_prior)
+    assert report["observations"] == [] and list(got.queries) == []
+    assert got.report["settings"]["objective"] == report["settings"]["objective"] == "antithetic"
+    with pytest.raises(borex.InvalidInputError, match=r"objective=antithetic .*rise-fast"):
+        engine.refine(str(chelsea), prior="gradcam", objective="antithetic", metrics=False)
+
+
 def test_refine_of_an_array_equals_cli_on_the_file(engine: borex.Engine, chelsea: Path, tmp_path: Path) -> None:
     want, _, _ = cli_refine(chelsea, tmp_path / "cli", "--iters", str(ITERS), "--no-metrics")
     pixels = np.asarray(Image.open(chelsea).convert("RGB"))

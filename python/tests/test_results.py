@@ -53,8 +53,9 @@ def test_refine_many_returns_the_good_images_when_one_fails(gap_engine: borex.En
 def test_refine_report_is_typed_and_matches_report_json(
     engine: borex.Engine, chelsea: Path, tmp_path: Path
 ) -> None:
-    _, _, want = cli_refine(chelsea, tmp_path / "cli", "--iters", str(ITERS), "--insertion-start", "blur,zero")
-    got = engine.refine(chelsea, iters=ITERS, insertion_start="blur,zero")
+    args = ("--iters", str(ITERS), "--insertion-start", "blur,zero", "--objective", "matched")
+    _, _, want = cli_refine(chelsea, tmp_path / "cli", *args)
+    got = engine.refine(chelsea, iters=ITERS, insertion_start="blur,zero", objective="matched")
     r = got.report
     assert isinstance(r, borex.RefineReport)
     assert r.class_id == got.class_id == want["class"]

@@ -30,7 +30,7 @@ pub struct EvalArgs {
     /// Refinements to compare (with --refine), comma-separated:
     /// OBJECTIVE[:BASELINE] then `+` suffixes: a readout (window, point), a prior mean (scaled,
     /// fitted), relative-gain, or kappa=K, gain=G, iters=T, sizes=A/B/…; e.g.
-    /// paper,paper:blur,matched+relative-gain (default: refine's default objective); `antithetic`
+    /// paper,paper:blur,matched+relative-gain (default: matched, the box refinement); `antithetic`
     /// spends the same evaluations on the complements of a RISE prior's own masks
     /// (docs/quality-designs.md).
     #[arg(long, value_delimiter = ',')]

@@ -90,9 +90,14 @@ pub struct RefineFlags {
     pub baseline: Baseline,
     /// What a query measures: paper (P(box kept) − P(box removed), both on --baseline; the BOREx
     /// authors' objective), matched (box kept on blur − box removed to zero: the default metric's
-    /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero).
-    #[arg(long, default_value_t = RefineSettings::default().objective)]
-    pub objective: borex::refine::Objective,
+    /// substrates), insertion (box kept on blur − all blurred), deletion (image − box removed to zero);
+    /// or antithetic: no box queries, the same evaluations (2 per --iters) go to the complements
+    /// of the RISE prior's own masks (needs a RISE prior; `borex refine` only; the map of
+    /// `borex explain --method rise-fast+antithetic=100`). Default: antithetic with a RISE prior,
+    /// unless a box-only setting is given (--sizes, --kappa, --gain, --fixed-length-scales,
+    /// --refit-every, --stride, --readout, --prior-mean, --relative-gain, --full-res); else matched.
+    #[arg(long)]
+    pub objective: Option<borex::refine::RefineObjective>,
     /// How the map is read from the GP posterior mean: window (the paper's box-window average),
     /// point (the mean at each pixel as a box centre, no window average) or detail (window plus
     /// the prior's detail below box scale).
@@ -272,7 +277,15 @@ fn run_one(
         let f = |v: Option<f32>| v.map(|x| format!("{:.4}", f64::from(x))).unwrap_or("-".into());
         for (scores, label) in [
             (&r.prior.scores, format!("prior   ({})", r.prior.method)),
-            (&r.refined.scores, format!("refined ({} queries)", job.config.iters)),
+            (
+                &r.refined.scores,
+                match job.config.refiner {
+                    borex::refine::Refiner::Boxes => format!("refined ({} queries)", job.config.iters),
+                    borex::refine::Refiner::Antithetic => {
+                        format!("refined (antithetic, {} evaluations)", 2 * job.config.iters)
+                    }
+                },
+            ),
         ] {
             let ins: Vec<String> = args
                 .settings

@@ -105,7 +105,14 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     }
     let (start, end) = args.frames.unwrap_or((0, None));
     borex::limits::in_range("frames", end.unwrap_or(start), 0, borex::limits::MAX_FRAME)?;
-    let settings = args.settings.settings(false, None);
+    let mut settings = args.settings.settings(false, None);
+    // The antithetic continuation has no box loop for warm starts or a clip's time axis:
+    // an unset objective is the box default here.
+    let objective = settings.objective.get_or_insert(borex::refine::RefineObjective::BOXES_DEFAULT);
+    anyhow::ensure!(
+        *objective != borex::refine::RefineObjective::Antithetic,
+        "--objective antithetic is for still images (borex refine): borex video refines with box queries; use --objective matched (or paper, insertion, deletion)"
+    );
     let refine = settings.job(PathBuf::new(), out.clone(), &settings.prior)?;
     if args.mode == VideoMode::Clip {
         return run_clip_mode(args, global, input, out, refine);

@@ -20,7 +20,7 @@ use crate::metrics::InsertionStart;
 use crate::model::Classifier;
 use crate::refine::budget::BudgetPlan;
 use crate::refine::full_res::Readout;
-use crate::refine::{Objective, PriorMean, RefineConfig, RefineJob};
+use crate::refine::{PriorMean, RefineConfig, RefineJob, RefineObjective};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -54,9 +54,10 @@ pub struct RefineSettings {
     /// What removed pixels become.
     #[serde(with = "baseline_text")]
     pub baseline: Baseline,
-    /// What a query measures.
-    #[serde(with = "parsed")]
-    pub objective: Objective,
+    /// What a query measures, or `antithetic`: the same evaluations on the
+    /// complements of the RISE prior's masks instead of box queries. `None`
+    /// (the default): [`objective_for`](Self::objective_for) the prior.
+    pub objective: Option<RefineObjective>,
     /// How the map is read from the GP posterior mean.
     #[serde(with = "parsed")]
     pub readout: Readout,
@@ -88,14 +89,14 @@ impl Default for RefineSettings {
             prior: Prior::default(),
             iters: c.iters,
             seed: c.seed,
-            sizes: c.sizes,
+            sizes: c.sizes.clone(),
             kappa: c.kappa,
             gain: c.gain,
             fixed_length_scales: !c.refit,
             refit_every: c.refit_every,
             stride: c.stride,
             baseline: c.baseline,
-            objective: c.objective,
+            objective: None,
             readout: c.readout,
             prior_mean: c.prior_mean,
             relative_gain: c.relative_gain,
@@ -109,8 +110,44 @@ impl Default for RefineSettings {
 }
 
 impl RefineSettings {
-    /// The loop's knobs; the rest of [`RefineConfig`] keeps its defaults.
-    pub fn config(&self) -> RefineConfig {
+    /// The objective these settings run with `prior`: the one given, else the
+    /// default, decided here and nowhere else: `antithetic` for a RISE prior
+    /// (`rise-fast`, the default prior, `rise`, `+masks=N`; issue #24,
+    /// docs/quality-designs.md), unless a setting that only box queries use
+    /// differs from its default (then the box default, `matched`, as for any
+    /// other prior: it has no masks to continue).
+    pub fn objective_for(&self, prior: &Prior) -> Result<RefineObjective> {
+        if let Some(o) = self.objective {
+            return Ok(o);
+        }
+        let rise = matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_)));
+        Ok(if rise && !self.asks_for_boxes() { RefineObjective::Antithetic } else { RefineObjective::BOXES_DEFAULT })
+    }
+
+    /// Whether a setting only box queries use differs from its default.
+    fn asks_for_boxes(&self) -> bool {
+        let d = Self::default();
+        self.sizes != d.sizes
+            || self.kappa != d.kappa
+            || self.gain != d.gain
+            || self.fixed_length_scales != d.fixed_length_scales
+            || self.refit_every != d.refit_every
+            || self.stride != d.stride
+            || self.readout != d.readout
+            || self.prior_mean != d.prior_mean
+            || self.relative_gain
+            || self.full_res
+    }
+
+    /// The loop's knobs with `prior`'s objective ([`objective_for`](Self::objective_for));
+    /// the rest of [`RefineConfig`] keeps its defaults.
+    pub fn config_for(&self, prior: &Prior) -> Result<RefineConfig> {
+        let mut c = self.knobs();
+        self.objective_for(prior)?.apply(&mut c);
+        Ok(c)
+    }
+
+    fn knobs(&self) -> RefineConfig {
         RefineConfig {
             iters: self.iters,
             sizes: self.sizes.clone(),
@@ -121,7 +158,6 @@ impl RefineSettings {
             stride: self.stride,
             seed: self.seed,
             baseline: self.baseline,
-            objective: self.objective,
             readout: self.readout,
             prior_mean: self.prior_mean,
             relative_gain: self.relative_gain,
@@ -131,7 +167,9 @@ impl RefineSettings {
 
     /// Every setting checked, before any model is loaded (the prior: `prior`).
     pub fn validate_with(&self, prior: &Prior) -> Result<()> {
-        self.config().validate()?;
+        prior.check(self.seed)?;
+        let config = self.config_for(prior)?;
+        config.validate()?;
         crate::limits::in_range("batch", self.batch, 1, crate::limits::MAX_BATCH)?;
         if let Some(b) = self.budget {
             crate::limits::in_range("budget", b, 1, crate::limits::MAX_BUDGET)?;
@@ -143,7 +181,36 @@ impl RefineSettings {
                 "is empty: give at least one start (blur or zero)",
             ));
         }
-        prior.check(self.seed)
+        if config.refiner == crate::refine::Refiner::Antithetic {
+            self.check_antithetic(prior)?;
+        }
+        Ok(())
+    }
+
+    /// The antithetic continuation needs a RISE prior's masks and has no GP:
+    /// a non-RISE prior, `relative_gain` and `full_res` are refused, naming the fix.
+    fn check_antithetic(&self, prior: &Prior) -> Result<()> {
+        let rise = matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_)));
+        if !rise {
+            return Err(BorexError::setting(
+                "objective",
+                Some("antithetic".into()),
+                format!(
+                    "continues a RISE prior's masks, and the prior {prior} is not RISE: use the prior rise-fast (or rise, rise-fast+masks=N), or a box objective ({})",
+                    crate::refine::Objective::NAMES.join(", ")
+                ),
+            ));
+        }
+        for (name, on) in [("relative_gain", self.relative_gain), ("full_res", self.full_res)] {
+            if on {
+                return Err(BorexError::setting(
+                    name,
+                    None,
+                    "applies to box queries, not to the objective antithetic (no box queries, no GP): leave it out or use a box objective",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// [`validate_with`](Self::validate_with) the settings' own prior.
@@ -160,7 +227,7 @@ impl RefineSettings {
             image,
             class: self.class.clone(),
             prior: prior.spec(self.seed)?,
-            config: self.config(),
+            config: self.config_for(prior)?,
             out_dir,
             full_res: self.full_res,
             insertion_starts: self.insertion_starts.clone(),
@@ -556,6 +623,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_objective_is_antithetic_for_a_rise_prior_only() {
+        let d = RefineSettings::default();
+        let of = |s: &RefineSettings, p: &str| s.objective_for(&Prior::parse(p)).unwrap();
+        for p in ["rise-fast", "rise", "rise-fast+masks=40"] {
+            assert_eq!(of(&d, p), RefineObjective::Antithetic, "{p}");
+        }
+        for p in ["gradcam", "occlusion", "rise-fast+antithetic=100"] {
+            assert_eq!(of(&d, p), RefineObjective::BOXES_DEFAULT, "{p}");
+        }
+        // A box-only setting keeps box queries; a given objective is kept whatever the prior.
+        assert_eq!(of(&RefineSettings { kappa: 2.0, ..d.clone() }, "rise-fast"), RefineObjective::BOXES_DEFAULT);
+        assert_eq!(of(&RefineSettings { full_res: true, ..d.clone() }, "rise-fast"), RefineObjective::BOXES_DEFAULT);
+        let matched = RefineSettings { objective: Some(RefineObjective::BOXES_DEFAULT), ..d.clone() };
+        assert_eq!(of(&matched, "rise-fast"), RefineObjective::BOXES_DEFAULT);
+        let job = d.job("x.png".into(), "".into(), &Prior::default()).unwrap();
+        assert_eq!(job.settings().unwrap()["--objective"], "antithetic");
+    }
+
+    #[test]
     fn settings_read_back_through_serde() {
         let r = RefineSettings::default();
         let back: RefineSettings = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
@@ -577,7 +663,10 @@ mod tests {
         assert_eq!(s.sizes, Some(vec![30, 45]));
         assert_eq!(s.insertion_starts, [InsertionStart::Blur, InsertionStart::Zero]);
         assert_eq!(s.baseline, Baseline::Constant(0.5));
-        assert_eq!(s.objective, Objective::Paper);
+        assert_eq!(s.objective, Some(RefineObjective::Boxes(crate::refine::Objective::Paper)));
+        let a: RefineSettings = serde_json::from_value(serde_json::json!({"objective": "antithetic"})).unwrap();
+        assert_eq!(a.config_for(&Prior::default()).unwrap().refiner, crate::refine::Refiner::Antithetic);
+        assert_eq!(serde_json::to_value(&a).unwrap()["objective"], "antithetic");
         assert_eq!(s.prior, Prior::Method("rise+masks=40".into()));
         let unknown = serde_json::from_value::<RefineSettings>(serde_json::json!({"budgett": 3})).unwrap_err();
         assert!(unknown.to_string().contains("budgett"), "{unknown}");

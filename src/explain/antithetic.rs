@@ -29,6 +29,12 @@ use ndarray::{Array2, ArrayView3, Axis};
 pub struct Antithetic {
     /// The refined map, ins + del (H×W).
     pub map: Array2<f32>,
+    /// The prior's own RISE map from the same pass (its N0 masks, as
+    /// [`super::rise::rise`] computes it: bit for bit on the CPU path), so
+    /// that a refine pays for the prior's masks once.
+    pub prior: Array2<f32>,
+    /// Time in the model on the prior's masks, and on the extra evaluations.
+    pub model_time: [std::time::Duration; 2],
     /// Complements of the prior's masks that were scored.
     pub complements: usize,
     /// New (mask, complement) pairs after the prior's masks.
@@ -63,8 +69,10 @@ pub fn antithetic(
     let total = n0 + new_pairs;
     let full = RiseParams { n: total, ..*params };
     full.validate()?;
-    // Accumulators: Σ f_i·M_i (all masks), Σ f'_j·M_j and Σ M_j (complemented masks only).
-    let mut session = scorer.kernels.rise_session(image, &full, 3)?;
+    // Accumulators: Σ f_i·M_i (all masks), Σ f'_j·M_j and Σ M_j (complemented masks only),
+    // and Σ_{i<N0} f_i·M_i (the prior's RISE sum; a later mask adds 0·M, which leaves it exact).
+    let mut session = scorer.kernels.rise_session(image, &full, 4)?;
+    let mut model_time = [std::time::Duration::ZERO; 2];
     let chunk = scorer.batch.max(1);
     let (mut sum_f, mut sum_fc) = (0.0f64, 0.0f64);
     let mut start = 0;
@@ -73,7 +81,9 @@ pub fn antithetic(
         let stop = if start < n0 { n0 } else { total };
         let count = chunk.min(stop - start);
         let masked = session.masked(start, count)?;
+        let before = scorer.elapsed();
         let f = class_column(&scorer.score_batch(masked.view())?, class)?;
+        model_time[usize::from(start >= n0)] += scorer.elapsed() - before;
         // Complements of masks start.. that are paired: I⊙(1 − M) = I − I⊙M.
         let idx: Vec<usize> = (0..count).filter(|&k| is_paired(start + k, n0, complements)).collect();
         let mut fc = vec![0.0f32; count];
@@ -82,15 +92,18 @@ pub fn antithetic(
             for mut c in comp.outer_iter_mut() {
                 c.zip_mut_with(&image, |m, &x| *m = x - *m);
             }
+            let before = scorer.elapsed();
             let p = class_column(&scorer.score_batch(comp.view())?, class)?;
+            model_time[1] += scorer.elapsed() - before;
             for (&k, v) in idx.iter().zip(p) {
                 fc[k] = v;
             }
         }
-        let mut weights = Vec::with_capacity(3 * count);
+        let mut weights = Vec::with_capacity(4 * count);
         for k in 0..count {
             let on = is_paired(start + k, n0, complements);
-            weights.extend([f[k], fc[k], if on { 1.0 } else { 0.0 }]);
+            let prior_f = if start + k < n0 { f[k] } else { 0.0 };
+            weights.extend([f[k], fc[k], if on { 1.0 } else { 0.0 }, prior_f]);
             sum_f += f[k] as f64;
             sum_fc += fc[k] as f64;
         }
@@ -100,6 +113,9 @@ pub fn antithetic(
     }
     let (sums, mask_sum) = session.finish()?;
     let (a_f, a_fc, s_c) = (&sums[0], &sums[1], &sums[2]);
+    // As RISE normalises its map: Σ f_i·M_i / (N0·p), in f32.
+    let mut prior = sums[3].clone();
+    prior /= n0 as f32 * params.p;
     let p = params.p as f64;
     let v = p * (1.0 - p);
     let n_f = total as f64;
@@ -111,7 +127,7 @@ pub fn antithetic(
         let del = -(ac as f64 - mean_fc * sc as f64) / (n_c * v);
         *m = (ins + del) as f32;
     });
-    Ok(Antithetic { map, complements, new_pairs, extra_evaluations: complements + 2 * new_pairs })
+    Ok(Antithetic { map, prior, model_time, complements, new_pairs, extra_evaluations: complements + 2 * new_pairs })
 }
 
 /// Whether mask `i` has its complement scored: the first `complements` prior masks, and every new mask.

@@ -58,8 +58,12 @@ impl BudgetPlan {
 
 /// (evaluations per query, evaluations once per image) of `cfg`'s objective:
 /// one per side shown as a box, one per constant side, one more for
-/// [`RefineConfig::relative_gain`].
+/// [`RefineConfig::relative_gain`]; the antithetic continuation two per query.
 pub fn query_cost(cfg: &RefineConfig) -> (usize, usize) {
+    // The antithetic continuation spends a query's two evaluations on masks, nothing once.
+    if !cfg.refiner.is_boxes() {
+        return (2, 0);
+    }
     let (inside, outside, _) = cfg.objective.sides(cfg.baseline);
     let is_box = |s| matches!(s, super::objective::SideSpec::Box { .. });
     let per_query = [inside, outside].into_iter().filter(|s| is_box(*s)).count();
@@ -97,9 +101,10 @@ pub fn plan(
 ) -> Result<BudgetPlan> {
     limits::in_range("budget", budget, 1, limits::MAX_BUDGET)?;
     let (per_query, fixed) = query_cost(cfg);
+    let name = super::RefineObjective::of(cfg);
     let objective = match cfg.relative_gain {
-        true => format!("objective {} with relative gain", cfg.objective),
-        false => format!("objective {}", cfg.objective),
+        true => format!("objective {name} with relative gain"),
+        false => format!("objective {name}"),
     };
     let (prior, prior_evaluations) = match prior {
         PriorSpec::Method(Method::Rise(p)) if !masks_given => {

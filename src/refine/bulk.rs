@@ -70,7 +70,9 @@ pub fn drive_groups<'a, T>(
                 (t, u)
             })
             .collect();
-        let units: Vec<&RefineUnit> = prepared.iter().filter_map(|(_, u)| u.as_ref().ok()).collect();
+        // A unit refined with its prior (the antithetic continuation) has no loop to run.
+        let units: Vec<&RefineUnit> =
+            prepared.iter().filter_map(|(_, u)| u.as_ref().ok()).filter(|u| !u.is_continued()).collect();
         let loops = match units.first() {
             None => vec![],
             Some(first) => {
@@ -92,6 +94,11 @@ pub fn drive_groups<'a, T>(
         for (t, u) in prepared {
             let outcome = match u {
                 Err(e) => UnitResult::Failed(e),
+                Ok(unit) if unit.is_continued() => match unit.continued() {
+                    Ok(Some(refined)) => UnitResult::Done(unit, refined),
+                    Ok(None) => unreachable!("a continued unit has its refinement"),
+                    Err(e) => UnitResult::Failed(e),
+                },
                 Ok(unit) => match loops.next().expect("one loop per prepared unit") {
                     Ok(refined) => UnitResult::Done(unit, refined),
                     Err(e) => UnitResult::Failed(e),

@@ -86,7 +86,7 @@ pub enum Refiner {
     #[default]
     Boxes,
     /// The complements of a RISE prior's own masks, then new mask pairs
-    /// ([`crate::explain::antithetic`]); needs a RISE prior (`borex eval --objectives antithetic`).
+    /// ([`crate::explain::antithetic`]); needs a RISE prior (`--objective antithetic`).
     Antithetic,
 }
 
@@ -96,6 +96,97 @@ impl Refiner {
     /// Whether this is BOREx's box search.
     pub fn is_boxes(&self) -> bool {
         *self == Refiner::Boxes
+    }
+}
+
+/// What `--objective` (the settings' `objective`) names: a box query's
+/// [`Objective`], or `antithetic`, which spends the same evaluations on the
+/// complements of a RISE prior's own masks instead of box queries
+/// ([`Refiner::Antithetic`]). One name space for both, so a front end has one setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefineObjective {
+    /// Box queries measuring this objective ([`Refiner::Boxes`]).
+    Boxes(Objective),
+    /// The antithetic continuation of the RISE prior ([`Refiner::Antithetic`]).
+    Antithetic,
+}
+
+impl Default for RefineObjective {
+    fn default() -> Self {
+        RefineObjective::Boxes(Objective::default())
+    }
+}
+
+impl RefineObjective {
+    /// Every name, as `--objective` takes it.
+    pub const NAMES: [&'static str; 5] = ["paper", "matched", "insertion", "deletion", "antithetic"];
+
+    /// The name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RefineObjective::Boxes(o) => o.name(),
+            RefineObjective::Antithetic => "antithetic",
+        }
+    }
+
+    /// The refiner this objective runs.
+    pub fn refiner(self) -> Refiner {
+        match self {
+            RefineObjective::Boxes(_) => Refiner::Boxes,
+            RefineObjective::Antithetic => Refiner::Antithetic,
+        }
+    }
+
+    /// `cfg` with this objective: the query objective and the refiner (the
+    /// antithetic continuation keeps `cfg`'s query objective, which it does not use).
+    pub fn apply(self, cfg: &mut RefineConfig) {
+        cfg.refiner = self.refiner();
+        if let RefineObjective::Boxes(o) = self {
+            cfg.objective = o;
+        }
+    }
+
+    /// What `cfg` runs, by this name.
+    pub fn of(cfg: &RefineConfig) -> Self {
+        match cfg.refiner {
+            Refiner::Boxes => RefineObjective::Boxes(cfg.objective),
+            Refiner::Antithetic => RefineObjective::Antithetic,
+        }
+    }
+}
+
+impl RefineObjective {
+    /// The box objective an unset objective runs where the antithetic continuation does not apply.
+    pub const BOXES_DEFAULT: Self = RefineObjective::Boxes(Objective::Matched);
+}
+
+impl std::fmt::Display for RefineObjective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RefineObjective {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "antithetic" => Ok(RefineObjective::Antithetic),
+            other => other.parse::<Objective>().map(RefineObjective::Boxes).map_err(|_| {
+                format!("unknown objective {other:?} (expected one of {})", RefineObjective::NAMES.join(", "))
+            }),
+        }
+    }
+}
+
+impl Serialize for RefineObjective {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RefineObjective {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -77,7 +77,12 @@ pub fn refined_full_res(
         windows: grid.sizes.iter().map(|s| ((*s as f64 * per_model).round() as u32).max(1)).collect(),
     };
     let region = CropRegion { rows: inside(&map_grid.rows, h), cols: inside(&map_grid.cols, w) };
-    let map = kernels.map_on_grid(&map_grid, &refined.gp.posterior_inputs())?;
+    let gp = refined.gp.as_ref().ok_or_else(|| {
+        crate::error::BorexError::invalid(
+            "the full-resolution map is read from the GP: this refinement has none (objective antithetic)",
+        )
+    })?;
+    let map = kernels.map_on_grid(&map_grid, &gp.posterior_inputs())?;
     Ok(FullRes { map: Array2::from_shape_vec((oh as usize, ow as usize), map).expect("H×W"), crop: region })
 }
 

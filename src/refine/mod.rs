@@ -18,7 +18,9 @@ pub mod pipeline;
 pub mod report;
 
 pub use crate::job::ClassSpec;
-pub use config::{PriorMean, RefineConfig, Refiner, MIN_PRIOR_SLOPE, PRIOR_FIT_MIN_OBS, RELATIVE_GAIN_FLOOR};
+pub use config::{
+    PriorMean, RefineConfig, RefineObjective, Refiner, MIN_PRIOR_SLOPE, PRIOR_FIT_MIN_OBS, RELATIVE_GAIN_FLOOR,
+};
 pub use objective::Objective;
 pub use pipeline::{run_refine, PriorSpec, RefineJob, RefineOutcome};
 
@@ -131,8 +133,9 @@ pub struct Refined {
     pub gain: f32,
     /// Every query, in order.
     pub observations: Vec<Observation>,
-    /// The last GP (the refined map's posterior).
-    pub gp: Gp,
+    /// The last GP (the refined map's posterior); `None` for the antithetic
+    /// continuation, which has no box queries.
+    pub gp: Option<Gp>,
     /// Where the time went.
     pub timings: RefineTimings,
     /// Iterations (0-based) whose L-BFGS-B length-scale fit failed and kept
@@ -294,10 +297,10 @@ impl<'a> RefineLoop<'a> {
     ) -> Result<Self> {
         cfg.validate()?;
         if !cfg.refiner.is_boxes() {
-            // Not a box search: it needs the RISE prior's masks, which only `borex eval` passes on.
+            // Not a box search: it continues the RISE prior's masks, which the refine pipeline runs with the prior.
             return Err(BorexError::invalid(format!(
-                "refiner {} continues a RISE prior's masks and runs in `borex eval --objectives {}` only",
-                cfg.refiner, cfg.refiner
+                "objective {} continues a RISE prior's masks: it has no box loop (borex refine and borex eval run it with the prior)",
+                cfg.refiner
             )));
         }
         let (_, h, w) = image.dim();
@@ -633,7 +636,7 @@ impl<'a> RefineLoop<'a> {
             prior_affine: [a, b],
             gain: self.gain,
             observations: self.observations,
-            gp,
+            gp: Some(gp),
             timings: self.timings,
             fit_failures: self.fit_failures,
             posterior_updates,

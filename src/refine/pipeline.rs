@@ -165,6 +165,9 @@ impl RefineJob {
             s.entry(k.to_string()).or_insert(v);
         }
         s.entry("--prior-mean".to_string()).or_insert(setting(super::PriorMean::Scaled));
+        // One name for what the evaluations are spent on, as `--objective` takes it (`antithetic` included).
+        s.remove("config.refiner");
+        s.insert("--objective".into(), setting(super::RefineObjective::of(&self.config)));
         s.insert("--baseline".into(), setting(self.config.baseline));
         s.insert("--no-metrics".into(), setting(!self.metrics));
         if self.metrics {
@@ -245,6 +248,9 @@ pub fn refine_source(
     let t0 = Instant::now();
     job.config.validate()?;
     let unit = RefineUnit::prepare(job, source, model, backend, reporter, t0)?;
+    if let Some(refined) = unit.continued()? {
+        return unit.conclude(refined);
+    }
     let bar = reporter.start(job.config.iters as u64, "refine");
     let loop_scorer = Scorer::new(model, backend.image.as_ref(), job.batch);
     let refined = refine(
@@ -281,6 +287,8 @@ pub struct RefineUnit<'a> {
     gp_device: &'static str,
     prior_ms: f64,
     t0: Instant,
+    /// The antithetic continuation, computed with the prior in one pass (no box loop).
+    continued: Option<crate::explain::antithetic::Antithetic>,
 }
 
 impl<'a> RefineUnit<'a> {
@@ -321,7 +329,14 @@ impl<'a> RefineUnit<'a> {
         let gp_device = backend.kind();
 
         let tp = Instant::now();
+        let antithetic = !job.config.refiner.is_boxes();
+        let mut continued = None;
         let prior = match given {
+            Some(_) if antithetic => {
+                return Err(crate::error::BorexError::invalid(
+                    "objective antithetic continues the RISE prior's own masks, and a given prior map (a video frame's warm start) has none: use a box objective (matched)",
+                ))
+            }
             Some(p) if p.dim() == (h, w) => p,
             Some(p) => {
                 return Err(crate::error::BorexError::invalid(format!(
@@ -329,11 +344,43 @@ impl<'a> RefineUnit<'a> {
                     p.dim()
                 )))
             }
+            None if antithetic => {
+                let a = antithetic_continuation(job, &scorer, &prepared, reporter)?;
+                let prior = a.prior.clone();
+                continued = Some(a);
+                prior
+            }
             None => compute_prior(&job.prior, model, &scorer, &prepared, job.config.baseline, reporter, &mut notes)?,
         };
-        let prior_ms = ms(tp.elapsed());
+        // The continuation's extra evaluations are the refinement's (`timings_ms.model`), not the prior's.
+        let extra = continued.as_ref().map_or(std::time::Duration::ZERO, |a| a.model_time[1]);
+        let prior_ms = ms(tp.elapsed().saturating_sub(extra));
 
-        Ok(Self { job, model, backend, scorer, prior, notes, gp_kernels, gp_device, prior_ms, t0, prepared })
+        Ok(Self { job, model, backend, scorer, prior, notes, gp_kernels, gp_device, prior_ms, t0, prepared, continued })
+    }
+
+    /// The refinement when it was made with the prior (the antithetic
+    /// continuation: no box loop to run), else `None`.
+    pub fn continued(&self) -> Result<Option<Refined>> {
+        let Some(a) = &self.continued else { return Ok(None) };
+        let cfg = &self.job.config;
+        Ok(Some(Refined {
+            map: a.map.clone(),
+            // prior.npy keeps its meaning: the prior scaled to mean |S0| = m.
+            scaled_prior: super::scale_prior(self.prior.view(), cfg.prior_mean_abs)?,
+            prior_affine: [1.0, 0.0],
+            gain: cfg.gain,
+            observations: vec![],
+            gp: None,
+            timings: super::RefineTimings { model: a.model_time[1], ..Default::default() },
+            fit_failures: vec![],
+            posterior_updates: Default::default(),
+        }))
+    }
+
+    /// Whether this unit's refinement was made with its prior ([`continued`](Self::continued)).
+    pub fn is_continued(&self) -> bool {
+        self.continued.is_some()
     }
 
     /// Whether this unit's GP stages run on the GPU.
@@ -420,6 +467,12 @@ impl<'a> RefineUnit<'a> {
         let (_, h, w) = x.dim();
         let mut notes = self.notes.clone();
         let (prior_ms, gp_device, t0) = (self.prior_ms, self.gp_device, self.t0);
+        if let Some(a) = &self.continued {
+            notes.push(format!(
+                "objective antithetic: the refinement's {} evaluations went to {} complements of the prior's masks and {} new mask pairs, not to box queries",
+                a.extra_evaluations, a.complements, a.new_pairs
+            ));
+        }
         if let Some((t, why)) = refined.fit_failures.first() {
             notes.push(format!(
                 "the length-scale fit (L-BFGS-B) failed in {} of {} iterations and kept the starting length scales (first at query {}: {why})",
@@ -461,7 +514,7 @@ impl<'a> RefineUnit<'a> {
             probability: probs[class],
             prior: PriorReport { method: job.prior.method(), scores: prior_metrics },
             refined: RefinedReport {
-                length_scales: refined.gp.length_scales().to_vec(),
+                length_scales: refined.gp.as_ref().map(|g| g.length_scales().to_vec()).unwrap_or_default(),
                 fit_failures: refined.fit_failures.len(),
                 prior_scale: refined.prior_affine[0],
                 prior_offset: refined.prior_affine[1],
@@ -476,6 +529,7 @@ impl<'a> RefineUnit<'a> {
                 baseline: "zero".into(),
             },
             settings: RefineSettingsReport {
+                objective: super::RefineObjective::of(&job.config),
                 preset: job.config.preset().into(),
                 refine: job.config.clone(),
                 baseline: job.config.baseline,
@@ -519,6 +573,35 @@ impl<'a> RefineUnit<'a> {
             notes,
         })
     }
+}
+
+/// The RISE prior of `job` and its antithetic continuation with the
+/// refinement's 2·iters evaluations, in one pass over the prior's masks.
+fn antithetic_continuation(
+    job: &RefineJob,
+    scorer: &Scorer,
+    prepared: &Prepared,
+    reporter: &dyn crate::progress::Reporter,
+) -> Result<crate::explain::antithetic::Antithetic> {
+    let PriorSpec::Method(Method::Rise(params)) = &job.prior else {
+        return Err(crate::error::BorexError::invalid(format!(
+            "objective antithetic continues a RISE prior's masks, and the prior {} is not RISE: use the prior rise-fast (or rise), or a box objective ({})",
+            job.prior.method(),
+            super::Objective::NAMES.join(", ")
+        )));
+    };
+    let extra = 2 * job.config.iters;
+    let bar = reporter.start((params.n + extra) as u64, "prior + antithetic");
+    let a = crate::explain::antithetic::antithetic(
+        scorer,
+        prepared.pre.tensor.view(),
+        prepared.class,
+        params,
+        extra,
+        &bar,
+    )?;
+    bar.finish();
+    Ok(a)
 }
 
 /// The explained class's probability from which `refine` names the equal-budget alternative.

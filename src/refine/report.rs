@@ -119,6 +119,10 @@ pub struct MetricsInfo {
 /// `report.json`'s `settings`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefineSettingsReport {
+    /// What the refinement spent its evaluations on: a box query objective, or
+    /// `antithetic` (absent from reports written before it: the query objective in `refine`).
+    #[serde(default)]
+    pub objective: super::RefineObjective,
     /// `paper`, `default` or `custom`.
     pub preset: String,
     /// Every knob of the loop.

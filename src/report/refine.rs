@@ -104,7 +104,15 @@ pub fn section(l: &Loaded, id: &str, steps: bool, problems: &mut Problems) -> St
         esc(r.prior.method.as_deref().unwrap_or("?")),
         r.model_evaluations.map_or("?".into(), |v| v.to_string()),
     );
-    let step_maps = match (&l.prior, steps) {
+    if n == 0 {
+        // The antithetic continuation (or any refinement without box queries): nothing to step through.
+        let why = match r.settings.get("objective").and_then(|v| v.as_str()) {
+            Some("antithetic") => " (objective <code>antithetic</code>: the evaluations went to the complements of the RISE prior's masks)",
+            _ => "",
+        };
+        let _ = write!(s, "<p class=\"no-queries\">No box queries{why}: no boxes to draw and no step-through.</p>");
+    }
+    let step_maps = match (&l.prior, steps && n > 0) {
         (Some(p), true) => problems.keep(
             super::steps::posterior_steps(r, p.view(), MAX_STEPS)
                 .map_err(|e| crate::error::BorexError::invalid(format!("step-through of the posterior: {e}"))),
