@@ -42,6 +42,12 @@ RUNS = {  # name: (image folder under BOREX_HOME, confidence groups, seed)
     "rest-s2": ("eval-set", "rest", 2),
 }
 CLAIM = "**Confident images (P ≥ 0.5).**"
+# What followed these runs (not generated from them).
+AFTER = ("**Since these runs:** the study with seed 3 on both whole sets, by confidence group, with RISE-1000 "
+         "(scripts/quality_table.py, docs/quality.md) put `antithetic` ahead of `matched` on confident images on "
+         "both sets and mixed below P = 0.5 (its design table); `antithetic` became the default objective of "
+         "`borex refine` with a RISE prior (`--objective matched` keeps the box queries, still the default for "
+         "other priors).")
 
 
 def manifest(folder: str, part: str) -> str:
@@ -222,7 +228,7 @@ def main() -> None:
         + ("" if "rest-s2" in a.runs else "the evaluation set's other images (P < 0.5) with `antithetic`, ")
         + "RISE-1000 in `borex eval`, and issue #24's GP field posterior and control-variate RISE "
         "(../shared/notes/quality-prototypes.md measured those outside borex).")
-    doc += ["### What this says", "", *verdicts, "", " ".join(claim), ""]
+    doc += ["### What this says", "", *verdicts, "", " ".join(claim), "", AFTER, ""]
     path = os.path.join(ROOT, "docs", "quality-designs.md")
     with open(path) as f:
         text = f.read()
