@@ -113,15 +113,20 @@ impl RefineSettings {
     /// The objective these settings run with `prior`: the one given, else the
     /// default, decided here and nowhere else: `antithetic` for a RISE prior
     /// (`rise-fast`, the default prior, `rise`, `+masks=N`; issue #24,
-    /// docs/quality-designs.md), unless a setting that only box queries use
+    /// docs/quality.md), unless a setting that only box queries use
     /// differs from its default (then the box default, `matched`, as for any
     /// other prior: it has no masks to continue).
     pub fn objective_for(&self, prior: &Prior) -> Result<RefineObjective> {
         if let Some(o) = self.objective {
             return Ok(o);
         }
-        let rise = matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_)));
+        let rise = self.is_rise(prior)?;
         Ok(if rise && !self.asks_for_boxes() { RefineObjective::Antithetic } else { RefineObjective::BOXES_DEFAULT })
+    }
+
+    /// Whether `prior` is RISE (its masks are what the antithetic continuation continues).
+    fn is_rise(&self, prior: &Prior) -> Result<bool> {
+        Ok(matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_))))
     }
 
     /// Whether a setting only box queries use differs from its default.
@@ -190,8 +195,7 @@ impl RefineSettings {
     /// The antithetic continuation needs a RISE prior's masks and has no GP:
     /// a non-RISE prior, `relative_gain` and `full_res` are refused, naming the fix.
     fn check_antithetic(&self, prior: &Prior) -> Result<()> {
-        let rise = matches!(prior.spec(self.seed)?, crate::refine::PriorSpec::Method(crate::explain::Method::Rise(_)));
-        if !rise {
+        if !self.is_rise(prior)? {
             return Err(BorexError::setting(
                 "objective",
                 Some("antithetic".into()),
