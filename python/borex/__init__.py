@@ -321,17 +321,6 @@ class Engine:
                 "model must be a path to an ONNX file or a callable (an N×3×H×W float32 array in, "
                 f"N×classes scores out), not {type(model).__name__}"
             )
-        if isinstance(native_model, str):
-            sidecar = os.path.splitext(native_model)[0] + ".json"
-            if os.path.isfile(native_model) and not os.path.exists(sidecar):
-                # As the command line's note: a model trained otherwise gives plausible but wrong scores.
-                warnings.warn(
-                    f"no {sidecar} beside the model: using torchvision's ImageNet preprocessing (224×224 centre "
-                    "crop of the short side resized to 256, torchvision's mean/std); docs/models.md says how to "
-                    "declare yours in that file",
-                    UserWarning,
-                    stacklevel=2,
-                )
         native_labels: str | list[str] | None
         if labels is None or isinstance(labels, (str, os.PathLike)):
             native_labels = None if labels is None else os.fspath(labels)
@@ -350,6 +339,18 @@ class Engine:
                 output,
             )
         )
+        if isinstance(native_model, str):
+            sidecar = os.path.splitext(native_model)[0] + ".json"
+            if os.path.isfile(native_model) and not os.path.exists(sidecar):
+                # As the command line's note, after the load (a model that fails gets its error alone): a model
+                # trained otherwise gives plausible but wrong scores.
+                warnings.warn(
+                    f"no {sidecar} beside the model: using torchvision's ImageNet preprocessing (224×224 centre "
+                    "crop of the short side resized to 256, torchvision's mean/std); docs/models.md says how to "
+                    "declare yours in that file",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
     def __repr__(self) -> str:
         native = getattr(self, "_native", None)  # None when __init__ raised

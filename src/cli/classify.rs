@@ -1,7 +1,6 @@
 use super::{GlobalArgs, ModelArgs};
 use anyhow::Context;
 use borex::classify::{classify_files, display_name};
-use borex::model::Classifier;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,7 +27,7 @@ pub fn run(args: &ClassifyArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     borex::limits::in_range("top", args.top, 1, borex::limits::MAX_TOP)?;
     borex::limits::in_range("batch", args.batch, 1, borex::limits::MAX_BATCH)?;
-    let model = Classifier::load(&args.model.options(global))?;
+    let model = args.model.classifier(global)?;
     let bar =
         super::progress::reporter(global.quiet || args.images.len() < 2).start(args.images.len() as u64, "classify");
     let results = classify_files(&model, &args.images, args.top, args.batch, &bar)?;

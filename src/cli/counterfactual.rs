@@ -1,7 +1,6 @@
 use super::{GlobalArgs, ModelArgs};
 use borex::counterfactual::{run_counterfactual, GradientModel, Targets};
 use borex::engine::CounterfactualSettings;
-use borex::model::Classifier;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,7 +69,7 @@ pub fn run(args: &CounterfactualArgs, global: &GlobalArgs) -> anyhow::Result<()>
     };
     // Every setting is checked (by the library) before the model loads.
     let job = args.settings().job(args.image.clone(), targets, args.out.clone())?;
-    let model = Classifier::load(&args.model.options(global))?;
+    let model = args.model.classifier(global)?;
     let grad = GradientModel::for_model(&model)?;
     let outcome = run_counterfactual(&job, &model, &grad, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {

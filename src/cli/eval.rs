@@ -2,7 +2,6 @@ use super::{GlobalArgs, ModelArgs};
 use borex::compute::{Backend, Baseline};
 use borex::eval::mosaic::{run_mosaic as run_mosaic_job, MosaicJob};
 use borex::eval::{read_manifest, run_eval, summary, EvalJob, RiseBaseline, Variant};
-use borex::model::Classifier;
 use borex::refine::{Objective, RefineConfig};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -122,7 +121,7 @@ fn run_mosaic(args: &MosaicArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         anyhow::ensure!(!job.methods[..i].contains(m), "--methods lists {m} twice");
     }
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = args.model.classifier_with_features(global)?;
     let o = run_mosaic_job(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for r in &o.reliability {
         let a = r.alpha.map_or("undefined".into(), |a| format!("{a:.3}"));
@@ -176,7 +175,7 @@ pub fn run(args: &EvalArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     };
     job.validate()?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = args.model.classifier_with_features(global)?;
     let outcome = run_eval(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     let model_name = model.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let summary = summary::write_all(&job, &outcome, &model_name)?;

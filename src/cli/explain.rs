@@ -3,7 +3,6 @@ use borex::compute::{Backend, Baseline};
 use borex::engine::ExplainSettings;
 use borex::explain::run_explain;
 use borex::metrics::InsertionStart;
-use borex::model::Classifier;
 use borex::refine::ClassSpec;
 use clap::Args;
 use std::io::Write;
@@ -81,7 +80,7 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     // Every setting is checked (by the library) before the model loads.
     let job = args.settings()?.job(args.image.clone(), args.out.clone())?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.model.options_with_features(global))?;
+    let model = args.model.classifier_with_features(global)?;
     let outcome = run_explain(&job, &model, &backend, super::progress::reporter(global.quiet))?;
     for note in &outcome.notes {
         eprintln!("note: {note}");

@@ -12,7 +12,7 @@ mod report;
 mod video;
 
 use borex::compute::DeviceChoice;
-use borex::model::{ExecutionProvider, ModelOptions, OutputKind};
+use borex::model::{Classifier, ExecutionProvider, ModelOptions, OutputKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -130,10 +130,31 @@ impl ModelArgs {
         self.options_or(global, borex::paths::default_clip_model())
     }
 
-    fn options_or(&self, global: &GlobalArgs, default: std::path::PathBuf) -> ModelOptions {
+    /// The classifier of [`options`](Self::options), then the missing-sidecar note (after the
+    /// load: a model that fails to load gets its one-line error alone).
+    pub fn classifier(&self, global: &GlobalArgs) -> borex::Result<Classifier> {
+        self.load_noting(global, &self.options(global))
+    }
+
+    /// The classifier of [`options_with_features`](Self::options_with_features), then the note.
+    pub fn classifier_with_features(&self, global: &GlobalArgs) -> borex::Result<Classifier> {
+        self.load_noting(global, &self.options_with_features(global))
+    }
+
+    /// The classifier of [`options_for_clips`](Self::options_for_clips), then the note.
+    pub fn classifier_for_clips(&self, global: &GlobalArgs) -> borex::Result<Classifier> {
+        self.load_noting(global, &self.options_for_clips(global))
+    }
+
+    fn load_noting(&self, global: &GlobalArgs, opts: &ModelOptions) -> borex::Result<Classifier> {
+        let model = Classifier::load(opts)?;
         if let (Some(note), false) = (self.no_preprocessing_note(), global.quiet) {
             eprintln!("note: {note}");
         }
+        Ok(model)
+    }
+
+    fn options_or(&self, global: &GlobalArgs, default: std::path::PathBuf) -> ModelOptions {
         let mut o = ModelOptions::new(self.model.clone().unwrap_or(default));
         if let Some(lib) = &global.ort_lib {
             o.ort_lib = lib.clone();

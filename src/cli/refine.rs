@@ -190,7 +190,7 @@ pub fn run(args: &RefineArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let settings = args.settings();
     settings.validate()?;
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let model = args.settings.model.classifier_with_features(global)?;
     let job = make_job(&settings, PathBuf::new(), out_dir.clone(), &model, !global.quiet)?;
     let bar = super::progress::reporter(global.quiet).start(shard.range(images.len()).len() as u64, "images");
     let run = borex::refine::bulk::ManyImages {
@@ -257,7 +257,7 @@ fn run_one(
     let backend = Backend::select(global.device)?;
     // Loading ONNX Runtime and building the session, which the report's total leaves out.
     let load = std::time::Instant::now();
-    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let model = args.settings.model.classifier_with_features(global)?;
     let load_ms = load.elapsed().as_secs_f64() * 1e3;
     let job = make_job(&settings, image.to_path_buf(), out_dir.to_path_buf(), &model, false)?;
     let outcome = run_refine(&job, &model, &backend, super::progress::reporter(global.quiet))?;

@@ -2,7 +2,6 @@ use super::refine::RefineFlags;
 use super::{GlobalArgs, MergeCommand};
 use borex::compute::Backend;
 use borex::job::Shard;
-use borex::model::Classifier;
 use borex::refine::clip::ClipConfig;
 use borex::video::clip::{run_clips, ClipJob};
 use borex::video::merge_shards;
@@ -126,7 +125,7 @@ pub fn run_video(args: &VideoArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         anyhow::bail!("{flag} applies to --mode clip only");
     }
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.settings.model.options_with_features(global))?;
+    let model = args.settings.model.classifier_with_features(global)?;
     let vjob = VideoJob {
         input,
         folder_fps: args.fps,
@@ -170,7 +169,7 @@ fn run_clip_mode(
         borex::limits::in_range("clip_len", t, 1, borex::limits::MAX_CLIP_LEN)?;
     }
     let backend = Backend::select(global.device)?;
-    let model = Classifier::load(&args.settings.model.options_for_clips(global))?;
+    let model = args.settings.model.classifier_for_clips(global)?;
     let (start, end) = args.frames.unwrap_or((0, None));
     let cjob = ClipJob {
         input,
