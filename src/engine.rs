@@ -310,6 +310,8 @@ struct GradientPair {
 /// let engine = Engine::new(&EngineOptions { device: borex::compute::DeviceChoice::Cpu, ..Default::default() })?;
 /// let image = borex::paths::sample_image("chelsea.png");
 /// let mut settings = RefineSettings::default();
+/// // BOREx's box queries (a RISE prior's default is the antithetic continuation, which has none).
+/// settings.objective = Some(borex::refine::RefineObjective::BOXES_DEFAULT);
 /// settings.iters = 3;
 /// settings.metrics = false;
 /// let out = engine.refine(&image, &settings)?;
