@@ -54,12 +54,14 @@ def by_callable(onnx_fn: OnnxCallable) -> borex.Engine:
     return borex.Engine(model=onnx_fn, labels=LABELS, **DECLARED)
 
 
+@pytest.mark.parametrize("objective", ["antithetic", "matched"])  # the default with a RISE prior, and box queries
 def test_refine_through_a_callable_equals_the_native_path(
-    engine: borex.Engine, by_callable: borex.Engine, onnx_fn: OnnxCallable, chelsea: Path
+    engine: borex.Engine, by_callable: borex.Engine, onnx_fn: OnnxCallable, chelsea: Path, objective: str
 ) -> None:
-    want = engine.refine(chelsea, iters=ITERS, seed=0)
+    want = engine.refine(chelsea, iters=ITERS, seed=0, objective=objective)
     onnx_fn.seen.clear()
-    got = by_callable.refine(chelsea, iters=ITERS, seed=0)
+    got = by_callable.refine(chelsea, iters=ITERS, seed=0, objective=objective)
+    assert (len(got.queries) == ITERS) == (objective == "matched")
     assert np.array_equal(got.refined, want.refined)
     assert np.array_equal(got.prior, want.prior)
     assert got.queries == want.queries

@@ -148,7 +148,8 @@ def test_refine_with_lite2_end_to_end(sidecar: dict[str, Any], tmp_path: Path) -
     chelsea = IMAGES / "chelsea.png"
     out = tmp_path / "out"
     refined, prior, report = cli_refine(
-        chelsea, out, "--model", str(LITE2), "--iters", str(ITERS), "--no-metrics", "--full-res"
+        chelsea, out, "--model", str(LITE2), "--iters", str(ITERS), "--no-metrics", "--full-res",
+        "--objective", "matched",  # box queries (--full-res reads their GP; a RISE prior's default has none)
     )
     size = sidecar["input_size"]
     assert refined.shape == prior.shape == (size, size)
@@ -169,7 +170,7 @@ def test_refine_with_lite2_end_to_end(sidecar: dict[str, Any], tmp_path: Path) -
         assert abs(got - want) <= 1, (crop, s)
     assert len(report["observations"]) == ITERS
     # The Python package gives the same maps from the same model and settings.
-    py = borex.Engine(model=LITE2).refine(str(chelsea), iters=ITERS, metrics=False)
+    py = borex.Engine(model=LITE2).refine(str(chelsea), iters=ITERS, metrics=False, objective="matched")
     assert np.array_equal(py.refined, refined) and np.array_equal(py.prior, prior)
     assert py.report["class"] == report["class"]
 
