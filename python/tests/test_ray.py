@@ -71,7 +71,9 @@ def test_ray_refine_equals_cli(example: Any, tmp_path: Path) -> None:
     assert list(summary["queries"]) == [ITERS] * len(names)
     assert list(summary["status"]) == ["refined"] * len(names)
     for n in names:
-        want, _, report = cli_refine(images / n, tmp_path / "cli" / n, "--iters", str(ITERS), "--no-metrics")
+        want, _, report = cli_refine(
+            images / n, tmp_path / "cli" / n, "--iters", str(ITERS), "--no-metrics", "--objective", "matched"
+        )
         got = np.load(tmp_path / "out" / "maps" / (n + ".npy"))
         assert got.dtype == np.float32
         assert np.array_equal(got, want), n
@@ -93,7 +95,7 @@ def test_ray_refine_survives_a_bad_image_names_maps_uniquely_and_resumes(example
 
     def cli(name: str, seed: int) -> np.ndarray:
         want, _, _ = cli_refine(images / name, tmp_path / "cli" / f"{name}-{seed}", "--model", model,
-                                "--iters", str(ITERS), "--seed", str(seed), "--no-metrics")
+                                "--iters", str(ITERS), "--seed", str(seed), "--no-metrics", "--objective", "matched")
         return want
 
     first = _run(example, images, out, model=model)
