@@ -269,6 +269,11 @@ impl OnnxModel {
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
+        self.class_output(&outputs)
+    }
+
+    /// The class output (batch × classes) of one run's outputs.
+    fn class_output(&self, outputs: &ort::session::SessionOutputs<'_>) -> Result<Array2<f32>> {
         let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
         let raw = raw
             .into_dimensionality::<ndarray::Ix2>()
@@ -289,11 +294,7 @@ impl OnnxModel {
         let outputs = session
             .run(ort::inputs![self.input.as_str() => tensor])
             .map_err(|e| BorexError::model(&self.path, format!("inference failed: {e}")))?;
-        let raw: ArrayViewD<f32> = outputs[self.logits.as_str()].try_extract_array()?;
-        let p = raw
-            .into_dimensionality::<ndarray::Ix2>()
-            .map_err(|_| BorexError::model(&self.path, "class output is not batch × classes"))?
-            .to_owned();
+        let p = self.class_output(&outputs)?;
         let f: ArrayViewD<f32> = outputs[features].try_extract_array()?;
         let f = f
             .into_dimensionality::<ndarray::Ix4>()
