@@ -1,19 +1,28 @@
 //! CPU twin of the GP posterior, UCB argmax and window averaging over the
-//! candidate grid. Work is split by grid row (one (size, row) pair per task),
-//! and the inner loops run along the row so they vectorise.
+//! candidate grid. The grid is cut into tiles of `TILE_ROWS` × `TILE_COLS`
+//! candidates of one plane; work is split by tile, and the inner loops run
+//! along a tile's candidates so they vectorise.
 //!
-//! The session keeps each observation's kernel row k_i(·) over the grid, μ and
-//! 1 − σ² partial sums between iterations. When the next GP only appends one
-//! observation and keeps the length scales (the usual case: they sit at a
-//! bound), L's leading block and hence L⁻¹'s leading rows are unchanged, so
-//! σ² loses one term (the new row of L⁻¹K) and μ = wᵀK reuses the cached K:
-//! O(n·M) instead of O(n²·M), the same numbers up to rounding.
+//! Each tile keeps its observations' kernel rows k_i(·), μ and 1 − σ² between
+//! iterations. When the next GP only appends one observation and keeps the
+//! length scales (the usual case: they sit at a bound), L's leading block and
+//! hence L⁻¹'s leading rows are unchanged, so σ² loses one term (the new row
+//! of L⁻¹K) and μ = wᵀK reuses the cached K: O(n·M) instead of O(n²·M).
+//!
+//! After such an append the UCB search visits few tiles: a tile's UCB is
+//! bounded by its prior's maximum, the kernel's range over the tile (each
+//! observation at its nearest and farthest candidate) and its last σ² (an
+//! append only lowers σ²). Tiles whose bound is below the best exact value
+//! found cannot hold the argmax and stay stale; a stale tile catches up when
+//! a later search or the map needs it, with the same sums in the same order,
+//! so every value has the bits an eager update would give it.
 
 use crate::compute::{check_session, Evaluated, GpSession, MapGrid, PosteriorUpdates, Step};
 use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
+use std::ops::Range;
 
 const SQRT3: f32 = 1.732_050_8;
 
@@ -21,56 +30,117 @@ const SQRT3: f32 = 1.732_050_8;
 /// it every iteration recomputes from scratch with transient blocks.
 const CACHE_BYTES: usize = 512 << 20;
 
+/// Estimated operations below which a round of the search runs on the
+/// calling thread (about 0.1 ms: waking the pool costs as much).
+const PARALLEL_WORK: usize = 400_000;
+
+/// Tile height and width: 128 candidates keep a tile's K (n × 128) in L1/L2,
+/// and tiles this small leave 2–13 % of the grid to search after an append
+/// on the sample images (docs/benchmarks.md).
+const TILE_ROWS: u32 = 8;
+const TILE_COLS: u32 = 16;
+
+/// Kernel rows reserved per tile at a time: untouched capacity costs no
+/// memory, while growing by doubling copied the whole cache into fresh pages
+/// (page faults were 17 % of a refine's samples).
+const RESERVE_ROWS: usize = 128;
+
 /// The GP stages of one refine loop on the CPU (the GPU path's twin and test oracle).
 pub struct CpuGpSession {
     grid: CandidateGrid,
-    prior: Vec<f32>,
     gp: Option<PosteriorInputs>,
-    /// Work units: (plane, rows) in blocks of `ROWS` rows, in candidate order.
-    blocks: Vec<(usize, std::ops::Range<u32>)>,
-    /// Per block: the kernel rows of every observation, n × B row-major.
-    k: Vec<Vec<f32>>,
-    mu: Vec<f32>,
-    /// 1 − |L⁻¹k|², before the clamp at 0 and the square root.
-    s2: Vec<f32>,
+    tiles: Vec<Tile>,
+    /// L⁻¹'s last row of every append since the last full pass, in order: a
+    /// tile's σ² has taken in the first `Tile::applied` of them.
+    appends: Vec<Vec<f32>>,
+    /// Bumped by every pass; a tile's μ is current when its version matches.
+    version: u64,
     evaluated: Option<Evaluated>,
     updates: PosteriorUpdates,
     cache_bytes: usize,
+    prune: bool,
 }
 
-/// One block's share of a pass: its first candidate's index, its kernel-row
-/// cache, and its runs of μ and σ².
-type BlockJob<'a> = (usize, &'a mut Vec<f32>, &'a mut [f32], &'a mut [f32]);
+/// TILE_ROWS × TILE_COLS candidates (fewer at the grid's edges) of one plane,
+/// row-major, and what the session keeps of them.
+struct Tile {
+    plane: usize,
+    rows: Range<u32>,
+    cols: Range<u32>,
+    /// The prior under each candidate.
+    prior: Vec<f32>,
+    /// Kernel rows of the first `k_rows` observations, `len()` values each.
+    k: Vec<f32>,
+    k_rows: usize,
+    mu: Vec<f32>,
+    /// 1 − |L⁻¹k|², before the clamp at 0 and the square root.
+    s2: Vec<f32>,
+    /// The session version μ is current for.
+    version: u64,
+    /// Appends σ² has taken in.
+    applied: usize,
+    /// Largest prior value and largest |prior|.
+    prior_max: f32,
+    prior_abs: f32,
+    /// Largest σ² as last computed: a bound on σ² until the next full pass.
+    s2_max: f32,
+}
 
-/// How a block is brought up to date.
-#[derive(Clone, Copy)]
-enum Pass<'a> {
-    /// Every kernel row, then [L⁻¹; wᵀ]·K (`a`, (n+1) × n).
-    Full { a: &'a Array2<f32>, sigma: bool },
-    /// Append the newest kernel row; μ = prior + wᵀK and σ² −= (rᵀK)² with r
-    /// L⁻¹'s last row.
-    Append { w: &'a [f32], r: &'a [f32], sigma: bool },
+/// What brings a stale tile up to date after appends.
+struct CatchUp<'a> {
+    grid: &'a CandidateGrid,
+    gp: &'a PosteriorInputs,
+    appends: &'a [Vec<f32>],
+    version: u64,
 }
 
 impl CpuGpSession {
     /// A session over `grid` with the prior map `prior` (row-major, the grid's H×W).
     pub fn new(grid: &CandidateGrid, prior: &[f32]) -> Result<Self> {
         check_session(grid, prior)?;
-        let h = grid.height;
-        let blocks: Vec<_> = (0..grid.planes())
-            .flat_map(|p| (0..h).step_by(ROWS as usize).map(move |r| (p, r..(r + ROWS).min(h))))
-            .collect();
+        let (h, w) = (grid.height, grid.width);
+        let mut tiles = Vec::new();
+        for plane in 0..grid.planes() {
+            // The prior is per pixel, or per frame and pixel on a clip grid.
+            let frame = grid.time.as_ref().map_or(0, |_| grid.decode_time(plane * grid.pixels()).0 as usize);
+            let frame_prior = &prior[frame * grid.pixels()..(frame + 1) * grid.pixels()];
+            for r0 in (0..h).step_by(TILE_ROWS as usize) {
+                for c0 in (0..w).step_by(TILE_COLS as usize) {
+                    let (rows, cols) = (r0..(r0 + TILE_ROWS).min(h), c0..(c0 + TILE_COLS).min(w));
+                    let tile_prior: Vec<f32> = rows
+                        .clone()
+                        .flat_map(|r| &frame_prior[r as usize * w as usize..][cols.start as usize..cols.end as usize])
+                        .copied()
+                        .collect();
+                    let b = tile_prior.len();
+                    tiles.push(Tile {
+                        plane,
+                        rows,
+                        cols,
+                        prior_max: tile_prior.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)),
+                        prior_abs: tile_prior.iter().fold(0.0, |a: f32, &v| a.max(v.abs())),
+                        prior: tile_prior,
+                        k: Vec::new(),
+                        k_rows: 0,
+                        mu: vec![0.0; b],
+                        s2: vec![0.0; b],
+                        version: 0,
+                        applied: 0,
+                        s2_max: 1.0,
+                    });
+                }
+            }
+        }
         Ok(Self {
-            k: vec![Vec::new(); blocks.len()],
-            blocks,
-            mu: vec![0.0; grid.len()],
-            s2: vec![0.0; grid.len()],
             grid: grid.clone(),
-            prior: prior.to_vec(),
             gp: None,
+            tiles,
+            appends: Vec::new(),
+            version: 0,
             evaluated: None,
             updates: PosteriorUpdates::default(),
             cache_bytes: CACHE_BYTES,
+            prune: true,
         })
     }
 
@@ -80,10 +150,16 @@ impl CpuGpSession {
         self
     }
 
-    /// Bring μ (and σ² when `sigma`) up to date with the last GP set. With
-    /// `ucb = Some(κ)` (σ² wanted) the pass that updates a block also finds
-    /// its UCB argmax, so the search needs no second sweep over the
-    /// candidates; `None` comes back when nothing needed updating.
+    /// With `false`, every UCB search brings every tile up to date (the
+    /// eager session the pruned search is tested against).
+    pub fn with_pruning(mut self, prune: bool) -> Self {
+        self.prune = prune;
+        self
+    }
+
+    /// Bring the stored posterior to the last GP set: a full pass over every
+    /// tile, or after an append only the bookkeeping (tiles catch up when
+    /// read). With `ucb = Some(κ)` (σ² wanted) the UCB argmax comes back too.
     fn evaluate(&mut self, sigma: bool, ucb: Option<f32>) -> Result<Option<(usize, f32)>> {
         let gp = self.gp.take().ok_or_else(|| BorexError::invalid("GP session used before set_gp"))?;
         let result = self.evaluate_gp(&gp, sigma, ucb);
@@ -94,189 +170,530 @@ impl CpuGpSession {
     fn evaluate_gp(&mut self, gp: &PosteriorInputs, sigma: bool, ucb: Option<f32>) -> Result<Option<(usize, f32)>> {
         let step = Evaluated::step(self.evaluated.as_ref(), gp, sigma);
         if step == Step::Same {
-            return Ok(None);
+            return Ok(ucb.map(|kappa| self.search(gp, kappa)));
         }
         let cached = gp.n * self.grid.len() * 4 <= self.cache_bytes;
-        let append = step == Step::Append && cached;
-        // Appending keeps a stored σ² valid even on a mean-only request.
-        let sigma = if append { self.evaluated.as_ref().is_some_and(|e| e.sigma) } else { sigma };
-        let a;
-        let pass = if append {
+        self.version += 1;
+        if step == Step::Append && cached {
             self.updates.incremental += 1;
-            Pass::Append { w: &gp.weights, r: &gp.l_inv[(gp.n - 1) * gp.n..], sigma }
-        } else {
-            self.updates.full += 1;
-            a = stacked(gp);
-            Pass::Full { a: &a, sigma }
-        };
+            // Appending keeps a stored σ² valid even on a mean-only request.
+            let sigma = self.evaluated.as_ref().is_some_and(|e| e.sigma);
+            if sigma {
+                self.appends.push(gp.l_inv[(gp.n - 1) * gp.n..].to_vec());
+            }
+            self.evaluated = Some(Evaluated::new(gp, sigma, cached));
+            return Ok(ucb.filter(|_| sigma).map(|kappa| self.search(gp, kappa)));
+        }
+        self.updates.full += 1;
+        self.appends.clear();
+        let a = stacked(gp);
         // The argmax needs σ² of this very pass.
         let ucb = ucb.filter(|_| sigma);
-        let w = self.grid.width as usize;
-        let mut jobs: Vec<BlockJob> = Vec::with_capacity(self.blocks.len());
-        let (mut m_rest, mut s_rest, mut offset) = (&mut self.mu[..], &mut self.s2[..], 0);
-        for (kb, (_, rows)) in self.k.iter_mut().zip(&self.blocks) {
-            let (m, mr) = m_rest.split_at_mut(rows.len() * w);
-            let (sg, sr) = s_rest.split_at_mut(rows.len() * w);
-            offset += m.len();
-            jobs.push((offset - m.len(), kb, m, sg));
-            (m_rest, s_rest) = (mr, sr);
-        }
-        let (grid, prior) = (&self.grid, &self.prior[..]);
+        let (grid, version) = (&self.grid, self.version);
         let best = self
-            .blocks
-            .par_iter()
-            .zip(jobs)
-            .map(|((si, rows), (offset, kb, m, sg))| {
-                let mut tmp = Vec::new();
-                let k = if cached {
-                    kb
-                } else {
-                    kb.clear();
-                    kb.shrink_to_fit();
-                    &mut tmp
-                };
-                block(grid, prior, gp, pass, *si, rows.clone(), k, m, sg);
-                ucb.map_or(NO_MAX, |kappa| block_argmax(m, sg, kappa, offset))
+            .tiles
+            .par_iter_mut()
+            .map(|t| {
+                t.full_pass(grid, gp, &a, sigma, cached, version);
+                ucb.map_or(NO_MAX, |kappa| t.argmax(grid, kappa))
             })
             .reduce(|| NO_MAX, first_max);
         self.evaluated = Some(Evaluated::new(gp, sigma, cached));
         Ok(ucb.map(|_| best))
     }
+
+    /// The UCB argmax over every candidate of the current posterior: tiles
+    /// best first by their bound, in rounds that double, until no bound left
+    /// reaches the best value found. Ties count as reaching it, so the first
+    /// maximum is the one an exhaustive scan finds; with no finite value
+    /// found, every tile is searched.
+    fn search(&mut self, gp: &PosteriorInputs, kappa: f32) -> (usize, f32) {
+        let ctx = CatchUp { grid: &self.grid, gp, appends: &self.appends, version: self.version };
+        let exact = |t: &mut Tile| {
+            t.catch_up(&ctx, true);
+            t.argmax(ctx.grid, kappa)
+        };
+        if !self.prune {
+            return self.tiles.par_iter_mut().map(exact).reduce(|| NO_MAX, first_max);
+        }
+        let bounds = UcbBounds::new(&self.grid, gp, kappa);
+        // A NaN bound (a NaN weight, say) ranks first, so its tile is searched;
+        // the values found are never NaN (the argmax reads NaN as −∞).
+        let ub: Vec<f32> =
+            self.tiles.par_iter().map(|t| bounds.tile(t)).map(|b| if b.is_nan() { f32::INFINITY } else { b }).collect();
+        let mut order: Vec<usize> = (0..ub.len()).collect();
+        order.sort_unstable_by(|&a, &b| ub[b].total_cmp(&ub[a]));
+        let mut slots: Vec<Option<&mut Tile>> = self.tiles.iter_mut().map(Some).collect();
+        let (mut best, mut at, mut round) = (NO_MAX, 0, 2 * rayon::current_num_threads());
+        while at < order.len() && ub[order[at]] >= best.1 {
+            let end = (at + round).min(order.len());
+            let mut batch: Vec<&mut Tile> = order[at..end]
+                .iter()
+                .filter(|&&i| ub[i] >= best.1)
+                .map(|&i| slots[i].take().expect("each tile is searched once"))
+                .collect();
+            // Waking the pool costs more than a few up-to-date tiles.
+            let work: usize = batch.iter().map(|t| t.catch_up_work(&ctx)).sum();
+            let found = if work < PARALLEL_WORK {
+                batch.iter_mut().map(|t| exact(t)).fold(NO_MAX, first_max)
+            } else {
+                batch.par_iter_mut().map(|t| exact(t)).reduce(|| NO_MAX, first_max)
+            };
+            best = first_max(best, found);
+            (at, round) = (end, 2 * round);
+        }
+        best
+    }
+
+    /// Every tile's μ (and σ² with `sigma`) current, in candidate order.
+    fn gather(&mut self, sigma: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+        let gp = self.gp.take().ok_or_else(|| BorexError::invalid("GP session used before set_gp"))?;
+        let ctx = CatchUp { grid: &self.grid, gp: &gp, appends: &self.appends, version: self.version };
+        self.tiles.par_iter_mut().for_each(|t| t.catch_up(&ctx, sigma));
+        let (mut mu, mut s2) = (vec![0.0f32; self.grid.len()], vec![0.0f32; if sigma { self.grid.len() } else { 0 }]);
+        for t in &self.tiles {
+            let tw = t.cols.len();
+            for (dr, r) in t.rows.clone().enumerate() {
+                let at = self.grid.encode(r, t.cols.start, t.plane);
+                mu[at..at + tw].copy_from_slice(&t.mu[dr * tw..(dr + 1) * tw]);
+                if sigma {
+                    s2[at..at + tw].copy_from_slice(&t.s2[dr * tw..(dr + 1) * tw]);
+                }
+            }
+        }
+        self.gp = Some(gp);
+        Ok((mu, s2))
+    }
 }
 
-/// Bring one block of candidates up to date (μ, σ² and the kernel rows `k`).
+impl Tile {
+    fn len(&self) -> usize {
+        self.prior.len()
+    }
+
+    /// Room for `n` kernel rows, `RESERVE_ROWS` at a time.
+    fn reserve(&mut self, n: usize) {
+        let b = self.len();
+        if self.k.capacity() < n * b {
+            self.k.reserve_exact(n.max(RESERVE_ROWS) * b - self.k.len());
+        }
+        self.k.resize(n * b, 0.0);
+    }
+
+    /// Recompute everything from `gp`: every kernel row (kept when `cached`),
+    /// then [L⁻¹; wᵀ]·K (`a`, (n+1) × n) for σ² (with `sigma`) and μ.
+    fn full_pass(
+        &mut self,
+        grid: &CandidateGrid,
+        gp: &PosteriorInputs,
+        a: &Array2<f32>,
+        sigma: bool,
+        cached: bool,
+        version: u64,
+    ) {
+        let (n, b) = (gp.n, self.len());
+        // Past the cache's limit the rows are transient, freed after the pass.
+        let mut k = if cached {
+            self.reserve(n);
+            std::mem::take(&mut self.k)
+        } else {
+            self.k = Vec::new();
+            vec![0.0; n * b]
+        };
+        self.kernel_rows(grid, gp, 0..n, &mut k);
+        full_products(a, &k, n, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
+        self.k_rows = if cached { n } else { 0 };
+        if cached {
+            self.k = k;
+        }
+        if sigma {
+            self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        }
+        (self.version, self.applied) = (version, 0);
+    }
+
+    /// Bring a tile up to `ctx`'s version after appends: the missing kernel
+    /// rows, the appends σ² has not taken in (with `sigma`), μ = prior + wᵀK.
+    fn catch_up(&mut self, ctx: &CatchUp, sigma: bool) {
+        let n = ctx.gp.n;
+        let pending = if sigma { &ctx.appends[self.applied..] } else { &[] };
+        if self.version == ctx.version && pending.is_empty() {
+            return;
+        }
+        if self.k_rows < n {
+            let first = self.k_rows;
+            self.reserve(n);
+            let b = self.len();
+            let mut k = std::mem::take(&mut self.k);
+            self.kernel_rows(ctx.grid, ctx.gp, first..n, &mut k[first * b..]);
+            self.k = k;
+            self.k_rows = n;
+        }
+        let mu = (self.version != ctx.version).then_some(&ctx.gp.weights[..]);
+        append_products(&self.k, self.len(), &self.prior, mu, pending, &mut self.mu, &mut self.s2);
+        if !pending.is_empty() {
+            self.applied += pending.len();
+            self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        }
+        if mu.is_some() {
+            self.version = ctx.version;
+        }
+    }
+
+    /// Roughly the floating-point operations [`catch_up`](Self::catch_up) needs.
+    fn catch_up_work(&self, ctx: &CatchUp) -> usize {
+        let (n, b) = (ctx.gp.n, self.len());
+        let pending = ctx.appends.len().saturating_sub(self.applied);
+        // A kernel value costs about 30 operations (a square root and an exponential).
+        (n.saturating_sub(self.k_rows) * 30 + (pending + 1) * 2 * n) * b
+    }
+
+    /// Kernel values k_j(candidate) of observations `obs` over the tile, one
+    /// row of `len()` values per observation.
+    fn kernel_rows(&self, grid: &CandidateGrid, gp: &PosteriorInputs, obs: Range<usize>, out: &mut [f32]) {
+        kernel_rows(&grid.plane_coords(self.plane), self.rows.clone(), self.cols.clone(), gp, obs, out)
+    }
+
+    /// The tile's UCB maximum μ + κ·√max(σ², 0) as a candidate index and value.
+    fn argmax(&self, grid: &CandidateGrid, kappa: f32) -> (usize, f32) {
+        let (p, v) = block_argmax(&self.mu, &self.s2, kappa, 0);
+        let tw = self.cols.len();
+        (grid.encode(self.rows.start + (p / tw) as u32, self.cols.start + (p % tw) as u32, self.plane), v)
+    }
+}
+
+/// Upper bounds on the UCB over a tile for one GP and κ.
+struct UcbBounds {
+    kappa: f32,
+    /// Per observation (padded to whole lanes with weight 0): its weight.
+    w: Vec<f32>,
+    /// Per band of TILE_ROWS rows (TILE_COLS columns), per observation: the
+    /// scaled squared distance to the band's nearest and farthest row (column).
+    rows: Vec<[Vec<f32>; 2]>,
+    cols: Vec<[Vec<f32>; 2]>,
+    /// Per plane, per observation: the scaled squared distance of the
+    /// remaining coordinates.
+    rest: Vec<Vec<f32>>,
+    /// Rounding allowance relative to the values' scale: the bound is in f32
+    /// with its own order of sums, the exact value in another.
+    rel_slack: f32,
+    sum_abs_w: f32,
+}
+
+/// Observations per vector of the bound's loop.
+const LANES: usize = 8;
+
+impl UcbBounds {
+    fn new(grid: &CandidateGrid, gp: &PosteriorInputs, kappa: f32) -> Self {
+        let d = gp.length_scales.len();
+        let padded = gp.n.next_multiple_of(LANES);
+        // Padding sits far away (kernel 0) with weight 0.
+        let per_obs = |f: &dyn Fn(usize) -> f32, pad: f32| -> Vec<f32> {
+            (0..padded).map(|i| if i < gp.n { f(i) } else { pad }).collect()
+        };
+        // Nearest and farthest scaled squared distance from coordinate x to [lo, hi].
+        let span = |lo: f32, hi: f32, l: f32, dim: usize| -> [Vec<f32>; 2] {
+            let x = |i: usize| gp.x[d * i + dim];
+            [
+                per_obs(&|i| ((lo - x(i)).max(x(i) - hi).max(0.0) / l).powi(2), 1e4),
+                per_obs(&|i| ((x(i) - lo).abs().max((x(i) - hi).abs()) / l).powi(2), 1e4),
+            ]
+        };
+        let bands = |len: u32, step: u32, l: f32, dim: usize| -> Vec<[Vec<f32>; 2]> {
+            (0..len).step_by(step as usize).map(|a| span(a as f32, ((a + step).min(len) - 1) as f32, l, dim)).collect()
+        };
+        let rest = (0..grid.planes())
+            .map(|p| {
+                let coords = grid.plane_coords(p);
+                per_obs(
+                    &|i| {
+                        let x = &gp.x[d * i + 2..d * (i + 1)];
+                        coords
+                            .iter()
+                            .zip(x)
+                            .zip(&gp.length_scales[2..])
+                            .map(|((c, xc), l)| ((c - xc) / l).powi(2))
+                            .sum()
+                    },
+                    0.0,
+                )
+            })
+            .collect();
+        Self {
+            kappa,
+            w: per_obs(&|i| gp.weights[i], 0.0),
+            rows: bands(grid.height, TILE_ROWS, gp.length_scales[0], 0),
+            cols: bands(grid.width, TILE_COLS, gp.length_scales[1], 1),
+            rest,
+            // Each of μ's n + 1 sums and the kernel's polynomial exp (3e-7)
+            // round by a few f32 ulps; ten times that is still far below
+            // the gaps between tiles.
+            rel_slack: 1e-5 + 4e-7 * gp.n as f32,
+            sum_abs_w: gp.weights.iter().map(|w| w.abs()).sum(),
+        }
+    }
+
+    /// max over the tile of μ + κσ, from above.
+    fn tile(&self, t: &Tile) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.tile_avx2(t) };
+        }
+        self.tile_impl(t)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_avx2(&self, t: &Tile) -> f32 {
+        self.tile_impl(t)
+    }
+
+    #[inline(always)]
+    fn tile_impl(&self, t: &Tile) -> f32 {
+        let k = |d2: f32| {
+            let u = SQRT3 * d2.sqrt();
+            (1.0 + u) * exp_neg(-u)
+        };
+        let [rn, rf] = &self.rows[(t.rows.start / TILE_ROWS) as usize];
+        let [cn, cf] = &self.cols[(t.cols.start / TILE_COLS) as usize];
+        let rest = &self.rest[t.plane];
+        // The kernel falls with distance: an observation's largest value over
+        // the tile is at its nearest candidate, its smallest at the farthest;
+        // a positive weight takes the largest, a negative one the smallest.
+        // LANES partial sums, so the loop vectorises (a bound needs no order).
+        let mut m = [0.0f32; LANES];
+        fn chunks(v: &[f32]) -> impl Iterator<Item = [f32; LANES]> + '_ {
+            v.chunks_exact(LANES).map(|c| c.try_into().expect("a lane"))
+        }
+        let parts = chunks(&self.w).zip(chunks(rn).zip(chunks(rf))).zip(chunks(cn).zip(chunks(cf))).zip(chunks(rest));
+        for (((w, (rn, rf)), (cn, cf)), rest) in parts {
+            for l in 0..LANES {
+                let (hi, lo) = (k(rn[l] + cn[l] + rest[l]), k(rf[l] + cf[l] + rest[l]));
+                m[l] += if w[l] > 0.0 { w[l] * hi } else { w[l] * lo };
+            }
+        }
+        let m: f32 = m.iter().sum();
+        let slack = self.rel_slack * (1.0 + t.prior_abs + self.sum_abs_w + self.kappa);
+        t.prior_max + m + self.kappa * t.s2_max.max(0.0).sqrt() + slack
+    }
+}
+
+/// A full pass's products for one tile of `b` candidates: σ² = 1 − Σ_j
+/// (L⁻¹K)_j² (with `sigma`) and μ = prior + wᵀK, from `a` = [L⁻¹; wᵀ].
 #[allow(clippy::too_many_arguments)]
-fn block(
-    grid: &CandidateGrid,
+fn full_products(
+    a: &Array2<f32>,
+    k: &[f32],
+    n: usize,
+    b: usize,
+    sigma: bool,
     prior: &[f32],
-    gp: &PosteriorInputs,
-    pass: Pass,
-    si: usize,
-    rows: std::ops::Range<u32>,
-    k: &mut Vec<f32>,
     mu: &mut [f32],
+    s2: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && n <= GEMM_KC
+        && b.is_multiple_of(16)
+    {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { full_products_fma(a, k, n, b, sigma, prior, mu, s2) };
+    }
+    full_products_gemm(a, k, n, b, sigma, prior, mu, s2)
+}
+
+/// matrixmultiply's depth block for f32 (`S_KC`): up to this inner
+/// dimension its product is one fused multiply-add chain per value.
+const GEMM_KC: usize = 256;
+
+/// [`full_products_gemm`]'s values without its per-call packing (which
+/// dominated tiles this small): on an AVX2 + FMA CPU matrixmultiply computes
+/// each value of a product with inner dimension ≤ `GEMM_KC` as one fused
+/// multiply-add chain from 0 over the inner index in order, and so does this,
+/// so the bits are the same (tests/incremental_posterior.rs and the session
+/// tests compare the two). L⁻¹'s zeros above the diagonal add exact zeros.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn full_products_fma(
+    a: &Array2<f32>,
+    k: &[f32],
+    n: usize,
+    b: usize,
+    sigma: bool,
+    prior: &[f32],
+    mu: &mut [f32],
+    s2: &mut [f32],
+) {
+    const C: usize = 16;
+    const E: usize = 4;
+    let a = a.as_slice().expect("row-major [L⁻¹; wᵀ]");
+    let row = |i: usize, c0: usize| -> &[f32; C] { k[i * b + c0..][..C].try_into().expect("C values") };
+    for c0 in (0..b).step_by(C) {
+        if sigma {
+            let mut s = [1.0f32; C];
+            for j0 in (0..n).step_by(E) {
+                let rows = E.min(n - j0);
+                let mut acc = [[0.0f32; C]; E];
+                // Row j of L⁻¹ is zero past column j: the group's last row bounds the chain.
+                for i in 0..j0 + rows {
+                    let kk = row(i, c0);
+                    for e in 0..E {
+                        let l = if e < rows { a[(j0 + e) * n + i] } else { 0.0 };
+                        for c in 0..C {
+                            acc[e][c] = l.mul_add(kk[c], acc[e][c]);
+                        }
+                    }
+                }
+                for v in acc.iter().take(rows) {
+                    for (x, y) in s.iter_mut().zip(v) {
+                        *x -= y * y;
+                    }
+                }
+            }
+            s2[c0..c0 + C].copy_from_slice(&s);
+        }
+        let mut acc = [0.0f32; C];
+        for i in 0..n {
+            let (w, kk) = (a[n * n + i], row(i, c0));
+            for c in 0..C {
+                acc[c] = w.mul_add(kk[c], acc[c]);
+            }
+        }
+        for ((m, p), v) in mu[c0..c0 + C].iter_mut().zip(&prior[c0..c0 + C]).zip(&acc) {
+            *m = p + v;
+        }
+    }
+}
+
+/// The same products through ndarray's matrix product (matrixmultiply).
+#[allow(clippy::too_many_arguments)]
+fn full_products_gemm(
+    a: &Array2<f32>,
+    k: &[f32],
+    n: usize,
+    b: usize,
+    sigma: bool,
+    prior: &[f32],
+    mu: &mut [f32],
+    s2: &mut [f32],
+) {
+    let k = ArrayView2::from_shape((n, b), &k[..n * b]).expect("n × B");
+    // L⁻¹ is lower triangular: rows j0..j1 of L⁻¹K only need K's first
+    // j1 rows. The last part also carries wᵀ (row n of `a`), which needs all n.
+    let parts = (n / 16).clamp(1, 4);
+    if sigma {
+        s2.iter_mut().for_each(|x| *x = 1.0);
+    }
+    for p in 0..parts {
+        let last = p + 1 == parts;
+        let (j0, j1) = (n * p / parts, if last { n + 1 } else { n * (p + 1) / parts });
+        if !sigma && !last {
+            continue;
+        }
+        let cols = j1.min(n);
+        let v = a.slice(s![j0..j1, ..cols]).dot(&k.slice(s![..cols, ..]));
+        if sigma {
+            for vj in v.rows().into_iter().take(j1.min(n) - j0) {
+                for (x, y) in s2.iter_mut().zip(vj.as_slice().expect("row-major")) {
+                    *x -= y * y;
+                }
+            }
+        }
+        if last {
+            for ((m, p), v) in mu.iter_mut().zip(prior).zip(v.row(j1 - j0 - 1)) {
+                *m = p + v;
+            }
+        }
+    }
+}
+
+/// After appends, for one tile of `b` candidates with kernel rows `k`: σ² −=
+/// (rᵀK)² for each of `pending`'s rows r in order, and μ = prior + wᵀK with
+/// `mu = Some(w)`. Each sum runs over the observations in order, as an
+/// eager update one append at a time would run it.
+fn append_products(
+    k: &[f32],
+    b: usize,
+    prior: &[f32],
+    mu: Option<&[f32]>,
+    pending: &[Vec<f32>],
+    m: &mut [f32],
     s2: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
-        return unsafe { block_avx2(grid, prior, gp, pass, si, rows, k, mu, s2) };
+        return unsafe { append_products_avx2(k, b, prior, mu, pending, m, s2) };
     }
-    block_impl(grid, prior, gp, pass, si, rows, k, mu, s2)
+    append_products_impl(k, b, prior, mu, pending, m, s2)
 }
 
-/// The same code compiled for AVX2 + FMA: the kernel, σ and GEMV loops run 8 wide.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block_avx2(
-    grid: &CandidateGrid,
+unsafe fn append_products_avx2(
+    k: &[f32],
+    b: usize,
     prior: &[f32],
-    gp: &PosteriorInputs,
-    pass: Pass,
-    si: usize,
-    rows: std::ops::Range<u32>,
-    k: &mut Vec<f32>,
-    mu: &mut [f32],
+    mu: Option<&[f32]>,
+    pending: &[Vec<f32>],
+    m: &mut [f32],
     s2: &mut [f32],
 ) {
-    block_impl(grid, prior, gp, pass, si, rows, k, mu, s2)
+    append_products_impl(k, b, prior, mu, pending, m, s2)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn block_impl(
-    grid: &CandidateGrid,
+fn append_products_impl(
+    k: &[f32],
+    b: usize,
     prior: &[f32],
-    gp: &PosteriorInputs,
-    pass: Pass,
-    si: usize,
-    rows: std::ops::Range<u32>,
-    k: &mut Vec<f32>,
-    mu: &mut [f32],
+    mu: Option<&[f32]>,
+    pending: &[Vec<f32>],
+    m: &mut [f32],
     s2: &mut [f32],
 ) {
-    let w = grid.width as usize;
-    let n = gp.n;
-    let b = rows.len() * w;
-    let first = match pass {
-        Pass::Full { .. } => 0,
-        Pass::Append { .. } => n - 1,
-    };
-    if k.capacity() < n * b {
-        // Room for RESERVE_ROWS rows at once: untouched capacity costs no
-        // memory, while growing by doubling copied the whole cache into fresh
-        // pages (page faults were 17 % of a refine's samples).
-        k.reserve_exact(n.max(RESERVE_ROWS) * b - k.len());
-    }
-    k.resize(n * b, 0.0);
-    kernel_rows(&grid.plane_coords(si), w, gp, rows.clone(), first..n, &mut k[first * b..]);
-    // The prior is per pixel, or per frame and pixel on a clip grid.
-    let frame = grid.time.as_ref().map_or(0, |_| grid.decode_time(si * grid.pixels()).0 as usize);
-    let prior = &prior[frame * grid.pixels() + rows.start as usize * w..][..b];
-    match pass {
-        Pass::Full { a, sigma } => {
-            let k = ArrayView2::from_shape((n, b), &k[..]).expect("n × B");
-            // L⁻¹ is lower triangular: rows j0..j1 of L⁻¹K only need K's first
-            // j1 rows. The last part also carries wᵀ (row n of `a`), which needs all n.
-            let parts = (n / 16).clamp(1, 4);
-            if sigma {
-                s2.iter_mut().for_each(|x| *x = 1.0);
-            }
-            for p in 0..parts {
-                let last = p + 1 == parts;
-                let (j0, j1) = (n * p / parts, if last { n + 1 } else { n * (p + 1) / parts });
-                if !sigma && !last {
-                    continue;
-                }
-                let cols = j1.min(n);
-                let v = a.slice(s![j0..j1, ..cols]).dot(&k.slice(s![..cols, ..]));
-                if sigma {
-                    for vj in v.rows().into_iter().take(j1.min(n) - j0) {
-                        for (x, y) in s2.iter_mut().zip(vj.as_slice().expect("row-major")) {
-                            *x -= y * y;
-                        }
-                    }
-                }
-                if last {
-                    for ((m, p), v) in mu.iter_mut().zip(prior).zip(v.row(j1 - j0 - 1)) {
-                        *m = p + v;
-                    }
-                }
-            }
+    assert!(m.len() == b && s2.len() == b && prior.len() == b && k.len().is_multiple_of(b.max(1)));
+    // Sixteen candidates (two AVX registers) per sweep where the tile allows.
+    if b.is_multiple_of(16) {
+        replay::<16>(k, b, pending, s2);
+        if let Some(w) = mu {
+            mean::<16>(k, b, prior, w, m);
         }
-        Pass::Append { w: weights, r, sigma } => {
-            let mut v = vec![0.0f32; b];
-            mu.copy_from_slice(prior);
-            // Eight cached rows per sweep keep μ and v in registers across
-            // them (a quarter less CPU time than one row per sweep); the sums
-            // run in the same order as one row at a time.
-            let rows: Vec<&[f32]> = k.chunks_exact(b).collect();
-            let mut i = 0;
-            while i + 8 <= n {
-                let kk: [&[f32]; 8] = std::array::from_fn(|j| &rows[i + j][..b]);
-                let ww: [f32; 8] = std::array::from_fn(|j| weights[i + j]);
-                let rr: [f32; 8] = std::array::from_fn(|j| r[i + j]);
-                let (mu, v) = (&mut mu[..b], &mut v[..b]);
-                for c in 0..b {
-                    let (mut m, mut vv) = (mu[c], v[c]);
-                    for j in 0..8 {
-                        m += ww[j] * kk[j][c];
-                        vv += rr[j] * kk[j][c];
+    } else {
+        replay::<1>(k, b, pending, s2);
+        if let Some(w) = mu {
+            mean::<1>(k, b, prior, w, m);
+        }
+    }
+}
+
+/// σ² −= (rᵀK)² for each of `pending`'s rows r, in order: four appends and
+/// C candidates at a time, their sums kept in registers while the kernel
+/// rows stream past once. Each sum runs over the observations in order from
+/// 0 (a shorter r adds exact zeros), as one append at a time would run it.
+#[inline(always)]
+fn replay<const C: usize>(k: &[f32], b: usize, pending: &[Vec<f32>], s2: &mut [f32]) {
+    const E: usize = 4;
+    for group in pending.chunks(E) {
+        let rows = group.iter().map(Vec::len).max().unwrap_or(0);
+        let r: Vec<[f32; E]> = (0..rows)
+            .map(|i| std::array::from_fn(|e| group.get(e).and_then(|r| r.get(i)).copied().unwrap_or(0.0)))
+            .collect();
+        for c0 in (0..b).step_by(C) {
+            let mut acc = [[0.0f32; C]; E];
+            for (i, ri) in r.iter().enumerate() {
+                let kk: &[f32; C] = k[i * b + c0..][..C].try_into().expect("C values");
+                for e in 0..E {
+                    for c in 0..C {
+                        acc[e][c] += ri[e] * kk[c];
                     }
-                    mu[c] = m;
-                    v[c] = vv;
-                }
-                i += 8;
-            }
-            for (ki, (wi, ri)) in rows[i..].iter().zip(weights[i..].iter().zip(&r[i..])) {
-                for ((m, vv), kv) in mu.iter_mut().zip(&mut v).zip(ki.iter()) {
-                    *m += wi * kv;
-                    *vv += ri * kv;
                 }
             }
-            if sigma {
-                for (x, y) in s2.iter_mut().zip(&v) {
+            for v in acc.iter().take(group.len()) {
+                for (x, y) in s2[c0..c0 + C].iter_mut().zip(v) {
                     *x -= y * y;
                 }
             }
@@ -284,21 +701,66 @@ fn block_impl(
     }
 }
 
-/// Kernel values k_j(candidate) for observations `obs` over grid rows `rows`
-/// of one plane (`coords`: its GP coordinates after row and column): `out`
-/// holds obs.len() rows of rows.len()·W values.
+/// μ = prior + wᵀK, C candidates at a time, the sum over observations in order.
 #[inline(always)]
+fn mean<const C: usize>(k: &[f32], b: usize, prior: &[f32], w: &[f32], m: &mut [f32]) {
+    for c0 in (0..b).step_by(C) {
+        let mut acc: [f32; C] = prior[c0..c0 + C].try_into().expect("C values");
+        for (i, wi) in w.iter().enumerate() {
+            let kk: &[f32; C] = k[i * b + c0..][..C].try_into().expect("C values");
+            for c in 0..C {
+                acc[c] += wi * kk[c];
+            }
+        }
+        m[c0..c0 + C].copy_from_slice(&acc);
+    }
+}
+
+/// Kernel values k_j(candidate) for observations `obs` over grid rows `rows`
+/// and columns `cols` of one plane (`coords`: its GP coordinates after row
+/// and column): `out` holds obs.len() rows of rows.len()·cols.len() values.
 fn kernel_rows(
     coords: &[f32],
-    w: usize,
+    rows: Range<u32>,
+    cols: Range<u32>,
     gp: &PosteriorInputs,
-    rows: std::ops::Range<u32>,
-    obs: std::ops::Range<usize>,
+    obs: Range<usize>,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { kernel_rows_avx2(coords, rows, cols, gp, obs, out) };
+    }
+    kernel_rows_impl(coords, rows, cols, gp, obs, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel_rows_avx2(
+    coords: &[f32],
+    rows: Range<u32>,
+    cols: Range<u32>,
+    gp: &PosteriorInputs,
+    obs: Range<usize>,
+    out: &mut [f32],
+) {
+    kernel_rows_impl(coords, rows, cols, gp, obs, out)
+}
+
+#[inline(always)]
+fn kernel_rows_impl(
+    coords: &[f32],
+    rows: Range<u32>,
+    cols: Range<u32>,
+    gp: &PosteriorInputs,
+    obs: Range<usize>,
     out: &mut [f32],
 ) {
     let d = coords.len() + 2;
     let (lr, lq) = (gp.length_scales[0], gp.length_scales[1]);
-    let b = rows.len() * w;
+    let tw = cols.len();
+    let b = rows.len() * tw;
     for (krow, i) in out.chunks_exact_mut(b).zip(obs) {
         let x = &gp.x[d * i..d * (i + 1)];
         let (xr, xq) = (x[0], x[1]);
@@ -309,11 +771,18 @@ fn kernel_rows(
                 Some(acc.map_or(v, |a| a + v))
             });
         let rest = rest.unwrap_or(0.0);
+        // The columns' squared distances, once for all rows (the same values
+        // as computed per candidate: only the division is saved).
+        let mut dq2 = [0.0f32; TILE_COLS as usize];
+        let dq2 = if tw <= dq2.len() { &mut dq2[..tw] } else { &mut vec![0.0; tw][..] };
+        for (v, q) in dq2.iter_mut().zip(cols.clone()) {
+            let dq = (q as f32 - xq) / lq;
+            *v = dq * dq;
+        }
         for (dr_i, r) in rows.clone().enumerate() {
             let base = ((r as f32 - xr) / lr).powi(2) + rest;
-            for (q, kv) in krow[dr_i * w..(dr_i + 1) * w].iter_mut().enumerate() {
-                let dq = (q as f32 - xq) / lq;
-                let t = SQRT3 * (base + dq * dq).sqrt();
+            for (kv, d2) in krow[dr_i * tw..(dr_i + 1) * tw].iter_mut().zip(dq2.iter()) {
+                let t = SQRT3 * (base + d2).sqrt();
                 *kv = (1.0 + t) * exp_neg(-t);
             }
         }
@@ -326,11 +795,8 @@ fn stacked(gp: &PosteriorInputs) -> Array2<f32> {
     Array2::from_shape_fn((n + 1, n), |(j, i)| if j < n { gp.l_inv[j * n + i] } else { gp.weights[i] })
 }
 
-/// Rows per work unit: 8 × 224 candidates keep K (n × B) inside L2.
-const ROWS: u32 = 8;
-
-/// Kernel rows reserved per block at a time.
-const RESERVE_ROWS: usize = 128;
+/// Values per piece of [`block_argmax`]'s scratch buffer.
+const ARGMAX_PIECE: usize = 2048;
 
 /// e^x for x ≤ 0 in straight-line f32 arithmetic that vectorises (libm's expf
 /// does not): x = n·ln2 + r, e^r by a degree-7 polynomial, 2^n by exponent
@@ -359,35 +825,26 @@ impl GpSession for CpuGpSession {
     }
 
     fn ucb_argmax(&mut self, kappa: f32) -> Result<(usize, f32)> {
-        if let Some(best) = self.evaluate(true, Some(kappa))? {
-            return Ok(best);
-        }
-        // Nothing changed since the last pass: a sweep of its own.
-        let chunk = (self.grid.width * ROWS) as usize;
-        Ok(self
-            .mu
-            .par_chunks(chunk)
-            .zip(self.s2.par_chunks(chunk))
-            .enumerate()
-            .map(|(b, (m, s2))| block_argmax(m, s2, kappa, b * chunk))
-            .reduce(|| NO_MAX, first_max))
+        self.evaluate(true, Some(kappa))?.ok_or_else(|| BorexError::invalid("the posterior has no σ² to search"))
     }
 
     fn posterior(&mut self) -> Result<(Vec<f32>, Vec<f32>)> {
         self.evaluate(true, None)?;
-        Ok((self.mu.clone(), self.s2.iter().map(|x| x.max(0.0).sqrt()).collect()))
+        let (mu, s2) = self.gather(true)?;
+        Ok((mu, s2.into_iter().map(|x| x.max(0.0).sqrt()).collect()))
     }
 
     fn mean_map(&mut self) -> Result<Vec<f32>> {
         self.evaluate(false, None)?;
+        let (mu, _) = self.gather(false)?;
         if self.grid.time.is_none() {
-            return Ok(window_average(&self.grid, &self.mu));
+            return Ok(window_average(&self.grid, &mu));
         }
         // Clips: each plane's spatial window average, then the temporal one.
         let (h, w, hw) = (self.grid.height, self.grid.width, self.grid.pixels());
         let planes: Vec<f32> = (0..self.grid.planes())
             .flat_map(|p| {
-                window_average(&CandidateGrid::new(h, w, vec![self.grid.plane_size(p)]), &self.mu[p * hw..(p + 1) * hw])
+                window_average(&CandidateGrid::new(h, w, vec![self.grid.plane_size(p)]), &mu[p * hw..(p + 1) * hw])
             })
             .collect();
         Ok(crate::compute::temporal_map(&self.grid, &planes))
@@ -457,7 +914,7 @@ unsafe fn block_argmax_avx2(mu: &[f32], s2: &[f32], kappa: f32, offset: usize) -
 #[inline(always)]
 fn block_argmax_impl(mu: &[f32], s2: &[f32], kappa: f32, offset: usize) -> (usize, f32) {
     const LANES: usize = 8;
-    let mut vals = [0.0f32; (ROWS * 256) as usize];
+    let mut vals = [0.0f32; ARGMAX_PIECE];
     let mut best = NO_MAX;
     // Blocks longer than the buffer (grids wider than 256) go in pieces.
     for (p, (mu, s2)) in mu.chunks(vals.len()).zip(s2.chunks(vals.len())).enumerate() {
@@ -475,7 +932,7 @@ fn block_argmax_impl(mu: &[f32], s2: &[f32], kappa: f32, offset: usize) -> (usiz
         }
         let top = chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
         let at = vals.iter().position(|&v| v == top).expect("the maximum is one of the values");
-        best = first_max(best, (offset + p * (ROWS * 256) as usize + at, top));
+        best = first_max(best, (offset + p * ARGMAX_PIECE + at, top));
     }
     best
 }
@@ -566,6 +1023,93 @@ mod tests {
     use super::*;
     use crate::gp::Gp;
     use ndarray::array;
+    use rand::{RngExt, SeedableRng};
+
+    /// The fused full pass against ndarray's matrix product (matrixmultiply),
+    /// value for value: the claim that lets tiles skip the product's packing.
+    #[test]
+    fn fused_full_products_equal_matrixmultiply() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Without AVX2 + FMA the fused path is never taken: nothing to compare.
+            if !(std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")) {
+                eprintln!("no AVX2 + FMA: the fused full pass is not used on this CPU");
+                return;
+            }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            for n in [1usize, 3, 8, 17, 50, 131] {
+                let b = 128;
+                // A real L⁻¹ (lower triangular, entries of both signs and sizes).
+                let x = Array2::from_shape_fn((n, 3), |(i, d)| i as f64 * [3.1, 7.3, 1.7][d] % 40.0);
+                let y: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let gp = Gp::with_length_scales(x.view(), &y, &[9.0, 14.0, 6.0], 0.01).unwrap().posterior_inputs();
+                let a = stacked(&gp);
+                let k: Vec<f32> = (0..n * b).map(|_| rng.random_range(0.0f32..1.0)).collect();
+                let prior: Vec<f32> = (0..b).map(|_| rng.random_range(-0.3f32..0.3)).collect();
+                for sigma in [true, false] {
+                    let (mut m1, mut s1, mut m2, mut s2) = (vec![0.0; b], vec![0.0; b], vec![0.0; b], vec![0.0; b]);
+                    // SAFETY: AVX2 and FMA were checked above.
+                    unsafe { full_products_fma(&a, &k, n, b, sigma, &prior, &mut m1, &mut s1) };
+                    full_products_gemm(&a, &k, n, b, sigma, &prior, &mut m2, &mut s2);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&m1), bits(&m2), "μ, n = {n}");
+                    if sigma {
+                        assert_eq!(bits(&s1), bits(&s2), "σ², n = {n}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A BO-like run: each step's GP adds the last argmax (jittered), the
+    /// length scales change now and then (full passes) and stay otherwise
+    /// (appends). The pruned session must find each step's argmax exactly as
+    /// the session that brings every tile up to date, visit fewer tiles, and
+    /// end with the same posterior and map, bit for bit.
+    #[test]
+    fn pruned_search_equals_the_exhaustive_one() {
+        let grid = CandidateGrid::new(40, 72, vec![3, 6, 9]);
+        let prior: Vec<f32> = (0..grid.pixels())
+            .map(|i| (((i % 72) as f32 - 30.0).powi(2) + ((i / 72) as f32 - 12.0).powi(2)).sqrt() * -0.01)
+            .collect();
+        let mut pruned = CpuGpSession::new(&grid, &prior).unwrap();
+        let mut full = CpuGpSession::new(&grid, &prior).unwrap().with_pruning(false);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (mut xs, mut ys) = (vec![[20.0, 36.0, 6.0]], vec![0.2]);
+        let mut skipped = 0;
+        for step in 0..40 {
+            let ls = match step {
+                0..=3 => [4.0 + step as f64, 6.0, 3.0],
+                4..=19 => [8.0, 11.0, 4.0],
+                _ => [7.0, 12.0, 4.0],
+            };
+            let x = Array2::from_shape_fn((xs.len(), 3), |(i, d)| xs[i][d]);
+            let gp = Gp::with_length_scales(x.view(), &ys, &ls, 0.01).unwrap().posterior_inputs();
+            pruned.set_gp(&gp).unwrap();
+            full.set_gp(&gp).unwrap();
+            let kappa = if step % 7 == 6 { 0.5 } else { 3.0 };
+            let got = pruned.ucb_argmax(kappa).unwrap();
+            let want = full.ucb_argmax(kappa).unwrap();
+            assert_eq!((got.0, got.1.to_bits()), (want.0, want.1.to_bits()), "step {step}");
+            // Asked again: the same answer from the stored state.
+            assert_eq!(pruned.ucb_argmax(kappa).unwrap(), got);
+            skipped += pruned.tiles.iter().filter(|t| t.version != pruned.version).count();
+            let (r, q, si) = grid.decode(got.0);
+            xs.push([
+                r as f64 + rng.random_range(-0.5..0.5),
+                q as f64 + rng.random_range(-0.5..0.5),
+                grid.sizes[si] as f64,
+            ]);
+            ys.push(rng.random_range(-0.5..0.5));
+        }
+        assert!(skipped > 0, "the bound never skipped a tile");
+        let u = pruned.updates();
+        assert!(u.incremental > 20 && u.full >= 5, "{u:?}");
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        assert_eq!(bits(pruned.mean_map().unwrap()), bits(full.mean_map().unwrap()));
+        let ((m1, s1), (m2, s2)) = (pruned.posterior().unwrap(), full.posterior().unwrap());
+        assert_eq!((bits(m1), bits(s1)), (bits(m2), bits(s2)));
+    }
 
     #[test]
     fn session_posterior_matches_the_f64_gp() {
