@@ -56,6 +56,8 @@ pub struct CpuGpSession {
     appends: Vec<Vec<f32>>,
     /// Bumped by every pass; a tile's μ is current when its version matches.
     version: u64,
+    /// The last full pass, which tiles no search has visited since redo when read.
+    full: FullPass,
     evaluated: Option<Evaluated>,
     updates: PosteriorUpdates,
     cache_bytes: usize,
@@ -85,6 +87,8 @@ struct Tile {
     prior_abs: f32,
     /// Largest σ² as last computed: a bound on σ² until the next full pass.
     s2_max: f32,
+    /// The full pass the kernel rows and σ² belong to.
+    pass: u64,
 }
 
 /// What brings a stale tile up to date after appends.
@@ -93,6 +97,18 @@ struct CatchUp<'a> {
     gp: &'a PosteriorInputs,
     appends: &'a [Vec<f32>],
     version: u64,
+    full: &'a FullPass,
+}
+
+/// A full pass as every tile takes it in: [L⁻¹; wᵀ] of its n observations.
+#[derive(Default)]
+struct FullPass {
+    a: Array2<f32>,
+    n: usize,
+    /// The session version it made.
+    version: u64,
+    /// Counts full passes; a tile's rows and σ² are of the pass whose id it holds.
+    id: u64,
 }
 
 impl CpuGpSession {
@@ -128,6 +144,7 @@ impl CpuGpSession {
                         version: 0,
                         applied: 0,
                         s2_max: 1.0,
+                        pass: 0,
                     });
                 }
             }
@@ -138,6 +155,7 @@ impl CpuGpSession {
             tiles,
             appends: Vec::new(),
             version: 0,
+            full: FullPass::default(),
             evaluated: None,
             updates: PosteriorUpdates::default(),
             cache_bytes: CACHE_BYTES,
@@ -187,19 +205,28 @@ impl CpuGpSession {
         }
         self.updates.full += 1;
         self.appends.clear();
-        let a = stacked(gp);
+        self.full = FullPass { a: stacked(gp), n: gp.n, version: self.version, id: self.full.id + 1 };
+        self.evaluated = Some(Evaluated::new(gp, sigma, cached));
         // The argmax needs σ² of this very pass.
         let ucb = ucb.filter(|_| sigma);
-        let (grid, version) = (&self.grid, self.version);
+        if let Some(kappa) = ucb.filter(|_| self.prune && cached) {
+            // Only the tiles the search visits take the pass now; the others
+            // when they are next read, with the same sums (Tile::catch_up).
+            for t in &mut self.tiles {
+                t.k.clear();
+                (t.k_rows, t.s2_max) = (0, 1.0);
+            }
+            return Ok(Some(self.search(gp, kappa)));
+        }
+        let (grid, full) = (&self.grid, &self.full);
         let best = self
             .tiles
             .par_iter_mut()
             .map(|t| {
-                t.full_pass(grid, gp, &a, sigma, cached, version);
+                t.full_pass(grid, gp, full, sigma, cached);
                 ucb.map_or(NO_MAX, |kappa| t.argmax(grid, kappa))
             })
             .reduce(|| NO_MAX, first_max);
-        self.evaluated = Some(Evaluated::new(gp, sigma, cached));
         Ok(ucb.map(|_| best))
     }
 
@@ -209,7 +236,7 @@ impl CpuGpSession {
     /// maximum is the one an exhaustive scan finds; with no finite value
     /// found, every tile is searched.
     fn search(&mut self, gp: &PosteriorInputs, kappa: f32) -> (usize, f32) {
-        let ctx = CatchUp { grid: &self.grid, gp, appends: &self.appends, version: self.version };
+        let ctx = CatchUp { grid: &self.grid, gp, appends: &self.appends, version: self.version, full: &self.full };
         let exact = |t: &mut Tile| {
             t.catch_up(&ctx, true, true);
             t.argmax(ctx.grid, kappa)
@@ -254,7 +281,8 @@ impl CpuGpSession {
     /// Every tile's μ (and σ² with `sigma`) current, in candidate order.
     fn gather(&mut self, sigma: bool) -> Result<(Vec<f32>, Vec<f32>)> {
         let gp = self.gp.take().ok_or_else(|| BorexError::invalid("GP session used before set_gp"))?;
-        let ctx = CatchUp { grid: &self.grid, gp: &gp, appends: &self.appends, version: self.version };
+        let ctx =
+            CatchUp { grid: &self.grid, gp: &gp, appends: &self.appends, version: self.version, full: &self.full };
         self.tiles.par_iter_mut().for_each(|t| t.catch_up(&ctx, sigma, false));
         let (mut mu, mut s2) = (vec![0.0f32; self.grid.len()], vec![0.0f32; if sigma { self.grid.len() } else { 0 }]);
         for t in &self.tiles {
@@ -288,15 +316,7 @@ impl Tile {
 
     /// Recompute everything from `gp`: every kernel row (kept when `cached`),
     /// then [L⁻¹; wᵀ]·K (`a`, (n+1) × n) for σ² (with `sigma`) and μ.
-    fn full_pass(
-        &mut self,
-        grid: &CandidateGrid,
-        gp: &PosteriorInputs,
-        a: &Array2<f32>,
-        sigma: bool,
-        cached: bool,
-        version: u64,
-    ) {
+    fn full_pass(&mut self, grid: &CandidateGrid, gp: &PosteriorInputs, full: &FullPass, sigma: bool, cached: bool) {
         let (n, b) = (gp.n, self.len());
         // Past the cache's limit the rows are transient, freed after the pass.
         let mut k = if cached {
@@ -307,7 +327,7 @@ impl Tile {
             vec![0.0; n * b]
         };
         self.kernel_rows(grid, gp, 0..n, &mut k);
-        full_products(a, &k, n, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
+        full_products(&full.a, &k, n, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
         self.k_rows = if cached { n } else { 0 };
         if cached {
             self.k = k;
@@ -315,19 +335,22 @@ impl Tile {
         if sigma {
             self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
         }
-        (self.version, self.applied) = (version, 0);
+        (self.version, self.applied, self.pass) = (full.version, 0, full.id);
     }
 
-    /// Bring a tile up to `ctx`'s version after appends: the missing kernel
-    /// rows, the appends σ² has not taken in (with `sigma`), μ = prior + wᵀK.
+    /// Bring a tile up to `ctx`'s version: the last full pass if it skipped
+    /// the tile (with `sigma`, or for a stale μ), the missing kernel rows,
+    /// the appends σ² has not taken in (with `sigma`), μ = prior + wᵀK.
     /// With `keep` the new rows join the tile's cache; without (the read of
     /// every tile for the map) they live for this call only, so the tiles no
     /// search visited do not fill memory that nothing reads again (page
     /// faults were a cold refine's largest host cost after the model).
     fn catch_up(&mut self, ctx: &CatchUp, sigma: bool, keep: bool) {
         let n = ctx.gp.n;
-        let pending = if sigma { &ctx.appends[self.applied..] } else { &[] };
-        if self.version == ctx.version && pending.is_empty() {
+        // A skipped pass left no rows (k_rows 0) and no σ².
+        let redo = self.pass != ctx.full.id && (sigma || self.version != ctx.version);
+        let applied = if redo { 0 } else { self.applied };
+        if !redo && self.version == ctx.version && (!sigma || applied == ctx.appends.len()) {
             return;
         }
         let (first, b) = (self.k_rows, self.len());
@@ -345,7 +368,20 @@ impl Tile {
             self.kernel_rows(ctx.grid, ctx.gp, first..n, &mut transient[first * b..]);
         }
         let k = if first < n && !keep { &transient } else { &self.k };
+        if redo {
+            let n0 = ctx.full.n;
+            full_products(&ctx.full.a, &k[..n0 * b], n0, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
+            self.version = ctx.full.version;
+            if sigma {
+                (self.pass, self.applied) = (ctx.full.id, 0);
+                self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            }
+        }
+        let pending = if sigma { &ctx.appends[self.applied..] } else { &[] };
         let mu = (self.version != ctx.version).then_some(&ctx.gp.weights[..]);
+        if mu.is_none() && pending.is_empty() {
+            return;
+        }
         append_products(k, b, &self.prior, mu, pending, &mut self.mu, &mut self.s2);
         if !pending.is_empty() {
             self.applied += pending.len();
@@ -359,9 +395,10 @@ impl Tile {
     /// Roughly the floating-point operations [`catch_up`](Self::catch_up) needs.
     fn catch_up_work(&self, ctx: &CatchUp) -> usize {
         let (n, b) = (ctx.gp.n, self.len());
-        let pending = ctx.appends.len().saturating_sub(self.applied);
+        let redo = if self.pass != ctx.full.id { ctx.full.n * (ctx.full.n + 1) * 2 } else { 0 };
+        let pending = ctx.appends.len().saturating_sub(if redo > 0 { 0 } else { self.applied });
         // A kernel value costs about 30 operations (a square root and an exponential).
-        (n.saturating_sub(self.k_rows) * 30 + (pending + 1) * 2 * n) * b
+        (n.saturating_sub(self.k_rows) * 30 + redo + (pending + 1) * 2 * n) * b
     }
 
     /// Kernel values k_j(candidate) of observations `obs` over the tile, one
@@ -1187,10 +1224,12 @@ mod tests {
             if step == 30 {
                 same_maps(&mut pruned, &mut full);
             }
+            // Length scales that shrink at each refit raise σ² over the
+            // tiles no search visited since.
             let ls = match step {
-                0..=3 => [4.0 + step as f64, 6.0, 3.0],
+                0..=3 => [10.0 - 2.0 * step as f64, 6.0, 3.0],
                 4..=19 => [8.0, 11.0, 4.0],
-                _ => [7.0, 12.0, 4.0],
+                _ => [5.0, 9.0, 3.0],
             };
             let x = Array2::from_shape_fn((xs.len(), 3), |(i, d)| xs[i][d]);
             let gp = Gp::with_length_scales(x.view(), &ys, &ls, 0.01).unwrap().posterior_inputs();
