@@ -19,7 +19,7 @@ pub enum Stage {
     Rise,
     /// One batch of RISE's host work: masks generated, applied and accumulated (no model call).
     RiseMasks,
-    /// One BO iteration recomputed from scratch: posterior + UCB + argmax over every candidate.
+    /// One BO iteration recomputed from scratch (new length scales): the UCB argmax over every candidate.
     Posterior,
     /// The same iteration as an incremental update (one observation appended).
     PosteriorAppend,

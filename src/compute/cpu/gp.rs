@@ -9,13 +9,16 @@
 //! hence L⁻¹'s leading rows are unchanged, so σ² loses one term (the new row
 //! of L⁻¹K) and μ = wᵀK reuses the cached K: O(n·M) instead of O(n²·M).
 //!
-//! After such an append the UCB search visits few tiles: a tile's UCB is
-//! bounded by its prior's maximum, the kernel's range over the tile (each
-//! observation at its nearest and farthest candidate) and its last σ² (an
-//! append only lowers σ²). Tiles whose bound is below the best exact value
-//! found cannot hold the argmax and stay stale; a stale tile catches up when
-//! a later search or the map needs it, with the same sums in the same order,
-//! so every value has the bits an eager update would give it.
+//! The UCB search visits few tiles, after an append and after a full pass
+//! (a refit that moved the length scales) alike: a tile's UCB is bounded by
+//! its prior's maximum, the kernel's range over the tile (each observation at
+//! its nearest and farthest candidate) and σ² (its last value since an
+//! append only lowers σ², or the variance given its nearest observation, or
+//! 1). Tiles whose bound is below the best exact value found cannot hold the
+//! argmax and stay stale; a stale tile catches up when a later search or the
+//! map needs it (the skipped full pass, then the appends since), with the
+//! same sums in the same order, so every value has the bits an eager update
+//! would give it. The map's read of every tile keeps no rows it computes.
 
 use crate::compute::{check_session, Evaluated, GpSession, MapGrid, PosteriorUpdates, Step};
 use crate::error::{BorexError, Result};
@@ -134,7 +137,7 @@ impl CpuGpSession {
                         plane,
                         rows,
                         cols,
-                        prior_max: tile_prior.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)),
+                        prior_max: largest(&tile_prior),
                         prior_abs: tile_prior.iter().fold(0.0, |a: f32, &v| a.max(v.abs())),
                         prior: tile_prior,
                         k: Vec::new(),
@@ -333,7 +336,7 @@ impl Tile {
             self.k = k;
         }
         if sigma {
-            self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            self.s2_max = largest(&self.s2);
         }
         (self.version, self.applied, self.pass) = (full.version, 0, full.id);
     }
@@ -349,8 +352,7 @@ impl Tile {
         let n = ctx.gp.n;
         // A skipped pass left no rows (k_rows 0) and no σ².
         let redo = self.pass != ctx.full.id && (sigma || self.version != ctx.version);
-        let applied = if redo { 0 } else { self.applied };
-        if !redo && self.version == ctx.version && (!sigma || applied == ctx.appends.len()) {
+        if !redo && self.version == ctx.version && (!sigma || self.applied == ctx.appends.len()) {
             return;
         }
         let (first, b) = (self.k_rows, self.len());
@@ -374,7 +376,7 @@ impl Tile {
             self.version = ctx.full.version;
             if sigma {
                 (self.pass, self.applied) = (ctx.full.id, 0);
-                self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                self.s2_max = largest(&self.s2);
             }
         }
         let pending = if sigma { &ctx.appends[self.applied..] } else { &[] };
@@ -385,7 +387,7 @@ impl Tile {
         append_products(k, b, &self.prior, mu, pending, &mut self.mu, &mut self.s2);
         if !pending.is_empty() {
             self.applied += pending.len();
-            self.s2_max = self.s2.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            self.s2_max = largest(&self.s2);
         }
         if mu.is_some() {
             self.version = ctx.version;
@@ -561,6 +563,11 @@ impl UcbBounds {
         let slack = self.rel_slack * (1.0 + t.prior_abs + self.sum_abs_w + self.kappa);
         (t.prior_max + m + slack, s2)
     }
+}
+
+/// The largest value (−∞ for none): a tile's prior and σ² bounds.
+fn largest(v: &[f32]) -> f32 {
+    v.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))
 }
 
 /// A full pass's products for one tile of `b` candidates: σ² = 1 − Σ_j
