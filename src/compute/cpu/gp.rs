@@ -44,6 +44,11 @@ const PARALLEL_WORK: usize = 4_000_000;
 const TILE_ROWS: u32 = 8;
 const TILE_COLS: u32 = 16;
 
+/// Tiles per side of a group: the search bounds the 4 × 4 tiles of a group
+/// first and a group's own tiles only when the group's bound reaches the best
+/// value so far (bounding every tile was a quarter of the search).
+const GROUP: u32 = 4;
+
 /// Kernel rows reserved per tile at a time: untouched capacity costs no
 /// memory, while growing by doubling copied the whole cache into fresh pages
 /// (page faults were 17 % of a refine's samples).
@@ -54,6 +59,8 @@ pub struct CpuGpSession {
     grid: CandidateGrid,
     gp: Option<PosteriorInputs>,
     tiles: Vec<Tile>,
+    /// The tiles by group of GROUP × GROUP, for the search's first bound.
+    groups: Vec<TileGroup>,
     /// L⁻¹'s last row of every append since the last full pass, in order: a
     /// tile's σ² has taken in the first `Tile::applied` of them.
     appends: Vec<Vec<f32>>,
@@ -92,6 +99,18 @@ struct Tile {
     s2_max: f32,
     /// The full pass the kernel rows and σ² belong to.
     pass: u64,
+}
+
+/// Up to GROUP × GROUP neighbouring tiles of one plane.
+struct TileGroup {
+    plane: usize,
+    /// Its first row and column (multiples of GROUP tiles).
+    row: u32,
+    col: u32,
+    /// Indices into the session's tiles.
+    tiles: Vec<usize>,
+    prior_max: f32,
+    prior_abs: f32,
 }
 
 /// What brings a stale tile up to date after appends.
@@ -152,10 +171,33 @@ impl CpuGpSession {
                 }
             }
         }
+        let mut groups: Vec<TileGroup> = Vec::new();
+        for (i, t) in tiles.iter().enumerate() {
+            let (row, col) =
+                (t.rows.start - t.rows.start % (GROUP * TILE_ROWS), t.cols.start - t.cols.start % (GROUP * TILE_COLS));
+            let at = groups.iter().rposition(|g| (g.plane, g.row, g.col) == (t.plane, row, col));
+            let g = match at {
+                Some(g) => &mut groups[g],
+                None => {
+                    groups.push(TileGroup {
+                        plane: t.plane,
+                        row,
+                        col,
+                        tiles: Vec::new(),
+                        prior_max: f32::NEG_INFINITY,
+                        prior_abs: 0.0,
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            g.tiles.push(i);
+            (g.prior_max, g.prior_abs) = (g.prior_max.max(t.prior_max), g.prior_abs.max(t.prior_abs));
+        }
         Ok(Self {
             grid: grid.clone(),
             gp: None,
             tiles,
+            groups,
             appends: Vec::new(),
             version: 0,
             full: FullPass::default(),
@@ -233,11 +275,12 @@ impl CpuGpSession {
         Ok(ucb.map(|_| best))
     }
 
-    /// The UCB argmax over every candidate of the current posterior: tiles
-    /// best first by their bound, in rounds that double, until no bound left
-    /// reaches the best value found. Ties count as reaching it, so the first
-    /// maximum is the one an exhaustive scan finds; with no finite value
-    /// found, every tile is searched.
+    /// The UCB argmax over every candidate of the current posterior: groups
+    /// of tiles best first by their bound, their tiles best first by theirs,
+    /// searched in rounds that double, until no bound left reaches the best
+    /// value found. Ties count as reaching it, so the first maximum is the
+    /// one an exhaustive scan finds; with no finite value found, every tile
+    /// is searched.
     fn search(&mut self, gp: &PosteriorInputs, kappa: f32) -> (usize, f32) {
         let ctx = CatchUp { grid: &self.grid, gp, appends: &self.appends, version: self.version, full: &self.full };
         let exact = |t: &mut Tile| {
@@ -248,26 +291,57 @@ impl CpuGpSession {
             return self.tiles.par_iter_mut().map(exact).reduce(|| NO_MAX, first_max);
         }
         let bounds = UcbBounds::new(&self.grid, gp, kappa);
-        // A NaN bound (a NaN weight, say) ranks first, so its tile is searched;
-        // the values found are never NaN (the argmax reads NaN as −∞).
-        let ub: Vec<f32> = self
-            .tiles
-            .par_iter()
-            .with_min_len(256)
-            .map(|t| bounds.tile(t))
-            .map(|b| if b.is_nan() { f32::INFINITY } else { b })
+        // A NaN bound (a NaN weight, say) ranks first, so its tiles are
+        // searched; the values found are never NaN (the argmax reads NaN as −∞).
+        let finite = |b: f32| if b.is_nan() { f32::INFINITY } else { b };
+        let tiles = &self.tiles;
+        let group_ub: Vec<f32> = self
+            .groups
+            .iter()
+            .map(|g| {
+                finite(bounds.group(g, g.tiles.iter().map(|&i| tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max)))
+            })
             .collect();
-        let mut order: Vec<usize> = (0..ub.len()).collect();
-        order.sort_unstable_by(|&a, &b| ub[b].total_cmp(&ub[a]));
+        let mut groups: Vec<usize> = (0..group_ub.len()).collect();
+        groups.sort_unstable_by(|&a, &b| group_ub[b].total_cmp(&group_ub[a]));
+        // Bounded tiles not searched yet, the best last.
+        let mut pending: Vec<(f32, usize)> = Vec::new();
         let mut slots: Vec<Option<&mut Tile>> = self.tiles.iter_mut().map(Some).collect();
-        let (mut best, mut at, mut round) = (NO_MAX, 0, 2 * rayon::current_num_threads());
-        while at < order.len() && ub[order[at]] >= best.1 {
-            let end = (at + round).min(order.len());
-            let mut batch: Vec<&mut Tile> = order[at..end]
-                .iter()
-                .filter(|&&i| ub[i] >= best.1)
-                .map(|&i| slots[i].take().expect("each tile is searched once"))
-                .collect();
+        let (mut best, mut next, mut round) = (NO_MAX, 0, 2 * rayon::current_num_threads());
+        loop {
+            // Open every group that could hold a tile above both the best value
+            // found and the best bounded tile: its tiles join the queue.
+            let mut top = pending.last().map_or(f32::NEG_INFINITY, |p| p.0);
+            let mut opened = false;
+            while next < groups.len() && group_ub[groups[next]] >= best.1.max(top) {
+                for &i in &self.groups[groups[next]].tiles {
+                    let ub = finite(bounds.tile(slots[i].as_deref().expect("a group is opened once")));
+                    if ub >= best.1 {
+                        pending.push((ub, i));
+                        top = top.max(ub);
+                    }
+                }
+                (next, opened) = (next + 1, true);
+            }
+            if opened {
+                // Ascending by bound, ties by index descending: popping takes
+                // the best bound, then the lower index.
+                pending.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            }
+            let mut batch: Vec<&mut Tile> = Vec::new();
+            while batch.len() < round {
+                match pending.last() {
+                    Some(&(ub, i)) if ub >= best.1 => {
+                        pending.pop();
+                        batch.push(slots[i].take().expect("each tile is searched once"));
+                    }
+                    _ => break,
+                }
+            }
+            if batch.is_empty() {
+                // No queued tile reaches the best, and every group that could was opened.
+                return best;
+            }
             // Waking the pool costs more than a few up-to-date tiles.
             let work: usize = batch.iter().map(|t| t.catch_up_work(&ctx)).sum();
             let found = if work < PARALLEL_WORK {
@@ -276,9 +350,8 @@ impl CpuGpSession {
                 batch.par_iter_mut().map(|t| exact(t)).reduce(|| NO_MAX, first_max)
             };
             best = first_max(best, found);
-            (at, round) = (end, 2 * round);
+            round *= 2;
         }
-        best
     }
 
     /// Every tile's μ (and σ² with `sigma`) current, in candidate order.
@@ -426,6 +499,9 @@ struct UcbBounds {
     /// scaled squared distance to the band's nearest and farthest row (column).
     rows: Vec<[Vec<f32>; 2]>,
     cols: Vec<[Vec<f32>; 2]>,
+    /// The same per band of a group's rows (columns).
+    group_rows: Vec<[Vec<f32>; 2]>,
+    group_cols: Vec<[Vec<f32>; 2]>,
     /// Per plane, per observation: the scaled squared distance of the
     /// remaining coordinates.
     rest: Vec<Vec<f32>>,
@@ -483,6 +559,8 @@ impl UcbBounds {
             w: per_obs(&|i| gp.weights[i], 0.0),
             rows: bands(grid.height, TILE_ROWS, gp.length_scales[0], 0),
             cols: bands(grid.width, TILE_COLS, gp.length_scales[1], 1),
+            group_rows: bands(grid.height, GROUP * TILE_ROWS, gp.length_scales[0], 0),
+            group_cols: bands(grid.width, GROUP * TILE_COLS, gp.length_scales[1], 1),
             rest,
             // Each of μ's n + 1 sums and the kernel's polynomial exp (3e-7)
             // round by a few f32 ulps; ten times that is still far below
@@ -509,33 +587,57 @@ impl UcbBounds {
         mu + self.kappa * s2.max(0.0).sqrt()
     }
 
+    /// max over a group's candidates of μ + κσ, from above, given the
+    /// largest of its tiles' last σ².
+    fn group(&self, g: &TileGroup, s2_max: f32) -> f32 {
+        let (rows, cols) = ((g.row / (GROUP * TILE_ROWS)) as usize, (g.col / (GROUP * TILE_COLS)) as usize);
+        let region = Region {
+            rows: &self.group_rows[rows],
+            cols: &self.group_cols[cols],
+            plane: g.plane,
+            prior: (g.prior_max, g.prior_abs),
+            s2_max,
+        };
+        let (mu, s2) = self.region(&region);
+        mu + self.kappa * s2.max(0.0).sqrt()
+    }
+
     /// Bounds from above on the tile's largest μ and largest σ².
     fn parts(&self, t: &Tile) -> (f32, f32) {
+        self.region(&Region {
+            rows: &self.rows[(t.rows.start / TILE_ROWS) as usize],
+            cols: &self.cols[(t.cols.start / TILE_COLS) as usize],
+            plane: t.plane,
+            prior: (t.prior_max, t.prior_abs),
+            s2_max: t.s2_max,
+        })
+    }
+
+    /// Bounds from above on a region's largest μ and largest σ².
+    fn region(&self, r: &Region) -> (f32, f32) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { self.parts_avx2(t) };
+            return unsafe { self.region_avx2(r) };
         }
-        self.parts_impl(t)
+        self.region_impl(r)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn parts_avx2(&self, t: &Tile) -> (f32, f32) {
-        self.parts_impl(t)
+    unsafe fn region_avx2(&self, r: &Region) -> (f32, f32) {
+        self.region_impl(r)
     }
 
     #[inline(always)]
-    fn parts_impl(&self, t: &Tile) -> (f32, f32) {
+    fn region_impl(&self, r: &Region) -> (f32, f32) {
         let k = |d2: f32| {
             let u = SQRT3 * d2.sqrt();
             (1.0 + u) * exp_neg(-u)
         };
-        let [rn, rf] = &self.rows[(t.rows.start / TILE_ROWS) as usize];
-        let [cn, cf] = &self.cols[(t.cols.start / TILE_COLS) as usize];
-        let rest = &self.rest[t.plane];
+        let ([rn, rf], [cn, cf], rest) = (r.rows, r.cols, &self.rest[r.plane]);
         // The kernel falls with distance: an observation's largest value over
-        // the tile is at its nearest candidate, its smallest at the farthest;
+        // the region is at its nearest candidate, its smallest at the farthest;
         // a positive weight takes the largest, a negative one the smallest.
         // LANES partial sums, so the loop vectorises (a bound needs no order);
         // lanes read by index, as zipped iterators were not inlined into the
@@ -555,14 +657,25 @@ impl UcbBounds {
         let m: f32 = m.iter().sum();
         // σ² only falls as observations come (an append subtracts), and is
         // at most 1 − k_i(c)²/(1 + α) for any one observation i (the variance
-        // given that observation alone): the tile's last σ² or, where an
-        // observation is near every candidate of it, the kernel's bound.
+        // given that observation alone): the last σ² or, where an
+        // observation is near every candidate, the kernel's bound.
         let k_far = k_far.iter().fold(0.0f32, |a, &b| a.max(b)) * (1.0 - 1e-5);
-        let s2 = t.s2_max.min(1.0 - k_far * k_far / self.k_ii + self.s2_slack);
+        let s2 = r.s2_max.min(1.0 - k_far * k_far / self.k_ii + self.s2_slack);
         // The allowance covers μ's rounding and the UCB's own (κ included).
-        let slack = self.rel_slack * (1.0 + t.prior_abs + self.sum_abs_w + self.kappa);
-        (t.prior_max + m + slack, s2)
+        let (prior_max, prior_abs) = r.prior;
+        let slack = self.rel_slack * (1.0 + prior_abs + self.sum_abs_w + self.kappa);
+        (prior_max + m + slack, s2)
     }
+}
+
+/// Candidates a bound is over: bands of rows and columns of one plane, with
+/// their prior's largest value and largest |value|, and a bound on σ².
+struct Region<'a> {
+    rows: &'a [Vec<f32>; 2],
+    cols: &'a [Vec<f32>; 2],
+    plane: usize,
+    prior: (f32, f32),
+    s2_max: f32,
 }
 
 /// The largest value (−∞ for none): a tile's prior and σ² bounds.
@@ -1157,7 +1270,8 @@ mod tests {
     /// reference's α and with a 100× smaller one (a worse-conditioned L⁻¹).
     #[test]
     fn tile_bounds_hold_over_their_candidates() {
-        let grid = CandidateGrid::new(24, 48, vec![2, 5]);
+        // Groups of tiles whole and cut by the grid's edges (32 × 64 candidates each).
+        let grid = CandidateGrid::new(40, 136, vec![2, 5]);
         let prior: Vec<f32> = (0..grid.pixels()).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.004).collect();
         for alpha in [0.01, 1e-4] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
@@ -1165,7 +1279,7 @@ mod tests {
             let (mut xs, mut ys) = (Vec::new(), Vec::new());
             let mut checked = 0;
             for step in 0..25 {
-                xs.push([rng.random_range(0.0..24.0), rng.random_range(0.0..48.0), rng.random_range(2.0..5.0)]);
+                xs.push([rng.random_range(0.0..40.0), rng.random_range(0.0..136.0), rng.random_range(2.0..5.0)]);
                 ys.push(rng.random_range(-1.0..1.0));
                 let x = Array2::from_shape_fn((xs.len(), 3), |(i, d)| xs[i][d]);
                 let ls = if step < 4 { [6.0, 9.0, 2.0] } else { [10.0, 14.0, 5.0] };
@@ -1184,14 +1298,22 @@ mod tests {
                         (bounds.tile(t), m, s2)
                     })
                     .collect();
+                let mut group_ub = vec![f32::NAN; sess.tiles.len()];
+                for g in &sess.groups {
+                    let s2_max = g.tiles.iter().map(|&i| sess.tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max);
+                    for &i in &g.tiles {
+                        group_ub[i] = bounds.group(g, s2_max);
+                    }
+                }
                 let (mu, s2) = sess.gather(true).unwrap();
-                for (t, (b, bm, bs)) in sess.tiles.iter().zip(&ub) {
+                for ((t, (b, bm, bs)), gb) in sess.tiles.iter().zip(&ub).zip(&group_ub) {
                     for r in t.rows.clone() {
                         for c in t.cols.clone() {
                             let i = grid.encode(r, c, t.plane);
                             let exact = mu[i] + kappa * s2[i].max(0.0).sqrt();
                             let at = format!("α {alpha}, step {step}, ({r}, {c}, {})", t.plane);
                             assert!(exact <= *b, "{at}: UCB {exact} above the bound {b}");
+                            assert!(exact <= *gb, "{at}: UCB {exact} above its group's bound {gb}");
                             assert!(mu[i] <= *bm, "{at}: μ {} above the bound {bm}", mu[i]);
                             assert!(s2[i] <= *bs, "{at}: σ² {} above the bound {bs}", s2[i]);
                             checked += 1;
