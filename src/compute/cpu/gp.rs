@@ -294,14 +294,7 @@ impl CpuGpSession {
         // A NaN bound (a NaN weight, say) ranks first, so its tiles are
         // searched; the values found are never NaN (the argmax reads NaN as −∞).
         let finite = |b: f32| if b.is_nan() { f32::INFINITY } else { b };
-        let tiles = &self.tiles;
-        let group_ub: Vec<f32> = self
-            .groups
-            .iter()
-            .map(|g| {
-                finite(bounds.group(g, g.tiles.iter().map(|&i| tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max)))
-            })
-            .collect();
+        let group_ub: Vec<f32> = self.groups.iter().map(|g| finite(bounds.group(g, &self.tiles))).collect();
         let mut groups: Vec<usize> = (0..group_ub.len()).collect();
         groups.sort_unstable_by(|&a, &b| group_ub[b].total_cmp(&group_ub[a]));
         // Bounded tiles not searched yet, the best last.
@@ -583,22 +576,24 @@ impl UcbBounds {
 
     /// max over the tile of μ + κσ, from above.
     fn tile(&self, t: &Tile) -> f32 {
-        let (mu, s2) = self.parts(t);
-        mu + self.kappa * s2.max(0.0).sqrt()
+        self.ucb(self.parts(t))
     }
 
-    /// max over a group's candidates of μ + κσ, from above, given the
-    /// largest of its tiles' last σ².
-    fn group(&self, g: &TileGroup, s2_max: f32) -> f32 {
+    /// max over a group's candidates of μ + κσ, from above.
+    fn group(&self, g: &TileGroup, tiles: &[Tile]) -> f32 {
         let (rows, cols) = ((g.row / (GROUP * TILE_ROWS)) as usize, (g.col / (GROUP * TILE_COLS)) as usize);
-        let region = Region {
+        self.ucb(self.region(&Region {
             rows: &self.group_rows[rows],
             cols: &self.group_cols[cols],
             plane: g.plane,
             prior: (g.prior_max, g.prior_abs),
-            s2_max,
-        };
-        let (mu, s2) = self.region(&region);
+            // The largest of its tiles' σ² bounds.
+            s2_max: g.tiles.iter().map(|&i| tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max),
+        }))
+    }
+
+    /// The UCB bound from bounds on μ and σ².
+    fn ucb(&self, (mu, s2): (f32, f32)) -> f32 {
         mu + self.kappa * s2.max(0.0).sqrt()
     }
 
@@ -1300,9 +1295,8 @@ mod tests {
                     .collect();
                 let mut group_ub = vec![f32::NAN; sess.tiles.len()];
                 for g in &sess.groups {
-                    let s2_max = g.tiles.iter().map(|&i| sess.tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max);
                     for &i in &g.tiles {
-                        group_ub[i] = bounds.group(g, s2_max);
+                        group_ub[i] = bounds.group(g, &sess.tiles);
                     }
                 }
                 let (mu, s2) = sess.gather(true).unwrap();
