@@ -17,9 +17,16 @@ const SQRT3: f64 = 1.732_050_807_568_877_2;
 /// Matérn 3/2 between two points with per-dimension length scales.
 #[inline]
 pub fn matern32(a: &[f64], b: &[f64], length_scales: &[f64]) -> f64 {
+    matern32_parts(a, b, length_scales).0
+}
+
+/// Matérn 3/2 and its factor exp(−√3 r), which the LML gradient reuses.
+#[inline]
+fn matern32_parts(a: &[f64], b: &[f64], length_scales: &[f64]) -> (f64, f64) {
     let d2: f64 = a.iter().zip(b).zip(length_scales).map(|((x, y), l)| ((x - y) / l).powi(2)).sum();
     let t = SQRT3 * d2.sqrt();
-    (1.0 + t) * (-t).exp()
+    let e = (-t).exp();
+    ((1.0 + t) * e, e)
 }
 
 /// How the length scales are chosen.
@@ -56,15 +63,24 @@ pub struct Gp {
 }
 
 fn kernel_matrix(x: ArrayView2<f64>, ls: &[f64], alpha: f64) -> DMatrix<f64> {
+    kernel_matrix_parts(x, ls, alpha).0
+}
+
+/// K + αI and exp(−√3 r) of every pair. Each pair is computed once: the
+/// kernel is symmetric bit for bit, as (a − b)² = (b − a)² exactly.
+fn kernel_matrix_parts(x: ArrayView2<f64>, ls: &[f64], alpha: f64) -> (DMatrix<f64>, DMatrix<f64>) {
     let n = x.nrows();
-    DMatrix::from_fn(n, n, |i, j| {
-        let k = matern32(x.row(i).as_slice().unwrap(), x.row(j).as_slice().unwrap(), ls);
-        if i == j {
-            k + alpha
-        } else {
-            k
+    let (mut k, mut e) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n));
+    for i in 0..n {
+        let a = x.row(i);
+        let a = a.as_slice().expect("standard layout");
+        for j in 0..=i {
+            let (kij, eij) = matern32_parts(a, x.row(j).as_slice().expect("standard layout"), ls);
+            (k[(i, j)], k[(j, i)], e[(i, j)], e[(j, i)]) = (kij, kij, eij, eij);
         }
-    })
+        k[(i, i)] += alpha;
+    }
+    (k, e)
 }
 
 /// Log marginal likelihood and its gradient with respect to log length scales.
@@ -74,7 +90,8 @@ pub fn log_marginal_likelihood(x: ArrayView2<f64>, y: &[f64], log_ls: &[f64], al
     let n = x.nrows();
     let d = x.ncols();
     let ls: Vec<f64> = log_ls.iter().map(|t| t.exp()).collect();
-    let chol = Cholesky::new(kernel_matrix(x.view(), &ls, alpha))?;
+    let (kernel, exps) = kernel_matrix_parts(x.view(), &ls, alpha);
+    let chol = Cholesky::new(kernel)?;
     let yv = DVector::from_column_slice(y);
     let a = chol.solve(&yv);
     let log_det: f64 = chol.l_dirty().diagonal().iter().map(|v| v.ln()).sum();
@@ -88,14 +105,11 @@ pub fn log_marginal_likelihood(x: ArrayView2<f64>, y: &[f64], log_ls: &[f64], al
             if i == k || w == 0.0 {
                 continue;
             }
-            let mut r2 = 0.0;
             let mut parts = [0.0f64; 8];
             for j in 0..d {
-                let q = ((x[[i, j]] - x[[k, j]]) / ls[j]).powi(2);
-                parts[j] = q;
-                r2 += q;
+                parts[j] = ((x[[i, j]] - x[[k, j]]) / ls[j]).powi(2);
             }
-            let e = 3.0 * (-SQRT3 * r2.sqrt()).exp();
+            let e = 3.0 * exps[(i, k)];
             for j in 0..d {
                 grad[j] += 0.5 * w * e * parts[j];
             }

@@ -12,13 +12,17 @@
 //! The UCB search visits few tiles, after an append and after a full pass
 //! (a refit that moved the length scales) alike: a tile's UCB is bounded by
 //! its prior's maximum, the kernel's range over the tile (each observation at
-//! its nearest and farthest candidate) and σ² (its last value since an
-//! append only lowers σ², or the variance given its nearest observation, or
-//! 1). Tiles whose bound is below the best exact value found cannot hold the
-//! argmax and stay stale; a stale tile catches up when a later search or the
-//! map needs it (the skipped full pass, then the appends since), with the
-//! same sums in the same order, so every value has the bits an eager update
-//! would give it. The map's read of every tile keeps no rows it computes.
+//! its nearest and farthest candidate) and σ² (its last value or bound since
+//! an append only lowers σ², or the variance given its nearest observation,
+//! or 1). A tile whose μ was exact at an earlier version of this pass's
+//! kernel also bounds μ by that μ's maximum and the weights' change since
+//! (mostly the newest observation's weight, so much tighter than the bound
+//! from the prior). Tiles whose bound is below the best exact value found
+//! cannot hold the argmax and stay stale; a stale tile catches up when a
+//! later search or the map needs it (the skipped full pass, then the appends
+//! since), with the same sums in the same order, so every value has the bits
+//! an eager update would give it. The map's read of every tile keeps no rows
+//! it computes.
 
 use crate::compute::{check_session, Evaluated, GpSession, MapGrid, PosteriorUpdates, Step};
 use crate::error::{BorexError, Result};
@@ -68,6 +72,9 @@ pub struct CpuGpSession {
     version: u64,
     /// The last full pass, which tiles no search has visited since redo when read.
     full: FullPass,
+    /// The weights of every version since the last full pass, in order: a
+    /// tile's μ of an earlier one bounds its μ now (see [`UcbBounds`]).
+    weights: Vec<Vec<f32>>,
     evaluated: Option<Evaluated>,
     updates: PosteriorUpdates,
     cache_bytes: usize,
@@ -90,6 +97,8 @@ struct Tile {
     s2: Vec<f32>,
     /// The session version μ is current for.
     version: u64,
+    /// Largest μ, of that version.
+    mu_max: f32,
     /// Appends σ² has taken in.
     applied: usize,
     /// Largest prior value and largest |prior|.
@@ -164,6 +173,7 @@ impl CpuGpSession {
                         mu: vec![0.0; b],
                         s2: vec![0.0; b],
                         version: 0,
+                        mu_max: f32::INFINITY,
                         applied: 0,
                         s2_max: 1.0,
                         pass: 0,
@@ -201,6 +211,7 @@ impl CpuGpSession {
             appends: Vec::new(),
             version: 0,
             full: FullPass::default(),
+            weights: Vec::new(),
             evaluated: None,
             updates: PosteriorUpdates::default(),
             cache_bytes: CACHE_BYTES,
@@ -246,11 +257,13 @@ impl CpuGpSession {
                 self.appends.push(gp.l_inv[(gp.n - 1) * gp.n..].to_vec());
             }
             self.evaluated = Some(Evaluated::new(gp, sigma, cached));
+            self.weights.push(gp.weights.clone());
             return Ok(ucb.filter(|_| sigma).map(|kappa| self.search(gp, kappa)));
         }
         self.updates.full += 1;
         self.appends.clear();
         self.full = FullPass { a: stacked(gp), n: gp.n, version: self.version, id: self.full.id + 1 };
+        self.weights = vec![gp.weights.clone()];
         self.evaluated = Some(Evaluated::new(gp, sigma, cached));
         // The argmax needs σ² of this very pass.
         let ucb = ucb.filter(|_| sigma);
@@ -290,7 +303,7 @@ impl CpuGpSession {
         if !self.prune {
             return self.tiles.par_iter_mut().map(exact).reduce(|| NO_MAX, first_max);
         }
-        let bounds = UcbBounds::new(&self.grid, gp, kappa);
+        let bounds = UcbBounds::new(&self.grid, gp, kappa, &self.weights, self.full.version);
         // A NaN bound (a NaN weight, say) ranks first, so its tiles are
         // searched; the values found are never NaN (the argmax reads NaN as −∞).
         let finite = |b: f32| if b.is_nan() { f32::INFINITY } else { b };
@@ -308,7 +321,12 @@ impl CpuGpSession {
             let mut opened = false;
             while next < groups.len() && group_ub[groups[next]] >= best.1.max(top) {
                 for &i in &self.groups[groups[next]].tiles {
-                    let ub = finite(bounds.tile(slots[i].as_deref().expect("a group is opened once")));
+                    let t = slots[i].as_deref_mut().expect("a group is opened once");
+                    let (mu, s2) = bounds.parts(t);
+                    // σ² only falls until the next full pass (see UcbBounds::region):
+                    // the bound holds for later searches' group bounds too.
+                    t.s2_max = t.s2_max.min(s2);
+                    let ub = finite(bounds.ucb((mu, s2)));
                     if ub >= best.1 {
                         pending.push((ub, i));
                         top = top.max(ub);
@@ -397,6 +415,7 @@ impl Tile {
         };
         self.kernel_rows(grid, gp, 0..n, &mut k);
         full_products(&full.a, &k, n, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
+        self.mu_max = largest(&self.mu);
         self.k_rows = if cached { n } else { 0 };
         if cached {
             self.k = k;
@@ -439,7 +458,7 @@ impl Tile {
         if redo {
             let n0 = ctx.full.n;
             full_products(&ctx.full.a, &k[..n0 * b], n0, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
-            self.version = ctx.full.version;
+            (self.version, self.mu_max) = (ctx.full.version, largest(&self.mu));
             if sigma {
                 (self.pass, self.applied) = (ctx.full.id, 0);
                 self.s2_max = largest(&self.s2);
@@ -456,7 +475,7 @@ impl Tile {
             self.s2_max = largest(&self.s2);
         }
         if mu.is_some() {
-            self.version = ctx.version;
+            (self.version, self.mu_max) = (ctx.version, largest(&self.mu));
         }
     }
 
@@ -488,6 +507,12 @@ struct UcbBounds {
     kappa: f32,
     /// Per observation (padded to whole lanes with weight 0): its weight.
     w: Vec<f32>,
+    /// Per version since the last full pass (from `first`): the weights'
+    /// change since it (padded likewise) and the sum of its |weights|.
+    deltas: Vec<(Vec<f32>, f32)>,
+    /// Zeros as long as `w`: no change.
+    still: Vec<f32>,
+    first: u64,
     /// Per band of TILE_ROWS rows (TILE_COLS columns), per observation: the
     /// scaled squared distance to the band's nearest and farthest row (column).
     rows: Vec<[Vec<f32>; 2]>,
@@ -512,7 +537,9 @@ struct UcbBounds {
 const LANES: usize = 8;
 
 impl UcbBounds {
-    fn new(grid: &CandidateGrid, gp: &PosteriorInputs, kappa: f32) -> Self {
+    /// Bounds for `gp`, whose session holds the weights of each version
+    /// since its last full pass, the first of them version `first`.
+    fn new(grid: &CandidateGrid, gp: &PosteriorInputs, kappa: f32, history: &[Vec<f32>], first: u64) -> Self {
         let d = gp.length_scales.len();
         let padded = gp.n.next_multiple_of(LANES);
         // Padding sits far away (kernel 0) with weight 0.
@@ -547,19 +574,29 @@ impl UcbBounds {
                 )
             })
             .collect();
+        // Each of μ's n + 1 sums and the kernel's polynomial exp (3e-7)
+        // round by a few f32 ulps; ten times that is still far below the
+        // gaps between tiles.
+        let rel_slack = 1e-5 + 4e-7 * gp.n as f32;
+        let sum_abs = |w: &[f32]| w.iter().map(|w| w.abs()).sum::<f32>();
+        let sum_abs_w = sum_abs(&gp.weights);
+        let deltas = history
+            .iter()
+            .map(|old| (per_obs(&|i| gp.weights[i] - old.get(i).copied().unwrap_or(0.0), 0.0), sum_abs(old)))
+            .collect();
         Self {
             kappa,
             w: per_obs(&|i| gp.weights[i], 0.0),
+            deltas,
+            still: vec![0.0; padded],
+            first,
             rows: bands(grid.height, TILE_ROWS, gp.length_scales[0], 0),
             cols: bands(grid.width, TILE_COLS, gp.length_scales[1], 1),
             group_rows: bands(grid.height, GROUP * TILE_ROWS, gp.length_scales[0], 0),
             group_cols: bands(grid.width, GROUP * TILE_COLS, gp.length_scales[1], 1),
             rest,
-            // Each of μ's n + 1 sums and the kernel's polynomial exp (3e-7)
-            // round by a few f32 ulps; ten times that is still far below
-            // the gaps between tiles.
-            rel_slack: 1e-5 + 4e-7 * gp.n as f32,
-            sum_abs_w: gp.weights.iter().map(|w| w.abs()).sum(),
+            rel_slack,
+            sum_abs_w,
             k_ii: 1.0 / (gp.l_inv[0] * gp.l_inv[0]),
             s2_slack: {
                 // σ² = 1 − |L⁻¹k|² in f32 errs by about n·ε·|L⁻¹|² (rows' absolute
@@ -574,11 +611,6 @@ impl UcbBounds {
         }
     }
 
-    /// max over the tile of μ + κσ, from above.
-    fn tile(&self, t: &Tile) -> f32 {
-        self.ucb(self.parts(t))
-    }
-
     /// max over a group's candidates of μ + κσ, from above.
     fn group(&self, g: &TileGroup, tiles: &[Tile]) -> f32 {
         let (rows, cols) = ((g.row / (GROUP * TILE_ROWS)) as usize, (g.col / (GROUP * TILE_COLS)) as usize);
@@ -589,7 +621,13 @@ impl UcbBounds {
             prior: (g.prior_max, g.prior_abs),
             // The largest of its tiles' σ² bounds.
             s2_max: g.tiles.iter().map(|&i| tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max),
+            since: None,
         }))
+    }
+
+    /// The index into `deltas` of the version of the tile's μ, if of this pass.
+    fn since(&self, t: &Tile) -> Option<usize> {
+        t.version.checked_sub(self.first).map(|v| v as usize).filter(|&v| v < self.deltas.len())
     }
 
     /// The UCB bound from bounds on μ and σ².
@@ -605,6 +643,8 @@ impl UcbBounds {
             plane: t.plane,
             prior: (t.prior_max, t.prior_abs),
             s2_max: t.s2_max,
+            // A μ of this pass's kernel rows: the change since bounds it too.
+            since: self.since(t).map(|v| (&self.deltas[v].0[..], self.deltas[v].1, t.mu_max)),
         })
     }
 
@@ -637,19 +677,22 @@ impl UcbBounds {
         // LANES partial sums, so the loop vectorises (a bound needs no order);
         // lanes read by index, as zipped iterators were not inlined into the
         // AVX2 copy (a call per lane group, 3× slower).
-        let (mut m, mut k_far) = ([0.0f32; LANES], [0.0f32; LANES]);
+        // The same for the weights' change since an earlier μ (zeros without one).
+        let dw = r.since.map_or(&self.still[..], |s| s.0);
+        let (mut m, mut m_since, mut k_far) = ([0.0f32; LANES], [0.0f32; LANES], [0.0f32; LANES]);
         let len = self.w.len();
         let lane = |v: &[f32], o: usize| -> [f32; LANES] { v[o..o + LANES].try_into().expect("a lane") };
         for o in (0..len).step_by(LANES) {
-            let (w, rn, rf, cn, cf, rest) =
-                (lane(&self.w, o), lane(rn, o), lane(rf, o), lane(cn, o), lane(cf, o), lane(rest, o));
+            let (w, dw, rn, rf, cn, cf, rest) =
+                (lane(&self.w, o), lane(dw, o), lane(rn, o), lane(rf, o), lane(cn, o), lane(cf, o), lane(rest, o));
             for l in 0..LANES {
                 let (hi, lo) = (k(rn[l] + cn[l] + rest[l]), k(rf[l] + cf[l] + rest[l]));
                 m[l] += if w[l] > 0.0 { w[l] * hi } else { w[l] * lo };
+                m_since[l] += if dw[l] > 0.0 { dw[l] * hi } else { dw[l] * lo };
                 k_far[l] = k_far[l].max(lo);
             }
         }
-        let m: f32 = m.iter().sum();
+        let (m, m_since): (f32, f32) = (m.iter().sum(), m_since.iter().sum());
         // σ² only falls as observations come (an append subtracts), and is
         // at most 1 − k_i(c)²/(1 + α) for any one observation i (the variance
         // given that observation alone): the last σ² or, where an
@@ -659,7 +702,19 @@ impl UcbBounds {
         // The allowance covers μ's rounding and the UCB's own (κ included).
         let (prior_max, prior_abs) = r.prior;
         let slack = self.rel_slack * (1.0 + prior_abs + self.sum_abs_w + self.kappa);
-        (prior_max + m + slack, s2)
+        let mu = prior_max + m + slack;
+        // μ now = the earlier μ + the change's sum, with both μ's rounding.
+        let mu = r.since.map_or(mu, |(_, old_abs, mu_max)| {
+            let slack = self.rel_slack * (2.0 * (1.0 + prior_abs + self.kappa) + self.sum_abs_w + old_abs);
+            let d = mu_max + m_since + slack;
+            // A NaN change leaves the bound without it; a NaN bound stays NaN.
+            if d < mu {
+                d
+            } else {
+                mu
+            }
+        });
+        (mu, s2)
     }
 }
 
@@ -671,6 +726,9 @@ struct Region<'a> {
     plane: usize,
     prior: (f32, f32),
     s2_max: f32,
+    /// The weights' change since the region's μ was exact, the sum of that
+    /// μ's |weights| and its largest value.
+    since: Option<(&'a [f32], f32, f32)>,
 }
 
 /// The largest value (−∞ for none): a tile's prior and σ² bounds.
@@ -1263,6 +1321,8 @@ mod tests {
     /// Every tile's bound, taken while tiles are stale, is at least the
     /// exact UCB of each of its candidates once they catch up: with the
     /// reference's α and with a 100× smaller one (a worse-conditioned L⁻¹).
+    /// Searches between the checks leave tiles stale for one to several
+    /// appends, so μ's bound from an earlier μ is checked at every age.
     #[test]
     fn tile_bounds_hold_over_their_candidates() {
         // Groups of tiles whole and cut by the grid's edges (32 × 64 candidates each).
@@ -1271,8 +1331,10 @@ mod tests {
         for alpha in [0.01, 1e-4] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
             let mut sess = CpuGpSession::new(&grid, &prior).unwrap();
+            // Every exact value, from a session that brings every tile up to date.
+            let mut eager = CpuGpSession::new(&grid, &prior).unwrap().with_pruning(false);
             let (mut xs, mut ys) = (Vec::new(), Vec::new());
-            let mut checked = 0;
+            let (mut checked, mut ages) = (0, std::collections::BTreeSet::new());
             for step in 0..25 {
                 xs.push([rng.random_range(0.0..40.0), rng.random_range(0.0..136.0), rng.random_range(2.0..5.0)]);
                 ys.push(rng.random_range(-1.0..1.0));
@@ -1280,17 +1342,21 @@ mod tests {
                 let ls = if step < 4 { [6.0, 9.0, 2.0] } else { [10.0, 14.0, 5.0] };
                 let gp = Gp::with_length_scales(x.view(), &ys, &ls, alpha).unwrap().posterior_inputs();
                 sess.set_gp(&gp).unwrap();
+                eager.set_gp(&gp).unwrap();
                 let kappa = 2.0;
                 // The append taken in, no tile brought up to date: each
-                // tile's last σ² is from before the newest observation.
+                // tile's last σ² and μ are from before the newest observation.
                 sess.evaluate(true, None).unwrap();
-                let bounds = UcbBounds::new(&grid, &gp, kappa);
+                let bounds = UcbBounds::new(&grid, &gp, kappa, &sess.weights, sess.full.version);
+                ages.extend(
+                    sess.tiles.iter().filter(|t| t.version >= sess.full.version).map(|t| sess.version - t.version),
+                );
                 let ub: Vec<(f32, f32, f32)> = sess
                     .tiles
                     .iter()
                     .map(|t| {
                         let (m, s2) = bounds.parts(t);
-                        (bounds.tile(t), m, s2)
+                        (bounds.ucb((m, s2)), m, s2)
                     })
                     .collect();
                 let mut group_ub = vec![f32::NAN; sess.tiles.len()];
@@ -1299,7 +1365,8 @@ mod tests {
                         group_ub[i] = bounds.group(g, &sess.tiles);
                     }
                 }
-                let (mu, s2) = sess.gather(true).unwrap();
+                eager.evaluate(true, None).unwrap();
+                let (mu, s2) = eager.gather(true).unwrap();
                 for ((t, (b, bm, bs)), gb) in sess.tiles.iter().zip(&ub).zip(&group_ub) {
                     for r in t.rows.clone() {
                         for c in t.cols.clone() {
@@ -1314,8 +1381,15 @@ mod tests {
                         }
                     }
                 }
+                // The tiles a search visits catch up; now and then all do.
+                if step % 5 == 4 {
+                    sess.gather(true).unwrap();
+                } else {
+                    sess.ucb_argmax(kappa).unwrap();
+                }
             }
             assert_eq!(checked, 25 * grid.len());
+            assert!((1..=4).all(|a| ages.contains(&a)), "μ bounded from earlier versions of ages {ages:?}");
         }
     }
 
