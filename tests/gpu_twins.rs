@@ -85,6 +85,28 @@ fn box_masks_match_cpu() {
 }
 
 #[test]
+fn query_boxes_on_two_substrates_match_cpu() {
+    let Some((cpu, gpu)) = both("query_boxes_on_two_substrates_match_cpu") else { return };
+    let image = tensor(3, 64, 48, 4);
+    let subs = [cpu.baseline(image.view(), Baseline::Blur).unwrap(), tensor(3, 64, 48, 5)];
+    // The matched objective's query (inside on one substrate, outside on the
+    // other), then runs of one substrate.
+    let bx = |r0, c0, keep| BoxMask { r0, r1: r0 + 20, c0, c1: c0 + 16, keep };
+    let boxes = [
+        (0, bx(5, 7, Keep::Inside)),
+        (1, bx(5, 7, Keep::Outside)),
+        (1, bx(40, 30, Keep::Inside)),
+        (1, bx(0, 0, Keep::Outside)),
+        (0, bx(44, 32, Keep::Outside)),
+    ];
+    let a = cpu.apply_boxes(image.view(), &views(&subs), &boxes).unwrap();
+    let b = gpu.apply_boxes(image.view(), &views(&subs), &boxes).unwrap();
+    assert_eq!(a.dim(), (5, 3, 64, 48));
+    let d = max_abs_diff(a.as_slice().unwrap(), b.as_slice().unwrap());
+    assert!(d <= 1e-5, "max abs diff {d}");
+}
+
+#[test]
 fn blur_matches_cpu_on_model_sized_input() {
     let Some((cpu, gpu)) = both("blur_matches_cpu_on_model_sized_input") else { return };
     let image = tensor(3, 224, 224, 4);

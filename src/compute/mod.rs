@@ -184,6 +184,32 @@ pub trait ImageKernels: Send + Sync {
     /// N tensors `image·m + baseline·(1−m)`, shape N×C×H×W.
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>>;
 
+    /// One tensor per box, each `image` masked by the box over its own
+    /// baseline (`(index into substrates, box)`), shape N×C×H×W: a query's
+    /// inputs. By default the boxes of each run on one substrate in one
+    /// [`apply_masks`](Self::apply_masks) call, joined.
+    fn apply_boxes(
+        &self,
+        image: ArrayView3<f32>,
+        substrates: &[ArrayView3<f32>],
+        boxes: &[(usize, BoxMask)],
+    ) -> Result<Array4<f32>> {
+        let substrate = |i: usize| {
+            substrates.get(i).ok_or_else(|| BorexError::invalid(format!("substrate {i} of {}", substrates.len())))
+        };
+        let mut parts = vec![];
+        for run in boxes.chunk_by(|a, b| a.0 == b.0) {
+            let masks: Vec<BoxMask> = run.iter().map(|(_, m)| *m).collect();
+            parts.push(self.apply_masks(image, *substrate(run[0].0)?, Masks::Boxes(&masks))?);
+        }
+        if parts.len() <= 1 {
+            let (c, h, w) = image.dim();
+            return Ok(parts.pop().unwrap_or_else(|| Array4::zeros((0, c, h, w))));
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| BorexError::Runtime(format!("query inputs: {e}")))
+    }
+
     /// A streamed RISE run over `image` with `accumulators` weighted sums
     /// (zero baseline: masks multiply the image).
     fn rise_session(

@@ -6,10 +6,10 @@
 //! optimises blur-start insertion.
 
 use super::candidate_box;
-use crate::compute::{Baseline, BoxMask, ImageKernels, Keep, Masks};
+use crate::compute::{Baseline, BoxMask, ImageKernels, Keep};
 use crate::error::{BorexError, Result};
 use crate::model::Scorer;
-use ndarray::{Array3, Array4, ArrayView3, Axis};
+use ndarray::{Array3, Array4, ArrayView3};
 use serde::Serialize;
 
 /// What a query's value f measures (what "the box matters" means).
@@ -186,20 +186,8 @@ impl Probe {
         q: u32,
         s: u32,
     ) -> Result<Array4<f32>> {
-        let (c, h, w) = image.dim();
-        let substrates = self.substrates();
-        let boxes = self.boxes(r, q, s, h as u32, w as u32);
-        let mut parts = vec![];
-        // Consecutive boxes on one substrate (the paper objective's two) go in one call.
-        for run in boxes.chunk_by(|a, b| a.0 == b.0) {
-            let masks: Vec<BoxMask> = run.iter().map(|(_, m)| *m).collect();
-            parts.push(kernels.apply_masks(image, substrates[run[0].0], Masks::Boxes(&masks))?);
-        }
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        if views.is_empty() {
-            return Ok(Array4::zeros((0, c, h, w)));
-        }
-        ndarray::concatenate(Axis(0), &views).map_err(|e| BorexError::Runtime(format!("query inputs: {e}")))
+        let (_, h, w) = image.dim();
+        kernels.apply_boxes(image, &self.substrates(), &self.boxes(r, q, s, h as u32, w as u32))
     }
 
     /// (P_in, P_out) from the class probabilities of [`Probe::inputs`]' images, in order.

@@ -97,8 +97,10 @@ struct Tile {
     s2: Vec<f32>,
     /// The session version μ is current for.
     version: u64,
-    /// Largest μ, of that version.
-    mu_max: f32,
+    /// A bound on μ at session version `mu_at`: its largest value where μ
+    /// was computed then, or the search's bound where it was bounded then.
+    mu_ub: f32,
+    mu_at: u64,
     /// Appends σ² has taken in.
     applied: usize,
     /// Largest prior value and largest |prior|.
@@ -120,6 +122,9 @@ struct TileGroup {
     tiles: Vec<usize>,
     prior_max: f32,
     prior_abs: f32,
+    /// A bound on its tiles' μ at session version `mu_at` (see [`Tile`]).
+    mu_ub: f32,
+    mu_at: u64,
 }
 
 /// What brings a stale tile up to date after appends.
@@ -173,7 +178,8 @@ impl CpuGpSession {
                         mu: vec![0.0; b],
                         s2: vec![0.0; b],
                         version: 0,
-                        mu_max: f32::INFINITY,
+                        mu_ub: f32::INFINITY,
+                        mu_at: 0,
                         applied: 0,
                         s2_max: 1.0,
                         pass: 0,
@@ -196,6 +202,8 @@ impl CpuGpSession {
                         tiles: Vec::new(),
                         prior_max: f32::NEG_INFINITY,
                         prior_abs: 0.0,
+                        mu_ub: f32::INFINITY,
+                        mu_at: 0,
                     });
                     groups.last_mut().expect("just pushed")
                 }
@@ -320,18 +328,24 @@ impl CpuGpSession {
             let mut top = pending.last().map_or(f32::NEG_INFINITY, |p| p.0);
             let mut opened = false;
             while next < groups.len() && group_ub[groups[next]] >= best.1.max(top) {
-                for &i in &self.groups[groups[next]].tiles {
+                let g = &mut self.groups[groups[next]];
+                let mut group_mu = f32::NEG_INFINITY;
+                for &i in &g.tiles {
                     let t = slots[i].as_deref_mut().expect("a group is opened once");
                     let (mu, s2) = bounds.parts(t);
-                    // σ² only falls until the next full pass (see UcbBounds::region):
-                    // the bound holds for later searches' group bounds too.
-                    t.s2_max = t.s2_max.min(s2);
+                    // These bounds hold for later searches' bounds too: σ² only
+                    // falls until the next full pass, and μ moves by the
+                    // weights' change since (see UcbBounds::region).
+                    (t.s2_max, t.mu_ub, t.mu_at) = (t.s2_max.min(s2), mu, self.version);
+                    // A NaN bound is no bound.
+                    group_mu = group_mu.max(if mu.is_nan() { f32::INFINITY } else { mu });
                     let ub = finite(bounds.ucb((mu, s2)));
                     if ub >= best.1 {
                         pending.push((ub, i));
                         top = top.max(ub);
                     }
                 }
+                (g.mu_ub, g.mu_at) = (group_mu, self.version);
                 (next, opened) = (next + 1, true);
             }
             if opened {
@@ -371,6 +385,11 @@ impl CpuGpSession {
         let ctx =
             CatchUp { grid: &self.grid, gp: &gp, appends: &self.appends, version: self.version, full: &self.full };
         self.tiles.par_iter_mut().for_each(|t| t.catch_up(&ctx, sigma, false));
+        // Every μ is of this version now: the groups' bounds for later searches.
+        for g in &mut self.groups {
+            let mu = g.tiles.iter().map(|&i| self.tiles[i].mu_ub).fold(f32::NEG_INFINITY, f32::max);
+            (g.mu_ub, g.mu_at) = (if mu.is_nan() { f32::INFINITY } else { mu }, self.version);
+        }
         let (mut mu, mut s2) = (vec![0.0f32; self.grid.len()], vec![0.0f32; if sigma { self.grid.len() } else { 0 }]);
         for t in &self.tiles {
             let tw = t.cols.len();
@@ -415,7 +434,7 @@ impl Tile {
         };
         self.kernel_rows(grid, gp, 0..n, &mut k);
         full_products(&full.a, &k, n, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
-        self.mu_max = largest(&self.mu);
+        (self.mu_ub, self.mu_at) = (largest(&self.mu), full.version);
         self.k_rows = if cached { n } else { 0 };
         if cached {
             self.k = k;
@@ -458,7 +477,8 @@ impl Tile {
         if redo {
             let n0 = ctx.full.n;
             full_products(&ctx.full.a, &k[..n0 * b], n0, b, sigma, &self.prior, &mut self.mu, &mut self.s2);
-            (self.version, self.mu_max) = (ctx.full.version, largest(&self.mu));
+            self.version = ctx.full.version;
+            (self.mu_ub, self.mu_at) = (largest(&self.mu), self.version);
             if sigma {
                 (self.pass, self.applied) = (ctx.full.id, 0);
                 self.s2_max = largest(&self.s2);
@@ -475,7 +495,8 @@ impl Tile {
             self.s2_max = largest(&self.s2);
         }
         if mu.is_some() {
-            (self.version, self.mu_max) = (ctx.version, largest(&self.mu));
+            self.version = ctx.version;
+            (self.mu_ub, self.mu_at) = (largest(&self.mu), self.version);
         }
     }
 
@@ -621,13 +642,15 @@ impl UcbBounds {
             prior: (g.prior_max, g.prior_abs),
             // The largest of its tiles' σ² bounds.
             s2_max: g.tiles.iter().map(|&i| tiles[i].s2_max).fold(f32::NEG_INFINITY, f32::max),
-            since: None,
+            since: self.since(g.mu_ub, g.mu_at),
         }))
     }
 
-    /// The index into `deltas` of the version of the tile's μ, if of this pass.
-    fn since(&self, t: &Tile) -> Option<usize> {
-        t.version.checked_sub(self.first).map(|v| v as usize).filter(|&v| v < self.deltas.len())
+    /// A bound `ub` on μ at session version `at`, as the change since then
+    /// takes it: if `at` is of this pass (the same kernel rows).
+    fn since(&self, ub: f32, at: u64) -> Option<(&[f32], f32, f32)> {
+        let v = at.checked_sub(self.first)? as usize;
+        self.deltas.get(v).map(|(dw, old_abs)| (&dw[..], *old_abs, ub))
     }
 
     /// The UCB bound from bounds on μ and σ².
@@ -643,8 +666,7 @@ impl UcbBounds {
             plane: t.plane,
             prior: (t.prior_max, t.prior_abs),
             s2_max: t.s2_max,
-            // A μ of this pass's kernel rows: the change since bounds it too.
-            since: self.since(t).map(|v| (&self.deltas[v].0[..], self.deltas[v].1, t.mu_max)),
+            since: self.since(t.mu_ub, t.mu_at),
         })
     }
 
@@ -704,9 +726,9 @@ impl UcbBounds {
         let slack = self.rel_slack * (1.0 + prior_abs + self.sum_abs_w + self.kappa);
         let mu = prior_max + m + slack;
         // μ now = the earlier μ + the change's sum, with both μ's rounding.
-        let mu = r.since.map_or(mu, |(_, old_abs, mu_max)| {
+        let mu = r.since.map_or(mu, |(_, old_abs, old_ub)| {
             let slack = self.rel_slack * (2.0 * (1.0 + prior_abs + self.kappa) + self.sum_abs_w + old_abs);
-            let d = mu_max + m_since + slack;
+            let d = old_ub + m_since + slack;
             // A NaN change leaves the bound without it; a NaN bound stays NaN.
             if d < mu {
                 d
@@ -726,8 +748,8 @@ struct Region<'a> {
     plane: usize,
     prior: (f32, f32),
     s2_max: f32,
-    /// The weights' change since the region's μ was exact, the sum of that
-    /// μ's |weights| and its largest value.
+    /// The weights' change since an earlier version, the sum of its
+    /// |weights| and a bound on the region's μ then.
     since: Option<(&'a [f32], f32, f32)>,
 }
 

@@ -5,8 +5,8 @@ mod gp;
 
 pub use gp::{window_average, CpuGpSession};
 
-use super::{check_masks, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession};
-use crate::error::Result;
+use super::{check_masks, BoxMask, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession};
+use crate::error::{BorexError, Result};
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -24,6 +24,21 @@ impl ImageKernels for CpuKernels {
     fn apply_masks(&self, image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
         check_masks(&image, &baseline, &masks)?;
         Ok(apply_masks(image, baseline, masks))
+    }
+
+    fn apply_boxes(
+        &self,
+        image: ArrayView3<f32>,
+        substrates: &[ArrayView3<f32>],
+        boxes: &[(usize, BoxMask)],
+    ) -> Result<Array4<f32>> {
+        for &(i, _) in boxes {
+            let s = substrates
+                .get(i)
+                .ok_or_else(|| BorexError::invalid(format!("substrate {i} of {}", substrates.len())))?;
+            check_masks(&image, s, &Masks::Boxes(&[]))?;
+        }
+        Ok(apply_boxes(image, substrates, boxes))
     }
 
     fn rise_session(
@@ -223,6 +238,21 @@ fn blur_plane(img: &[f32], out: &mut [f32], (h, w): (usize, usize), weights: &[f
     }
 }
 
+/// Output values below which masking runs on the calling thread: waking the
+/// pool cost more than it saved on a query's two 224² images (290 → 145 µs
+/// on one thread, between two model calls).
+const PARALLEL_FLOATS: usize = 1 << 20;
+
+/// `f(k, image k's chunk)` for each `len`-value image of `flat`, in
+/// parallel over images when there is enough work to wake the pool for.
+fn for_each_image(flat: &mut [MaybeUninit<f32>], len: usize, f: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) {
+    if flat.len() < PARALLEL_FLOATS {
+        flat.chunks_mut(len.max(1)).enumerate().for_each(|(k, o)| f(k, o));
+    } else {
+        flat.par_chunks_mut(len.max(1)).enumerate().for_each(|(k, o)| f(k, o));
+    }
+}
+
 /// `image·m + baseline·(1−m)` for every mask, in parallel over masks.
 pub fn apply_masks(image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Masks) -> Array4<f32> {
     let (c, h, w) = image.dim();
@@ -233,26 +263,44 @@ pub fn apply_masks(image: ArrayView3<f32>, baseline: ArrayView3<f32>, masks: Mas
     // memory pass of its own over the lockstep loop's 2F inputs per step).
     let mut out = Array4::<f32>::uninit((masks.len(), c, h, w));
     let flat = out.as_slice_mut().expect("fresh array is contiguous");
-    flat.par_chunks_mut((c * hw).max(1)).enumerate().for_each(|(k, o)| match masks {
+    for_each_image(flat, c * hw, |k, o| match masks {
         Masks::Dense(ms) => {
             let m = ms.index_axis(Axis(0), k);
             let m = m.as_standard_layout();
             let m = m.as_slice().expect("standard layout");
             blend(o, img, base, (c, h, w), |y| &m[y * w..(y + 1) * w])
         }
-        Masks::Boxes(b) => {
-            // A box mask has two distinct rows, one through the box and one
-            // that misses it: built once, not per pixel (per-pixel values
-            // were most of the lockstep loop's input time).
-            let bx = b[k];
-            let through: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r0, x)).collect();
-            let miss: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r1, x)).collect();
-            blend(o, img, base, (c, h, w), |y| if bx.contains(y as u32, bx.c0) { &through } else { &miss })
-        }
+        Masks::Boxes(b) => blend_box(o, img, base, (c, h, w), b[k]),
     });
     // SAFETY: every mask's chunk was written in full by `blend`, which
     // checks that its rows cover the chunk.
     unsafe { out.assume_init() }
+}
+
+/// One image per box, each over its own substrate, written straight into
+/// one batch (a query's two images were two calls and a copy to join them).
+pub fn apply_boxes(image: ArrayView3<f32>, substrates: &[ArrayView3<f32>], boxes: &[(usize, BoxMask)]) -> Array4<f32> {
+    let (c, h, w) = image.dim();
+    let img = image.as_standard_layout();
+    let img = img.as_slice().expect("standard layout");
+    let subs: Vec<_> = substrates.iter().map(|s| s.as_standard_layout()).collect();
+    let mut out = Array4::<f32>::uninit((boxes.len(), c, h, w));
+    let flat = out.as_slice_mut().expect("fresh array is contiguous");
+    for_each_image(flat, c * h * w, |k, o| {
+        let (s, bx) = boxes[k];
+        blend_box(o, img, subs[s].as_slice().expect("standard layout"), (c, h, w), bx)
+    });
+    // SAFETY: every box's chunk was written in full by `blend`.
+    unsafe { out.assume_init() }
+}
+
+/// `blend` of one box mask. A box mask has two distinct rows, one through
+/// the box and one that misses it: built once, not per pixel (per-pixel
+/// values were most of the lockstep loop's input time).
+fn blend_box(o: &mut [MaybeUninit<f32>], img: &[f32], base: &[f32], (c, h, w): (usize, usize, usize), bx: BoxMask) {
+    let through: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r0, x)).collect();
+    let miss: Vec<f32> = (0..w as u32).map(|x| bx.value(bx.r1, x)).collect();
+    blend(o, img, base, (c, h, w), |y| if bx.contains(y as u32, bx.c0) { &through } else { &miss })
 }
 
 #[cfg(test)]
@@ -300,6 +348,63 @@ mod tests {
                 let want = x_v * m + base[[ch, y, x]] * (1.0 - m);
                 assert_eq!(out[[k, ch, y, x]].to_bits(), want.to_bits(), "box {b:?} at ({ch}, {y}, {x})");
             }
+        }
+    }
+
+    /// The trait's default `apply_boxes` (a call per run of one substrate,
+    /// joined), as the GPU path takes it, over the CPU's `apply_masks`.
+    struct JoinedRuns;
+
+    impl ImageKernels for JoinedRuns {
+        fn gaussian_blur(&self, image: ArrayView3<f32>, weights: &[f32]) -> Result<Array3<f32>> {
+            CpuKernels.gaussian_blur(image, weights)
+        }
+        fn apply_masks(&self, image: ArrayView3<f32>, base: ArrayView3<f32>, masks: Masks) -> Result<Array4<f32>> {
+            CpuKernels.apply_masks(image, base, masks)
+        }
+        fn rise_session(&self, image: ArrayView3<f32>, p: &RiseParams, n: usize) -> Result<Box<dyn RiseSession>> {
+            CpuKernels.rise_session(image, p, n)
+        }
+    }
+
+    #[test]
+    fn query_boxes_on_their_substrates_equal_the_per_pixel_blend() {
+        // A few small images (the calling thread) and more than PARALLEL_FLOATS (the pool).
+        for (c, h, w, n) in [(3, 9, 11, 5), (3, 224, 224, 8)] {
+            let image = Array3::from_shape_fn((c, h, w), |(ch, y, x)| (ch * 100 + y * w + x) as f32 * 0.37 - 20.0);
+            let subs = [
+                Array3::from_shape_fn((c, h, w), |(ch, y, x)| ((ch + 2 * y + 3 * x) % 5) as f32 - 1.5),
+                Array3::from_shape_fn((c, h, w), |(ch, y, x)| ((3 * ch + y + x) % 7) as f32 * 0.25),
+            ];
+            let views = [subs[0].view(), subs[1].view()];
+            // Runs of one substrate and alternations, boxes of both kinds.
+            let boxes: Vec<(usize, BoxMask)> = (0..n)
+                .map(|k| {
+                    let (r0, c0) = ((k * 2) as u32 % h as u32, (k * 3) as u32 % w as u32);
+                    let keep = if k % 3 == 0 { Keep::Outside } else { Keep::Inside };
+                    ([0, 0, 1, 0, 1, 1, 0, 1][k % 8], BoxMask { r0, r1: r0 + 4, c0, c1: c0 + 5, keep })
+                })
+                .collect();
+            let out = CpuKernels.apply_boxes(image.view(), &views, &boxes).unwrap();
+            assert_eq!(out.dim(), (n, c, h, w));
+            for (k, &(s, b)) in boxes.iter().enumerate() {
+                for ((ch, y, x), &x_v) in image.indexed_iter() {
+                    let m = b.value(y as u32, x as u32);
+                    let want = x_v * m + subs[s][[ch, y, x]] * (1.0 - m);
+                    assert_eq!(out[[k, ch, y, x]].to_bits(), want.to_bits(), "box {k} {b:?} at ({ch}, {y}, {x})");
+                }
+            }
+            assert_eq!(out, JoinedRuns.apply_boxes(image.view(), &views, &boxes).unwrap());
+        }
+        let image = Array3::<f32>::zeros((3, 4, 4));
+        let bx = BoxMask { r0: 0, r1: 2, c0: 0, c1: 2, keep: Keep::Inside };
+        for kernels in [&CpuKernels as &dyn ImageKernels, &JoinedRuns] {
+            let err = kernels.apply_boxes(image.view(), &[image.view()], &[(1, bx)]).unwrap_err();
+            assert!(err.to_string().contains("substrate 1 of 1"), "{err}");
+            let small = Array3::<f32>::zeros((3, 4, 3));
+            let err = kernels.apply_boxes(image.view(), &[small.view()], &[(0, bx)]).unwrap_err();
+            assert!(err.to_string().contains("differs from image shape"), "{err}");
+            assert_eq!(kernels.apply_boxes(image.view(), &[], &[]).unwrap().dim(), (0, 3, 4, 4));
         }
     }
 
