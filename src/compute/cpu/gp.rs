@@ -38,11 +38,14 @@ const SQRT3: f32 = 1.732_050_8;
 const CACHE_BYTES: usize = 512 << 20;
 
 /// Estimated operations below which a round of the search runs on the
-/// calling thread (about 16 ms of work). On two cores, rounds of 4 M and of
-/// 16 M run on the pool made in-process refines' posterior slower (coffee
-/// 85 vs 79 ms, chelsea's rounds 21–30 vs 17 ms), cold ones no faster: the
-/// pool's wake-up between two model calls, and uneven tiles within a round.
-const PARALLEL_WORK: usize = 64_000_000;
+/// calling thread (about 4 ms of work). On two cores, between two model
+/// calls (the pool asleep), rounds past 4 M on the pool made in-process
+/// refines' search slower than one thread (chelsea's tile rounds 22–30 vs
+/// 17–18 ms; coffee's posterior 84–85 vs 74–79 ms), and cold ones no faster.
+/// Past 16 M they are about as fast; the `posterior` stage's one large
+/// search, its pool warm, still gains from them (1.6 ms here, 2.1 ms on one
+/// thread, 1.3 ms past 4 M).
+const PARALLEL_WORK: usize = 16_000_000;
 
 /// Tile height and width: 128 candidates keep a tile's K (n × 128) in L1/L2,
 /// and tiles this small leave 2–13 % of the grid to search after an append
