@@ -380,7 +380,8 @@ impl CpuGpSession {
                 batch.par_iter_mut().map(|t| exact(t)).reduce(|| NO_MAX, first_max)
             };
             best = first_max(best, found);
-            round *= 2;
+            // Saturating: a search may run more rounds than a usize's bits.
+            round = round.saturating_mul(2);
         }
     }
 
@@ -1431,14 +1432,51 @@ mod tests {
     /// end with the same posterior and map, bit for bit.
     #[test]
     fn pruned_search_equals_the_exhaustive_one() {
+        // Length scales that shrink at each refit raise σ² over the tiles
+        // no search visited since; κ of 3 and 0.5.
         let grid = CandidateGrid::new(40, 72, vec![3, 6, 9]);
         let prior: Vec<f32> = (0..grid.pixels())
             .map(|i| (((i % 72) as f32 - 30.0).powi(2) + ((i / 72) as f32 - 12.0).powi(2)).sqrt() * -0.01)
             .collect();
-        let mut pruned = CpuGpSession::new(&grid, &prior).unwrap();
-        let mut full = CpuGpSession::new(&grid, &prior).unwrap().with_pruning(false);
+        let ls = |step: usize| match step {
+            0..=3 => [10.0 - 2.0 * step as f64, 6.0, 3.0],
+            4..=19 => [8.0, 11.0, 4.0],
+            _ => [5.0, 9.0, 3.0],
+        };
+        pruned_against_exhaustive(grid, &prior, |step| if step % 7 == 6 { 0.5 } else { 3.0 }, ls, (-0.5, 0.5));
+        // The reference's grid and κ = 10, length scales at their bound after
+        // a few refits, a prior of two blobs and small objective values: σ
+        // dominates the UCB and many groups' bounds are close. (A search
+        // that stopped when tiles dropped at their own bound emptied its
+        // queue, a group holding the argmax not yet opened, failed here.)
+        let grid = CandidateGrid::new(224, 224, vec![30, 45, 60, 75]);
+        let blob = |r: f32, c: f32, (r0, c0, s): (f32, f32, f32)| (-((r - r0).powi(2) + (c - c0).powi(2)) / s).exp();
+        let prior: Vec<f32> = (0..grid.pixels())
+            .map(|i| {
+                let (r, c) = ((i / 224) as f32, (i % 224) as f32);
+                0.3 * blob(r, c, (90.0, 120.0, 2000.0)) + 0.1 * blob(r, c, (40.0, 40.0, 800.0))
+            })
+            .collect();
+        let ls = |step: usize| match step {
+            0..=3 => [12.0 + 2.0 * step as f64, 12.0, 10.0 + step as f64],
+            _ => [20.0, 20.0, 20.0],
+        };
+        pruned_against_exhaustive(grid, &prior, |_| 10.0, ls, (-0.1, 0.1));
+    }
+
+    /// One run of [`pruned_search_equals_the_exhaustive_one`]: κ and length
+    /// scales by step, objective values drawn from the range `y`.
+    fn pruned_against_exhaustive(
+        grid: CandidateGrid,
+        prior: &[f32],
+        kappa_at: impl Fn(usize) -> f32,
+        ls_at: impl Fn(usize) -> [f64; 3],
+        y: (f64, f64),
+    ) {
+        let mut pruned = CpuGpSession::new(&grid, prior).unwrap();
+        let mut full = CpuGpSession::new(&grid, prior).unwrap().with_pruning(false);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let (mut xs, mut ys) = (vec![[20.0, 36.0, 6.0]], vec![0.2]);
+        let (mut xs, mut ys) = (vec![[20.0, grid.width as f64 / 2.0, grid.sizes[1] as f64]], vec![(y.0 + y.1) / 2.0]);
         let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
         let same_maps = |pruned: &mut CpuGpSession, full: &mut CpuGpSession| {
             assert_eq!(bits(pruned.mean_map().unwrap()), bits(full.mean_map().unwrap()));
@@ -1453,18 +1491,12 @@ mod tests {
             if step == 21 || step == 30 {
                 same_maps(&mut pruned, &mut full);
             }
-            // Length scales that shrink at each refit raise σ² over the
-            // tiles no search visited since.
-            let ls = match step {
-                0..=3 => [10.0 - 2.0 * step as f64, 6.0, 3.0],
-                4..=19 => [8.0, 11.0, 4.0],
-                _ => [5.0, 9.0, 3.0],
-            };
+            let ls = ls_at(step);
             let x = Array2::from_shape_fn((xs.len(), 3), |(i, d)| xs[i][d]);
             let gp = Gp::with_length_scales(x.view(), &ys, &ls, 0.01).unwrap().posterior_inputs();
             pruned.set_gp(&gp).unwrap();
             full.set_gp(&gp).unwrap();
-            let kappa = if step % 7 == 6 { 0.5 } else { 3.0 };
+            let kappa = kappa_at(step);
             let got = pruned.ucb_argmax(kappa).unwrap();
             let want = full.ucb_argmax(kappa).unwrap();
             assert_eq!((got.0, got.1.to_bits()), (want.0, want.1.to_bits()), "step {step}");
@@ -1477,7 +1509,7 @@ mod tests {
                 q as f64 + rng.random_range(-0.5..0.5),
                 grid.sizes[si] as f64,
             ]);
-            ys.push(rng.random_range(-0.5..0.5));
+            ys.push(rng.random_range(y.0..y.1));
         }
         assert!(skipped > 0, "the bound never skipped a tile");
         let u = pruned.updates();
