@@ -194,13 +194,10 @@ pub trait ImageKernels: Send + Sync {
         substrates: &[ArrayView3<f32>],
         boxes: &[(usize, BoxMask)],
     ) -> Result<Array4<f32>> {
-        let substrate = |i: usize| {
-            substrates.get(i).ok_or_else(|| BorexError::invalid(format!("substrate {i} of {}", substrates.len())))
-        };
         let mut parts = vec![];
         for run in boxes.chunk_by(|a, b| a.0 == b.0) {
             let masks: Vec<BoxMask> = run.iter().map(|(_, m)| *m).collect();
-            parts.push(self.apply_masks(image, *substrate(run[0].0)?, Masks::Boxes(&masks))?);
+            parts.push(self.apply_masks(image, *substrate(substrates, run[0].0)?, Masks::Boxes(&masks))?);
         }
         if parts.len() <= 1 {
             let (c, h, w) = image.dim();
@@ -515,6 +512,11 @@ pub fn temporal_map(grid: &CandidateGrid, planes: &[f32]) -> Vec<f32> {
         }
     }
     out
+}
+
+/// `substrates[i]`, or an error naming the index (a query's box on a substrate).
+pub(crate) fn substrate<'s, 'a>(substrates: &'s [ArrayView3<'a, f32>], i: usize) -> Result<&'s ArrayView3<'a, f32>> {
+    substrates.get(i).ok_or_else(|| BorexError::invalid(format!("substrate {i} of {}", substrates.len())))
 }
 
 pub(crate) fn check_masks(image: &ArrayView3<f32>, baseline: &ArrayView3<f32>, masks: &Masks) -> Result<()> {

@@ -5,8 +5,10 @@ mod gp;
 
 pub use gp::{window_average, CpuGpSession};
 
-use super::{check_masks, BoxMask, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession};
-use crate::error::{BorexError, Result};
+use super::{
+    check_masks, substrate, BoxMask, GpKernels, GpSession, ImageKernels, MapGrid, Masks, RiseParams, RiseSession,
+};
+use crate::error::Result;
 use crate::gp::{CandidateGrid, PosteriorInputs};
 use ndarray::{Array2, Array3, Array4, ArrayView3, Axis};
 use rayon::prelude::*;
@@ -33,10 +35,7 @@ impl ImageKernels for CpuKernels {
         boxes: &[(usize, BoxMask)],
     ) -> Result<Array4<f32>> {
         for &(i, _) in boxes {
-            let s = substrates
-                .get(i)
-                .ok_or_else(|| BorexError::invalid(format!("substrate {i} of {}", substrates.len())))?;
-            check_masks(&image, s, &Masks::Boxes(&[]))?;
+            check_masks(&image, substrate(substrates, i)?, &Masks::Boxes(&[]))?;
         }
         Ok(apply_boxes(image, substrates, boxes))
     }
