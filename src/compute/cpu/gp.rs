@@ -1380,9 +1380,8 @@ mod tests {
                 // tile's last σ² and μ are from before the newest observation.
                 sess.evaluate(true, None).unwrap();
                 let bounds = UcbBounds::new(&grid, &gp, kappa, &sess.weights, sess.full.version);
-                ages.extend(
-                    sess.tiles.iter().filter(|t| t.version >= sess.full.version).map(|t| sess.version - t.version),
-                );
+                // The ages of the μ bounds the tile bounds start from.
+                ages.extend(sess.tiles.iter().filter(|t| t.mu_at >= sess.full.version).map(|t| sess.version - t.mu_at));
                 let ub: Vec<(f32, f32, f32)> = sess
                     .tiles
                     .iter()
